@@ -1,0 +1,237 @@
+/* INI configuration loader. A table names every key with its type, bounds and
+ * place in struct config; the inih callback looks each (section, key) up in it,
+ * so an unknown key is an error by construction, not by omission. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum key_type { KEY_STRING, KEY_INT, KEY_BOOL, KEY_LOG_LEVEL, KEY_LOG_FORMAT, KEY_MODE };
+
+struct key {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	size_t size; /* KEY_STRING: buffer size */
+	long min, max;
+};
+
+#define OFF(field) offsetof(struct config, field)
+#define STR(sec, name, field)                                                                      \
+	{                                                                                          \
+		sec, name, KEY_STRING, OFF(field), sizeof(((struct config *)0)->field), 0, 0       \
+	}
+#define INT(sec, name, field, lo, hi)                                                              \
+	{                                                                                          \
+		sec, name, KEY_INT, OFF(field), 0, lo, hi                                          \
+	}
+#define BOOL(sec, name, field)                                                                     \
+	{                                                                                          \
+		sec, name, KEY_BOOL, OFF(field), 0, 0, 1                                           \
+	}
+
+static const struct key keys[] = {
+    STR("server", "listen_address", server.listen_address),
+    INT("server", "port", server.port, 1, 65535),
+    INT("server", "service_threads", server.service_threads, 1, 64),
+    STR("server", "web_root", server.web_root),
+    STR("server", "tls_cert", server.tls_cert),
+    STR("server", "tls_key", server.tls_key),
+    STR("postgres", "dsn", postgres.dsn),
+    BOOL("postgres", "allow_unsafe_commit", postgres.allow_unsafe_commit),
+    INT("postgres", "reader_threads", postgres.reader_threads, 1, 32),
+    INT("postgres", "reconnect_max_ms", postgres.reconnect_max_ms, 10, 600000),
+    INT("persist", "batch_max", persist.batch_max, 1, 65536),
+    INT("persist", "batch_window_us", persist.batch_window_us, 0, 1000000),
+    INT("persist", "queue_max", persist.queue_max, 1, 100000000),
+    INT("persist", "dedup_cache", persist.dedup_cache, 0, 100000000),
+    {"dataplane", "mode", KEY_MODE, OFF(dataplane.mode), 0, 0, 0},
+    INT("dataplane", "workers", dataplane.workers, 1, 128),
+    INT("dataplane", "idle_sleep_us", dataplane.idle_sleep_us, 0, 1000000),
+    STR("dataplane", "eal_args", dataplane.eal_args),
+    STR("auth", "jwt_secret", auth.jwt_secret),
+    INT("auth", "token_ttl_s", auth.token_ttl_s, 1, 315360000),
+    {"log", "level", KEY_LOG_LEVEL, OFF(log.level), 0, 0, 0},
+    {"log", "format", KEY_LOG_FORMAT, OFF(log.format), 0, 0, 0},
+};
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->server.listen_address, sizeof(cfg->server.listen_address), "127.0.0.1");
+	cfg->server.port = 8080;
+	cfg->server.service_threads = 1;
+	snprintf(cfg->postgres.dsn, sizeof(cfg->postgres.dsn),
+		 "host=127.0.0.1 port=55432 dbname=fanout user=fanout");
+	cfg->postgres.reader_threads = 2;
+	cfg->postgres.reconnect_max_ms = 5000;
+	cfg->persist.batch_max = 1024;
+	cfg->persist.batch_window_us = 0;
+	cfg->persist.queue_max = 100000;
+	cfg->persist.dedup_cache = 262144;
+	cfg->dataplane.mode = DATAPLANE_MODE_SOCKET;
+	cfg->dataplane.workers = 1;
+	cfg->auth.token_ttl_s = 86400;
+	cfg->log.level = LOG_LEVEL_INFO;
+	cfg->log.format = LOG_FORMAT_AUTO;
+}
+
+struct parse_state {
+	struct config *cfg;
+	char *err;
+	size_t err_size;
+	bool failed;
+};
+
+static int fail(struct parse_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct parse_state *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* inih reports the line of the first failing callback; keep that message. */
+	if (!st->failed) {
+		va_start(ap, fmt);
+		vsnprintf(st->err, st->err_size, fmt, ap);
+		va_end(ap);
+	}
+	st->failed = true;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") ||
+	    !strcmp(v, "1"))
+		*out = true;
+	else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") ||
+		 !strcmp(v, "0"))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int set_value(struct parse_state *st, const struct key *k, const char *value)
+{
+	char *field = (char *)st->cfg + k->offset;
+	char *end;
+	long n;
+
+	switch (k->type) {
+	case KEY_STRING:
+		if (strlen(value) >= k->size)
+			return fail(st, "value of '%s' is too long", k->name);
+		memcpy(field, value, strlen(value) + 1);
+		return 1;
+	case KEY_INT:
+		errno = 0;
+		n = strtol(value, &end, 10);
+		if (errno || end == value || *end != '\0')
+			return fail(st, "'%s' needs a whole number, got '%s'", k->name, value);
+		if (n < k->min || n > k->max) {
+			char range[64];
+			snprintf(range, sizeof(range), "%ld..%ld", k->min, k->max);
+			return fail(st, "'%s' must be in %s", k->name, range);
+		}
+		*(int *)field = (int)n;
+		return 1;
+	case KEY_BOOL:
+		if (parse_bool(value, (bool *)field) < 0)
+			return fail(st, "'%s' needs true or false, got '%s'", k->name, value);
+		return 1;
+	case KEY_LOG_LEVEL:
+		if (log_level_parse(value, (enum log_level *)field) < 0)
+			return fail(st, "'%s' must be err, warn, notice, info or debug, got '%s'",
+				    k->name, value);
+		return 1;
+	case KEY_LOG_FORMAT:
+		if (log_format_parse(value, (enum log_format *)field) < 0)
+			return fail(st, "'%s' must be auto, text or json, got '%s'", k->name,
+				    value);
+		return 1;
+	case KEY_MODE:
+		if (strcmp(value, "socket") == 0)
+			*(enum dataplane_mode *)field = DATAPLANE_MODE_SOCKET;
+		else if (strcmp(value, "dpdk") == 0)
+			*(enum dataplane_mode *)field = DATAPLANE_MODE_DPDK;
+		else
+			return fail(st, "'%s' must be socket or dpdk, got '%s'", k->name, value);
+		return 1;
+	}
+	return fail(st, "internal: bad key type for '%s'", k->name);
+}
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+	bool section_known = false;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(keys[i].section, section) != 0)
+			continue;
+		section_known = true;
+		if (strcmp(keys[i].name, name) == 0)
+			return set_value(st, &keys[i], value);
+	}
+	if (!section_known)
+		return fail(st, "unknown section [%s]", section);
+	return fail(st, "unknown key '%s' in section [%s]", name, section);
+}
+
+int config_apply_env(struct config *cfg, char *err, size_t err_size)
+{
+	const char *dsn = getenv("FANOUT_PG_DSN");
+	const char *secret = getenv("FANOUT_JWT_SECRET");
+
+	if (dsn && *dsn) {
+		if (strlen(dsn) >= sizeof(cfg->postgres.dsn)) {
+			snprintf(err, err_size, "FANOUT_PG_DSN is too long");
+			return -EINVAL;
+		}
+		snprintf(cfg->postgres.dsn, sizeof(cfg->postgres.dsn), "%s", dsn);
+	}
+	if (secret && *secret) {
+		if (strlen(secret) >= sizeof(cfg->auth.jwt_secret)) {
+			snprintf(err, err_size, "FANOUT_JWT_SECRET is too long");
+			return -EINVAL;
+		}
+		snprintf(cfg->auth.jwt_secret, sizeof(cfg->auth.jwt_secret), "%s", secret);
+	}
+	return 0;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t err_size)
+{
+	struct parse_state st = {.cfg = cfg, .err = err, .err_size = err_size};
+	char reason[512];
+	FILE *f;
+	int line;
+
+	f = fopen(path, "r");
+	if (f == NULL) {
+		int e = errno;
+		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(e));
+		return -e;
+	}
+	st.err = reason;
+	st.err_size = sizeof(reason);
+	line = ini_parse_file(f, on_entry, &st);
+	fclose(f);
+	if (line != 0) {
+		/* A non-zero line with no message is inih's own syntax error. */
+		if (!st.failed)
+			snprintf(reason, sizeof(reason),
+				 "syntax error (expected [section] or key = value)");
+		snprintf(err, err_size, "%s:%d: %s", path, line, reason);
+		return -EINVAL;
+	}
+	return config_apply_env(cfg, err, err_size);
+}

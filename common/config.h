@@ -1,0 +1,79 @@
+/* Configuration: one INI file (inih) with the sections [server], [postgres],
+ * [persist], [dataplane], [auth] and [log]. Unknown sections or keys and
+ * malformed values are errors reported as "file:line: reason". Secrets and the
+ * database DSN may come from the environment instead (FANOUT_PG_DSN,
+ * FANOUT_JWT_SECRET), which wins over the file. docs/operations.md lists every
+ * key. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+enum dataplane_mode {
+	DATAPLANE_MODE_SOCKET = 0,
+	DATAPLANE_MODE_DPDK,
+};
+
+struct config_server {
+	char listen_address[64];
+	int port;
+	int service_threads;
+	char web_root[512];
+	char tls_cert[512];
+	char tls_key[512];
+};
+
+struct config_postgres {
+	char dsn[1024];
+	bool allow_unsafe_commit; /* start even if commits are not flushed to disk */
+	int reader_threads;
+	int reconnect_max_ms;
+};
+
+struct config_persist {
+	int batch_max;	     /* messages per transaction, at most */
+	int batch_window_us; /* wait this long for a batch to fill; 0: never wait */
+	int queue_max;	     /* publishes waiting for the writer before -EAGAIN */
+	int dedup_cache;     /* recent client_msg_ids remembered in memory */
+};
+
+struct config_dataplane {
+	enum dataplane_mode mode;
+	int workers;
+	int idle_sleep_us;
+	char eal_args[512];
+};
+
+struct config_auth {
+	char jwt_secret[256];
+	int token_ttl_s;
+};
+
+struct config_log {
+	enum log_level level;
+	enum log_format format;
+};
+
+struct config {
+	struct config_server server;
+	struct config_postgres postgres;
+	struct config_persist persist;
+	struct config_dataplane dataplane;
+	struct config_auth auth;
+	struct config_log log;
+};
+
+/* Fills cfg with the built-in defaults (a single node on 127.0.0.1:8080). */
+void config_defaults(struct config *cfg);
+
+/* Loads path over the current contents of cfg, then applies the environment.
+ * Returns 0; -ENOENT/-EACCES when the file cannot be opened; -EINVAL for a
+ * syntax error, unknown section or key, or bad value. On error a message of the
+ * form "path:line: reason" is written to err (err_size bytes). */
+int config_load(struct config *cfg, const char *path, char *err, size_t err_size);
+
+/* Applies FANOUT_PG_DSN and FANOUT_JWT_SECRET when set. Returns 0 or -EINVAL
+ * (value too long, message in err). */
+int config_apply_env(struct config *cfg, char *err, size_t err_size);
