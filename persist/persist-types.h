@@ -1,0 +1,25 @@
+/* Types shared by the persist tier and its callers (edges, bench, tests):
+ * a durable message as handed on after COMMIT. Includes nothing heavy. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A message as stored. Strings are NUL-terminated; body_len excludes the NUL.
+ * parent_seq is 0 for a top-level message. created_at_us is microseconds since
+ * the Unix epoch, the commit batch's timestamp. */
+struct persist_message {
+	int64_t channel_id;
+	int64_t seq;
+	int64_t author_id;
+	int64_t parent_seq;
+	int64_t created_at_us;
+	const char *kind;
+	const char *client_msg_id;
+	const char *body;
+	size_t body_len;
+};
+
+#define PERSIST_BODY_MAX	  (1u << 20)
+#define PERSIST_CLIENT_MSG_ID_MAX 64
+#define PERSIST_KIND_MAX	  16

@@ -1,0 +1,212 @@
+/* PostgreSQL connection helpers and binary parameter encoding. */
+#define LOG_COMPONENT "persist"
+#include "pg.h"
+
+#include "log.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int check_setting(PGconn *conn, const char *name, char *value, size_t size)
+{
+	const char *params[1] = {name};
+	PGresult *res =
+	    PQexecParams(conn, "SELECT current_setting($1)", 1, NULL, params, NULL, NULL, 0);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		rc = -EIO;
+	else
+		snprintf(value, size, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return rc;
+}
+
+/* Server notices ("relation already exists, skipping") go to our log, not
+ * raw to stderr where they would break JSON lines. */
+static void on_notice(void *arg, const char *message)
+{
+	int n = (int)strcspn(message, "\n");
+	LOG(DEBUG, "postgres: %.*s", n, message);
+}
+
+PGconn *pg_connect(const char *dsn, bool allow_unsafe, char *err, size_t err_size)
+{
+	char sync_commit[32], fsync[32];
+	PGconn *conn = PQconnectdb(dsn);
+
+	PQsetNoticeProcessor(conn, on_notice, NULL);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		snprintf(err, err_size, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+		/* libpq's messages end with a newline; logs want one line. */
+		err[strcspn(err, "\n")] = '\0';
+		goto fail;
+	}
+	if (check_setting(conn, "synchronous_commit", sync_commit, sizeof(sync_commit)) < 0 ||
+	    check_setting(conn, "fsync", fsync, sizeof(fsync)) < 0) {
+		snprintf(err, err_size, "cannot read durability settings: %s",
+			 PQerrorMessage(conn));
+		goto fail;
+	}
+	/* Every value but "off" flushes the commit record to local disk before
+	 * COMMIT returns, which is what "durable before ack" needs. */
+	if (strcmp(sync_commit, "off") == 0 || strcmp(fsync, "on") != 0) {
+		if (!allow_unsafe) {
+			snprintf(err, err_size,
+				 "PostgreSQL commits are not durable (synchronous_commit=%s, "
+				 "fsync=%s); set synchronous_commit=on and fsync=on, or set "
+				 "[postgres] allow_unsafe_commit = true to accept losing acked "
+				 "messages on a crash",
+				 sync_commit, fsync);
+			goto fail;
+		}
+		LOG(WARN, "running with non-durable commits (synchronous_commit=%s, fsync=%s)",
+		    sync_commit, fsync);
+	}
+	return conn;
+fail:
+	PQfinish(conn);
+	return NULL;
+}
+
+PGconn *pg_connect_retry(const char *dsn, bool allow_unsafe, int max_ms, atomic_bool *stop,
+			 const char *who)
+{
+	int delay_ms = 50;
+	char err[512];
+
+	while (!atomic_load(stop)) {
+		PGconn *conn = pg_connect(dsn, allow_unsafe, err, sizeof(err));
+		if (conn != NULL)
+			return conn;
+		LOG(WARN, "%s: %s; retrying in %d ms", who, err, delay_ms);
+		for (int slept = 0; slept < delay_ms && !atomic_load(stop); slept += 10) {
+			struct timespec ts = {0, 10 * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+		delay_ms = delay_ms * 2 > max_ms ? max_ms : delay_ms * 2;
+	}
+	return NULL;
+}
+
+int pg_flush(PGconn *conn)
+{
+	int rc;
+
+	while ((rc = PQflush(conn)) == 1) {
+		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN | POLLOUT};
+
+		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+			return -EIO;
+		if ((pfd.revents & POLLIN) && PQconsumeInput(conn) == 0)
+			return -EIO;
+	}
+	return rc == 0 ? 0 : -EIO;
+}
+
+bool pg_result_is(const PGresult *res, const char *code)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	return state != NULL && strcmp(state, code) == 0;
+}
+
+void pg_buf_reset(struct pg_buf *b)
+{
+	b->len = 0;
+}
+
+void pg_buf_free(struct pg_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+int pg_buf_put(struct pg_buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *data;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		data = realloc(b->data, cap);
+		if (data == NULL)
+			return -ENOMEM;
+		b->data = data;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+int pg_buf_put_be32(struct pg_buf *b, uint32_t v)
+{
+	v = htobe32(v);
+	return pg_buf_put(b, &v, sizeof(v));
+}
+
+int pg_buf_put_be64(struct pg_buf *b, uint64_t v)
+{
+	v = htobe64(v);
+	return pg_buf_put(b, &v, sizeof(v));
+}
+
+/* Binary array layout: ndim, has-null flag, element OID, then per dimension
+ * its length and lower bound, then each element as length + bytes (-1: NULL). */
+int pg_array_begin(struct pg_array *a, struct pg_buf *buf, uint32_t elem_oid)
+{
+	a->buf = buf;
+	a->start = buf->len;
+	a->count = 0;
+	a->has_null = false;
+	if (pg_buf_put_be32(buf, 1) || pg_buf_put_be32(buf, 0) || pg_buf_put_be32(buf, elem_oid) ||
+	    pg_buf_put_be32(buf, 0) || pg_buf_put_be32(buf, 1))
+		return -ENOMEM;
+	return 0;
+}
+
+int pg_array_add_int8(struct pg_array *a, int64_t v)
+{
+	a->count++;
+	if (pg_buf_put_be32(a->buf, 8) || pg_buf_put_be64(a->buf, (uint64_t)v))
+		return -ENOMEM;
+	return 0;
+}
+
+int pg_array_add_text(struct pg_array *a, const char *s, size_t len)
+{
+	a->count++;
+	if (pg_buf_put_be32(a->buf, (uint32_t)len) || pg_buf_put(a->buf, s, len))
+		return -ENOMEM;
+	return 0;
+}
+
+int pg_array_add_null(struct pg_array *a)
+{
+	a->count++;
+	a->has_null = true;
+	return pg_buf_put_be32(a->buf, UINT32_MAX);
+}
+
+void pg_array_end(struct pg_array *a)
+{
+	uint32_t flag = htobe32(a->has_null ? 1 : 0), count = htobe32(a->count);
+
+	memcpy(a->buf->data + a->start + 4, &flag, 4);
+	memcpy(a->buf->data + a->start + 12, &count, 4);
+}
+
+int64_t pg_get_int8(const PGresult *res, int row, int col)
+{
+	uint64_t v;
+
+	memcpy(&v, PQgetvalue(res, row, col), sizeof(v));
+	return (int64_t)be64toh(v);
+}

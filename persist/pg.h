@@ -1,0 +1,68 @@
+/* PostgreSQL plumbing shared by the writer, the reader and migrations:
+ * connecting with the durability check, reconnect backoff, pipeline flushing,
+ * and binary encoding of parameters (int8 and arrays) so batches travel as a
+ * handful of array parameters instead of thousands of text literals. */
+#pragma once
+
+#include <libpq-fe.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Type OIDs from pg_type, stable across PostgreSQL versions. */
+#define PG_OID_INT8	  20
+#define PG_OID_TEXT	  25
+#define PG_OID_INT8_ARRAY 1016
+#define PG_OID_TEXT_ARRAY 1009
+
+/* SQLSTATEs the persist tier reacts to. */
+#define PG_SQLSTATE_UNIQUE_VIOLATION "23505"
+
+/* Connects and checks that commits are durable: synchronous_commit must not be
+ * off and fsync must be on, unless allow_unsafe. Returns the connection, or
+ * NULL with a reason in err. */
+PGconn *pg_connect(const char *dsn, bool allow_unsafe, char *err, size_t err_size);
+
+/* Like pg_connect(), retrying with exponential backoff (50 ms doubling up to
+ * max_ms) until it succeeds or *stop becomes true (then NULL). Logs each
+ * failure once per attempt at WARN. */
+PGconn *pg_connect_retry(const char *dsn, bool allow_unsafe, int max_ms, atomic_bool *stop,
+			 const char *who);
+
+/* Sends everything buffered in a nonblocking connection, consuming input
+ * meanwhile so the server never stalls on a full socket. 0 or -EIO. */
+int pg_flush(PGconn *conn);
+
+/* True when the result's SQLSTATE equals code. */
+bool pg_result_is(const PGresult *res, const char *code);
+
+/* A growable byte buffer for binary parameters. */
+struct pg_buf {
+	char *data;
+	size_t len, cap;
+};
+
+void pg_buf_reset(struct pg_buf *b);
+void pg_buf_free(struct pg_buf *b);
+/* Appends; returns 0 or -ENOMEM. */
+int pg_buf_put(struct pg_buf *b, const void *p, size_t n);
+int pg_buf_put_be32(struct pg_buf *b, uint32_t v);
+int pg_buf_put_be64(struct pg_buf *b, uint64_t v);
+
+/* One-dimensional binary arrays: begin, add n elements, end (which patches the
+ * element count and null flag). add_null stores SQL NULL. */
+struct pg_array {
+	struct pg_buf *buf;
+	size_t start;
+	uint32_t count;
+	bool has_null;
+};
+int pg_array_begin(struct pg_array *a, struct pg_buf *buf, uint32_t elem_oid);
+int pg_array_add_int8(struct pg_array *a, int64_t v);
+int pg_array_add_text(struct pg_array *a, const char *s, size_t len);
+int pg_array_add_null(struct pg_array *a);
+void pg_array_end(struct pg_array *a);
+
+/* Decodes a big-endian binary int8 field. */
+int64_t pg_get_int8(const PGresult *res, int row, int col);

@@ -1,0 +1,264 @@
+/* History reader threads; see reader.h. Each thread owns one connection and
+ * takes queries from a shared FIFO. A page is fetched with limit+1 rows so
+ * has_more is exact without a count query. */
+#define LOG_COMPONENT "persist"
+#include "reader.h"
+
+#include "err.h"
+#include "log.h"
+#include "pg.h"
+
+#include <endian.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COLUMNS                                                                                    \
+	"seq, author_id, coalesce(parent_seq, 0),"                                                 \
+	" (extract(epoch FROM created_at) * 1000000)::int8, kind, client_msg_id, body"
+
+static const char *const sql_by_mode[] = {
+    [PERSIST_HISTORY_AFTER] = "SELECT " COLUMNS " FROM messages WHERE channel_id = $1"
+			      " AND seq > $2 ORDER BY seq LIMIT $3",
+    [PERSIST_HISTORY_BEFORE] = "SELECT " COLUMNS " FROM messages WHERE channel_id = $1"
+			       " AND seq < $2 ORDER BY seq DESC LIMIT $3",
+    [PERSIST_HISTORY_THREAD] = "SELECT " COLUMNS " FROM messages WHERE channel_id = $1"
+			       " AND seq > $2 AND (seq = $4 OR parent_seq = $4)"
+			       " ORDER BY seq LIMIT $3",
+};
+
+struct query {
+	struct query *next;
+	struct persist_history_query q;
+	persist_history_fn fn;
+	void *arg;
+};
+
+struct persist_reader {
+	char *dsn;
+	int reconnect_max_ms;
+	int nthreads;
+	pthread_t *threads;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct query *head, *tail;
+	bool stopping;
+	atomic_bool abandon;
+};
+
+void persist_history_free(struct persist_history *page)
+{
+	if (page == NULL)
+		return;
+	free(page->messages);
+	free(page);
+}
+
+/* Builds a page from the rows: one allocation for the array and its strings. */
+static struct persist_history *page_from(PGresult *res, const struct persist_history_query *q)
+{
+	int rows = PQntuples(res), count = rows > q->limit ? q->limit : rows;
+	struct persist_history *page = calloc(1, sizeof(*page));
+	size_t strings = 0;
+	char *p;
+
+	if (page == NULL)
+		return NULL;
+	for (int i = 0; i < count; i++)
+		for (int c = 4; c < 7; c++)
+			strings += (size_t)PQgetlength(res, i, c) + 1;
+	page->messages = malloc(sizeof(*page->messages) * (size_t)count + strings + 1);
+	if (page->messages == NULL) {
+		free(page);
+		return NULL;
+	}
+	page->count = count;
+	page->has_more = rows > q->limit;
+	p = (char *)(page->messages + count);
+	for (int i = 0; i < count; i++) {
+		/* BEFORE reads newest first; the page is returned ascending. */
+		int row = q->mode == PERSIST_HISTORY_BEFORE ? count - 1 - i : i;
+		struct persist_message *m = &page->messages[i];
+		const char **strs[3] = {&m->kind, &m->client_msg_id, &m->body};
+
+		m->channel_id = q->channel_id;
+		m->seq = pg_get_int8(res, row, 0);
+		m->author_id = pg_get_int8(res, row, 1);
+		m->parent_seq = pg_get_int8(res, row, 2);
+		m->created_at_us = pg_get_int8(res, row, 3);
+		for (int c = 0; c < 3; c++) {
+			int len = PQgetlength(res, row, 4 + c);
+			memcpy(p, PQgetvalue(res, row, 4 + c), (size_t)len);
+			p[len] = '\0';
+			*strs[c] = p;
+			p += len + 1;
+		}
+		m->body_len = (size_t)PQgetlength(res, row, 6);
+	}
+	return page;
+}
+
+static PGresult *run_query(PGconn *conn, const struct persist_history_query *q)
+{
+	uint64_t v[4];
+	const char *values[4];
+	int lengths[4] = {8, 8, 8, 8}, formats[4] = {1, 1, 1, 1};
+	const Oid types[4] = {PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8};
+	int64_t bound = q->mode == PERSIST_HISTORY_BEFORE
+			    ? (q->before_seq > 0 ? q->before_seq : INT64_MAX)
+			    : q->after_seq;
+
+	v[0] = htobe64((uint64_t)q->channel_id);
+	v[1] = htobe64((uint64_t)bound);
+	v[2] = htobe64((uint64_t)q->limit + 1);
+	v[3] = htobe64((uint64_t)q->parent_seq);
+	for (int i = 0; i < 4; i++)
+		values[i] = (const char *)&v[i];
+	return PQexecParams(conn, sql_by_mode[q->mode], q->mode == PERSIST_HISTORY_THREAD ? 4 : 3,
+			    types, values, lengths, formats, 1);
+}
+
+static void answer_error(struct query *qu, int error)
+{
+	struct persist_history *page = calloc(1, sizeof(*page));
+
+	/* Without memory for the page, the caller still needs its answer. */
+	static struct persist_history oom = {.error = -ENOMEM};
+	if (page == NULL) {
+		qu->fn(qu->arg, &oom);
+		return;
+	}
+	page->error = error;
+	qu->fn(qu->arg, page);
+}
+
+static void *reader_main(void *arg)
+{
+	struct persist_reader *r = arg;
+	PGconn *conn = NULL;
+
+	for (;;) {
+		struct query *qu;
+		PGresult *res = NULL;
+
+		pthread_mutex_lock(&r->lock);
+		while (r->head == NULL && !r->stopping)
+			pthread_cond_wait(&r->wake, &r->lock);
+		qu = r->head;
+		if (qu) {
+			r->head = qu->next;
+			if (r->head == NULL)
+				r->tail = NULL;
+		}
+		pthread_mutex_unlock(&r->lock);
+		if (qu == NULL)
+			break;
+		if (r->stopping) {
+			answer_error(qu, -ECANCELED);
+			free(qu);
+			continue;
+		}
+		/* One retry on a fresh connection covers a restarted server. */
+		for (int attempt = 0; attempt < 2; attempt++) {
+			if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+				PQfinish(conn);
+				conn = pg_connect_retry(r->dsn, true, r->reconnect_max_ms,
+							&r->abandon, "reader");
+				if (conn == NULL)
+					break;
+			}
+			PQclear(res);
+			res = run_query(conn, &qu->q);
+			if (PQresultStatus(res) == PGRES_TUPLES_OK)
+				break;
+			LOG(WARN, "reader: history query failed: %s", PQresultErrorMessage(res));
+		}
+		if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+			struct persist_history *page = page_from(res, &qu->q);
+			if (page)
+				qu->fn(qu->arg, page);
+			else
+				answer_error(qu, -ENOMEM);
+		} else {
+			answer_error(qu, conn == NULL ? -ECANCELED : -EIO);
+		}
+		PQclear(res);
+		free(qu);
+	}
+	PQfinish(conn);
+	return NULL;
+}
+
+struct persist_reader *persist_reader_create(const char *dsn, int nthreads, int reconnect_max_ms)
+{
+	struct persist_reader *r;
+
+	if (dsn == NULL || nthreads < 1)
+		return err_null(-EINVAL);
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->dsn = strdup(dsn);
+	r->threads = calloc((size_t)nthreads, sizeof(*r->threads));
+	r->reconnect_max_ms = reconnect_max_ms > 0 ? reconnect_max_ms : 5000;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
+	if (r->dsn == NULL || r->threads == NULL)
+		goto fail;
+	for (; r->nthreads < nthreads; r->nthreads++)
+		if (pthread_create(&r->threads[r->nthreads], NULL, reader_main, r) != 0)
+			goto fail;
+	return r;
+fail:
+	persist_reader_destroy(r);
+	return err_null(-ENOMEM);
+}
+
+int persist_reader_submit(struct persist_reader *r, const struct persist_history_query *q,
+			  persist_history_fn fn, void *arg)
+{
+	struct query *qu;
+
+	if (fn == NULL || q->channel_id <= 0 || q->limit < 1 ||
+	    q->limit > PERSIST_HISTORY_LIMIT_MAX || q->after_seq < 0 || q->before_seq < 0 ||
+	    q->mode > PERSIST_HISTORY_THREAD ||
+	    (q->mode == PERSIST_HISTORY_THREAD && q->parent_seq <= 0))
+		return -EINVAL;
+	qu = malloc(sizeof(*qu));
+	if (qu == NULL)
+		return -ENOMEM;
+	*qu = (struct query){.q = *q, .fn = fn, .arg = arg};
+	pthread_mutex_lock(&r->lock);
+	if (r->stopping) {
+		pthread_mutex_unlock(&r->lock);
+		free(qu);
+		return -ESHUTDOWN;
+	}
+	if (r->tail)
+		r->tail->next = qu;
+	else
+		r->head = qu;
+	r->tail = qu;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+void persist_reader_destroy(struct persist_reader *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stopping = true;
+	pthread_cond_broadcast(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	atomic_store(&r->abandon, true);
+	for (int i = 0; i < r->nthreads; i++)
+		pthread_join(r->threads[i], NULL);
+	free(r->threads);
+	free(r->dsn);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->wake);
+	free(r);
+}

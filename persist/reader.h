@@ -1,0 +1,55 @@
+/* The history reader: catch-up after a seq, scroll-back before a seq, and
+ * threads, paged, on its own threads and connections so an edge worker never
+ * waits on PostgreSQL. Requests go in from any thread; each answer comes back
+ * through the request's callback on a reader thread. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "persist-types.h"
+
+#define PERSIST_HISTORY_LIMIT_MAX 1000
+
+enum persist_history_mode {
+	PERSIST_HISTORY_AFTER,	/* seq > after_seq, ascending: catch-up */
+	PERSIST_HISTORY_BEFORE, /* seq < before_seq, the newest first taken, returned ascending */
+	PERSIST_HISTORY_THREAD, /* the parent (first page only) and its replies > after_seq */
+};
+
+struct persist_history_query {
+	enum persist_history_mode mode;
+	int64_t channel_id;
+	int64_t after_seq;  /* AFTER, THREAD */
+	int64_t before_seq; /* BEFORE; 0 means from the newest */
+	int64_t parent_seq; /* THREAD */
+	int limit;	    /* 1..PERSIST_HISTORY_LIMIT_MAX */
+};
+
+/* One page, ascending by seq. has_more says another page exists in the
+ * direction of travel. error is 0, -EINVAL (bad query), -EIO (PostgreSQL
+ * failed twice), -ECANCELED (shutting down). Free with persist_history_free(). */
+struct persist_history {
+	int error;
+	int count;
+	bool has_more;
+	struct persist_message *messages;
+};
+
+typedef void (*persist_history_fn)(void *arg, struct persist_history *page);
+
+struct persist_reader;
+
+/* Starts nthreads reader threads, each connecting on its own (with retries).
+ * NULL with errno EINVAL or ENOMEM. */
+struct persist_reader *persist_reader_create(const char *dsn, int nthreads, int reconnect_max_ms);
+
+/* Queues a query. 0, -EINVAL (bad query, callback not called), -ENOMEM,
+ * -ESHUTDOWN. */
+int persist_reader_submit(struct persist_reader *r, const struct persist_history_query *q,
+			  persist_history_fn fn, void *arg);
+
+/* Fails queued queries with -ECANCELED, joins and frees. */
+void persist_reader_destroy(struct persist_reader *r);
+
+void persist_history_free(struct persist_history *page);

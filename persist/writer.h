@@ -1,0 +1,86 @@
+/* The persist writer: the sequencer and durable stage of DESIGN.md §2, steps
+ * 3-5. Any thread submits publishes; one writer thread per instance assigns
+ * dense per-channel seqs, drops retried client_msg_ids, commits batches in one
+ * transaction (libpq pipeline mode) fenced by a compare-and-set on each
+ * channel's head, and only after COMMIT hands each message on, in seq order
+ * per channel, through the commit callback.
+ *
+ * The callback runs on the writer thread and must not block for long: copy or
+ * enqueue what it needs; the message's strings are freed after it returns.
+ * Outcomes:
+ *   PERSIST_COMMITTED  newly durable: ack the publisher and broadcast;
+ *   PERSIST_DUPLICATE  the client_msg_id was seen: m->seq is the original
+ *                      seq; ack with it, do not broadcast again;
+ *   PERSIST_FAILED     nothing was written. error is -ENOENT (no such
+ *                      channel), -EINVAL (parent_seq names no earlier
+ *                      message), -ESTALE (the fence failed: another writer
+ *                      moved the channel head; this writer stepped down for
+ *                      that channel and reloads it on the next publish),
+ *                      -EIO (PostgreSQL refused the message), -ECANCELED
+ *                      (shut down before it could be committed). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "persist-types.h"
+
+enum persist_outcome {
+	PERSIST_COMMITTED,
+	PERSIST_DUPLICATE,
+	PERSIST_FAILED,
+};
+
+typedef void (*persist_commit_fn)(void *arg, enum persist_outcome outcome, int error,
+				  const struct persist_message *m, void *cookie);
+
+struct persist_writer_config {
+	const char *dsn;
+	bool allow_unsafe_commit;
+	int batch_max;	      /* messages per transaction */
+	int batch_window_us;  /* linger for a fuller batch; 0 commits what is there */
+	int queue_max;	      /* queued publishes before submit says -EAGAIN */
+	int dedup_cache;      /* recent ids remembered in memory */
+	int reconnect_max_ms; /* ceiling of the reconnect backoff */
+	int drain_timeout_ms; /* at destroy: how long to keep trying to commit */
+};
+
+/* A publish request. Strings need only live for the submit call. kind NULL
+ * means "message"; parent_seq 0 means top-level. */
+struct persist_publish {
+	int64_t channel_id;
+	int64_t author_id;
+	int64_t parent_seq;
+	const char *kind;
+	const char *client_msg_id;
+	const char *body;
+	size_t body_len;
+};
+
+struct persist_writer;
+
+/* Starts the writer thread, which connects (with retries) on its own. Returns
+ * NULL with errno EINVAL (bad config) or ENOMEM. */
+struct persist_writer *persist_writer_create(const struct persist_writer_config *cfg,
+					     persist_commit_fn fn, void *arg);
+
+/* Queues a publish; cookie comes back with its outcome. Thread-safe. Returns
+ * 0; -EINVAL (client_msg_id empty or over 64 bytes, kind not [a-z_]{1,16},
+ * negative ids), -EMSGSIZE (body over PERSIST_BODY_MAX), -EILSEQ (body or id
+ * not UTF-8, or containing NUL), -EAGAIN (queue full: back-pressure),
+ * -ESHUTDOWN (stopping). On error the callback is not called. */
+int persist_writer_submit(struct persist_writer *w, const struct persist_publish *p, void *cookie);
+
+/* Stops accepting, commits what is queued (up to drain_timeout_ms while
+ * PostgreSQL is unreachable; the rest fail with -ECANCELED), joins and frees. */
+void persist_writer_destroy(struct persist_writer *w);
+
+/* True while the writer holds a working connection. */
+bool persist_writer_connected(struct persist_writer *w);
+
+/* Publishes waiting in the queue. */
+int persist_writer_queue_depth(struct persist_writer *w);
+
+/* Registers the fanout_persist_* metrics (once per process; the queue gauge
+ * follows this instance). */
+int persist_writer_register_metrics(struct persist_writer *w);
