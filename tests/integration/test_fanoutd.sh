@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Integration test of the fanoutd binary against the real PostgreSQL that
+# deploy/test started: configuration errors, the durability refusal,
+# migrations, health, readiness (including losing the database), metrics, the
+# web root, and a clean SIGTERM. Prints "N passed, N failed".
+set -uo pipefail
+fanoutd=$1
+: "${FANOUT_TEST_PG_DSN:?set by deploy/test}" "${FANOUT_TEST_PG_PORT:?set by deploy/test}"
+psql_admin=(psql -h 127.0.0.1 -p "$FANOUT_TEST_PG_PORT" -U postgres -d postgres -qtAX)
+work=$(mktemp -d)
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+    "${psql_admin[@]}" -c "ALTER ROLE fanout LOGIN" >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT
+passed=0 failed=0
+check() { # name, then a command that must succeed
+    local name=$1; shift
+    if "$@"; then passed=$((passed + 1)); echo "ok - $name"
+    else failed=$((failed + 1)); echo "FAIL - $name"; fi
+}
+contains() { grep -q -- "$2" <<<"$1"; }
+
+# Configuration errors: exit 2 with file and line.
+printf '[server]\nport = 8080\nprot = 1\n' >"$work/bad.ini"
+out=$("$fanoutd" -c "$work/bad.ini" --check-config 2>&1); rc=$?
+check "unknown key exits 2" test "$rc" = 2
+check "unknown key names file and line" contains "$out" "$work/bad.ini:3: unknown key 'prot' in section \[server\]"
+out=$("$fanoutd" -c "$work/missing.ini" 2>&1); rc=$?
+check "missing config exits 2" test "$rc" = 2
+check "missing config says so" contains "$out" "cannot open"
+out=$("$fanoutd" --bogus 2>&1); rc=$?
+check "unknown flag exits 2 with usage" test "$rc" = 2
+check "usage printed" contains "$out" "usage: fanoutd"
+out=$("$fanoutd" --version); check "version names jemalloc" contains "$out" "jemalloc\|libc"
+
+# The durability refusal.
+out=$(FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN options='-c synchronous_commit=off'" "$fanoutd" --migrate 2>&1); rc=$?
+check "non-durable commits refused" test "$rc" = 1
+check "refusal explains itself" contains "$out" "allow_unsafe_commit"
+
+# Migrations.
+out=$(FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN" "$fanoutd" --migrate 2>&1); rc=$?
+check "--migrate exits 0" test "$rc" = 0
+check "--migrate reports" contains "$out" "schema up to date"
+
+# A running daemon.
+port=$((20000 + RANDOM % 20000))
+mkdir -p "$work/web"; echo '<title>probe-page</title>' >"$work/web/index.html"
+printf '[server]\nport = %s\nweb_root = %s\n[log]\nformat = json\n' "$port" "$work/web" >"$work/ok.ini"
+FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN" "$fanoutd" -c "$work/ok.ini" 2>"$work/log" &
+pid=$!
+url=http://127.0.0.1:$port
+for _ in $(seq 1 100); do curl -fs "$url/healthz" >/dev/null && break; sleep 0.1; done
+check "healthz 200" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")" = 200
+for _ in $(seq 1 50); do curl -fs "$url/readyz" >/dev/null && break; sleep 0.1; done
+check "readyz 200 with PostgreSQL up" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz")" = 200
+metrics=$(curl -s "$url/metrics")
+check "metrics has the persist queue" contains "$metrics" "^fanout_persist_queue_depth 0"
+check "metrics has commit histogram" contains "$metrics" "^# TYPE fanout_persist_commit_seconds histogram"
+check "metrics content type" contains "$(curl -s -D - -o /dev/null "$url/metrics")" "text/plain; version=0.0.4"
+check "HEAD answered without a body" contains "$(curl -sI "$url/healthz")" "^HTTP/1.1 200"
+check "web root served at /" contains "$(curl -s "$url/")" "probe-page"
+check "unknown path 404" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/nope.html")" = 404
+check "logs are JSON lines" contains "$(head -1 "$work/log")" '^{"ts":"'
+
+# Losing the database: not ready, then ready again.
+"${psql_admin[@]}" -c "ALTER ROLE fanout NOLOGIN" >/dev/null
+"${psql_admin[@]}" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'fanout'" >/dev/null
+code=
+for _ in $(seq 1 50); do code=$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz"); [ "$code" = 503 ] && break; sleep 0.1; done
+check "readyz 503 without PostgreSQL" test "$code" = 503
+check "readyz says why" contains "$(curl -s "$url/readyz")" "PostgreSQL is unreachable"
+"${psql_admin[@]}" -c "ALTER ROLE fanout LOGIN" >/dev/null
+for _ in $(seq 1 100); do code=$(curl -s -o /dev/null -w '%{http_code}' "$url/readyz"); [ "$code" = 200 ] && break; sleep 0.1; done
+check "readyz 200 again after reconnect" test "$code" = 200
+
+# SIGTERM: a clean exit 0.
+kill -TERM "$pid"
+rc=0; for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+wait "$pid"; rc=$?; pid=
+check "SIGTERM exits 0" test "$rc" = 0
+check "shutdown logged" contains "$(cat "$work/log")" "SIGTERM: shutting down"
+
+echo "fanoutd: $passed passed, $failed failed"
+[ "$failed" = 0 ]

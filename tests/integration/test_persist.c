@@ -1,0 +1,768 @@
+/* Integration tests of the persist tier against a real PostgreSQL started by
+ * deploy/test: migrations, dense seqs under concurrent publishers, duplicates
+ * (in memory, within a batch, and only known to PostgreSQL), the fence, bad
+ * input, a PostgreSQL restart in the middle of a stream, and history paging.
+ *
+ * Needs FANOUT_TEST_PG_DSN, and FANOUT_TEST_PG_RESTART (a shell command that
+ * restarts that server). Missing either is a failure, not a skip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "clock.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "pg.h"
+#include "reader.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *dsn;
+static PGconn *db;
+
+/* Test helpers */
+
+static PGresult *sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static PGresult *sql(const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	PGresult *res;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	res = PQexec(db, text);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", text, PQresultErrorMessage(res));
+	return res;
+}
+
+static long sql_long(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static long sql_long(const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	PGresult *res;
+	long v;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	res = sql("%s", text);
+	assert_int_equal(PQntuples(res), 1);
+	v = atol(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+static int64_t new_channel(const char *prefix)
+{
+	static int counter;
+	char name[96];
+	snprintf(name, sizeof(name), "%s-%d-%d-%ld", prefix, (int)getpid(), ++counter,
+		 (long)time_real_us());
+	return sql_long("INSERT INTO channels (name, kind) VALUES ('%s', 'public') RETURNING id",
+			name);
+}
+
+/* Collects every callback; wait_for() blocks until n arrived or 60 s. */
+struct outcome {
+	enum persist_outcome outcome;
+	int error;
+	int64_t channel, seq;
+	char id[72];
+	uintptr_t cookie;
+};
+
+struct collector {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct outcome *got;
+	int n, cap;
+};
+
+static void collect(void *arg, enum persist_outcome outcome, int error,
+		    const struct persist_message *m, void *cookie)
+{
+	struct collector *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->n < c->cap) {
+		struct outcome *o = &c->got[c->n++];
+		o->outcome = outcome;
+		o->error = error;
+		o->channel = m->channel_id;
+		o->seq = m->seq;
+		o->cookie = (uintptr_t)cookie;
+		snprintf(o->id, sizeof(o->id), "%s", m->client_msg_id);
+	}
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static struct collector *collector_new(int cap)
+{
+	struct collector *c = calloc(1, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	c->got = calloc((size_t)cap, sizeof(*c->got));
+	c->cap = cap;
+	return c;
+}
+
+static void collector_free(struct collector *c)
+{
+	free(c->got);
+	free(c);
+}
+
+static void wait_for(struct collector *c, int n)
+{
+	uint64_t deadline = time_mono_ns() + 60ull * 1000000000ull;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->n < n && time_mono_ns() < deadline) {
+		pthread_mutex_unlock(&c->lock);
+		usleep(2000);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (c->n < n)
+		fail_msg("only %d of %d outcomes arrived within 60 s", c->n, n);
+}
+
+static struct persist_writer *writer_new(struct collector *c, int batch_max, int dedup)
+{
+	struct persist_writer_config cfg = {
+	    .dsn = dsn,
+	    .batch_max = batch_max,
+	    .queue_max = 100000,
+	    .dedup_cache = dedup,
+	    .reconnect_max_ms = 200,
+	    .drain_timeout_ms = 2000,
+	};
+	struct persist_writer *w = persist_writer_create(&cfg, collect, c);
+	assert_non_null(w);
+	return w;
+}
+
+static int publish(struct persist_writer *w, int64_t channel, int64_t author, const char *id,
+		   const char *body, uintptr_t cookie)
+{
+	struct persist_publish p = {
+	    .channel_id = channel,
+	    .author_id = author,
+	    .client_msg_id = id,
+	    .body = body,
+	    .body_len = strlen(body),
+	};
+	return persist_writer_submit(w, &p, (void *)cookie);
+}
+
+/* Checks the channel's rows are exactly seqs 1..n with distinct ids and the
+ * head at n. */
+static void assert_dense(int64_t channel, long n)
+{
+	assert_int_equal(
+	    sql_long("SELECT count(*) FROM messages WHERE channel_id = %ld", (long)channel), n);
+	assert_int_equal(sql_long("SELECT coalesce(max(seq), 0) FROM messages WHERE channel_id = "
+				  "%ld",
+				  (long)channel),
+			 n);
+	assert_int_equal(sql_long("SELECT count(DISTINCT seq) FROM messages WHERE channel_id = %ld",
+				  (long)channel),
+			 n);
+	assert_int_equal(sql_long("SELECT last_seq FROM channels WHERE id = %ld", (long)channel),
+			 n);
+}
+
+/* Setup */
+
+static int group_setup(void **state)
+{
+	char err[512];
+	int rc;
+
+	dsn = getenv("FANOUT_TEST_PG_DSN");
+	if (dsn == NULL || getenv("FANOUT_TEST_PG_RESTART") == NULL) {
+		fprintf(stderr, "FANOUT_TEST_PG_DSN and FANOUT_TEST_PG_RESTART must be set "
+				"(deploy/test sets them)\n");
+		return -1;
+	}
+	db = pg_connect(dsn, false, err, sizeof(err));
+	if (db == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	rc = migrate_apply(db, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	PQfinish(db);
+	return 0;
+}
+
+/* Tests */
+
+static void test_migrations_idempotent_and_checked(void **state)
+{
+	char err[512];
+	PGresult *res;
+
+	assert_int_equal(migrate_apply(db, err, sizeof(err)), 0);
+	assert_int_equal(migrate_check(db), 0);
+	assert_int_equal(sql_long("SELECT count(*) FROM schema_migrations"), migrations_count);
+	/* A recorded checksum that no longer matches the embedded text stops
+	 * start-up, naming the migration. */
+	PQclear(sql("UPDATE schema_migrations SET checksum = 'tampered' WHERE version = 1"));
+	assert_int_equal(migrate_apply(db, err, sizeof(err)), -EIO);
+	assert_non_null(strstr(err, migrations[0].name));
+	assert_non_null(strstr(err, "different text"));
+	char checksum[17];
+	migrate_checksum(migrations[0].sql, checksum);
+	res = sql("UPDATE schema_migrations SET checksum = '%s' WHERE version = 1", checksum);
+	PQclear(res);
+	assert_int_equal(migrate_apply(db, err, sizeof(err)), 0);
+}
+
+static void test_durability_refused(void **state)
+{
+	char unsafe[1200], err[512];
+	PGconn *conn;
+
+	snprintf(unsafe, sizeof(unsafe), "%s options='-c synchronous_commit=off'", dsn);
+	conn = pg_connect(unsafe, false, err, sizeof(err));
+	assert_null(conn);
+	assert_non_null(strstr(err, "synchronous_commit=off"));
+	assert_non_null(strstr(err, "allow_unsafe_commit"));
+	conn = pg_connect(unsafe, true, err, sizeof(err));
+	assert_non_null(conn);
+	PQfinish(conn);
+}
+
+#define PUBLISHERS    8
+#define PER_PUBLISHER 500
+
+struct publisher_arg {
+	struct persist_writer *w;
+	int64_t channel;
+	int index;
+};
+
+static void *publisher_main(void *arg)
+{
+	struct publisher_arg *a = arg;
+	char id[32], body[64];
+
+	for (int i = 0; i < PER_PUBLISHER; i++) {
+		snprintf(id, sizeof(id), "p%d-%d", a->index, i);
+		snprintf(body, sizeof(body), "message %d from publisher %d", i, a->index);
+		while (publish(a->w, a->channel, 100 + a->index, id, body,
+			       (uintptr_t)(a->index * PER_PUBLISHER + i)) == -EAGAIN)
+			usleep(1000);
+	}
+	return NULL;
+}
+
+static void test_dense_under_concurrent_publishers(void **state)
+{
+	const int total = PUBLISHERS * PER_PUBLISHER;
+	struct collector *c = collector_new(total);
+	struct persist_writer *w = writer_new(c, 256, 65536);
+	int64_t channel = new_channel("dense");
+	struct publisher_arg args[PUBLISHERS];
+	pthread_t threads[PUBLISHERS];
+	int64_t last_seen[PUBLISHERS] = {0};
+	char *seen = calloc((size_t)total + 1, 1);
+
+	for (int i = 0; i < PUBLISHERS; i++) {
+		args[i] = (struct publisher_arg){w, channel, i};
+		pthread_create(&threads[i], NULL, publisher_main, &args[i]);
+	}
+	for (int i = 0; i < PUBLISHERS; i++)
+		pthread_join(threads[i], NULL);
+	wait_for(c, total);
+	persist_writer_destroy(w);
+
+	int64_t prev = 0;
+	for (int i = 0; i < total; i++) {
+		struct outcome *o = &c->got[i];
+		int pub = (int)(o->cookie / PER_PUBLISHER);
+
+		assert_int_equal(o->outcome, PERSIST_COMMITTED);
+		assert_true(o->seq >= 1 && o->seq <= total);
+		assert_false(seen[o->seq]);
+		seen[o->seq] = 1;
+		/* Handed on in seq order. */
+		assert_true(o->seq == prev + 1);
+		prev = o->seq;
+		/* Each publisher's own messages keep their submit order. */
+		assert_true(o->seq > last_seen[pub]);
+		last_seen[pub] = o->seq;
+	}
+	assert_dense(channel, total);
+	free(seen);
+	collector_free(c);
+}
+
+static void test_duplicate_gets_same_seq(void **state)
+{
+	struct collector *c = collector_new(16);
+	struct persist_writer *w = writer_new(c, 64, 4096);
+	int64_t channel = new_channel("dup");
+
+	assert_int_equal(publish(w, channel, 1, "same", "first", 1), 0);
+	wait_for(c, 1);
+	assert_int_equal(c->got[0].outcome, PERSIST_COMMITTED);
+	assert_int_equal(c->got[0].seq, 1);
+	/* A retry answered from the cache. */
+	assert_int_equal(publish(w, channel, 1, "same", "retry", 2), 0);
+	wait_for(c, 2);
+	assert_int_equal(c->got[1].outcome, PERSIST_DUPLICATE);
+	assert_int_equal(c->got[1].seq, 1);
+	/* The same id from another author is another message. */
+	assert_int_equal(publish(w, channel, 2, "same", "other author", 3), 0);
+	wait_for(c, 3);
+	assert_int_equal(c->got[2].outcome, PERSIST_COMMITTED);
+	assert_int_equal(c->got[2].seq, 2);
+	persist_writer_destroy(w);
+
+	/* A fresh writer (a restarted node) knows nothing in memory: the unique
+	 * key in PostgreSQL answers, and the batch around it still commits. */
+	w = writer_new(c, 64, 4096);
+	assert_int_equal(publish(w, channel, 3, "new-a", "a", 4), 0);
+	assert_int_equal(publish(w, channel, 1, "same", "retry after restart", 5), 0);
+	assert_int_equal(publish(w, channel, 3, "new-b", "b", 6), 0);
+	wait_for(c, 6);
+	persist_writer_destroy(w);
+	for (int i = 3; i < 6; i++) {
+		struct outcome *o = &c->got[i];
+		if (o->cookie == 5) {
+			assert_int_equal(o->outcome, PERSIST_DUPLICATE);
+			assert_int_equal(o->seq, 1);
+		} else {
+			assert_int_equal(o->outcome, PERSIST_COMMITTED);
+		}
+	}
+	assert_dense(channel, 4);
+	assert_int_equal(sql_long("SELECT count(*) FROM messages WHERE channel_id = %ld AND "
+				  "client_msg_id = 'same' AND author_id = 1",
+				  (long)channel),
+			 1);
+	collector_free(c);
+}
+
+static void test_duplicate_within_one_batch(void **state)
+{
+	struct collector *c = collector_new(64);
+	struct persist_writer *w;
+	int64_t channel = new_channel("dupbatch");
+	char id[16];
+
+	/* A 100 ms window gathers all of these into one transaction. */
+	struct persist_writer_config cfg = {.dsn = dsn,
+					    .batch_max = 64,
+					    .batch_window_us = 100000,
+					    .queue_max = 100,
+					    .dedup_cache = 4096};
+	w = persist_writer_create(&cfg, collect, c);
+	assert_non_null(w);
+	for (int i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "id%d", i % 5);
+		assert_int_equal(publish(w, channel, 1, id, "x", (uintptr_t)i), 0);
+	}
+	wait_for(c, 10);
+	persist_writer_destroy(w);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(c->got[i].outcome, i < 5 ? PERSIST_COMMITTED : PERSIST_DUPLICATE);
+		assert_int_equal(c->got[i].seq, (i % 5) + 1);
+	}
+	assert_dense(channel, 5);
+	collector_free(c);
+}
+
+static void test_evicted_id_found_in_postgres(void **state)
+{
+	struct collector *c = collector_new(3000);
+	struct persist_writer *w = writer_new(c, 16, 1024); /* cache of 1024 ids */
+	int64_t channel = new_channel("evict");
+	char id[16];
+
+	for (int i = 0; i < 2000; i++) {
+		snprintf(id, sizeof(id), "e%d", i);
+		assert_int_equal(publish(w, channel, 1, id, "x", (uintptr_t)i), 0);
+	}
+	wait_for(c, 2000);
+	assert_int_equal(publish(w, channel, 1, "e0", "retry", 9999), 0);
+	assert_int_equal(publish(w, channel, 1, "after", "y", 10000), 0);
+	wait_for(c, 2002);
+	persist_writer_destroy(w);
+	assert_int_equal(c->got[2000].outcome, PERSIST_DUPLICATE);
+	assert_int_equal(c->got[2000].seq, 1);
+	assert_int_equal(c->got[2001].outcome, PERSIST_COMMITTED);
+	assert_int_equal(c->got[2001].seq, 2001);
+	assert_dense(channel, 2001);
+	collector_free(c);
+}
+
+static void test_fence_violation_detected(void **state)
+{
+	struct collector *c = collector_new(16);
+	struct persist_writer *w = writer_new(c, 64, 4096);
+	int64_t channel = new_channel("fence"), other = new_channel("fence-other");
+
+	assert_int_equal(publish(w, channel, 1, "a", "a", 1), 0);
+	wait_for(c, 1);
+	assert_int_equal(c->got[0].seq, 1);
+	/* Another writer takes the channel over and commits seq 2. */
+	PQclear(sql("BEGIN; UPDATE channels SET last_seq = 2 WHERE id = %ld;"
+		    "INSERT INTO messages (channel_id, seq, author_id, client_msg_id, body, "
+		    "created_at) VALUES (%ld, 2, 9, 'intruder', 'x', now()); COMMIT",
+		    (long)channel, (long)channel));
+	/* This writer still believes the head is 1: its commit must be refused,
+	 * while a message for another channel in the same batch commits. */
+	assert_int_equal(publish(w, channel, 1, "b", "b", 2), 0);
+	assert_int_equal(publish(w, other, 1, "c", "c", 3), 0);
+	wait_for(c, 3);
+	for (int i = 1; i < 3; i++) {
+		if (c->got[i].cookie == 2) {
+			assert_int_equal(c->got[i].outcome, PERSIST_FAILED);
+			assert_int_equal(c->got[i].error, -ESTALE);
+		} else {
+			assert_int_equal(c->got[i].outcome, PERSIST_COMMITTED);
+			assert_int_equal(c->got[i].seq, 1);
+		}
+	}
+	assert_int_equal(sql_long("SELECT count(*) FROM messages WHERE channel_id = %ld AND "
+				  "client_msg_id = 'b'",
+				  (long)channel),
+			 0);
+	assert_dense(channel, 2);
+	/* Having stepped down, the writer reloads the head on the next publish. */
+	assert_int_equal(publish(w, channel, 1, "d", "d", 4), 0);
+	wait_for(c, 4);
+	assert_int_equal(c->got[3].outcome, PERSIST_COMMITTED);
+	assert_int_equal(c->got[3].seq, 3);
+	persist_writer_destroy(w);
+	assert_dense(channel, 3);
+	collector_free(c);
+}
+
+static void test_bad_input(void **state)
+{
+	struct collector *c = collector_new(16);
+	struct persist_writer *w = writer_new(c, 64, 4096);
+	int64_t channel = new_channel("bad");
+	struct persist_publish p = {.channel_id = channel,
+				    .author_id = 1,
+				    .client_msg_id = "x",
+				    .body = "\xc3\x28",
+				    .body_len = 2};
+	char long_id[80];
+
+	assert_int_equal(persist_writer_submit(w, &p, NULL), -EILSEQ);
+	p.body = "nul\0inside";
+	p.body_len = 10;
+	assert_int_equal(persist_writer_submit(w, &p, NULL), -EILSEQ);
+	p.body = "ok";
+	p.body_len = 2;
+	p.client_msg_id = "";
+	assert_int_equal(persist_writer_submit(w, &p, NULL), -EINVAL);
+	memset(long_id, 'i', sizeof(long_id) - 1);
+	long_id[sizeof(long_id) - 1] = '\0';
+	p.client_msg_id = long_id;
+	assert_int_equal(persist_writer_submit(w, &p, NULL), -EINVAL);
+	p.client_msg_id = "x";
+	p.kind = "Bad Kind";
+	assert_int_equal(persist_writer_submit(w, &p, NULL), -EINVAL);
+	p.kind = NULL;
+	p.body_len = PERSIST_BODY_MAX + 1;
+	assert_int_equal(persist_writer_submit(w, &p, NULL), -EMSGSIZE);
+
+	/* Accepted, then refused by what the database knows. */
+	assert_int_equal(publish(w, 999999999, 1, "nochan", "x", 1), 0);
+	wait_for(c, 1);
+	assert_int_equal(c->got[0].outcome, PERSIST_FAILED);
+	assert_int_equal(c->got[0].error, -ENOENT);
+	p = (struct persist_publish){.channel_id = channel,
+				     .author_id = 1,
+				     .client_msg_id = "reply",
+				     .parent_seq = 5,
+				     .body = "r",
+				     .body_len = 1};
+	assert_int_equal(persist_writer_submit(w, &p, (void *)2), 0);
+	wait_for(c, 2);
+	assert_int_equal(c->got[1].outcome, PERSIST_FAILED);
+	assert_int_equal(c->got[1].error, -EINVAL);
+	/* A valid reply after its parent exists. */
+	assert_int_equal(publish(w, channel, 1, "parent", "p", 3), 0);
+	wait_for(c, 3);
+	p.parent_seq = 1;
+	assert_int_equal(persist_writer_submit(w, &p, (void *)4), 0);
+	wait_for(c, 4);
+	assert_int_equal(c->got[3].outcome, PERSIST_COMMITTED);
+	assert_int_equal(c->got[3].seq, 2);
+	persist_writer_destroy(w);
+	assert_dense(channel, 2);
+	collector_free(c);
+}
+
+static void test_backpressure_and_shutdown(void **state)
+{
+	struct collector *c = collector_new(16);
+	/* Nothing listens on port 1: the writer can never connect. */
+	struct persist_writer_config cfg = {.dsn = "host=127.0.0.1 port=1 connect_timeout=1",
+					    .batch_max = 4,
+					    .queue_max = 4,
+					    .dedup_cache = 1024,
+					    .reconnect_max_ms = 100,
+					    .drain_timeout_ms = 300};
+	struct persist_writer *w = persist_writer_create(&cfg, collect, c);
+	int accepted = 0, refused = 0;
+	char id[16];
+
+	assert_non_null(w);
+	assert_false(persist_writer_connected(w));
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "q%d", i);
+		int rc = publish(w, 1, 1, id, "x", (uintptr_t)i);
+		if (rc == 0)
+			accepted++;
+		else if (rc == -EAGAIN)
+			refused++;
+		else
+			fail_msg("unexpected %d", rc);
+	}
+	/* The queue (4) plus at most one batch (4) taken by the writer thread. */
+	assert_true(accepted >= 4 && accepted <= 8);
+	assert_int_equal(accepted + refused, 20);
+	persist_writer_destroy(w);
+	assert_int_equal(c->n, accepted);
+	for (int i = 0; i < c->n; i++) {
+		assert_int_equal(c->got[i].outcome, PERSIST_FAILED);
+		assert_int_equal(c->got[i].error, -ECANCELED);
+	}
+	collector_free(c);
+}
+
+struct stream_arg {
+	struct persist_writer *w;
+	int64_t channel;
+	int count;
+};
+
+static void *stream_main(void *arg)
+{
+	struct stream_arg *a = arg;
+	char id[32];
+
+	for (int i = 0; i < a->count; i++) {
+		snprintf(id, sizeof(id), "s%d", i);
+		while (publish(a->w, a->channel, 5, id, "streamed", (uintptr_t)i) == -EAGAIN)
+			usleep(1000);
+		usleep(200); /* about 5,000/s: the restart lands mid-stream */
+	}
+	return NULL;
+}
+
+static void test_postgres_restart_mid_stream(void **state)
+{
+	const int total = 6000;
+	struct collector *c = collector_new(total);
+	struct persist_writer *w = writer_new(c, 128, 65536);
+	struct stream_arg arg = {w, new_channel("restart"), total};
+	size_t len;
+	char *text, *line, err[256];
+	pthread_t thread;
+	char *seen = calloc(total + 1, 1);
+	int committed_before;
+
+	metrics_reset();
+	assert_int_equal(persist_writer_register_metrics(w), 0);
+	pthread_create(&thread, NULL, stream_main, &arg);
+	wait_for(c, 500);
+	pthread_mutex_lock(&c->lock);
+	committed_before = c->n;
+	pthread_mutex_unlock(&c->lock);
+	assert_int_equal(system(getenv("FANOUT_TEST_PG_RESTART")), 0);
+	pthread_join(thread, NULL);
+	wait_for(c, total);
+	/* The connection really was lost and re-established. */
+	text = metrics_render(&len);
+	line = strstr(text, "\nfanout_persist_reconnects_total ");
+	assert_non_null(line);
+	assert_true(atol(line + strlen("\nfanout_persist_reconnects_total ")) >= 1);
+	free(text);
+	metrics_reset();
+	persist_writer_destroy(w);
+	assert_true(committed_before < total); /* the restart really was mid-stream */
+	/* The test's own connection was cut by the restart too. */
+	PQfinish(db);
+	db = pg_connect(dsn, false, err, sizeof(err));
+	assert_non_null(db);
+
+	for (int i = 0; i < total; i++) {
+		struct outcome *o = &c->got[i];
+		if (o->outcome != PERSIST_COMMITTED)
+			fail_msg("message %s: outcome %d error %d", o->id, o->outcome, o->error);
+		assert_true(o->seq >= 1 && o->seq <= total);
+		assert_false(seen[o->seq]); /* handed on once: one broadcast */
+		seen[o->seq] = 1;
+		assert_int_equal(o->seq, i + 1); /* in seq order */
+	}
+	assert_dense(arg.channel, total);
+	assert_int_equal(sql_long("SELECT count(DISTINCT client_msg_id) FROM messages WHERE "
+				  "channel_id = %ld",
+				  (long)arg.channel),
+			 total);
+	free(seen);
+	collector_free(c);
+}
+
+/* History */
+
+struct page_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct persist_history *page;
+};
+
+static void on_page(void *arg, struct persist_history *page)
+{
+	struct page_wait *pw = arg;
+	pthread_mutex_lock(&pw->lock);
+	pw->page = page;
+	pthread_cond_signal(&pw->cond);
+	pthread_mutex_unlock(&pw->lock);
+}
+
+static struct persist_history *fetch(struct persist_reader *r, struct persist_history_query q)
+{
+	struct page_wait pw = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL};
+
+	assert_int_equal(persist_reader_submit(r, &q, on_page, &pw), 0);
+	pthread_mutex_lock(&pw.lock);
+	while (pw.page == NULL)
+		pthread_cond_wait(&pw.cond, &pw.lock);
+	pthread_mutex_unlock(&pw.lock);
+	assert_int_equal(pw.page->error, 0);
+	return pw.page;
+}
+
+static void assert_page(struct persist_history *p, int64_t first, int count, bool more)
+{
+	assert_int_equal(p->count, count);
+	assert_int_equal(p->has_more, more);
+	for (int i = 0; i < count; i++)
+		assert_int_equal(p->messages[i].seq, first + i);
+	persist_history_free(p);
+}
+
+static void test_history_paging_exact(void **state)
+{
+	struct collector *c = collector_new(300);
+	struct persist_writer *w = writer_new(c, 64, 4096);
+	struct persist_reader *r = persist_reader_create(dsn, 2, 200);
+	int64_t channel = new_channel("history");
+	struct persist_publish p = {.channel_id = channel, .author_id = 42};
+	char id[16], body[32];
+	struct persist_history *page;
+
+	assert_non_null(r);
+	for (int i = 1; i <= 250; i++) {
+		snprintf(id, sizeof(id), "h%d", i);
+		snprintf(body, sizeof(body), "body %d", i);
+		p.client_msg_id = id;
+		p.body = body;
+		p.body_len = strlen(body);
+		/* Seqs 10, 20, 30 will be replies to seq 5. */
+		p.parent_seq = (i % 10 == 0 && i <= 30) ? 5 : 0;
+		assert_int_equal(persist_writer_submit(w, &p, NULL), 0);
+		if (i == 5)
+			wait_for(c, 5); /* the parent is durable before its replies */
+	}
+	wait_for(c, 250);
+	persist_writer_destroy(w);
+
+	struct persist_history_query q = {
+	    .mode = PERSIST_HISTORY_AFTER, .channel_id = channel, .limit = 100};
+	page = fetch(r, q);
+	assert_string_equal(page->messages[6].body, "body 7");
+	assert_string_equal(page->messages[6].client_msg_id, "h7");
+	assert_int_equal(page->messages[6].author_id, 42);
+	assert_int_equal(page->messages[9].parent_seq, 5);
+	assert_true(page->messages[0].created_at_us > 0);
+	assert_page(page, 1, 100, true);
+	q.after_seq = 100;
+	assert_page(fetch(r, q), 101, 100, true);
+	q.after_seq = 200;
+	assert_page(fetch(r, q), 201, 50, false);
+	q.after_seq = 250;
+	assert_page(fetch(r, q), 0, 0, false);
+
+	q = (struct persist_history_query){
+	    .mode = PERSIST_HISTORY_BEFORE, .channel_id = channel, .limit = 100};
+	assert_page(fetch(r, q), 151, 100, true);
+	q.before_seq = 151;
+	assert_page(fetch(r, q), 51, 100, true);
+	q.before_seq = 51;
+	assert_page(fetch(r, q), 1, 50, false);
+
+	q = (struct persist_history_query){
+	    .mode = PERSIST_HISTORY_THREAD, .channel_id = channel, .parent_seq = 5, .limit = 2};
+	page = fetch(r, q);
+	assert_int_equal(page->count, 2);
+	assert_true(page->has_more);
+	assert_int_equal(page->messages[0].seq, 5);
+	assert_int_equal(page->messages[1].seq, 10);
+	persist_history_free(page);
+	q.after_seq = 10;
+	page = fetch(r, q);
+	assert_int_equal(page->count, 2);
+	assert_false(page->has_more);
+	assert_int_equal(page->messages[0].seq, 20);
+	assert_int_equal(page->messages[1].seq, 30);
+	persist_history_free(page);
+
+	q.limit = 0;
+	assert_int_equal(persist_reader_submit(r, &q, on_page, NULL), -EINVAL);
+	q.limit = PERSIST_HISTORY_LIMIT_MAX + 1;
+	assert_int_equal(persist_reader_submit(r, &q, on_page, NULL), -EINVAL);
+	persist_reader_destroy(r);
+	collector_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_migrations_idempotent_and_checked),
+	    cmocka_unit_test(test_durability_refused),
+	    cmocka_unit_test(test_dense_under_concurrent_publishers),
+	    cmocka_unit_test(test_duplicate_gets_same_seq),
+	    cmocka_unit_test(test_duplicate_within_one_batch),
+	    cmocka_unit_test(test_evicted_id_found_in_postgres),
+	    cmocka_unit_test(test_fence_violation_detected),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_backpressure_and_shutdown),
+	    cmocka_unit_test(test_history_paging_exact),
+	    cmocka_unit_test(test_postgres_restart_mid_stream),
+	};
+	return cmocka_run_group_tests_name("persist", tests, group_setup, group_teardown);
+}

@@ -1,0 +1,76 @@
+/* Unit tests of the small common pieces: UTF-8 validation and the metrics
+ * registry's Prometheus rendering. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "metrics.h"
+#include "utf8.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_utf8(void **state)
+{
+	struct utf8_state st = UTF8_STATE_INIT;
+
+	assert_true(utf8_valid("plain ascii", 11));
+	assert_true(utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+	assert_false(utf8_valid("\xc0\xaf", 2));	 /* overlong '/' */
+	assert_false(utf8_valid("\xe0\x80\xaf", 3));	 /* overlong, 3 bytes */
+	assert_false(utf8_valid("\xed\xa0\x80", 3));	 /* surrogate U+D800 */
+	assert_false(utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+	assert_false(utf8_valid("\xe2\x82", 2));	 /* truncated */
+	assert_false(utf8_valid("\xff", 1));
+	/* Incremental: a code point split across feeds. */
+	assert_true(utf8_feed(&st, "\xe2", 1));
+	assert_false(utf8_complete(&st));
+	assert_true(utf8_feed(&st, "\x82\xac", 2));
+	assert_true(utf8_complete(&st));
+	/* A bad byte fails as soon as it is seen. */
+	st = (struct utf8_state)UTF8_STATE_INIT;
+	assert_false(utf8_feed(&st, "\xed\xa0", 2));
+}
+
+static void test_metrics_render(void **state)
+{
+	static struct metric_counter c;
+	static struct metric_histogram h;
+	static const uint64_t bounds[] = {1000000, 10000000};
+	size_t len;
+	char *text;
+
+	metrics_reset();
+	metric_histogram_init(&h, bounds, 2);
+	assert_int_equal(metrics_register_counter("fanout_test_total", "A test.", &c), 0);
+	assert_int_equal(metrics_register_counter("fanout_test_total", "Again.", &c), -EEXIST);
+	assert_int_equal(metrics_register_counter("other_total", "No prefix.", &c), -EINVAL);
+	assert_int_equal(metrics_register_histogram("fanout_test_seconds", "Latency.", &h), 0);
+	metric_add(&c, 3);
+	metric_observe_ns(&h, 500000);
+	metric_observe_ns(&h, 5000000);
+	metric_observe_ns(&h, 50000000);
+	text = metrics_render(&len);
+	assert_non_null(text);
+	assert_int_equal(len, strlen(text));
+	assert_non_null(strstr(text, "# TYPE fanout_test_total counter\nfanout_test_total 3\n"));
+	assert_non_null(strstr(text, "fanout_test_seconds_bucket{le=\"0.001\"} 1\n"));
+	assert_non_null(strstr(text, "fanout_test_seconds_bucket{le=\"0.01\"} 2\n"));
+	assert_non_null(strstr(text, "fanout_test_seconds_bucket{le=\"+Inf\"} 3\n"));
+	assert_non_null(strstr(text, "fanout_test_seconds_count 3\n"));
+	assert_non_null(strstr(text, "fanout_test_seconds_sum 0.055500000\n"));
+	free(text);
+	metrics_reset();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_metrics_render),
+	};
+	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
+}

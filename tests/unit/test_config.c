@@ -1,0 +1,133 @@
+/* Unit tests of the INI configuration loader: good files, every kind of bad
+ * line reported with file and line, and environment overrides. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+	int fd;
+	snprintf(path, sizeof(path), "/tmp/fanout-config-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static int load(struct config *cfg, const char *text, char *err, size_t size)
+{
+	int rc;
+	write_file(text);
+	config_defaults(cfg);
+	rc = config_load(cfg, path, err, size);
+	unlink(path);
+	return rc;
+}
+
+static void test_defaults(void **state)
+{
+	struct config cfg;
+	config_defaults(&cfg);
+	assert_string_equal(cfg.server.listen_address, "127.0.0.1");
+	assert_int_equal(cfg.server.port, 8080);
+	assert_int_equal(cfg.dataplane.mode, DATAPLANE_MODE_SOCKET);
+	assert_false(cfg.postgres.allow_unsafe_commit);
+}
+
+static void test_good_file(void **state)
+{
+	struct config cfg;
+	char err[256] = "";
+	int rc = load(&cfg,
+		      "; comment\n[server]\nport = 9000\nlisten_address = 0.0.0.0\n"
+		      "[postgres]\ndsn = host=db port=5432\nallow_unsafe_commit = yes\n"
+		      "[persist]\nbatch_max = 64\n[dataplane]\nmode = dpdk\n"
+		      "[auth]\njwt_secret = s3cret\n[log]\nlevel = debug\nformat = json\n",
+		      err, sizeof(err));
+	assert_int_equal(rc, 0);
+	assert_int_equal(cfg.server.port, 9000);
+	assert_string_equal(cfg.server.listen_address, "0.0.0.0");
+	assert_string_equal(cfg.postgres.dsn, "host=db port=5432");
+	assert_true(cfg.postgres.allow_unsafe_commit);
+	assert_int_equal(cfg.persist.batch_max, 64);
+	assert_int_equal(cfg.dataplane.mode, DATAPLANE_MODE_DPDK);
+	assert_string_equal(cfg.auth.jwt_secret, "s3cret");
+	assert_int_equal(cfg.log.level, LOG_LEVEL_DEBUG);
+	assert_int_equal(cfg.log.format, LOG_FORMAT_JSON);
+}
+
+struct bad_case {
+	const char *text;
+	const char *expect; /* substring of the message, after "path:line: " */
+	int line;
+};
+
+static void test_bad_files(void **state)
+{
+	static const struct bad_case cases[] = {
+	    {"[server]\nport = 8080\nbogus = 1\n", "unknown key 'bogus' in section [server]", 3},
+	    {"[nowhere]\nx = 1\n", "unknown section [nowhere]", 2},
+	    {"[server]\nport = eighty\n", "'port' needs a whole number, got 'eighty'", 2},
+	    {"[server]\nport = 70000\n", "'port' must be in 1..65535", 2},
+	    {"[postgres]\nallow_unsafe_commit = maybe\n", "needs true or false", 2},
+	    {"[log]\n\nlevel = loud\n", "'level' must be err, warn", 3},
+	    {"[dataplane]\nmode = tcp\n", "'mode' must be socket or dpdk", 2},
+	    {"[server]\nthis line has no equals sign\n", "syntax error", 2},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config cfg;
+		char err[512] = "", prefix[96];
+		int rc = load(&cfg, cases[i].text, err, sizeof(err));
+
+		assert_int_equal(rc, -EINVAL);
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, cases[i].line);
+		if (strncmp(err, prefix, strlen(prefix)) != 0)
+			fail_msg("case %zu: '%s' does not start with '%s'", i, err, prefix);
+		if (strstr(err, cases[i].expect) == NULL)
+			fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].expect);
+	}
+}
+
+static void test_missing_file(void **state)
+{
+	struct config cfg;
+	char err[256];
+	config_defaults(&cfg);
+	assert_int_equal(config_load(&cfg, "/nonexistent/fanout.ini", err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/fanout.ini: cannot open"));
+}
+
+static void test_environment_wins(void **state)
+{
+	struct config cfg;
+	char err[256];
+	setenv("FANOUT_PG_DSN", "host=from-env", 1);
+	setenv("FANOUT_JWT_SECRET", "env-secret", 1);
+	assert_int_equal(load(&cfg, "[postgres]\ndsn = host=from-file\n", err, sizeof(err)), 0);
+	unsetenv("FANOUT_PG_DSN");
+	unsetenv("FANOUT_JWT_SECRET");
+	assert_string_equal(cfg.postgres.dsn, "host=from-env");
+	assert_string_equal(cfg.auth.jwt_secret, "env-secret");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults),	     cmocka_unit_test(test_good_file),
+	    cmocka_unit_test(test_bad_files),	     cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_environment_wins),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
