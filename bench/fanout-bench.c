@@ -1,0 +1,320 @@
+/* fanout-bench: load generator and benchmarks. Scenarios print figures; they
+ * are never timed tests.
+ *
+ *   fanout-bench persist   durable messages/s and publish-to-durable latency
+ *                          of the batched writer against a naive writer (one
+ *                          transaction per message, same fenced statement),
+ *                          in one run on the same PostgreSQL.
+ *
+ * The persist scenario links the persist library directly: it measures the
+ * writer itself, not the daemon's network path (fanout-bench fanout will). */
+#define LOG_COMPONENT "bench"
+#include "alloc.h"
+#include "clock.h"
+#include "log.h"
+#include "migrate.h"
+#include "pg.h"
+#include "writer.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct persist_opts {
+	const char *dsn;
+	int messages;
+	int naive_messages;
+	int channels;
+	int producers;
+	int batch_max;
+	int body_bytes;
+};
+
+struct run {
+	const struct persist_opts *o;
+	struct persist_writer *w;
+	int64_t *channel_ids;
+	uint64_t *latency_ns; /* per message, indexed by cookie */
+	uint64_t *submit_ns;
+	atomic_int done;
+	atomic_int failed;
+	int next_producer;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double percentile_ms(uint64_t *sorted, int n, double p)
+{
+	int i = (int)(p * (n - 1) + 0.5);
+	return (double)sorted[i] / 1e6;
+}
+
+static void on_commit(void *arg, enum persist_outcome outcome, int error,
+		      const struct persist_message *m, void *cookie)
+{
+	struct run *r = arg;
+	uintptr_t i = (uintptr_t)cookie;
+
+	r->latency_ns[i] = time_mono_ns() - r->submit_ns[i];
+	if (outcome != PERSIST_COMMITTED)
+		atomic_fetch_add(&r->failed, 1);
+	atomic_fetch_add(&r->done, 1);
+}
+
+static void *producer_main(void *arg)
+{
+	struct run *r = arg;
+	const struct persist_opts *o = r->o;
+	int me = __atomic_fetch_add(&r->next_producer, 1, __ATOMIC_SEQ_CST);
+	char id[32], *body = malloc((size_t)o->body_bytes + 1);
+
+	memset(body, 'b', (size_t)o->body_bytes);
+	body[o->body_bytes] = '\0';
+	for (int i = me; i < o->messages; i += o->producers) {
+		struct persist_publish p = {
+		    .channel_id = r->channel_ids[i % o->channels],
+		    .author_id = 1 + me,
+		    .client_msg_id = id,
+		    .body = body,
+		    .body_len = (size_t)o->body_bytes,
+		};
+		snprintf(id, sizeof(id), "b%d-%d", getpid(), i);
+		r->submit_ns[i] = time_mono_ns();
+		while (persist_writer_submit(r->w, &p, (void *)(uintptr_t)i) == -EAGAIN)
+			usleep(100);
+	}
+	free(body);
+	return NULL;
+}
+
+static int64_t *make_channels(PGconn *conn, int n, const char *tag)
+{
+	int64_t *ids = calloc((size_t)n, sizeof(*ids));
+	char sql[256];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(
+		    sql, sizeof(sql),
+		    "INSERT INTO channels (name, kind) VALUES ('bench-%s-%d-%ld-%d', 'public') "
+		    "RETURNING id",
+		    tag, getpid(), (long)time_real_us(), i);
+		PGresult *res = PQexec(conn, sql);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			fprintf(stderr, "fanout-bench: %s", PQresultErrorMessage(res));
+			exit(1);
+		}
+		ids[i] = atol(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	return ids;
+}
+
+static void report(const char *name, int n, double seconds, uint64_t *lat, int failed)
+{
+	qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
+	printf("%-26s %10d %12.0f %9.2f %9.2f %9.2f %7d\n", name, n, n / seconds,
+	       percentile_ms(lat, n, 0.50), percentile_ms(lat, n, 0.99),
+	       percentile_ms(lat, n, 0.999), failed);
+}
+
+static double run_batched(const struct persist_opts *o, PGconn *conn)
+{
+	struct run r = {.o = o};
+	struct persist_writer_config cfg = {
+	    .dsn = o->dsn,
+	    .batch_max = o->batch_max,
+	    .queue_max = 200000,
+	    .dedup_cache = 262144,
+	};
+	pthread_t threads[o->producers];
+	uint64_t start;
+	double seconds;
+
+	r.channel_ids = make_channels(conn, o->channels, "batched");
+	r.latency_ns = calloc((size_t)o->messages, sizeof(uint64_t));
+	r.submit_ns = calloc((size_t)o->messages, sizeof(uint64_t));
+	r.w = persist_writer_create(&cfg, on_commit, &r);
+	if (r.w == NULL) {
+		perror("fanout-bench: writer");
+		exit(1);
+	}
+	while (!persist_writer_connected(r.w))
+		usleep(1000);
+	start = time_mono_ns();
+	for (int i = 0; i < o->producers; i++)
+		pthread_create(&threads[i], NULL, producer_main, &r);
+	for (int i = 0; i < o->producers; i++)
+		pthread_join(threads[i], NULL);
+	while (atomic_load(&r.done) < o->messages)
+		usleep(500);
+	seconds = (double)(time_mono_ns() - start) / 1e9;
+	persist_writer_destroy(r.w);
+	report("batched (group commit)", o->messages, seconds, r.latency_ns,
+	       atomic_load(&r.failed));
+	free(r.channel_ids);
+	free(r.latency_ns);
+	free(r.submit_ns);
+	return o->messages / seconds;
+}
+
+/* The naive writer: what a first implementation does. One transaction per
+ * message, the same fenced append statement, strictly sequential. */
+static double run_naive(const struct persist_opts *o, PGconn *conn)
+{
+	int64_t *channels = make_channels(conn, o->channels, "naive");
+	int64_t *heads = calloc((size_t)o->channels, sizeof(*heads));
+	uint64_t *lat = calloc((size_t)o->naive_messages, sizeof(*lat));
+	char *body = malloc((size_t)o->body_bytes + 1), id[32], c[24], old[24], author[8];
+	uint64_t start = time_mono_ns();
+	int failed = 0;
+	double seconds;
+
+	memset(body, 'b', (size_t)o->body_bytes);
+	body[o->body_bytes] = '\0';
+	snprintf(author, sizeof(author), "1");
+	for (int i = 0; i < o->naive_messages; i++) {
+		int ch = i % o->channels;
+		uint64_t t0 = time_mono_ns();
+		const char *params[6] = {c, old, author, id, body, NULL};
+		PGresult *res;
+
+		snprintf(c, sizeof(c), "%ld", (long)channels[ch]);
+		snprintf(old, sizeof(old), "%ld", (long)heads[ch]);
+		snprintf(id, sizeof(id), "n%d-%d", getpid(), i);
+		PQclear(PQexec(conn, "BEGIN"));
+		res = PQexecParams(
+		    conn,
+		    "WITH head AS (UPDATE channels SET last_seq = $2::int8 + 1 "
+		    "WHERE id = $1::int8 AND last_seq = $2::int8 RETURNING id) "
+		    "INSERT INTO messages (channel_id, seq, author_id, client_msg_id, "
+		    "kind, body, created_at) SELECT head.id, $2::int8 + 1, $3::int8, $4, "
+		    "'message', $5, now() FROM head",
+		    5, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK || strcmp(PQcmdTuples(res), "1") != 0)
+			failed++;
+		PQclear(res);
+		PQclear(PQexec(conn, "COMMIT"));
+		heads[ch]++;
+		lat[i] = time_mono_ns() - t0;
+	}
+	seconds = (double)(time_mono_ns() - start) / 1e9;
+	report("naive (1 tx per message)", o->naive_messages, seconds, lat, failed);
+	free(channels);
+	free(heads);
+	free(lat);
+	free(body);
+	return o->naive_messages / seconds;
+}
+
+static int bench_persist(int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"dsn", required_argument, NULL, 'd'},
+	    {"messages", required_argument, NULL, 'n'},
+	    {"naive-messages", required_argument, NULL, 'N'},
+	    {"channels", required_argument, NULL, 'c'},
+	    {"producers", required_argument, NULL, 'p'},
+	    {"batch-max", required_argument, NULL, 'b'},
+	    {"body-bytes", required_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct persist_opts o = {
+	    .dsn = getenv("FANOUT_PG_DSN") ? getenv("FANOUT_PG_DSN")
+					   : "host=127.0.0.1 port=55432 dbname=fanout user=fanout",
+	    .messages = 200000,
+	    .naive_messages = 5000,
+	    .channels = 64,
+	    .producers = 4,
+	    .batch_max = 1024,
+	    .body_bytes = 100,
+	};
+	char err[512];
+	double batched, naive;
+	PGconn *conn;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			o.dsn = optarg;
+			break;
+		case 'n':
+			o.messages = atoi(optarg);
+			break;
+		case 'N':
+			o.naive_messages = atoi(optarg);
+			break;
+		case 'c':
+			o.channels = atoi(optarg);
+			break;
+		case 'p':
+			o.producers = atoi(optarg);
+			break;
+		case 'b':
+			o.batch_max = atoi(optarg);
+			break;
+		case 's':
+			o.body_bytes = atoi(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: fanout-bench persist [--dsn DSN] [--messages N] "
+					"[--naive-messages N] [--channels N] [--producers N] "
+					"[--batch-max N] [--body-bytes N]\n");
+			return 2;
+		}
+	}
+	if (o.messages < 1 || o.naive_messages < 1 || o.channels < 1 || o.producers < 1 ||
+	    o.producers > 64 || o.batch_max < 1 || o.body_bytes < 0 || o.body_bytes > 65536) {
+		fprintf(stderr, "fanout-bench persist: counts must be positive (producers at most "
+				"64, body at most 65536 bytes)\n");
+		return 2;
+	}
+	conn = pg_connect(o.dsn, false, err, sizeof(err));
+	if (conn == NULL) {
+		fprintf(stderr, "fanout-bench: %s\n", err);
+		return 1;
+	}
+	if (migrate_apply(conn, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fanout-bench: %s\n", err);
+		return 1;
+	}
+	printf("fanout-bench persist: %d channels, %d producer threads, batch_max %d, %d-byte "
+	       "bodies, synchronous_commit on, %s\n",
+	       o.channels, o.producers, o.batch_max, o.body_bytes, alloc_name());
+	printf("%-26s %10s %12s %9s %9s %9s %7s\n", "writer", "messages", "durable/s", "p50 ms",
+	       "p99 ms", "p99.9 ms", "failed");
+	batched = run_batched(&o, conn);
+	naive = run_naive(&o, conn);
+	printf("batched / naive: %.1fx\n", batched / naive);
+	printf("latency: from submit to the durable callback, per message (the batched writer "
+	       "runs saturated, so its latency includes queueing)\n");
+	PQfinish(conn);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		fprintf(argc < 2 ? stderr : stdout,
+			"usage: fanout-bench SCENARIO [options]\n"
+			"scenarios:\n"
+			"  persist   batched vs naive durable writer\n");
+		return argc < 2 ? 2 : 0;
+	}
+	log_setup(LOG_LEVEL_WARN, LOG_FORMAT_TEXT, 2);
+	alloc_init();
+	if (strcmp(argv[1], "persist") == 0)
+		return bench_persist(argc - 1, argv + 1);
+	fprintf(stderr, "fanout-bench: unknown scenario '%s'\n", argv[1]);
+	return 2;
+}
