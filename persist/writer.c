@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define APPEND_STMT "fanout_append"
 #define APPEND_SQL                                                                                 \
@@ -243,6 +244,9 @@ static int writer_connect(struct persist_writer *w)
 			PQclear(res);
 			PQfinish(w->conn);
 			w->conn = NULL;
+			/* Likely a schema not migrated yet: do not spin. */
+			for (int slept = 0; slept < 1000 && !atomic_load(&w->abandon); slept += 10)
+				usleep(10000);
 			continue;
 		}
 		PQclear(res);
@@ -425,9 +429,14 @@ static enum exec_result execute(struct persist_writer *w, struct batch *b, int n
 	int *groups = w->groups, ngroups = 0, k = 0;
 	uint64_t start = time_mono_ns();
 
-	for (int i = 0; i < n; i++)
-		if (b->items[i].state == SEQ_NEW)
-			w->order[k++] = i;
+	for (int i = 0; i < n; i++) {
+		if (b->items[i].state != SEQ_NEW)
+			continue;
+		w->order[k++] = i;
+		/* The row's created_at; if this attempt's COMMIT is lost and
+		 * later found durable, the value still matches the row. */
+		b->reqs[i]->msg.created_at_us = created_at;
+	}
 	qsort_r(w->order, (size_t)nnew, sizeof(int), order_by_channel, b->items);
 	for (k = 0; k < nnew; k++)
 		if (k == 0 || b->items[w->order[k]].channel != b->items[w->order[k - 1]].channel)
@@ -481,7 +490,7 @@ static enum exec_result execute(struct persist_writer *w, struct batch *b, int n
 	}
 	if (read_one(w->conn, &error) != PGRES_COMMAND_OK ||
 	    strcmp(PQcmdStatus(error), "COMMIT") != 0)
-		goto failed_sync;
+		goto failed_read; /* COMMIT failed: nothing of the batch is durable */
 	PQclear(error);
 	error = NULL;
 	if (read_one(w->conn, NULL) != PGRES_PIPELINE_SYNC)
@@ -493,9 +502,6 @@ failed:
 	/* BEGIN failed: everything after it was skipped. */
 	for (int g = 0; g <= ngroups; g++)
 		read_one(w->conn, NULL);
-	goto failed_read;
-failed_sync:
-	/* COMMIT failed: nothing of the batch is durable. */
 	goto failed_read;
 failed_read:
 	read_one(w->conn, NULL); /* the sync marker */
@@ -799,7 +805,6 @@ static void isolate_each(struct persist_writer *w, struct batch *b)
 static void deliver(struct persist_writer *w, struct batch *b)
 {
 	uint64_t now = time_mono_ns();
-	int64_t created_at = time_real_us();
 
 	for (int i = 0; i < b->n; i++) {
 		struct request *r = b->reqs[i];
@@ -807,10 +812,9 @@ static void deliver(struct persist_writer *w, struct batch *b)
 
 		if (st->outcome != PERSIST_FAILED)
 			r->msg.seq = b->items[i].seq;
+		if (st->outcome != PERSIST_COMMITTED)
+			r->msg.created_at_us = 0; /* unknown for duplicates and failures */
 		if (st->outcome == PERSIST_COMMITTED) {
-			/* The row's created_at is the batch's send time; the callback
-			 * sees the same instant to within a commit latency. */
-			r->msg.created_at_us = created_at;
 			metric_add(&m_committed, 1);
 			metric_observe_ns(&m_publish_latency, now - r->submitted_ns);
 		} else if (st->outcome == PERSIST_DUPLICATE) {
@@ -1025,36 +1029,31 @@ static double connected_gauge(void *arg)
 
 int persist_writer_register_metrics(struct persist_writer *w)
 {
+	static const struct {
+		const char *name, *help;
+		struct metric_counter *counter;
+	} counters[] = {
+	    {"fanout_persist_batches_total", "Transactions committed or attempted by the writer.",
+	     &m_batches},
+	    {"fanout_persist_messages_committed_total", "Messages made durable.", &m_committed},
+	    {"fanout_persist_duplicates_total",
+	     "Publishes answered with the seq of an earlier one.", &m_duplicates},
+	    {"fanout_persist_failed_total", "Publishes that failed; nothing was written for them.",
+	     &m_failed},
+	    {"fanout_persist_fence_failures_total", "Channel heads found moved by another writer.",
+	     &m_fence_failures},
+	    {"fanout_persist_reconnects_total", "Writer reconnections to PostgreSQL.",
+	     &m_reconnects},
+	    {"fanout_persist_resolves_total", "Batches whose outcome was re-read from PostgreSQL.",
+	     &m_resolves},
+	};
 	int rc = 0;
 
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]) && rc == 0; i++)
+		rc = metrics_register_counter(counters[i].name, counters[i].help,
+					      counters[i].counter);
 	metric_histogram_init(&m_commit_latency, metric_latency_bounds_ns, metric_latency_nbounds);
 	metric_histogram_init(&m_publish_latency, metric_latency_bounds_ns, metric_latency_nbounds);
-	rc = rc
-		 ?: metrics_register_counter("fanout_persist_batches_total",
-					     "Transactions committed or attempted by the writer.",
-					     &m_batches);
-	rc = rc
-		 ?: metrics_register_counter("fanout_persist_messages_committed_total",
-					     "Messages made durable.", &m_committed);
-	rc = rc
-		 ?: metrics_register_counter("fanout_persist_duplicates_total",
-					     "Publishes answered with the seq of an earlier one.",
-					     &m_duplicates);
-	rc = rc
-		 ?: metrics_register_counter("fanout_persist_failed_total",
-					     "Publishes that failed; nothing was written for them.",
-					     &m_failed);
-	rc = rc
-		 ?: metrics_register_counter("fanout_persist_fence_failures_total",
-					     "Channel heads found moved by another writer.",
-					     &m_fence_failures);
-	rc = rc
-		 ?: metrics_register_counter("fanout_persist_reconnects_total",
-					     "Writer reconnections to PostgreSQL.", &m_reconnects);
-	rc = rc
-		 ?: metrics_register_counter("fanout_persist_resolves_total",
-					     "Batches whose outcome was re-read from PostgreSQL.",
-					     &m_resolves);
 	rc = rc
 		 ?: metrics_register_histogram("fanout_persist_commit_seconds",
 					       "Round trip of one batch transaction.",
