@@ -30,6 +30,7 @@ static const char *const sql_by_mode[] = {
 
 struct query {
 	struct query *next;
+	struct persist_history *page; /* allocated at submit: answering never fails */
 	struct persist_history_query q;
 	persist_history_fn fn;
 	void *arg;
@@ -55,24 +56,21 @@ void persist_history_free(struct persist_history *page)
 	free(page);
 }
 
-/* Builds a page from the rows: one allocation for the array and its strings. */
-static struct persist_history *page_from(PGresult *res, const struct persist_history_query *q)
+/* Fills page from the rows: one allocation for the array and its strings.
+ * Returns 0 or -ENOMEM. */
+static int page_fill(struct persist_history *page, PGresult *res,
+		     const struct persist_history_query *q)
 {
 	int rows = PQntuples(res), count = rows > q->limit ? q->limit : rows;
-	struct persist_history *page = calloc(1, sizeof(*page));
 	size_t strings = 0;
 	char *p;
 
-	if (page == NULL)
-		return NULL;
 	for (int i = 0; i < count; i++)
 		for (int c = 4; c < 7; c++)
 			strings += (size_t)PQgetlength(res, i, c) + 1;
 	page->messages = malloc(sizeof(*page->messages) * (size_t)count + strings + 1);
-	if (page->messages == NULL) {
-		free(page);
-		return NULL;
-	}
+	if (page->messages == NULL)
+		return -ENOMEM;
 	page->count = count;
 	page->has_more = rows > q->limit;
 	p = (char *)(page->messages + count);
@@ -96,7 +94,7 @@ static struct persist_history *page_from(PGresult *res, const struct persist_his
 		}
 		m->body_len = (size_t)PQgetlength(res, row, 6);
 	}
-	return page;
+	return 0;
 }
 
 static PGresult *run_query(PGconn *conn, const struct persist_history_query *q)
@@ -117,20 +115,6 @@ static PGresult *run_query(PGconn *conn, const struct persist_history_query *q)
 		values[i] = (const char *)&v[i];
 	return PQexecParams(conn, sql_by_mode[q->mode], q->mode == PERSIST_HISTORY_THREAD ? 4 : 3,
 			    types, values, lengths, formats, 1);
-}
-
-static void answer_error(struct query *qu, int error)
-{
-	struct persist_history *page = calloc(1, sizeof(*page));
-
-	/* Without memory for the page, the caller still needs its answer. */
-	static struct persist_history oom = {.error = -ENOMEM};
-	if (page == NULL) {
-		qu->fn(qu->arg, &oom);
-		return;
-	}
-	page->error = error;
-	qu->fn(qu->arg, page);
 }
 
 static void *reader_main(void *arg)
@@ -155,7 +139,8 @@ static void *reader_main(void *arg)
 		if (qu == NULL)
 			break;
 		if (r->stopping) {
-			answer_error(qu, -ECANCELED);
+			qu->page->error = -ECANCELED;
+			qu->fn(qu->arg, qu->page);
 			free(qu);
 			continue;
 		}
@@ -174,15 +159,11 @@ static void *reader_main(void *arg)
 				break;
 			LOG(WARN, "reader: history query failed: %s", PQresultErrorMessage(res));
 		}
-		if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
-			struct persist_history *page = page_from(res, &qu->q);
-			if (page)
-				qu->fn(qu->arg, page);
-			else
-				answer_error(qu, -ENOMEM);
-		} else {
-			answer_error(qu, conn == NULL ? -ECANCELED : -EIO);
-		}
+		if (res && PQresultStatus(res) == PGRES_TUPLES_OK)
+			qu->page->error = page_fill(qu->page, res, &qu->q);
+		else
+			qu->page->error = conn == NULL ? -ECANCELED : -EIO;
+		qu->fn(qu->arg, qu->page);
 		PQclear(res);
 		free(qu);
 	}
@@ -228,10 +209,15 @@ int persist_reader_submit(struct persist_reader *r, const struct persist_history
 	qu = malloc(sizeof(*qu));
 	if (qu == NULL)
 		return -ENOMEM;
-	*qu = (struct query){.q = *q, .fn = fn, .arg = arg};
+	*qu = (struct query){.q = *q, .fn = fn, .arg = arg, .page = calloc(1, sizeof(*qu->page))};
+	if (qu->page == NULL) {
+		free(qu);
+		return -ENOMEM;
+	}
 	pthread_mutex_lock(&r->lock);
 	if (r->stopping) {
 		pthread_mutex_unlock(&r->lock);
+		free(qu->page);
 		free(qu);
 		return -ESHUTDOWN;
 	}

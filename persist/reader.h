@@ -27,8 +27,9 @@ struct persist_history_query {
 };
 
 /* One page, ascending by seq. has_more says another page exists in the
- * direction of travel. error is 0, -EINVAL (bad query), -EIO (PostgreSQL
- * failed twice), -ECANCELED (shutting down). Free with persist_history_free(). */
+ * direction of travel. error is 0, -EIO (PostgreSQL failed twice), -ENOMEM
+ * (no memory for the rows), -ECANCELED (shutting down); on error count is 0. Free with
+ * persist_history_free(). */
 struct persist_history {
 	int error;
 	int count;
