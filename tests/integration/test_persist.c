@@ -80,7 +80,7 @@ static int64_t new_channel(const char *prefix)
 struct outcome {
 	enum persist_outcome outcome;
 	int error;
-	int64_t channel, seq;
+	int64_t channel, seq, created_at_us;
 	char id[72];
 	uintptr_t cookie;
 };
@@ -104,6 +104,7 @@ static void collect(void *arg, enum persist_outcome outcome, int error,
 		o->error = error;
 		o->channel = m->channel_id;
 		o->seq = m->seq;
+		o->created_at_us = m->created_at_us;
 		o->cookie = (uintptr_t)cookie;
 		snprintf(o->id, sizeof(o->id), "%s", m->client_msg_id);
 	}
@@ -332,6 +333,11 @@ static void test_duplicate_gets_same_seq(void **state)
 	wait_for(c, 1);
 	assert_int_equal(c->got[0].outcome, PERSIST_COMMITTED);
 	assert_int_equal(c->got[0].seq, 1);
+	/* The ack's timestamp is the stored one, to the microsecond. */
+	assert_int_equal(c->got[0].created_at_us,
+			 sql_long("SELECT (extract(epoch FROM created_at) * 1000000)::int8 FROM "
+				  "messages WHERE channel_id = %ld AND seq = 1",
+				  (long)channel));
 	/* A retry answered from the cache. */
 	assert_int_equal(publish(w, channel, 1, "same", "retry", 2), 0);
 	wait_for(c, 2);
