@@ -7,13 +7,16 @@
 
 /* A message as stored. Strings are NUL-terminated; body_len excludes the NUL.
  * parent_seq is 0 for a top-level message. created_at_us is microseconds since
- * the Unix epoch, the commit batch's timestamp. */
+ * the Unix epoch, the commit batch's timestamp. author_name is the author's
+ * user name ("" when unknown). reply_count is filled by history reads only. */
 struct persist_message {
 	int64_t channel_id;
 	int64_t seq;
 	int64_t author_id;
 	int64_t parent_seq;
 	int64_t created_at_us;
+	int64_t reply_count;
+	const char *author_name;
 	const char *kind;
 	const char *client_msg_id;
 	const char *body;

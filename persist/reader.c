@@ -15,21 +15,29 @@
 #include <string.h>
 
 #define COLUMNS                                                                                    \
-	"seq, author_id, coalesce(parent_seq, 0),"                                                 \
-	" (extract(epoch FROM created_at) * 1000000)::int8, kind, client_msg_id, body"
+	"m.seq, m.author_id, coalesce(m.parent_seq, 0),"                                           \
+	" (extract(epoch FROM m.created_at) * 1000000)::int8,"                                     \
+	" (SELECT count(*) FROM messages r WHERE r.channel_id = m.channel_id"                      \
+	"  AND r.parent_seq = m.seq)::int8,"                                                       \
+	" m.kind, m.client_msg_id, m.body, coalesce(u.name, '')"
+#define FROM " FROM messages m LEFT JOIN users u ON u.id = m.author_id WHERE m.channel_id = $1"
+
+/* Text columns start here: kind, client_msg_id, body, author name. */
+#define FIRST_TEXT 5
+#define NTEXT	   4
 
 static const char *const sql_by_mode[] = {
-    [PERSIST_HISTORY_AFTER] = "SELECT " COLUMNS " FROM messages WHERE channel_id = $1"
-			      " AND seq > $2 ORDER BY seq LIMIT $3",
-    [PERSIST_HISTORY_BEFORE] = "SELECT " COLUMNS " FROM messages WHERE channel_id = $1"
-			       " AND seq < $2 ORDER BY seq DESC LIMIT $3",
-    [PERSIST_HISTORY_THREAD] = "SELECT " COLUMNS " FROM messages WHERE channel_id = $1"
-			       " AND seq > $2 AND (seq = $4 OR parent_seq = $4)"
-			       " ORDER BY seq LIMIT $3",
+    [PERSIST_HISTORY_AFTER] = "SELECT " COLUMNS FROM " AND m.seq > $2 ORDER BY m.seq LIMIT $3",
+    [PERSIST_HISTORY_BEFORE] =
+	"SELECT " COLUMNS FROM " AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
+    [PERSIST_HISTORY_THREAD] =
+	"SELECT " COLUMNS FROM " AND m.seq > $2 AND (m.seq = $4 OR m.parent_seq = $4)"
+	" ORDER BY m.seq LIMIT $3",
 };
 
 struct query {
 	struct query *next;
+	persist_job_fn job;	      /* a generic job instead of a history query */
 	struct persist_history *page; /* allocated at submit: answering never fails */
 	struct persist_history_query q;
 	persist_history_fn fn;
@@ -66,7 +74,7 @@ static int page_fill(struct persist_history *page, PGresult *res,
 	char *p;
 
 	for (int i = 0; i < count; i++)
-		for (int c = 4; c < 7; c++)
+		for (int c = FIRST_TEXT; c < FIRST_TEXT + NTEXT; c++)
 			strings += (size_t)PQgetlength(res, i, c) + 1;
 	page->messages = malloc(sizeof(*page->messages) * (size_t)count + strings + 1);
 	if (page->messages == NULL)
@@ -78,21 +86,22 @@ static int page_fill(struct persist_history *page, PGresult *res,
 		/* BEFORE reads newest first; the page is returned ascending. */
 		int row = q->mode == PERSIST_HISTORY_BEFORE ? count - 1 - i : i;
 		struct persist_message *m = &page->messages[i];
-		const char **strs[3] = {&m->kind, &m->client_msg_id, &m->body};
+		const char **strs[NTEXT] = {&m->kind, &m->client_msg_id, &m->body, &m->author_name};
 
 		m->channel_id = q->channel_id;
 		m->seq = pg_get_int8(res, row, 0);
 		m->author_id = pg_get_int8(res, row, 1);
 		m->parent_seq = pg_get_int8(res, row, 2);
 		m->created_at_us = pg_get_int8(res, row, 3);
-		for (int c = 0; c < 3; c++) {
-			int len = PQgetlength(res, row, 4 + c);
-			memcpy(p, PQgetvalue(res, row, 4 + c), (size_t)len);
+		m->reply_count = pg_get_int8(res, row, 4);
+		for (int c = 0; c < NTEXT; c++) {
+			int len = PQgetlength(res, row, FIRST_TEXT + c);
+			memcpy(p, PQgetvalue(res, row, FIRST_TEXT + c), (size_t)len);
 			p[len] = '\0';
 			*strs[c] = p;
 			p += len + 1;
 		}
-		m->body_len = (size_t)PQgetlength(res, row, 6);
+		m->body_len = (size_t)PQgetlength(res, row, FIRST_TEXT + 2);
 	}
 	return 0;
 }
@@ -138,9 +147,26 @@ static void *reader_main(void *arg)
 		pthread_mutex_unlock(&r->lock);
 		if (qu == NULL)
 			break;
+		if (r->stopping && qu->job) {
+			qu->job(qu->arg, NULL);
+			free(qu);
+			continue;
+		}
 		if (r->stopping) {
 			qu->page->error = -ECANCELED;
 			qu->fn(qu->arg, qu->page);
+			free(qu);
+			continue;
+		}
+		if (qu->job) {
+			if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+				PQfinish(conn);
+				conn = r->stopping
+					   ? NULL
+					   : pg_connect_retry(r->dsn, true, r->reconnect_max_ms,
+							      &r->abandon, "reader");
+			}
+			qu->job(qu->arg, conn);
 			free(qu);
 			continue;
 		}
@@ -218,6 +244,47 @@ int persist_reader_submit(struct persist_reader *r, const struct persist_history
 	if (r->stopping) {
 		pthread_mutex_unlock(&r->lock);
 		free(qu->page);
+		free(qu);
+		return -ESHUTDOWN;
+	}
+	if (r->tail)
+		r->tail->next = qu;
+	else
+		r->head = qu;
+	r->tail = qu;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+int persist_history_read(PGconn *conn, const struct persist_history_query *q,
+			 struct persist_history *page)
+{
+	PGresult *res;
+
+	memset(page, 0, sizeof(*page));
+	if (q->channel_id <= 0 || q->limit < 1 || q->limit > PERSIST_HISTORY_LIMIT_MAX)
+		return page->error = -EINVAL;
+	res = run_query(conn, q);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		page->error = page_fill(page, res, q);
+	else
+		page->error = -EIO;
+	PQclear(res);
+	return page->error;
+}
+
+int persist_reader_run(struct persist_reader *r, persist_job_fn job, void *arg)
+{
+	struct query *qu = calloc(1, sizeof(*qu));
+
+	if (qu == NULL)
+		return -ENOMEM;
+	qu->job = job;
+	qu->arg = arg;
+	pthread_mutex_lock(&r->lock);
+	if (r->stopping) {
+		pthread_mutex_unlock(&r->lock);
 		free(qu);
 		return -ESHUTDOWN;
 	}

@@ -50,7 +50,22 @@ struct persist_reader *persist_reader_create(const char *dsn, int nthreads, int 
 int persist_reader_submit(struct persist_reader *r, const struct persist_history_query *q,
 			  persist_history_fn fn, void *arg);
 
-/* Fails queued queries with -ECANCELED, joins and frees. */
+/* A generic job: runs on a reader thread with its connection, or with NULL
+ * when no connection can be had (shutting down); it must answer its caller
+ * either way. For control queries (membership, channels) that must not run
+ * on an edge worker. */
+#include <libpq-fe.h>
+typedef void (*persist_job_fn)(void *arg, PGconn *conn);
+
+/* Reads one page synchronously on conn (inside a job). Returns page->error;
+ * free page->messages afterwards. */
+int persist_history_read(PGconn *conn, const struct persist_history_query *q,
+			 struct persist_history *page);
+
+/* Queues a job. 0, -ENOMEM, -ESHUTDOWN (job not called). */
+int persist_reader_run(struct persist_reader *r, persist_job_fn job, void *arg);
+
+/* Fails queued queries with -ECANCELED (jobs run with NULL), joins, frees. */
 void persist_reader_destroy(struct persist_reader *r);
 
 void persist_history_free(struct persist_history *page);

@@ -74,7 +74,7 @@ struct request {
 	struct persist_message msg;
 	void *cookie;
 	uint64_t submitted_ns;
-	char data[]; /* kind, client_msg_id, body; each NUL-terminated */
+	char data[]; /* kind, client_msg_id, body, author_name; each NUL-terminated */
 };
 
 /* How a request ended, decided before any callback runs. */
@@ -168,15 +168,18 @@ static int publish_check(const struct persist_publish *p, const char *kind)
 int persist_writer_submit(struct persist_writer *w, const struct persist_publish *p, void *cookie)
 {
 	const char *kind = p->kind ? p->kind : "message";
-	size_t kind_len, id_len;
+	const char *author = p->author_name ? p->author_name : "";
+	size_t kind_len, id_len, author_len = strnlen(author, 65);
 	struct request *r;
 	int rc = publish_check(p, kind);
 
 	if (rc < 0)
 		return rc;
+	if (author_len > 64)
+		return -EINVAL;
 	kind_len = strlen(kind);
 	id_len = strlen(p->client_msg_id);
-	r = malloc(sizeof(*r) + kind_len + id_len + p->body_len + 3);
+	r = malloc(sizeof(*r) + kind_len + id_len + author_len + p->body_len + 4);
 	if (r == NULL)
 		return -ENOMEM;
 	r->next = NULL;
@@ -196,6 +199,8 @@ int persist_writer_submit(struct persist_writer *w, const struct persist_publish
 	r->msg.kind = r->data;
 	r->msg.client_msg_id = r->data + kind_len + 1;
 	r->msg.body = r->data + kind_len + id_len + 2;
+	memcpy(r->data + kind_len + id_len + p->body_len + 3, author, author_len + 1);
+	r->msg.author_name = r->data + kind_len + id_len + p->body_len + 3;
 
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping)

@@ -46,13 +46,15 @@ struct persist_writer_config {
 };
 
 /* A publish request. Strings need only live for the submit call. kind NULL
- * means "message"; parent_seq 0 means top-level. */
+ * means "message"; parent_seq 0 means top-level; author_name (optional, at
+ * most 64 bytes) is carried to the callback for encoding, not stored. */
 struct persist_publish {
 	int64_t channel_id;
 	int64_t author_id;
 	int64_t parent_seq;
 	const char *kind;
 	const char *client_msg_id;
+	const char *author_name;
 	const char *body;
 	size_t body_len;
 };

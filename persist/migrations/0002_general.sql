@@ -1,0 +1,2 @@
+-- 0002: the public channel every user joins on first sign-in, as in Slack.
+INSERT INTO channels (name, kind) VALUES ('general', 'public') ON CONFLICT (name) DO NOTHING;
