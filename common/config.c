@@ -44,6 +44,12 @@ static const struct key keys[] = {
     STR("server", "web_root", server.web_root),
     STR("server", "tls_cert", server.tls_cert),
     STR("server", "tls_key", server.tls_key),
+    INT("server", "heartbeat_ms", server.heartbeat_ms, 1000, 600000),
+    INT("server", "max_message_bytes", server.max_message_bytes, 1024, 16777216),
+    INT("server", "send_queue_bytes", server.send_queue_bytes, 4096, 1073741824),
+    INT("server", "publish_rate", server.publish_rate, 1, 1000000),
+    INT("server", "publish_burst", server.publish_burst, 1, 1000000),
+    INT("server", "max_text_bytes", server.max_text_bytes, 1, 1048576),
     STR("postgres", "dsn", postgres.dsn),
     BOOL("postgres", "allow_unsafe_commit", postgres.allow_unsafe_commit),
     INT("postgres", "reader_threads", postgres.reader_threads, 1, 32),
@@ -56,6 +62,8 @@ static const struct key keys[] = {
     INT("dataplane", "workers", dataplane.workers, 1, 128),
     INT("dataplane", "idle_sleep_us", dataplane.idle_sleep_us, 0, 1000000),
     STR("dataplane", "eal_args", dataplane.eal_args),
+    INT("dataplane", "eal_memory_mb", dataplane.eal_memory_mb, 16, 1048576),
+    INT("dataplane", "channels", dataplane.channels, 1024, 67108864),
     STR("auth", "jwt_secret", auth.jwt_secret),
     INT("auth", "token_ttl_s", auth.token_ttl_s, 1, 315360000),
     {"log", "level", KEY_LOG_LEVEL, OFF(log.level), 0, 0, 0},
@@ -68,6 +76,12 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->server.listen_address, sizeof(cfg->server.listen_address), "127.0.0.1");
 	cfg->server.port = 8080;
 	cfg->server.service_threads = 1;
+	cfg->server.heartbeat_ms = 30000;
+	cfg->server.max_message_bytes = 65536;
+	cfg->server.send_queue_bytes = 1 << 20;
+	cfg->server.publish_rate = 50;
+	cfg->server.publish_burst = 100;
+	cfg->server.max_text_bytes = 40000;
 	snprintf(cfg->postgres.dsn, sizeof(cfg->postgres.dsn),
 		 "host=127.0.0.1 port=55432 dbname=fanout user=fanout");
 	cfg->postgres.reader_threads = 2;
@@ -78,6 +92,8 @@ void config_defaults(struct config *cfg)
 	cfg->persist.dedup_cache = 262144;
 	cfg->dataplane.mode = DATAPLANE_MODE_SOCKET;
 	cfg->dataplane.workers = 1;
+	cfg->dataplane.eal_memory_mb = 128;
+	cfg->dataplane.channels = 1 << 20;
 	cfg->auth.token_ttl_s = 86400;
 	cfg->log.level = LOG_LEVEL_INFO;
 	cfg->log.format = LOG_FORMAT_AUTO;

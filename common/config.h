@@ -23,6 +23,12 @@ struct config_server {
 	char web_root[512];
 	char tls_cert[512];
 	char tls_key[512];
+	int heartbeat_ms;      /* clients ping at least this often; 2x silence closes */
+	int max_message_bytes; /* inbound websocket message limit (close 1009) */
+	int send_queue_bytes;  /* per connection, before it is lagged */
+	int publish_rate;      /* publishes per second per connection */
+	int publish_burst;
+	int max_text_bytes; /* one message's text */
 };
 
 struct config_postgres {
@@ -44,6 +50,8 @@ struct config_dataplane {
 	int workers;
 	int idle_sleep_us;
 	char eal_args[512];
+	int eal_memory_mb;
+	int channels; /* capacity of the channel -> workers table */
 };
 
 struct config_auth {
