@@ -1,0 +1,299 @@
+/* The fan-out engine: channel -> workers table and worker inboxes. See
+ * fanout.h for the design. Inbox items are tagged pointers: frames have the
+ * low bit set, events do not (both are at least 8-byte aligned). */
+#define LOG_COMPONENT "fanout"
+#include "fanout.h"
+
+#include "err.h"
+#include "log.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_ring.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define INBOX_SIZE (1u << 16)
+#define TAG_FRAME  ((uintptr_t)1)
+
+struct worker_slot {
+	struct rte_ring *inbox;
+	void (*wake)(void *arg);
+	void *wake_arg;
+	atomic_bool overrun;
+	pthread_mutex_t spill_lock;
+	struct fanout_event *spill_head, *spill_tail;
+	atomic_bool spilled;
+};
+
+struct fanout {
+	int nworkers;
+	struct rte_hash *channels; /* channel id -> (void *)(uintptr_t)worker mask */
+	pthread_mutex_t write_lock;
+	struct worker_slot workers[FANOUT_WORKERS_MAX];
+	atomic_uint_fast64_t posted, dropped;
+};
+
+int fanout_eal_init(int memory_mb, const char *extra)
+{
+	static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+	static bool done;
+	char prefix[64], memory[16], buf[512], *argv[40], *save = NULL, *tok;
+	cpu_set_t cpus;
+	int argc = 0, rc = 0;
+
+	pthread_mutex_lock(&once);
+	if (done)
+		goto out;
+	snprintf(prefix, sizeof(prefix), "--file-prefix=fanout-%d", (int)getpid());
+	snprintf(memory, sizeof(memory), "%d", memory_mb);
+	argv[argc++] = "fanoutd";
+	argv[argc++] = "--no-huge";
+	argv[argc++] = "--no-pci";
+	argv[argc++] = "--no-shconf";
+	argv[argc++] = "--no-telemetry";
+	argv[argc++] = "-m";
+	argv[argc++] = memory;
+	argv[argc++] = prefix;
+	argv[argc++] = "-l";
+	argv[argc++] = "0";
+	argv[argc++] = "--log-level=error";
+	snprintf(buf, sizeof(buf), "%s", extra ? extra : "");
+	for (tok = strtok_r(buf, " ", &save); tok && argc < 39; tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	/* EAL pins the calling thread to lcore 0; the socket edge's threads
+	 * are ordinary threads and must keep the whole machine. */
+	pthread_getaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+	if (rte_eal_init(argc, argv) < 0) {
+		rc = -rte_errno;
+		LOG(ERR, "DPDK EAL failed to start: %s", rte_strerror(rte_errno));
+		goto out;
+	}
+	pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+	done = true;
+out:
+	pthread_mutex_unlock(&once);
+	return rc;
+}
+
+struct fanout *fanout_create(int nworkers, uint32_t channels)
+{
+	struct fanout *f;
+	char name[RTE_HASH_NAMESIZE];
+	static atomic_int instance;
+	int id = atomic_fetch_add(&instance, 1);
+
+	if (nworkers < 1 || nworkers > FANOUT_WORKERS_MAX || channels < 8)
+		return err_null(-EINVAL);
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return NULL;
+	f->nworkers = nworkers;
+	pthread_mutex_init(&f->write_lock, NULL);
+	snprintf(name, sizeof(name), "fanout_ch_%d", id);
+	struct rte_hash_parameters params = {
+	    .name = name,
+	    .entries = channels,
+	    .key_len = sizeof(int64_t),
+	    .socket_id = (int)rte_socket_id(),
+	    .extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF,
+	};
+	f->channels = rte_hash_create(&params);
+	if (f->channels == NULL)
+		goto fail;
+	for (int w = 0; w < nworkers; w++) {
+		struct worker_slot *s = &f->workers[w];
+		snprintf(name, sizeof(name), "fanout_in_%d_%d", id, w);
+		/* Many producers (commit path, readers), one consumer. */
+		s->inbox = rte_ring_create(name, INBOX_SIZE, (int)rte_socket_id(), RING_F_SC_DEQ);
+		if (s->inbox == NULL)
+			goto fail;
+		pthread_mutex_init(&s->spill_lock, NULL);
+	}
+	return f;
+fail:
+	LOG(ERR, "cannot create the fan-out tables: %s", rte_strerror(rte_errno));
+	fanout_destroy(f);
+	return err_null(-ENOMEM);
+}
+
+void fanout_destroy(struct fanout *f)
+{
+	if (f == NULL)
+		return;
+	for (int w = 0; w < f->nworkers; w++) {
+		struct worker_slot *s = &f->workers[w];
+		void *item;
+
+		while (s->inbox && rte_ring_dequeue(s->inbox, &item) == 0) {
+			if ((uintptr_t)item & TAG_FRAME)
+				frame_unref((struct frame *)((uintptr_t)item & ~TAG_FRAME));
+			else
+				free(item);
+		}
+		for (struct fanout_event *ev = s->spill_head, *next; ev; ev = next) {
+			next = ev->next;
+			free(ev);
+		}
+		rte_ring_free(s->inbox);
+	}
+	rte_hash_free(f->channels);
+	free(f);
+}
+
+void fanout_set_wake(struct fanout *f, int w, void (*wake)(void *arg), void *arg)
+{
+	f->workers[w].wake = wake;
+	f->workers[w].wake_arg = arg;
+}
+
+static int change_mask(struct fanout *f, int64_t channel, int w, bool set)
+{
+	void *data = NULL;
+	uint64_t mask;
+	int rc = 0;
+
+	if (w < 0 || w >= f->nworkers)
+		return -EINVAL;
+	pthread_mutex_lock(&f->write_lock);
+	mask =
+	    rte_hash_lookup_data(f->channels, &channel, &data) >= 0 ? (uint64_t)(uintptr_t)data : 0;
+	mask = set ? mask | (1ull << w) : mask & ~(1ull << w);
+	if (set || data != NULL)
+		rc = rte_hash_add_key_data(f->channels, &channel, (void *)(uintptr_t)mask);
+	pthread_mutex_unlock(&f->write_lock);
+	return rc == -ENOSPC ? -ENOSPC : rc < 0 ? -EINVAL : 0;
+}
+
+int fanout_worker_join(struct fanout *f, int64_t channel, int w)
+{
+	return change_mask(f, channel, w, true);
+}
+
+int fanout_worker_leave(struct fanout *f, int64_t channel, int w)
+{
+	return change_mask(f, channel, w, false);
+}
+
+static void wake(struct worker_slot *s)
+{
+	if (s->wake)
+		s->wake(s->wake_arg);
+}
+
+void fanout_post_frame(struct fanout *f, int w, struct frame *frame)
+{
+	struct worker_slot *s = &f->workers[w];
+
+	if (rte_ring_enqueue(s->inbox, (void *)((uintptr_t)frame | TAG_FRAME)) != 0) {
+		frame_unref(frame);
+		atomic_store(&s->overrun, true);
+		atomic_fetch_add_explicit(&f->dropped, 1, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&f->posted, 1, memory_order_relaxed);
+	}
+	wake(s);
+}
+
+int fanout_publish(struct fanout *f, struct frame *frame)
+{
+	void *data;
+	uint64_t mask;
+	int reached = 0;
+
+	if (rte_hash_lookup_data(f->channels, &frame->channel, &data) < 0 ||
+	    (mask = (uint64_t)(uintptr_t)data) == 0) {
+		frame_unref(frame);
+		return 0;
+	}
+	for (int w = 0; w < f->nworkers; w++) {
+		struct frame *copy;
+
+		if (!(mask & (1ull << w)))
+			continue;
+		/* The last worker takes the original; the others get copies,
+		 * because a transport writes its header into the headroom. */
+		mask &= ~(1ull << w);
+		copy = mask ? frame_clone(frame) : frame;
+		if (copy == NULL) {
+			atomic_store(&f->workers[w].overrun, true);
+			wake(&f->workers[w]);
+			continue;
+		}
+		fanout_post_frame(f, w, copy);
+		reached++;
+	}
+	return reached;
+}
+
+void fanout_post_event(struct fanout *f, int w, struct fanout_event *ev)
+{
+	struct worker_slot *s = &f->workers[w];
+
+	if (rte_ring_enqueue(s->inbox, ev) != 0) {
+		ev->next = NULL;
+		pthread_mutex_lock(&s->spill_lock);
+		if (s->spill_tail)
+			s->spill_tail->next = ev;
+		else
+			s->spill_head = ev;
+		s->spill_tail = ev;
+		atomic_store(&s->spilled, true);
+		pthread_mutex_unlock(&s->spill_lock);
+	}
+	wake(s);
+}
+
+unsigned fanout_drain(struct fanout *f, int w, void (*on_frame)(void *arg, struct frame *fr),
+		      void (*on_overrun)(void *arg), void *arg, unsigned max)
+{
+	struct worker_slot *s = &f->workers[w];
+	void *items[64];
+	unsigned total = 0, n;
+
+	while (total < max &&
+	       (n = rte_ring_dequeue_burst(s->inbox, items, max - total < 64 ? max - total : 64,
+					   NULL)) > 0) {
+		for (unsigned i = 0; i < n; i++) {
+			if ((uintptr_t)items[i] & TAG_FRAME) {
+				on_frame(arg, (struct frame *)((uintptr_t)items[i] & ~TAG_FRAME));
+			} else {
+				struct fanout_event *ev = items[i];
+				ev->run(arg, ev);
+			}
+		}
+		total += n;
+	}
+	if (atomic_load(&s->spilled)) {
+		struct fanout_event *ev, *next;
+
+		pthread_mutex_lock(&s->spill_lock);
+		ev = s->spill_head;
+		s->spill_head = s->spill_tail = NULL;
+		atomic_store(&s->spilled, false);
+		pthread_mutex_unlock(&s->spill_lock);
+		for (; ev; ev = next, total++) {
+			next = ev->next;
+			ev->run(arg, ev);
+		}
+	}
+	if (atomic_exchange(&s->overrun, false))
+		on_overrun(arg);
+	return total;
+}
+
+uint64_t fanout_frames_posted(struct fanout *f)
+{
+	return atomic_load_explicit(&f->posted, memory_order_relaxed);
+}
+
+uint64_t fanout_frames_dropped(struct fanout *f)
+{
+	return atomic_load_explicit(&f->dropped, memory_order_relaxed);
+}

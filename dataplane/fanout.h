@@ -1,0 +1,78 @@
+/* The fan-out engine shared by both edges: which workers have subscribers of
+ * which channel, and each worker's inbox.
+ *
+ * The channel -> workers table is a DPDK rte_hash with lock-free read
+ * concurrency: the commit path (the persist writer thread) reads it for every
+ * message without a lock; workers change it rarely (first subscriber of a
+ * channel on a worker, last one gone) under a mutex, since rte_hash allows one
+ * writer at a time. The value is the worker bitmask itself, so an update is a
+ * single atomic store and nothing is ever freed under a reader. Keys are kept
+ * when a mask drops to zero: the table's memory is bounded by `channels`, the
+ * capacity given at creation.
+ *
+ * Each worker has an inbox (rte_ring, many producers, one consumer) of frames
+ * and events, and a wake function (lws_cancel_service() on the socket edge).
+ * An inbox that overflows loses frames; the worker is told (overrun) and must
+ * send its sessions back to PostgreSQL for what they missed: a cursor, not a
+ * buffer. Events (acks, job results) never drop: they spill to a locked list.
+ *
+ * Needs EAL initialised (fanout_eal_init) before fanout_create. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+#define FANOUT_WORKERS_MAX 64
+
+struct fanout;
+
+/* An event for a worker: run() is called on the worker's thread and owns ev. */
+struct fanout_event {
+	struct fanout_event *next; /* spill list */
+	void (*run)(void *worker_arg, struct fanout_event *ev);
+};
+
+/* Starts DPDK's EAL for an unprivileged, NIC-less process: no hugepages, no
+ * PCI, no shared config, a unique file prefix, the given memory in MiB.
+ * extra (may be NULL) is appended, space-separated. 0 or -errno. Once per
+ * process; later calls return 0. */
+int fanout_eal_init(int memory_mb, const char *extra);
+
+/* nworkers 1..64; channels: table capacity. NULL with errno. */
+struct fanout *fanout_create(int nworkers, uint32_t channels);
+void fanout_destroy(struct fanout *f);
+
+/* Sets worker w's wake function, called after something is queued for it
+ * (from any thread; must be cheap and thread-safe). */
+void fanout_set_wake(struct fanout *f, int w, void (*wake)(void *arg), void *arg);
+
+/* Marks or clears worker w as having subscribers of channel. Thread-safe
+ * (serialised). 0, -ENOSPC (table full), -EINVAL. */
+int fanout_worker_join(struct fanout *f, int64_t channel, int w);
+int fanout_worker_leave(struct fanout *f, int64_t channel, int w);
+
+/* Hands frame to every worker with subscribers of frame->channel: the first
+ * takes the caller's reference, each other a private copy. Returns the number
+ * of workers reached; 0 means nobody subscribes (the frame was released).
+ * Lock-free; call from one thread at a time (the commit path). */
+int fanout_publish(struct fanout *f, struct frame *frame);
+
+/* Queues a frame (the caller's reference) for worker w; on overflow the frame
+ * is released and the worker is flagged overrun. */
+void fanout_post_frame(struct fanout *f, int w, struct frame *frame);
+
+/* Queues an event for worker w. Never fails. Thread-safe. */
+void fanout_post_event(struct fanout *f, int w, struct fanout_event *ev);
+
+/* Worker side: takes up to max items from w's inbox, calling on_frame for
+ * frames (it owns the reference) and ev->run for events; then calls
+ * on_overrun once if frames were lost since the last drain. Returns the count
+ * taken. Called only on worker w's thread. */
+unsigned fanout_drain(struct fanout *f, int w, void (*on_frame)(void *arg, struct frame *fr),
+		      void (*on_overrun)(void *arg), void *arg, unsigned max);
+
+/* Counters for metrics. */
+uint64_t fanout_frames_posted(struct fanout *f);
+uint64_t fanout_frames_dropped(struct fanout *f);

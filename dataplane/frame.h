@@ -1,0 +1,49 @@
+/* An encoded server->client frame: the JSON text of one message (or other
+ * event), with headroom in front for a transport to write its header into.
+ * Refcounted: every session of a worker that sends it holds one reference.
+ * Frames are never re-encoded per recipient. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Room for the transport's header (libwebsockets needs LWS_PRE = 16 today). */
+#define FRAME_HEADROOM 64
+
+enum frame_kind {
+	FRAME_DURABLE,	 /* a persisted message: resumable by seq */
+	FRAME_EPHEMERAL, /* typing, presence: dropped first, never replayed */
+	FRAME_CONTROL,	 /* a reply to one session (ack, history, error) */
+};
+
+struct frame {
+	atomic_uint refs;
+	uint8_t kind;
+	uint32_t len;
+	int64_t channel;
+	int64_t seq;
+	uint64_t born_ns;    /* monotonic time of encoding, for fan-out latency */
+	unsigned char buf[]; /* FRAME_HEADROOM bytes, then len bytes of payload */
+};
+
+/* A frame holding a copy of payload, with one reference. NULL/ENOMEM. */
+struct frame *frame_new(enum frame_kind kind, int64_t channel, int64_t seq, const void *payload,
+			size_t len);
+
+/* A private copy (for another worker), with one reference. */
+struct frame *frame_clone(const struct frame *f);
+
+static inline unsigned char *frame_payload(struct frame *f)
+{
+	return f->buf + FRAME_HEADROOM;
+}
+
+static inline struct frame *frame_ref(struct frame *f)
+{
+	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+	return f;
+}
+
+void frame_unref(struct frame *f);
