@@ -1,0 +1,87 @@
+/* Structures shared by edge.c (workers, commit path, jobs) and session.c
+ * (the protocol of one connection). Not for the transports. */
+#pragma once
+
+#include "edge.h"
+
+#include <jansson.h>
+#include <rte_hash.h>
+
+#include "metrics.h"
+
+struct sub {
+	int64_t channel;
+	int64_t last_seq; /* highest seq queued to the client */
+	bool catching_up; /* replaying from PostgreSQL; live frames are held */
+	bool fetching;	  /* a history page is in flight */
+	bool held_dropped;
+	struct frame **held;
+	int nheld, capheld;
+	size_t held_bytes;
+};
+
+enum session_state { SESSION_STARTING, SESSION_READY, SESSION_CLOSING };
+
+struct session {
+	struct edge_worker *w;
+	uint64_t id;
+	enum session_state state;
+	struct session_transport t;
+	struct session *prev, *next; /* the worker's list */
+	int64_t user_id;
+	char user_name[65];
+	int64_t *member; /* channels the user belongs to, sorted */
+	int nmember, capmember;
+	struct sub *subs;
+	int nsubs, capsubs;
+	struct frame **q; /* send queue: a ring */
+	unsigned qhead, qlen, qcap;
+	size_t qbytes;
+	bool sending;	/* q[qhead] was peeked and not yet sent */
+	bool rx_paused; /* replies back up: the client is not read */
+	char **pending; /* requests before hello */
+	int npending;
+	double tokens;
+	uint64_t refill_ns, last_rx_ns;
+	int close_code;
+	char close_reason[64];
+};
+
+struct chan_local {
+	int n, cap;
+	struct session **s;
+};
+
+struct edge_worker {
+	struct edge *e;
+	int index;
+	struct rte_hash *local; /* channel -> struct chan_local * */
+	struct rte_hash *by_id; /* session id -> struct session * */
+	struct session *sessions;
+	int nsessions;
+	uint64_t next_id;
+	void *transport;
+};
+
+extern struct metric_counter edge_m_lagged;
+
+/* Worker-side helpers used by session.c (edge.c). */
+struct session *worker_find(struct edge_worker *w, uint64_t id);
+int worker_local_add(struct edge_worker *w, int64_t channel, struct session *s);
+void worker_local_remove(struct edge_worker *w, int64_t channel, struct session *s);
+void worker_forget(struct edge_worker *w, struct session *s);
+int edge_hello_start(struct session *s);
+int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_t before,
+		       int64_t parent, int limit, const char *req, bool catch_up);
+
+/* Session helpers used by edge.c (session.c). */
+void session_ready(struct session *s, int64_t user_id, json_t *channels, const int64_t *member,
+		   int nmember);
+void session_deliver(struct session *s, struct frame *f);
+void session_send_json(struct session *s, json_t *o);
+void session_error(struct session *s, const char *req, const char *code, const char *message);
+void session_history_page(struct session *s, struct persist_history *page, int64_t channel,
+			  const char *req, bool catch_up);
+void session_member_change(struct session *s, int64_t channel, bool added);
+void session_catch_up_all(struct session *s);
+void session_request_close(struct session *s, int code, const char *reason);

@@ -1,0 +1,565 @@
+/* The node-wide messaging core: workers and their local subscription tables,
+ * the commit path (a durable message becomes one frame for every subscribed
+ * worker), and the jobs that read PostgreSQL for sessions (hello, history) on
+ * reader threads, answering through the workers' inboxes. */
+#define LOG_COMPONENT "edge"
+#include "edge-internal.h"
+
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+#include "metrics.h"
+#include "pg.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <rte_errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct edge {
+	struct edge_config cfg;
+	struct fanout *fanout;
+	struct persist_writer *writer;
+	struct persist_reader *reader;
+	int nworkers;
+	struct edge_worker *workers[FANOUT_WORKERS_MAX];
+};
+
+static struct metric_counter m_frames_encoded, m_deliveries;
+struct metric_counter edge_m_lagged;
+static struct metric_histogram m_fanout_latency;
+
+struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
+			 struct persist_reader *reader, int nworkers)
+{
+	struct edge *e = calloc(1, sizeof(*e));
+	static bool registered;
+
+	if (e == NULL)
+		return NULL;
+	e->cfg = *cfg;
+	e->fanout = fanout;
+	e->reader = reader;
+	e->nworkers = nworkers;
+	if (!registered) {
+		metric_histogram_init(&m_fanout_latency, metric_latency_bounds_ns,
+				      metric_latency_nbounds);
+		metrics_register_counter("fanout_frames_encoded_total",
+					 "Durable messages encoded into a frame (once each).",
+					 &m_frames_encoded);
+		metrics_register_counter("fanout_deliveries_total",
+					 "Frames queued to subscriber connections.", &m_deliveries);
+		metrics_register_counter("fanout_lagged_total",
+					 "Times a slow connection dropped its queue and resumed "
+					 "from PostgreSQL.",
+					 &edge_m_lagged);
+		metrics_register_histogram("fanout_fanout_seconds",
+					   "From commit to the frame queued on a subscriber's "
+					   "connection.",
+					   &m_fanout_latency);
+		registered = true;
+	}
+	return e;
+}
+
+void edge_set_writer(struct edge *e, struct persist_writer *w)
+{
+	e->writer = w;
+}
+
+void edge_destroy(struct edge *e)
+{
+	free(e);
+}
+
+struct edge_worker *edge_worker_of(struct edge *e, int index)
+{
+	return e->workers[index];
+}
+
+struct fanout *edge_fanout(struct edge *e)
+{
+	return e->fanout;
+}
+
+struct persist_reader *edge_reader(struct edge *e)
+{
+	return e->reader;
+}
+
+struct persist_writer *edge_writer(struct edge *e)
+{
+	return e->writer;
+}
+
+const struct edge_config *edge_config(struct edge *e)
+{
+	return &e->cfg;
+}
+
+int edge_nworkers(struct edge *e)
+{
+	return e->nworkers;
+}
+
+/* The commit path (writer thread) */
+
+void edge_on_commit(void *arg, enum persist_outcome outcome, int error,
+		    const struct persist_message *m, void *cookie)
+{
+	struct edge *e = arg;
+	struct commit_cookie *c = cookie;
+
+	if (outcome == PERSIST_COMMITTED) {
+		size_t len;
+		char *text = encode_message(m, &len);
+		struct frame *f =
+		    text ? frame_new(FRAME_DURABLE, m->channel_id, m->seq, text, len) : NULL;
+
+		free(text);
+		if (f) {
+			metric_add(&m_frames_encoded, 1);
+			fanout_publish(e->fanout, f);
+		} else {
+			LOG(ERR, "cannot encode message %ld:%ld; subscribers will catch up",
+			    (long)m->channel_id, (long)m->seq);
+		}
+	}
+	if (c && c->done)
+		c->done(e, c, outcome, error, m);
+}
+
+/* Workers */
+
+struct edge_worker *edge_worker_create(struct edge *e, int index)
+{
+	struct edge_worker *w = calloc(1, sizeof(*w));
+	char name[RTE_HASH_NAMESIZE];
+
+	if (w == NULL)
+		return NULL;
+	w->e = e;
+	w->index = index;
+	snprintf(name, sizeof(name), "local_%p", (void *)w);
+	struct rte_hash_parameters local = {
+	    .name = name,
+	    .entries = 1 << 16,
+	    .key_len = sizeof(int64_t),
+	    .socket_id = (int)rte_socket_id(),
+	    .extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	};
+	w->local = rte_hash_create(&local);
+	snprintf(name, sizeof(name), "ids_%p", (void *)w);
+	struct rte_hash_parameters ids = local;
+	ids.name = name;
+	ids.key_len = sizeof(uint64_t);
+	w->by_id = rte_hash_create(&ids);
+	if (w->local == NULL || w->by_id == NULL) {
+		LOG(ERR, "cannot create worker tables: %s", rte_strerror(rte_errno));
+		edge_worker_destroy(w);
+		return NULL;
+	}
+	w->next_id = 1;
+	w->transport = NULL;
+	e->workers[index] = w;
+	return w;
+}
+
+void edge_worker_destroy(struct edge_worker *w)
+{
+	if (w == NULL)
+		return;
+	rte_hash_free(w->local);
+	rte_hash_free(w->by_id);
+	free(w);
+}
+
+void edge_worker_set_transport(struct edge_worker *w, void *transport)
+{
+	w->transport = transport;
+}
+
+void *edge_worker_transport(struct edge_worker *w)
+{
+	return w->transport;
+}
+
+int edge_worker_index(struct edge_worker *w)
+{
+	return w->index;
+}
+
+int edge_worker_sessions(struct edge_worker *w)
+{
+	return w->nsessions;
+}
+
+struct session *worker_find(struct edge_worker *w, uint64_t id)
+{
+	void *data;
+
+	return rte_hash_lookup_data(w->by_id, &id, &data) >= 0 ? data : NULL;
+}
+
+int worker_local_add(struct edge_worker *w, int64_t channel, struct session *s)
+{
+	struct chan_local *cl;
+	void *data;
+
+	if (rte_hash_lookup_data(w->local, &channel, &data) < 0) {
+		cl = calloc(1, sizeof(*cl));
+		if (cl == NULL || rte_hash_add_key_data(w->local, &channel, cl) < 0) {
+			free(cl);
+			return -ENOSPC;
+		}
+		if (fanout_worker_join(w->e->fanout, channel, w->index) < 0) {
+			rte_hash_del_key(w->local, &channel);
+			free(cl);
+			return -ENOSPC;
+		}
+	} else {
+		cl = data;
+	}
+	if (cl->n == cl->cap) {
+		int cap = cl->cap ? cl->cap * 2 : 4;
+		struct session **arr = realloc(cl->s, (size_t)cap * sizeof(*arr));
+		if (arr == NULL)
+			return -ENOMEM;
+		cl->s = arr;
+		cl->cap = cap;
+	}
+	cl->s[cl->n++] = s;
+	return 0;
+}
+
+void worker_local_remove(struct edge_worker *w, int64_t channel, struct session *s)
+{
+	struct chan_local *cl;
+	void *data;
+
+	if (rte_hash_lookup_data(w->local, &channel, &data) < 0)
+		return;
+	cl = data;
+	for (int i = 0; i < cl->n; i++) {
+		if (cl->s[i] == s) {
+			cl->s[i] = cl->s[--cl->n];
+			break;
+		}
+	}
+	if (cl->n == 0) {
+		rte_hash_del_key(w->local, &channel);
+		fanout_worker_leave(w->e->fanout, channel, w->index);
+		free(cl->s);
+		free(cl);
+	}
+}
+
+static int worker_register(struct edge_worker *w, struct session *s)
+{
+	s->id = w->next_id++;
+	if (rte_hash_add_key_data(w->by_id, &s->id, s) < 0)
+		return -ENOSPC;
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+	w->nsessions++;
+	return 0;
+}
+
+void worker_forget(struct edge_worker *w, struct session *s)
+{
+	rte_hash_del_key(w->by_id, &s->id);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	w->nsessions--;
+}
+
+static void on_frame(void *arg, struct frame *f)
+{
+	struct edge_worker *w = arg;
+	struct chan_local *cl;
+	void *data;
+
+	if (rte_hash_lookup_data(w->local, &f->channel, &data) < 0) {
+		frame_unref(f);
+		return;
+	}
+	cl = data;
+	/* Delivery never unsubscribes (a lag only rewinds), so cl is stable. */
+	for (int i = 0; i < cl->n; i++)
+		session_deliver(cl->s[i], frame_ref(f));
+	metric_add(&m_deliveries, (uint64_t)cl->n);
+	metric_observe_ns(&m_fanout_latency, time_mono_ns() - f->born_ns);
+	frame_unref(f);
+}
+
+static void on_overrun(void *arg)
+{
+	struct edge_worker *w = arg;
+
+	LOG(WARN, "worker %d: inbox overrun; its sessions resume from PostgreSQL", w->index);
+	for (struct session *s = w->sessions; s; s = s->next)
+		session_catch_up_all(s);
+}
+
+void edge_worker_drain(struct edge_worker *w)
+{
+	while (fanout_drain(w->e->fanout, w->index, on_frame, on_overrun, w, 4096) == 4096)
+		;
+}
+
+void edge_worker_tick(struct edge_worker *w)
+{
+	uint64_t now = time_mono_ns(), limit = (uint64_t)w->e->cfg.heartbeat_ms * 2000000ull;
+
+	for (struct session *s = w->sessions; s; s = s->next)
+		if (now - s->last_rx_ns > limit)
+			session_request_close(s, CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout");
+}
+
+void edge_worker_close_all(struct edge_worker *w, int code, const char *reason)
+{
+	for (struct session *s = w->sessions; s; s = s->next)
+		session_request_close(s, code, reason);
+}
+
+/* Jobs: hello */
+
+struct hello_job {
+	struct fanout_event ev;
+	struct edge *e;
+	int worker;
+	uint64_t session;
+	char user[65];
+	int64_t user_id;
+	json_t *channels;
+	int64_t *member;
+	int nmember;
+	int error;
+};
+
+static void hello_answer(void *worker_arg, struct fanout_event *ev)
+{
+	struct hello_job *j = (struct hello_job *)ev;
+	struct session *s = worker_find(worker_arg, j->session);
+
+	if (s && j->error == 0)
+		session_ready(s, j->user_id, j->channels, j->member, j->nmember);
+	else {
+		if (s)
+			session_request_close(s, 1011, "cannot load the user; retry");
+		json_decref(j->channels);
+	}
+	free(j->member);
+	free(j);
+}
+
+/* The user's channels for hello: DMs are named after the other user. */
+#define HELLO_SQL                                                                                  \
+	"SELECT c.id, c.name, c.kind, c.last_seq, m.last_read_seq, m.role,"                        \
+	" CASE WHEN c.kind = 'dm' THEN (SELECT u.name FROM channel_members o JOIN users u"         \
+	"  ON u.id = o.user_id WHERE o.channel_id = c.id AND o.user_id <> $1 LIMIT 1) END"         \
+	" FROM channel_members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = $1"      \
+	" ORDER BY c.id"
+
+/* Returns the user's id, creating the user (and their membership of the
+ * public channel "general") on first sight; -1 on error. Reader thread. */
+int64_t edge_user_ensure(PGconn *conn, const char *name)
+{
+	const char *params[1] = {name};
+	PGresult *res = PQexecParams(
+	    conn,
+	    "WITH u AS (INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING "
+	    "RETURNING id), g AS (INSERT INTO channel_members (channel_id, user_id) "
+	    "SELECT c.id, u.id FROM channels c, u WHERE c.name = 'general' RETURNING 1) "
+	    "SELECT id FROM u UNION ALL SELECT id FROM users WHERE name = $1",
+	    1, NULL, params, NULL, NULL, 0);
+	int64_t id = -1;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+		id = atoll(PQgetvalue(res, 0, 0));
+	else
+		LOG(WARN, "cannot load user %s: %s", name, PQresultErrorMessage(res));
+	PQclear(res);
+	return id;
+}
+
+json_t *edge_user_channels(PGconn *conn, int64_t user_id)
+{
+	char uid[24];
+	const char *params[1] = {uid};
+	PGresult *res;
+	json_t *list;
+
+	snprintf(uid, sizeof(uid), "%ld", (long)user_id);
+	res = PQexecParams(conn, HELLO_SQL, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		LOG(WARN, "cannot load channels of user %ld: %s", (long)user_id,
+		    PQresultErrorMessage(res));
+		PQclear(res);
+		return NULL;
+	}
+	list = json_array();
+	for (int r = 0; list && r < PQntuples(res); r++) {
+		int64_t last = atoll(PQgetvalue(res, r, 3)), read = atoll(PQgetvalue(res, r, 4));
+		json_t *c = json_pack(
+		    "{s:I, s:s, s:s, s:I, s:I, s:I, s:s}", "id",
+		    (json_int_t)atoll(PQgetvalue(res, r, 0)), "name", PQgetvalue(res, r, 1), "kind",
+		    PQgetvalue(res, r, 2), "last_seq", (json_int_t)last, "last_read_seq",
+		    (json_int_t)read, "unread", (json_int_t)(last > read ? last - read : 0), "role",
+		    PQgetvalue(res, r, 5));
+		if (!PQgetisnull(res, r, 6))
+			json_object_set_new(c, "peer", json_string(PQgetvalue(res, r, 6)));
+		json_array_append_new(list, c);
+	}
+	PQclear(res);
+	return list;
+}
+
+static void hello_run(void *arg, PGconn *conn)
+{
+	struct hello_job *j = arg;
+	size_t i;
+	json_t *c;
+
+	j->error = -EIO;
+	if (conn == NULL || (j->user_id = edge_user_ensure(conn, j->user)) < 0)
+		goto out;
+	j->channels = edge_user_channels(conn, j->user_id);
+	if (j->channels == NULL)
+		goto out;
+	j->member = malloc(sizeof(*j->member) * (json_array_size(j->channels) + 1));
+	if (j->member == NULL)
+		goto out;
+	/* Sorted by id already (ORDER BY c.id): the session's membership set. */
+	json_array_foreach(j->channels, i, c) j->member[j->nmember++] =
+	    json_integer_value(json_object_get(c, "id"));
+	j->error = 0;
+out:
+	j->ev.run = hello_answer;
+	fanout_post_event(j->e->fanout, j->worker, &j->ev);
+}
+
+int edge_hello_start(struct session *s)
+{
+	struct hello_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL || worker_register(s->w, s) < 0) {
+		free(j);
+		return -ENOMEM;
+	}
+	j->e = s->w->e;
+	j->worker = s->w->index;
+	j->session = s->id;
+	snprintf(j->user, sizeof(j->user), "%s", s->user_name);
+	if (persist_reader_run(s->w->e->reader, hello_run, j) < 0) {
+		worker_forget(s->w, s);
+		free(j);
+		return -ESHUTDOWN;
+	}
+	return 0;
+}
+
+/* Jobs: history */
+
+struct history_job {
+	struct fanout_event ev;
+	struct edge *e;
+	int worker;
+	uint64_t session;
+	int64_t channel;
+	bool catch_up;
+	char req[65];
+	struct persist_history *page;
+};
+
+static void history_answer(void *worker_arg, struct fanout_event *ev)
+{
+	struct history_job *j = (struct history_job *)ev;
+	struct session *s = worker_find(worker_arg, j->session);
+
+	if (s)
+		session_history_page(s, j->page, j->channel, j->req, j->catch_up);
+	persist_history_free(j->page);
+	free(j);
+}
+
+static void history_done(void *arg, struct persist_history *page)
+{
+	struct history_job *j = arg;
+
+	j->page = page;
+	j->ev.run = history_answer;
+	fanout_post_event(j->e->fanout, j->worker, &j->ev);
+}
+
+int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_t before,
+		       int64_t parent, int limit, const char *req, bool catch_up)
+{
+	struct history_job *j = calloc(1, sizeof(*j));
+	struct persist_history_query q = {
+	    .mode = parent   ? PERSIST_HISTORY_THREAD
+		    : before ? PERSIST_HISTORY_BEFORE
+			     : PERSIST_HISTORY_AFTER,
+	    .channel_id = channel,
+	    .after_seq = after,
+	    .before_seq = before,
+	    .parent_seq = parent,
+	    .limit = limit,
+	};
+	int rc;
+
+	if (j == NULL)
+		return -ENOMEM;
+	/* A plain history request without a direction reads the newest page. */
+	j->e = s->w->e;
+	j->worker = s->w->index;
+	j->session = s->id;
+	j->channel = channel;
+	j->catch_up = catch_up;
+	snprintf(j->req, sizeof(j->req), "%s", req ? req : "");
+	rc = persist_reader_submit(s->w->e->reader, &q, history_done, j);
+	if (rc < 0)
+		free(j);
+	return rc;
+}
+
+/* Membership changes */
+
+struct member_event {
+	struct fanout_event ev;
+	int64_t user_id, channel_id;
+	bool added;
+};
+
+static void member_answer(void *worker_arg, struct fanout_event *ev)
+{
+	struct member_event *m = (struct member_event *)ev;
+	struct edge_worker *w = worker_arg;
+
+	for (struct session *s = w->sessions; s; s = s->next)
+		if (s->user_id == m->user_id)
+			session_member_change(s, m->channel_id, m->added);
+	free(m);
+}
+
+void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added)
+{
+	for (int w = 0; w < e->nworkers; w++) {
+		struct member_event *m = calloc(1, sizeof(*m));
+		if (m == NULL)
+			continue;
+		m->ev.run = member_answer;
+		m->user_id = user_id;
+		m->channel_id = channel_id;
+		m->added = added;
+		fanout_post_event(e->fanout, w, &m->ev);
+	}
+}

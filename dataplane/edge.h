@@ -1,0 +1,120 @@
+/* The messaging core shared by both edges, transport-neutral: workers, their
+ * sessions, the client protocol (docs/protocol.md), membership, catch-up, and
+ * the path from a durable commit to every subscriber.
+ *
+ * Threads: each worker's functions run on that worker's thread only; the
+ * commit callback runs on the persist writer thread; jobs run on reader
+ * threads. They meet only through the fan-out engine's inboxes.
+ *
+ * A transport (libwebsockets on the socket edge) drives a session:
+ *   session_open()      after authenticating the user;
+ *   session_on_text()   for each complete inbound text message;
+ *   session_peek()/session_sent()  when the connection can write;
+ *   session_close_code() to learn that the session wants to close;
+ *   session_closed()    when the connection is gone (frees the session). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fanout.h"
+#include "frame.h"
+#include "reader.h"
+#include "writer.h"
+
+#define PROTOCOL_VERSION 1
+
+/* Close codes beyond RFC 6455's. */
+#define CLOSE_HEARTBEAT_TIMEOUT 4000
+#define CLOSE_NOT_READING	4001
+
+struct edge_config {
+	int heartbeat_ms;	  /* clients ping at least this often */
+	size_t max_message_bytes; /* inbound message limit (close 1009) */
+	size_t send_queue_bytes;  /* per connection; past it: lagged */
+	double publish_rate;	  /* publishes per second per connection */
+	double publish_burst;
+	size_t max_text_bytes; /* a message's text */
+};
+
+struct edge;
+struct edge_worker;
+struct session;
+
+struct session_transport {
+	void (*want_write)(void *ctx);	       /* call session_peek() soon */
+	void (*pause_rx)(void *ctx, bool off); /* stop (or resume) reading */
+	void *ctx;
+};
+
+/* The node-wide part. NULL with errno. */
+struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
+			 struct persist_reader *reader, int nworkers);
+void edge_set_writer(struct edge *e, struct persist_writer *w);
+void edge_destroy(struct edge *e);
+
+/* The persist writer's commit callback; arg is the edge. */
+void edge_on_commit(void *arg, enum persist_outcome outcome, int error,
+		    const struct persist_message *m, void *cookie);
+
+struct edge_worker *edge_worker_create(struct edge *e, int index);
+void edge_worker_destroy(struct edge_worker *w);
+/* Handles everything queued for the worker. Worker thread. */
+void edge_worker_drain(struct edge_worker *w);
+/* Once a second: heartbeats. Worker thread. */
+void edge_worker_tick(struct edge_worker *w);
+/* Asks every session of the worker to close with code (1001 at shutdown). */
+void edge_worker_close_all(struct edge_worker *w, int code, const char *reason);
+int edge_worker_sessions(struct edge_worker *w);
+
+struct session *session_open(struct edge_worker *w, const char *user_name,
+			     const struct session_transport *t);
+void session_on_text(struct session *s, const char *data, size_t len);
+/* The next frame to send, or NULL. The session keeps its reference. */
+struct frame *session_peek(struct session *s);
+/* The frame from session_peek() was handed to the connection. */
+void session_sent(struct session *s);
+/* Non-zero when the session should close now (all queued frames sent). */
+int session_close_code(struct session *s, const char **reason);
+void session_closed(struct session *s);
+
+/* Shared with the HTTP API (dataplane/socket/api.c). */
+struct edge_worker *edge_worker_of(struct edge *e, int index);
+struct fanout *edge_fanout(struct edge *e);
+struct persist_reader *edge_reader(struct edge *e);
+struct persist_writer *edge_writer(struct edge *e);
+const struct edge_config *edge_config(struct edge *e);
+int edge_nworkers(struct edge *e);
+
+/* The transport's per-worker state, for its own events. */
+void edge_worker_set_transport(struct edge_worker *w, void *transport);
+void *edge_worker_transport(struct edge_worker *w);
+int edge_worker_index(struct edge_worker *w);
+
+/* Returns the id of the user named name, creating the user, and their
+ * membership of the public channel "general", on first sight. -1 on error.
+ * Reader threads (any thread with its own connection). */
+#include <libpq-fe.h>
+int64_t edge_user_ensure(PGconn *conn, const char *name);
+
+/* The user's channels as hello lists them (docs/protocol.md), sorted by id;
+ * NULL on error. Reader threads. */
+#include <jansson.h>
+json_t *edge_user_channels(PGconn *conn, int64_t user_id);
+
+/* Tells every worker that user_id joined (added) or left channel_id, so live
+ * sessions follow. Any thread. */
+void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added);
+
+/* What a publish's commit outcome is handed to (the writer's cookie). done
+ * runs on the writer thread and must post, not block. */
+struct commit_cookie {
+	void (*done)(struct edge *e, struct commit_cookie *c, enum persist_outcome outcome,
+		     int error, const struct persist_message *m);
+};
+
+/* JSON encoders (dataplane/encode.c). Each returns a malloc'd string and its
+ * length, or NULL. */
+char *encode_message(const struct persist_message *m, size_t *len);
+void encode_timestamp(int64_t us, char out[40]);

@@ -1,0 +1,884 @@
+/* One client connection's protocol, transport-neutral (docs/protocol.md).
+ *
+ * Design note
+ * -----------
+ * Every subscription keeps last_seq, the highest seq queued to the client. A
+ * live frame with seq last_seq + 1 is queued; one at or below is a duplicate
+ * and dropped; one beyond is a gap, and the subscription goes back to
+ * PostgreSQL (catching_up) for the missing range while live frames are held.
+ * Catch-up reads pages of history after last_seq and queues them; when the
+ * last page is in, held frames above last_seq follow and the subscription is
+ * live again. The same mechanism serves a resume (subscribe with since), a
+ * lost inbox frame, and a slow consumer:
+ *
+ * The send queue is capped in bytes. A durable frame that does not fit drops
+ * every queued durable frame, rewinds each affected subscription to the seq
+ * before its first dropped frame, tells the client `lagged` with those seqs,
+ * and catches up from PostgreSQL once the queue has drained. So memory is
+ * bounded by the cap and nothing durable is lost: a cursor, not a buffer.
+ * Ephemeral frames that do not fit are simply dropped. Replies (acks,
+ * history) are never dropped: when they back up past the cap the connection
+ * stops being read (TCP back-pressure on a client that sends faster than it
+ * reads) until the queue is half empty; only a queue four times the cap
+ * closes the connection (4001). */
+#define LOG_COMPONENT "session"
+#include "edge-internal.h"
+
+#include "clock.h"
+#include "log.h"
+#include "utf8.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PENDING_MAX   16
+#define CATCH_UP_PAGE 128
+#define HISTORY_MAX   PERSIST_HISTORY_LIMIT_MAX
+#define REQ_MAX	      64
+
+/* Membership */
+
+static int member_index(const struct session *s, int64_t channel)
+{
+	int lo = 0, hi = s->nmember - 1;
+
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2;
+		if (s->member[mid] == channel)
+			return mid;
+		if (s->member[mid] < channel)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -(lo + 1);
+}
+
+static bool is_member(const struct session *s, int64_t channel)
+{
+	return member_index(s, channel) >= 0;
+}
+
+static struct sub *find_sub(struct session *s, int64_t channel)
+{
+	for (int i = 0; i < s->nsubs; i++)
+		if (s->subs[i].channel == channel)
+			return &s->subs[i];
+	return NULL;
+}
+
+/* Sending */
+
+static void kick(struct session *s)
+{
+	if (s->qlen > 0 || s->close_code)
+		s->t.want_write(s->t.ctx);
+}
+
+static int queue_push(struct session *s, struct frame *f)
+{
+	if (s->qlen == s->qcap) {
+		unsigned cap = s->qcap ? s->qcap * 2 : 16;
+		struct frame **q = malloc(cap * sizeof(*q));
+
+		if (q == NULL)
+			return -ENOMEM;
+		for (unsigned i = 0; i < s->qlen; i++)
+			q[i] = s->q[(s->qhead + i) % s->qcap];
+		free(s->q);
+		s->q = q;
+		s->qhead = 0;
+		s->qcap = cap;
+	}
+	s->q[(s->qhead + s->qlen) % s->qcap] = f;
+	s->qlen++;
+	s->qbytes += f->len;
+	return 0;
+}
+
+static void fetch_more(struct session *s);
+
+/* Drops every queued durable and ephemeral frame, rewinding subscriptions;
+ * extra (not yet queued, may be NULL) counts as dropped too. */
+static void lag(struct session *s, struct frame *extra)
+{
+	struct frame **keep = malloc((s->qlen + 1) * sizeof(*keep));
+	unsigned nkeep = 0, first = s->sending ? 1 : 0;
+	json_t *list = json_array();
+
+	metric_add(&edge_m_lagged, 1);
+	if (keep == NULL || list == NULL) {
+		free(keep);
+		json_decref(list);
+		session_request_close(s, CLOSE_NOT_READING, "out of memory");
+		return;
+	}
+	/* A frame already handed to the transport stays: it is on its way. */
+	for (unsigned i = 0; i < s->qlen; i++) {
+		struct frame *f = s->q[(s->qhead + i) % s->qcap];
+		struct sub *sub;
+
+		if (i < first || f->kind == FRAME_CONTROL) {
+			keep[nkeep++] = f;
+			continue;
+		}
+		sub = f->kind == FRAME_DURABLE ? find_sub(s, f->channel) : NULL;
+		if (sub && f->seq - 1 < sub->last_seq)
+			sub->last_seq = f->seq - 1;
+		if (sub)
+			sub->catching_up = true;
+		s->qbytes -= f->len;
+		frame_unref(f);
+	}
+	if (extra && extra->kind == FRAME_DURABLE) {
+		struct sub *sub = find_sub(s, extra->channel);
+		if (sub && extra->seq - 1 < sub->last_seq)
+			sub->last_seq = extra->seq - 1;
+		if (sub)
+			sub->catching_up = true;
+	}
+	for (unsigned i = 0; i < nkeep; i++)
+		s->q[i] = keep[i];
+	s->qhead = 0;
+	s->qlen = nkeep;
+	free(keep);
+	for (int i = 0; i < s->nsubs; i++)
+		if (s->subs[i].catching_up)
+			json_array_append_new(
+			    list, json_pack("{s:I, s:I}", "channel", (json_int_t)s->subs[i].channel,
+					    "resume_from", (json_int_t)s->subs[i].last_seq));
+	session_send_json(s, json_pack("{s:s, s:o}", "type", "lagged", "channels", list));
+}
+
+/* Queues a frame (takes the reference). */
+static void enqueue(struct session *s, struct frame *f)
+{
+	const struct edge_config *cfg = edge_config(s->w->e);
+
+	if (s->state == SESSION_CLOSING) {
+		frame_unref(f);
+		return;
+	}
+	if (s->qbytes + f->len > cfg->send_queue_bytes && f->kind != FRAME_CONTROL) {
+		if (f->kind == FRAME_EPHEMERAL) {
+			frame_unref(f);
+			return;
+		}
+		lag(s, f);
+		frame_unref(f);
+		kick(s);
+		return;
+	}
+	if (f->kind == FRAME_CONTROL && s->qbytes > 4 * cfg->send_queue_bytes) {
+		frame_unref(f);
+		session_request_close(s, CLOSE_NOT_READING, "not reading");
+		return;
+	}
+	if (queue_push(s, f) < 0) {
+		frame_unref(f);
+		session_request_close(s, CLOSE_NOT_READING, "out of memory");
+		return;
+	}
+	kick(s);
+}
+
+void session_send_json(struct session *s, json_t *o)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	struct frame *f = text ? frame_new(FRAME_CONTROL, 0, 0, text, strlen(text)) : NULL;
+
+	json_decref(o);
+	free(text);
+	if (f)
+		enqueue(s, f);
+}
+
+void session_error(struct session *s, const char *req, const char *code, const char *message)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
+
+	if (o && req)
+		json_object_set_new(o, "req", json_string(req));
+	session_send_json(s, o);
+}
+
+struct frame *session_peek(struct session *s)
+{
+	if (s->qlen == 0)
+		return NULL;
+	s->sending = true;
+	return s->q[s->qhead];
+}
+
+void session_sent(struct session *s)
+{
+	struct frame *f;
+
+	if (!s->sending || s->qlen == 0)
+		return;
+	f = s->q[s->qhead];
+	s->qhead = (s->qhead + 1) % s->qcap;
+	s->qlen--;
+	s->qbytes -= f->len;
+	s->sending = false;
+	frame_unref(f);
+	if (s->qbytes < edge_config(s->w->e)->send_queue_bytes / 2) {
+		if (s->rx_paused) {
+			s->rx_paused = false;
+			s->t.pause_rx(s->t.ctx, false);
+		}
+		fetch_more(s);
+	}
+	kick(s);
+}
+
+void session_request_close(struct session *s, int code, const char *reason)
+{
+	if (s->close_code)
+		return;
+	s->close_code = code;
+	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	if (code != 1000 && code != 1001)
+		LOG(INFO, "closing a session of %s: %d %s", s->user_name, code, reason);
+	s->state = SESSION_CLOSING;
+	s->t.want_write(s->t.ctx);
+}
+
+int session_close_code(struct session *s, const char **reason)
+{
+	/* Replies queued before the close decision go out first. */
+	if (!s->close_code || (s->qlen > 0 && s->close_code != CLOSE_NOT_READING))
+		return 0;
+	*reason = s->close_reason;
+	return s->close_code;
+}
+
+/* Live delivery and catch-up */
+
+static void hold(struct sub *sub, struct session *s, struct frame *f)
+{
+	size_t cap = edge_config(s->w->e)->send_queue_bytes / 2;
+
+	if (sub->held_bytes + f->len > cap || sub->nheld == sub->capheld) {
+		int capheld = sub->capheld ? sub->capheld * 2 : 16;
+		struct frame **held = sub->held_bytes + f->len > cap
+					  ? NULL
+					  : realloc(sub->held, (size_t)capheld * sizeof(*held));
+
+		if (held == NULL) {
+			/* Over budget: forget what is held; PostgreSQL has it. */
+			for (int i = 0; i < sub->nheld; i++)
+				frame_unref(sub->held[i]);
+			sub->nheld = 0;
+			sub->held_bytes = 0;
+			sub->held_dropped = true;
+			frame_unref(f);
+			return;
+		}
+		sub->held = held;
+		sub->capheld = capheld;
+	}
+	sub->held[sub->nheld++] = f;
+	sub->held_bytes += f->len;
+}
+
+void session_deliver(struct session *s, struct frame *f)
+{
+	struct sub *sub = find_sub(s, f->channel);
+
+	if (sub == NULL || s->state != SESSION_READY) {
+		frame_unref(f);
+		return;
+	}
+	if (f->kind != FRAME_DURABLE) {
+		enqueue(s, f);
+		return;
+	}
+	if (sub->catching_up) {
+		hold(sub, s, f);
+		return;
+	}
+	if (f->seq <= sub->last_seq) {
+		frame_unref(f); /* already sent: from history, or a duplicate */
+		return;
+	}
+	if (sub->last_seq > 0 && f->seq != sub->last_seq + 1) {
+		/* A gap (a lost inbox frame): fetch it, hold this one. */
+		sub->catching_up = true;
+		hold(sub, s, f);
+		fetch_more(s);
+		return;
+	}
+	sub->last_seq = f->seq;
+	enqueue(s, f);
+}
+
+/* Starts a page fetch for every subscription that needs one, while the queue
+ * has room. */
+static void fetch_more(struct session *s)
+{
+	if (s->state != SESSION_READY || s->qbytes >= edge_config(s->w->e)->send_queue_bytes / 2)
+		return;
+	for (int i = 0; i < s->nsubs; i++) {
+		struct sub *sub = &s->subs[i];
+
+		if (!sub->catching_up || sub->fetching)
+			continue;
+		if (edge_history_start(s, sub->channel, sub->last_seq, 0, 0, CATCH_UP_PAGE, NULL,
+				       true) == 0)
+			sub->fetching = true;
+	}
+}
+
+void session_catch_up_all(struct session *s)
+{
+	for (int i = 0; i < s->nsubs; i++)
+		if (s->subs[i].last_seq > 0)
+			s->subs[i].catching_up = true;
+	fetch_more(s);
+}
+
+static void release_held(struct session *s, struct sub *sub)
+{
+	int i = 0;
+
+	/* Held frames are in seq order; those already replayed are dropped. */
+	for (; i < sub->nheld && sub->held[i]->seq <= sub->last_seq; i++) {
+		sub->held_bytes -= sub->held[i]->len;
+		frame_unref(sub->held[i]);
+	}
+	if (i < sub->nheld && sub->held[i]->seq != sub->last_seq + 1) {
+		/* Still a gap: more was committed than the held frames cover. */
+		memmove(sub->held, sub->held + i, (size_t)(sub->nheld - i) * sizeof(*sub->held));
+		sub->nheld -= i;
+		return;
+	}
+	for (; i < sub->nheld; i++) {
+		sub->last_seq = sub->held[i]->seq;
+		sub->held_bytes -= sub->held[i]->len;
+		enqueue(s, sub->held[i]);
+	}
+	sub->nheld = 0;
+	sub->held_bytes = 0;
+	sub->catching_up = false;
+}
+
+static json_t *message_json(const struct persist_message *m)
+{
+	size_t len;
+	char *text = encode_message(m, &len);
+	json_t *o = text ? json_loadb(text, len, 0, NULL) : NULL;
+
+	free(text);
+	return o;
+}
+
+void session_history_page(struct session *s, struct persist_history *page, int64_t channel,
+			  const char *req, bool catch_up)
+{
+	struct sub *sub = catch_up ? find_sub(s, channel) : NULL;
+
+	if (!catch_up) {
+		json_t *list = json_array();
+
+		if (page->error) {
+			session_error(s, req, "unavailable", "history could not be read; retry");
+			return;
+		}
+		for (int i = 0; i < page->count; i++)
+			json_array_append_new(list, message_json(&page->messages[i]));
+		session_send_json(s, json_pack("{s:s, s:s, s:I, s:o, s:b}", "type", "history",
+					       "req", req, "channel", (json_int_t)channel,
+					       "messages", list, "has_more", page->has_more));
+		return;
+	}
+	if (sub == NULL || !sub->catching_up)
+		return; /* unsubscribed meanwhile */
+	sub->fetching = false;
+	if (page->error) {
+		fetch_more(s); /* the reader already retried; try again */
+		return;
+	}
+	for (int i = 0; i < page->count; i++) {
+		const struct persist_message *m = &page->messages[i];
+		size_t len;
+		char *text;
+		struct frame *f;
+
+		if (m->seq <= sub->last_seq)
+			continue;
+		text = encode_message(m, &len);
+		f = text ? frame_new(FRAME_DURABLE, channel, m->seq, text, len) : NULL;
+		free(text);
+		if (f == NULL)
+			return;
+		if (s->qbytes + f->len > edge_config(s->w->e)->send_queue_bytes) {
+			/* Replay never overfills the queue (that would lag it again):
+			 * the rest of the page is read again once it drains. */
+			frame_unref(f);
+			fetch_more(s);
+			return;
+		}
+		sub->last_seq = m->seq;
+		enqueue(s, f);
+	}
+	if (page->has_more || sub->held_dropped) {
+		sub->held_dropped = false;
+		fetch_more(s);
+		return;
+	}
+	release_held(s, sub);
+	if (sub->catching_up)
+		fetch_more(s);
+}
+
+/* Requests */
+
+static const char *req_of(json_t *msg, char buf[REQ_MAX + 1])
+{
+	json_t *v = json_object_get(msg, "req");
+
+	if (json_is_string(v) && strlen(json_string_value(v)) <= REQ_MAX)
+		snprintf(buf, REQ_MAX + 1, "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(buf, REQ_MAX + 1, "%lld", (long long)json_integer_value(v));
+	else
+		return NULL;
+	return buf;
+}
+
+static bool channel_arg(json_t *v, int64_t *out)
+{
+	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+		return false;
+	*out = json_integer_value(v);
+	return true;
+}
+
+static void remove_sub(struct session *s, struct sub *sub)
+{
+	for (int i = 0; i < sub->nheld; i++)
+		frame_unref(sub->held[i]);
+	free(sub->held);
+	worker_local_remove(s->w, sub->channel, s);
+	*sub = s->subs[--s->nsubs];
+}
+
+static void on_subscribe(struct session *s, json_t *msg, const char *req)
+{
+	json_t *list = json_object_get(msg, "channels"), *item, *done = json_array();
+	size_t i;
+
+	if (!json_is_array(list) || json_array_size(list) == 0) {
+		json_decref(done);
+		session_error(s, req, "bad_request", "channels: a non-empty array is required");
+		return;
+	}
+	/* Check everything first: a refused subscribe changes nothing. */
+	json_array_foreach(list, i, item)
+	{
+		int64_t channel;
+		json_t *since = json_object_get(item, "since");
+
+		if (!channel_arg(json_object_get(item, "channel"), &channel) ||
+		    (since && !json_is_null(since) &&
+		     (!json_is_integer(since) || json_integer_value(since) < 0))) {
+			json_decref(done);
+			session_error(s, req, "bad_request",
+				      "each entry needs \"channel\" (id) and an optional "
+				      "\"since\" (seq >= 0)");
+			return;
+		}
+		if (!is_member(s, channel)) {
+			json_decref(done);
+			session_error(s, req, "not_member", "not a member of that channel");
+			return;
+		}
+	}
+	json_array_foreach(list, i, item)
+	{
+		int64_t channel = json_integer_value(json_object_get(item, "channel"));
+		json_t *since = json_object_get(item, "since");
+		struct sub *sub = find_sub(s, channel);
+
+		if (sub == NULL) {
+			if (s->nsubs == s->capsubs) {
+				int cap = s->capsubs ? s->capsubs * 2 : 8;
+				struct sub *subs = realloc(s->subs, (size_t)cap * sizeof(*subs));
+				if (subs == NULL)
+					break;
+				s->subs = subs;
+				s->capsubs = cap;
+			}
+			if (worker_local_add(s->w, channel, s) < 0) {
+				session_error(s, req, "unavailable", "subscription table full");
+				break;
+			}
+			sub = &s->subs[s->nsubs++];
+			memset(sub, 0, sizeof(*sub));
+			sub->channel = channel;
+		}
+		/* Registered for live frames before history is read: nothing
+		 * committed meanwhile can fall between the two. */
+		if (since && json_is_integer(since)) {
+			sub->last_seq = json_integer_value(since);
+			sub->catching_up = true;
+		}
+		json_array_append_new(done, json_integer(channel));
+	}
+	session_send_json(
+	    s, json_pack("{s:s, s:s?, s:o}", "type", "subscribed", "req", req, "channels", done));
+	fetch_more(s);
+}
+
+static void on_unsubscribe(struct session *s, json_t *msg, const char *req)
+{
+	json_t *list = json_object_get(msg, "channels"), *item, *done = json_array();
+	size_t i;
+
+	if (!json_is_array(list)) {
+		json_decref(done);
+		session_error(s, req, "bad_request",
+			      "channels: an array of channel ids is required");
+		return;
+	}
+	json_array_foreach(list, i, item)
+	{
+		int64_t channel;
+		struct sub *sub;
+
+		if (!channel_arg(item, &channel))
+			continue;
+		sub = find_sub(s, channel);
+		if (sub)
+			remove_sub(s, sub);
+		json_array_append_new(done, json_integer(channel));
+	}
+	session_send_json(
+	    s, json_pack("{s:s, s:s?, s:o}", "type", "unsubscribed", "req", req, "channels", done));
+}
+
+struct publish_cookie {
+	struct commit_cookie base;
+	struct fanout_event ev;
+	int worker;
+	uint64_t session;
+	enum persist_outcome outcome;
+	int error;
+	int64_t channel, seq, ts;
+	char req[REQ_MAX + 1];
+	char client_msg_id[PERSIST_CLIENT_MSG_ID_MAX + 1];
+};
+
+static void publish_answer(void *worker_arg, struct fanout_event *ev)
+{
+	struct publish_cookie *c = (void *)((char *)ev - offsetof(struct publish_cookie, ev));
+	struct session *s = worker_find(worker_arg, c->session);
+	char ts[40];
+
+	if (s == NULL)
+		goto out;
+	if (c->outcome == PERSIST_FAILED) {
+		const char *code = c->error == -ENOENT	 ? "not_member"
+				   : c->error == -EINVAL ? "bad_parent"
+				   : c->error == -ESTALE ? "unavailable"
+				   : c->error == -EAGAIN ? "overloaded"
+							 : "unavailable";
+		session_error(s, c->req, code,
+			      c->error == -EINVAL
+				  ? "parent_seq names no message of this channel"
+				  : "not stored; retry with the same client_msg_id");
+		goto out;
+	}
+	encode_timestamp(c->ts, ts);
+	session_send_json(s,
+			  json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:b}", "type", "ack", "req",
+				    c->req, "channel", (json_int_t)c->channel, "seq",
+				    (json_int_t)c->seq, "ts", ts, "client_msg_id", c->client_msg_id,
+				    "duplicate", c->outcome == PERSIST_DUPLICATE));
+out:
+	free(c);
+}
+
+static void publish_done(struct edge *e, struct commit_cookie *base, enum persist_outcome outcome,
+			 int error, const struct persist_message *m)
+{
+	struct publish_cookie *c = (struct publish_cookie *)base;
+
+	c->outcome = outcome;
+	c->error = error;
+	c->seq = m->seq;
+	c->ts = m->created_at_us;
+	c->ev.run = publish_answer;
+	fanout_post_event(edge_fanout(e), c->worker, &c->ev);
+}
+
+static bool take_token(struct session *s)
+{
+	const struct edge_config *cfg = edge_config(s->w->e);
+	uint64_t now = time_mono_ns();
+
+	s->tokens += (double)(now - s->refill_ns) / 1e9 * cfg->publish_rate;
+	if (s->tokens > cfg->publish_burst)
+		s->tokens = cfg->publish_burst;
+	s->refill_ns = now;
+	if (s->tokens < 1)
+		return false;
+	s->tokens -= 1;
+	return true;
+}
+
+static void on_publish(struct session *s, json_t *msg, const char *req)
+{
+	const struct edge_config *cfg = edge_config(s->w->e);
+	json_t *text = json_object_get(msg, "text"), *id = json_object_get(msg, "client_msg_id");
+	json_t *parent = json_object_get(msg, "parent_seq");
+	struct publish_cookie *c;
+	int64_t channel;
+	int rc;
+
+	if (!channel_arg(json_object_get(msg, "channel"), &channel) || !json_is_string(text) ||
+	    !json_is_string(id) || json_string_length(id) == 0 ||
+	    json_string_length(id) > PERSIST_CLIENT_MSG_ID_MAX ||
+	    (parent && !json_is_null(parent) &&
+	     (!json_is_integer(parent) || json_integer_value(parent) <= 0))) {
+		session_error(s, req, "bad_request",
+			      "publish needs \"channel\", \"text\", \"client_msg_id\" (1-64 "
+			      "characters) and an optional \"parent_seq\"");
+		return;
+	}
+	if (json_string_length(text) > cfg->max_text_bytes) {
+		session_error(s, req, "too_large", "text is longer than the server accepts");
+		return;
+	}
+	if (!is_member(s, channel)) {
+		session_error(s, req, "not_member", "not a member of that channel");
+		return;
+	}
+	if (!take_token(s)) {
+		session_error(s, req, "rate_limited", "too many publishes; slow down and retry");
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		session_error(s, req, "overloaded", "retry later");
+		return;
+	}
+	c->base.done = publish_done;
+	c->worker = s->w->index;
+	c->session = s->id;
+	c->channel = channel;
+	snprintf(c->req, sizeof(c->req), "%s", req ? req : "");
+	snprintf(c->client_msg_id, sizeof(c->client_msg_id), "%s", json_string_value(id));
+	struct persist_publish p = {
+	    .channel_id = channel,
+	    .author_id = s->user_id,
+	    .parent_seq = json_is_integer(parent) ? json_integer_value(parent) : 0,
+	    .client_msg_id = c->client_msg_id,
+	    .author_name = s->user_name,
+	    .body = json_string_value(text),
+	    .body_len = json_string_length(text),
+	};
+	rc = persist_writer_submit(edge_writer(s->w->e), &p, &c->base);
+	if (rc < 0) {
+		free(c);
+		session_error(s, req, rc == -EAGAIN ? "overloaded" : "bad_request",
+			      rc == -EAGAIN   ? "the server is busy; retry shortly"
+			      : rc == -EILSEQ ? "text must be valid UTF-8 without NUL"
+					      : "invalid publish");
+	}
+}
+
+static void on_history(struct session *s, json_t *msg, const char *req)
+{
+	json_t *after = json_object_get(msg, "after"), *before = json_object_get(msg, "before");
+	json_t *thread = json_object_get(msg, "thread"), *limit = json_object_get(msg, "limit");
+	int64_t channel;
+	int n = 50;
+
+	if (!channel_arg(json_object_get(msg, "channel"), &channel) ||
+	    (after && !json_is_integer(after)) || (before && !json_is_integer(before)) ||
+	    (thread && !json_is_integer(thread)) ||
+	    (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+		       json_integer_value(limit) > HISTORY_MAX)) ||
+	    (after && before)) {
+		session_error(s, req, "bad_request",
+			      "history needs \"channel\" and one of \"after\" or \"before\" (or "
+			      "\"thread\"), with \"limit\" 1..1000");
+		return;
+	}
+	if (!is_member(s, channel)) {
+		session_error(s, req, "not_member", "not a member of that channel");
+		return;
+	}
+	if (limit)
+		n = (int)json_integer_value(limit);
+	if (edge_history_start(s, channel, after ? json_integer_value(after) : 0,
+			       before ? json_integer_value(before) : 0,
+			       thread ? json_integer_value(thread) : 0, n, req ? req : "",
+			       false) < 0)
+		session_error(s, req, "overloaded", "retry later");
+}
+
+static void handle(struct session *s, const char *data, size_t len)
+{
+	json_error_t jerr;
+	json_t *msg = json_loadb(data, len, 0, &jerr), *type;
+	char reqbuf[REQ_MAX + 1];
+	const char *req, *t;
+
+	if (msg == NULL || !json_is_object(msg)) {
+		json_decref(msg);
+		session_error(s, NULL, "bad_json", "not a JSON object");
+		return;
+	}
+	req = req_of(msg, reqbuf);
+	type = json_object_get(msg, "type");
+	t = json_is_string(type) ? json_string_value(type) : "";
+	if (strcmp(t, "ping") == 0)
+		session_send_json(s, json_pack("{s:s, s:s?}", "type", "pong", "req", req));
+	else if (strcmp(t, "subscribe") == 0)
+		on_subscribe(s, msg, req);
+	else if (strcmp(t, "unsubscribe") == 0)
+		on_unsubscribe(s, msg, req);
+	else if (strcmp(t, "publish") == 0)
+		on_publish(s, msg, req);
+	else if (strcmp(t, "history") == 0)
+		on_history(s, msg, req);
+	else
+		session_error(s, req, "unknown_type", "unknown message type");
+	json_decref(msg);
+}
+
+void session_on_text(struct session *s, const char *data, size_t len)
+{
+	s->last_rx_ns = time_mono_ns();
+	if (s->state == SESSION_CLOSING)
+		return;
+	if (s->state == SESSION_STARTING) {
+		/* Kept until hello: clients may speak first. */
+		char *copy;
+
+		if (s->npending == PENDING_MAX || (copy = strndup(data, len)) == NULL) {
+			session_error(s, NULL, "not_ready", "wait for hello before sending more");
+			return;
+		}
+		s->pending[s->npending++] = copy;
+		return;
+	}
+	handle(s, data, len);
+	if (!s->rx_paused && s->qbytes > edge_config(s->w->e)->send_queue_bytes) {
+		s->rx_paused = true;
+		s->t.pause_rx(s->t.ctx, true);
+	}
+}
+
+/* Lifecycle */
+
+struct session *session_open(struct edge_worker *w, const char *user_name,
+			     const struct session_transport *t)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->pending = calloc(PENDING_MAX, sizeof(*s->pending));
+	if (s->pending == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->w = w;
+	s->t = *t;
+	s->state = SESSION_STARTING;
+	snprintf(s->user_name, sizeof(s->user_name), "%s", user_name);
+	s->tokens = edge_config(w->e)->publish_burst;
+	s->refill_ns = s->last_rx_ns = time_mono_ns();
+	if (edge_hello_start(s) < 0) {
+		free(s->pending);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void session_ready(struct session *s, int64_t user_id, json_t *channels, const int64_t *member,
+		   int nmember)
+{
+	const struct edge_config *cfg = edge_config(s->w->e);
+	char id[40];
+
+	s->user_id = user_id;
+	s->member = malloc((size_t)(nmember ? nmember : 1) * sizeof(*s->member));
+	if (s->member == NULL) {
+		json_decref(channels);
+		session_request_close(s, 1011, "out of memory");
+		return;
+	}
+	memcpy(s->member, member, (size_t)nmember * sizeof(*member));
+	s->nmember = s->capmember = nmember;
+	s->state = SESSION_READY;
+	snprintf(id, sizeof(id), "%d-%lu", s->w->index, (unsigned long)s->id);
+	session_send_json(s, json_pack("{s:s, s:i, s:s, s:{s:I, s:s}, s:i, s:o}", "type", "hello",
+				       "protocol", PROTOCOL_VERSION, "session", id, "user", "id",
+				       (json_int_t)user_id, "name", s->user_name, "heartbeat_ms",
+				       cfg->heartbeat_ms, "channels", channels));
+	for (int i = 0; i < s->npending; i++) {
+		handle(s, s->pending[i], strlen(s->pending[i]));
+		free(s->pending[i]);
+	}
+	s->npending = 0;
+}
+
+void session_member_change(struct session *s, int64_t channel, bool added)
+{
+	int i = member_index(s, channel);
+
+	if (s->state != SESSION_READY)
+		return;
+	if (added && i < 0) {
+		int at = -i - 1;
+		if (s->nmember == s->capmember) {
+			int cap = s->capmember ? s->capmember * 2 : 8;
+			int64_t *m = realloc(s->member, (size_t)cap * sizeof(*m));
+			if (m == NULL)
+				return;
+			s->member = m;
+			s->capmember = cap;
+		}
+		memmove(s->member + at + 1, s->member + at,
+			(size_t)(s->nmember - at) * sizeof(*s->member));
+		s->member[at] = channel;
+		s->nmember++;
+	} else if (!added && i >= 0) {
+		struct sub *sub = find_sub(s, channel);
+
+		memmove(s->member + i, s->member + i + 1,
+			(size_t)(s->nmember - i - 1) * sizeof(*s->member));
+		s->nmember--;
+		if (sub)
+			remove_sub(s, sub);
+	}
+	session_send_json(s, json_pack("{s:s, s:I}", "type", added ? "joined" : "left", "channel",
+				       (json_int_t)channel));
+}
+
+void session_closed(struct session *s)
+{
+	while (s->nsubs > 0)
+		remove_sub(s, &s->subs[s->nsubs - 1]);
+	while (s->qlen > 0) {
+		frame_unref(s->q[s->qhead]);
+		s->qhead = (s->qhead + 1) % s->qcap;
+		s->qlen--;
+	}
+	for (int i = 0; i < s->npending; i++)
+		free(s->pending[i]);
+	worker_forget(s->w, s);
+	free(s->pending);
+	free(s->subs);
+	free(s->member);
+	free(s->q);
+	free(s);
+}
