@@ -1,0 +1,687 @@
+/* The HTTP API (docs/api.md): channels, membership, DMs and messages. Each
+ * call runs as a job on a reader thread (it needs PostgreSQL) and answers
+ * through the worker's inbox; posting a message goes through the persist
+ * writer like a websocket publish, so it is acked only after COMMIT and
+ * broadcast to subscribers like any other message.
+ *
+ * Visibility: a private channel, a DM, and a channel that does not exist all
+ * answer 404 to a non-member; a public channel answers 403 not_member. */
+#define LOG_COMPONENT "api"
+#include "api.h"
+
+#include "err.h"
+#include "log.h"
+#include "pg.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum route {
+	ROUTE_CHANNELS,
+	ROUTE_CHANNEL_JOIN,
+	ROUTE_CHANNEL_LEAVE,
+	ROUTE_MEMBERS,
+	ROUTE_MESSAGES,
+	ROUTE_THREAD,
+	ROUTE_DMS,
+};
+
+struct api_job {
+	struct fanout_event ev;
+	struct commit_cookie cookie;
+	struct api_call call;
+	char *body;
+	enum route route;
+	int64_t channel, seq, user_id;
+	int status;
+	char *out;
+};
+
+static char *error_body(const char *code, const char *message)
+{
+	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+	char *text = json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	return text;
+}
+
+static void set_error(struct api_job *j, int status, const char *code, const char *message)
+{
+	j->status = status;
+	j->out = error_body(code, message);
+}
+
+static void set_json(struct api_job *j, int status, json_t *o)
+{
+	j->status = status;
+	j->out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+}
+
+void api_query_add(struct api_call *c, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (c->nquery == API_QUERY_MAX || eq == NULL)
+		return;
+	snprintf(c->query[c->nquery].name, sizeof(c->query[0].name), "%.*s", (int)(eq - arg), arg);
+	snprintf(c->query[c->nquery].value, sizeof(c->query[0].value), "%s", eq + 1);
+	c->nquery++;
+}
+
+/* A query argument as a non-negative integer: 1 found, 0 absent, -1 bad. */
+static int query_int(const struct api_call *c, const char *name, int64_t *out)
+{
+	for (int i = 0; i < c->nquery; i++) {
+		char *end;
+		if (strcmp(c->query[i].name, name) != 0)
+			continue;
+		*out = strtoll(c->query[i].value, &end, 10);
+		return (*end || end == c->query[i].value || *out < 0) ? -1 : 1;
+	}
+	return 0;
+}
+
+/* Answering */
+
+static void answer(void *worker_arg, struct fanout_event *ev)
+{
+	struct api_job *j = (struct api_job *)ev;
+
+	server_api_respond(edge_worker_transport(worker_arg), j->call.id, j->status, j->out);
+	free(j->body);
+	free(j);
+}
+
+static void post_answer(struct api_job *j)
+{
+	j->ev.run = answer;
+	fanout_post_event(edge_fanout(j->call.edge), j->call.worker, &j->ev);
+}
+
+/* Access: 0 and the channel's kind when the user may see it; *member says
+ * whether they belong. -ENOENT when it does not exist for them. */
+static int channel_access(PGconn *conn, int64_t channel, int64_t user, char kind[16], bool *member)
+{
+	char c[24], u[24];
+	const char *params[2] = {c, u};
+	PGresult *res;
+	int rc = -ENOENT;
+
+	snprintf(c, sizeof(c), "%ld", (long)channel);
+	snprintf(u, sizeof(u), "%ld", (long)user);
+	res =
+	    PQexecParams(conn,
+			 "SELECT c.kind, EXISTS (SELECT 1 FROM channel_members m WHERE "
+			 "m.channel_id = c.id AND m.user_id = $2) FROM channels c WHERE c.id = $1",
+			 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = -EIO;
+	else if (PQntuples(res) == 1) {
+		snprintf(kind, 16, "%s", PQgetvalue(res, 0, 0));
+		*member = PQgetvalue(res, 0, 1)[0] == 't';
+		rc = (*member || strcmp(kind, "public") == 0) ? 0 : -ENOENT;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Runs a statement with text parameters; true when it succeeded. */
+static PGresult *exec(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		LOG(WARN, "api: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static bool name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 80 ||
+	    !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= '0' && name[0] <= '9')))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '-' || name[i] == '_'))
+			return false;
+	return true;
+}
+
+static json_t *body_json(struct api_job *j)
+{
+	json_t *o = j->body ? json_loadb(j->body, j->call.body_len, 0, NULL) : NULL;
+
+	if (!json_is_object(o)) {
+		json_decref(o);
+		set_error(j, 400, "bad_json", "the body must be a JSON object");
+		return NULL;
+	}
+	return o;
+}
+
+/* Routes */
+
+static void create_channel(struct api_job *j, PGconn *conn)
+{
+	json_t *o = body_json(j), *name, *kind;
+	char uid[24];
+	PGresult *res;
+
+	if (o == NULL)
+		return;
+	name = json_object_get(o, "name");
+	kind = json_object_get(o, "kind");
+	if (!json_is_string(name) || !name_valid(json_string_value(name)) ||
+	    (kind && (!json_is_string(kind) || (strcmp(json_string_value(kind), "public") &&
+						strcmp(json_string_value(kind), "private"))))) {
+		json_decref(o);
+		set_error(j, 400, "bad_request",
+			  "name is [a-z0-9][a-z0-9_-]{0,79}; kind is public or private");
+		return;
+	}
+	snprintf(uid, sizeof(uid), "%ld", (long)j->user_id);
+	const char *params[3] = {json_string_value(name), kind ? json_string_value(kind) : "public",
+				 uid};
+	res = exec(conn,
+		   "WITH c AS (INSERT INTO channels (name, kind, created_by) VALUES ($1, $2, $3) "
+		   "ON CONFLICT (name) DO NOTHING RETURNING id, name, kind), m AS (INSERT INTO "
+		   "channel_members (channel_id, user_id, role) SELECT id, $3, 'admin' FROM c) "
+		   "SELECT id, name, kind FROM c",
+		   3, params);
+	json_decref(o);
+	if (res == NULL) {
+		set_error(j, 503, "unavailable", "retry later");
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		set_error(j, 409, "name_taken", "a channel with that name exists");
+		return;
+	}
+	j->channel = atoll(PQgetvalue(res, 0, 0));
+	set_json(j, 201,
+		 json_pack("{s:{s:I, s:s, s:s, s:I, s:s}}", "channel", "id", (json_int_t)j->channel,
+			   "name", PQgetvalue(res, 0, 1), "kind", PQgetvalue(res, 0, 2), "last_seq",
+			   (json_int_t)0, "role", "admin"));
+	PQclear(res);
+	edge_membership_changed(j->call.edge, j->user_id, j->channel, true);
+}
+
+static void join_or_leave(struct api_job *j, PGconn *conn, bool join)
+{
+	char kind[16], c[24], u[24];
+	const char *params[2] = {c, u};
+	bool member;
+	PGresult *res;
+	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
+
+	if (rc == -EIO) {
+		set_error(j, 503, "unavailable", "retry later");
+		return;
+	}
+	if (rc < 0) {
+		set_error(j, 404, "not_found", "no such channel");
+		return;
+	}
+	if (strcmp(kind, "dm") == 0) {
+		set_error(j, 403, "forbidden", "direct messages cannot be joined or left");
+		return;
+	}
+	if (!join && !member) {
+		set_error(j, 403, "not_member", "not a member of that channel");
+		return;
+	}
+	snprintf(c, sizeof(c), "%ld", (long)j->channel);
+	snprintf(u, sizeof(u), "%ld", (long)j->user_id);
+	res = exec(conn,
+		   join ? "INSERT INTO channel_members (channel_id, user_id) VALUES ($1, $2) ON "
+			  "CONFLICT DO NOTHING"
+			: "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2",
+		   2, params);
+	if (res == NULL) {
+		set_error(j, 503, "unavailable", "retry later");
+		return;
+	}
+	PQclear(res);
+	set_json(j, 200,
+		 json_pack("{s:I, s:b}", "channel", (json_int_t)j->channel, "member", join));
+	if (join != member)
+		edge_membership_changed(j->call.edge, j->user_id, j->channel, join);
+}
+
+static void list_members(struct api_job *j, PGconn *conn)
+{
+	char kind[16], c[24];
+	const char *params[1] = {c};
+	bool member;
+	PGresult *res;
+	json_t *list;
+	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
+
+	if (rc < 0) {
+		set_error(j, rc == -EIO ? 503 : 404, rc == -EIO ? "unavailable" : "not_found",
+			  rc == -EIO ? "retry later" : "no such channel");
+		return;
+	}
+	snprintf(c, sizeof(c), "%ld", (long)j->channel);
+	res = exec(conn,
+		   "SELECT u.name, m.role FROM channel_members m JOIN users u ON u.id = m.user_id "
+		   "WHERE m.channel_id = $1 ORDER BY u.name LIMIT 10000",
+		   1, params);
+	if (res == NULL) {
+		set_error(j, 503, "unavailable", "retry later");
+		return;
+	}
+	list = json_array();
+	for (int r = 0; r < PQntuples(res); r++)
+		json_array_append_new(list, json_pack("{s:s, s:s}", "name", PQgetvalue(res, r, 0),
+						      "role", PQgetvalue(res, r, 1)));
+	PQclear(res);
+	set_json(j, 200,
+		 json_pack("{s:I, s:o}", "channel", (json_int_t)j->channel, "members", list));
+}
+
+static void add_member(struct api_job *j, PGconn *conn)
+{
+	json_t *o = body_json(j), *user;
+	char kind[16], c[24], u[24];
+	const char *params[2] = {c, u};
+	bool member;
+	int64_t target;
+	PGresult *res;
+	int rc;
+
+	if (o == NULL)
+		return;
+	user = json_object_get(o, "user");
+	if (!json_is_string(user) || !jwt_subject_valid(json_string_value(user))) {
+		json_decref(o);
+		set_error(j, 400, "bad_request", "\"user\": a user name is required");
+		return;
+	}
+	rc = channel_access(conn, j->channel, j->user_id, kind, &member);
+	if (rc < 0 || strcmp(kind, "dm") == 0 || !member) {
+		json_decref(o);
+		if (rc == -EIO)
+			set_error(j, 503, "unavailable", "retry later");
+		else if (rc < 0)
+			set_error(j, 404, "not_found", "no such channel");
+		else
+			set_error(j, 403, strcmp(kind, "dm") == 0 ? "forbidden" : "not_member",
+				  "only members can add members, and not to a DM");
+		return;
+	}
+	target = edge_user_ensure(conn, json_string_value(user));
+	json_decref(o);
+	if (target < 0) {
+		set_error(j, 503, "unavailable", "retry later");
+		return;
+	}
+	snprintf(c, sizeof(c), "%ld", (long)j->channel);
+	snprintf(u, sizeof(u), "%ld", (long)target);
+	res = exec(conn,
+		   "INSERT INTO channel_members (channel_id, user_id) VALUES ($1, $2) ON CONFLICT "
+		   "DO NOTHING",
+		   2, params);
+	if (res == NULL) {
+		set_error(j, 503, "unavailable", "retry later");
+		return;
+	}
+	rc = atoi(PQcmdTuples(res));
+	PQclear(res);
+	set_json(j, rc ? 201 : 200,
+		 json_pack("{s:I, s:b}", "channel", (json_int_t)j->channel, "added", rc > 0));
+	if (rc)
+		edge_membership_changed(j->call.edge, target, j->channel, true);
+}
+
+static void open_dm(struct api_job *j, PGconn *conn)
+{
+	json_t *o = body_json(j), *user;
+	char name[64], a[24], b[24];
+	int64_t peer, lo, hi;
+	PGresult *res;
+	int added;
+
+	if (o == NULL)
+		return;
+	user = json_object_get(o, "user");
+	if (!json_is_string(user) || !jwt_subject_valid(json_string_value(user)) ||
+	    strcmp(json_string_value(user), j->call.user) == 0) {
+		json_decref(o);
+		set_error(j, 400, "bad_request", "\"user\": the name of another user is required");
+		return;
+	}
+	peer = edge_user_ensure(conn, json_string_value(user));
+	if (peer < 0) {
+		json_decref(o);
+		set_error(j, 503, "unavailable", "retry later");
+		return;
+	}
+	/* A stable name from the sorted pair: one DM per pair, created once. */
+	lo = peer < j->user_id ? peer : j->user_id;
+	hi = peer < j->user_id ? j->user_id : peer;
+	snprintf(name, sizeof(name), "dm:%ld:%ld", (long)lo, (long)hi);
+	snprintf(a, sizeof(a), "%ld", (long)lo);
+	snprintf(b, sizeof(b), "%ld", (long)hi);
+	const char *params[3] = {name, a, b};
+	res =
+	    exec(conn,
+		 "WITH c AS (INSERT INTO channels (name, kind) VALUES ($1, 'dm') ON CONFLICT "
+		 "(name) DO UPDATE SET name = EXCLUDED.name RETURNING id), m AS (INSERT INTO "
+		 "channel_members (channel_id, user_id) SELECT c.id, u FROM c, (VALUES ($2::int8), "
+		 "($3::int8)) AS v(u) ON CONFLICT DO NOTHING RETURNING 1) SELECT (SELECT id FROM "
+		 "c), (SELECT count(*) FROM m)",
+		 3, params);
+	if (res == NULL) {
+		json_decref(o);
+		set_error(j, 503, "unavailable", "retry later");
+		return;
+	}
+	j->channel = atoll(PQgetvalue(res, 0, 0));
+	added = atoi(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	set_json(j, added ? 201 : 200,
+		 json_pack("{s:{s:I, s:s, s:s, s:O}}", "channel", "id", (json_int_t)j->channel,
+			   "name", name, "kind", "dm", "peer", user));
+	json_decref(o);
+	if (added) {
+		edge_membership_changed(j->call.edge, lo, j->channel, true);
+		edge_membership_changed(j->call.edge, hi, j->channel, true);
+	}
+}
+
+static json_t *message_json(const struct persist_message *m)
+{
+	size_t len;
+	char *text = encode_message(m, &len);
+	json_t *o = text ? json_loadb(text, len, 0, NULL) : NULL;
+
+	free(text);
+	if (o)
+		json_object_del(o, "type");
+	return o;
+}
+
+static void read_messages(struct api_job *j, PGconn *conn)
+{
+	struct persist_history_query q = {.channel_id = j->channel, .limit = 50};
+	struct persist_history page;
+	int64_t v;
+	char kind[16];
+	bool member;
+	json_t *list;
+	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
+
+	if (rc < 0 || !member) {
+		if (rc == -EIO)
+			set_error(j, 503, "unavailable", "retry later");
+		else if (rc < 0)
+			set_error(j, 404, "not_found", "no such channel");
+		else
+			set_error(j, 403, "not_member", "not a member of that channel");
+		return;
+	}
+	if (query_int(&j->call, "limit", &v) < 0 || query_int(&j->call, "after_seq", &v) < 0 ||
+	    query_int(&j->call, "before_seq", &v) < 0) {
+		set_error(j, 400, "bad_request", "after_seq, before_seq and limit are numbers");
+		return;
+	}
+	if (query_int(&j->call, "limit", &v) == 1)
+		q.limit = (int)(v > 0 && v <= PERSIST_HISTORY_LIMIT_MAX ? v : -1);
+	if (q.limit < 0) {
+		set_error(j, 400, "bad_request", "limit is 1..1000");
+		return;
+	}
+	q.mode = PERSIST_HISTORY_BEFORE;
+	if (query_int(&j->call, "after_seq", &v) == 1) {
+		q.mode = PERSIST_HISTORY_AFTER;
+		q.after_seq = v;
+	} else if (query_int(&j->call, "before_seq", &v) == 1) {
+		q.before_seq = v;
+	}
+	if (j->route == ROUTE_THREAD) {
+		q.mode = PERSIST_HISTORY_THREAD;
+		q.parent_seq = j->seq;
+		q.after_seq = query_int(&j->call, "after_seq", &v) == 1 ? v : 0;
+	}
+	if (persist_history_read(conn, &q, &page) < 0) {
+		free(page.messages);
+		set_error(j, 503, "unavailable", "retry later");
+		return;
+	}
+	list = json_array();
+	for (int i = 0; i < page.count; i++)
+		json_array_append_new(list, message_json(&page.messages[i]));
+	free(page.messages);
+	set_json(j, 200,
+		 json_pack("{s:I, s:o, s:b}", "channel", (json_int_t)j->channel, "messages", list,
+			   "has_more", page.has_more));
+}
+
+static void message_committed(struct edge *e, struct commit_cookie *c, enum persist_outcome outcome,
+			      int error, const struct persist_message *m)
+{
+	struct api_job *j = (struct api_job *)((char *)c - offsetof(struct api_job, cookie));
+	char ts[40];
+
+	if (outcome == PERSIST_FAILED) {
+		if (error == -EINVAL)
+			set_error(j, 400, "bad_parent",
+				  "parent_seq names no message of this channel");
+		else if (error == -ENOENT)
+			set_error(j, 404, "not_found", "no such channel");
+		else
+			set_error(j, 503, "unavailable", "not stored; retry with the same key");
+	} else {
+		encode_timestamp(m->created_at_us, ts);
+		set_json(j, outcome == PERSIST_COMMITTED ? 201 : 200,
+			 json_pack("{s:I, s:I, s:s, s:s, s:b}", "channel",
+				   (json_int_t)m->channel_id, "seq", (json_int_t)m->seq, "ts", ts,
+				   "client_msg_id", m->client_msg_id, "duplicate",
+				   outcome == PERSIST_DUPLICATE));
+	}
+	post_answer(j);
+}
+
+/* Returns true when the job will be answered by the commit callback. */
+static bool post_message(struct api_job *j, PGconn *conn)
+{
+	json_t *o = body_json(j), *text, *parent;
+	char kind[16], key[80];
+	bool member;
+	int rc;
+
+	if (o == NULL)
+		return false;
+	text = json_object_get(o, "text");
+	parent = json_object_get(o, "parent_seq");
+	if (!json_is_string(text) ||
+	    (parent && !json_is_null(parent) &&
+	     (!json_is_integer(parent) || json_integer_value(parent) <= 0))) {
+		json_decref(o);
+		set_error(j, 400, "bad_request", "\"text\" is required; \"parent_seq\" is a seq");
+		return false;
+	}
+	if (json_string_length(text) > edge_config(j->call.edge)->max_text_bytes) {
+		json_decref(o);
+		set_error(j, 413, "too_large", "text is longer than the server accepts");
+		return false;
+	}
+	rc = channel_access(conn, j->channel, j->user_id, kind, &member);
+	if (rc < 0 || !member) {
+		json_decref(o);
+		if (rc == -EIO)
+			set_error(j, 503, "unavailable", "retry later");
+		else if (rc < 0)
+			set_error(j, 404, "not_found", "no such channel");
+		else
+			set_error(j, 403, "not_member", "not a member of that channel");
+		return false;
+	}
+	if (j->call.idempotency_key[0])
+		snprintf(key, sizeof(key), "%s", j->call.idempotency_key);
+	else
+		snprintf(key, sizeof(key), "http-%lx-%lx", (unsigned long)random(),
+			 (unsigned long)random());
+	struct persist_publish p = {
+	    .channel_id = j->channel,
+	    .author_id = j->user_id,
+	    .parent_seq = json_is_integer(parent) ? json_integer_value(parent) : 0,
+	    .client_msg_id = key,
+	    .author_name = j->call.user,
+	    .body = json_string_value(text),
+	    .body_len = json_string_length(text),
+	};
+	j->cookie.done = message_committed;
+	rc = persist_writer_submit(edge_writer(j->call.edge), &p, &j->cookie);
+	json_decref(o);
+	if (rc == 0)
+		return true;
+	if (rc == -EAGAIN)
+		set_error(j, 503, "overloaded", "the server is busy; retry with the same key");
+	else if (rc == -EILSEQ)
+		set_error(j, 400, "bad_request", "text must be valid UTF-8 without NUL");
+	else
+		set_error(j, 400, "bad_request",
+			  "Idempotency-Key is 1-64 characters; text at most 1 MiB");
+	return false;
+}
+
+static void run(void *arg, PGconn *conn)
+{
+	struct api_job *j = arg;
+	bool later = false;
+
+	if (conn == NULL || (j->user_id = edge_user_ensure(conn, j->call.user)) < 0) {
+		set_error(j, 503, "unavailable", "the database is unreachable; retry later");
+		post_answer(j);
+		return;
+	}
+	switch (j->route) {
+	case ROUTE_CHANNELS:
+		if (j->call.method == API_POST) {
+			create_channel(j, conn);
+		} else {
+			json_t *list = edge_user_channels(conn, j->user_id);
+			if (list)
+				set_json(j, 200, json_pack("{s:o}", "channels", list));
+			else
+				set_error(j, 503, "unavailable", "retry later");
+		}
+		break;
+	case ROUTE_CHANNEL_JOIN:
+	case ROUTE_CHANNEL_LEAVE:
+		join_or_leave(j, conn, j->route == ROUTE_CHANNEL_JOIN);
+		break;
+	case ROUTE_MEMBERS:
+		if (j->call.method == API_POST)
+			add_member(j, conn);
+		else
+			list_members(j, conn);
+		break;
+	case ROUTE_MESSAGES:
+		if (j->call.method == API_POST)
+			later = post_message(j, conn);
+		else
+			read_messages(j, conn);
+		break;
+	case ROUTE_THREAD:
+		read_messages(j, conn);
+		break;
+	case ROUTE_DMS:
+		open_dm(j, conn);
+		break;
+	}
+	if (!later)
+		post_answer(j);
+}
+
+/* Matches the path against the routes; returns 0, or an HTTP status. */
+static int route(struct api_job *j)
+{
+	const char *p = j->call.path;
+	enum api_method m = j->call.method;
+	char tail[64] = "";
+	long long channel = 0, seq = 0;
+	int n = 0;
+
+	if (strcmp(p, "/api/v1/channels") == 0 && (m == API_GET || m == API_POST)) {
+		j->route = ROUTE_CHANNELS;
+		return 0;
+	}
+	if (strcmp(p, "/api/v1/dms") == 0 && m == API_POST) {
+		j->route = ROUTE_DMS;
+		return 0;
+	}
+	if (sscanf(p, "/api/v1/channels/%lld%n", &channel, &n) != 1 || channel <= 0)
+		return 404;
+	j->channel = channel;
+	snprintf(tail, sizeof(tail), "%s", p + n);
+	if (strcmp(tail, "/join") == 0 && m == API_POST)
+		j->route = ROUTE_CHANNEL_JOIN;
+	else if (strcmp(tail, "/leave") == 0 && m == API_POST)
+		j->route = ROUTE_CHANNEL_LEAVE;
+	else if (strcmp(tail, "/members") == 0 && (m == API_GET || m == API_POST))
+		j->route = ROUTE_MEMBERS;
+	else if (strcmp(tail, "/messages") == 0 && (m == API_GET || m == API_POST))
+		j->route = ROUTE_MESSAGES;
+	else if (sscanf(tail, "/threads/%lld%n", &seq, &n) == 1 && tail[n] == '\0' && seq > 0 &&
+		 m == API_GET) {
+		j->route = ROUTE_THREAD;
+		j->seq = seq;
+	} else if (strcmp(tail, "/join") == 0 || strcmp(tail, "/leave") == 0 ||
+		   strcmp(tail, "/members") == 0 || strcmp(tail, "/messages") == 0)
+		return 405;
+	else
+		return 404;
+	return 0;
+}
+
+int api_dispatch(const struct api_call *c, char **body)
+{
+	struct api_job *j = calloc(1, sizeof(*j));
+	int status;
+
+	if (j == NULL) {
+		*body = error_body("overloaded", "retry later");
+		return 503;
+	}
+	j->call = *c;
+	status = route(j);
+	if (status) {
+		free(j);
+		*body = error_body(status == 404 ? "not_found" : "method_not_allowed",
+				   status == 404 ? "no such endpoint" : "method not allowed here");
+		return status;
+	}
+	if (c->body_len) {
+		j->body = malloc(c->body_len + 1);
+		if (j->body == NULL) {
+			free(j);
+			*body = error_body("overloaded", "retry later");
+			return 503;
+		}
+		memcpy(j->body, c->body, c->body_len);
+		j->body[c->body_len] = '\0';
+	}
+	j->call.body = NULL;
+	if (persist_reader_run(edge_reader(c->edge), run, j) < 0) {
+		free(j->body);
+		free(j);
+		*body = error_body("unavailable", "shutting down");
+		return 503;
+	}
+	return 0;
+}

@@ -1,0 +1,697 @@
+/* The socket edge: libwebsockets on kernel sockets. Each service thread owns
+ * one lws context (the listen port is shared with SO_REUSEPORT, since
+ * Debian's libwebsockets is built for one service thread per context) and
+ * one edge worker; its connections never leave it. Other threads wake it with
+ * lws_cancel_service(), and it drains its inbox in EVENT_WAIT_CANCELLED.
+ *
+ * Routes on the one port: /ws (websocket, token checked before the upgrade),
+ * /api/v1/... (docs/api.md), /healthz, /readyz, /metrics, and the web client's
+ * files under /. */
+#define LOG_COMPONENT "socket"
+#include "server.h"
+
+#include "api.h"
+#include "clock.h"
+#include "err.h"
+#include "jwt.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+_Static_assert(LWS_PRE <= FRAME_HEADROOM, "frames need room for the websocket header");
+
+#define API_BODY_MAX (1u << 20)
+
+struct service;
+
+/* Per HTTP request. */
+struct http_session {
+	struct service *svc;
+	char *buf; /* LWS_PRE + response */
+	size_t len;
+	bool head;
+	/* API requests answered later */
+	struct http_session *next_pending;
+	bool pending;
+	uint64_t api_id;
+	struct api_call call;
+	char *body;
+	size_t body_len;
+	struct lws *wsi;
+};
+
+/* Per websocket connection. */
+struct ws_session {
+	struct session *s;
+	char user[JWT_SUBJECT_MAX + 1];
+	char *rx;
+	size_t rx_len, rx_cap;
+};
+
+struct service {
+	struct socket_server *srv;
+	int index;
+	struct lws_context *ctx;
+	pthread_t thread;
+	struct edge_worker *worker;
+	lws_sorted_usec_list_t tick;
+	struct http_session *pending;
+	uint64_t next_api_id;
+	struct lws_protocols protocols[3];
+	struct lws_http_mount mounts[5];
+};
+
+struct socket_server {
+	struct socket_server_config cfg;
+	struct edge *edge;
+	http_ready_fn ready;
+	void *ready_arg;
+	atomic_bool stop;
+	atomic_bool draining;
+	int nservices;
+	struct service services[FANOUT_WORKERS_MAX];
+};
+
+static struct metric_counter m_requests, m_connections_total, m_upgrades_refused;
+static atomic_int connections_open;
+
+static double connections_gauge(void *arg)
+{
+	return atomic_load(&connections_open);
+}
+
+/* Authentication */
+
+/* Finds the token in "Authorization: Bearer" or ?token=, verifies it. 0 with
+ * the user name, or -errno (see jwt_verify; -ENOENT: no token). */
+static int authenticate(struct lws *wsi, const char *secret, char user[JWT_SUBJECT_MAX + 1])
+{
+	char buf[2048], arg[2048];
+	const char *token = NULL;
+	int64_t exp;
+
+	if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
+	    strncasecmp(buf, "Bearer ", 7) == 0)
+		token = buf + 7;
+	else if (lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg)))
+		token = arg + 6;
+	if (token == NULL)
+		return -ENOENT;
+	return jwt_verify(secret, token, (int64_t)time(NULL), user, &exp);
+}
+
+static const char *auth_reason(int rc)
+{
+	switch (rc) {
+	case -ENOENT:
+		return "missing_token";
+	case -EKEYEXPIRED:
+		return "token_expired";
+	default:
+		return "bad_token";
+	}
+}
+
+/* HTTP responses */
+
+static int respond(struct lws *wsi, struct http_session *pss, unsigned status,
+		   const char *content_type, const char *body, size_t len)
+{
+	unsigned char headers[LWS_PRE + 512], *start = headers + LWS_PRE, *p = start,
+					      *end = headers + sizeof(headers) - 1;
+
+	free(pss->buf);
+	pss->buf = malloc(LWS_PRE + len + 1);
+	if (pss->buf == NULL)
+		return -1;
+	memcpy(pss->buf + LWS_PRE, body, len);
+	pss->len = len;
+	if (lws_add_http_common_headers(wsi, status, content_type, (lws_filepos_t)len, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	if (pss->head) {
+		free(pss->buf);
+		pss->buf = NULL;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int respond_json(struct lws *wsi, struct http_session *pss, unsigned status,
+			const char *json)
+{
+	return respond(wsi, pss, status, "application/json", json, strlen(json));
+}
+
+void server_api_respond(void *transport, uint64_t id, int status, char *body)
+{
+	struct service *svc = transport;
+
+	for (struct http_session **pp = &svc->pending; *pp; pp = &(*pp)->next_pending) {
+		struct http_session *pss = *pp;
+		if (pss->api_id != id)
+			continue;
+		*pp = pss->next_pending;
+		pss->pending = false;
+		if (respond_json(pss->wsi, pss, (unsigned)status, body ? body : "{}") < 0)
+			lws_set_timeout(pss->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		break;
+	}
+	free(body);
+}
+
+static void forget_pending(struct http_session *pss)
+{
+	if (!pss->pending)
+		return;
+	for (struct http_session **pp = &pss->svc->pending; *pp; pp = &(*pp)->next_pending) {
+		if (*pp == pss) {
+			*pp = pss->next_pending;
+			break;
+		}
+	}
+	pss->pending = false;
+}
+
+/* Hands a complete API request to api.c: answered now, or later through
+ * server_api_respond(). */
+static int api_start(struct lws *wsi, struct http_session *pss)
+{
+	char *out = NULL;
+	int status;
+
+	pss->call.body = pss->body;
+	pss->call.body_len = pss->body_len;
+	pss->api_id = ++pss->svc->next_api_id;
+	pss->call.id = pss->api_id;
+	status = api_dispatch(&pss->call, &out);
+	if (status > 0) {
+		int rc = respond_json(wsi, pss, (unsigned)status, out ? out : "{}");
+		free(out);
+		return rc;
+	}
+	pss->pending = true;
+	pss->wsi = wsi;
+	pss->next_pending = pss->svc->pending;
+	pss->svc->pending = pss;
+	return 0;
+}
+
+static int api_begin(struct lws *wsi, struct http_session *pss, const char *path)
+{
+	struct socket_server *srv = pss->svc->srv;
+	char *uri;
+	int uri_len, method = lws_http_get_uri_and_method(wsi, &uri, &uri_len), rc;
+	struct api_call *c = &pss->call;
+
+	memset(c, 0, sizeof(*c));
+	c->edge = srv->edge;
+	c->worker = pss->svc->index;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->method = method == LWSHUMETH_GET	 ? API_GET
+		    : method == LWSHUMETH_POST	 ? API_POST
+		    : method == LWSHUMETH_DELETE ? API_DELETE
+						 : API_OTHER;
+	rc = authenticate(wsi, srv->cfg.jwt_secret, c->user);
+	if (rc < 0) {
+		char body[160];
+		snprintf(body, sizeof(body),
+			 "{\"error\":{\"code\":\"%s\",\"message\":\"a valid bearer token is "
+			 "required\"}}",
+			 auth_reason(rc));
+		metric_add(&m_upgrades_refused, 1);
+		return respond_json(wsi, pss, HTTP_STATUS_UNAUTHORIZED, body);
+	}
+	for (int i = 0; i < 16; i++) {
+		char arg[256];
+		if (lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i) <= 0)
+			break;
+		api_query_add(c, arg);
+	}
+	if (lws_hdr_custom_copy(wsi, c->idempotency_key, sizeof(c->idempotency_key),
+				"idempotency-key:", 16) < 0)
+		c->idempotency_key[0] = '\0';
+	if (c->method == API_POST)
+		return 0; /* the body follows */
+	return api_start(wsi, pss);
+}
+
+/* Answers a refused upgrade as HTTP/1.1 with a JSON error (libwebsockets'
+ * own helper answers HTTP/1.0, which strict clients reject as malformed).
+ * Returns 1: "answered, close". */
+static int refuse_upgrade(struct lws *wsi, unsigned status, const char *code)
+{
+	char buf[LWS_PRE + 512], *p = buf + LWS_PRE;
+	int body = (int)strlen(code) + 21; /* {"error":{"code":"..."}} */
+	int n = snprintf(p, sizeof(buf) - LWS_PRE,
+			 "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\ncontent-length: "
+			 "%d\r\nconnection: close\r\n\r\n{\"error\":{\"code\":\"%s\"}}",
+			 status,
+			 status == HTTP_STATUS_UNAUTHORIZED ? "Unauthorized"
+			 : status == HTTP_STATUS_NOT_FOUND  ? "Not Found"
+							    : "Service Unavailable",
+			 body, code);
+
+	lws_write(wsi, (unsigned char *)p, (size_t)n, LWS_WRITE_RAW);
+	return 1;
+}
+
+/* Before any upgrade: the path must be /ws and the token valid, else an HTTP
+ * error and no websocket. Returns as LWS_CALLBACK_HTTP_CONFIRM_UPGRADE wants. */
+static int confirm_upgrade(struct lws *wsi, struct socket_server *srv)
+{
+	char path[64] = "", name[JWT_SUBJECT_MAX + 1];
+	int rc;
+
+	lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
+	if (strcmp(path, "/ws") != 0)
+		return refuse_upgrade(wsi, HTTP_STATUS_NOT_FOUND, "not_found");
+	if (atomic_load(&srv->draining))
+		return refuse_upgrade(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "shutting_down");
+	rc = authenticate(wsi, srv->cfg.jwt_secret, name);
+	if (rc < 0) {
+		metric_add(&m_upgrades_refused, 1);
+		return refuse_upgrade(wsi, HTTP_STATUS_UNAUTHORIZED, auth_reason(rc));
+	}
+	return 0;
+}
+
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			 size_t len)
+{
+	struct http_session *pss = user;
+	struct service *svc = lws_context_user(lws_get_context(wsi));
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP: {
+		struct socket_server *srv = svc->srv;
+		char path[256] = "", why[256] = "", body[320];
+		int n;
+
+		pss->svc = svc;
+		metric_add(&m_requests, 1);
+		pss->head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+		if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 &&
+		    lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_POST_URI) <= 0 &&
+		    lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_DELETE_URI) <= 0)
+			lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_HEAD_URI);
+		if (strncmp(path, "/api/", 5) == 0 && atomic_load(&srv->draining))
+			return respond_json(wsi, pss, HTTP_STATUS_SERVICE_UNAVAILABLE,
+					    "{\"error\":{\"code\":\"shutting_down\"}}");
+		if (strncmp(path, "/api/", 5) == 0)
+			return api_begin(wsi, pss, path) < 0 ? -1 : 0;
+		if (strcmp(path, "/healthz") == 0)
+			return respond(wsi, pss, HTTP_STATUS_OK, "text/plain", "ok\n", 3);
+		if (strcmp(path, "/readyz") == 0) {
+			if (atomic_load(&srv->draining))
+				snprintf(why, sizeof(why), "shutting down");
+			else if (srv->ready(srv->ready_arg, why, sizeof(why)))
+				return respond(wsi, pss, HTTP_STATUS_OK, "text/plain", "ready\n",
+					       6);
+			n = snprintf(body, sizeof(body), "not ready: %s\n", why);
+			return respond(wsi, pss, HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
+				       body, (size_t)n);
+		}
+		if (strcmp(path, "/metrics") == 0) {
+			size_t mlen;
+			char *text = metrics_render(&mlen);
+			int rc;
+			if (text == NULL)
+				return -1;
+			rc = respond(wsi, pss, HTTP_STATUS_OK, "text/plain; version=0.0.4", text,
+				     mlen);
+			free(text);
+			return rc;
+		}
+		return respond(wsi, pss, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n", 10);
+	}
+	case LWS_CALLBACK_HTTP_BODY:
+		if (pss->body_len + len > API_BODY_MAX) {
+			free(pss->body);
+			pss->body = NULL;
+			pss->body_len = SIZE_MAX;
+			return 0;
+		}
+		if (pss->body_len != SIZE_MAX && len > 0) {
+			char *b = realloc(pss->body, pss->body_len + len + 1);
+			if (b == NULL)
+				return -1;
+			memcpy(b + pss->body_len, in, len);
+			pss->body = b;
+			pss->body_len += len;
+			b[pss->body_len] = '\0';
+		}
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (pss->body_len == SIZE_MAX)
+			return respond_json(wsi, pss, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
+					    "{\"error\":{\"code\":\"too_large\",\"message\":\"the "
+					    "body is over 1 MiB\"}}");
+		return api_start(wsi, pss);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss->buf == NULL)
+			break;
+		if (lws_write(wsi, (unsigned char *)pss->buf + LWS_PRE, pss->len,
+			      LWS_WRITE_HTTP_FINAL) != (int)pss->len)
+			return -1;
+		free(pss->buf);
+		pss->buf = NULL;
+		if (lws_http_transaction_completed(wsi))
+			return -1;
+		return 0;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return confirm_upgrade(wsi, svc->srv);
+	case LWS_CALLBACK_CLOSED_HTTP:
+		forget_pending(pss);
+		free(pss->buf);
+		free(pss->body);
+		pss->buf = pss->body = NULL;
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* Websockets */
+
+static void ws_want_write(void *ctx)
+{
+	lws_callback_on_writable(ctx);
+}
+
+static void ws_pause_rx(void *ctx, bool off)
+{
+	lws_rx_flow_control(ctx, off ? 0 : 1);
+}
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		       size_t len)
+{
+	struct ws_session *ws = user;
+	struct service *svc = lws_context_user(lws_get_context(wsi));
+	struct socket_server *srv = svc ? svc->srv : NULL;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return confirm_upgrade(wsi, srv);
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* The upgrade was confirmed; keep who it is for this session. */
+		return authenticate(wsi, srv->cfg.jwt_secret, ws->user) < 0 ? -1 : 0;
+	case LWS_CALLBACK_ESTABLISHED: {
+		struct session_transport t = {ws_want_write, ws_pause_rx, wsi};
+
+		ws->s = session_open(svc->worker, ws->user, &t);
+		if (ws->s == NULL)
+			return -1;
+		metric_add(&m_connections_total, 1);
+		atomic_fetch_add(&connections_open, 1);
+		return 0;
+	}
+	case LWS_CALLBACK_RECEIVE: {
+		size_t max = edge_config(srv->edge)->max_message_bytes;
+
+		if (ws->s == NULL)
+			return -1;
+		if (lws_frame_is_binary(wsi)) {
+			static const char why[] = "text frames only";
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+					 (unsigned char *)why, sizeof(why) - 1);
+			return -1;
+		}
+		if (ws->rx_len + len + lws_remaining_packet_payload(wsi) > max) {
+			static const char why[] = "message too big";
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+					 (unsigned char *)why, sizeof(why) - 1);
+			return -1;
+		}
+		if (ws->rx_len + len > ws->rx_cap) {
+			size_t cap = ws->rx_cap ? ws->rx_cap : 1024;
+			char *rx;
+			while (cap < ws->rx_len + len)
+				cap *= 2;
+			rx = realloc(ws->rx, cap);
+			if (rx == NULL)
+				return -1;
+			ws->rx = rx;
+			ws->rx_cap = cap;
+		}
+		memcpy(ws->rx + ws->rx_len, in, len);
+		ws->rx_len += len;
+		if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
+			session_on_text(ws->s, ws->rx, ws->rx_len);
+			ws->rx_len = 0;
+			if (ws->rx_cap > 65536) {
+				free(ws->rx);
+				ws->rx = NULL;
+				ws->rx_cap = 0;
+			}
+		}
+		return 0;
+	}
+	case LWS_CALLBACK_SERVER_WRITEABLE: {
+		const char *why;
+		int code;
+		struct frame *f;
+
+		if (ws->s == NULL)
+			return -1;
+		f = session_peek(ws->s);
+		if (f == NULL) {
+			code = session_close_code(ws->s, &why);
+			if (code) {
+				lws_close_reason(wsi, (enum lws_close_status)code,
+						 (unsigned char *)why, strlen(why));
+				return -1;
+			}
+			return 0;
+		}
+		if (lws_write(wsi, frame_payload(f), f->len, LWS_WRITE_TEXT) < (int)f->len) {
+			LOG(INFO, "write failed on a websocket; closing it");
+			return -1;
+		}
+		session_sent(ws->s);
+		return 0;
+	}
+	case LWS_CALLBACK_CLOSED:
+		if (ws->s) {
+			session_closed(ws->s);
+			ws->s = NULL;
+			atomic_fetch_sub(&connections_open, 1);
+		}
+		free(ws->rx);
+		ws->rx = NULL;
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (svc && svc->worker)
+			edge_worker_drain(svc->worker);
+		return 0;
+	default:
+		/* Plain HTTP on this protocol (file serving) gets the defaults. */
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+/* Service threads */
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+	struct service *svc = lws_container_of(sul, struct service, tick);
+
+	edge_worker_tick(svc->worker);
+	lws_sul_schedule(svc->ctx, 0, &svc->tick, on_tick, LWS_US_PER_SEC);
+}
+
+static void wake_service(void *arg)
+{
+	struct service *svc = arg;
+	lws_cancel_service(svc->ctx);
+}
+
+static void *service_main(void *arg)
+{
+	struct service *svc = arg;
+
+	lws_sul_schedule(svc->ctx, 0, &svc->tick, on_tick, LWS_US_PER_SEC);
+	while (!atomic_load(&svc->srv->stop))
+		if (lws_service(svc->ctx, 0) < 0)
+			break;
+	return NULL;
+}
+
+static void lws_to_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	/* libwebsockets ends lines with a newline; our records add their own. */
+	if (level & LLL_ERR)
+		LOG(ERR, "lws: %.*s", (int)(n && line[n - 1] == '\n' ? n - 1 : n), line);
+	else
+		LOG(WARN, "lws: %.*s", (int)(n && line[n - 1] == '\n' ? n - 1 : n), line);
+}
+
+static int service_start(struct socket_server *srv, struct service *svc)
+{
+	static const char *const dynamic[] = {"/healthz", "/readyz", "/metrics", "/api"};
+	struct lws_context_creation_info info;
+
+	svc->srv = srv;
+	/* First, so that it serves upgrades naming no subprotocol. */
+	svc->protocols[0] = (struct lws_protocols){
+	    .name = "fanout.v1",
+	    .callback = ws_callback,
+	    .per_session_data_size = sizeof(struct ws_session),
+	    .rx_buffer_size = 16384,
+	};
+	svc->protocols[1] = (struct lws_protocols){
+	    .name = "fanout-http",
+	    .callback = http_callback,
+	    .per_session_data_size = sizeof(struct http_session),
+	};
+	for (int i = 0; i < 4; i++)
+		svc->mounts[i] = (struct lws_http_mount){
+		    .mount_next = &svc->mounts[i + 1],
+		    .mountpoint = dynamic[i],
+		    .mountpoint_len = (unsigned char)strlen(dynamic[i]),
+		    .origin = "fanout-http",
+		    .origin_protocol = LWSMPRO_CALLBACK,
+		};
+	svc->mounts[4] = (struct lws_http_mount){
+	    .mountpoint = "/",
+	    .mountpoint_len = 1,
+	    .origin = srv->cfg.web_root,
+	    .def = "index.html",
+	    .origin_protocol = LWSMPRO_FILE,
+	};
+	memset(&info, 0, sizeof(info));
+	info.port = srv->cfg.port;
+	info.iface = srv->cfg.address;
+	info.protocols = svc->protocols;
+	info.mounts = svc->mounts;
+	info.user = svc;
+	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
+		       LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
+	if (srv->cfg.tls_cert && *srv->cfg.tls_cert && srv->cfg.tls_key && *srv->cfg.tls_key) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = srv->cfg.tls_cert;
+		info.ssl_private_key_filepath = srv->cfg.tls_key;
+	}
+	svc->ctx = lws_create_context(&info);
+	if (svc->ctx == NULL)
+		return -EIO;
+	svc->worker = edge_worker_create(srv->edge, svc->index);
+	if (svc->worker == NULL)
+		return -ENOMEM;
+	edge_worker_set_transport(svc->worker, svc);
+	fanout_set_wake(edge_fanout(srv->edge), svc->index, wake_service, svc);
+	return pthread_create(&svc->thread, NULL, service_main, svc) ? -ENOMEM : 0;
+}
+
+struct socket_server *socket_server_start(const struct socket_server_config *cfg, struct edge *edge,
+					  http_ready_fn ready, void *ready_arg)
+{
+	struct socket_server *srv = calloc(1, sizeof(*srv));
+	static bool registered;
+
+	if (srv == NULL)
+		return NULL;
+	if (!registered) {
+		metrics_register_counter("fanout_http_requests_total",
+					 "HTTP requests answered by the socket edge.", &m_requests);
+		metrics_register_counter("fanout_connections_accepted_total",
+					 "Websocket connections accepted.", &m_connections_total);
+		metrics_register_counter("fanout_auth_refused_total",
+					 "Upgrades and API calls refused for a missing, expired "
+					 "or bad token.",
+					 &m_upgrades_refused);
+		metrics_register_gauge("fanout_connections", "Open websocket connections.",
+				       connections_gauge, NULL);
+		registered = true;
+	}
+	srv->cfg = *cfg;
+	srv->edge = edge;
+	srv->ready = ready;
+	srv->ready_arg = ready_arg;
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
+	for (int i = 0; i < cfg->threads; i++) {
+		srv->services[i].index = i;
+		if (service_start(srv, &srv->services[i]) < 0) {
+			LOG(ERR, "cannot listen on %s:%d (address in use, or TLS files unreadable)",
+			    cfg->address, cfg->port);
+			srv->nservices = i + 1;
+			socket_server_stop(srv);
+			return err_null(-EIO);
+		}
+		srv->nservices = i + 1;
+	}
+	return srv;
+}
+
+struct close_event {
+	struct fanout_event ev;
+	int code;
+	char reason[64];
+};
+
+static void close_run(void *worker_arg, struct fanout_event *ev)
+{
+	struct close_event *c = (struct close_event *)ev;
+
+	edge_worker_close_all(worker_arg, c->code, c->reason);
+	free(c);
+}
+
+static void socket_server_post_all(struct socket_server *srv, int code, const char *reason)
+{
+	for (int i = 0; i < srv->nservices; i++) {
+		struct close_event *c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			continue;
+		c->ev.run = close_run;
+		c->code = code;
+		snprintf(c->reason, sizeof(c->reason), "%s", reason);
+		fanout_post_event(edge_fanout(srv->edge), i, &c->ev);
+	}
+}
+
+void socket_server_close_all(struct socket_server *srv, int code, const char *reason, int wait_ms)
+{
+	uint64_t deadline = time_mono_ns() + (uint64_t)wait_ms * 1000000ull;
+
+	/* Stop accepting: new upgrades and API calls are refused with 503 and
+	 * /readyz says so, while open connections are closed with code. */
+	atomic_store(&srv->draining, true);
+	socket_server_post_all(srv, code, reason);
+	while (atomic_load(&connections_open) > 0 && time_mono_ns() < deadline) {
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+void socket_server_stop(struct socket_server *srv)
+{
+	if (srv == NULL)
+		return;
+	atomic_store(&srv->stop, true);
+	for (int i = 0; i < srv->nservices; i++) {
+		struct service *svc = &srv->services[i];
+		if (svc->ctx) {
+			lws_cancel_service(svc->ctx);
+			if (svc->thread)
+				pthread_join(svc->thread, NULL);
+			lws_context_destroy(svc->ctx);
+		}
+		edge_worker_destroy(svc->worker);
+	}
+	free(srv);
+}

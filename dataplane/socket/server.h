@@ -1,0 +1,37 @@
+/* The socket edge's listener: websockets at /ws, the HTTP API, health,
+ * readiness, metrics and the web client, on one port, served by N threads.
+ * See server.c for the threading. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "edge.h"
+
+struct socket_server_config {
+	const char *address;
+	int port;
+	int threads;	      /* service threads = edge workers, 1..64 */
+	const char *web_root; /* directory served at / */
+	const char *tls_cert; /* both set: https and wss on the same port */
+	const char *tls_key;
+	const char *jwt_secret;
+};
+
+/* Readiness as the daemon sees it; called on service threads, must not block. */
+typedef bool (*http_ready_fn)(void *arg, char *why, size_t why_size);
+
+struct socket_server;
+
+/* Binds (each thread its own context on the shared port) and starts serving.
+ * The fan-out engine must have room for cfg->threads workers. NULL with errno
+ * EIO (cannot listen; logged) or ENOMEM. */
+struct socket_server *socket_server_start(const struct socket_server_config *cfg, struct edge *edge,
+					  http_ready_fn ready, void *ready_arg);
+
+/* Stops accepting and asks every connection to close with code (after what
+ * is queued for it), waiting up to wait_ms for them to go. */
+void socket_server_close_all(struct socket_server *srv, int code, const char *reason, int wait_ms);
+
+/* Stops the threads and frees everything. */
+void socket_server_stop(struct socket_server *srv);
