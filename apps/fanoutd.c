@@ -1,13 +1,17 @@
 /* fanoutd: the daemon. Loads the configuration, checks that PostgreSQL commits
- * are durable, applies migrations, starts the persist writer and readers and
- * the socket edge's listener, then waits for SIGINT/SIGTERM and shuts down in
- * order: stop accepting, finish in-flight commits, exit 0. */
+ * are durable, applies migrations, starts DPDK's EAL (no hugepages, no NIC:
+ * for the fan-out tables), the persist writer and readers, the messaging core
+ * and the socket edge, then waits for SIGINT/SIGTERM and shuts down in order:
+ * stop accepting, close connections with 1001, finish in-flight commits,
+ * exit 0. */
 #define LOG_COMPONENT "fanoutd"
 #include "alloc.h"
 #include "config.h"
 #include "err.h"
 #include "fanout-build.h"
-#include "http.h"
+#include "edge.h"
+#include "fanout.h"
+#include "server.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -17,6 +21,7 @@
 
 #include <getopt.h>
 #include <pthread.h>
+#include <rte_eal.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +32,9 @@ struct daemon {
 	struct config cfg;
 	struct persist_writer *writer;
 	struct persist_reader *reader;
-	struct http_server *http;
+	struct fanout *fanout;
+	struct edge *edge;
+	struct socket_server *server;
 	time_t started;
 };
 
@@ -39,15 +46,6 @@ static void usage(FILE *out)
 		     "      --check-config  load the configuration, report errors, exit\n"
 		     "      --version       print version and allocator, exit\n"
 		     "Environment: FANOUT_PG_DSN, FANOUT_JWT_SECRET override the file.\n");
-}
-
-/* Messages are handed on here once durable. The edges subscribe to this when
- * the messaging core lands; until then there is no publisher. */
-static void on_commit(void *arg, enum persist_outcome outcome, int error,
-		      const struct persist_message *m, void *cookie)
-{
-	if (outcome == PERSIST_FAILED)
-		LOG(WARN, "publish to channel %ld failed: %s", (long)m->channel_id, err_str(error));
 }
 
 static bool is_ready(void *arg, char *why, size_t why_size)
@@ -158,6 +156,13 @@ int main(int argc, char **argv)
 			config_path ? config_path : "(defaults)");
 		return 2;
 	}
+	if (!d.cfg.auth.jwt_secret[0]) {
+		fprintf(stderr,
+			"fanoutd: %s: no token secret: set [auth] jwt_secret or "
+			"FANOUT_JWT_SECRET\n",
+			config_path ? config_path : "(defaults)");
+		return 2;
+	}
 	if (check_only) {
 		printf("%s: ok\n", config_path ? config_path : "(defaults)");
 		return 0;
@@ -181,6 +186,22 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (fanout_eal_init(d.cfg.dataplane.eal_memory_mb, d.cfg.dataplane.eal_args) < 0)
+		return 1;
+	d.fanout = fanout_create(d.cfg.server.service_threads, (uint32_t)d.cfg.dataplane.channels);
+	d.reader = persist_reader_create(d.cfg.postgres.dsn, d.cfg.postgres.reader_threads,
+					 d.cfg.postgres.reconnect_max_ms);
+	struct edge_config ecfg = {
+	    .heartbeat_ms = d.cfg.server.heartbeat_ms,
+	    .max_message_bytes = (size_t)d.cfg.server.max_message_bytes,
+	    .send_queue_bytes = (size_t)d.cfg.server.send_queue_bytes,
+	    .publish_rate = d.cfg.server.publish_rate,
+	    .publish_burst = d.cfg.server.publish_burst,
+	    .max_text_bytes = (size_t)d.cfg.server.max_text_bytes,
+	};
+	d.edge = d.fanout && d.reader
+		     ? edge_create(&ecfg, d.fanout, d.reader, d.cfg.server.service_threads)
+		     : NULL;
 	struct persist_writer_config wcfg = {
 	    .dsn = d.cfg.postgres.dsn,
 	    .allow_unsafe_commit = d.cfg.postgres.allow_unsafe_commit,
@@ -190,13 +211,12 @@ int main(int argc, char **argv)
 	    .dedup_cache = d.cfg.persist.dedup_cache,
 	    .reconnect_max_ms = d.cfg.postgres.reconnect_max_ms,
 	};
-	d.writer = persist_writer_create(&wcfg, on_commit, &d);
-	d.reader = persist_reader_create(d.cfg.postgres.dsn, d.cfg.postgres.reader_threads,
-					 d.cfg.postgres.reconnect_max_ms);
-	if (d.writer == NULL || d.reader == NULL) {
-		LOG(ERR, "cannot start the persist tier: %s", strerror(errno));
+	d.writer = d.edge ? persist_writer_create(&wcfg, edge_on_commit, d.edge) : NULL;
+	if (d.writer == NULL) {
+		LOG(ERR, "cannot start the messaging core: %s", strerror(errno));
 		return 1;
 	}
+	edge_set_writer(d.edge, d.writer);
 	persist_writer_register_metrics(d.writer);
 	metrics_register_gauge("fanout_uptime_seconds", "Seconds since fanoutd started.",
 			       uptime_gauge, &d);
@@ -209,27 +229,36 @@ int main(int argc, char **argv)
 		snprintf(web_root, sizeof(web_root), "%s", d.cfg.server.web_root);
 	else
 		snprintf(web_root, sizeof(web_root), "%s/web", FANOUT_SOURCE_ROOT);
-	struct http_server_config hcfg = {
+	struct socket_server_config scfg = {
 	    .address = d.cfg.server.listen_address,
 	    .port = d.cfg.server.port,
+	    .threads = d.cfg.server.service_threads,
 	    .web_root = web_root,
 	    .tls_cert = d.cfg.server.tls_cert,
 	    .tls_key = d.cfg.server.tls_key,
+	    .jwt_secret = d.cfg.auth.jwt_secret,
 	};
-	d.http = http_server_start(&hcfg, is_ready, &d);
-	if (d.http == NULL) {
+	d.server = socket_server_start(&scfg, d.edge, is_ready, &d);
+	if (d.server == NULL) {
 		persist_writer_destroy(d.writer);
 		persist_reader_destroy(d.reader);
 		return 1;
 	}
-	LOG(NOTICE, "fanoutd %s listening on %s://%s:%d/ (%s)", FANOUT_VERSION,
-	    hcfg.tls_cert[0] ? "https" : "http", hcfg.address, hcfg.port, alloc_name());
+	LOG(NOTICE, "fanoutd %s listening on %s://%s:%d/ with %d thread(s) (%s)", FANOUT_VERSION,
+	    scfg.tls_cert[0] ? "https" : "http", scfg.address, scfg.port, scfg.threads,
+	    alloc_name());
 
 	sigwait(&signals, &sig);
 	LOG(NOTICE, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	http_server_stop(d.http);
+	/* Order matters: the writer's callbacks post to the workers, so they
+	 * stay up until the writer has committed what it holds. */
+	socket_server_close_all(d.server, 1001, "server shutting down", 2000);
 	persist_writer_destroy(d.writer);
+	socket_server_stop(d.server);
 	persist_reader_destroy(d.reader);
+	edge_destroy(d.edge);
+	fanout_destroy(d.fanout);
+	rte_eal_cleanup();
 	LOG(NOTICE, "stopped");
 	return 0;
 }
