@@ -6,6 +6,7 @@
 set -uo pipefail
 fanoutd=$1
 : "${FANOUT_TEST_PG_DSN:?set by deploy/test}" "${FANOUT_TEST_PG_PORT:?set by deploy/test}"
+export FANOUT_JWT_SECRET=test-secret
 psql_admin=(psql -h 127.0.0.1 -p "$FANOUT_TEST_PG_PORT" -U postgres -d postgres -qtAX)
 work=$(mktemp -d)
 pid=
@@ -35,6 +36,10 @@ out=$("$fanoutd" --bogus 2>&1); rc=$?
 check "unknown flag exits 2 with usage" test "$rc" = 2
 check "usage printed" contains "$out" "usage: fanoutd"
 out=$("$fanoutd" --version); check "version names jemalloc" contains "$out" "jemalloc\|libc"
+
+out=$(env -u FANOUT_JWT_SECRET "$fanoutd" --check-config 2>&1); rc=$?
+check "no token secret exits 2" test "$rc" = 2
+check "no token secret says so" contains "$out" "no token secret"
 
 # The durability refusal.
 out=$(FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN options='-c synchronous_commit=off'" "$fanoutd" --migrate 2>&1); rc=$?

@@ -1,0 +1,118 @@
+"""Slow consumers, rate limits, heartbeats and shutdown: each with a server
+configured for the case."""
+import asyncio
+import json
+import signal
+import socket
+import time
+
+import pytest
+import websockets
+import websockets.exceptions
+
+from conftest import Client, Server, run, token, unique
+
+
+def new_channel(server, owner):
+    status, body = server.http("POST", "/api/v1/channels", {"name": unique("ch")}, user=owner)
+    assert status == 201
+    return body["channel"]["id"]
+
+
+def test_slow_consumer_lags_and_loses_nothing():
+    server = Server(send_queue_bytes=65536, publish_rate=1000000, publish_burst=1000000)
+    try:
+        async def go():
+            owner = unique()
+            chan = new_channel(server, owner)
+            slow_user = unique("slow")
+            assert server.http("POST", f"/api/v1/channels/{chan}/join", user=slow_user)[0] == 200
+            # A tiny receive buffer and a client that stops reading: the
+            # server's send queue backs up past its 64 KiB cap.
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", server.port))
+            ws = await websockets.connect(f"{server.ws_url}?token={token(slow_user)}", sock=sock,
+                                          ping_interval=None, max_queue=1, max_size=2**24)
+            slow = Client(ws)
+            slow.hello = await slow.expect("hello")
+            await slow.subscribe(chan)
+            lagged_before = server.metric("fanout_lagged_total")
+
+            pub = await Client.connect(server, owner)
+            total, body = 4000, "x" * 3000
+            for i in range(total):
+                await pub.send({"type": "publish", "req": f"p{i}", "channel": chan, "text": f"{i} {body}",
+                                "client_msg_id": f"m{i}"})
+            acks = [await pub.next(lambda f: f.get("type") == "ack", 30) for _ in range(total)]
+            assert sorted(a["seq"] for a in acks) == list(range(1, total + 1))
+            deadline = time.time() + 20
+            while server.metric("fanout_lagged_total") == lagged_before and time.time() < deadline:
+                await asyncio.sleep(0.1)
+            assert server.metric("fanout_lagged_total") > lagged_before
+
+            # Now read everything: a lagged notice, then every seq in order.
+            highest, seqs, lagged = 0, [], []
+            while highest < total:
+                f = await slow.next(lambda f: f.get("type") in ("message", "lagged"), 30)
+                if f["type"] == "lagged":
+                    lagged.append(f)
+                    continue
+                seqs.append(f["seq"])
+                assert f["seq"] <= highest + 1, f"gap after {highest}: {f['seq']}"
+                highest = max(highest, f["seq"])
+            assert lagged and lagged[0]["channels"][0]["channel"] == chan
+            assert set(seqs) == set(range(1, total + 1))
+            await slow.close(); await pub.close()
+        run(go())
+    finally:
+        assert server.stop() == 0
+
+
+def test_publish_rate_limit():
+    server = Server(publish_rate=5, publish_burst=5)
+    try:
+        async def go():
+            c = await Client.connect(server, unique())
+            general = next(ch["id"] for ch in c.hello["channels"] if ch["name"] == "general")
+            replies = [await c.publish(general, f"r{i}") for i in range(12)]
+            limited = [r for r in replies if r["type"] == "error"]
+            assert limited and all(r["code"] == "rate_limited" for r in limited)
+            assert len(limited) >= 5
+            await asyncio.sleep(1.2)
+            assert (await c.publish(general, "later"))["type"] == "ack"
+            await c.close()
+        run(go())
+    finally:
+        assert server.stop() == 0
+
+
+def test_heartbeat_timeout_closes_4000_and_pings_keep_alive():
+    server = Server(heartbeat_ms=1000)
+    try:
+        async def go():
+            silent = await Client.connect(server, unique())
+            chatty = await Client.connect(server, unique())
+            for _ in range(6):
+                assert (await chatty.answer({"type": "ping"}))["type"] == "pong"
+                await asyncio.sleep(0.5)
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as e:
+                await silent.expect("never", timeout=5)
+            assert e.value.rcvd.code == 4000
+            assert (await chatty.answer({"type": "ping"}))["type"] == "pong"
+            await chatty.close()
+        run(go())
+    finally:
+        assert server.stop() == 0
+
+
+def test_sigterm_closes_1001_and_exits_0():
+    server = Server()
+    async def go():
+        c = await Client.connect(server, unique())
+        server.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as e:
+            await c.expect("never", timeout=10)
+        assert e.value.rcvd.code == 1001
+    run(go())
+    assert server.proc.wait(timeout=15) == 0
