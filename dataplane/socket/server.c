@@ -1,8 +1,13 @@
 /* The socket edge: libwebsockets on kernel sockets. Each service thread owns
- * one lws context (the listen port is shared with SO_REUSEPORT, since
- * Debian's libwebsockets is built for one service thread per context) and
- * one edge worker; its connections never leave it. Other threads wake it with
- * lws_cancel_service(), and it drains its inbox in EVENT_WAIT_CANCELLED.
+ * one lws context and one edge worker; its connections never leave it. Other
+ * threads wake it with lws_cancel_service(), and it drains its inbox in
+ * EVENT_WAIT_CANCELLED.
+ *
+ * Debian's libwebsockets is built for one service thread per context, and
+ * then never sets SO_REUSEPORT (it does so only for several threads in one
+ * context). So each service thread opens its own SO_REUSEPORT listener, its
+ * loop watches it as a raw descriptor, and accepted connections are adopted
+ * into that thread's context: the kernel spreads connections over threads.
  *
  * Routes on the one port: /ws (websocket, token checked before the upgrade),
  * /api/v1/... (docs/api.md), /healthz, /readyz, /metrics, and the web client's
@@ -17,7 +22,11 @@
 #include "log.h"
 #include "metrics.h"
 
+#include <fcntl.h>
 #include <libwebsockets.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -64,7 +73,8 @@ struct service {
 	lws_sorted_usec_list_t tick;
 	struct http_session *pending;
 	uint64_t next_api_id;
-	struct lws_protocols protocols[3];
+	struct lws_protocols protocols[4];
+	int listen_fd;
 	struct lws_http_mount mounts[5];
 };
 
@@ -502,6 +512,59 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	}
 }
 
+/* Listening */
+
+/* The listener is a raw descriptor in the service loop: on readable, accept
+ * everything pending and hand each connection to lws as an HTTP connection. */
+static int listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			   size_t len)
+{
+	struct service *svc = lws_context_user(lws_get_context(wsi));
+
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	for (;;) {
+		int fd = accept4(svc->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				LOG(WARN, "accept: %s", strerror(errno));
+			break;
+		}
+		if (lws_adopt_socket_vhost(lws_get_vhost(wsi), fd) == NULL)
+			close(fd); /* lws logged why */
+	}
+	return 0;
+}
+
+/* A listening socket on address:port that other threads may share. */
+static int listen_shared(const char *address, int port)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+	char service[16];
+	int fd = -1, one = 1, rc;
+
+	snprintf(service, sizeof(service), "%d", port);
+	rc = getaddrinfo(address && *address ? address : NULL, service, &hints, &ai);
+	if (rc != 0) {
+		LOG(ERR, "cannot resolve listen address %s: %s", address, gai_strerror(rc));
+		return -EINVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+		rc = -errno;
+		LOG(ERR, "cannot listen on %s:%d: %s", address, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return rc;
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
 /* Service threads */
 
 static void on_tick(lws_sorted_usec_list_t *sul)
@@ -558,6 +621,10 @@ static int service_start(struct socket_server *srv, struct service *svc)
 	    .callback = http_callback,
 	    .per_session_data_size = sizeof(struct http_session),
 	};
+	svc->protocols[2] = (struct lws_protocols){
+	    .name = "fanout-listen",
+	    .callback = listen_callback,
+	};
 	for (int i = 0; i < 4; i++)
 		svc->mounts[i] = (struct lws_http_mount){
 		    .mount_next = &svc->mounts[i + 1],
@@ -573,14 +640,17 @@ static int service_start(struct socket_server *srv, struct service *svc)
 	    .def = "index.html",
 	    .origin_protocol = LWSMPRO_FILE,
 	};
+	svc->listen_fd = listen_shared(srv->cfg.address, srv->cfg.port);
+	if (svc->listen_fd < 0)
+		return svc->listen_fd;
 	memset(&info, 0, sizeof(info));
-	info.port = srv->cfg.port;
-	info.iface = srv->cfg.address;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+	info.vhost_name = "fanout";
 	info.protocols = svc->protocols;
 	info.mounts = svc->mounts;
 	info.user = svc;
 	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
-		       LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
+		       LWS_SERVER_OPTION_VALIDATE_UTF8;
 	if (srv->cfg.tls_cert && *srv->cfg.tls_cert && srv->cfg.tls_key && *srv->cfg.tls_key) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = srv->cfg.tls_cert;
@@ -588,6 +658,10 @@ static int service_start(struct socket_server *srv, struct service *svc)
 	}
 	svc->ctx = lws_create_context(&info);
 	if (svc->ctx == NULL)
+		return -EIO;
+	lws_sock_file_fd_type lfd = {.filefd = svc->listen_fd};
+	if (lws_adopt_descriptor_vhost(lws_get_vhost_by_name(svc->ctx, "fanout"),
+				       LWS_ADOPT_RAW_FILE_DESC, lfd, "fanout-listen", NULL) == NULL)
 		return -EIO;
 	svc->worker = edge_worker_create(srv->edge, svc->index);
 	if (svc->worker == NULL)
@@ -625,6 +699,7 @@ struct socket_server *socket_server_start(const struct socket_server_config *cfg
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
 	for (int i = 0; i < cfg->threads; i++) {
 		srv->services[i].index = i;
+		srv->services[i].listen_fd = -1;
 		if (service_start(srv, &srv->services[i]) < 0) {
 			LOG(ERR, "cannot listen on %s:%d (address in use, or TLS files unreadable)",
 			    cfg->address, cfg->port);
@@ -691,6 +766,8 @@ void socket_server_stop(struct socket_server *srv)
 				pthread_join(svc->thread, NULL);
 			lws_context_destroy(svc->ctx);
 		}
+		if (svc->listen_fd >= 0)
+			close(svc->listen_fd);
 		edge_worker_destroy(svc->worker);
 	}
 	free(srv);
