@@ -57,7 +57,7 @@ class Server:
     def __init__(self, **server_keys):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="fanout-e2e-")
-        keys = {"port": self.port, "heartbeat_ms": 30000, **server_keys}
+        keys = {"port": self.port, "heartbeat_ms": 30000, "service_threads": 2, **server_keys}
         self.config = os.path.join(self.dir, "fanout.ini")
         with open(self.config, "w") as f:
             f.write("[server]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
