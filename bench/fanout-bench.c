@@ -5,11 +5,14 @@
  *                          of the batched writer against a naive writer (one
  *                          transaction per message, same fenced statement),
  *                          in one run on the same PostgreSQL.
+ *   fanout-bench fanout    deliveries/s and latency over the socket edge, one
+ *                          hot channel, constant publish rate (bench/fanout.c).
  *
  * The persist scenario links the persist library directly: it measures the
  * writer itself, not the daemon's network path (fanout-bench fanout will). */
 #define LOG_COMPONENT "bench"
 #include "alloc.h"
+#include "bench.h"
 #include "clock.h"
 #include "log.h"
 #include "migrate.h"
@@ -235,7 +238,7 @@ static double run_naive(const struct persist_opts *o, PGconn *conn)
 	return o->naive_messages / seconds;
 }
 
-static int bench_persist(int argc, char **argv)
+int bench_persist(int argc, char **argv)
 {
 	static const struct option options[] = {
 	    {"dsn", required_argument, NULL, 'd'},
@@ -338,13 +341,16 @@ int main(int argc, char **argv)
 		fprintf(argc < 2 ? stderr : stdout,
 			"usage: fanout-bench SCENARIO [options]\n"
 			"scenarios:\n"
-			"  persist   batched vs naive durable writer\n");
+			"  persist   batched vs naive durable writer\n"
+			"  fanout    one hot channel over the socket edge\n");
 		return argc < 2 ? 2 : 0;
 	}
 	log_setup(LOG_LEVEL_WARN, LOG_FORMAT_TEXT, 2);
 	alloc_init();
 	if (strcmp(argv[1], "persist") == 0)
 		return bench_persist(argc - 1, argv + 1);
+	if (strcmp(argv[1], "fanout") == 0)
+		return bench_fanout(argc - 1, argv + 1);
 	fprintf(stderr, "fanout-bench: unknown scenario '%s'\n", argv[1]);
 	return 2;
 }

@@ -1,0 +1,306 @@
+/* A minimal epoll websocket client for fanout-bench; see wsclient.h. */
+#include "wsclient.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum ws_state { WS_CONNECTING, WS_HANDSHAKE, WS_OPEN, WS_CLOSED };
+
+struct buf {
+	char *data;
+	size_t len, off, cap;
+};
+
+struct ws {
+	struct ws_loop *loop;
+	int fd;
+	enum ws_state state;
+	void *user;
+	struct buf in, out;
+	uint32_t mask;
+	bool want_out;
+};
+
+struct ws_loop {
+	int epfd;
+	struct ws_handlers h;
+};
+
+static int buf_put(struct buf *b, const void *p, size_t n)
+{
+	if (b->off && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *d;
+
+		if (b->off) { /* compact first */
+			memmove(b->data, b->data + b->off, b->len - b->off);
+			b->len -= b->off;
+			b->off = 0;
+		}
+		while (cap < b->len + n)
+			cap *= 2;
+		d = realloc(b->data, cap);
+		if (d == NULL)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+struct ws_loop *ws_loop_create(const struct ws_handlers *h)
+{
+	struct ws_loop *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->h = *h;
+	if (l->epfd < 0) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void ws_loop_destroy(struct ws_loop *l)
+{
+	close(l->epfd);
+	free(l);
+}
+
+static void ws_update_events(struct ws *ws)
+{
+	struct epoll_event ev = {.events = EPOLLIN | (ws->want_out ? EPOLLOUT : 0u),
+				 .data.ptr = ws};
+	epoll_ctl(ws->loop->epfd, EPOLL_CTL_MOD, ws->fd, &ev);
+}
+
+struct ws *ws_connect(struct ws_loop *l, const char *host, int port, const char *path, void *user)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct ws *ws = calloc(1, sizeof(*ws));
+	char req[4096];
+	int one = 1, n;
+
+	if (ws == NULL)
+		return NULL;
+	if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+		free(ws);
+		errno = EINVAL;
+		return NULL;
+	}
+	ws->loop = l;
+	ws->user = user;
+	ws->mask = (uint32_t)random();
+	ws->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ws->fd < 0) {
+		free(ws);
+		return NULL;
+	}
+	setsockopt(ws->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(ws->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 && errno != EINPROGRESS) {
+		close(ws->fd);
+		free(ws);
+		return NULL;
+	}
+	n = snprintf(req, sizeof(req),
+		     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: "
+		     "Upgrade\r\nSec-WebSocket-Key: ZmFub3V0LWJlbmNoLWtleQ==\r\n"
+		     "Sec-WebSocket-Version: 13\r\n\r\n",
+		     path, host, port);
+	buf_put(&ws->out, req, (size_t)n);
+	ws->state = WS_CONNECTING;
+	ws->want_out = true;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = ws};
+	epoll_ctl(l->epfd, EPOLL_CTL_ADD, ws->fd, &ev);
+	return ws;
+}
+
+static int frame_out(struct ws *ws, int opcode, const char *data, size_t len)
+{
+	unsigned char head[14];
+	size_t h = 0;
+	unsigned char key[4];
+	char chunk[4096];
+
+	head[h++] = (unsigned char)(0x80 | opcode);
+	if (len < 126) {
+		head[h++] = (unsigned char)(0x80 | len);
+	} else if (len < 65536) {
+		head[h++] = 0x80 | 126;
+		head[h++] = (unsigned char)(len >> 8);
+		head[h++] = (unsigned char)len;
+	} else {
+		head[h++] = 0x80 | 127;
+		for (int i = 7; i >= 0; i--)
+			head[h++] = (unsigned char)((uint64_t)len >> (8 * i));
+	}
+	ws->mask = ws->mask * 1103515245u + 12345u;
+	memcpy(key, &ws->mask, 4);
+	memcpy(head + h, key, 4);
+	h += 4;
+	if (buf_put(&ws->out, head, h) < 0)
+		return -ENOMEM;
+	for (size_t off = 0; off < len; off += sizeof(chunk)) {
+		size_t n = len - off < sizeof(chunk) ? len - off : sizeof(chunk);
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = (char)(data[off + i] ^ key[(off + i) & 3]);
+		if (buf_put(&ws->out, chunk, n) < 0)
+			return -ENOMEM;
+	}
+	if (!ws->want_out) {
+		ws->want_out = true;
+		ws_update_events(ws);
+	}
+	return 0;
+}
+
+int ws_send_text(struct ws *ws, const char *data, size_t len)
+{
+	if (ws->state != WS_OPEN)
+		return -ENOTCONN;
+	return frame_out(ws, 1, data, len);
+}
+
+size_t ws_pending(const struct ws *ws)
+{
+	return ws->out.len - ws->out.off;
+}
+
+static void ws_fail(struct ws *ws, int code)
+{
+	if (ws->state == WS_CLOSED)
+		return;
+	ws->state = WS_CLOSED;
+	epoll_ctl(ws->loop->epfd, EPOLL_CTL_DEL, ws->fd, NULL);
+	close(ws->fd);
+	ws->loop->h.on_close(ws, ws->user, code);
+}
+
+void ws_close(struct ws *ws)
+{
+	if (ws->state != WS_CLOSED) {
+		epoll_ctl(ws->loop->epfd, EPOLL_CTL_DEL, ws->fd, NULL);
+		close(ws->fd);
+	}
+	free(ws->in.data);
+	free(ws->out.data);
+	free(ws);
+}
+
+/* Parses what has arrived: the handshake, then frames. */
+static void ws_parse(struct ws *ws)
+{
+	struct buf *b = &ws->in;
+
+	if (ws->state == WS_HANDSHAKE) {
+		char *end = memmem(b->data + b->off, b->len - b->off, "\r\n\r\n", 4);
+		if (end == NULL)
+			return;
+		if (strncmp(b->data + b->off, "HTTP/1.1 101", 12) != 0) {
+			ws_fail(ws, -1);
+			return;
+		}
+		b->off = (size_t)(end + 4 - b->data);
+		ws->state = WS_OPEN;
+		ws->loop->h.on_open(ws, ws->user);
+	}
+	while (ws->state == WS_OPEN) {
+		const unsigned char *p = (const unsigned char *)b->data + b->off;
+		size_t avail = b->len - b->off, h = 2;
+		uint64_t len;
+		int opcode;
+
+		if (avail < 2)
+			return;
+		opcode = p[0] & 0x0f;
+		len = p[1] & 0x7f;
+		if (len == 126) {
+			if (avail < 4)
+				return;
+			len = ((uint64_t)p[2] << 8) | p[3];
+			h = 4;
+		} else if (len == 127) {
+			if (avail < 10)
+				return;
+			len = 0;
+			for (int i = 0; i < 8; i++)
+				len = (len << 8) | p[2 + i];
+			h = 10;
+		}
+		if (avail < h + len)
+			return;
+		b->off += h + len;
+		if (opcode == 1)
+			ws->loop->h.on_text(ws, ws->user, (const char *)p + h, (size_t)len);
+		else if (opcode == 9)
+			frame_out(ws, 10, (const char *)p + h, (size_t)len);
+		else if (opcode == 8)
+			ws_fail(ws, len >= 2 ? (p[h] << 8) | p[h + 1] : 1005);
+	}
+}
+
+static void ws_io(struct ws *ws, uint32_t events)
+{
+	if (events & EPOLLOUT) {
+		if (ws->state == WS_CONNECTING)
+			ws->state = WS_HANDSHAKE;
+		while (ws->out.off < ws->out.len) {
+			ssize_t n = send(ws->fd, ws->out.data + ws->out.off,
+					 ws->out.len - ws->out.off, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EAGAIN)
+					break;
+				ws_fail(ws, 0);
+				return;
+			}
+			ws->out.off += (size_t)n;
+		}
+		if (ws->out.off == ws->out.len && ws->want_out) {
+			ws->want_out = false;
+			ws_update_events(ws);
+		}
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		char tmp[65536];
+		for (;;) {
+			ssize_t n = recv(ws->fd, tmp, sizeof(tmp), 0);
+			if (n > 0) {
+				buf_put(&ws->in, tmp, (size_t)n);
+				continue;
+			}
+			if (n < 0 && errno == EAGAIN)
+				break;
+			ws_parse(ws);
+			ws_fail(ws, 0);
+			return;
+		}
+		ws_parse(ws);
+	}
+}
+
+int ws_loop_run(struct ws_loop *l, int timeout_ms)
+{
+	struct epoll_event events[256];
+	int n = epoll_wait(l->epfd, events, 256, timeout_ms);
+
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++)
+		ws_io(events[i].data.ptr, events[i].events);
+	return n;
+}

@@ -1,0 +1,38 @@
+/* A small websocket client for load generation: non-blocking sockets driven
+ * by one epoll loop, enough of RFC 6455 for fanout's text frames (masking,
+ * 7/16/64-bit lengths, ping, close). Not a general client: no extensions, no
+ * fragmentation on send, and server fragments are not expected. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ws;
+struct ws_loop;
+
+struct ws_handlers {
+	void (*on_open)(struct ws *ws, void *user);
+	void (*on_text)(struct ws *ws, void *user, const char *data, size_t len);
+	void (*on_close)(struct ws *ws, void *user, int code); /* code 0: no close frame */
+};
+
+struct ws_loop *ws_loop_create(const struct ws_handlers *h);
+void ws_loop_destroy(struct ws_loop *l);
+
+/* Starts connecting to host:port and upgrading at path (which may carry a
+ * query). NULL with errno. */
+struct ws *ws_connect(struct ws_loop *l, const char *host, int port, const char *path, void *user);
+
+/* Queues a text frame. 0 or -errno (-ENOTCONN before open). */
+int ws_send_text(struct ws *ws, const char *data, size_t len);
+
+/* Runs the loop for at most timeout_ms. Returns events handled or -errno. */
+int ws_loop_run(struct ws_loop *l, int timeout_ms);
+
+/* Closes (if open) and frees ws; no callback. on_close does not free: a
+ * closed ws stays valid until ws_close(). */
+void ws_close(struct ws *ws);
+
+/* Bytes waiting to be written on ws (for pacing). */
+size_t ws_pending(const struct ws *ws);
