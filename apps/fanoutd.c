@@ -254,8 +254,8 @@ int main(int argc, char **argv)
 	 * stay up until the writer has committed what it holds. */
 	socket_server_close_all(d.server, 1001, "server shutting down", 2000);
 	persist_writer_destroy(d.writer);
-	socket_server_stop(d.server);
 	persist_reader_destroy(d.reader);
+	socket_server_stop(d.server);
 	edge_destroy(d.edge);
 	fanout_destroy(d.fanout);
 	rte_eal_cleanup();

@@ -766,6 +766,10 @@ void socket_server_stop(struct socket_server *srv)
 				pthread_join(svc->thread, NULL);
 			lws_context_destroy(svc->ctx);
 		}
+		/* Whatever was posted before the producers stopped: answered to
+		 * no one (the connections are gone), but freed. */
+		if (svc->worker)
+			edge_worker_drain(svc->worker);
 		if (svc->listen_fd >= 0)
 			close(svc->listen_fd);
 		edge_worker_destroy(svc->worker);

@@ -33,5 +33,6 @@ struct socket_server *socket_server_start(const struct socket_server_config *cfg
  * is queued for it), waiting up to wait_ms for them to go. */
 void socket_server_close_all(struct socket_server *srv, int code, const char *reason, int wait_ms);
 
-/* Stops the threads and frees everything. */
+/* Stops the threads and frees everything. Call after every producer of
+ * worker events (the persist writer and readers) has stopped. */
 void socket_server_stop(struct socket_server *srv);
