@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 enum route {
 	ROUTE_CHANNELS,
@@ -130,7 +131,7 @@ static int channel_access(PGconn *conn, int64_t channel, int64_t user, char kind
 	return rc;
 }
 
-/* Runs a statement with text parameters; true when it succeeded. */
+/* Runs a statement with text parameters; the result, or NULL (logged). */
 static PGresult *exec(PGconn *conn, const char *sql, int n, const char *const *params)
 {
 	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
@@ -530,11 +531,21 @@ static bool post_message(struct api_job *j, PGconn *conn)
 			set_error(j, 403, "not_member", "not a member of that channel");
 		return false;
 	}
-	if (j->call.idempotency_key[0])
+	if (j->call.idempotency_key[0]) {
 		snprintf(key, sizeof(key), "%s", j->call.idempotency_key);
-	else
-		snprintf(key, sizeof(key), "http-%lx-%lx", (unsigned long)random(),
-			 (unsigned long)random());
+	} else {
+		/* No key: a fresh random one, so the post is simply never
+		 * deduplicated (a predictable key could collide with an older
+		 * post and be answered as its duplicate). */
+		uint64_t r[2];
+		if (getrandom(r, sizeof(r), 0) != sizeof(r)) {
+			json_decref(o);
+			set_error(j, 503, "unavailable", "retry later");
+			return false;
+		}
+		snprintf(key, sizeof(key), "http-%016lx%016lx", (unsigned long)r[0],
+			 (unsigned long)r[1]);
+	}
 	struct persist_publish p = {
 	    .channel_id = j->channel,
 	    .author_id = j->user_id,

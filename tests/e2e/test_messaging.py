@@ -352,3 +352,14 @@ def test_metrics_count_the_work(server):
     assert server.metric("fanout_frames_encoded_total") > 0
     assert server.metric("fanout_deliveries_total") > 0
     assert server.metric("fanout_persist_messages_committed_total") > 0
+
+
+def test_http_posts_without_a_key_are_never_deduplicated(server):
+    user = unique()
+    status, body = server.http("POST", "/api/v1/channels", {"name": unique("nokey")}, user=user)
+    chan = body["channel"]["id"]
+    results = [server.http("POST", f"/api/v1/channels/{chan}/messages", {"text": "same"}, user=user)
+               for _ in range(3)]
+    assert [r[0] for r in results] == [201, 201, 201]
+    assert [r[1]["seq"] for r in results] == [1, 2, 3]
+    assert len({r[1]["client_msg_id"] for r in results}) == 3
