@@ -28,7 +28,7 @@ struct edge {
 };
 
 static struct metric_counter m_frames_encoded, m_deliveries;
-struct metric_counter edge_m_lagged;
+struct metric_counter edge_m_lagged, edge_m_publishes;
 static struct metric_histogram m_fanout_latency;
 
 struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
@@ -49,6 +49,9 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 		metrics_register_counter("fanout_frames_encoded_total",
 					 "Durable messages encoded into a frame (once each).",
 					 &m_frames_encoded);
+		metrics_register_counter("fanout_publishes_total",
+					 "Publishes accepted from websocket clients.",
+					 &edge_m_publishes);
 		metrics_register_counter("fanout_deliveries_total",
 					 "Frames queued to subscriber connections.", &m_deliveries);
 		metrics_register_counter("fanout_lagged_total",

@@ -682,6 +682,8 @@ static void on_publish(struct session *s, json_t *msg, const char *req)
 	    .body_len = json_string_length(text),
 	};
 	rc = persist_writer_submit(edge_writer(s->w->e), &p, &c->base);
+	if (rc == 0)
+		metric_add(&edge_m_publishes, 1);
 	if (rc < 0) {
 		free(c);
 		session_error(s, req, rc == -EAGAIN ? "overloaded" : "bad_request",

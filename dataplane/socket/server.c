@@ -89,7 +89,8 @@ struct socket_server {
 	struct service services[FANOUT_WORKERS_MAX];
 };
 
-static struct metric_counter m_requests, m_connections_total, m_upgrades_refused;
+static struct metric_counter m_requests, m_connections_total, m_upgrades_refused, m_frames_out,
+    m_bytes_out;
 static atomic_int connections_open;
 
 static double connections_gauge(void *arg)
@@ -491,6 +492,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			return -1;
 		}
 		session_sent(ws->s);
+		metric_add(&m_frames_out, 1);
+		metric_add(&m_bytes_out, f->len);
 		return 0;
 	}
 	case LWS_CALLBACK_CLOSED:
@@ -688,6 +691,11 @@ struct socket_server *socket_server_start(const struct socket_server_config *cfg
 					 "Upgrades and API calls refused for a missing, expired "
 					 "or bad token.",
 					 &m_upgrades_refused);
+		metrics_register_counter("fanout_frames_out_total",
+					 "Websocket frames written to clients.", &m_frames_out);
+		metrics_register_counter(
+		    "fanout_bytes_out_total",
+		    "Payload bytes of the websocket frames written to clients.", &m_bytes_out);
 		metrics_register_gauge("fanout_connections", "Open websocket connections.",
 				       connections_gauge, NULL);
 		registered = true;
