@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -54,10 +55,18 @@ def sql(query):
 
 
 class Server:
-    def __init__(self, **server_keys):
+    def __init__(self, tls=False, **server_keys):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="fanout-e2e-")
         keys = {"port": self.port, "heartbeat_ms": 30000, "service_threads": 2, **server_keys}
+        self.ssl = None
+        if tls:
+            cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", key, "-out", cert], check=True, capture_output=True)
+            keys.update(tls_cert=cert, tls_key=key)
+            self.ssl = ssl.create_default_context(cafile=cert)
         self.config = os.path.join(self.dir, "fanout.ini")
         with open(self.config, "w") as f:
             f.write("[server]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
@@ -66,12 +75,13 @@ class Server:
         self.log = open(os.path.join(self.dir, "fanoutd.log"), "w")
         self.proc = subprocess.Popen([os.environ["FANOUT_BIN"], "-c", self.config],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.ws_url = f"{'wss' if tls else 'ws'}://127.0.0.1:{self.port}/ws"
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
-                urllib.request.urlopen(self.url + "/readyz", timeout=1)
+                urllib.request.urlopen(self.url + "/readyz", timeout=1, context=self.ssl)
                 return
             except (OSError, urllib.error.URLError):
                 if self.proc.poll() is not None:
@@ -100,7 +110,7 @@ class Server:
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=10, context=self.ssl) as r:
                 raw = r.read()
                 return r.status, (json.loads(raw) if raw else None)
         except urllib.error.HTTPError as e:
@@ -129,6 +139,8 @@ class Client:
 
     @classmethod
     async def connect(cls, server, user, **kw):
+        if server.ssl:
+            kw.setdefault("ssl", server.ssl)
         ws = await websockets.connect(f"{server.ws_url}?token={token(user)}", ping_interval=None,
                                       max_size=2**24, **kw)
         c = cls(ws)

@@ -116,3 +116,25 @@ def test_sigterm_closes_1001_and_exits_0():
         assert e.value.rcvd.code == 1001
     run(go())
     assert server.proc.wait(timeout=15) == 0
+
+
+def test_wss_and_https_on_the_same_port():
+    server = Server(tls=True)
+    try:
+        async def go():
+            c = await Client.connect(server, unique())
+            general = next(ch["id"] for ch in c.hello["channels"] if ch["name"] == "general")
+            await c.subscribe(general)
+            ack = await c.publish(general, "over tls")
+            assert ack["type"] == "ack"
+            assert (await c.messages(general, 1))[0]["text"] == "over tls"
+            await c.close()
+            # Plain websocket on the TLS port does not upgrade.
+            with pytest.raises(Exception):
+                await websockets.connect(f"ws://127.0.0.1:{server.port}/ws?token={token('x')}",
+                                         open_timeout=3)
+        run(go())
+        status, body = server.http("GET", "/api/v1/channels", user=unique())
+        assert status == 200 and body["channels"][0]["name"] == "general"
+    finally:
+        assert server.stop() == 0

@@ -74,6 +74,24 @@ def test_publish_ack_and_broadcast(server):
     run(go())
 
 
+def test_nothing_is_broadcast_before_it_is_durable(server):
+    """Every message a subscriber receives is already a row in PostgreSQL at
+    the moment it arrives (checked per message, while publishing goes on)."""
+    async def go():
+        alice, bob = await Client.connect(server, unique()), await Client.connect(server, unique())
+        general = channel_id(alice, "general")
+        await bob.subscribe(general)
+        for i in range(20):
+            await alice.send({"type": "publish", "req": f"d{i}", "channel": general,
+                              "text": f"durable {i}", "client_msg_id": f"d{i}"})
+        for _ in range(20):
+            msg = (await bob.messages(general, 1))[0]
+            rows = sql(f"SELECT body FROM messages WHERE channel_id = {general} AND seq = {msg['seq']}")
+            assert rows == [[msg["text"]]], msg
+        await alice.close(); await bob.close()
+    run(go())
+
+
 def test_duplicate_client_msg_id_same_seq_one_row_one_broadcast(server):
     async def go():
         alice, bob = await Client.connect(server, unique()), await Client.connect(server, unique())
@@ -349,6 +367,9 @@ def test_text_over_the_limit_is_refused(server):
 
 def test_metrics_count_the_work(server):
     assert server.metric("fanout_connections") >= 0
+    assert server.metric("fanout_frames_out_total") > 0
+    assert server.metric("fanout_bytes_out_total") > server.metric("fanout_frames_out_total")
+    assert server.metric("fanout_publishes_total") > 0
     assert server.metric("fanout_frames_encoded_total") > 0
     assert server.metric("fanout_deliveries_total") > 0
     assert server.metric("fanout_persist_messages_committed_total") > 0
@@ -363,3 +384,13 @@ def test_http_posts_without_a_key_are_never_deduplicated(server):
     assert [r[0] for r in results] == [201, 201, 201]
     assert [r[1]["seq"] for r in results] == [1, 2, 3]
     assert len({r[1]["client_msg_id"] for r in results}) == 3
+
+
+def test_invalid_utf8_text_closes_1007(server):
+    async def go():
+        c = await Client.connect(server, unique())
+        await c.ws.write_frame(True, 0x1, b'{"type":"ping","x":"\xff\xfe"}')
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as e:
+            await c.expect("pong", timeout=5)
+        assert e.value.rcvd.code == 1007
+    run(go())
