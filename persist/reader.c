@@ -222,6 +222,24 @@ fail:
 	return err_null(-ENOMEM);
 }
 
+/* Appends to the shared FIFO. 0, or -ESHUTDOWN (qu not taken). */
+static int enqueue(struct persist_reader *r, struct query *qu)
+{
+	pthread_mutex_lock(&r->lock);
+	if (r->stopping) {
+		pthread_mutex_unlock(&r->lock);
+		return -ESHUTDOWN;
+	}
+	if (r->tail)
+		r->tail->next = qu;
+	else
+		r->head = qu;
+	r->tail = qu;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
 int persist_reader_submit(struct persist_reader *r, const struct persist_history_query *q,
 			  persist_history_fn fn, void *arg)
 {
@@ -240,20 +258,11 @@ int persist_reader_submit(struct persist_reader *r, const struct persist_history
 		free(qu);
 		return -ENOMEM;
 	}
-	pthread_mutex_lock(&r->lock);
-	if (r->stopping) {
-		pthread_mutex_unlock(&r->lock);
+	if (enqueue(r, qu) < 0) {
 		free(qu->page);
 		free(qu);
 		return -ESHUTDOWN;
 	}
-	if (r->tail)
-		r->tail->next = qu;
-	else
-		r->head = qu;
-	r->tail = qu;
-	pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
 
@@ -282,19 +291,10 @@ int persist_reader_run(struct persist_reader *r, persist_job_fn job, void *arg)
 		return -ENOMEM;
 	qu->job = job;
 	qu->arg = arg;
-	pthread_mutex_lock(&r->lock);
-	if (r->stopping) {
-		pthread_mutex_unlock(&r->lock);
+	if (enqueue(r, qu) < 0) {
 		free(qu);
 		return -ESHUTDOWN;
 	}
-	if (r->tail)
-		r->tail->next = qu;
-	else
-		r->head = qu;
-	r->tail = qu;
-	pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
 
