@@ -131,6 +131,21 @@ static int channel_access(PGconn *conn, int64_t channel, int64_t user, char kind
 	return rc;
 }
 
+/* Answers a failed access check; true when it failed. need_member: seeing the
+ * channel is not enough (reading, posting). */
+static bool deny(struct api_job *j, int rc, bool member, bool need_member)
+{
+	if (rc == -EIO)
+		set_error(j, 503, "unavailable", "retry later");
+	else if (rc < 0)
+		set_error(j, 404, "not_found", "no such channel");
+	else if (need_member && !member)
+		set_error(j, 403, "not_member", "not a member of that channel");
+	else
+		return false;
+	return true;
+}
+
 /* Runs a statement with text parameters; the result, or NULL (logged). */
 static PGresult *exec(PGconn *conn, const char *sql, int n, const char *const *params)
 {
@@ -227,14 +242,8 @@ static void join_or_leave(struct api_job *j, PGconn *conn, bool join)
 	PGresult *res;
 	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
 
-	if (rc == -EIO) {
-		set_error(j, 503, "unavailable", "retry later");
+	if (deny(j, rc, member, false))
 		return;
-	}
-	if (rc < 0) {
-		set_error(j, 404, "not_found", "no such channel");
-		return;
-	}
 	if (strcmp(kind, "dm") == 0) {
 		set_error(j, 403, "forbidden", "direct messages cannot be joined or left");
 		return;
@@ -270,11 +279,8 @@ static void list_members(struct api_job *j, PGconn *conn)
 	json_t *list;
 	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
 
-	if (rc < 0) {
-		set_error(j, rc == -EIO ? 503 : 404, rc == -EIO ? "unavailable" : "not_found",
-			  rc == -EIO ? "retry later" : "no such channel");
+	if (deny(j, rc, member, false))
 		return;
-	}
 	snprintf(c, sizeof(c), "%ld", (long)j->channel);
 	res = exec(conn,
 		   "SELECT u.name, m.role FROM channel_members m JOIN users u ON u.id = m.user_id "
@@ -312,15 +318,10 @@ static void add_member(struct api_job *j, PGconn *conn)
 		return;
 	}
 	rc = channel_access(conn, j->channel, j->user_id, kind, &member);
-	if (rc < 0 || strcmp(kind, "dm") == 0 || !member) {
+	if (!deny(j, rc, member, true) && strcmp(kind, "dm") == 0)
+		set_error(j, 403, "forbidden", "a DM has exactly its two members");
+	if (j->out) {
 		json_decref(o);
-		if (rc == -EIO)
-			set_error(j, 503, "unavailable", "retry later");
-		else if (rc < 0)
-			set_error(j, 404, "not_found", "no such channel");
-		else
-			set_error(j, 403, strcmp(kind, "dm") == 0 ? "forbidden" : "not_member",
-				  "only members can add members, and not to a DM");
 		return;
 	}
 	target = edge_user_ensure(conn, json_string_value(user));
@@ -425,15 +426,8 @@ static void read_messages(struct api_job *j, PGconn *conn)
 	json_t *list;
 	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
 
-	if (rc < 0 || !member) {
-		if (rc == -EIO)
-			set_error(j, 503, "unavailable", "retry later");
-		else if (rc < 0)
-			set_error(j, 404, "not_found", "no such channel");
-		else
-			set_error(j, 403, "not_member", "not a member of that channel");
+	if (deny(j, rc, member, true))
 		return;
-	}
 	if (query_int(&j->call, "limit", &v) < 0 || query_int(&j->call, "after_seq", &v) < 0 ||
 	    query_int(&j->call, "before_seq", &v) < 0) {
 		set_error(j, 400, "bad_request", "after_seq, before_seq and limit are numbers");
@@ -521,14 +515,8 @@ static bool post_message(struct api_job *j, PGconn *conn)
 		return false;
 	}
 	rc = channel_access(conn, j->channel, j->user_id, kind, &member);
-	if (rc < 0 || !member) {
+	if (deny(j, rc, member, true)) {
 		json_decref(o);
-		if (rc == -EIO)
-			set_error(j, 503, "unavailable", "retry later");
-		else if (rc < 0)
-			set_error(j, 404, "not_found", "no such channel");
-		else
-			set_error(j, 403, "not_member", "not a member of that channel");
 		return false;
 	}
 	if (j->call.idempotency_key[0]) {
