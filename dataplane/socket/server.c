@@ -491,9 +491,9 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			LOG(INFO, "write failed on a websocket; closing it");
 			return -1;
 		}
-		session_sent(ws->s);
 		metric_add(&m_frames_out, 1);
 		metric_add(&m_bytes_out, f->len);
+		session_sent(ws->s); /* releases f */
 		return 0;
 	}
 	case LWS_CALLBACK_CLOSED:
