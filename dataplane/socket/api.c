@@ -238,7 +238,7 @@ static void join_or_leave(struct api_job *j, PGconn *conn, bool join)
 {
 	char kind[16], c[24], u[24];
 	const char *params[2] = {c, u};
-	bool member;
+	bool member = false;
 	PGresult *res;
 	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
 
@@ -274,7 +274,7 @@ static void list_members(struct api_job *j, PGconn *conn)
 {
 	char kind[16], c[24];
 	const char *params[1] = {c};
-	bool member;
+	bool member = false;
 	PGresult *res;
 	json_t *list;
 	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
@@ -304,7 +304,7 @@ static void add_member(struct api_job *j, PGconn *conn)
 	json_t *o = body_json(j), *user;
 	char kind[16], c[24], u[24];
 	const char *params[2] = {c, u};
-	bool member;
+	bool member = false;
 	int64_t target;
 	PGresult *res;
 	int rc;
@@ -422,7 +422,7 @@ static void read_messages(struct api_job *j, PGconn *conn)
 	struct persist_history page;
 	int64_t v;
 	char kind[16];
-	bool member;
+	bool member = false;
 	json_t *list;
 	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
 
@@ -495,7 +495,7 @@ static bool post_message(struct api_job *j, PGconn *conn)
 {
 	json_t *o = body_json(j), *text, *parent;
 	char kind[16], key[80];
-	bool member;
+	bool member = false;
 	int rc;
 
 	if (o == NULL)
