@@ -1,14 +1,453 @@
-// The fanout web client: for now, the node status card on index.html.
+// The fanout web client. One websocket carries everything live (protocol v1,
+// docs/protocol.md); the HTTP API creates channels and opens DMs.
+//
+// State per channel: the messages by seq, and lastSeq, the highest seq seen.
+// On (re)connect every channel is subscribed with since = lastSeq, so the
+// server replays exactly what was missed; a message at or below what is
+// already shown is dropped, so nothing is lost or shown twice. A message is
+// shown at once as "sending" (local echo) and replaced by the stored one when
+// its ack or its broadcast arrives, matched by client_msg_id.
 "use strict";
-async function probe(path, id, textId) {
-  try {
-    const r = await fetch(path, { cache: "no-store" });
-    document.getElementById(id).className = "dot " + (r.ok ? "ok" : "bad");
-    if (textId) document.getElementById(textId).textContent =
-      r.ok ? "PostgreSQL reachable, schema current" : (await r.text()).trim();
-  } catch (e) {
-    document.getElementById(id).className = "dot bad";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  token: null,
+  me: null,
+  ws: null,
+  connected: false,
+  req: 0,
+  waiting: new Map(), // req -> {resolve, reject}
+  channels: new Map(), // id -> channel
+  current: null,
+  thread: null, // {channel, parent}
+  retry: 0,
+  pingTimer: null,
+  heartbeatMs: 30000,
+};
+
+// ---------------------------------------------------------------- channels
+
+function channelState(info) {
+  let c = state.channels.get(info.id);
+  if (!c) {
+    // The server's unread count is taken once, when the page first learns of
+    // the channel; after that this page counts what arrives itself, so a
+    // reconnect does not reset what the user has already seen.
+    c = { id: info.id, messages: new Map(), pending: new Map(), lastSeq: info.last_seq || 0,
+          unread: info.unread || 0, loaded: false, hasOlder: true };
+    state.channels.set(info.id, c);
+  }
+  c.name = info.name;
+  c.kind = info.kind;
+  c.peer = info.peer || c.peer;
+  return c;
+}
+
+function label(c) {
+  return c.kind === "dm" ? (c.peer || "direct message") : c.name;
+}
+
+function renderSidebar() {
+  const channels = $("channels"), dms = $("dms");
+  channels.replaceChildren();
+  dms.replaceChildren();
+  const sorted = [...state.channels.values()].sort((a, b) => label(a).localeCompare(label(b)));
+  for (const c of sorted) {
+    const li = document.createElement("li");
+    li.className = "item" + (c.id === state.current ? " active" : "") + (c.unread ? " unread" : "");
+    li.dataset.channel = c.id;
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = (c.kind === "dm" ? "" : c.kind === "private" ? "🔒 " : "# ") + label(c);
+    li.append(name);
+    if (c.unread) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = c.unread > 99 ? "99+" : String(c.unread);
+      li.append(badge);
+    }
+    li.addEventListener("click", () => openChannel(c.id));
+    (c.kind === "dm" ? dms : channels).append(li);
   }
 }
-function refresh() { probe("/healthz", "health"); probe("/readyz", "ready", "ready-text"); }
-refresh(); setInterval(refresh, 5000);
+
+async function openChannel(id) {
+  const c = state.channels.get(id);
+  if (!c) return;
+  state.current = id;
+  c.unread = 0;
+  $("channel-title").textContent = (c.kind === "dm" ? "" : c.kind === "private" ? "🔒 " : "#") + label(c);
+  $("channel-meta").textContent = c.kind === "dm" ? "direct message" : c.kind + " channel";
+  $("composer-input").placeholder = "Message " + (c.kind === "dm" ? label(c) : "#" + label(c));
+  closeThread();
+  renderSidebar();
+  renderMessages();
+  if (!c.loaded) await loadOlder(c);
+  $("composer-input").focus();
+}
+
+async function loadOlder(c) {
+  const oldest = Math.min(...[...c.messages.keys()], c.lastSeq + 1);
+  const page = await request({ type: "history", channel: c.id, before: oldest, limit: 50 });
+  if (page.type !== "history") return;
+  for (const m of page.messages) accept(c, m);
+  c.loaded = true;
+  c.hasOlder = page.has_more;
+  if (c.id === state.current) renderMessages();
+}
+
+// ---------------------------------------------------------------- messages
+
+// Takes a stored message into the channel's state; false if already there.
+// live: it arrived as it happened. A parent read from history already counts
+// the replies that existed then, so only live replies add to its count.
+function accept(c, m, live = false) {
+  if (c.messages.has(m.seq)) return false;
+  c.messages.set(m.seq, m);
+  c.pending.delete(m.client_msg_id);
+  if (m.seq > c.lastSeq) c.lastSeq = m.seq;
+  if (live && m.parent_seq) {
+    const parent = c.messages.get(m.parent_seq);
+    if (parent) parent.reply_count = (parent.reply_count || 0) + 1;
+  }
+  return true;
+}
+
+function onMessage(m) {
+  const c = state.channels.get(m.channel);
+  if (!c || !accept(c, m, true)) return;
+  const visible = c.id === state.current && document.visibilityState === "visible";
+  if (!visible && !m.parent_seq && m.author !== state.me.name) c.unread++;
+  if (c.id === state.current) {
+    if (!m.parent_seq) renderMessages(); else updateReplyCount(c, m.parent_seq);
+    if (state.thread && state.thread.parent === m.parent_seq) renderThread();
+  }
+  renderSidebar();
+}
+
+function formatTime(ts) {
+  const d = new Date(ts);
+  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function messageElement(m, { pending = false, inThread = false } = {}) {
+  const li = document.createElement("li");
+  li.className = "message" + (pending ? " pending" : "");
+  if (m.seq) li.dataset.seq = m.seq;
+  li.dataset.clientMsgId = m.client_msg_id;
+  const head = document.createElement("div");
+  head.className = "head";
+  const author = document.createElement("span");
+  author.className = "author";
+  author.textContent = m.author;
+  const time = document.createElement("time");
+  time.textContent = pending ? "sending…" : formatTime(m.ts);
+  if (!pending) time.dateTime = m.ts;
+  head.append(author, time);
+  const text = document.createElement("div");
+  text.className = "text";
+  text.textContent = m.text;
+  li.append(head, text);
+  if (!inThread && !pending) {
+    const replies = document.createElement("button");
+    replies.className = "replies link" + (m.reply_count ? "" : " none");
+    replies.textContent = m.reply_count ? `${m.reply_count} ${m.reply_count === 1 ? "reply" : "replies"}` : "Reply in thread";
+    replies.addEventListener("click", () => openThread(m.channel, m.seq));
+    li.append(replies);
+  }
+  return li;
+}
+
+function renderMessages() {
+  const c = state.channels.get(state.current);
+  const list = $("messages");
+  list.replaceChildren();
+  if (!c) return;
+  if (c.loaded && c.hasOlder) {
+    const more = document.createElement("li");
+    more.className = "older";
+    const button = document.createElement("button");
+    button.className = "link";
+    button.textContent = "Show older messages";
+    button.addEventListener("click", () => loadOlder(c));
+    more.append(button);
+    list.append(more);
+  }
+  const top = [...c.messages.values()].filter((m) => !m.parent_seq).sort((a, b) => a.seq - b.seq);
+  for (const m of top) list.append(messageElement(m));
+  for (const p of c.pending.values()) if (!p.parent_seq) list.append(messageElement(p, { pending: true }));
+  list.scrollTop = list.scrollHeight;
+}
+
+function updateReplyCount(c, parentSeq) {
+  const li = $("messages").querySelector(`li[data-seq="${parentSeq}"] .replies`);
+  const parent = c.messages.get(parentSeq);
+  if (li && parent) {
+    li.textContent = `${parent.reply_count} ${parent.reply_count === 1 ? "reply" : "replies"}`;
+    li.classList.remove("none");
+  }
+}
+
+function newId() {
+  const b = new Uint8Array(12);
+  crypto.getRandomValues(b);
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+// Sends a message with local echo; retries with the same id after a
+// reconnect until it is acked, so it is stored exactly once.
+async function send(channelId, text, parentSeq) {
+  const c = state.channels.get(channelId);
+  const echo = { channel: channelId, author: state.me.name, text, client_msg_id: newId(),
+                 parent_seq: parentSeq || null };
+  c.pending.set(echo.client_msg_id, echo);
+  parentSeq ? renderThread() : renderMessages();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      const ack = await request({ type: "publish", channel: channelId, text,
+                                  client_msg_id: echo.client_msg_id, ...(parentSeq ? { parent_seq: parentSeq } : {}) });
+      if (ack.type === "ack") {
+        // The broadcast usually arrived first; if not, show the acked one now.
+        if (c.pending.has(echo.client_msg_id)) {
+          c.pending.delete(echo.client_msg_id);
+          accept(c, { ...echo, type: "message", seq: ack.seq, id: `${channelId}:${ack.seq}`, ts: ack.ts, kind: "message" }, true);
+        }
+        break;
+      }
+      if (ack.code === "rate_limited" || ack.code === "overloaded" || ack.code === "unavailable") {
+        await sleep(500);
+        continue;
+      }
+      c.pending.delete(echo.client_msg_id);
+      flash(ack.message || ack.code);
+      break;
+    } catch (e) {
+      await sleep(500); // disconnected: retry after the reconnect
+    }
+  }
+  if (c.id === state.current) parentSeq ? renderThread() : renderMessages();
+}
+
+// ---------------------------------------------------------------- threads
+
+async function openThread(channelId, parentSeq) {
+  state.thread = { channel: channelId, parent: parentSeq };
+  $("thread").hidden = false;
+  const page = await request({ type: "history", channel: channelId, thread: parentSeq, limit: 200 });
+  const c = state.channels.get(channelId);
+  if (page.type === "history") for (const m of page.messages) accept(c, m);
+  renderThread();
+  $("thread-input").focus();
+}
+
+function closeThread() {
+  state.thread = null;
+  $("thread").hidden = true;
+}
+
+function renderThread() {
+  if (!state.thread) return;
+  const c = state.channels.get(state.thread.channel);
+  const list = $("thread-messages");
+  list.replaceChildren();
+  const parent = c.messages.get(state.thread.parent);
+  if (parent) list.append(messageElement(parent, { inThread: true }));
+  const replies = [...c.messages.values()].filter((m) => m.parent_seq === state.thread.parent)
+    .sort((a, b) => a.seq - b.seq);
+  for (const m of replies) list.append(messageElement(m, { inThread: true }));
+  for (const p of c.pending.values()) if (p.parent_seq === state.thread.parent) list.append(messageElement(p, { pending: true, inThread: true }));
+  list.scrollTop = list.scrollHeight;
+}
+
+// ---------------------------------------------------------------- connection
+
+function request(msg) {
+  return new Promise((resolve, reject) => {
+    if (!state.connected) return reject(new Error("offline"));
+    const req = String(++state.req);
+    state.waiting.set(req, { resolve, reject });
+    state.ws.send(JSON.stringify({ ...msg, req }));
+  });
+}
+
+function setStatus(text, ok) {
+  const s = $("status");
+  s.textContent = text;
+  s.classList.toggle("ok", !!ok);
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${scheme}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
+  state.ws = ws;
+  ws.onmessage = (e) => onFrame(JSON.parse(e.data));
+  ws.onclose = (e) => {
+    state.connected = false;
+    for (const w of state.waiting.values()) w.reject(new Error("disconnected"));
+    state.waiting.clear();
+    clearInterval(state.pingTimer);
+    if (!state.me) { // never got hello: the token was refused
+      showSignin("That token was not accepted.");
+      return;
+    }
+    const delay = Math.min(10000, 250 * 2 ** state.retry++);
+    setStatus(`Reconnecting in ${Math.ceil(delay / 1000)} s…`);
+    setTimeout(connect, delay);
+  };
+}
+
+async function onHello(h) {
+  const first = !state.me;
+  state.me = h.user;
+  state.connected = true;
+  state.retry = 0;
+  state.heartbeatMs = h.heartbeat_ms;
+  clearInterval(state.pingTimer);
+  state.pingTimer = setInterval(() => request({ type: "ping" }).catch(() => {}), h.heartbeat_ms / 2);
+  $("me").textContent = h.user.name;
+  setStatus("Connected", true);
+  for (const info of h.channels) channelState(info);
+  // Resume: each channel from what this page has already seen.
+  const subs = [...state.channels.values()].map((c) => ({ channel: c.id, since: c.lastSeq }));
+  if (subs.length) await request({ type: "subscribe", channels: subs });
+  renderSidebar();
+  if (first) {
+    const general = [...state.channels.values()].find((c) => c.name === "general");
+    await openChannel((general || [...state.channels.values()][0]).id);
+  } else if (state.current) {
+    renderMessages();
+  }
+}
+
+async function refreshChannels() {
+  const r = await api("GET", "/api/v1/channels");
+  if (!r.ok) return;
+  for (const info of r.body.channels) {
+    const known = state.channels.has(info.id);
+    const c = channelState(info);
+    if (!known && state.connected) await request({ type: "subscribe", channels: [{ channel: c.id, since: 0 }] });
+  }
+  renderSidebar();
+}
+
+function onFrame(f) {
+  if (f.req && state.waiting.has(f.req)) {
+    const w = state.waiting.get(f.req);
+    state.waiting.delete(f.req);
+    w.resolve(f);
+  }
+  switch (f.type) {
+    case "hello": onHello(f); break;
+    case "message": onMessage(f); break;
+    case "joined": refreshChannels(); break;
+    case "left":
+      state.channels.delete(f.channel);
+      if (state.current === f.channel) openChannel([...state.channels.keys()][0]);
+      renderSidebar();
+      break;
+    case "lagged": setStatus("Catching up…"); setTimeout(() => state.connected && setStatus("Connected", true), 1500); break;
+    case "error": if (!f.req) flash(f.message); break;
+  }
+}
+
+// ---------------------------------------------------------------- API, UI
+
+async function api(method, path, body) {
+  const r = await fetch(path, { method, headers: { Authorization: "Bearer " + state.token,
+    "Content-Type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
+  return { ok: r.ok, status: r.status, body: await r.json().catch(() => ({})) };
+}
+
+function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+function flash(text) {
+  setStatus(text);
+  setTimeout(() => state.connected && setStatus("Connected", true), 3000);
+}
+
+function ask(title, { privateOption = false } = {}) {
+  return new Promise((resolve) => {
+    const d = $("prompt");
+    $("prompt-title").textContent = title;
+    $("prompt-input").value = "";
+    $("prompt-private").checked = false;
+    $("prompt-private-label").hidden = !privateOption;
+    $("prompt-error").hidden = true;
+    d.onclose = () => resolve(d.returnValue === "ok" && $("prompt-input").value.trim()
+      ? { value: $("prompt-input").value.trim(), private: $("prompt-private").checked } : null);
+    d.showModal();
+  });
+}
+
+async function createChannel() {
+  const a = await ask("Create a channel", { privateOption: true });
+  if (!a) return;
+  const r = await api("POST", "/api/v1/channels", { name: a.value.toLowerCase(), kind: a.private ? "private" : "public" });
+  if (!r.ok) return flash(r.body.error ? r.body.error.message : "could not create it");
+  await refreshChannels();
+  openChannel(r.body.channel.id);
+}
+
+async function openDm() {
+  const a = await ask("Message someone (user name)");
+  if (!a) return;
+  const r = await api("POST", "/api/v1/dms", { user: a.value });
+  if (!r.ok) return flash(r.body.error ? r.body.error.message : "could not open it");
+  await refreshChannels();
+  openChannel(r.body.channel.id);
+}
+
+function showSignin(error) {
+  localStorage.removeItem("fanout.token");
+  $("app").hidden = true;
+  $("signin").hidden = false;
+  $("signin-error").hidden = !error;
+  $("signin-error").textContent = error || "";
+}
+
+function start(token) {
+  state.token = token;
+  localStorage.setItem("fanout.token", token);
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  connect();
+}
+
+function submitOnEnter(input, form) {
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("signin-form").addEventListener("submit", (e) => { e.preventDefault(); start($("token-input").value.trim()); });
+  $("composer").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = $("composer-input").value.trim();
+    if (!text || !state.current) return;
+    $("composer-input").value = "";
+    send(state.current, text, null);
+  });
+  $("thread-composer").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = $("thread-input").value.trim();
+    if (!text || !state.thread) return;
+    $("thread-input").value = "";
+    send(state.thread.channel, text, state.thread.parent);
+  });
+  submitOnEnter($("composer-input"), $("composer"));
+  submitOnEnter($("thread-input"), $("thread-composer"));
+  $("thread-close").addEventListener("click", closeThread);
+  $("new-channel").addEventListener("click", createChannel);
+  $("new-dm").addEventListener("click", openDm);
+  $("signout").addEventListener("click", () => { state.me = null; state.ws && state.ws.close(); showSignin(); });
+  document.addEventListener("visibilitychange", () => {
+    const c = state.channels.get(state.current);
+    if (c && document.visibilityState === "visible") { c.unread = 0; renderSidebar(); }
+  });
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token") || localStorage.getItem("fanout.token");
+  if (params.has("token")) history.replaceState(null, "", location.pathname);
+  token ? start(token) : showSignin();
+});

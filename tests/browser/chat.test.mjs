@@ -1,0 +1,171 @@
+// Browser test of the web client: Debian's chromium driven by playwright-core
+// against a real fanoutd and PostgreSQL. Two users in two browser contexts
+// chat in a channel and a DM, reply in a thread, and one reconnects while
+// messages are sent: after the resume each shows exactly once.
+// Screenshots go to FANOUT_ARTIFACTS. Run by meson with node's test runner.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, writeFileSync, openSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const SECRET = "browser-secret";
+const ARTIFACTS = process.env.FANOUT_ARTIFACTS || join(tmpdir(), "fanout-browser");
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const b64 = (s) => Buffer.from(s).toString("base64url");
+function token(user) {
+  const now = Math.floor(Date.now() / 1000);
+  const head = b64(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+  const body = b64(JSON.stringify({ sub: user, iat: now, exp: now + 3600 }));
+  const sig = createHmac("sha256", SECRET).update(`${head}.${body}`).digest("base64url");
+  return `${head}.${body}.${sig}`;
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+let server, browser, url;
+const pageErrors = [];
+
+before(async () => {
+  for (const name of ["FANOUT_BIN", "FANOUT_WEB_ROOT", "FANOUT_TEST_PG_DSN"])
+    if (!process.env[name]) throw new Error(`${name} must be set (meson and deploy/test set them)`);
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "fanout-browser-"));
+  const config = join(dir, "fanout.ini");
+  writeFileSync(config, `[server]\nport = ${port}\nservice_threads = 2\nweb_root = ${process.env.FANOUT_WEB_ROOT}\n[log]\nformat = json\n`);
+  const log = openSync(join(ARTIFACTS, "fanoutd.log"), "w");
+  server = spawn(process.env.FANOUT_BIN, ["-c", config], {
+    env: { ...process.env, FANOUT_PG_DSN: process.env.FANOUT_TEST_PG_DSN, FANOUT_JWT_SECRET: SECRET },
+    stdio: ["ignore", log, log],
+  });
+  url = `http://127.0.0.1:${port}`;
+  let ready = false;
+  for (let i = 0; i < 200 && !ready; i++) {
+    try {
+      ready = (await fetch(`${url}/readyz`)).ok;
+    } catch { /* not yet */ }
+    if (!ready) await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!ready) throw new Error(`fanoutd did not become ready; see ${join(ARTIFACTS, "fanoutd.log")}`);
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) {
+    const exited = new Promise((r) => server.once("exit", (code) => r(code)));
+    server.kill("SIGTERM");
+    assert.equal(await exited, 0, "fanoutd exits 0 on SIGTERM");
+  }
+});
+
+async function signIn(user) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => pageErrors.push(`${user}: ${e.message}`));
+  await page.goto(`${url}/?token=${token(user)}`);
+  await page.locator("#status.ok").waitFor({ timeout: 10000 });
+  await page.locator("#channel-title", { hasText: "general" }).waitFor();
+  return page;
+}
+
+const messages = (page, text) => page.locator("#messages .message:not(.pending) .text", { hasText: text });
+
+async function sendFrom(page, text, selector = "#composer-input") {
+  await page.fill(selector, text);
+  await page.press(selector, "Enter");
+}
+
+test("two users chat, DM, reply in a thread and survive a reconnect", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  const alice = `alice${suffix}`, bob = `bob${suffix}`;
+  const a = await signIn(alice), b = await signIn(bob);
+
+  // A channel message, echoed locally then replaced by the stored one.
+  await sendFrom(a, `hello from ${alice}`);
+  await messages(b, `hello from ${alice}`).waitFor();
+  await messages(a, `hello from ${alice}`).waitFor();
+  assert.equal(await a.locator("#messages .message.pending").count(), 0);
+  await a.screenshot({ path: join(ARTIFACTS, "1-channel-alice.png") });
+
+  // A thread reply from bob; alice sees the reply count and the reply.
+  const parent = b.locator("#messages .message", { hasText: `hello from ${alice}` });
+  await parent.hover(); // "Reply in thread" shows on hover
+  await parent.locator(".replies").click();
+  await b.locator("#thread").waitFor();
+  await sendFrom(b, "a reply in the thread", "#thread-input");
+  await b.locator("#thread-messages .message:not(.pending) .text", { hasText: "a reply in the thread" }).waitFor();
+  const count = a.locator("#messages .message", { hasText: `hello from ${alice}` }).locator(".replies");
+  await count.filter({ hasText: "1 reply" }).waitFor();
+  await count.click();
+  await a.locator("#thread-messages .text", { hasText: "a reply in the thread" }).waitFor();
+  // A fresh page reads the parent and its reply from history: still 1 reply.
+  const c = await signIn(`carol${suffix}`);
+  await c.locator("#messages .message", { hasText: `hello from ${alice}` })
+    .locator(".replies", { hasText: "1 reply" }).waitFor();
+  await c.context().close();
+  await b.screenshot({ path: join(ARTIFACTS, "2-thread-bob.png") });
+
+  // A DM: alice opens it; bob's sidebar shows it with an unread badge.
+  await a.click("#new-dm");
+  await a.fill("#prompt-input", bob);
+  await a.click("#prompt-ok");
+  await a.locator("#channel-title", { hasText: bob }).waitFor();
+  await sendFrom(a, "psst, just us");
+  const dm = b.locator("#dms .item", { hasText: alice });
+  await dm.locator(".badge", { hasText: "1" }).waitFor();
+  await b.screenshot({ path: join(ARTIFACTS, "3-dm-badge-bob.png") });
+  await dm.click();
+  await messages(b, "psst, just us").waitFor();
+  assert.equal(await b.locator("#dms .item .badge").count(), 0);
+
+  // A reconnect: bob's connection drops and stays down while alice sends.
+  await b.locator("#dms .item", { hasText: alice }).click();
+  await b.evaluate(() => {
+    window.__hold = true;
+    const real = connect;
+    // eslint-disable-next-line no-global-assign
+    connect = function held() { if (window.__hold) setTimeout(held, 100); else real(); };
+    state.ws.close();
+  });
+  await b.locator("#status", { hasText: "Reconnecting" }).waitFor();
+  for (let i = 1; i <= 3; i++) await sendFrom(a, `while you were away ${i}`);
+  for (let i = 1; i <= 3; i++) await messages(a, `while you were away ${i}`).waitFor();
+  await b.evaluate(() => { window.__hold = false; });
+  await b.locator("#status.ok").waitFor({ timeout: 10000 });
+  for (let i = 1; i <= 3; i++) {
+    await messages(b, `while you were away ${i}`).waitFor();
+    assert.equal(await messages(b, `while you were away ${i}`).count(), 1, "shown exactly once");
+  }
+  assert.equal(await messages(b, "psst, just us").count(), 1);
+  // A reconnect does not resurrect unread counts the user has already seen.
+  assert.equal(await b.locator("#channels .item .badge").count(), 0);
+  await b.screenshot({ path: join(ARTIFACTS, "4-after-reconnect-bob.png") });
+  assert.deepEqual(pageErrors, [], "no script errors in the pages");
+});
+
+test("a bad token is refused and the sign-in form says so", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${url}/?token=not-a-token`);
+  await page.locator("#signin-error", { hasText: "not accepted" }).waitFor({ timeout: 10000 });
+  await page.screenshot({ path: join(ARTIFACTS, "5-signin-refused.png") });
+  await context.close();
+});
