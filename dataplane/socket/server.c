@@ -206,6 +206,12 @@ static int api_start(struct lws *wsi, struct http_session *pss)
 	pss->api_id = ++pss->svc->next_api_id;
 	pss->call.id = pss->api_id;
 	status = api_dispatch(&pss->call, &out);
+	/* api_dispatch copied what it needs; the next request on this
+	 * keep-alive connection starts with an empty body. */
+	free(pss->body);
+	pss->body = NULL;
+	pss->body_len = 0;
+	pss->call.body = NULL;
 	if (status > 0) {
 		int rc = respond_json(wsi, pss, (unsigned)status, out ? out : "{}");
 		free(out);
@@ -309,6 +315,12 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		char path[256] = "", why[256] = "", body[320];
 		int n;
 
+		/* The session data outlives one request on a keep-alive
+		 * connection: start each request clean. */
+		forget_pending(pss);
+		free(pss->body);
+		pss->body = NULL;
+		pss->body_len = 0;
 		pss->svc = svc;
 		metric_add(&m_requests, 1);
 		pss->head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;

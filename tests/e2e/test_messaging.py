@@ -394,3 +394,22 @@ def test_invalid_utf8_text_closes_1007(server):
             await c.expect("pong", timeout=5)
         assert e.value.rcvd.code == 1007
     run(go())
+
+
+def test_api_requests_on_one_keep_alive_connection(server):
+    """Successive API requests on one keep-alive connection each get their own
+    body. Under the ASan build the server's clean exit (checked by the
+    fixture) also proves that no request body is leaked."""
+    import http.client
+    user = unique()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    headers = {"Authorization": "Bearer " + token(user), "Content-Type": "application/json"}
+    for i in range(3):
+        conn.request("POST", "/api/v1/channels", json.dumps({"name": unique(f"ka{i}")}), headers)
+        r = conn.getresponse()
+        body = json.loads(r.read())
+        assert r.status == 201, body
+    conn.request("GET", "/api/v1/channels", headers=headers)
+    r = conn.getresponse()
+    assert r.status == 200 and len(json.loads(r.read())["channels"]) == 4  # general + 3
+    conn.close()
