@@ -2,6 +2,7 @@
  * a durable message as handed on after COMMIT. Includes nothing heavy. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,9 @@ struct persist_message {
 	int64_t parent_seq;
 	int64_t created_at_us;
 	int64_t reply_count;
+	bool edited;	       /* history only: the text was edited */
+	bool deleted;	       /* history only: a tombstone, text "" */
+	const char *reactions; /* history only: JSON [{"emoji","count","me"}], or "" */
 	const char *author_name;
 	const char *kind;
 	const char *client_msg_id;

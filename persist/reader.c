@@ -14,25 +14,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Rows come with their current state (edits and deletes applied by the
+ * trigger of migration 0003), a reply count of real replies, and the
+ * reactions aggregated per emoji with whether the viewer ($5) is among them,
+ * as JSON text. Column order matters: see page_fill(). */
 #define COLUMNS                                                                                    \
 	"m.seq, m.author_id, coalesce(m.parent_seq, 0),"                                           \
 	" (extract(epoch FROM m.created_at) * 1000000)::int8,"                                     \
 	" (SELECT count(*) FROM messages r WHERE r.channel_id = m.channel_id"                      \
-	"  AND r.parent_seq = m.seq)::int8,"                                                       \
-	" m.kind, m.client_msg_id, m.body, coalesce(u.name, '')"
+	"  AND r.parent_seq = m.seq AND r.kind = 'message')::int8,"                                \
+	" (m.edited_at IS NOT NULL)::int::int8, (m.deleted_at IS NOT NULL)::int::int8,"            \
+	" m.kind, m.client_msg_id, m.body, coalesce(u.name, ''),"                                  \
+	" coalesce((SELECT json_agg(json_build_object('emoji', a.emoji, 'count', a.n,"             \
+	"  'me', a.me) ORDER BY a.emoji)::text FROM (SELECT x.emoji, count(*) AS n,"               \
+	"  bool_or(x.user_id = $5) AS me FROM reactions x WHERE x.channel_id = m.channel_id"       \
+	"  AND x.seq = m.seq GROUP BY x.emoji) a), '')"
 #define FROM " FROM messages m LEFT JOIN users u ON u.id = m.author_id WHERE m.channel_id = $1"
 
-/* Text columns start here: kind, client_msg_id, body, author name. */
-#define FIRST_TEXT 5
-#define NTEXT	   4
+/* Text columns start here: kind, client_msg_id, body, author name, reactions. */
+#define FIRST_TEXT 7
+#define NTEXT	   5
 
 static const char *const sql_by_mode[] = {
     [PERSIST_HISTORY_AFTER] = "SELECT " COLUMNS FROM " AND m.seq > $2 ORDER BY m.seq LIMIT $3",
     [PERSIST_HISTORY_BEFORE] =
 	"SELECT " COLUMNS FROM " AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
+    /* A thread is its parent and its real replies, not the events on them. */
     [PERSIST_HISTORY_THREAD] =
-	"SELECT " COLUMNS FROM " AND m.seq > $2 AND (m.seq = $4 OR m.parent_seq = $4)"
-	" ORDER BY m.seq LIMIT $3",
+	"SELECT " COLUMNS FROM " AND m.seq > $2 AND (m.seq = $4 OR (m.parent_seq = $4"
+	" AND m.kind = 'message')) ORDER BY m.seq LIMIT $3",
 };
 
 struct query {
@@ -86,7 +96,8 @@ static int page_fill(struct persist_history *page, PGresult *res,
 		/* BEFORE reads newest first; the page is returned ascending. */
 		int row = q->mode == PERSIST_HISTORY_BEFORE ? count - 1 - i : i;
 		struct persist_message *m = &page->messages[i];
-		const char **strs[NTEXT] = {&m->kind, &m->client_msg_id, &m->body, &m->author_name};
+		const char **strs[NTEXT] = {&m->kind, &m->client_msg_id, &m->body, &m->author_name,
+					    &m->reactions};
 
 		m->channel_id = q->channel_id;
 		m->seq = pg_get_int8(res, row, 0);
@@ -94,6 +105,8 @@ static int page_fill(struct persist_history *page, PGresult *res,
 		m->parent_seq = pg_get_int8(res, row, 2);
 		m->created_at_us = pg_get_int8(res, row, 3);
 		m->reply_count = pg_get_int8(res, row, 4);
+		m->edited = pg_get_int8(res, row, 5) != 0;
+		m->deleted = pg_get_int8(res, row, 6) != 0;
 		for (int c = 0; c < NTEXT; c++) {
 			int len = PQgetlength(res, row, FIRST_TEXT + c);
 			memcpy(p, PQgetvalue(res, row, FIRST_TEXT + c), (size_t)len);
@@ -108,10 +121,10 @@ static int page_fill(struct persist_history *page, PGresult *res,
 
 static PGresult *run_query(PGconn *conn, const struct persist_history_query *q)
 {
-	uint64_t v[4];
-	const char *values[4];
-	int lengths[4] = {8, 8, 8, 8}, formats[4] = {1, 1, 1, 1};
-	const Oid types[4] = {PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8};
+	uint64_t v[5];
+	const char *values[5];
+	int lengths[5] = {8, 8, 8, 8, 8}, formats[5] = {1, 1, 1, 1, 1};
+	const Oid types[5] = {PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8};
 	int64_t bound = q->mode == PERSIST_HISTORY_BEFORE
 			    ? (q->before_seq > 0 ? q->before_seq : INT64_MAX)
 			    : q->after_seq;
@@ -120,10 +133,11 @@ static PGresult *run_query(PGconn *conn, const struct persist_history_query *q)
 	v[1] = htobe64((uint64_t)bound);
 	v[2] = htobe64((uint64_t)q->limit + 1);
 	v[3] = htobe64((uint64_t)q->parent_seq);
-	for (int i = 0; i < 4; i++)
+	v[4] = htobe64((uint64_t)q->viewer_id);
+	for (int i = 0; i < 5; i++)
 		values[i] = (const char *)&v[i];
-	return PQexecParams(conn, sql_by_mode[q->mode], q->mode == PERSIST_HISTORY_THREAD ? 4 : 3,
-			    types, values, lengths, formats, 1);
+	/* Every mode takes all five; $4 is simply unused outside threads. */
+	return PQexecParams(conn, sql_by_mode[q->mode], 5, types, values, lengths, formats, 1);
 }
 
 static void *reader_main(void *arg)

@@ -24,6 +24,7 @@ struct persist_history_query {
 	int64_t before_seq; /* BEFORE; 0 means from the newest */
 	int64_t parent_seq; /* THREAD */
 	int limit;	    /* 1..PERSIST_HISTORY_LIMIT_MAX */
+	int64_t viewer_id;  /* whose "me" the reactions report; 0: nobody's */
 };
 
 /* One page, ascending by seq. has_more says another page exists in the
