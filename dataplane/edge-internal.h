@@ -15,6 +15,7 @@ struct sub {
 	bool catching_up; /* replaying from PostgreSQL; live frames are held */
 	bool fetching;	  /* a history page is in flight */
 	bool held_dropped;
+	uint64_t typing_ns; /* when this connection last announced typing here */
 	struct frame **held;
 	int nheld, capheld;
 	size_t held_bytes;
@@ -73,6 +74,20 @@ void worker_forget(struct edge_worker *w, struct session *s);
 int edge_hello_start(struct session *s);
 int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_t before,
 		       int64_t parent, int limit, const char *req, bool catch_up);
+
+/* Jobs that check PostgreSQL first (edge.c): an edit or delete is submitted
+ * only when the user wrote the message or administers the channel; a read
+ * cursor moves forward only and every session of the user hears of it. */
+int edge_authorized_event_start(struct session *s, const struct persist_publish *p,
+				struct commit_cookie *cookie, const char *req);
+int edge_mark_read_start(struct session *s, int64_t channel, int64_t seq, const char *req);
+
+/* Between requests.c and session.c. */
+void session_handle(struct session *s, const char *data, size_t len);
+bool session_is_member(const struct session *s, int64_t channel);
+struct sub *session_find_sub(struct session *s, int64_t channel);
+void session_remove_sub(struct session *s, struct sub *sub);
+void session_fetch_more(struct session *s);
 
 /* Session helpers used by edge.c (session.c). */
 void session_ready(struct session *s, int64_t user_id, json_t *channels, const int64_t *member,

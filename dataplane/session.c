@@ -56,12 +56,12 @@ static int member_index(const struct session *s, int64_t channel)
 	return -(lo + 1);
 }
 
-static bool is_member(const struct session *s, int64_t channel)
+bool session_is_member(const struct session *s, int64_t channel)
 {
 	return member_index(s, channel) >= 0;
 }
 
-static struct sub *find_sub(struct session *s, int64_t channel)
+struct sub *session_find_sub(struct session *s, int64_t channel)
 {
 	for (int i = 0; i < s->nsubs; i++)
 		if (s->subs[i].channel == channel)
@@ -98,8 +98,6 @@ static int queue_push(struct session *s, struct frame *f)
 	return 0;
 }
 
-static void fetch_more(struct session *s);
-
 /* Drops every queued durable and ephemeral frame, rewinding subscriptions;
  * extra (not yet queued, may be NULL) counts as dropped too. */
 static void lag(struct session *s, struct frame *extra)
@@ -124,7 +122,7 @@ static void lag(struct session *s, struct frame *extra)
 			keep[nkeep++] = f;
 			continue;
 		}
-		sub = f->kind == FRAME_DURABLE ? find_sub(s, f->channel) : NULL;
+		sub = f->kind == FRAME_DURABLE ? session_find_sub(s, f->channel) : NULL;
 		if (sub && f->seq - 1 < sub->last_seq)
 			sub->last_seq = f->seq - 1;
 		if (sub)
@@ -133,7 +131,7 @@ static void lag(struct session *s, struct frame *extra)
 		frame_unref(f);
 	}
 	if (extra && extra->kind == FRAME_DURABLE) {
-		struct sub *sub = find_sub(s, extra->channel);
+		struct sub *sub = session_find_sub(s, extra->channel);
 		if (sub && extra->seq - 1 < sub->last_seq)
 			sub->last_seq = extra->seq - 1;
 		if (sub)
@@ -229,7 +227,7 @@ void session_sent(struct session *s)
 			s->rx_paused = false;
 			s->t.pause_rx(s->t.ctx, false);
 		}
-		fetch_more(s);
+		session_fetch_more(s);
 	}
 	kick(s);
 }
@@ -286,7 +284,7 @@ static void hold(struct sub *sub, struct session *s, struct frame *f)
 
 void session_deliver(struct session *s, struct frame *f)
 {
-	struct sub *sub = find_sub(s, f->channel);
+	struct sub *sub = session_find_sub(s, f->channel);
 
 	if (sub == NULL || s->state != SESSION_READY) {
 		frame_unref(f);
@@ -308,7 +306,7 @@ void session_deliver(struct session *s, struct frame *f)
 		/* A gap (a lost inbox frame): fetch it, hold this one. */
 		sub->catching_up = true;
 		hold(sub, s, f);
-		fetch_more(s);
+		session_fetch_more(s);
 		return;
 	}
 	sub->last_seq = f->seq;
@@ -317,7 +315,7 @@ void session_deliver(struct session *s, struct frame *f)
 
 /* Starts a page fetch for every subscription that needs one, while the queue
  * has room. */
-static void fetch_more(struct session *s)
+void session_fetch_more(struct session *s)
 {
 	if (s->state != SESSION_READY || s->qbytes >= edge_config(s->w->e)->send_queue_bytes / 2)
 		return;
@@ -337,7 +335,7 @@ void session_catch_up_all(struct session *s)
 	for (int i = 0; i < s->nsubs; i++)
 		if (s->subs[i].last_seq > 0)
 			s->subs[i].catching_up = true;
-	fetch_more(s);
+	session_fetch_more(s);
 }
 
 static void release_held(struct session *s, struct sub *sub)
@@ -378,7 +376,7 @@ static json_t *message_json(const struct persist_message *m)
 void session_history_page(struct session *s, struct persist_history *page, int64_t channel,
 			  const char *req, bool catch_up)
 {
-	struct sub *sub = catch_up ? find_sub(s, channel) : NULL;
+	struct sub *sub = catch_up ? session_find_sub(s, channel) : NULL;
 
 	if (!catch_up) {
 		json_t *list = json_array();
@@ -398,7 +396,7 @@ void session_history_page(struct session *s, struct persist_history *page, int64
 		return; /* unsubscribed meanwhile */
 	sub->fetching = false;
 	if (page->error) {
-		fetch_more(s); /* the reader already retried; try again */
+		session_fetch_more(s); /* the reader already retried; try again */
 		return;
 	}
 	for (int i = 0; i < page->count; i++) {
@@ -418,7 +416,7 @@ void session_history_page(struct session *s, struct persist_history *page, int64
 			/* Replay never overfills the queue (that would lag it again):
 			 * the rest of the page is read again once it drains. */
 			frame_unref(f);
-			fetch_more(s);
+			session_fetch_more(s);
 			return;
 		}
 		sub->last_seq = m->seq;
@@ -426,332 +424,12 @@ void session_history_page(struct session *s, struct persist_history *page, int64
 	}
 	if (page->has_more || sub->held_dropped) {
 		sub->held_dropped = false;
-		fetch_more(s);
+		session_fetch_more(s);
 		return;
 	}
 	release_held(s, sub);
 	if (sub->catching_up)
-		fetch_more(s);
-}
-
-/* Requests */
-
-static const char *req_of(json_t *msg, char buf[REQ_MAX + 1])
-{
-	json_t *v = json_object_get(msg, "req");
-
-	if (json_is_string(v) && strlen(json_string_value(v)) <= REQ_MAX)
-		snprintf(buf, REQ_MAX + 1, "%s", json_string_value(v));
-	else if (json_is_integer(v))
-		snprintf(buf, REQ_MAX + 1, "%lld", (long long)json_integer_value(v));
-	else
-		return NULL;
-	return buf;
-}
-
-static bool channel_arg(json_t *v, int64_t *out)
-{
-	if (!json_is_integer(v) || json_integer_value(v) <= 0)
-		return false;
-	*out = json_integer_value(v);
-	return true;
-}
-
-static void remove_sub(struct session *s, struct sub *sub)
-{
-	for (int i = 0; i < sub->nheld; i++)
-		frame_unref(sub->held[i]);
-	free(sub->held);
-	worker_local_remove(s->w, sub->channel, s);
-	*sub = s->subs[--s->nsubs];
-}
-
-static void on_subscribe(struct session *s, json_t *msg, const char *req)
-{
-	json_t *list = json_object_get(msg, "channels"), *item, *done = json_array();
-	size_t i;
-
-	if (!json_is_array(list) || json_array_size(list) == 0) {
-		json_decref(done);
-		session_error(s, req, "bad_request", "channels: a non-empty array is required");
-		return;
-	}
-	/* Check everything first: a refused subscribe changes nothing. */
-	json_array_foreach(list, i, item)
-	{
-		int64_t channel;
-		json_t *since = json_object_get(item, "since");
-
-		if (!channel_arg(json_object_get(item, "channel"), &channel) ||
-		    (since && !json_is_null(since) &&
-		     (!json_is_integer(since) || json_integer_value(since) < 0))) {
-			json_decref(done);
-			session_error(s, req, "bad_request",
-				      "each entry needs \"channel\" (id) and an optional "
-				      "\"since\" (seq >= 0)");
-			return;
-		}
-		if (!is_member(s, channel)) {
-			json_decref(done);
-			session_error(s, req, "not_member", "not a member of that channel");
-			return;
-		}
-	}
-	json_array_foreach(list, i, item)
-	{
-		int64_t channel = json_integer_value(json_object_get(item, "channel"));
-		json_t *since = json_object_get(item, "since");
-		struct sub *sub = find_sub(s, channel);
-
-		if (sub == NULL) {
-			if (s->nsubs == s->capsubs) {
-				int cap = s->capsubs ? s->capsubs * 2 : 8;
-				struct sub *subs = realloc(s->subs, (size_t)cap * sizeof(*subs));
-				if (subs == NULL)
-					break;
-				s->subs = subs;
-				s->capsubs = cap;
-			}
-			if (worker_local_add(s->w, channel, s) < 0) {
-				session_error(s, req, "unavailable", "subscription table full");
-				break;
-			}
-			sub = &s->subs[s->nsubs++];
-			memset(sub, 0, sizeof(*sub));
-			sub->channel = channel;
-		}
-		/* Registered for live frames before history is read: nothing
-		 * committed meanwhile can fall between the two. */
-		if (since && json_is_integer(since)) {
-			sub->last_seq = json_integer_value(since);
-			sub->catching_up = true;
-		}
-		json_array_append_new(done, json_integer(channel));
-	}
-	session_send_json(
-	    s, json_pack("{s:s, s:s?, s:o}", "type", "subscribed", "req", req, "channels", done));
-	fetch_more(s);
-}
-
-static void on_unsubscribe(struct session *s, json_t *msg, const char *req)
-{
-	json_t *list = json_object_get(msg, "channels"), *item, *done = json_array();
-	size_t i;
-
-	if (!json_is_array(list)) {
-		json_decref(done);
-		session_error(s, req, "bad_request",
-			      "channels: an array of channel ids is required");
-		return;
-	}
-	json_array_foreach(list, i, item)
-	{
-		int64_t channel;
-		struct sub *sub;
-
-		if (!channel_arg(item, &channel))
-			continue;
-		sub = find_sub(s, channel);
-		if (sub)
-			remove_sub(s, sub);
-		json_array_append_new(done, json_integer(channel));
-	}
-	session_send_json(
-	    s, json_pack("{s:s, s:s?, s:o}", "type", "unsubscribed", "req", req, "channels", done));
-}
-
-struct publish_cookie {
-	struct commit_cookie base;
-	struct fanout_event ev;
-	int worker;
-	uint64_t session;
-	enum persist_outcome outcome;
-	int error;
-	int64_t channel, seq, ts;
-	char req[REQ_MAX + 1];
-	char client_msg_id[PERSIST_CLIENT_MSG_ID_MAX + 1];
-};
-
-static void publish_answer(void *worker_arg, struct fanout_event *ev)
-{
-	struct publish_cookie *c = (void *)((char *)ev - offsetof(struct publish_cookie, ev));
-	struct session *s = worker_find(worker_arg, c->session);
-	char ts[40];
-
-	if (s == NULL)
-		goto out;
-	if (c->outcome == PERSIST_FAILED) {
-		const char *code = c->error == -ENOENT	 ? "not_member"
-				   : c->error == -EINVAL ? "bad_parent"
-				   : c->error == -ESTALE ? "unavailable"
-				   : c->error == -EAGAIN ? "overloaded"
-							 : "unavailable";
-		session_error(s, c->req, code,
-			      c->error == -EINVAL
-				  ? "parent_seq names no message of this channel"
-				  : "not stored; retry with the same client_msg_id");
-		goto out;
-	}
-	encode_timestamp(c->ts, ts);
-	session_send_json(s,
-			  json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:b}", "type", "ack", "req",
-				    c->req, "channel", (json_int_t)c->channel, "seq",
-				    (json_int_t)c->seq, "ts", ts, "client_msg_id", c->client_msg_id,
-				    "duplicate", c->outcome == PERSIST_DUPLICATE));
-out:
-	free(c);
-}
-
-static void publish_done(struct edge *e, struct commit_cookie *base, enum persist_outcome outcome,
-			 int error, const struct persist_message *m)
-{
-	struct publish_cookie *c = (struct publish_cookie *)base;
-
-	c->outcome = outcome;
-	c->error = error;
-	c->seq = m->seq;
-	c->ts = m->created_at_us;
-	c->ev.run = publish_answer;
-	fanout_post_event(edge_fanout(e), c->worker, &c->ev);
-}
-
-static bool take_token(struct session *s)
-{
-	const struct edge_config *cfg = edge_config(s->w->e);
-	uint64_t now = time_mono_ns();
-
-	s->tokens += (double)(now - s->refill_ns) / 1e9 * cfg->publish_rate;
-	if (s->tokens > cfg->publish_burst)
-		s->tokens = cfg->publish_burst;
-	s->refill_ns = now;
-	if (s->tokens < 1)
-		return false;
-	s->tokens -= 1;
-	return true;
-}
-
-static void on_publish(struct session *s, json_t *msg, const char *req)
-{
-	const struct edge_config *cfg = edge_config(s->w->e);
-	json_t *text = json_object_get(msg, "text"), *id = json_object_get(msg, "client_msg_id");
-	json_t *parent = json_object_get(msg, "parent_seq");
-	struct publish_cookie *c;
-	int64_t channel;
-	int rc;
-
-	if (!channel_arg(json_object_get(msg, "channel"), &channel) || !json_is_string(text) ||
-	    !json_is_string(id) || json_string_length(id) == 0 ||
-	    json_string_length(id) > PERSIST_CLIENT_MSG_ID_MAX ||
-	    (parent && !json_is_null(parent) &&
-	     (!json_is_integer(parent) || json_integer_value(parent) <= 0))) {
-		session_error(s, req, "bad_request",
-			      "publish needs \"channel\", \"text\", \"client_msg_id\" (1-64 "
-			      "characters) and an optional \"parent_seq\"");
-		return;
-	}
-	if (json_string_length(text) > cfg->max_text_bytes) {
-		session_error(s, req, "too_large", "text is longer than the server accepts");
-		return;
-	}
-	if (!is_member(s, channel)) {
-		session_error(s, req, "not_member", "not a member of that channel");
-		return;
-	}
-	if (!take_token(s)) {
-		session_error(s, req, "rate_limited", "too many publishes; slow down and retry");
-		return;
-	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		session_error(s, req, "overloaded", "retry later");
-		return;
-	}
-	c->base.done = publish_done;
-	c->worker = s->w->index;
-	c->session = s->id;
-	c->channel = channel;
-	snprintf(c->req, sizeof(c->req), "%s", req ? req : "");
-	snprintf(c->client_msg_id, sizeof(c->client_msg_id), "%s", json_string_value(id));
-	struct persist_publish p = {
-	    .channel_id = channel,
-	    .author_id = s->user_id,
-	    .parent_seq = json_is_integer(parent) ? json_integer_value(parent) : 0,
-	    .client_msg_id = c->client_msg_id,
-	    .author_name = s->user_name,
-	    .body = json_string_value(text),
-	    .body_len = json_string_length(text),
-	};
-	rc = persist_writer_submit(edge_writer(s->w->e), &p, &c->base);
-	if (rc == 0)
-		metric_add(&edge_m_publishes, 1);
-	if (rc < 0) {
-		free(c);
-		session_error(s, req, rc == -EAGAIN ? "overloaded" : "bad_request",
-			      rc == -EAGAIN   ? "the server is busy; retry shortly"
-			      : rc == -EILSEQ ? "text must be valid UTF-8 without NUL"
-					      : "invalid publish");
-	}
-}
-
-static void on_history(struct session *s, json_t *msg, const char *req)
-{
-	json_t *after = json_object_get(msg, "after"), *before = json_object_get(msg, "before");
-	json_t *thread = json_object_get(msg, "thread"), *limit = json_object_get(msg, "limit");
-	int64_t channel;
-	int n = 50;
-
-	if (!channel_arg(json_object_get(msg, "channel"), &channel) ||
-	    (after && !json_is_integer(after)) || (before && !json_is_integer(before)) ||
-	    (thread && !json_is_integer(thread)) ||
-	    (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
-		       json_integer_value(limit) > HISTORY_MAX)) ||
-	    (after && before)) {
-		session_error(s, req, "bad_request",
-			      "history needs \"channel\" and one of \"after\" or \"before\" (or "
-			      "\"thread\"), with \"limit\" 1..1000");
-		return;
-	}
-	if (!is_member(s, channel)) {
-		session_error(s, req, "not_member", "not a member of that channel");
-		return;
-	}
-	if (limit)
-		n = (int)json_integer_value(limit);
-	if (edge_history_start(s, channel, after ? json_integer_value(after) : 0,
-			       before ? json_integer_value(before) : 0,
-			       thread ? json_integer_value(thread) : 0, n, req ? req : "",
-			       false) < 0)
-		session_error(s, req, "overloaded", "retry later");
-}
-
-static void handle(struct session *s, const char *data, size_t len)
-{
-	json_error_t jerr;
-	json_t *msg = json_loadb(data, len, 0, &jerr), *type;
-	char reqbuf[REQ_MAX + 1];
-	const char *req, *t;
-
-	if (msg == NULL || !json_is_object(msg)) {
-		json_decref(msg);
-		session_error(s, NULL, "bad_json", "not a JSON object");
-		return;
-	}
-	req = req_of(msg, reqbuf);
-	type = json_object_get(msg, "type");
-	t = json_is_string(type) ? json_string_value(type) : "";
-	if (strcmp(t, "ping") == 0)
-		session_send_json(s, json_pack("{s:s, s:s?}", "type", "pong", "req", req));
-	else if (strcmp(t, "subscribe") == 0)
-		on_subscribe(s, msg, req);
-	else if (strcmp(t, "unsubscribe") == 0)
-		on_unsubscribe(s, msg, req);
-	else if (strcmp(t, "publish") == 0)
-		on_publish(s, msg, req);
-	else if (strcmp(t, "history") == 0)
-		on_history(s, msg, req);
-	else
-		session_error(s, req, "unknown_type", "unknown message type");
-	json_decref(msg);
+		session_fetch_more(s);
 }
 
 void session_on_text(struct session *s, const char *data, size_t len)
@@ -770,11 +448,20 @@ void session_on_text(struct session *s, const char *data, size_t len)
 		s->pending[s->npending++] = copy;
 		return;
 	}
-	handle(s, data, len);
+	session_handle(s, data, len);
 	if (!s->rx_paused && s->qbytes > edge_config(s->w->e)->send_queue_bytes) {
 		s->rx_paused = true;
 		s->t.pause_rx(s->t.ctx, true);
 	}
+}
+
+void session_remove_sub(struct session *s, struct sub *sub)
+{
+	for (int i = 0; i < sub->nheld; i++)
+		frame_unref(sub->held[i]);
+	free(sub->held);
+	worker_local_remove(s->w, sub->channel, s);
+	*sub = s->subs[--s->nsubs];
 }
 
 /* Lifecycle */
@@ -827,7 +514,7 @@ void session_ready(struct session *s, int64_t user_id, json_t *channels, const i
 				       (json_int_t)user_id, "name", s->user_name, "heartbeat_ms",
 				       cfg->heartbeat_ms, "channels", channels));
 	for (int i = 0; i < s->npending; i++) {
-		handle(s, s->pending[i], strlen(s->pending[i]));
+		session_handle(s, s->pending[i], strlen(s->pending[i]));
 		free(s->pending[i]);
 	}
 	s->npending = 0;
@@ -854,13 +541,13 @@ void session_member_change(struct session *s, int64_t channel, bool added)
 		s->member[at] = channel;
 		s->nmember++;
 	} else if (!added && i >= 0) {
-		struct sub *sub = find_sub(s, channel);
+		struct sub *sub = session_find_sub(s, channel);
 
 		memmove(s->member + i, s->member + i + 1,
 			(size_t)(s->nmember - i - 1) * sizeof(*s->member));
 		s->nmember--;
 		if (sub)
-			remove_sub(s, sub);
+			session_remove_sub(s, sub);
 	}
 	session_send_json(s, json_pack("{s:s, s:I}", "type", added ? "joined" : "left", "channel",
 				       (json_int_t)channel));
@@ -869,7 +556,7 @@ void session_member_change(struct session *s, int64_t channel, bool added)
 void session_closed(struct session *s)
 {
 	while (s->nsubs > 0)
-		remove_sub(s, &s->subs[s->nsubs - 1]);
+		session_remove_sub(s, &s->subs[s->nsubs - 1]);
 	while (s->qlen > 0) {
 		frame_unref(s->q[s->qhead]);
 		s->qhead = (s->qhead + 1) % s->qcap;

@@ -1,0 +1,497 @@
+/* The requests a client sends over its session (docs/protocol.md): parsing,
+ * validation, membership checks, and handing each to the part that does it
+ * (subscriptions to session.c, publishes and events to the persist writer,
+ * reads and membership to reader-thread jobs in edge.c). Worker thread only.
+ * Every request may carry a "req" that its answer echoes. */
+#define LOG_COMPONENT "session"
+#include "edge-internal.h"
+
+#include "clock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define HISTORY_MAX	   PERSIST_HISTORY_LIMIT_MAX
+#define REQ_MAX		   64
+#define TYPING_INTERVAL_NS 2000000000ull /* one typing notice per 2 s per channel */
+#define TYPING_EXPIRES_MS  5000
+
+static const char *req_of(json_t *msg, char buf[REQ_MAX + 1])
+{
+	json_t *v = json_object_get(msg, "req");
+
+	if (json_is_string(v) && strlen(json_string_value(v)) <= REQ_MAX)
+		snprintf(buf, REQ_MAX + 1, "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(buf, REQ_MAX + 1, "%lld", (long long)json_integer_value(v));
+	else
+		return NULL;
+	return buf;
+}
+
+static bool channel_arg(json_t *v, int64_t *out)
+{
+	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+		return false;
+	*out = json_integer_value(v);
+	return true;
+}
+
+static void on_subscribe(struct session *s, json_t *msg, const char *req)
+{
+	json_t *list = json_object_get(msg, "channels"), *item, *done = json_array();
+	size_t i;
+
+	if (!json_is_array(list) || json_array_size(list) == 0) {
+		json_decref(done);
+		session_error(s, req, "bad_request", "channels: a non-empty array is required");
+		return;
+	}
+	/* Check everything first: a refused subscribe changes nothing. */
+	json_array_foreach(list, i, item)
+	{
+		int64_t channel;
+		json_t *since = json_object_get(item, "since");
+
+		if (!channel_arg(json_object_get(item, "channel"), &channel) ||
+		    (since && !json_is_null(since) &&
+		     (!json_is_integer(since) || json_integer_value(since) < 0))) {
+			json_decref(done);
+			session_error(s, req, "bad_request",
+				      "each entry needs \"channel\" (id) and an optional "
+				      "\"since\" (seq >= 0)");
+			return;
+		}
+		if (!session_is_member(s, channel)) {
+			json_decref(done);
+			session_error(s, req, "not_member", "not a member of that channel");
+			return;
+		}
+	}
+	json_array_foreach(list, i, item)
+	{
+		int64_t channel = json_integer_value(json_object_get(item, "channel"));
+		json_t *since = json_object_get(item, "since");
+		struct sub *sub = session_find_sub(s, channel);
+
+		if (sub == NULL) {
+			if (s->nsubs == s->capsubs) {
+				int cap = s->capsubs ? s->capsubs * 2 : 8;
+				struct sub *subs = realloc(s->subs, (size_t)cap * sizeof(*subs));
+				if (subs == NULL)
+					break;
+				s->subs = subs;
+				s->capsubs = cap;
+			}
+			if (worker_local_add(s->w, channel, s) < 0) {
+				session_error(s, req, "unavailable", "subscription table full");
+				break;
+			}
+			sub = &s->subs[s->nsubs++];
+			memset(sub, 0, sizeof(*sub));
+			sub->channel = channel;
+		}
+		/* Registered for live frames before history is read: nothing
+		 * committed meanwhile can fall between the two. */
+		if (since && json_is_integer(since)) {
+			sub->last_seq = json_integer_value(since);
+			sub->catching_up = true;
+		}
+		json_array_append_new(done, json_integer(channel));
+	}
+	session_send_json(
+	    s, json_pack("{s:s, s:s?, s:o}", "type", "subscribed", "req", req, "channels", done));
+	session_fetch_more(s);
+}
+
+static void on_unsubscribe(struct session *s, json_t *msg, const char *req)
+{
+	json_t *list = json_object_get(msg, "channels"), *item, *done = json_array();
+	size_t i;
+
+	if (!json_is_array(list)) {
+		json_decref(done);
+		session_error(s, req, "bad_request",
+			      "channels: an array of channel ids is required");
+		return;
+	}
+	json_array_foreach(list, i, item)
+	{
+		int64_t channel;
+		struct sub *sub;
+
+		if (!channel_arg(item, &channel))
+			continue;
+		sub = session_find_sub(s, channel);
+		if (sub)
+			session_remove_sub(s, sub);
+		json_array_append_new(done, json_integer(channel));
+	}
+	session_send_json(
+	    s, json_pack("{s:s, s:s?, s:o}", "type", "unsubscribed", "req", req, "channels", done));
+}
+
+struct publish_cookie {
+	struct commit_cookie base;
+	struct fanout_event ev;
+	int worker;
+	uint64_t session;
+	enum persist_outcome outcome;
+	int error;
+	int64_t channel, seq, ts;
+	char req[REQ_MAX + 1];
+	char client_msg_id[PERSIST_CLIENT_MSG_ID_MAX + 1];
+};
+
+static void publish_answer(void *worker_arg, struct fanout_event *ev)
+{
+	struct publish_cookie *c = (void *)((char *)ev - offsetof(struct publish_cookie, ev));
+	struct session *s = worker_find(worker_arg, c->session);
+	char ts[40];
+
+	if (s == NULL)
+		goto out;
+	if (c->outcome == PERSIST_FAILED) {
+		const char *code = c->error == -ENOENT	 ? "not_member"
+				   : c->error == -EINVAL ? "bad_parent"
+				   : c->error == -ESTALE ? "unavailable"
+				   : c->error == -EAGAIN ? "overloaded"
+							 : "unavailable";
+		session_error(s, c->req, code,
+			      c->error == -EINVAL
+				  ? "parent_seq names no message of this channel"
+				  : "not stored; retry with the same client_msg_id");
+		goto out;
+	}
+	encode_timestamp(c->ts, ts);
+	session_send_json(s,
+			  json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:b}", "type", "ack", "req",
+				    c->req, "channel", (json_int_t)c->channel, "seq",
+				    (json_int_t)c->seq, "ts", ts, "client_msg_id", c->client_msg_id,
+				    "duplicate", c->outcome == PERSIST_DUPLICATE));
+out:
+	free(c);
+}
+
+static void publish_done(struct edge *e, struct commit_cookie *base, enum persist_outcome outcome,
+			 int error, const struct persist_message *m)
+{
+	struct publish_cookie *c = (struct publish_cookie *)base;
+
+	c->outcome = outcome;
+	c->error = error;
+	c->seq = m->seq;
+	c->ts = m->created_at_us;
+	c->ev.run = publish_answer;
+	fanout_post_event(edge_fanout(e), c->worker, &c->ev);
+}
+
+static struct publish_cookie *publish_cookie(struct session *s, const char *req, const char *id,
+					     int64_t channel)
+{
+	struct publish_cookie *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		session_error(s, req, "overloaded", "retry later");
+		return NULL;
+	}
+	c->base.done = publish_done;
+	c->worker = s->w->index;
+	c->session = s->id;
+	c->channel = channel;
+	snprintf(c->req, sizeof(c->req), "%s", req ? req : "");
+	snprintf(c->client_msg_id, sizeof(c->client_msg_id), "%s", id);
+	return c;
+}
+
+/* After handing a cookie to the writer (or a job): on failure the cookie is
+ * freed and the client told why. */
+static void submitted(struct session *s, struct publish_cookie *c, int rc, const char *req)
+{
+	if (rc == 0) {
+		metric_add(&edge_m_publishes, 1);
+		return;
+	}
+	free(c);
+	session_error(s, req, rc == -EAGAIN ? "overloaded" : "bad_request",
+		      rc == -EAGAIN   ? "the server is busy; retry shortly"
+		      : rc == -EILSEQ ? "text must be valid UTF-8 without NUL"
+				      : "invalid request");
+}
+
+/* An emoji (or a short name such as ":tada:"): 1 to 32 bytes, no whitespace
+ * or control characters. */
+static bool emoji_valid(const char *e)
+{
+	size_t n = strlen(e);
+
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)e[i] <= ' ' || e[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static bool take_token(struct session *s)
+{
+	const struct edge_config *cfg = edge_config(s->w->e);
+	uint64_t now = time_mono_ns();
+
+	s->tokens += (double)(now - s->refill_ns) / 1e9 * cfg->publish_rate;
+	if (s->tokens > cfg->publish_burst)
+		s->tokens = cfg->publish_burst;
+	s->refill_ns = now;
+	if (s->tokens < 1)
+		return false;
+	s->tokens -= 1;
+	return true;
+}
+
+static void on_publish(struct session *s, json_t *msg, const char *req)
+{
+	const struct edge_config *cfg = edge_config(s->w->e);
+	json_t *text = json_object_get(msg, "text"), *id = json_object_get(msg, "client_msg_id");
+	json_t *parent = json_object_get(msg, "parent_seq");
+	struct publish_cookie *c;
+	int64_t channel;
+	int rc;
+
+	if (!channel_arg(json_object_get(msg, "channel"), &channel) || !json_is_string(text) ||
+	    !json_is_string(id) || json_string_length(id) == 0 ||
+	    json_string_length(id) > PERSIST_CLIENT_MSG_ID_MAX ||
+	    (parent && !json_is_null(parent) &&
+	     (!json_is_integer(parent) || json_integer_value(parent) <= 0))) {
+		session_error(s, req, "bad_request",
+			      "publish needs \"channel\", \"text\", \"client_msg_id\" (1-64 "
+			      "characters) and an optional \"parent_seq\"");
+		return;
+	}
+	if (json_string_length(text) > cfg->max_text_bytes) {
+		session_error(s, req, "too_large", "text is longer than the server accepts");
+		return;
+	}
+	if (!session_is_member(s, channel)) {
+		session_error(s, req, "not_member", "not a member of that channel");
+		return;
+	}
+	if (!take_token(s)) {
+		session_error(s, req, "rate_limited", "too many publishes; slow down and retry");
+		return;
+	}
+	c = publish_cookie(s, req, json_string_value(id), channel);
+	if (c == NULL)
+		return;
+	struct persist_publish p = {
+	    .channel_id = channel,
+	    .author_id = s->user_id,
+	    .parent_seq = json_is_integer(parent) ? json_integer_value(parent) : 0,
+	    .client_msg_id = c->client_msg_id,
+	    .author_name = s->user_name,
+	    .body = json_string_value(text),
+	    .body_len = json_string_length(text),
+	};
+	rc = persist_writer_submit(edge_writer(s->w->e), &p, &c->base);
+	submitted(s, c, rc, req);
+}
+
+static void on_history(struct session *s, json_t *msg, const char *req)
+{
+	json_t *after = json_object_get(msg, "after"), *before = json_object_get(msg, "before");
+	json_t *thread = json_object_get(msg, "thread"), *limit = json_object_get(msg, "limit");
+	int64_t channel;
+	int n = 50;
+
+	if (!channel_arg(json_object_get(msg, "channel"), &channel) ||
+	    (after && !json_is_integer(after)) || (before && !json_is_integer(before)) ||
+	    (thread && !json_is_integer(thread)) ||
+	    (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+		       json_integer_value(limit) > HISTORY_MAX)) ||
+	    (after && before)) {
+		session_error(s, req, "bad_request",
+			      "history needs \"channel\" and one of \"after\" or \"before\" (or "
+			      "\"thread\"), with \"limit\" 1..1000");
+		return;
+	}
+	if (!session_is_member(s, channel)) {
+		session_error(s, req, "not_member", "not a member of that channel");
+		return;
+	}
+	if (limit)
+		n = (int)json_integer_value(limit);
+	if (edge_history_start(s, channel, after ? json_integer_value(after) : 0,
+			       before ? json_integer_value(before) : 0,
+			       thread ? json_integer_value(thread) : 0, n, req ? req : "",
+			       false) < 0)
+		session_error(s, req, "overloaded", "retry later");
+}
+
+/* An event on a message: edit, delete (author or channel admin only, checked
+ * against PostgreSQL first), react, unreact. Persisted with its own seq;
+ * parent_seq names the message it acts on. */
+static void on_event(struct session *s, json_t *msg, const char *req, const char *kind)
+{
+	const struct edge_config *cfg = edge_config(s->w->e);
+	bool is_edit = strcmp(kind, "edit") == 0, is_delete = strcmp(kind, "delete") == 0;
+	bool is_reaction = !is_edit && !is_delete;
+	json_t *target = json_object_get(msg, "seq"), *id = json_object_get(msg, "client_msg_id");
+	json_t *arg = json_object_get(msg, is_reaction ? "emoji" : "text");
+	struct publish_cookie *c;
+	char random_id[48];
+	int64_t channel;
+	int rc;
+
+	if (!channel_arg(json_object_get(msg, "channel"), &channel) || !json_is_integer(target) ||
+	    json_integer_value(target) <= 0 || (!is_delete && !json_is_string(arg)) ||
+	    (id && (!json_is_string(id) || json_string_length(id) == 0 ||
+		    json_string_length(id) > PERSIST_CLIENT_MSG_ID_MAX))) {
+		session_error(s, req, "bad_request",
+			      is_reaction ? "needs \"channel\", \"seq\" and \"emoji\""
+			      : is_edit	  ? "needs \"channel\", \"seq\" and \"text\""
+					  : "needs \"channel\" and \"seq\"");
+		return;
+	}
+	if (is_reaction && !emoji_valid(json_string_value(arg))) {
+		session_error(s, req, "bad_request", "emoji: 1 to 32 bytes, no spaces");
+		return;
+	}
+	if (is_edit &&
+	    (json_string_length(arg) == 0 || json_string_length(arg) > cfg->max_text_bytes)) {
+		session_error(s, req, "too_large", "text must be 1 byte up to the server's limit");
+		return;
+	}
+	if (!session_is_member(s, channel)) {
+		session_error(s, req, "not_member", "not a member of that channel");
+		return;
+	}
+	if (!take_token(s)) {
+		session_error(s, req, "rate_limited", "too many requests; slow down and retry");
+		return;
+	}
+	if (id == NULL) {
+		/* No id: a random one, so the event is simply not deduplicated. */
+		uint64_t r[2];
+		if (getrandom(r, sizeof(r), 0) != sizeof(r)) {
+			session_error(s, req, "overloaded", "retry later");
+			return;
+		}
+		snprintf(random_id, sizeof(random_id), "%s-%016lx%016lx", kind, (unsigned long)r[0],
+			 (unsigned long)r[1]);
+	}
+	c = publish_cookie(s, req, id ? json_string_value(id) : random_id, channel);
+	if (c == NULL)
+		return;
+	struct persist_publish p = {
+	    .channel_id = channel,
+	    .author_id = s->user_id,
+	    .parent_seq = json_integer_value(target),
+	    .kind = kind,
+	    .client_msg_id = c->client_msg_id,
+	    .author_name = s->user_name,
+	    .body = is_delete ? "" : json_string_value(arg),
+	    .body_len = is_delete ? 0 : json_string_length(arg),
+	};
+	if (is_reaction)
+		rc = persist_writer_submit(edge_writer(s->w->e), &p, &c->base);
+	else
+		rc = edge_authorized_event_start(s, &p, &c->base, req);
+	submitted(s, c, rc, req);
+}
+
+static void on_mark_read(struct session *s, json_t *msg, const char *req)
+{
+	json_t *seq = json_object_get(msg, "seq");
+	int64_t channel;
+
+	if (!channel_arg(json_object_get(msg, "channel"), &channel) || !json_is_integer(seq) ||
+	    json_integer_value(seq) < 0) {
+		session_error(s, req, "bad_request", "mark_read needs \"channel\" and \"seq\"");
+		return;
+	}
+	if (!session_is_member(s, channel)) {
+		session_error(s, req, "not_member", "not a member of that channel");
+		return;
+	}
+	if (edge_mark_read_start(s, channel, json_integer_value(seq), req) < 0)
+		session_error(s, req, "overloaded", "retry later");
+}
+
+/* Typing is ephemeral: never stored, dropped first under back-pressure, and
+ * coalesced to one notice per TYPING_INTERVAL_NS per channel and connection;
+ * the extra ones are dropped without an error (a client may send one per
+ * keystroke). Receivers show it for expires_ms unless renewed. */
+static void on_typing(struct session *s, json_t *msg, const char *req)
+{
+	uint64_t now = time_mono_ns();
+	json_t *o;
+	char *text;
+	struct frame *f;
+	struct sub *sub;
+	int64_t channel;
+
+	if (!channel_arg(json_object_get(msg, "channel"), &channel)) {
+		session_error(s, req, "bad_request", "typing needs \"channel\"");
+		return;
+	}
+	if (!session_is_member(s, channel)) {
+		session_error(s, req, "not_member", "not a member of that channel");
+		return;
+	}
+	sub = session_find_sub(s, channel);
+	if (sub == NULL) {
+		session_error(s, req, "not_subscribed", "subscribe to the channel first");
+		return;
+	}
+	if (sub->typing_ns && now - sub->typing_ns < TYPING_INTERVAL_NS)
+		return;
+	sub->typing_ns = now;
+	o = json_pack("{s:s, s:I, s:s, s:i}", "type", "typing", "channel", (json_int_t)channel,
+		      "user", s->user_name, "expires_ms", TYPING_EXPIRES_MS);
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	f = text ? frame_new(FRAME_EPHEMERAL, channel, 0, text, strlen(text)) : NULL;
+	free(text);
+	if (f)
+		fanout_publish(edge_fanout(s->w->e), f);
+}
+
+void session_handle(struct session *s, const char *data, size_t len)
+{
+	json_error_t jerr;
+	json_t *msg = json_loadb(data, len, 0, &jerr), *type;
+	char reqbuf[REQ_MAX + 1];
+	const char *req, *t;
+
+	if (msg == NULL || !json_is_object(msg)) {
+		json_decref(msg);
+		session_error(s, NULL, "bad_json", "not a JSON object");
+		return;
+	}
+	req = req_of(msg, reqbuf);
+	type = json_object_get(msg, "type");
+	t = json_is_string(type) ? json_string_value(type) : "";
+	if (strcmp(t, "ping") == 0)
+		session_send_json(s, json_pack("{s:s, s:s?}", "type", "pong", "req", req));
+	else if (strcmp(t, "subscribe") == 0)
+		on_subscribe(s, msg, req);
+	else if (strcmp(t, "unsubscribe") == 0)
+		on_unsubscribe(s, msg, req);
+	else if (strcmp(t, "publish") == 0)
+		on_publish(s, msg, req);
+	else if (strcmp(t, "history") == 0)
+		on_history(s, msg, req);
+	else if (strcmp(t, "mark_read") == 0)
+		on_mark_read(s, msg, req);
+	else if (strcmp(t, "typing") == 0)
+		on_typing(s, msg, req);
+	else if (strcmp(t, "edit") == 0 || strcmp(t, "delete") == 0 || strcmp(t, "react") == 0 ||
+		 strcmp(t, "unreact") == 0)
+		on_event(s, msg, req, t);
+	else
+		session_error(s, req, "unknown_type", "unknown message type");
+	json_decref(msg);
+}
