@@ -367,6 +367,9 @@ static void hello_answer(void *worker_arg, struct fanout_event *ev)
 /* The user's channels for hello: DMs are named after the other user. */
 #define HELLO_SQL                                                                                  \
 	"SELECT c.id, c.name, c.kind, c.last_seq, m.last_read_seq, m.role,"                        \
+	" (SELECT count(*) FROM (SELECT 1 FROM messages x WHERE x.channel_id = c.id"               \
+	"  AND x.seq > m.last_read_seq AND x.kind = 'message' AND x.parent_seq IS NULL"            \
+	"  AND x.author_id <> $1 AND x.deleted_at IS NULL LIMIT 1000) n),"                         \
 	" CASE WHEN c.kind = 'dm' THEN (SELECT u.name FROM channel_members o JOIN users u"         \
 	"  ON u.id = o.user_id WHERE o.channel_id = c.id AND o.user_id <> $1 LIMIT 1) END"         \
 	" FROM channel_members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = $1"      \
@@ -411,15 +414,16 @@ json_t *edge_user_channels(PGconn *conn, int64_t user_id)
 	}
 	list = json_array();
 	for (int r = 0; list && r < PQntuples(res); r++) {
-		int64_t last = atoll(PQgetvalue(res, r, 3)), read = atoll(PQgetvalue(res, r, 4));
+		/* unread: others' top-level messages after the read cursor, up to
+		 * 1000 (a badge needs no more). */
 		json_t *c = json_pack(
 		    "{s:I, s:s, s:s, s:I, s:I, s:I, s:s}", "id",
 		    (json_int_t)atoll(PQgetvalue(res, r, 0)), "name", PQgetvalue(res, r, 1), "kind",
-		    PQgetvalue(res, r, 2), "last_seq", (json_int_t)last, "last_read_seq",
-		    (json_int_t)read, "unread", (json_int_t)(last > read ? last - read : 0), "role",
-		    PQgetvalue(res, r, 5));
-		if (!PQgetisnull(res, r, 6))
-			json_object_set_new(c, "peer", json_string(PQgetvalue(res, r, 6)));
+		    PQgetvalue(res, r, 2), "last_seq", (json_int_t)atoll(PQgetvalue(res, r, 3)),
+		    "last_read_seq", (json_int_t)atoll(PQgetvalue(res, r, 4)), "unread",
+		    (json_int_t)atoll(PQgetvalue(res, r, 6)), "role", PQgetvalue(res, r, 5));
+		if (!PQgetisnull(res, r, 7))
+			json_object_set_new(c, "peer", json_string(PQgetvalue(res, r, 7)));
 		json_array_append_new(list, c);
 	}
 	PQclear(res);
@@ -516,6 +520,7 @@ int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_
 	    .before_seq = before,
 	    .parent_seq = parent,
 	    .limit = limit,
+	    .viewer_id = s->user_id,
 	};
 	int rc;
 
@@ -565,4 +570,200 @@ void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id
 		m->added = added;
 		fanout_post_event(e->fanout, w, &m->ev);
 	}
+}
+
+/* Jobs: edits and deletes */
+
+struct event_job {
+	struct fanout_event ev;
+	struct edge *e;
+	int worker;
+	uint64_t session;
+	struct commit_cookie *cookie;
+	struct persist_publish p;
+	const char *code, *message; /* set when refused */
+	char kind[PERSIST_KIND_MAX + 1];
+	char client_msg_id[PERSIST_CLIENT_MSG_ID_MAX + 1];
+	char author[65];
+	char req[65];
+	char body[]; /* p.body_len bytes */
+};
+
+static void event_refused(void *worker_arg, struct fanout_event *ev)
+{
+	struct event_job *j = (struct event_job *)ev;
+	struct session *s = worker_find(worker_arg, j->session);
+
+	if (s)
+		session_error(s, j->req[0] ? j->req : NULL, j->code, j->message);
+	free(j->cookie);
+	free(j);
+}
+
+static void event_run(void *arg, PGconn *conn)
+{
+	struct event_job *j = arg;
+	char c[24], q[24], u[24];
+	const char *params[3] = {c, q, u};
+	PGresult *res = NULL;
+
+	snprintf(c, sizeof(c), "%ld", (long)j->p.channel_id);
+	snprintf(q, sizeof(q), "%ld", (long)j->p.parent_seq);
+	snprintf(u, sizeof(u), "%ld", (long)j->p.author_id);
+	if (conn)
+		res =
+		    PQexecParams(conn,
+				 "SELECT m.author_id = $3::int8, m.kind, m.deleted_at IS NOT NULL,"
+				 " coalesce((SELECT role = 'admin' FROM channel_members WHERE"
+				 " channel_id = $1 AND user_id = $3), false)"
+				 " FROM messages m WHERE m.channel_id = $1 AND m.seq = $2",
+				 3, NULL, params, NULL, NULL, 0);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		j->code = "unavailable";
+		j->message = "retry later";
+	} else if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 1), "message") != 0 ||
+		   PQgetvalue(res, 0, 2)[0] == 't') {
+		j->code = "not_found";
+		j->message = "no such message (or it was deleted)";
+	} else if (PQgetvalue(res, 0, 0)[0] != 't' && PQgetvalue(res, 0, 3)[0] != 't') {
+		j->code = "forbidden";
+		j->message = "only the author or a channel admin may do that";
+	}
+	PQclear(res);
+	if (j->code == NULL) {
+		/* Authorised: on to the writer, which answers through the cookie. */
+		int rc = persist_writer_submit(j->e->writer, &j->p, j->cookie);
+		if (rc == 0) {
+			free(j);
+			return;
+		}
+		j->code = rc == -EAGAIN ? "overloaded" : "bad_request";
+		j->message = rc == -EAGAIN ? "the server is busy; retry" : "invalid request";
+	}
+	j->ev.run = event_refused;
+	fanout_post_event(j->e->fanout, j->worker, &j->ev);
+}
+
+int edge_authorized_event_start(struct session *s, const struct persist_publish *p,
+				struct commit_cookie *cookie, const char *req)
+{
+	struct event_job *j = calloc(1, sizeof(*j) + p->body_len + 1);
+
+	if (j == NULL)
+		return -ENOMEM;
+	j->e = s->w->e;
+	j->worker = s->w->index;
+	j->session = s->id;
+	j->cookie = cookie;
+	j->p = *p;
+	snprintf(j->req, sizeof(j->req), "%s", req ? req : "");
+	snprintf(j->kind, sizeof(j->kind), "%s", p->kind);
+	snprintf(j->client_msg_id, sizeof(j->client_msg_id), "%s", p->client_msg_id);
+	snprintf(j->author, sizeof(j->author), "%s", p->author_name ? p->author_name : "");
+	memcpy(j->body, p->body, p->body_len);
+	j->p.kind = j->kind;
+	j->p.client_msg_id = j->client_msg_id;
+	j->p.author_name = j->author;
+	j->p.body = j->body;
+	if (persist_reader_run(s->w->e->reader, event_run, j) < 0) {
+		free(j);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* Jobs: read cursors */
+
+struct read_job {
+	struct fanout_event ev;
+	struct edge *e;
+	int worker;
+	uint64_t session;
+	int64_t user_id, channel, seq;
+	bool failed;
+	char req[65];
+};
+
+static void read_answer(void *worker_arg, struct fanout_event *ev)
+{
+	struct read_job *j = (struct read_job *)ev;
+	struct edge_worker *w = worker_arg;
+
+	/* Every session of the user hears the cursor; the asking one with its
+	 * req. So two devices agree. */
+	for (struct session *s = w->sessions; s; s = s->next) {
+		bool asker = w->index == j->worker && s->id == j->session;
+		json_t *o;
+
+		if (s->user_id != j->user_id || s->state != SESSION_READY)
+			continue;
+		if (j->failed) {
+			if (asker)
+				session_error(s, j->req, "unavailable", "retry later");
+			continue;
+		}
+		o = json_pack("{s:s, s:I, s:I}", "type", "read", "channel", (json_int_t)j->channel,
+			      "seq", (json_int_t)j->seq);
+		if (o && asker && j->req[0])
+			json_object_set_new(o, "req", json_string(j->req));
+		session_send_json(s, o);
+	}
+	free(j);
+}
+
+static void read_run(void *arg, PGconn *conn)
+{
+	struct read_job *j = arg;
+	char c[24], u[24], q[24];
+	const char *params[3] = {c, u, q};
+	PGresult *res = NULL;
+
+	snprintf(c, sizeof(c), "%ld", (long)j->channel);
+	snprintf(u, sizeof(u), "%ld", (long)j->user_id);
+	snprintf(q, sizeof(q), "%ld", (long)j->seq);
+	/* Forward only, and never past the channel's head. */
+	if (conn)
+		res =
+		    PQexecParams(conn,
+				 "UPDATE channel_members m SET last_read_seq ="
+				 " greatest(m.last_read_seq, least($3::int8, c.last_seq))"
+				 " FROM channels c WHERE c.id = m.channel_id AND m.channel_id = $1"
+				 " AND m.user_id = $2 RETURNING m.last_read_seq",
+				 3, NULL, params, NULL, NULL, 0);
+	j->failed = res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1;
+	if (!j->failed)
+		j->seq = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	/* Copies for the other workers first: once posted, the original may be
+	 * run and freed by its worker at any moment. */
+	j->ev.run = read_answer;
+	for (int w = 0; w < j->e->nworkers; w++) {
+		struct read_job *copy;
+
+		if (w == j->worker || (copy = malloc(sizeof(*copy))) == NULL)
+			continue;
+		*copy = *j;
+		fanout_post_event(j->e->fanout, w, &copy->ev);
+	}
+	fanout_post_event(j->e->fanout, j->worker, &j->ev);
+}
+
+int edge_mark_read_start(struct session *s, int64_t channel, int64_t seq, const char *req)
+{
+	struct read_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return -ENOMEM;
+	j->e = s->w->e;
+	j->worker = s->w->index;
+	j->session = s->id;
+	j->user_id = s->user_id;
+	j->channel = channel;
+	j->seq = seq;
+	snprintf(j->req, sizeof(j->req), "%s", req ? req : "");
+	if (persist_reader_run(s->w->e->reader, read_run, j) < 0) {
+		free(j);
+		return -ESHUTDOWN;
+	}
+	return 0;
 }

@@ -37,6 +37,15 @@ char *encode_message(const struct persist_message *m, size_t *len)
 			    m->parent_seq ? json_integer(m->parent_seq) : json_null());
 	if (m->reply_count)
 		json_object_set_new(o, "reply_count", json_integer(m->reply_count));
+	if (m->edited)
+		json_object_set_new(o, "edited", json_true());
+	if (m->deleted)
+		json_object_set_new(o, "deleted", json_true());
+	if (m->reactions && *m->reactions) {
+		json_t *r = json_loads(m->reactions, 0, NULL);
+		if (r)
+			json_object_set_new(o, "reactions", r);
+	}
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (text)

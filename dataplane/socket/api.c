@@ -418,7 +418,8 @@ static json_t *message_json(const struct persist_message *m)
 
 static void read_messages(struct api_job *j, PGconn *conn)
 {
-	struct persist_history_query q = {.channel_id = j->channel, .limit = 50};
+	struct persist_history_query q = {
+	    .channel_id = j->channel, .limit = 50, .viewer_id = j->user_id};
 	struct persist_history page;
 	int64_t v;
 	char kind[16];
