@@ -6,7 +6,9 @@
 // server replays exactly what was missed; a message at or below what is
 // already shown is dropped, so nothing is lost or shown twice. A message is
 // shown at once as "sending" (local echo) and replaced by the stored one when
-// its ack or its broadcast arrives, matched by client_msg_id.
+// its ack or its broadcast arrives, matched by client_msg_id. Edits, deletes
+// and reactions are events with their own seq naming their message; they are
+// applied to it, from history or live alike.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -24,7 +26,12 @@ const state = {
   retry: 0,
   pingTimer: null,
   heartbeatMs: 30000,
+  typing: new Map(), // channel -> Map(user -> expiry ms)
+  typingSent: 0,
+  readTimer: null,
 };
+
+const EMOJI = ["👍", "❤️", "😂", "🎉", "👀", "✅"];
 
 // ---------------------------------------------------------------- channels
 
@@ -84,6 +91,8 @@ async function openChannel(id) {
   renderSidebar();
   renderMessages();
   if (!c.loaded) await loadOlder(c);
+  markRead(c);
+  renderTyping();
   $("composer-input").focus();
 }
 
@@ -107,6 +116,10 @@ function accept(c, m, live = false) {
   c.messages.set(m.seq, m);
   c.pending.delete(m.client_msg_id);
   if (m.seq > c.lastSeq) c.lastSeq = m.seq;
+  if (m.kind && m.kind !== "message") {
+    applyEvent(c, m);
+    return true;
+  }
   if (live && m.parent_seq) {
     const parent = c.messages.get(m.parent_seq);
     if (parent) parent.reply_count = (parent.reply_count || 0) + 1;
@@ -114,16 +127,71 @@ function accept(c, m, live = false) {
   return true;
 }
 
+// An event changes the message it names. Reactions are re-read from the
+// server, which knows the set of who reacted (history reports counts and
+// whether "me" is among them), so counts never drift.
+function applyEvent(c, e) {
+  const target = c.messages.get(e.parent_seq);
+  if (!target) return;
+  if (e.kind === "edit" && !target.deleted) {
+    target.text = e.text;
+    target.edited = true;
+  } else if (e.kind === "delete") {
+    target.text = "";
+    target.deleted = true;
+    target.reactions = [];
+  } else if (e.kind === "react" || e.kind === "unreact") {
+    refreshReactions(c, e.parent_seq);
+  }
+}
+
+const reactionRefresh = new Map();
+function refreshReactions(c, seq) {
+  const key = `${c.id}:${seq}`;
+  if (reactionRefresh.has(key)) return;
+  reactionRefresh.set(key, setTimeout(async () => {
+    reactionRefresh.delete(key);
+    try {
+      const page = await request({ type: "history", channel: c.id, thread: seq, limit: 1 });
+      const fresh = page.messages && page.messages[0];
+      const target = c.messages.get(seq);
+      if (fresh && target && fresh.seq === seq) {
+        target.reactions = fresh.reactions || [];
+        rerender(c);
+      }
+    } catch { /* offline: the resume brings the events again */ }
+  }, 50));
+}
+
+function rerender(c) {
+  if (c.id !== state.current) return;
+  renderMessages();
+  renderThread();
+}
+
 function onMessage(m) {
   const c = state.channels.get(m.channel);
   if (!c || !accept(c, m, true)) return;
   const visible = c.id === state.current && document.visibilityState === "visible";
   if (!visible && !m.parent_seq && m.author !== state.me.name) c.unread++;
+  if (m.kind && m.kind !== "message") {
+    rerender(c);
+    return;
+  }
   if (c.id === state.current) {
     if (!m.parent_seq) renderMessages(); else updateReplyCount(c, m.parent_seq);
     if (state.thread && state.thread.parent === m.parent_seq) renderThread();
+    if (visible) markRead(c);
   }
   renderSidebar();
+}
+
+// Moves the read cursor to what is on screen (at most once a second).
+function markRead(c) {
+  clearTimeout(state.readTimer);
+  state.readTimer = setTimeout(() => {
+    if (state.connected && c.lastSeq) request({ type: "mark_read", channel: c.id, seq: c.lastSeq }).catch(() => {});
+  }, 300);
 }
 
 function formatTime(ts) {
@@ -146,9 +214,19 @@ function messageElement(m, { pending = false, inThread = false } = {}) {
   if (!pending) time.dateTime = m.ts;
   head.append(author, time);
   const text = document.createElement("div");
-  text.className = "text";
-  text.textContent = m.text;
+  text.className = "text" + (m.deleted ? " deleted" : "");
+  text.textContent = m.deleted ? "This message was deleted." : m.text;
+  if (m.edited && !m.deleted) {
+    const mark = document.createElement("span");
+    mark.className = "edited";
+    mark.textContent = " (edited)";
+    text.append(mark);
+  }
   li.append(head, text);
+  if (!pending && !m.deleted) {
+    li.append(reactionBar(m));
+    li.append(actions(m));
+  }
   if (!inThread && !pending) {
     const replies = document.createElement("button");
     replies.className = "replies link" + (m.reply_count ? "" : " none");
@@ -157,6 +235,75 @@ function messageElement(m, { pending = false, inThread = false } = {}) {
     li.append(replies);
   }
   return li;
+}
+
+function reactionBar(m) {
+  const bar = document.createElement("div");
+  bar.className = "reactions";
+  for (const r of m.reactions || []) {
+    const chip = document.createElement("button");
+    chip.className = "chip" + (r.me ? " mine" : "");
+    chip.textContent = `${r.emoji} ${r.count}`;
+    chip.title = r.me ? "Remove your reaction" : "React";
+    chip.addEventListener("click", () => react(m, r.emoji, !r.me));
+    bar.append(chip);
+  }
+  return bar;
+}
+
+function actions(m) {
+  const box = document.createElement("div");
+  box.className = "actions";
+  const add = document.createElement("button");
+  add.className = "action";
+  add.textContent = "☺+";
+  add.title = "Add a reaction";
+  add.addEventListener("click", (e) => { e.stopPropagation(); picker(box, m); });
+  box.append(add);
+  if (m.author === state.me.name) {
+    const edit = document.createElement("button");
+    edit.className = "action";
+    edit.textContent = "Edit";
+    edit.addEventListener("click", () => editMessage(m));
+    const del = document.createElement("button");
+    del.className = "action";
+    del.textContent = "Delete";
+    del.addEventListener("click", () => deleteMessage(m));
+    box.append(edit, del);
+  }
+  return box;
+}
+
+function picker(box, m) {
+  document.querySelectorAll(".picker").forEach((p) => p.remove());
+  const p = document.createElement("div");
+  p.className = "picker";
+  for (const e of EMOJI) {
+    const b = document.createElement("button");
+    b.textContent = e;
+    b.addEventListener("click", () => { p.remove(); react(m, e, true); });
+    p.append(b);
+  }
+  box.append(p);
+}
+
+async function react(m, emoji, add) {
+  const r = await request({ type: add ? "react" : "unreact", channel: m.channel, seq: m.seq, emoji }).catch(() => null);
+  if (r && r.type === "error") flash(r.message);
+}
+
+async function editMessage(m) {
+  const a = await ask("Edit message", { value: m.text });
+  if (!a || a.value === m.text) return;
+  const r = await request({ type: "edit", channel: m.channel, seq: m.seq, text: a.value, client_msg_id: newId() }).catch(() => null);
+  if (r && r.type === "error") flash(r.message);
+}
+
+async function deleteMessage(m) {
+  const a = await ask("Delete this message? Type \"delete\" to confirm", {});
+  if (!a || a.value !== "delete") return;
+  const r = await request({ type: "delete", channel: m.channel, seq: m.seq, client_msg_id: newId() }).catch(() => null);
+  if (r && r.type === "error") flash(r.message);
 }
 
 function renderMessages() {
@@ -174,7 +321,8 @@ function renderMessages() {
     more.append(button);
     list.append(more);
   }
-  const top = [...c.messages.values()].filter((m) => !m.parent_seq).sort((a, b) => a.seq - b.seq);
+  const top = [...c.messages.values()].filter((m) => !m.parent_seq && (m.kind || "message") === "message")
+    .sort((a, b) => a.seq - b.seq);
   for (const m of top) list.append(messageElement(m));
   for (const p of c.pending.values()) if (!p.parent_seq) list.append(messageElement(p, { pending: true }));
   list.scrollTop = list.scrollHeight;
@@ -253,7 +401,8 @@ function renderThread() {
   list.replaceChildren();
   const parent = c.messages.get(state.thread.parent);
   if (parent) list.append(messageElement(parent, { inThread: true }));
-  const replies = [...c.messages.values()].filter((m) => m.parent_seq === state.thread.parent)
+  const replies = [...c.messages.values()]
+    .filter((m) => m.parent_seq === state.thread.parent && (m.kind || "message") === "message")
     .sort((a, b) => a.seq - b.seq);
   for (const m of replies) list.append(messageElement(m, { inThread: true }));
   for (const p of c.pending.values()) if (p.parent_seq === state.thread.parent) list.append(messageElement(p, { pending: true, inThread: true }));
@@ -346,6 +495,24 @@ function onFrame(f) {
       if (state.current === f.channel) openChannel([...state.channels.keys()][0]);
       renderSidebar();
       break;
+    case "read": {
+      // Another device of ours (or this one) read up to f.seq.
+      const c = state.channels.get(f.channel);
+      if (c) {
+        c.unread = [...c.messages.values()].filter((m) => m.seq > f.seq && !m.parent_seq &&
+          (m.kind || "message") === "message" && m.author !== state.me.name).length;
+        renderSidebar();
+      }
+      break;
+    }
+    case "typing":
+      if (f.user !== state.me.name) {
+        if (!state.typing.has(f.channel)) state.typing.set(f.channel, new Map());
+        state.typing.get(f.channel).set(f.user, Date.now() + f.expires_ms);
+        renderTyping();
+        setTimeout(renderTyping, f.expires_ms + 50);
+      }
+      break;
     case "lagged": setStatus("Catching up…"); setTimeout(() => state.connected && setStatus("Connected", true), 1500); break;
     case "error": if (!f.req) flash(f.message); break;
   }
@@ -361,16 +528,32 @@ async function api(method, path, body) {
 
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
+function renderTyping() {
+  const who = [...(state.typing.get(state.current) || new Map()).entries()]
+    .filter(([, until]) => until > Date.now()).map(([user]) => user);
+  const el = $("typing");
+  el.textContent = who.length === 0 ? "" : who.length === 1 ? `${who[0]} is typing…`
+    : who.length === 2 ? `${who[0]} and ${who[1]} are typing…` : "Several people are typing…";
+}
+
+// Tells the channel we are typing; the server coalesces, we also do.
+function typed() {
+  const now = Date.now();
+  if (!state.connected || !state.current || now - state.typingSent < 2000) return;
+  state.typingSent = now;
+  state.ws.send(JSON.stringify({ type: "typing", channel: state.current }));
+}
+
 function flash(text) {
   setStatus(text);
   setTimeout(() => state.connected && setStatus("Connected", true), 3000);
 }
 
-function ask(title, { privateOption = false } = {}) {
+function ask(title, { privateOption = false, value = "" } = {}) {
   return new Promise((resolve) => {
     const d = $("prompt");
     $("prompt-title").textContent = title;
-    $("prompt-input").value = "";
+    $("prompt-input").value = value;
     $("prompt-private").checked = false;
     $("prompt-private-label").hidden = !privateOption;
     $("prompt-error").hidden = true;
@@ -437,6 +620,8 @@ document.addEventListener("DOMContentLoaded", () => {
     send(state.thread.channel, text, state.thread.parent);
   });
   submitOnEnter($("composer-input"), $("composer"));
+  $("composer-input").addEventListener("input", typed);
+  document.addEventListener("click", () => document.querySelectorAll(".picker").forEach((p) => p.remove()));
   submitOnEnter($("thread-input"), $("thread-composer"));
   $("thread-close").addEventListener("click", closeThread);
   $("new-channel").addEventListener("click", createChannel);
@@ -444,7 +629,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("signout").addEventListener("click", () => { state.me = null; state.ws && state.ws.close(); showSignin(); });
   document.addEventListener("visibilitychange", () => {
     const c = state.channels.get(state.current);
-    if (c && document.visibilityState === "visible") { c.unread = 0; renderSidebar(); }
+    if (c && document.visibilityState === "visible") { c.unread = 0; markRead(c); renderSidebar(); }
   });
   const params = new URLSearchParams(location.search);
   const token = params.get("token") || localStorage.getItem("fanout.token");
