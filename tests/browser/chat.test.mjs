@@ -105,6 +105,31 @@ test("two users chat, DM, reply in a thread and survive a reconnect", async () =
   assert.equal(await a.locator("#messages .message.pending").count(), 0);
   await a.screenshot({ path: join(ARTIFACTS, "1-channel-alice.png") });
 
+  // Typing: alice types, bob sees it.
+  await a.type("#composer-input", "typ");
+  await b.locator("#typing", { hasText: `${alice} is typing` }).waitFor();
+  await a.fill("#composer-input", "");
+
+  // A reaction from bob shows on alice's screen, counted once.
+  const bobsView = b.locator("#messages .message", { hasText: `hello from ${alice}` });
+  await bobsView.hover();
+  await bobsView.locator(".action", { hasText: "☺+" }).click();
+  await b.locator(".picker button", { hasText: "🎉" }).click();
+  const alicesView = a.locator("#messages .message", { hasText: `hello from ${alice}` });
+  await alicesView.locator(".chip", { hasText: "🎉 1" }).waitFor();
+  await bobsView.locator(".chip.mine", { hasText: "🎉 1" }).waitFor();
+
+  // An edit by the author reaches bob, marked as edited.
+  await alicesView.hover();
+  await alicesView.locator(".action", { hasText: "Edit" }).click();
+  await a.fill("#prompt-input", `hello from ${alice}, edited`);
+  await a.click("#prompt-ok");
+  await b.locator("#messages .message .text", { hasText: `hello from ${alice}, edited (edited)` }).waitFor();
+  // Bob cannot edit alice's message: no Edit action is offered to him.
+  await bobsView.hover();
+  assert.equal(await bobsView.locator(".action", { hasText: "Edit" }).count(), 0);
+  await b.screenshot({ path: join(ARTIFACTS, "1b-reaction-edit-bob.png") });
+
   // A thread reply from bob; alice sees the reply count and the reply.
   const parent = b.locator("#messages .message", { hasText: `hello from ${alice}` });
   await parent.hover(); // "Reply in thread" shows on hover
