@@ -198,6 +198,8 @@ int main(int argc, char **argv)
 	    .publish_rate = d.cfg.server.publish_rate,
 	    .publish_burst = d.cfg.server.publish_burst,
 	    .max_text_bytes = (size_t)d.cfg.server.max_text_bytes,
+	    .presence_grace_ms = d.cfg.server.presence_grace_ms,
+	    .presence_interval_ms = d.cfg.server.presence_interval_ms,
 	};
 	d.edge = d.fanout && d.reader
 		     ? edge_create(&ecfg, d.fanout, d.reader, d.cfg.server.service_threads)
@@ -255,6 +257,7 @@ int main(int argc, char **argv)
 	socket_server_close_all(d.server, 1001, "server shutting down", 2000);
 	persist_writer_destroy(d.writer);
 	persist_reader_destroy(d.reader);
+	edge_stop(d.edge);
 	socket_server_stop(d.server);
 	edge_destroy(d.edge);
 	fanout_destroy(d.fanout);

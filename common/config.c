@@ -50,6 +50,8 @@ static const struct key keys[] = {
     INT("server", "publish_rate", server.publish_rate, 1, 1000000),
     INT("server", "publish_burst", server.publish_burst, 1, 1000000),
     INT("server", "max_text_bytes", server.max_text_bytes, 1, 1048576),
+    INT("server", "presence_grace_ms", server.presence_grace_ms, 0, 3600000),
+    INT("server", "presence_interval_ms", server.presence_interval_ms, 0, 600000),
     STR("postgres", "dsn", postgres.dsn),
     BOOL("postgres", "allow_unsafe_commit", postgres.allow_unsafe_commit),
     INT("postgres", "reader_threads", postgres.reader_threads, 1, 32),
@@ -82,6 +84,8 @@ void config_defaults(struct config *cfg)
 	cfg->server.publish_rate = 50;
 	cfg->server.publish_burst = 100;
 	cfg->server.max_text_bytes = 40000;
+	cfg->server.presence_grace_ms = 10000;
+	cfg->server.presence_interval_ms = 1000;
 	snprintf(cfg->postgres.dsn, sizeof(cfg->postgres.dsn),
 		 "host=127.0.0.1 port=55432 dbname=fanout user=fanout");
 	cfg->postgres.reader_threads = 2;

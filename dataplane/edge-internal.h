@@ -82,6 +82,8 @@ int edge_authorized_event_start(struct session *s, const struct persist_publish 
 				struct commit_cookie *cookie, const char *req);
 int edge_mark_read_start(struct session *s, int64_t channel, int64_t seq, const char *req);
 
+struct presence *edge_presence(struct edge *e);
+
 /* Between requests.c and session.c. */
 void session_handle(struct session *s, const char *data, size_t len);
 bool session_is_member(const struct session *s, int64_t channel);

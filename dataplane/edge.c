@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pg.h"
+#include "presence.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -24,6 +25,7 @@ struct edge {
 	struct persist_writer *writer;
 	struct persist_reader *reader;
 	int nworkers;
+	struct presence *presence;
 	struct edge_worker *workers[FANOUT_WORKERS_MAX];
 };
 
@@ -43,6 +45,11 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 	e->fanout = fanout;
 	e->reader = reader;
 	e->nworkers = nworkers;
+	e->presence = presence_create(fanout, cfg->presence_grace_ms, cfg->presence_interval_ms);
+	if (e->presence == NULL) {
+		free(e);
+		return NULL;
+	}
 	if (!registered) {
 		metric_histogram_init(&m_fanout_latency, metric_latency_bounds_ns,
 				      metric_latency_nbounds);
@@ -72,9 +79,22 @@ void edge_set_writer(struct edge *e, struct persist_writer *w)
 	e->writer = w;
 }
 
+void edge_stop(struct edge *e)
+{
+	presence_stop(e->presence);
+}
+
 void edge_destroy(struct edge *e)
 {
+	if (e == NULL)
+		return;
+	presence_destroy(e->presence);
 	free(e);
+}
+
+struct presence *edge_presence(struct edge *e)
+{
+	return e->presence;
 }
 
 struct edge_worker *edge_worker_of(struct edge *e, int index)

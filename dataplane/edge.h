@@ -36,6 +36,8 @@ struct edge_config {
 	double publish_rate;	  /* publishes per second per connection */
 	double publish_burst;
 	size_t max_text_bytes; /* a message's text */
+	int presence_grace_ms;
+	int presence_interval_ms;
 };
 
 struct edge;
@@ -52,6 +54,9 @@ struct session_transport {
 struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 			 struct persist_reader *reader, int nworkers);
 void edge_set_writer(struct edge *e, struct persist_writer *w);
+/* Stops the edge's own threads (presence), which post to the workers: call
+ * before the workers stop. */
+void edge_stop(struct edge *e);
 void edge_destroy(struct edge *e);
 
 /* The persist writer's commit callback; arg is the edge. */

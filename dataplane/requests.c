@@ -7,7 +7,9 @@
 #include "edge-internal.h"
 
 #include "clock.h"
+#include "jwt.h"
 #include "log.h"
+#include "presence.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -459,6 +461,44 @@ static void on_typing(struct session *s, json_t *msg, const char *req)
 		fanout_publish(edge_fanout(s->w->e), f);
 }
 
+/* Presence of the users on the client's screen (replacing the last set). */
+static void on_presence_subscribe(struct session *s, json_t *msg, const char *req)
+{
+	json_t *users = json_object_get(msg, "users"), *u;
+	const char *names[500];
+	size_t i;
+
+	if (!json_is_array(users) || json_array_size(users) > 500) {
+		session_error(s, req, "bad_request", "users: an array of up to 500 user names");
+		return;
+	}
+	json_array_foreach(users, i, u)
+	{
+		if (!json_is_string(u) || !jwt_subject_valid(json_string_value(u))) {
+			session_error(s, req, "bad_request", "users: user names only");
+			return;
+		}
+		names[i] = json_string_value(u);
+	}
+	if (presence_watch(edge_presence(s->w->e), s->w->index, s->id, req, names,
+			   (int)json_array_size(users)) < 0)
+		session_error(s, req, "overloaded", "retry later");
+}
+
+static void on_presence_set(struct session *s, json_t *msg, const char *req)
+{
+	json_t *status = json_object_get(msg, "status");
+	const char *v = json_is_string(status) ? json_string_value(status) : "";
+
+	if (strcmp(v, "away") != 0 && strcmp(v, "online") != 0) {
+		session_error(s, req, "bad_request", "status: \"online\" or \"away\"");
+		return;
+	}
+	presence_set_away(edge_presence(s->w->e), s->user_name, strcmp(v, "away") == 0);
+	session_send_json(
+	    s, json_pack("{s:s, s:s?, s:s}", "type", "presence_set", "req", req, "status", v));
+}
+
 void session_handle(struct session *s, const char *data, size_t len)
 {
 	json_error_t jerr;
@@ -488,6 +528,10 @@ void session_handle(struct session *s, const char *data, size_t len)
 		on_mark_read(s, msg, req);
 	else if (strcmp(t, "typing") == 0)
 		on_typing(s, msg, req);
+	else if (strcmp(t, "presence_subscribe") == 0)
+		on_presence_subscribe(s, msg, req);
+	else if (strcmp(t, "presence_set") == 0)
+		on_presence_set(s, msg, req);
 	else if (strcmp(t, "edit") == 0 || strcmp(t, "delete") == 0 || strcmp(t, "react") == 0 ||
 		 strcmp(t, "unreact") == 0)
 		on_event(s, msg, req, t);

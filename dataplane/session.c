@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "presence.h"
 #include "utf8.h"
 
 #include <errno.h>
@@ -508,6 +509,7 @@ void session_ready(struct session *s, int64_t user_id, json_t *channels, const i
 	memcpy(s->member, member, (size_t)nmember * sizeof(*member));
 	s->nmember = s->capmember = nmember;
 	s->state = SESSION_READY;
+	presence_connect(edge_presence(s->w->e), s->user_name);
 	snprintf(id, sizeof(id), "%d-%lu", s->w->index, (unsigned long)s->id);
 	session_send_json(s, json_pack("{s:s, s:i, s:s, s:{s:I, s:s}, s:i, s:o}", "type", "hello",
 				       "protocol", PROTOCOL_VERSION, "session", id, "user", "id",
@@ -555,6 +557,10 @@ void session_member_change(struct session *s, int64_t channel, bool added)
 
 void session_closed(struct session *s)
 {
+	if (s->user_id) {
+		presence_disconnect(edge_presence(s->w->e), s->user_name);
+		presence_unwatch(edge_presence(s->w->e), s->w->index, s->id);
+	}
 	while (s->nsubs > 0)
 		session_remove_sub(s, &s->subs[s->nsubs - 1]);
 	while (s->qlen > 0) {

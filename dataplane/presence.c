@@ -1,0 +1,486 @@
+/* Presence: who is online, away or offline, for the users a client is
+ * looking at. One thread owns all the state; workers report through a locked
+ * queue and hear back through their inboxes. See presence.h.
+ *
+ * Per user: the number of live connections (several devices are one
+ * presence), whether the user said "away", the status last announced, when it
+ * was announced, and since when the user has had no connection. The wanted
+ * status is online or away while a connection lives, and stays so for the
+ * grace period after the last one closes (a reconnect is not a departure),
+ * then offline. A change is announced only when the wanted status differs
+ * from the announced one and the last announcement is at least an interval
+ * old; a flapping connection therefore yields at most one change per
+ * interval. Users nobody watches and nobody is connected as are forgotten. */
+#define LOG_COMPONENT "presence"
+#include "presence.h"
+
+#include "clock.h"
+#include "edge-internal.h"
+#include "log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TICK_NS		250000000ull
+#define WATCH_MAX_USERS 500
+
+enum op_kind { OP_CONNECT, OP_DISCONNECT, OP_AWAY, OP_WATCH, OP_UNWATCH };
+
+struct op {
+	struct op *next;
+	enum op_kind kind;
+	int worker;
+	uint64_t session;
+	bool away;
+	int nusers;
+	char req[65];
+	char user[65];
+	char *users[]; /* OP_WATCH: nusers names */
+};
+
+struct watcher {
+	int worker;
+	uint64_t session;
+};
+
+struct user {
+	struct user *next; /* hash chain */
+	char name[65];
+	int conns;
+	bool away;
+	enum presence_status announced;
+	uint64_t announced_ns, gone_ns;
+	struct watcher *watchers;
+	int nwatchers, capwatchers;
+};
+
+/* Which users a session watches, to undo it. */
+struct watching {
+	struct watching *next;
+	int worker;
+	uint64_t session;
+	char **users;
+	int nusers;
+};
+
+struct presence {
+	struct fanout *fanout;
+	uint64_t grace_ns, interval_ns;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct op *head, *tail;
+	bool stopping;
+	/* Owned by the thread. */
+	struct user *users[1024];
+	struct watching *watchings;
+};
+
+static const char *const status_names[] = {"offline", "online", "away"};
+
+const char *presence_status_name(enum presence_status s)
+{
+	return status_names[s];
+}
+
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % 1024;
+}
+
+static struct user *user_get(struct presence *p, const char *name, bool create)
+{
+	uint32_t b = name_hash(name);
+	struct user *u = p->users[b];
+
+	while (u && strcmp(u->name, name) != 0)
+		u = u->next;
+	if (u || !create)
+		return u;
+	u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		return NULL;
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	u->next = p->users[b];
+	p->users[b] = u;
+	return u;
+}
+
+static enum presence_status wanted(struct presence *p, struct user *u, uint64_t now)
+{
+	if (u->conns > 0 || (u->gone_ns && now - u->gone_ns < p->grace_ns))
+		return u->away ? PRESENCE_AWAY : PRESENCE_ONLINE;
+	return PRESENCE_OFFLINE;
+}
+
+/* Delivery to sessions: one event per watcher, run on its worker. */
+struct notice {
+	struct fanout_event ev;
+	uint64_t session;
+	char text[192];
+};
+
+static void notice_run(void *worker_arg, struct fanout_event *ev)
+{
+	struct notice *n = (struct notice *)ev;
+	struct session *s = worker_find(worker_arg, n->session);
+
+	if (s)
+		session_send_json(s, json_loads(n->text, 0, NULL));
+	free(n);
+}
+
+static void notify(struct presence *p, int worker, uint64_t session, json_t *o)
+{
+	struct notice *n = calloc(1, sizeof(*n));
+	char *text = json_dumps(o, JSON_COMPACT);
+
+	json_decref(o);
+	if (n == NULL || text == NULL || strlen(text) >= sizeof(n->text)) {
+		free(n);
+		free(text);
+		return;
+	}
+	strcpy(n->text, text);
+	free(text);
+	n->session = session;
+	n->ev.run = notice_run;
+	fanout_post_event(p->fanout, worker, &n->ev);
+}
+
+/* Announces a user's change to every watcher, if one is due. */
+static void settle(struct presence *p, struct user *u, uint64_t now)
+{
+	enum presence_status w = wanted(p, u, now);
+
+	if (w == u->announced || now - u->announced_ns < p->interval_ns)
+		return;
+	u->announced = w;
+	u->announced_ns = now;
+	for (int i = 0; i < u->nwatchers; i++)
+		notify(p, u->watchers[i].worker, u->watchers[i].session,
+		       json_pack("{s:s, s:s, s:s}", "type", "presence", "user", u->name, "status",
+				 status_names[w]));
+}
+
+static void watcher_add(struct user *u, int worker, uint64_t session)
+{
+	if (u->nwatchers == u->capwatchers) {
+		int cap = u->capwatchers ? u->capwatchers * 2 : 4;
+		struct watcher *w = realloc(u->watchers, (size_t)cap * sizeof(*w));
+		if (w == NULL)
+			return;
+		u->watchers = w;
+		u->capwatchers = cap;
+	}
+	u->watchers[u->nwatchers++] = (struct watcher){worker, session};
+}
+
+static void watcher_remove(struct user *u, int worker, uint64_t session)
+{
+	for (int i = 0; i < u->nwatchers; i++) {
+		if (u->watchers[i].worker == worker && u->watchers[i].session == session) {
+			u->watchers[i] = u->watchers[--u->nwatchers];
+			return;
+		}
+	}
+}
+
+static void unwatch(struct presence *p, int worker, uint64_t session)
+{
+	for (struct watching **pp = &p->watchings; *pp; pp = &(*pp)->next) {
+		struct watching *w = *pp;
+		if (w->worker != worker || w->session != session)
+			continue;
+		for (int i = 0; i < w->nusers; i++) {
+			struct user *u = user_get(p, w->users[i], false);
+			if (u)
+				watcher_remove(u, worker, session);
+			free(w->users[i]);
+		}
+		*pp = w->next;
+		free(w->users);
+		free(w);
+		return;
+	}
+}
+
+static void watch(struct presence *p, struct op *op, uint64_t now)
+{
+	struct watching *w = calloc(1, sizeof(*w));
+	json_t *list = json_array();
+
+	unwatch(p, op->worker, op->session);
+	if (w == NULL || (w->users = calloc((size_t)op->nusers + 1, sizeof(char *))) == NULL) {
+		free(w);
+		json_decref(list);
+		return;
+	}
+	w->worker = op->worker;
+	w->session = op->session;
+	for (int i = 0; i < op->nusers; i++) {
+		struct user *u = user_get(p, op->users[i], true);
+		if (u == NULL)
+			continue;
+		watcher_add(u, op->worker, op->session);
+		w->users[w->nusers++] = strdup(op->users[i]);
+		/* The current state: what watchers were last told, or better,
+		 * what is true now for a user nobody has been told about. */
+		if (u->announced_ns == 0)
+			u->announced = wanted(p, u, now);
+		json_array_append_new(list, json_pack("{s:s, s:s}", "user", u->name, "status",
+						      status_names[u->announced]));
+	}
+	w->next = p->watchings;
+	p->watchings = w;
+	notify(p, op->worker, op->session,
+	       json_pack("{s:s, s:s, s:o}", "type", "presence_subscribed", "req", op->req, "users",
+			 list));
+}
+
+static void apply(struct presence *p, struct op *op, uint64_t now)
+{
+	struct user *u = NULL;
+
+	switch (op->kind) {
+	case OP_CONNECT:
+		u = user_get(p, op->user, true);
+		if (u && u->conns++ == 0)
+			u->away = false; /* a fresh connection is present */
+		break;
+	case OP_DISCONNECT:
+		u = user_get(p, op->user, false);
+		if (u && u->conns > 0 && --u->conns == 0)
+			u->gone_ns = now;
+		break;
+	case OP_AWAY:
+		u = user_get(p, op->user, false);
+		if (u)
+			u->away = op->away;
+		break;
+	case OP_WATCH:
+		watch(p, op, now);
+		return;
+	case OP_UNWATCH:
+		unwatch(p, op->worker, op->session);
+		return;
+	}
+	if (u)
+		settle(p, u, now);
+}
+
+/* The tick: announce what waited for its interval, and forget idle users. */
+static void sweep(struct presence *p, uint64_t now)
+{
+	for (int b = 0; b < 1024; b++) {
+		for (struct user **pp = &p->users[b]; *pp;) {
+			struct user *u = *pp;
+			settle(p, u, now);
+			if (u->conns == 0 && u->nwatchers == 0 &&
+			    wanted(p, u, now) == PRESENCE_OFFLINE) {
+				*pp = u->next;
+				free(u->watchers);
+				free(u);
+				continue;
+			}
+			pp = &u->next;
+		}
+	}
+}
+
+static void free_op(struct op *op)
+{
+	for (int i = 0; i < op->nusers; i++)
+		free(op->users[i]);
+	free(op);
+}
+
+static void *presence_main(void *arg)
+{
+	struct presence *p = arg;
+
+	for (;;) {
+		struct timespec until = time_mono_deadline(TICK_NS);
+		struct op *ops;
+
+		pthread_mutex_lock(&p->lock);
+		if (p->head == NULL && !p->stopping)
+			pthread_cond_timedwait(&p->wake, &p->lock, &until);
+		ops = p->head;
+		p->head = p->tail = NULL;
+		if (p->stopping && ops == NULL) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		pthread_mutex_unlock(&p->lock);
+		uint64_t now = time_mono_ns();
+		while (ops) {
+			struct op *next = ops->next;
+			apply(p, ops, now);
+			free_op(ops);
+			ops = next;
+		}
+		sweep(p, now);
+	}
+	return NULL;
+}
+
+static void post(struct presence *p, struct op *op)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->stopping) {
+		pthread_mutex_unlock(&p->lock);
+		free_op(op);
+		return;
+	}
+	if (p->tail)
+		p->tail->next = op;
+	else
+		p->head = op;
+	p->tail = op;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static struct op *op_new(enum op_kind kind, const char *user, int nusers)
+{
+	struct op *op = calloc(1, sizeof(*op) + (size_t)nusers * sizeof(char *));
+
+	if (op == NULL)
+		return NULL;
+	op->kind = kind;
+	if (user)
+		snprintf(op->user, sizeof(op->user), "%s", user);
+	return op;
+}
+
+void presence_connect(struct presence *p, const char *user)
+{
+	struct op *op = op_new(OP_CONNECT, user, 0);
+	if (op)
+		post(p, op);
+}
+
+void presence_disconnect(struct presence *p, const char *user)
+{
+	struct op *op = op_new(OP_DISCONNECT, user, 0);
+	if (op)
+		post(p, op);
+}
+
+void presence_set_away(struct presence *p, const char *user, bool away)
+{
+	struct op *op = op_new(OP_AWAY, user, 0);
+	if (op) {
+		op->away = away;
+		post(p, op);
+	}
+}
+
+int presence_watch(struct presence *p, int worker, uint64_t session, const char *req,
+		   const char *const *users, int nusers)
+{
+	struct op *op;
+
+	if (nusers < 0 || nusers > WATCH_MAX_USERS)
+		return -EINVAL;
+	op = op_new(OP_WATCH, NULL, nusers);
+	if (op == NULL)
+		return -ENOMEM;
+	op->worker = worker;
+	op->session = session;
+	snprintf(op->req, sizeof(op->req), "%s", req ? req : "");
+	for (int i = 0; i < nusers; i++) {
+		op->users[i] = strdup(users[i]);
+		if (op->users[i] == NULL) {
+			op->nusers = i;
+			free_op(op);
+			return -ENOMEM;
+		}
+		op->nusers = i + 1;
+	}
+	post(p, op);
+	return 0;
+}
+
+void presence_unwatch(struct presence *p, int worker, uint64_t session)
+{
+	struct op *op = op_new(OP_UNWATCH, NULL, 0);
+	if (op) {
+		op->worker = worker;
+		op->session = session;
+		post(p, op);
+	}
+}
+
+struct presence *presence_create(struct fanout *f, int grace_ms, int interval_ms)
+{
+	struct presence *p = calloc(1, sizeof(*p));
+	pthread_condattr_t attr;
+
+	if (p == NULL)
+		return NULL;
+	p->fanout = f;
+	p->grace_ns = (uint64_t)grace_ms * 1000000ull;
+	p->interval_ns = (uint64_t)interval_ms * 1000000ull;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	if (pthread_create(&p->thread, NULL, presence_main, p) != 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void presence_stop(struct presence *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (p->stopping) {
+		pthread_mutex_unlock(&p->lock);
+		return;
+	}
+	p->stopping = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+}
+
+void presence_destroy(struct presence *p)
+{
+	if (p == NULL)
+		return;
+	presence_stop(p);
+	for (int b = 0; b < 1024; b++)
+		for (struct user *u = p->users[b], *next; u; u = next) {
+			next = u->next;
+			free(u->watchers);
+			free(u);
+		}
+	while (p->watchings) {
+		struct watching *w = p->watchings;
+		p->watchings = w->next;
+		for (int i = 0; i < w->nusers; i++)
+			free(w->users[i]);
+		free(w->users);
+		free(w);
+	}
+	for (struct op *op = p->head, *next; op; op = next) {
+		next = op->next;
+		free_op(op);
+	}
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->wake);
+	free(p);
+}

@@ -1,0 +1,39 @@
+/* Presence: online, away or offline per user, for the users each client is
+ * looking at. Several connections of one user are one presence; a user with
+ * no connection stays present for a grace period (a reconnect is not a
+ * departure); changes are coalesced to at most one per interval; nothing is
+ * persisted. Owned by one thread; every function here is thread-safe and
+ * returns at once. Answers and changes reach sessions as worker events. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fanout.h"
+
+enum presence_status { PRESENCE_OFFLINE, PRESENCE_ONLINE, PRESENCE_AWAY };
+
+struct presence;
+
+/* NULL with errno. */
+struct presence *presence_create(struct fanout *f, int grace_ms, int interval_ms);
+/* Stops the thread: from then on every call is ignored. Call before the
+ * workers it posts to go away. */
+void presence_stop(struct presence *p);
+void presence_destroy(struct presence *p);
+
+/* A connection of user became ready, or closed. */
+void presence_connect(struct presence *p, const char *user);
+void presence_disconnect(struct presence *p, const char *user);
+/* The user says they are away (or back). */
+void presence_set_away(struct presence *p, const char *user, bool away);
+
+/* Session (worker, session) now watches exactly these users (replacing what it
+ * watched). It gets {"type":"presence_subscribed","req":..,"users":[{user,
+ * status}]} and then {"type":"presence","user":..,"status":..} on changes.
+ * 0, -EINVAL (more than 500 users), -ENOMEM. */
+int presence_watch(struct presence *p, int worker, uint64_t session, const char *req,
+		   const char *const *users, int nusers);
+void presence_unwatch(struct presence *p, int worker, uint64_t session);
+
+const char *presence_status_name(enum presence_status s);
