@@ -124,7 +124,7 @@ static enum presence_status wanted(struct presence *p, struct user *u, uint64_t 
 struct notice {
 	struct fanout_event ev;
 	uint64_t session;
-	char text[192];
+	char text[]; /* the frame's JSON */
 };
 
 static void notice_run(void *worker_arg, struct fanout_event *ev)
@@ -139,12 +139,12 @@ static void notice_run(void *worker_arg, struct fanout_event *ev)
 
 static void notify(struct presence *p, int worker, uint64_t session, json_t *o)
 {
-	struct notice *n = calloc(1, sizeof(*n));
 	char *text = json_dumps(o, JSON_COMPACT);
+	struct notice *n = text ? malloc(sizeof(*n) + strlen(text) + 1) : NULL;
 
 	json_decref(o);
-	if (n == NULL || text == NULL || strlen(text) >= sizeof(n->text)) {
-		free(n);
+	if (n == NULL) {
+		LOG(WARN, "out of memory: a presence notice was not sent");
 		free(text);
 		return;
 	}

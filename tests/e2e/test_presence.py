@@ -91,3 +91,19 @@ def test_presence_refusals(server):
             assert r["type"] == "error" and r["code"] == "bad_request", users
         await c.close()
     run(go())
+
+
+def test_watching_many_users_at_once(server):
+    async def go():
+        watcher = await Client.connect(server, unique("w"))
+        online = [unique("on") for _ in range(3)]
+        conns = [await Client.connect(server, u) for u in online]
+        users = online + [unique("off") for _ in range(200)]
+        r = await watcher.answer({"type": "presence_subscribe", "users": users})
+        assert r["type"] == "presence_subscribed" and len(r["users"]) == 203
+        status = {u["user"]: u["status"] for u in r["users"]}
+        assert all(status[u] == "online" for u in online)
+        assert sum(1 for s in status.values() if s == "offline") == 200
+        for c in conns + [watcher]:
+            await c.close()
+    run(go())
