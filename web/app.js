@@ -29,6 +29,10 @@ const state = {
   typing: new Map(), // channel -> Map(user -> expiry ms)
   typingSent: 0,
   readTimer: null,
+  presence: new Map(), // user -> "online" | "away" | "offline"
+  watched: "",
+  watchTimer: null,
+  awayTimer: null,
 };
 
 const EMOJI = ["👍", "❤️", "😂", "🎉", "👀", "✅"];
@@ -55,7 +59,37 @@ function label(c) {
   return c.kind === "dm" ? (c.peer || "direct message") : c.name;
 }
 
+function dot(user) {
+  const d = document.createElement("span");
+  d.className = "dot " + (state.presence.get(user) || "offline");
+  d.title = state.presence.get(user) || "offline";
+  return d;
+}
+
+// Watches the presence of the users on screen: DM peers and the authors of
+// the open channel. The server costs nothing for users nobody looks at.
+function watchPresence() {
+  clearTimeout(state.watchTimer);
+  state.watchTimer = setTimeout(async () => {
+    const users = new Set();
+    for (const c of state.channels.values()) if (c.kind === "dm" && c.peer) users.add(c.peer);
+    const c = state.channels.get(state.current);
+    if (c) for (const m of c.messages.values()) if (m.author) users.add(m.author);
+    const list = [...users].sort().slice(0, 500);
+    const key = list.join(",");
+    if (!state.connected || key === state.watched) return;
+    state.watched = key;
+    const r = await request({ type: "presence_subscribe", users: list }).catch(() => null);
+    if (r && r.type === "presence_subscribed") {
+      for (const u of r.users) state.presence.set(u.user, u.status);
+      renderSidebar();
+      renderMessages();
+    }
+  }, 200);
+}
+
 function renderSidebar() {
+  watchPresence();
   const channels = $("channels"), dms = $("dms");
   channels.replaceChildren();
   dms.replaceChildren();
@@ -67,6 +101,7 @@ function renderSidebar() {
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = (c.kind === "dm" ? "" : c.kind === "private" ? "🔒 " : "# ") + label(c);
+    if (c.kind === "dm" && c.peer) name.prepend(dot(c.peer));
     li.append(name);
     if (c.unread) {
       const badge = document.createElement("span");
@@ -209,6 +244,7 @@ function messageElement(m, { pending = false, inThread = false } = {}) {
   const author = document.createElement("span");
   author.className = "author";
   author.textContent = m.author;
+  author.append(dot(m.author));
   const time = document.createElement("time");
   time.textContent = pending ? "sending…" : formatTime(m.ts);
   if (!pending) time.dateTime = m.ts;
@@ -323,6 +359,7 @@ function renderMessages() {
   }
   const top = [...c.messages.values()].filter((m) => !m.parent_seq && (m.kind || "message") === "message")
     .sort((a, b) => a.seq - b.seq);
+  watchPresence();
   for (const m of top) list.append(messageElement(m));
   for (const p of c.pending.values()) if (!p.parent_seq) list.append(messageElement(p, { pending: true }));
   list.scrollTop = list.scrollHeight;
@@ -449,6 +486,7 @@ function connect() {
 async function onHello(h) {
   const first = !state.me;
   state.me = h.user;
+  state.watched = ""; // a new connection watches nothing yet
   state.connected = true;
   state.retry = 0;
   state.heartbeatMs = h.heartbeat_ms;
@@ -505,6 +543,11 @@ function onFrame(f) {
       }
       break;
     }
+    case "presence":
+      state.presence.set(f.user, f.status);
+      renderSidebar();
+      if (state.current) renderMessages();
+      break;
     case "typing":
       if (f.user !== state.me.name) {
         if (!state.typing.has(f.channel)) state.typing.set(f.channel, new Map());
@@ -630,6 +673,13 @@ document.addEventListener("DOMContentLoaded", () => {
   document.addEventListener("visibilitychange", () => {
     const c = state.channels.get(state.current);
     if (c && document.visibilityState === "visible") { c.unread = 0; markRead(c); renderSidebar(); }
+    // Away after a minute out of sight; back as soon as the page is seen.
+    clearTimeout(state.awayTimer);
+    if (document.visibilityState === "hidden") {
+      state.awayTimer = setTimeout(() => request({ type: "presence_set", status: "away" }).catch(() => {}), 60000);
+    } else if (state.connected) {
+      request({ type: "presence_set", status: "online" }).catch(() => {});
+    }
   });
   const params = new URLSearchParams(location.search);
   const token = params.get("token") || localStorage.getItem("fanout.token");

@@ -157,6 +157,8 @@ test("two users chat, DM, reply in a thread and survive a reconnect", async () =
   const dm = b.locator("#dms .item", { hasText: alice });
   await dm.locator(".badge", { hasText: "1" }).waitFor();
   await b.screenshot({ path: join(ARTIFACTS, "3-dm-badge-bob.png") });
+  // Presence: bob sees alice online in his DM list.
+  await dm.locator(".dot.online").waitFor();
   await dm.click();
   await messages(b, "psst, just us").waitFor();
   assert.equal(await b.locator("#dms .item .badge").count(), 0);
