@@ -620,16 +620,17 @@ static void event_refused(void *worker_arg, struct fanout_event *ev)
 	free(j);
 }
 
-static void event_run(void *arg, PGconn *conn)
+int edge_authorize_event(PGconn *conn, int64_t channel, int64_t seq, int64_t user,
+			 const char **code, const char **message)
 {
-	struct event_job *j = arg;
 	char c[24], q[24], u[24];
 	const char *params[3] = {c, q, u};
 	PGresult *res = NULL;
+	int rc = 0;
 
-	snprintf(c, sizeof(c), "%ld", (long)j->p.channel_id);
-	snprintf(q, sizeof(q), "%ld", (long)j->p.parent_seq);
-	snprintf(u, sizeof(u), "%ld", (long)j->p.author_id);
+	snprintf(c, sizeof(c), "%ld", (long)channel);
+	snprintf(q, sizeof(q), "%ld", (long)seq);
+	snprintf(u, sizeof(u), "%ld", (long)user);
 	if (conn)
 		res =
 		    PQexecParams(conn,
@@ -639,18 +640,29 @@ static void event_run(void *arg, PGconn *conn)
 				 " FROM messages m WHERE m.channel_id = $1 AND m.seq = $2",
 				 3, NULL, params, NULL, NULL, 0);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		j->code = "unavailable";
-		j->message = "retry later";
+		*code = "unavailable";
+		*message = "retry later";
+		rc = -EIO;
 	} else if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 1), "message") != 0 ||
 		   PQgetvalue(res, 0, 2)[0] == 't') {
-		j->code = "not_found";
-		j->message = "no such message (or it was deleted)";
+		*code = "not_found";
+		*message = "no such message (or it was deleted)";
+		rc = -ENOENT;
 	} else if (PQgetvalue(res, 0, 0)[0] != 't' && PQgetvalue(res, 0, 3)[0] != 't') {
-		j->code = "forbidden";
-		j->message = "only the author or a channel admin may do that";
+		*code = "forbidden";
+		*message = "only the author or a channel admin may do that";
+		rc = -EPERM;
 	}
 	PQclear(res);
-	if (j->code == NULL) {
+	return rc;
+}
+
+static void event_run(void *arg, PGconn *conn)
+{
+	struct event_job *j = arg;
+
+	if (edge_authorize_event(conn, j->p.channel_id, j->p.parent_seq, j->p.author_id, &j->code,
+				 &j->message) == 0) {
 		/* Authorised: on to the writer, which answers through the cookie. */
 		int rc = persist_writer_submit(j->e->writer, &j->p, j->cookie);
 		if (rc == 0) {
@@ -731,31 +743,35 @@ static void read_answer(void *worker_arg, struct fanout_event *ev)
 	free(j);
 }
 
-static void read_run(void *arg, PGconn *conn)
+int64_t edge_read_update(PGconn *conn, int64_t channel, int64_t user, int64_t seq)
 {
-	struct read_job *j = arg;
 	char c[24], u[24], q[24];
 	const char *params[3] = {c, u, q};
-	PGresult *res = NULL;
+	PGresult *res;
+	int64_t now = -1;
 
-	snprintf(c, sizeof(c), "%ld", (long)j->channel);
-	snprintf(u, sizeof(u), "%ld", (long)j->user_id);
-	snprintf(q, sizeof(q), "%ld", (long)j->seq);
+	if (conn == NULL)
+		return -1;
+	snprintf(c, sizeof(c), "%ld", (long)channel);
+	snprintf(u, sizeof(u), "%ld", (long)user);
+	snprintf(q, sizeof(q), "%ld", (long)seq);
 	/* Forward only, and never past the channel's head. */
-	if (conn)
-		res =
-		    PQexecParams(conn,
-				 "UPDATE channel_members m SET last_read_seq ="
-				 " greatest(m.last_read_seq, least($3::int8, c.last_seq))"
-				 " FROM channels c WHERE c.id = m.channel_id AND m.channel_id = $1"
-				 " AND m.user_id = $2 RETURNING m.last_read_seq",
-				 3, NULL, params, NULL, NULL, 0);
-	j->failed = res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1;
-	if (!j->failed)
-		j->seq = atoll(PQgetvalue(res, 0, 0));
+	res = PQexecParams(conn,
+			   "UPDATE channel_members m SET last_read_seq ="
+			   " greatest(m.last_read_seq, least($3::int8, c.last_seq))"
+			   " FROM channels c WHERE c.id = m.channel_id AND m.channel_id = $1"
+			   " AND m.user_id = $2 RETURNING m.last_read_seq",
+			   3, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		now = atoll(PQgetvalue(res, 0, 0));
 	PQclear(res);
-	/* Copies for the other workers first: once posted, the original may be
-	 * run and freed by its worker at any moment. */
+	return now;
+}
+
+/* Posts j (already filled) to every worker: copies first, the original last,
+ * since once posted the original may be run and freed at any moment. */
+static void read_broadcast(struct read_job *j)
+{
 	j->ev.run = read_answer;
 	for (int w = 0; w < j->e->nworkers; w++) {
 		struct read_job *copy;
@@ -766,6 +782,32 @@ static void read_run(void *arg, PGconn *conn)
 		fanout_post_event(j->e->fanout, w, &copy->ev);
 	}
 	fanout_post_event(j->e->fanout, j->worker, &j->ev);
+}
+
+static void read_run(void *arg, PGconn *conn)
+{
+	struct read_job *j = arg;
+	int64_t seq = edge_read_update(conn, j->channel, j->user_id, j->seq);
+
+	j->failed = seq < 0;
+	if (!j->failed)
+		j->seq = seq;
+	read_broadcast(j);
+}
+
+void edge_read_changed(struct edge *e, int64_t user_id, int64_t channel, int64_t seq)
+{
+	struct read_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return;
+	j->e = e;
+	j->worker = 0;
+	j->session = 0; /* nobody asked over the websocket: no req to echo */
+	j->user_id = user_id;
+	j->channel = channel;
+	j->seq = seq;
+	read_broadcast(j);
 }
 
 int edge_mark_read_start(struct session *s, int64_t channel, int64_t seq, const char *req)

@@ -108,6 +108,21 @@ int64_t edge_user_ensure(PGconn *conn, const char *name);
 #include <jansson.h>
 json_t *edge_user_channels(PGconn *conn, int64_t user_id);
 
+/* Checks that user may edit or delete message seq of channel: its author or
+ * a channel admin, and the message exists and is not deleted. 0, or -EPERM
+ * ("forbidden"), -ENOENT ("not_found"), -EIO ("unavailable") with the error
+ * code and message for the client. Reader threads. */
+int edge_authorize_event(PGconn *conn, int64_t channel, int64_t seq, int64_t user,
+			 const char **code, const char **message);
+
+/* Moves user's read cursor on channel forward to seq (capped at the head);
+ * returns the cursor as it now is, or -1. Reader threads. */
+int64_t edge_read_update(PGconn *conn, int64_t channel, int64_t user, int64_t seq);
+
+/* Tells every live session of user_id that its read cursor on channel is now
+ * seq (a "read" frame). Any thread. */
+void edge_read_changed(struct edge *e, int64_t user_id, int64_t channel, int64_t seq);
+
 /* Tells every worker that user_id joined (added) or left channel_id, so live
  * sessions follow. Any thread. */
 void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added);

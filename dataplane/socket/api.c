@@ -28,6 +28,10 @@ enum route {
 	ROUTE_MESSAGES,
 	ROUTE_THREAD,
 	ROUTE_DMS,
+	ROUTE_READ,
+	ROUTE_MESSAGE_EDIT,
+	ROUTE_MESSAGE_DELETE,
+	ROUTE_REACTIONS,
 };
 
 struct api_job {
@@ -491,12 +495,146 @@ static void message_committed(struct edge *e, struct commit_cookie *c, enum pers
 	post_answer(j);
 }
 
+/* Submits a message or an event to the writer under the call's
+ * Idempotency-Key (or a random key: never deduplicated). True when the commit
+ * callback will answer; otherwise the error is set. */
+static bool submit(struct api_job *j, const char *kind, int64_t parent, const char *body,
+		   size_t len)
+{
+	char key[80];
+	int rc;
+
+	if (j->call.idempotency_key[0]) {
+		snprintf(key, sizeof(key), "%s", j->call.idempotency_key);
+	} else {
+		/* A predictable key could collide with an older post and be
+		 * answered as its duplicate. */
+		uint64_t r[2];
+		if (getrandom(r, sizeof(r), 0) != sizeof(r)) {
+			set_error(j, 503, "unavailable", "retry later");
+			return false;
+		}
+		snprintf(key, sizeof(key), "http-%016lx%016lx", (unsigned long)r[0],
+			 (unsigned long)r[1]);
+	}
+	struct persist_publish p = {
+	    .channel_id = j->channel,
+	    .author_id = j->user_id,
+	    .parent_seq = parent,
+	    .kind = kind,
+	    .client_msg_id = key,
+	    .author_name = j->call.user,
+	    .body = body,
+	    .body_len = len,
+	};
+	j->cookie.done = message_committed;
+	rc = persist_writer_submit(edge_writer(j->call.edge), &p, &j->cookie);
+	if (rc == 0)
+		return true;
+	if (rc == -EAGAIN)
+		set_error(j, 503, "overloaded", "the server is busy; retry with the same key");
+	else if (rc == -EILSEQ)
+		set_error(j, 400, "bad_request", "text must be valid UTF-8 without NUL");
+	else
+		set_error(j, 400, "bad_request",
+			  "Idempotency-Key is 1-64 characters; text at most 1 MiB");
+	return false;
+}
+
+/* Read cursor, edit, delete, react, unreact: each checks membership; edits
+ * and deletes also authorship. True when the commit callback will answer. */
+static bool message_event(struct api_job *j, PGconn *conn)
+{
+	json_t *o = NULL, *arg = NULL;
+	const char *code = NULL, *message = NULL, *kind, *value = "";
+	char kind_buf[16], emoji[96] = "";
+	bool member = false, later;
+	int rc;
+
+	rc = channel_access(conn, j->channel, j->user_id, kind_buf, &member);
+	if (deny(j, rc, member, true))
+		return false;
+	if (j->route == ROUTE_READ || j->route == ROUTE_MESSAGE_EDIT ||
+	    (j->route == ROUTE_REACTIONS && j->call.method == API_POST)) {
+		o = body_json(j);
+		if (o == NULL)
+			return false;
+		arg = json_object_get(o, j->route == ROUTE_READ		  ? "seq"
+					 : j->route == ROUTE_MESSAGE_EDIT ? "text"
+									  : "emoji");
+	}
+	if (j->route == ROUTE_READ) {
+		int64_t seq;
+		if (!json_is_integer(arg) || json_integer_value(arg) < 0) {
+			json_decref(o);
+			set_error(j, 400, "bad_request", "\"seq\": the seq read up to");
+			return false;
+		}
+		seq = edge_read_update(conn, j->channel, j->user_id, json_integer_value(arg));
+		json_decref(o);
+		if (seq < 0) {
+			set_error(j, 503, "unavailable", "retry later");
+			return false;
+		}
+		set_json(j, 200,
+			 json_pack("{s:I, s:I}", "channel", (json_int_t)j->channel, "last_read_seq",
+				   (json_int_t)seq));
+		edge_read_changed(j->call.edge, j->user_id, j->channel, seq);
+		return false;
+	}
+	if (j->route == ROUTE_REACTIONS) {
+		kind = j->call.method == API_POST ? "react" : "unreact";
+		if (arg && json_is_string(arg))
+			snprintf(emoji, sizeof(emoji), "%s", json_string_value(arg));
+		else
+			for (int i = 0; i < j->call.nquery; i++)
+				if (strcmp(j->call.query[i].name, "emoji") == 0)
+					snprintf(emoji, sizeof(emoji), "%s",
+						 j->call.query[i].value);
+		if (emoji[0] == '\0' || strlen(emoji) > 32 || strpbrk(emoji, " \t\r\n")) {
+			json_decref(o);
+			set_error(j, 400, "bad_request", "emoji: 1 to 32 bytes, no spaces");
+			return false;
+		}
+		value = emoji;
+	} else {
+		kind = j->route == ROUTE_MESSAGE_EDIT ? "edit" : "delete";
+		if (j->route == ROUTE_MESSAGE_EDIT &&
+		    (!json_is_string(arg) || json_string_length(arg) == 0)) {
+			json_decref(o);
+			set_error(j, 400, "bad_request", "\"text\": the new text");
+			return false;
+		}
+		if (j->route == ROUTE_MESSAGE_EDIT &&
+		    json_string_length(arg) > edge_config(j->call.edge)->max_text_bytes) {
+			json_decref(o);
+			set_error(j, 413, "too_large", "text is longer than the server accepts");
+			return false;
+		}
+		if (edge_authorize_event(conn, j->channel, j->seq, j->user_id, &code, &message) <
+		    0) {
+			json_decref(o);
+			set_error(j,
+				  !strcmp(code, "forbidden")   ? 403
+				  : !strcmp(code, "not_found") ? 404
+							       : 503,
+				  code, message);
+			return false;
+		}
+		if (arg)
+			value = json_string_value(arg);
+	}
+	later = submit(j, kind, j->seq, value, strlen(value));
+	json_decref(o);
+	return later;
+}
+
 /* Returns true when the job will be answered by the commit callback. */
 static bool post_message(struct api_job *j, PGconn *conn)
 {
 	json_t *o = body_json(j), *text, *parent;
-	char kind[16], key[80];
-	bool member = false;
+	char kind[16];
+	bool member = false, later;
 	int rc;
 
 	if (o == NULL)
@@ -520,43 +658,10 @@ static bool post_message(struct api_job *j, PGconn *conn)
 		json_decref(o);
 		return false;
 	}
-	if (j->call.idempotency_key[0]) {
-		snprintf(key, sizeof(key), "%s", j->call.idempotency_key);
-	} else {
-		/* No key: a fresh random one, so the post is simply never
-		 * deduplicated (a predictable key could collide with an older
-		 * post and be answered as its duplicate). */
-		uint64_t r[2];
-		if (getrandom(r, sizeof(r), 0) != sizeof(r)) {
-			json_decref(o);
-			set_error(j, 503, "unavailable", "retry later");
-			return false;
-		}
-		snprintf(key, sizeof(key), "http-%016lx%016lx", (unsigned long)r[0],
-			 (unsigned long)r[1]);
-	}
-	struct persist_publish p = {
-	    .channel_id = j->channel,
-	    .author_id = j->user_id,
-	    .parent_seq = json_is_integer(parent) ? json_integer_value(parent) : 0,
-	    .client_msg_id = key,
-	    .author_name = j->call.user,
-	    .body = json_string_value(text),
-	    .body_len = json_string_length(text),
-	};
-	j->cookie.done = message_committed;
-	rc = persist_writer_submit(edge_writer(j->call.edge), &p, &j->cookie);
+	later = submit(j, NULL, json_is_integer(parent) ? json_integer_value(parent) : 0,
+		       json_string_value(text), json_string_length(text));
 	json_decref(o);
-	if (rc == 0)
-		return true;
-	if (rc == -EAGAIN)
-		set_error(j, 503, "overloaded", "the server is busy; retry with the same key");
-	else if (rc == -EILSEQ)
-		set_error(j, 400, "bad_request", "text must be valid UTF-8 without NUL");
-	else
-		set_error(j, 400, "bad_request",
-			  "Idempotency-Key is 1-64 characters; text at most 1 MiB");
-	return false;
+	return later;
 }
 
 static void run(void *arg, PGconn *conn)
@@ -603,6 +708,12 @@ static void run(void *arg, PGconn *conn)
 	case ROUTE_DMS:
 		open_dm(j, conn);
 		break;
+	case ROUTE_READ:
+	case ROUTE_MESSAGE_EDIT:
+	case ROUTE_MESSAGE_DELETE:
+	case ROUTE_REACTIONS:
+		later = message_event(j, conn);
+		break;
 	}
 	if (!later)
 		post_answer(j);
@@ -641,6 +752,22 @@ static int route(struct api_job *j)
 		 m == API_GET) {
 		j->route = ROUTE_THREAD;
 		j->seq = seq;
+	} else if (strcmp(tail, "/read") == 0 && m == API_POST) {
+		j->route = ROUTE_READ;
+	} else if (sscanf(tail, "/messages/%lld%n", &seq, &n) == 1 && seq > 0) {
+		const char *rest = tail + n;
+		j->seq = seq;
+		if (*rest == '\0' && m == API_DELETE)
+			j->route = ROUTE_MESSAGE_DELETE;
+		else if (strcmp(rest, "/edit") == 0 && m == API_POST)
+			j->route = ROUTE_MESSAGE_EDIT;
+		else if (strcmp(rest, "/reactions") == 0 && (m == API_POST || m == API_DELETE))
+			j->route = ROUTE_REACTIONS;
+		else
+			return *rest == '\0' || !strcmp(rest, "/edit") ||
+				       !strcmp(rest, "/reactions")
+				   ? 405
+				   : 404;
 	} else if (strcmp(tail, "/join") == 0 || strcmp(tail, "/leave") == 0 ||
 		   strcmp(tail, "/members") == 0 || strcmp(tail, "/messages") == 0)
 		return 405;

@@ -167,3 +167,51 @@ def test_typing_is_broadcast_coalesced_and_never_stored(server):
         for c in (t, w, unsub, outsider):
             await c.close()
     run(go())
+
+
+def test_http_api_for_read_edit_delete_and_reactions(server):
+    import urllib.parse
+    owner, author, other = unique("own"), unique("aut"), unique("oth")
+    chan = new_channel(server, owner)
+    for u in (author, other):
+        assert server.http("POST", f"/api/v1/channels/{chan}/join", user=u)[0] == 200
+    status, body = server.http("POST", f"/api/v1/channels/{chan}/messages", {"text": "via http"}, user=author)
+    seq = body["seq"]
+    base = f"/api/v1/channels/{chan}/messages/{seq}"
+
+    status, body = server.http("POST", base + "/edit", {"text": "edited via http"}, user=author,
+                               headers={"Idempotency-Key": "edit-1"})
+    assert status == 201 and body["seq"] > seq, body
+    status, again = server.http("POST", base + "/edit", {"text": "edited via http"}, user=author,
+                                headers={"Idempotency-Key": "edit-1"})
+    assert status == 200 and again["seq"] == body["seq"] and again["duplicate"]
+    status, body = server.http("POST", base + "/edit", {"text": "hijack"}, user=other)
+    assert status == 403 and body["error"]["code"] == "forbidden"
+
+    thumbs = "👍"
+    assert server.http("POST", base + "/reactions", {"emoji": thumbs}, user=other)[0] == 201
+    assert server.http("POST", base + "/reactions", {"emoji": thumbs}, user=author)[0] == 201
+    status, page = server.http("GET", f"/api/v1/channels/{chan}/messages?after_seq=0", user=other)
+    m = next(x for x in page["messages"] if x["seq"] == seq)
+    assert (m["text"], m["edited"]) == ("edited via http", True)
+    assert m["reactions"] == [{"emoji": thumbs, "count": 2, "me": True}]
+    q = urllib.parse.quote(thumbs)
+    assert server.http("DELETE", base + f"/reactions?emoji={q}", user=other)[0] == 201
+    status, page = server.http("GET", f"/api/v1/channels/{chan}/messages?after_seq=0", user=other)
+    m = next(x for x in page["messages"] if x["seq"] == seq)
+    assert m["reactions"] == [{"emoji": thumbs, "count": 1, "me": False}]
+
+    status, body = server.http("POST", f"/api/v1/channels/{chan}/read", {"seq": 10**9}, user=other)
+    assert status == 200 and body["last_read_seq"] >= seq
+    status, body = server.http("POST", f"/api/v1/channels/{chan}/read", {"seq": 1}, user=other)
+    assert body["last_read_seq"] > 1  # forward only
+
+    assert server.http("DELETE", base, user=other)[0] == 403
+    assert server.http("DELETE", base, user=author)[0] == 201
+    status, page = server.http("GET", f"/api/v1/channels/{chan}/messages?after_seq=0", user=author)
+    m = next(x for x in page["messages"] if x["seq"] == seq)
+    assert (m["text"], m["deleted"]) == ("", True) and "reactions" not in m
+    assert server.http("DELETE", base, user=author)[0] == 404  # already deleted
+    stranger = unique("str")
+    assert server.http("POST", base + "/reactions", {"emoji": "x"}, user=stranger)[0] == 403
+    assert server.http("GET", base + "/edit", user=author)[0] == 405
