@@ -33,6 +33,8 @@ struct session {
 	char user_name[65];
 	int64_t *member; /* channels the user belongs to, sorted */
 	int nmember, capmember;
+	int64_t *ephemeral; /* those of them that are live-only, sorted */
+	int nephemeral, capephemeral;
 	struct sub *subs;
 	int nsubs, capsubs;
 	struct frame **q; /* send queue: a ring */
@@ -87,6 +89,7 @@ struct presence *edge_presence(struct edge *e);
 /* Between requests.c and session.c. */
 void session_handle(struct session *s, const char *data, size_t len);
 bool session_is_member(const struct session *s, int64_t channel);
+bool session_is_ephemeral(const struct session *s, int64_t channel);
 struct sub *session_find_sub(struct session *s, int64_t channel);
 void session_remove_sub(struct session *s, struct sub *sub);
 void session_fetch_more(struct session *s);
@@ -99,6 +102,6 @@ void session_send_json(struct session *s, json_t *o);
 void session_error(struct session *s, const char *req, const char *code, const char *message);
 void session_history_page(struct session *s, struct persist_history *page, int64_t channel,
 			  const char *req, bool catch_up);
-void session_member_change(struct session *s, int64_t channel, bool added);
+void session_member_change(struct session *s, int64_t channel, bool added, bool ephemeral);
 void session_catch_up_all(struct session *s);
 void session_request_close(struct session *s, int code, const char *reason);

@@ -19,8 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A live-only channel's next seq, kept by this node. */
+struct ephemeral_seq {
+	struct ephemeral_seq *next;
+	int64_t channel;
+	int64_t seq;
+};
+
 struct edge {
 	struct edge_config cfg;
+	pthread_mutex_t ephemeral_lock;
+	struct ephemeral_seq *ephemeral[256];
 	struct fanout *fanout;
 	struct persist_writer *writer;
 	struct persist_reader *reader;
@@ -45,6 +54,7 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 	e->fanout = fanout;
 	e->reader = reader;
 	e->nworkers = nworkers;
+	pthread_mutex_init(&e->ephemeral_lock, NULL);
 	e->presence = presence_create(fanout, cfg->presence_grace_ms, cfg->presence_interval_ms);
 	if (e->presence == NULL) {
 		free(e);
@@ -89,7 +99,60 @@ void edge_destroy(struct edge *e)
 	if (e == NULL)
 		return;
 	presence_destroy(e->presence);
+	for (int b = 0; b < 256; b++)
+		for (struct ephemeral_seq *q = e->ephemeral[b], *next; q; q = next) {
+			next = q->next;
+			free(q);
+		}
+	pthread_mutex_destroy(&e->ephemeral_lock);
 	free(e);
+}
+
+int edge_publish_ephemeral(struct edge *e, int64_t channel, const char *author,
+			   const char *client_msg_id, const char *text, size_t len, int64_t *seq,
+			   int64_t *ts_us)
+{
+	struct ephemeral_seq **bucket = &e->ephemeral[(uint64_t)channel % 256], *q;
+	struct frame *f;
+	char *json;
+	size_t n;
+
+	/* Under the lock, the seq and the hand-off to the fan-out: so frames
+	 * of one channel enter every inbox in seq order. */
+	pthread_mutex_lock(&e->ephemeral_lock);
+	for (q = *bucket; q && q->channel != channel; q = q->next)
+		;
+	if (q == NULL && (q = calloc(1, sizeof(*q))) != NULL) {
+		q->channel = channel;
+		q->next = *bucket;
+		*bucket = q;
+	}
+	if (q == NULL) {
+		pthread_mutex_unlock(&e->ephemeral_lock);
+		return -ENOMEM;
+	}
+	struct persist_message m = {
+	    .channel_id = channel,
+	    .seq = ++q->seq,
+	    .author_name = author,
+	    .created_at_us = time_real_us(),
+	    .kind = "message",
+	    .client_msg_id = client_msg_id,
+	    .body = text,
+	    .body_len = len,
+	};
+	json = encode_ephemeral(&m, &n);
+	f = json ? frame_new(FRAME_EPHEMERAL, channel, m.seq, json, n) : NULL;
+	free(json);
+	if (f)
+		fanout_publish(e->fanout, f);
+	pthread_mutex_unlock(&e->ephemeral_lock);
+	if (f == NULL)
+		return -ENOMEM;
+	metric_add(&m_frames_encoded, 1);
+	*seq = m.seq;
+	*ts_us = m.created_at_us;
+	return 0;
 }
 
 struct presence *edge_presence(struct edge *e)
@@ -466,8 +529,10 @@ static void hello_run(void *arg, PGconn *conn)
 	if (j->member == NULL)
 		goto out;
 	/* Sorted by id already (ORDER BY c.id): the session's membership set. */
-	json_array_foreach(j->channels, i, c) j->member[j->nmember++] =
-	    json_integer_value(json_object_get(c, "id"));
+	json_array_foreach(j->channels, i, c)
+	{
+		j->member[j->nmember++] = json_integer_value(json_object_get(c, "id"));
+	}
 	j->error = 0;
 out:
 	j->ev.run = hello_answer;
@@ -564,7 +629,7 @@ int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_
 struct member_event {
 	struct fanout_event ev;
 	int64_t user_id, channel_id;
-	bool added;
+	bool added, ephemeral;
 };
 
 static void member_answer(void *worker_arg, struct fanout_event *ev)
@@ -574,11 +639,12 @@ static void member_answer(void *worker_arg, struct fanout_event *ev)
 
 	for (struct session *s = w->sessions; s; s = s->next)
 		if (s->user_id == m->user_id)
-			session_member_change(s, m->channel_id, m->added);
+			session_member_change(s, m->channel_id, m->added, m->ephemeral);
 	free(m);
 }
 
-void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added)
+void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added,
+			     bool ephemeral)
 {
 	for (int w = 0; w < e->nworkers; w++) {
 		struct member_event *m = calloc(1, sizeof(*m));
@@ -588,6 +654,7 @@ void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id
 		m->user_id = user_id;
 		m->channel_id = channel_id;
 		m->added = added;
+		m->ephemeral = ephemeral;
 		fanout_post_event(e->fanout, w, &m->ev);
 	}
 }

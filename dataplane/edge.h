@@ -125,7 +125,15 @@ void edge_read_changed(struct edge *e, int64_t user_id, int64_t channel, int64_t
 
 /* Tells every worker that user_id joined (added) or left channel_id, so live
  * sessions follow. Any thread. */
-void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added);
+void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added,
+			     bool ephemeral);
+
+/* Publishes a message on an ephemeral (live-only) channel: never stored, a
+ * seq from this node's memory, straight to the fan-out. Any thread. 0 with
+ * *seq and *ts_us set, or -ENOMEM. */
+int edge_publish_ephemeral(struct edge *e, int64_t channel, const char *author,
+			   const char *client_msg_id, const char *text, size_t len, int64_t *seq,
+			   int64_t *ts_us);
 
 /* What a publish's commit outcome is handed to (the writer's cookie). done
  * runs on the writer thread and must post, not block. */
@@ -137,4 +145,6 @@ struct commit_cookie {
 /* JSON encoders (dataplane/encode.c). Each returns a malloc'd string and its
  * length, or NULL. */
 char *encode_message(const struct persist_message *m, size_t *len);
+/* The same, marked "ephemeral": true (a live-only channel's message). */
+char *encode_ephemeral(const struct persist_message *m, size_t *len);
 void encode_timestamp(int64_t us, char out[40]);

@@ -19,11 +19,10 @@ void encode_timestamp(int64_t us, char out[40])
 	snprintf(out + n, 40 - n, ".%06ldZ", (long)(us % 1000000));
 }
 
-char *encode_message(const struct persist_message *m, size_t *len)
+static json_t *message_object(const struct persist_message *m)
 {
 	char ts[40], id[48];
 	json_t *o;
-	char *text;
 
 	encode_timestamp(m->created_at_us, ts);
 	snprintf(id, sizeof(id), "%ld:%ld", (long)m->channel_id, (long)m->seq);
@@ -46,9 +45,29 @@ char *encode_message(const struct persist_message *m, size_t *len)
 		if (r)
 			json_object_set_new(o, "reactions", r);
 	}
-	text = json_dumps(o, JSON_COMPACT);
+	return o;
+}
+
+static char *dump(json_t *o, size_t *len)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
 	json_decref(o);
 	if (text)
 		*len = strlen(text);
 	return text;
+}
+
+char *encode_message(const struct persist_message *m, size_t *len)
+{
+	return dump(message_object(m), len);
+}
+
+char *encode_ephemeral(const struct persist_message *m, size_t *len)
+{
+	json_t *o = message_object(m);
+
+	if (o)
+		json_object_set_new(o, "ephemeral", json_true());
+	return dump(o, len);
 }

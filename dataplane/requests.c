@@ -99,7 +99,8 @@ static void on_subscribe(struct session *s, json_t *msg, const char *req)
 		}
 		/* Registered for live frames before history is read: nothing
 		 * committed meanwhile can fall between the two. */
-		if (since && json_is_integer(since)) {
+		/* A live-only channel has no history: since is ignored. */
+		if (since && json_is_integer(since) && !session_is_ephemeral(s, channel)) {
 			sub->last_seq = json_integer_value(since);
 			sub->catching_up = true;
 		}
@@ -254,6 +255,25 @@ static bool take_token(struct session *s)
 	return true;
 }
 
+/* A live-only channel: no writer, no duplicate detection; acked at once. */
+static void publish_ephemeral(struct session *s, int64_t channel, const char *id, const char *text,
+			      size_t len, const char *req)
+{
+	int64_t seq, ts;
+	char stamp[40];
+
+	if (edge_publish_ephemeral(s->w->e, channel, s->user_name, id, text, len, &seq, &ts) < 0) {
+		session_error(s, req, "overloaded", "retry later");
+		return;
+	}
+	metric_add(&edge_m_publishes, 1);
+	encode_timestamp(ts, stamp);
+	session_send_json(s, json_pack("{s:s, s:s?, s:I, s:I, s:s, s:s, s:b, s:b}", "type", "ack",
+				       "req", req, "channel", (json_int_t)channel, "seq",
+				       (json_int_t)seq, "ts", stamp, "client_msg_id", id,
+				       "duplicate", 0, "ephemeral", 1));
+}
+
 static void on_publish(struct session *s, json_t *msg, const char *req)
 {
 	const struct edge_config *cfg = edge_config(s->w->e);
@@ -283,6 +303,11 @@ static void on_publish(struct session *s, json_t *msg, const char *req)
 	}
 	if (!take_token(s)) {
 		session_error(s, req, "rate_limited", "too many publishes; slow down and retry");
+		return;
+	}
+	if (session_is_ephemeral(s, channel)) {
+		publish_ephemeral(s, channel, json_string_value(id), json_string_value(text),
+				  json_string_length(text), req);
 		return;
 	}
 	c = publish_cookie(s, req, json_string_value(id), channel);

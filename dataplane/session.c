@@ -41,15 +41,16 @@
 
 /* Membership */
 
-static int member_index(const struct session *s, int64_t channel)
+/* Sorted sets of channel ids: the user's channels, and the ephemeral ones. */
+static int set_index(const int64_t *set, int n, int64_t channel)
 {
-	int lo = 0, hi = s->nmember - 1;
+	int lo = 0, hi = n - 1;
 
 	while (lo <= hi) {
 		int mid = (lo + hi) / 2;
-		if (s->member[mid] == channel)
+		if (set[mid] == channel)
 			return mid;
-		if (s->member[mid] < channel)
+		if (set[mid] < channel)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
@@ -57,9 +58,39 @@ static int member_index(const struct session *s, int64_t channel)
 	return -(lo + 1);
 }
 
+/* Adds or removes channel; 0 or -ENOMEM. */
+static int set_change(int64_t **set, int *n, int *cap, int64_t channel, bool add)
+{
+	int i = set_index(*set, *n, channel);
+
+	if (add && i < 0) {
+		int at = -i - 1;
+		if (*n == *cap) {
+			int c = *cap ? *cap * 2 : 8;
+			int64_t *m = realloc(*set, (size_t)c * sizeof(*m));
+			if (m == NULL)
+				return -ENOMEM;
+			*set = m;
+			*cap = c;
+		}
+		memmove(*set + at + 1, *set + at, (size_t)(*n - at) * sizeof(**set));
+		(*set)[at] = channel;
+		(*n)++;
+	} else if (!add && i >= 0) {
+		memmove(*set + i, *set + i + 1, (size_t)(*n - i - 1) * sizeof(**set));
+		(*n)--;
+	}
+	return 0;
+}
+
 bool session_is_member(const struct session *s, int64_t channel)
 {
-	return member_index(s, channel) >= 0;
+	return set_index(s->member, s->nmember, channel) >= 0;
+}
+
+bool session_is_ephemeral(const struct session *s, int64_t channel)
+{
+	return set_index(s->ephemeral, s->nephemeral, channel) >= 0;
 }
 
 struct sub *session_find_sub(struct session *s, int64_t channel)
@@ -493,6 +524,21 @@ struct session *session_open(struct edge_worker *w, const char *user_name,
 	return s;
 }
 
+/* The live-only channels among those hello lists. */
+static void mark_ephemeral(struct session *s, json_t *channels)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(channels, i, c)
+	{
+		json_t *kind = json_object_get(c, "kind");
+		if (json_is_string(kind) && strcmp(json_string_value(kind), "ephemeral") == 0)
+			set_change(&s->ephemeral, &s->nephemeral, &s->capephemeral,
+				   json_integer_value(json_object_get(c, "id")), true);
+	}
+}
+
 void session_ready(struct session *s, int64_t user_id, json_t *channels, const int64_t *member,
 		   int nmember)
 {
@@ -508,6 +554,7 @@ void session_ready(struct session *s, int64_t user_id, json_t *channels, const i
 	}
 	memcpy(s->member, member, (size_t)nmember * sizeof(*member));
 	s->nmember = s->capmember = nmember;
+	mark_ephemeral(s, channels);
 	s->state = SESSION_READY;
 	presence_connect(edge_presence(s->w->e), s->user_name);
 	snprintf(id, sizeof(id), "%d-%lu", s->w->index, (unsigned long)s->id);
@@ -522,35 +569,16 @@ void session_ready(struct session *s, int64_t user_id, json_t *channels, const i
 	s->npending = 0;
 }
 
-void session_member_change(struct session *s, int64_t channel, bool added)
+void session_member_change(struct session *s, int64_t channel, bool added, bool ephemeral)
 {
-	int i = member_index(s, channel);
+	struct sub *sub;
 
 	if (s->state != SESSION_READY)
 		return;
-	if (added && i < 0) {
-		int at = -i - 1;
-		if (s->nmember == s->capmember) {
-			int cap = s->capmember ? s->capmember * 2 : 8;
-			int64_t *m = realloc(s->member, (size_t)cap * sizeof(*m));
-			if (m == NULL)
-				return;
-			s->member = m;
-			s->capmember = cap;
-		}
-		memmove(s->member + at + 1, s->member + at,
-			(size_t)(s->nmember - at) * sizeof(*s->member));
-		s->member[at] = channel;
-		s->nmember++;
-	} else if (!added && i >= 0) {
-		struct sub *sub = session_find_sub(s, channel);
-
-		memmove(s->member + i, s->member + i + 1,
-			(size_t)(s->nmember - i - 1) * sizeof(*s->member));
-		s->nmember--;
-		if (sub)
-			session_remove_sub(s, sub);
-	}
+	set_change(&s->member, &s->nmember, &s->capmember, channel, added);
+	set_change(&s->ephemeral, &s->nephemeral, &s->capephemeral, channel, added && ephemeral);
+	if (!added && (sub = session_find_sub(s, channel)) != NULL)
+		session_remove_sub(s, sub);
 	session_send_json(s, json_pack("{s:s, s:I}", "type", added ? "joined" : "left", "channel",
 				       (json_int_t)channel));
 }
@@ -574,6 +602,7 @@ void session_closed(struct session *s)
 	free(s->pending);
 	free(s->subs);
 	free(s->member);
+	free(s->ephemeral);
 	free(s->q);
 	free(s);
 }

@@ -100,7 +100,7 @@ function renderSidebar() {
     li.dataset.channel = c.id;
     const name = document.createElement("span");
     name.className = "name";
-    name.textContent = (c.kind === "dm" ? "" : c.kind === "private" ? "🔒 " : "# ") + label(c);
+    name.textContent = (c.kind === "dm" ? "" : c.kind === "private" ? "🔒 " : c.kind === "ephemeral" ? "⚡ " : "# ") + label(c);
     if (c.kind === "dm" && c.peer) name.prepend(dot(c.peer));
     li.append(name);
     if (c.unread) {
@@ -120,7 +120,8 @@ async function openChannel(id) {
   state.current = id;
   c.unread = 0;
   $("channel-title").textContent = (c.kind === "dm" ? "" : c.kind === "private" ? "🔒 " : "#") + label(c);
-  $("channel-meta").textContent = c.kind === "dm" ? "direct message" : c.kind + " channel";
+  $("channel-meta").textContent = c.kind === "dm" ? "direct message"
+    : c.kind === "ephemeral" ? "live feed: messages are not kept" : c.kind + " channel";
   $("composer-input").placeholder = "Message " + (c.kind === "dm" ? label(c) : "#" + label(c));
   closeThread();
   renderSidebar();
@@ -494,7 +495,12 @@ async function onHello(h) {
   state.pingTimer = setInterval(() => request({ type: "ping" }).catch(() => {}), h.heartbeat_ms / 2);
   $("me").textContent = h.user.name;
   setStatus("Connected", true);
-  for (const info of h.channels) channelState(info);
+  for (const info of h.channels) {
+    const c = channelState(info);
+    // A live feed's seq restarts with the server and it has no history:
+    // forget what was shown so that new messages are not taken for old ones.
+    if (c.kind === "ephemeral") { c.messages.clear(); c.lastSeq = 0; }
+  }
   // Resume: each channel from what this page has already seen.
   const subs = [...state.channels.values()].map((c) => ({ channel: c.id, since: c.lastSeq }));
   if (subs.length) await request({ type: "subscribe", channels: subs });

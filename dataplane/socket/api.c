@@ -129,7 +129,10 @@ static int channel_access(PGconn *conn, int64_t channel, int64_t user, char kind
 	else if (PQntuples(res) == 1) {
 		snprintf(kind, 16, "%s", PQgetvalue(res, 0, 0));
 		*member = PQgetvalue(res, 0, 1)[0] == 't';
-		rc = (*member || strcmp(kind, "public") == 0) ? 0 : -ENOENT;
+		/* Public channels and live feeds are visible to everyone. */
+		rc = (*member || strcmp(kind, "public") == 0 || strcmp(kind, "ephemeral") == 0)
+			 ? 0
+			 : -ENOENT;
 	}
 	PQclear(res);
 	return rc;
@@ -195,6 +198,7 @@ static json_t *body_json(struct api_job *j)
 static void create_channel(struct api_job *j, PGconn *conn)
 {
 	json_t *o = body_json(j), *name, *kind;
+	bool ephemeral;
 	char uid[24];
 	PGresult *res;
 
@@ -204,10 +208,11 @@ static void create_channel(struct api_job *j, PGconn *conn)
 	kind = json_object_get(o, "kind");
 	if (!json_is_string(name) || !name_valid(json_string_value(name)) ||
 	    (kind && (!json_is_string(kind) || (strcmp(json_string_value(kind), "public") &&
-						strcmp(json_string_value(kind), "private"))))) {
+						strcmp(json_string_value(kind), "private") &&
+						strcmp(json_string_value(kind), "ephemeral"))))) {
 		json_decref(o);
 		set_error(j, 400, "bad_request",
-			  "name is [a-z0-9][a-z0-9_-]{0,79}; kind is public or private");
+			  "name is [a-z0-9][a-z0-9_-]{0,79}; kind is public, private or ephemeral");
 		return;
 	}
 	snprintf(uid, sizeof(uid), "%ld", (long)j->user_id);
@@ -230,12 +235,13 @@ static void create_channel(struct api_job *j, PGconn *conn)
 		return;
 	}
 	j->channel = atoll(PQgetvalue(res, 0, 0));
+	ephemeral = strcmp(PQgetvalue(res, 0, 2), "ephemeral") == 0;
 	set_json(j, 201,
 		 json_pack("{s:{s:I, s:s, s:s, s:I, s:s}}", "channel", "id", (json_int_t)j->channel,
 			   "name", PQgetvalue(res, 0, 1), "kind", PQgetvalue(res, 0, 2), "last_seq",
 			   (json_int_t)0, "role", "admin"));
 	PQclear(res);
-	edge_membership_changed(j->call.edge, j->user_id, j->channel, true);
+	edge_membership_changed(j->call.edge, j->user_id, j->channel, true, ephemeral);
 }
 
 static void join_or_leave(struct api_job *j, PGconn *conn, bool join)
@@ -271,7 +277,8 @@ static void join_or_leave(struct api_job *j, PGconn *conn, bool join)
 	set_json(j, 200,
 		 json_pack("{s:I, s:b}", "channel", (json_int_t)j->channel, "member", join));
 	if (join != member)
-		edge_membership_changed(j->call.edge, j->user_id, j->channel, join);
+		edge_membership_changed(j->call.edge, j->user_id, j->channel, join,
+					strcmp(kind, "ephemeral") == 0);
 }
 
 static void list_members(struct api_job *j, PGconn *conn)
@@ -349,7 +356,8 @@ static void add_member(struct api_job *j, PGconn *conn)
 	set_json(j, rc ? 201 : 200,
 		 json_pack("{s:I, s:b}", "channel", (json_int_t)j->channel, "added", rc > 0));
 	if (rc)
-		edge_membership_changed(j->call.edge, target, j->channel, true);
+		edge_membership_changed(j->call.edge, target, j->channel, true,
+					strcmp(kind, "ephemeral") == 0);
 }
 
 static void open_dm(struct api_job *j, PGconn *conn)
@@ -403,8 +411,8 @@ static void open_dm(struct api_job *j, PGconn *conn)
 			   "name", name, "kind", "dm", "peer", user));
 	json_decref(o);
 	if (added) {
-		edge_membership_changed(j->call.edge, lo, j->channel, true);
-		edge_membership_changed(j->call.edge, hi, j->channel, true);
+		edge_membership_changed(j->call.edge, lo, j->channel, true, false);
+		edge_membership_changed(j->call.edge, hi, j->channel, true, false);
 	}
 }
 
@@ -655,6 +663,27 @@ static bool post_message(struct api_job *j, PGconn *conn)
 	}
 	rc = channel_access(conn, j->channel, j->user_id, kind, &member);
 	if (deny(j, rc, member, true)) {
+		json_decref(o);
+		return false;
+	}
+	if (strcmp(kind, "ephemeral") == 0) {
+		/* Live only: not stored, no duplicate detection, answered now. */
+		int64_t seq, ts;
+		char stamp[40];
+		const char *id = j->call.idempotency_key[0] ? j->call.idempotency_key : "http";
+
+		if (edge_publish_ephemeral(j->call.edge, j->channel, j->call.user, id,
+					   json_string_value(text), json_string_length(text), &seq,
+					   &ts) < 0) {
+			json_decref(o);
+			set_error(j, 503, "overloaded", "retry later");
+			return false;
+		}
+		encode_timestamp(ts, stamp);
+		set_json(j, 201,
+			 json_pack("{s:I, s:I, s:s, s:s, s:b, s:b}", "channel",
+				   (json_int_t)j->channel, "seq", (json_int_t)seq, "ts", stamp,
+				   "client_msg_id", id, "duplicate", 0, "ephemeral", 1));
 		json_decref(o);
 		return false;
 	}
