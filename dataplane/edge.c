@@ -463,20 +463,29 @@ static void hello_answer(void *worker_arg, struct fanout_event *ev)
 int64_t edge_user_ensure(PGconn *conn, const char *name)
 {
 	const char *params[1] = {name};
-	PGresult *res = PQexecParams(
-	    conn,
-	    "WITH u AS (INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING "
-	    "RETURNING id), g AS (INSERT INTO channel_members (channel_id, user_id) "
-	    "SELECT c.id, u.id FROM channels c, u WHERE c.name = 'general' RETURNING 1) "
-	    "SELECT id FROM u UNION ALL SELECT id FROM users WHERE name = $1",
-	    1, NULL, params, NULL, NULL, 0);
 	int64_t id = -1;
 
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
-		id = atoll(PQgetvalue(res, 0, 0));
-	else
-		LOG(WARN, "cannot load user %s: %s", name, PQresultErrorMessage(res));
-	PQclear(res);
+	/* Two sign-ins of a new user can race: the loser's INSERT waits for the
+	 * winner and does nothing, but its SELECT still sees the statement's
+	 * old snapshot. A second statement (a new snapshot) sees the row. */
+	for (int attempt = 0; attempt < 2 && id < 0; attempt++) {
+		PGresult *res = PQexecParams(
+		    conn,
+		    attempt == 0
+			? "WITH u AS (INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO "
+			  "NOTHING RETURNING id), g AS (INSERT INTO channel_members (channel_id, "
+			  "user_id) SELECT c.id, u.id FROM channels c, u WHERE c.name = 'general' "
+			  "RETURNING 1) SELECT id FROM u UNION ALL SELECT id FROM users WHERE name "
+			  "= $1"
+			: "SELECT id FROM users WHERE name = $1",
+		    1, NULL, params, NULL, NULL, 0);
+
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+			id = atoll(PQgetvalue(res, 0, 0));
+		else if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			LOG(WARN, "cannot load user %s: %s", name, PQresultErrorMessage(res));
+		PQclear(res);
+	}
 	return id;
 }
 

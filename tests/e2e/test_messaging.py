@@ -413,3 +413,17 @@ def test_api_requests_on_one_keep_alive_connection(server):
     r = conn.getresponse()
     assert r.status == 200 and len(json.loads(r.read())["channels"]) == 4  # general + 3
     conn.close()
+
+
+def test_first_sign_in_from_many_devices_at_once(server):
+    """A new user connecting from many devices at the same moment: every
+    connection gets its hello (user creation races are resolved)."""
+    async def go():
+        user = unique("new")
+        clients = await asyncio.gather(*(Client.connect(server, user) for _ in range(30)))
+        ids = {c.hello["user"]["id"] for c in clients}
+        assert len(ids) == 1
+        for c in clients:
+            await c.close()
+    for _ in range(3):
+        run(go())
