@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 struct daemon {
@@ -173,6 +174,13 @@ int main(int argc, char **argv)
 		LOG(ERR, "the heap is not jemalloc as built: %s", err_str(rc));
 		return 1;
 	}
+	/* Every connection is a descriptor: take all the kernel allows us
+	 * (raise the hard limit with systemd's LimitNOFILE or ulimit -Hn). */
+	struct rlimit files;
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+		files.rlim_cur = files.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &files);
+	}
 	if (migrate_once(&d.cfg, migrate_only) < 0)
 		return 1;
 	if (migrate_only)
@@ -246,9 +254,11 @@ int main(int argc, char **argv)
 		persist_reader_destroy(d.reader);
 		return 1;
 	}
-	LOG(NOTICE, "fanoutd %s listening on %s://%s:%d/ with %d thread(s) (%s)", FANOUT_VERSION,
-	    scfg.tls_cert[0] ? "https" : "http", scfg.address, scfg.port, scfg.threads,
-	    alloc_name());
+	getrlimit(RLIMIT_NOFILE, &files);
+	LOG(NOTICE,
+	    "fanoutd %s listening on %s://%s:%d/ with %d thread(s), up to %lu descriptors (%s)",
+	    FANOUT_VERSION, scfg.tls_cert[0] ? "https" : "http", scfg.address, scfg.port,
+	    scfg.threads, (unsigned long)files.rlim_cur, alloc_name());
 
 	sigwait(&signals, &sig);
 	LOG(NOTICE, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
