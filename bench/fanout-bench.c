@@ -342,7 +342,9 @@ int main(int argc, char **argv)
 			"usage: fanout-bench SCENARIO [options]\n"
 			"scenarios:\n"
 			"  persist   batched vs naive durable writer\n"
-			"  fanout    one hot channel over the socket edge\n");
+			"  fanout    W1: one hot channel over the socket edge\n"
+			"  groups    W2: many small channels (DMs and groups of 10)\n"
+			"  capacity  W7: idle connections, server heap per connection\n");
 		return argc < 2 ? 2 : 0;
 	}
 	log_setup(LOG_LEVEL_WARN, LOG_FORMAT_TEXT, 2);
@@ -351,6 +353,10 @@ int main(int argc, char **argv)
 		return bench_persist(argc - 1, argv + 1);
 	if (strcmp(argv[1], "fanout") == 0)
 		return bench_fanout(argc - 1, argv + 1);
+	if (strcmp(argv[1], "groups") == 0)
+		return bench_groups(argc - 1, argv + 1);
+	if (strcmp(argv[1], "capacity") == 0)
+		return bench_capacity(argc - 1, argv + 1);
 	fprintf(stderr, "fanout-bench: unknown scenario '%s'\n", argv[1]);
 	return 2;
 }

@@ -89,7 +89,8 @@ static void ws_update_events(struct ws *ws)
 	epoll_ctl(ws->loop->epfd, EPOLL_CTL_MOD, ws->fd, &ev);
 }
 
-struct ws *ws_connect(struct ws_loop *l, const char *host, int port, const char *path, void *user)
+struct ws *ws_connect(struct ws_loop *l, const char *host, int port, const char *path,
+		      const char *source, void *user)
 {
 	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	struct ws *ws = calloc(1, sizeof(*ws));
@@ -112,6 +113,15 @@ struct ws *ws_connect(struct ws_loop *l, const char *host, int port, const char 
 		return NULL;
 	}
 	setsockopt(ws->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (source) {
+		struct sockaddr_in from = {.sin_family = AF_INET};
+		if (inet_pton(AF_INET, source, &from.sin_addr) != 1 ||
+		    bind(ws->fd, (struct sockaddr *)&from, sizeof(from)) < 0) {
+			close(ws->fd);
+			free(ws);
+			return NULL;
+		}
+	}
 	if (connect(ws->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 && errno != EINPROGRESS) {
 		close(ws->fd);
 		free(ws);

@@ -21,8 +21,11 @@ struct ws_loop *ws_loop_create(const struct ws_handlers *h);
 void ws_loop_destroy(struct ws_loop *l);
 
 /* Starts connecting to host:port and upgrading at path (which may carry a
- * query). NULL with errno. */
-struct ws *ws_connect(struct ws_loop *l, const char *host, int port, const char *path, void *user);
+ * query), from source (an IPv4 address to bind, or NULL): spreading
+ * connections over 127.0.0.0/8 keeps the ephemeral ports of one source
+ * address from running out. NULL with errno. */
+struct ws *ws_connect(struct ws_loop *l, const char *host, int port, const char *path,
+		      const char *source, void *user);
 
 /* Queues a text frame. 0 or -errno (-ENOTCONN before open). */
 int ws_send_text(struct ws *ws, const char *data, size_t len);

@@ -1,0 +1,177 @@
+/* Shared helpers of fanout-bench's network scenarios; see load.h. */
+#include "load.h"
+
+#include "jwt.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+void load_token(const struct load_target *t, const char *user, char *token, size_t size)
+{
+	if (jwt_sign(t->secret, user, (int64_t)time(NULL), 3600, token, size) < 0) {
+		fprintf(stderr, "fanout-bench: cannot mint a token for %s\n", user);
+		exit(2);
+	}
+}
+
+int load_api(const struct load_target *t, const char *method, const char *path, const char *user,
+	     const char *body, char *out, size_t out_size)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->port)};
+	char token[512], req[4096], *end;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), n, status = -1;
+	size_t got = 0;
+
+	out[0] = '\0';
+	load_token(t, user, token, sizeof(token));
+	inet_pton(AF_INET, t->host, &addr.sin_addr);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		goto out;
+	n = snprintf(req, sizeof(req),
+		     "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: "
+		     "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		     method, path, t->host, token, body ? strlen(body) : 0, body ? body : "");
+	if (write(fd, req, (size_t)n) != n)
+		goto out;
+	while (got + 1 < out_size) {
+		ssize_t r = read(fd, out + got, out_size - 1 - got);
+		char *cl;
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		out[got] = '\0';
+		/* Content-Length tells when the whole answer is in. */
+		end = strstr(out, "\r\n\r\n");
+		cl = strcasestr(out, "content-length:");
+		if (end && cl && got >= (size_t)(end + 4 - out) + (size_t)atol(cl + 15))
+			break;
+	}
+	if (got > 12)
+		status = atoi(out + 9);
+	end = strstr(out, "\r\n\r\n");
+	if (end)
+		memmove(out, end + 4, strlen(end + 4) + 1);
+out:
+	if (fd >= 0)
+		close(fd);
+	return status;
+}
+
+static int64_t id_from(const char *body)
+{
+	json_t *o = json_loads(body, 0, NULL);
+	int64_t id = json_integer_value(json_object_get(json_object_get(o, "channel"), "id"));
+
+	json_decref(o);
+	return id > 0 ? id : -1;
+}
+
+int64_t load_create_channel(const struct load_target *t, const char *owner, const char *name,
+			    const char *kind)
+{
+	char body[256], out[4096];
+
+	snprintf(body, sizeof(body), "{\"name\":\"%s\",\"kind\":\"%s\"}", name, kind);
+	if (load_api(t, "POST", "/api/v1/channels", owner, body, out, sizeof(out)) != 201) {
+		fprintf(stderr, "fanout-bench: cannot create channel %s: %s\n", name, out);
+		return -1;
+	}
+	return id_from(out);
+}
+
+int load_join(const struct load_target *t, const char *user, int64_t channel)
+{
+	char path[96], out[1024];
+
+	snprintf(path, sizeof(path), "/api/v1/channels/%ld/join", (long)channel);
+	return load_api(t, "POST", path, user, "", out, sizeof(out)) == 200 ? 0 : -1;
+}
+
+int64_t load_dm(const struct load_target *t, const char *a, const char *b)
+{
+	char body[128], out[1024];
+	int status;
+
+	snprintf(body, sizeof(body), "{\"user\":\"%s\"}", b);
+	status = load_api(t, "POST", "/api/v1/dms", a, body, out, sizeof(out));
+	return status == 200 || status == 201 ? id_from(out) : -1;
+}
+
+const char *load_source(const struct load_target *t, int i, char buf[20])
+{
+	int k;
+
+	if (t->sources <= 1)
+		return NULL;
+	k = i % t->sources;
+	snprintf(buf, 20, "127.0.%d.%d", k / 250, 1 + k % 250);
+	return buf;
+}
+
+int64_t load_field(const char *data, size_t len, const char *name)
+{
+	const char *p = memmem(data, len, name, strlen(name));
+
+	return p ? strtoll(p + strlen(name), NULL, 10) : -1;
+}
+
+/* Slides the window by n: bit k means "last - k was seen". */
+static void window_shift(uint64_t seen[64], int64_t n)
+{
+	int words = (int)(n / 64), bits = (int)(n % 64);
+
+	if (n >= 4096) {
+		memset(seen, 0, 64 * sizeof(*seen));
+		return;
+	}
+	for (int w = 63; w >= 0; w--) {
+		uint64_t hi = w - words >= 0 ? seen[w - words] : 0;
+		uint64_t lo = w - words - 1 >= 0 ? seen[w - words - 1] : 0;
+		seen[w] = bits ? (hi << bits) | (lo >> (64 - bits)) : hi;
+	}
+}
+
+void seq_check(struct seq_check *c, int64_t seq)
+{
+	int64_t back = c->last - seq;
+
+	if (seq > c->last) {
+		int64_t shift = seq - c->last;
+		if (c->last && shift > 1)
+			c->gaps += (uint64_t)(shift - 1);
+		window_shift(c->seen, shift);
+		c->seen[0] |= 1;
+		c->last = seq;
+		c->received++;
+		return;
+	}
+	if (back >= 4096 || (c->seen[back / 64] >> (back % 64)) & 1) {
+		c->dups++;
+		return;
+	}
+	c->seen[back / 64] |= 1ull << (back % 64);
+	c->reorders++;
+	c->received++;
+	if (c->gaps)
+		c->gaps--; /* the gap it left is filled */
+}
+
+int load_write_json(const char *path, json_t *result)
+{
+	int rc = 0;
+
+	if (path && json_dump_file(result, path, JSON_INDENT(2)) != 0) {
+		fprintf(stderr, "fanout-bench: cannot write %s\n", path);
+		rc = -EIO;
+	}
+	json_decref(result);
+	return rc;
+}
