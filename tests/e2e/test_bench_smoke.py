@@ -1,0 +1,52 @@
+"""A smoke run of every fanout-bench network scenario against a real server:
+seconds, few connections. It checks that the tool works and that its JSON
+result parses with the expected figures; it asserts nothing about speed."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import SECRET, Server
+
+
+@pytest.fixture(scope="module")
+def bench_server():
+    s = Server(publish_rate=100000, publish_burst=100000)
+    yield s
+    assert s.stop() == 0
+
+
+def bench(server, tmp_path, *args):
+    out = tmp_path / "result.json"
+    proc = subprocess.run([os.environ["FANOUT_BENCH"], *args, "--port", str(server.port),
+                           "--json", str(out)],
+                          env=dict(os.environ, FANOUT_JWT_SECRET=SECRET),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(out.read_text()), proc.stdout
+
+
+@pytest.mark.parametrize("kind", [[], ["--ephemeral"]])
+def test_w1_hot_channel(bench_server, tmp_path, kind):
+    r, out = bench(bench_server, tmp_path, "fanout", "--subscribers", "20", "--rate", "50",
+                   "--seconds", "2", "--sources", "4", *kind)
+    assert r["scenario"] == "W1" and r["subscribers"] == 20
+    assert r["published"] >= 90 and r["deliveries"] > 0
+    assert r["order"]["gaps"] == 0 and r["order"]["duplicates"] == 0
+    assert set(r["latency_ms"]) == {"p50", "p90", "p99", "p999", "max"}
+    assert "deliveries/s" in out
+
+
+def test_w2_many_small_channels(bench_server, tmp_path):
+    r, _ = bench(bench_server, tmp_path, "groups", "--users", "20", "--rate", "40", "--seconds", "2")
+    assert r["scenario"] == "W2" and r["published"] >= 70
+    assert r["deliveries"] > r["published"]  # groups fan out to ten
+    assert r["order"]["gaps"] == 0
+
+
+def test_w7_idle_connections(bench_server, tmp_path):
+    r, _ = bench(bench_server, tmp_path, "capacity", "--connections", "50", "--hold", "1",
+                 "--sources", "3")
+    assert r["scenario"] == "W7" and r["ready"] == 50 and r["closed"] == 0
+    assert r["server_open"] >= 50
