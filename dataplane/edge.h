@@ -80,6 +80,11 @@ void session_on_text(struct session *s, const char *data, size_t len);
 struct frame *session_peek(struct session *s);
 /* The frame from session_peek() was handed to the connection. */
 void session_sent(struct session *s);
+/* Up to max queued frames from the head, without taking them (the session
+ * keeps its references); then session_sent_many() with how many were handed
+ * to the connection. For transports that coalesce frames into one write. */
+int session_peek_many(struct session *s, struct frame **out, int max);
+void session_sent_many(struct session *s, int n);
 /* Non-zero when the session should close now (all queued frames sent). */
 int session_close_code(struct session *s, const char **reason);
 void session_closed(struct session *s);

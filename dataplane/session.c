@@ -242,6 +242,34 @@ struct frame *session_peek(struct session *s)
 	return s->q[s->qhead];
 }
 
+int session_peek_many(struct session *s, struct frame **out, int max)
+{
+	int n = 0;
+
+	for (; n < max && (unsigned)n < s->qlen; n++)
+		out[n] = s->q[(s->qhead + (unsigned)n) % s->qcap];
+	s->sending = n > 0;
+	return n;
+}
+
+void session_sent_many(struct session *s, int n)
+{
+	/* Each but the last released quietly; the last through session_sent(),
+	 * which also resumes reading and catch-up and asks to write more. */
+	for (; n > 1 && s->qlen > 0; n--) {
+		struct frame *f = s->q[s->qhead];
+		s->qhead = (s->qhead + 1) % s->qcap;
+		s->qlen--;
+		s->qbytes -= f->len;
+		frame_unref(f);
+	}
+	if (n == 1) {
+		s->sending = true;
+		session_sent(s);
+	}
+	s->sending = false;
+}
+
 void session_sent(struct session *s)
 {
 	struct frame *f;
