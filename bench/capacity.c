@@ -29,7 +29,7 @@ static void on_text(struct ws *ws, void *user, const char *data, size_t len)
 {
 	struct conn *c = user;
 
-	if (!c->ready && memmem(data, len, "\"type\":\"hello\"", 14)) {
+	if (!c->ready && load_has(data, len, "\"type\":\"hello\"")) {
 		c->ready = true;
 		ready++;
 	}

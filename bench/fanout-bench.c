@@ -13,6 +13,7 @@
 #define LOG_COMPONENT "bench"
 #include "alloc.h"
 #include "bench.h"
+#include "load.h"
 #include "clock.h"
 #include "log.h"
 #include "migrate.h"
@@ -38,6 +39,9 @@ struct persist_opts {
 	int batch_max;
 	int body_bytes;
 	int rate; /* open-loop run: messages per second offered; 0 skips it */
+	int batch_window_us;
+	bool sweep; /* W6: saturated runs over batch sizes and windows */
+	const char *json;
 };
 
 struct run {
@@ -145,13 +149,17 @@ static void report(const char *name, int n, double seconds, uint64_t *lat, int f
 	       percentile_ms(lat, n, 0.999), failed);
 }
 
-static double run_batched(const struct persist_opts *o, PGconn *conn, int messages, int rate)
+/* A batched run. label names it (NULL: saturated or offered-load); rows,
+ * when given, receives its figures for the JSON result. */
+static double run_batched(const struct persist_opts *o, PGconn *conn, int messages, int rate,
+			  const char *label, json_t *rows)
 {
 	struct run r = {.o = o, .messages = messages, .rate = rate};
 	char name[64];
 	struct persist_writer_config cfg = {
 	    .dsn = o->dsn,
 	    .batch_max = o->batch_max,
+	    .batch_window_us = o->batch_window_us,
 	    .queue_max = 200000,
 	    .dedup_cache = 262144,
 	};
@@ -178,11 +186,22 @@ static double run_batched(const struct persist_opts *o, PGconn *conn, int messag
 		usleep(500);
 	seconds = (double)(time_mono_ns() - start) / 1e9;
 	persist_writer_destroy(r.w);
-	if (rate > 0)
+	if (label)
+		snprintf(name, sizeof(name), "%s", label);
+	else if (rate > 0)
 		snprintf(name, sizeof(name), "batched, %d/s offered", rate);
 	else
 		snprintf(name, sizeof(name), "batched, saturated");
 	report(name, messages, seconds, r.latency_ns, atomic_load(&r.failed));
+	if (rows)
+		json_array_append_new(
+		    rows, json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:i}", "batch_max",
+				    o->batch_max, "batch_window_us", o->batch_window_us,
+				    "durable_per_s", messages / seconds, "p50_ms",
+				    percentile_ms(r.latency_ns, messages, 0.5), "p99_ms",
+				    percentile_ms(r.latency_ns, messages, 0.99), "p999_ms",
+				    percentile_ms(r.latency_ns, messages, 0.999), "failed",
+				    atomic_load(&r.failed)));
 	free(r.channel_ids);
 	free(r.latency_ns);
 	free(r.submit_ns);
@@ -249,6 +268,8 @@ int bench_persist(int argc, char **argv)
 	    {"batch-max", required_argument, NULL, 'b'},
 	    {"body-bytes", required_argument, NULL, 's'},
 	    {"rate", required_argument, NULL, 'r'},
+	    {"sweep", no_argument, NULL, 'W'},
+	    {"json", required_argument, NULL, 'j'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct persist_opts o = {
@@ -293,10 +314,17 @@ int bench_persist(int argc, char **argv)
 		case 'r':
 			o.rate = atoi(optarg);
 			break;
+		case 'W':
+			o.sweep = true;
+			break;
+		case 'j':
+			o.json = optarg;
+			break;
 		default:
 			fprintf(stderr, "usage: fanout-bench persist [--dsn DSN] [--messages N] "
 					"[--naive-messages N] [--channels N] [--producers N] "
-					"[--batch-max N] [--body-bytes N] [--rate N]\n");
+					"[--batch-max N] [--body-bytes N] [--rate N] [--sweep] "
+					"[--json FILE]\n");
 			return 2;
 		}
 	}
@@ -321,11 +349,34 @@ int bench_persist(int argc, char **argv)
 	       o.channels, o.producers, o.batch_max, o.body_bytes, alloc_name());
 	printf("%-26s %10s %12s %9s %9s %9s %7s\n", "writer", "messages", "durable/s", "p50 ms",
 	       "p99 ms", "p99.9 ms", "failed");
-	batched = run_batched(&o, conn, o.messages, 0);
+	if (o.sweep) {
+		/* W6: how batch size and the linger window trade durable
+		 * messages per second against latency. */
+		static const int sizes[] = {1, 16, 64, 256, 1024, 4096};
+		static const int windows[] = {0, 2000};
+		json_t *rows = json_array();
+
+		for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++) {
+			for (size_t b = 0; b < sizeof(sizes) / sizeof(sizes[0]); b++) {
+				struct persist_opts one = o;
+				char name[64];
+
+				one.batch_max = sizes[b];
+				one.batch_window_us = windows[w];
+				snprintf(name, sizeof(name), "batch %d, window %d us", sizes[b],
+					 windows[w]);
+				run_batched(&one, conn, o.messages, 0, name, rows);
+			}
+		}
+		load_write_json(o.json, json_pack("{s:s, s:o}", "scenario", "W6", "runs", rows));
+		PQfinish(conn);
+		return 0;
+	}
+	batched = run_batched(&o, conn, o.messages, 0, NULL, NULL);
 	if (o.rate > 0) {
 		/* Five seconds of offered load, at least one message per producer. */
 		long n = (long)o.rate * 5;
-		run_batched(&o, conn, (int)(n < o.producers ? o.producers : n), o.rate);
+		run_batched(&o, conn, (int)(n < o.producers ? o.producers : n), o.rate, NULL, NULL);
 	}
 	naive = run_naive(&o, conn);
 	printf("throughput, batched saturated / naive: %.1fx\n", batched / naive);

@@ -23,6 +23,7 @@ struct peer {
 	struct ws *ws;
 	int index;
 	bool ready; /* subscribed */
+	bool slow;  /* W5: alternates between reading and not */
 	struct seq_check seq;
 };
 
@@ -33,7 +34,8 @@ struct run {
 	int ready;
 	int64_t acked, errors, rate_limited, last_acked_seq;
 	int closed;
-	struct hist latency;
+	int64_t lagged;
+	struct hist latency, slow_latency;
 };
 
 static struct run *R;
@@ -49,23 +51,23 @@ static void on_text(struct ws *ws, void *user, const char *data, size_t len)
 	int64_t seq, due;
 
 	if (p == &R->pub) {
-		if (memmem(data, len, "\"type\":\"ack\"", 12)) {
+		if (load_has(data, len, "\"type\":\"ack\"")) {
 			R->acked++;
 			seq = load_field(data, len, "\"seq\":");
 			if (seq > R->last_acked_seq)
 				R->last_acked_seq = seq;
-		} else if (memmem(data, len, "\"type\":\"error\"", 14)) {
+		} else if (load_has(data, len, "\"type\":\"error\"")) {
 			R->errors++;
-			if (memmem(data, len, "rate_limited", 12))
+			if (load_has(data, len, "rate_limited"))
 				R->rate_limited++;
 		}
 		return;
 	}
 	if (!p->ready) {
-		if (memmem(data, len, "\"type\":\"subscribed\"", 19)) {
+		if (load_has(data, len, "\"type\":\"subscribed\"")) {
 			p->ready = true;
 			R->ready++;
-		} else if (memmem(data, len, "\"type\":\"hello\"", 14)) {
+		} else if (load_has(data, len, "\"type\":\"hello\"")) {
 			char req[128];
 			int n = snprintf(req, sizeof(req),
 					 "{\"type\":\"subscribe\",\"req\":\"s\",\"channels\":[{"
@@ -75,13 +77,15 @@ static void on_text(struct ws *ws, void *user, const char *data, size_t len)
 		}
 		return;
 	}
-	if (!memmem(data, len, "\"type\":\"message\"", 16))
+	if (load_has(data, len, "\"type\":\"lagged\""))
+		R->lagged++;
+	if (!load_has(data, len, "\"type\":\"message\""))
 		return;
 	seq = load_field(data, len, "\"seq\":");
 	due = load_field(data, len, "due=");
 	seq_check(&p->seq, seq);
 	if (due > 0 && now >= (uint64_t)due)
-		hist_record(&R->latency, now - (uint64_t)due);
+		hist_record(p->slow ? &R->slow_latency : &R->latency, now - (uint64_t)due);
 }
 
 static void on_close(struct ws *ws, void *user, int code)
@@ -92,17 +96,24 @@ static void on_close(struct ws *ws, void *user, int code)
 int bench_fanout(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"host", required_argument, NULL, 'H'},	   {"port", required_argument, NULL, 'P'},
-	    {"subscribers", required_argument, NULL, 'n'}, {"rate", required_argument, NULL, 'r'},
-	    {"seconds", required_argument, NULL, 't'},	   {"size", required_argument, NULL, 's'},
-	    {"sources", required_argument, NULL, 'S'},	   {"json", required_argument, NULL, 'j'},
-	    {"ephemeral", no_argument, NULL, 'e'},	   {NULL, 0, NULL, 0},
+	    {"host", required_argument, NULL, 'H'},
+	    {"port", required_argument, NULL, 'P'},
+	    {"subscribers", required_argument, NULL, 'n'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"seconds", required_argument, NULL, 't'},
+	    {"size", required_argument, NULL, 's'},
+	    {"sources", required_argument, NULL, 'S'},
+	    {"json", required_argument, NULL, 'j'},
+	    {"ephemeral", no_argument, NULL, 'e'},
+	    {"slow", required_argument, NULL, 'w'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct load_target t = {
 	    .host = "127.0.0.1", .port = 8080, .secret = getenv("FANOUT_JWT_SECRET"), .sources = 1};
 	int subscribers = 100, rate = 1000, seconds = 10, size = 64, opt;
 	const char *json_path = NULL;
 	bool ephemeral = false;
+	int slow_percent = 0;
 	struct ws_handlers h = {on_open, on_text, on_close};
 	struct run run = {0};
 	char token[512], name[96], path[640], user[64], src[20], *text;
@@ -138,16 +149,21 @@ int bench_fanout(int argc, char **argv)
 		case 'e':
 			ephemeral = true;
 			break;
+		case 'w':
+			slow_percent = atoi(optarg);
+			break;
 		default:
 			subscribers = -1;
 		}
 	}
+	if (slow_percent < 0 || slow_percent > 100)
+		subscribers = -1;
 	if (subscribers < 1 || rate < 1 || seconds < 1 || size < 16 || size > 32768 || t.port < 1 ||
 	    t.sources < 1 || t.sources > 60000 || !t.secret) {
 		fprintf(stderr,
 			"usage: fanout-bench fanout [--host A] [--port N] [--subscribers N] "
 			"[--rate MSGS_PER_S] [--seconds N] [--size BYTES] [--sources N] "
-			"[--ephemeral] [--json FILE]\n"
+			"[--ephemeral] [--slow PERCENT] [--json FILE]\n"
 			"FANOUT_JWT_SECRET must hold the server's token secret.\n");
 		return 2;
 	}
@@ -171,6 +187,8 @@ int bench_fanout(int argc, char **argv)
 		load_token(&t, user, token, sizeof(token));
 		snprintf(path, sizeof(path), "/ws?token=%s", token);
 		run.subs[i].index = i;
+		/* W5: slow_percent of the subscribers, spread over the list. */
+		run.subs[i].slow = (i * slow_percent) / 100 != ((i + 1) * slow_percent) / 100;
 		run.subs[i].ws =
 		    ws_connect(loop, t.host, t.port, path, load_source(&t, i, src), &run.subs[i]);
 		if (run.subs[i].ws == NULL) {
@@ -217,6 +235,13 @@ int bench_fanout(int argc, char **argv)
 			sent++;
 		}
 		ws_loop_run(loop, 1);
+		/* Slow subscribers read for 200 ms of every second. */
+		if (slow_percent) {
+			bool reading = (now - start) / 1000000ull % 1000 < 200;
+			for (int i = 0; i < subscribers; i++)
+				if (run.subs[i].slow)
+					ws_pause(run.subs[i].ws, !reading);
+		}
 		if ((now - start) / 1000000000ull >= next_report) {
 			uint64_t rx = 0;
 			for (int i = 0; i < subscribers; i++)
@@ -228,7 +253,9 @@ int bench_fanout(int argc, char **argv)
 			next_report++;
 		}
 	}
-	/* Let the tail arrive. */
+	/* Let the tail arrive; the slow ones read freely now. */
+	for (int i = 0; i < subscribers; i++)
+		ws_pause(run.subs[i].ws, false);
 	deadline = time_mono_ns() + 10ull * 1000000000ull;
 	for (;;) {
 		bool done = run.acked + run.errors >= (int64_t)sent;
@@ -263,6 +290,13 @@ int bench_fanout(int argc, char **argv)
 	       "the 10 s tail ended: %lu\n",
 	       (unsigned long)gaps, (unsigned long)dups, (unsigned long)reorders,
 	       (unsigned long)behind);
+	if (slow_percent)
+		printf(
+		    "slow subscribers (%d%%, reading 200 ms a second): p50 %.2f ms  p99 %.2f ms  "
+		    "max %.2f ms; lagged notices %ld\n",
+		    slow_percent, hist_quantile(&run.slow_latency, 0.5) / 1e6,
+		    hist_quantile(&run.slow_latency, 0.99) / 1e6,
+		    (double)run.slow_latency.max / 1e6, (long)run.lagged);
 	if (behind)
 		printf("note: undelivered deliveries mean the server is past saturation (they are "
 		       "durable and still on their way), not lost\n");
@@ -272,19 +306,20 @@ int bench_fanout(int argc, char **argv)
 		    "and publish_burst above --rate\n");
 	load_write_json(
 	    json_path,
-	    json_pack(
-		"{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f, s:f, "
-		"s:f}, s:{s:I, s:I, s:I, s:I}}",
-		"scenario", "W1", "channel_kind", ephemeral ? "ephemeral" : "durable",
-		"subscribers", subscribers, "rate", rate, "seconds", seconds, "size", size,
-		"published", (json_int_t)sent, "deliveries", (json_int_t)rx, "deliveries_per_s",
-		rx / secs, "offered_deliveries_per_s", (double)rate * subscribers, "latency_ms",
-		"p50", hist_quantile(&run.latency, 0.5) / 1e6, "p90",
-		hist_quantile(&run.latency, 0.9) / 1e6, "p99",
-		hist_quantile(&run.latency, 0.99) / 1e6, "p999",
-		hist_quantile(&run.latency, 0.999) / 1e6, "max", (double)run.latency.max / 1e6,
-		"order", "gaps", (json_int_t)gaps, "duplicates", (json_int_t)dups, "reordered",
-		(json_int_t)reorders, "undelivered", (json_int_t)behind));
+	    json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f, s:f, "
+		      "s:f}, s:{s:I, s:I, s:I, s:I}}",
+		      "scenario", slow_percent ? "W5" : "W1", "channel_kind",
+		      ephemeral ? "ephemeral" : "durable", "subscribers", subscribers, "rate", rate,
+		      "seconds", seconds, "size", size, "published", (json_int_t)sent, "deliveries",
+		      (json_int_t)rx, "deliveries_per_s", rx / secs, "offered_deliveries_per_s",
+		      (double)rate * subscribers, "latency_ms", "p50",
+		      hist_quantile(&run.latency, 0.5) / 1e6, "p90",
+		      hist_quantile(&run.latency, 0.9) / 1e6, "p99",
+		      hist_quantile(&run.latency, 0.99) / 1e6, "p999",
+		      hist_quantile(&run.latency, 0.999) / 1e6, "max",
+		      (double)run.latency.max / 1e6, "order", "gaps", (json_int_t)gaps,
+		      "duplicates", (json_int_t)dups, "reordered", (json_int_t)reorders,
+		      "undelivered", (json_int_t)behind));
 	for (int i = 0; i < subscribers; i++)
 		ws_close(run.subs[i].ws);
 	ws_close(run.pub.ws);

@@ -41,10 +41,10 @@ static void on_text(struct ws *ws, void *arg, const char *data, size_t len)
 	int64_t channel, seq, due;
 
 	if (!u->ready) {
-		if (memmem(data, len, "\"type\":\"subscribed\"", 19)) {
+		if (load_has(data, len, "\"type\":\"subscribed\"")) {
 			u->ready = true;
 			G.ready++;
-		} else if (memmem(data, len, "\"type\":\"hello\"", 14)) {
+		} else if (load_has(data, len, "\"type\":\"hello\"")) {
 			char req[192];
 			int n = snprintf(req, sizeof(req),
 					 "{\"type\":\"subscribe\",\"req\":\"s\",\"channels\":[{"
@@ -54,15 +54,15 @@ static void on_text(struct ws *ws, void *arg, const char *data, size_t len)
 		}
 		return;
 	}
-	if (memmem(data, len, "\"type\":\"ack\"", 12)) {
+	if (load_has(data, len, "\"type\":\"ack\"")) {
 		G.acked++;
 		return;
 	}
-	if (memmem(data, len, "\"type\":\"error\"", 14)) {
+	if (load_has(data, len, "\"type\":\"error\"")) {
 		G.errors++;
 		return;
 	}
-	if (!memmem(data, len, "\"type\":\"message\"", 16))
+	if (!load_has(data, len, "\"type\":\"message\""))
 		return;
 	channel = load_field(data, len, "\"channel\":");
 	seq = load_field(data, len, "\"seq\":");

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct load_target {
 	const char *host;
@@ -34,6 +35,9 @@ int64_t load_dm(const struct load_target *t, const char *a, const char *b);
 /* The source address for connection i: 127.0.<k/250>.<1+k%250>, k = i mod
  * sources (NULL with one source: the kernel picks). */
 const char *load_source(const struct load_target *t, int i, char buf[20]);
+
+/* Whether a frame contains a string literal (its size taken by the compiler). */
+#define load_has(data, len, literal) (memmem((data), (len), (literal), sizeof(literal) - 1) != NULL)
 
 /* The integer after name in a frame, or -1: the hot path reads a million of
  * these a second, so no JSON parse. */

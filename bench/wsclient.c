@@ -28,6 +28,7 @@ struct ws {
 	struct buf in, out;
 	uint32_t mask;
 	bool want_out;
+	bool paused;
 };
 
 struct ws_loop {
@@ -84,8 +85,8 @@ void ws_loop_destroy(struct ws_loop *l)
 
 static void ws_update_events(struct ws *ws)
 {
-	struct epoll_event ev = {.events = EPOLLIN | (ws->want_out ? EPOLLOUT : 0u),
-				 .data.ptr = ws};
+	struct epoll_event ev = {
+	    .events = (ws->paused ? 0u : EPOLLIN) | (ws->want_out ? EPOLLOUT : 0u), .data.ptr = ws};
 	epoll_ctl(ws->loop->epfd, EPOLL_CTL_MOD, ws->fd, &ev);
 }
 
@@ -184,6 +185,14 @@ int ws_send_text(struct ws *ws, const char *data, size_t len)
 	if (ws->state != WS_OPEN)
 		return -ENOTCONN;
 	return frame_out(ws, 1, data, len);
+}
+
+void ws_pause(struct ws *ws, bool paused)
+{
+	if (ws->state == WS_CLOSED || ws->paused == paused)
+		return;
+	ws->paused = paused;
+	ws_update_events(ws);
 }
 
 size_t ws_pending(const struct ws *ws)

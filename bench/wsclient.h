@@ -37,5 +37,9 @@ int ws_loop_run(struct ws_loop *l, int timeout_ms);
  * closed ws stays valid until ws_close(). */
 void ws_close(struct ws *ws);
 
+/* Stops (or resumes) reading from ws: a slow consumer, for W5. What the
+ * server sends meanwhile waits in the kernel's buffers, then in its queue. */
+void ws_pause(struct ws *ws, bool paused);
+
 /* Bytes waiting to be written on ws (for pacing). */
 size_t ws_pending(const struct ws *ws);

@@ -50,3 +50,22 @@ def test_w7_idle_connections(bench_server, tmp_path):
                  "--sources", "3")
     assert r["scenario"] == "W7" and r["ready"] == 50 and r["closed"] == 0
     assert r["server_open"] >= 50
+
+
+def test_w6_persistence_sweep(tmp_path):
+    out = tmp_path / "w6.json"
+    proc = subprocess.run([os.environ["FANOUT_BENCH"], "persist", "--dsn", os.environ["FANOUT_TEST_PG_DSN"],
+                           "--messages", "300", "--channels", "4", "--producers", "2", "--sweep",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = json.loads(out.read_text())
+    assert r["scenario"] == "W6" and len(r["runs"]) == 12
+    assert {(x["batch_max"], x["batch_window_us"]) for x in r["runs"]} >= {(1, 0), (4096, 2000)}
+    assert all(x["failed"] == 0 and x["durable_per_s"] > 0 for x in r["runs"])
+
+
+def test_w5_slow_consumers(bench_server, tmp_path):
+    r, out = bench(bench_server, tmp_path, "fanout", "--subscribers", "20", "--rate", "50",
+                   "--seconds", "2", "--slow", "25")
+    assert r["scenario"] == "W5" and r["order"]["gaps"] == 0
+    assert "slow subscribers (25%" in out
