@@ -395,7 +395,8 @@ int main(int argc, char **argv)
 			"  persist   batched vs naive durable writer\n"
 			"  fanout    W1: one hot channel over the socket edge\n"
 			"  groups    W2: many small channels (DMs and groups of 10)\n"
-			"  capacity  W7: idle connections, server heap per connection\n");
+			"  capacity  W7: idle connections, server heap per connection\n"
+			"  nats      W1 against nats-server's websocket listener\n");
 		return argc < 2 ? 2 : 0;
 	}
 	log_setup(LOG_LEVEL_WARN, LOG_FORMAT_TEXT, 2);
@@ -408,6 +409,8 @@ int main(int argc, char **argv)
 		return bench_groups(argc - 1, argv + 1);
 	if (strcmp(argv[1], "capacity") == 0)
 		return bench_capacity(argc - 1, argv + 1);
+	if (strcmp(argv[1], "nats") == 0)
+		return bench_nats(argc - 1, argv + 1);
 	fprintf(stderr, "fanout-bench: unknown scenario '%s'\n", argv[1]);
 	return 2;
 }

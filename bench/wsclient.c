@@ -187,6 +187,13 @@ int ws_send_text(struct ws *ws, const char *data, size_t len)
 	return frame_out(ws, 1, data, len);
 }
 
+int ws_send_binary(struct ws *ws, const char *data, size_t len)
+{
+	if (ws->state != WS_OPEN)
+		return -ENOTCONN;
+	return frame_out(ws, 2, data, len);
+}
+
 void ws_pause(struct ws *ws, bool paused)
 {
 	if (ws->state == WS_CLOSED || ws->paused == paused)
@@ -264,7 +271,8 @@ static void ws_parse(struct ws *ws)
 		if (avail < h + len)
 			return;
 		b->off += h + len;
-		if (opcode == 1)
+		/* Text and binary alike: NATS sends its protocol in binary frames. */
+		if (opcode == 1 || opcode == 2)
 			ws->loop->h.on_text(ws, ws->user, (const char *)p + h, (size_t)len);
 		else if (opcode == 9)
 			frame_out(ws, 10, (const char *)p + h, (size_t)len);

@@ -13,7 +13,7 @@ struct ws_loop;
 
 struct ws_handlers {
 	void (*on_open)(struct ws *ws, void *user);
-	void (*on_text)(struct ws *ws, void *user, const char *data, size_t len);
+	void (*on_text)(struct ws *ws, void *user, const char *data, size_t len); /* or binary */
 	void (*on_close)(struct ws *ws, void *user, int code); /* code 0: no close frame */
 };
 
@@ -26,6 +26,9 @@ void ws_loop_destroy(struct ws_loop *l);
  * address from running out. NULL with errno. */
 struct ws *ws_connect(struct ws_loop *l, const char *host, int port, const char *path,
 		      const char *source, void *user);
+
+/* Queues a binary frame (for peers such as NATS). 0 or -errno. */
+int ws_send_binary(struct ws *ws, const char *data, size_t len);
 
 /* Queues a text frame. 0 or -errno (-ENOTCONN before open). */
 int ws_send_text(struct ws *ws, const char *data, size_t len);

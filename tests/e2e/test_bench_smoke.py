@@ -69,3 +69,32 @@ def test_w5_slow_consumers(bench_server, tmp_path):
                    "--seconds", "2", "--slow", "25")
     assert r["scenario"] == "W5" and r["order"]["gaps"] == 0
     assert "slow subscribers (25%" in out
+
+
+def test_nats_side_by_side_scenario(tmp_path):
+    """The NATS adapter against a real nats-server (Debian's) on loopback."""
+    import shutil, socket, time
+    assert shutil.which("nats-server"), "nats-server is installed by deploy/bootstrap"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "nats.conf"
+    conf.write_text(f'listen: 127.0.0.1:{port + 1}\nwebsocket {{\n  listen: "127.0.0.1:{port}"\n  no_tls: true\n}}\n')
+    log = open(tmp_path / "nats.log", "w")
+    nats = subprocess.Popen(["nats-server", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(50):
+            if "Server is ready" in (tmp_path / "nats.log").read_text():
+                break
+            time.sleep(0.1)
+        out = tmp_path / "nats.json"
+        proc = subprocess.run([os.environ["FANOUT_BENCH"], "nats", "--port", str(port), "--subscribers", "10",
+                               "--rate", "50", "--seconds", "2", "--json", str(out)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        r = json.loads(out.read_text())
+        assert r["system"] == "nats" and r["published"] >= 90
+        assert r["deliveries"] == r["published"] * 10 and r["order"]["gaps"] == 0
+    finally:
+        nats.terminate()
+        nats.wait(timeout=10)
