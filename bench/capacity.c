@@ -62,12 +62,9 @@ static double server_metric(const struct load_target *t, const char *name)
 int bench_capacity(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"host", required_argument, NULL, 'H'},
-	    {"port", required_argument, NULL, 'P'},
+	    LOAD_OPTIONS,
 	    {"connections", required_argument, NULL, 'n'},
-	    {"sources", required_argument, NULL, 'S'},
 	    {"hold", required_argument, NULL, 'h'},
-	    {"json", required_argument, NULL, 'j'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct load_target t = {
@@ -83,26 +80,15 @@ int bench_capacity(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
-		case 'H':
-			t.host = optarg;
-			break;
-		case 'P':
-			t.port = atoi(optarg);
-			break;
 		case 'n':
 			target = atoi(optarg);
-			break;
-		case 'S':
-			t.sources = atoi(optarg);
 			break;
 		case 'h':
 			hold = atoi(optarg);
 			break;
-		case 'j':
-			json_path = optarg;
-			break;
 		default:
-			target = -1;
+			if (!load_option(opt, optarg, &t, &json_path))
+				target = -1;
 		}
 	}
 	if (target < 1 || hold < 0 || t.port < 1 || t.sources < 1 || !t.secret) {

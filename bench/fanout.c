@@ -96,14 +96,11 @@ static void on_close(struct ws *ws, void *user, int code)
 int bench_fanout(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"host", required_argument, NULL, 'H'},
-	    {"port", required_argument, NULL, 'P'},
+	    LOAD_OPTIONS,
 	    {"subscribers", required_argument, NULL, 'n'},
 	    {"rate", required_argument, NULL, 'r'},
 	    {"seconds", required_argument, NULL, 't'},
 	    {"size", required_argument, NULL, 's'},
-	    {"sources", required_argument, NULL, 'S'},
-	    {"json", required_argument, NULL, 'j'},
 	    {"ephemeral", no_argument, NULL, 'e'},
 	    {"slow", required_argument, NULL, 'w'},
 	    {NULL, 0, NULL, 0},
@@ -122,12 +119,6 @@ int bench_fanout(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
-		case 'H':
-			t.host = optarg;
-			break;
-		case 'P':
-			t.port = atoi(optarg);
-			break;
 		case 'n':
 			subscribers = atoi(optarg);
 			break;
@@ -140,12 +131,6 @@ int bench_fanout(int argc, char **argv)
 		case 's':
 			size = atoi(optarg);
 			break;
-		case 'S':
-			t.sources = atoi(optarg);
-			break;
-		case 'j':
-			json_path = optarg;
-			break;
 		case 'e':
 			ephemeral = true;
 			break;
@@ -153,7 +138,8 @@ int bench_fanout(int argc, char **argv)
 			slow_percent = atoi(optarg);
 			break;
 		default:
-			subscribers = -1;
+			if (!load_option(opt, optarg, &t, &json_path))
+				subscribers = -1;
 		}
 	}
 	if (slow_percent < 0 || slow_percent > 100)
@@ -281,11 +267,7 @@ int bench_fanout(int argc, char **argv)
 	       run.closed);
 	printf("deliveries %lu in %.1f s: %.0f deliveries/s (offered %lu/s)\n", (unsigned long)rx,
 	       secs, rx / secs, (unsigned long)rate * (unsigned long)subscribers);
-	printf("latency from due time: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max "
-	       "%.2f ms\n",
-	       hist_quantile(&run.latency, 0.5) / 1e6, hist_quantile(&run.latency, 0.9) / 1e6,
-	       hist_quantile(&run.latency, 0.99) / 1e6, hist_quantile(&run.latency, 0.999) / 1e6,
-	       (double)run.latency.max / 1e6);
+	json_t *latency = load_latency_report(&run.latency);
 	printf("order: gaps %lu, duplicates %lu, reordered %lu; acked but not yet delivered when "
 	       "the 10 s tail ended: %lu\n",
 	       (unsigned long)gaps, (unsigned long)dups, (unsigned long)reorders,
@@ -306,20 +288,15 @@ int bench_fanout(int argc, char **argv)
 		    "and publish_burst above --rate\n");
 	load_write_json(
 	    json_path,
-	    json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f, s:f, "
-		      "s:f}, s:{s:I, s:I, s:I, s:I}}",
-		      "scenario", slow_percent ? "W5" : "W1", "channel_kind",
-		      ephemeral ? "ephemeral" : "durable", "subscribers", subscribers, "rate", rate,
-		      "seconds", seconds, "size", size, "published", (json_int_t)sent, "deliveries",
-		      (json_int_t)rx, "deliveries_per_s", rx / secs, "offered_deliveries_per_s",
-		      (double)rate * subscribers, "latency_ms", "p50",
-		      hist_quantile(&run.latency, 0.5) / 1e6, "p90",
-		      hist_quantile(&run.latency, 0.9) / 1e6, "p99",
-		      hist_quantile(&run.latency, 0.99) / 1e6, "p999",
-		      hist_quantile(&run.latency, 0.999) / 1e6, "max",
-		      (double)run.latency.max / 1e6, "order", "gaps", (json_int_t)gaps,
-		      "duplicates", (json_int_t)dups, "reordered", (json_int_t)reorders,
-		      "undelivered", (json_int_t)behind));
+	    json_pack(
+		"{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:o, s:{s:I, s:I, s:I, s:I}}",
+		"scenario", slow_percent ? "W5" : "W1", "channel_kind",
+		ephemeral ? "ephemeral" : "durable", "subscribers", subscribers, "rate", rate,
+		"seconds", seconds, "size", size, "published", (json_int_t)sent, "deliveries",
+		(json_int_t)rx, "deliveries_per_s", rx / secs, "offered_deliveries_per_s",
+		(double)rate * subscribers, "latency_ms", latency, "order", "gaps",
+		(json_int_t)gaps, "duplicates", (json_int_t)dups, "reordered", (json_int_t)reorders,
+		"undelivered", (json_int_t)behind));
 	for (int i = 0; i < subscribers; i++)
 		ws_close(run.subs[i].ws);
 	ws_close(run.pub.ws);

@@ -80,10 +80,11 @@ static void on_close(struct ws *ws, void *arg, int code)
 int bench_groups(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"host", required_argument, NULL, 'H'},    {"port", required_argument, NULL, 'P'},
-	    {"users", required_argument, NULL, 'n'},   {"rate", required_argument, NULL, 'r'},
-	    {"seconds", required_argument, NULL, 't'}, {"sources", required_argument, NULL, 'S'},
-	    {"json", required_argument, NULL, 'j'},    {NULL, 0, NULL, 0},
+	    LOAD_OPTIONS,
+	    {"users", required_argument, NULL, 'n'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"seconds", required_argument, NULL, 't'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct load_target t = {
 	    .host = "127.0.0.1", .port = 8080, .secret = getenv("FANOUT_JWT_SECRET"), .sources = 1};
@@ -97,12 +98,6 @@ int bench_groups(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
-		case 'H':
-			t.host = optarg;
-			break;
-		case 'P':
-			t.port = atoi(optarg);
-			break;
 		case 'n':
 			nusers = atoi(optarg);
 			break;
@@ -112,14 +107,9 @@ int bench_groups(int argc, char **argv)
 		case 't':
 			seconds = atoi(optarg);
 			break;
-		case 'S':
-			t.sources = atoi(optarg);
-			break;
-		case 'j':
-			json_path = optarg;
-			break;
 		default:
-			nusers = -1;
+			if (!load_option(opt, optarg, &t, &json_path))
+				nusers = -1;
 		}
 	}
 	if (nusers < 10 || nusers % 10 || rate < 1 || seconds < 1 || t.port < 1 || t.sources < 1 ||
@@ -211,25 +201,17 @@ int bench_groups(int argc, char **argv)
 	printf("published %lu, acked %ld, errors %ld\n", (unsigned long)sent, (long)G.acked,
 	       (long)G.errors);
 	printf("deliveries %lu in %.1f s: %.0f deliveries/s\n", (unsigned long)rx, secs, rx / secs);
-	printf("latency from due time: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max "
-	       "%.2f ms\n",
-	       hist_quantile(&G.latency, 0.5) / 1e6, hist_quantile(&G.latency, 0.9) / 1e6,
-	       hist_quantile(&G.latency, 0.99) / 1e6, hist_quantile(&G.latency, 0.999) / 1e6,
-	       (double)G.latency.max / 1e6);
+	json_t *latency = load_latency_report(&G.latency);
 	printf("order: gaps %lu, duplicates %lu, reordered %lu\n", (unsigned long)gaps,
 	       (unsigned long)dups, (unsigned long)reorders);
-	load_write_json(
-	    json_path,
-	    json_pack(
-		"{s:s, s:i, s:i, s:i, s:I, s:I, s:f, s:{s:f, s:f, s:f, s:f, s:f}, s:{s:I, "
-		"s:I, s:I}}",
-		"scenario", "W2", "users", nusers, "rate", rate, "seconds", seconds, "published",
-		(json_int_t)sent, "deliveries", (json_int_t)rx, "deliveries_per_s", rx / secs,
-		"latency_ms", "p50", hist_quantile(&G.latency, 0.5) / 1e6, "p90",
-		hist_quantile(&G.latency, 0.9) / 1e6, "p99", hist_quantile(&G.latency, 0.99) / 1e6,
-		"p999", hist_quantile(&G.latency, 0.999) / 1e6, "max", (double)G.latency.max / 1e6,
-		"order", "gaps", (json_int_t)gaps, "duplicates", (json_int_t)dups, "reordered",
-		(json_int_t)reorders));
+	load_write_json(json_path,
+			json_pack("{s:s, s:i, s:i, s:i, s:I, s:I, s:f, s:o, s:{s:I, "
+				  "s:I, s:I}}",
+				  "scenario", "W2", "users", nusers, "rate", rate, "seconds",
+				  seconds, "published", (json_int_t)sent, "deliveries",
+				  (json_int_t)rx, "deliveries_per_s", rx / secs, "latency_ms",
+				  latency, "order", "gaps", (json_int_t)gaps, "duplicates",
+				  (json_int_t)dups, "reordered", (json_int_t)reorders));
 	for (int i = 0; i < nusers; i++)
 		ws_close(G.users[i].ws);
 	ws_loop_destroy(loop);

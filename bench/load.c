@@ -1,6 +1,7 @@
 /* Shared helpers of fanout-bench's network scenarios; see load.h. */
 #include "load.h"
 
+#include "hist.h"
 #include "jwt.h"
 
 #include <arpa/inet.h>
@@ -174,4 +175,37 @@ int load_write_json(const char *path, json_t *result)
 	}
 	json_decref(result);
 	return rc;
+}
+
+bool load_option(int opt, const char *arg, struct load_target *t, const char **json_path)
+{
+	switch (opt) {
+	case 'H':
+		t->host = arg;
+		return true;
+	case 'P':
+		t->port = atoi(arg);
+		return true;
+	case 'S':
+		t->sources = atoi(arg);
+		return true;
+	case 'j':
+		*json_path = arg;
+		return true;
+	default:
+		return false;
+	}
+}
+
+json_t *load_latency_report(const struct hist *h)
+{
+	double p50 = hist_quantile(h, 0.5) / 1e6, p90 = hist_quantile(h, 0.9) / 1e6,
+	       p99 = hist_quantile(h, 0.99) / 1e6, p999 = hist_quantile(h, 0.999) / 1e6,
+	       max = (double)h->max / 1e6;
+
+	printf("latency from due time: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max "
+	       "%.2f ms\n",
+	       p50, p90, p99, p999, max);
+	return json_pack("{s:f, s:f, s:f, s:f, s:f}", "p50", p50, "p90", p90, "p99", p99, "p999",
+			 p999, "max", max);
 }

@@ -3,6 +3,7 @@
  * scan of server frames, per-stream seq checking, and the JSON result file. */
 #pragma once
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -51,6 +52,21 @@ struct seq_check {
 	uint64_t seen[64]; /* the 4096 seqs below last, one bit each */
 };
 void seq_check(struct seq_check *c, int64_t seq);
+
+/* The options every network scenario takes: --host, --port, --sources,
+ * --json. Returns true when opt was one of them (its value stored). */
+#define LOAD_OPTIONS                                                                               \
+	{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'P'},            \
+	    {"sources", required_argument, NULL, 'S'},                                             \
+	{                                                                                          \
+		"json", required_argument, NULL, 'j'                                               \
+	}
+bool load_option(int opt, const char *arg, struct load_target *t, const char **json_path);
+
+/* Prints "latency from due time: p50 .. max" and returns the same figures as
+ * a JSON object (milliseconds). */
+struct hist;
+json_t *load_latency_report(const struct hist *h);
 
 /* Writes result (taking it) to path, or does nothing without a path. 0 or
  * -errno (printed). */

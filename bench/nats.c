@@ -127,14 +127,11 @@ static void on_close(struct ws *ws, void *user, int code)
 int bench_nats(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"host", required_argument, NULL, 'H'},
-	    {"port", required_argument, NULL, 'P'},
+	    LOAD_OPTIONS,
 	    {"subscribers", required_argument, NULL, 'n'},
 	    {"rate", required_argument, NULL, 'r'},
 	    {"seconds", required_argument, NULL, 't'},
 	    {"size", required_argument, NULL, 's'},
-	    {"sources", required_argument, NULL, 'S'},
-	    {"json", required_argument, NULL, 'j'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct load_target t = {.host = "127.0.0.1", .port = 8443, .sources = 1};
@@ -148,12 +145,6 @@ int bench_nats(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
-		case 'H':
-			t.host = optarg;
-			break;
-		case 'P':
-			t.port = atoi(optarg);
-			break;
 		case 'n':
 			subscribers = atoi(optarg);
 			break;
@@ -166,14 +157,9 @@ int bench_nats(int argc, char **argv)
 		case 's':
 			size = atoi(optarg);
 			break;
-		case 'S':
-			t.sources = atoi(optarg);
-			break;
-		case 'j':
-			json_path = optarg;
-			break;
 		default:
-			subscribers = -1;
+			if (!load_option(opt, optarg, &t, &json_path))
+				subscribers = -1;
 		}
 	}
 	if (subscribers < 1 || rate < 1 || seconds < 1 || size < 32 || size > 32768 || t.port < 1 ||
@@ -198,7 +184,9 @@ int bench_nats(int argc, char **argv)
 	}
 	pub.ws = ws_connect(loop, t.host, t.port, "/", NULL, &pub);
 	deadline = time_mono_ns() + 60ull * 1000000000ull;
-	while (N.ready < subscribers + 1 && time_mono_ns() < deadline)
+	/* Any connection refused or closed while setting up is an error now,
+	 * not a wait for the deadline. */
+	while (N.ready < subscribers + 1 && N.closed == 0 && time_mono_ns() < deadline)
 		ws_loop_run(loop, 10);
 	if (N.ready < subscribers + 1) {
 		fprintf(stderr, "fanout-bench: only %d of %d NATS connections ready\n", N.ready,
@@ -257,29 +245,21 @@ int bench_nats(int argc, char **argv)
 	       (unsigned long)N.errors, N.closed);
 	printf("deliveries %lu in %.1f s: %.0f deliveries/s (offered %lu/s)\n", (unsigned long)rx,
 	       secs, rx / secs, (unsigned long)rate * (unsigned long)subscribers);
-	printf("latency from due time: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max "
-	       "%.2f ms\n",
-	       hist_quantile(&N.latency, 0.5) / 1e6, hist_quantile(&N.latency, 0.9) / 1e6,
-	       hist_quantile(&N.latency, 0.99) / 1e6, hist_quantile(&N.latency, 0.999) / 1e6,
-	       (double)N.latency.max / 1e6);
+	json_t *latency = load_latency_report(&N.latency);
 	printf("order: gaps %lu, duplicates %lu, reordered %lu; not delivered when the tail ended: "
 	       "%lu (NATS core drops for slow consumers: at most once)\n",
 	       (unsigned long)gaps, (unsigned long)dups, (unsigned long)reorders,
 	       (unsigned long)behind);
 	load_write_json(
 	    json_path,
-	    json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f, s:f, "
-		      "s:f}, s:{s:I, s:I, s:I, s:I}}",
-		      "scenario", "W1", "system", "nats", "subscribers", subscribers, "rate", rate,
-		      "seconds", seconds, "size", size, "published", (json_int_t)sent, "deliveries",
-		      (json_int_t)rx, "deliveries_per_s", rx / secs, "offered_deliveries_per_s",
-		      (double)rate * subscribers, "latency_ms", "p50",
-		      hist_quantile(&N.latency, 0.5) / 1e6, "p90",
-		      hist_quantile(&N.latency, 0.9) / 1e6, "p99",
-		      hist_quantile(&N.latency, 0.99) / 1e6, "p999",
-		      hist_quantile(&N.latency, 0.999) / 1e6, "max", (double)N.latency.max / 1e6,
-		      "order", "gaps", (json_int_t)gaps, "duplicates", (json_int_t)dups,
-		      "reordered", (json_int_t)reorders, "undelivered", (json_int_t)behind));
+	    json_pack(
+		"{s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:o, s:{s:I, s:I, s:I, s:I}}",
+		"scenario", "W1", "system", "nats", "subscribers", subscribers, "rate", rate,
+		"seconds", seconds, "size", size, "published", (json_int_t)sent, "deliveries",
+		(json_int_t)rx, "deliveries_per_s", rx / secs, "offered_deliveries_per_s",
+		(double)rate * subscribers, "latency_ms", latency, "order", "gaps",
+		(json_int_t)gaps, "duplicates", (json_int_t)dups, "reordered", (json_int_t)reorders,
+		"undelivered", (json_int_t)behind));
 	for (int i = 0; i < subscribers; i++) {
 		ws_close(subs[i].ws);
 		free(subs[i].buf);
