@@ -75,18 +75,21 @@ def test_nats_side_by_side_scenario(tmp_path):
     """The NATS adapter against a real nats-server (Debian's) on loopback."""
     import shutil, socket, time
     assert shutil.which("nats-server"), "nats-server is installed by deploy/bootstrap"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    with socket.socket() as a, socket.socket() as b:
+        a.bind(("127.0.0.1", 0))
+        b.bind(("127.0.0.1", 0))
+        port, client_port = a.getsockname()[1], b.getsockname()[1]
     conf = tmp_path / "nats.conf"
-    conf.write_text(f'listen: 127.0.0.1:{port + 1}\nwebsocket {{\n  listen: "127.0.0.1:{port}"\n  no_tls: true\n}}\n')
+    conf.write_text(f'listen: 127.0.0.1:{client_port}\nwebsocket {{\n  listen: "127.0.0.1:{port}"\n  no_tls: true\n}}\n')
     log = open(tmp_path / "nats.log", "w")
     nats = subprocess.Popen(["nats-server", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
     try:
-        for _ in range(50):
+        for _ in range(100):
             if "Server is ready" in (tmp_path / "nats.log").read_text():
                 break
             time.sleep(0.1)
+        else:
+            raise AssertionError("nats-server did not start: " + (tmp_path / "nats.log").read_text())
         out = tmp_path / "nats.json"
         proc = subprocess.run([os.environ["FANOUT_BENCH"], "nats", "--port", str(port), "--subscribers", "10",
                                "--rate", "50", "--seconds", "2", "--json", str(out)],
