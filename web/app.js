@@ -60,9 +60,11 @@ function label(c) {
 }
 
 function dot(user) {
+  // We are present to ourselves, before any answer from the server.
+  const status = user === state.me.name ? "online" : state.presence.get(user) || "offline";
   const d = document.createElement("span");
-  d.className = "dot " + (state.presence.get(user) || "offline");
-  d.title = state.presence.get(user) || "offline";
+  d.className = "dot " + status;
+  d.title = status;
   return d;
 }
 
