@@ -153,8 +153,10 @@ static bool deny(struct api_job *j, int rc, bool member, bool need_member)
 	return true;
 }
 
-/* Runs a statement with text parameters; the result, or NULL (logged). */
-static PGresult *exec(PGconn *conn, const char *sql, int n, const char *const *params)
+/* Runs a statement with text parameters; the result, or NULL with the job's
+ * answer set to 503 (and the reason logged). */
+static PGresult *exec(struct api_job *j, PGconn *conn, const char *sql, int n,
+		      const char *const *params)
 {
 	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
@@ -162,6 +164,7 @@ static PGresult *exec(PGconn *conn, const char *sql, int n, const char *const *p
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
 		LOG(WARN, "api: %s", PQresultErrorMessage(res));
 		PQclear(res);
+		set_error(j, 503, "unavailable", "retry later");
 		return NULL;
 	}
 	return res;
@@ -218,17 +221,15 @@ static void create_channel(struct api_job *j, PGconn *conn)
 	snprintf(uid, sizeof(uid), "%ld", (long)j->user_id);
 	const char *params[3] = {json_string_value(name), kind ? json_string_value(kind) : "public",
 				 uid};
-	res = exec(conn,
+	res = exec(j, conn,
 		   "WITH c AS (INSERT INTO channels (name, kind, created_by) VALUES ($1, $2, $3) "
 		   "ON CONFLICT (name) DO NOTHING RETURNING id, name, kind), m AS (INSERT INTO "
 		   "channel_members (channel_id, user_id, role) SELECT id, $3, 'admin' FROM c) "
 		   "SELECT id, name, kind FROM c",
 		   3, params);
 	json_decref(o);
-	if (res == NULL) {
-		set_error(j, 503, "unavailable", "retry later");
+	if (res == NULL)
 		return;
-	}
 	if (PQntuples(res) == 0) {
 		PQclear(res);
 		set_error(j, 409, "name_taken", "a channel with that name exists");
@@ -264,15 +265,13 @@ static void join_or_leave(struct api_job *j, PGconn *conn, bool join)
 	}
 	snprintf(c, sizeof(c), "%ld", (long)j->channel);
 	snprintf(u, sizeof(u), "%ld", (long)j->user_id);
-	res = exec(conn,
+	res = exec(j, conn,
 		   join ? "INSERT INTO channel_members (channel_id, user_id) VALUES ($1, $2) ON "
 			  "CONFLICT DO NOTHING"
 			: "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2",
 		   2, params);
-	if (res == NULL) {
-		set_error(j, 503, "unavailable", "retry later");
+	if (res == NULL)
 		return;
-	}
 	PQclear(res);
 	set_json(j, 200,
 		 json_pack("{s:I, s:b}", "channel", (json_int_t)j->channel, "member", join));
@@ -293,14 +292,12 @@ static void list_members(struct api_job *j, PGconn *conn)
 	if (deny(j, rc, member, false))
 		return;
 	snprintf(c, sizeof(c), "%ld", (long)j->channel);
-	res = exec(conn,
+	res = exec(j, conn,
 		   "SELECT u.name, m.role FROM channel_members m JOIN users u ON u.id = m.user_id "
 		   "WHERE m.channel_id = $1 ORDER BY u.name LIMIT 10000",
 		   1, params);
-	if (res == NULL) {
-		set_error(j, 503, "unavailable", "retry later");
+	if (res == NULL)
 		return;
-	}
 	list = json_array();
 	for (int r = 0; r < PQntuples(res); r++)
 		json_array_append_new(list, json_pack("{s:s, s:s}", "name", PQgetvalue(res, r, 0),
@@ -343,14 +340,12 @@ static void add_member(struct api_job *j, PGconn *conn)
 	}
 	snprintf(c, sizeof(c), "%ld", (long)j->channel);
 	snprintf(u, sizeof(u), "%ld", (long)target);
-	res = exec(conn,
+	res = exec(j, conn,
 		   "INSERT INTO channel_members (channel_id, user_id) VALUES ($1, $2) ON CONFLICT "
 		   "DO NOTHING",
 		   2, params);
-	if (res == NULL) {
-		set_error(j, 503, "unavailable", "retry later");
+	if (res == NULL)
 		return;
-	}
 	rc = atoi(PQcmdTuples(res));
 	PQclear(res);
 	set_json(j, rc ? 201 : 200,
@@ -391,7 +386,7 @@ static void open_dm(struct api_job *j, PGconn *conn)
 	snprintf(b, sizeof(b), "%ld", (long)hi);
 	const char *params[3] = {name, a, b};
 	res =
-	    exec(conn,
+	    exec(j, conn,
 		 "WITH c AS (INSERT INTO channels (name, kind) VALUES ($1, 'dm') ON CONFLICT "
 		 "(name) DO UPDATE SET name = EXCLUDED.name RETURNING id), m AS (INSERT INTO "
 		 "channel_members (channel_id, user_id) SELECT c.id, u FROM c, (VALUES ($2::int8), "
@@ -400,7 +395,6 @@ static void open_dm(struct api_job *j, PGconn *conn)
 		 3, params);
 	if (res == NULL) {
 		json_decref(o);
-		set_error(j, 503, "unavailable", "retry later");
 		return;
 	}
 	j->channel = atoll(PQgetvalue(res, 0, 0));
