@@ -1,15 +1,20 @@
 /* fanout-bench: load generator and benchmarks. Scenarios print figures; they
  * are never timed tests.
  *
- *   fanout-bench persist   durable messages/s and publish-to-durable latency
- *                          of the batched writer against a naive writer (one
- *                          transaction per message, same fenced statement),
- *                          in one run on the same PostgreSQL.
- *   fanout-bench fanout    deliveries/s and latency over the socket edge, one
- *                          hot channel, constant publish rate (bench/fanout.c).
+ *   fanout-bench persist   W6: durable messages/s and publish-to-durable
+ *                          latency of the batched writer against a naive
+ *                          writer (one transaction per message, same fenced
+ *                          statement), in one run on the same PostgreSQL;
+ *                          --sweep over batch size and window.
+ *   fanout-bench fanout    W1/W5: one hot channel over the socket edge
+ *                          (bench/scenarios/fanout.c).
+ *   fanout-bench groups    W2: DMs and 10-member groups (scenarios/groups.c).
+ *   fanout-bench capacity  W7: idle connections (scenarios/capacity.c).
+ *   fanout-bench nats      W1 against nats-server (scenarios/nats.c).
  *
- * The persist scenario links the persist library directly: it measures the
- * writer itself, not the daemon's network path (fanout-bench fanout will). */
+ * The persist scenario, here, links the persist library directly: it
+ * measures the writer itself; the others go through the daemon's network
+ * path with the client in load.c and wsclient.c. */
 #define LOG_COMPONENT "bench"
 #include "alloc.h"
 #include "bench.h"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -115,6 +116,17 @@ const char *load_source(const struct load_target *t, int i, char buf[20])
 	k = i % t->sources;
 	snprintf(buf, 20, "127.0.%d.%d", k / 250, 1 + k % 250);
 	return buf;
+}
+
+unsigned long load_raise_fd_limit(void)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+		return 0;
+	lim.rlim_cur = lim.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &lim);
+	return (unsigned long)lim.rlim_cur;
 }
 
 int64_t load_field(const char *data, size_t len, const char *name)

@@ -37,6 +37,10 @@ int64_t load_dm(const struct load_target *t, const char *a, const char *b);
  * sources (NULL with one source: the kernel picks). */
 const char *load_source(const struct load_target *t, int i, char buf[20]);
 
+/* Raises this process's descriptor limit to its hard limit and returns the
+ * new soft limit: one descriptor per connection. */
+unsigned long load_raise_fd_limit(void);
+
 /* Whether a frame contains a string literal (its size taken by the compiler). */
 #define load_has(data, len, literal) (memmem((data), (len), (literal), sizeof(literal) - 1) != NULL)
 

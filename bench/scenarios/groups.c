@@ -144,6 +144,7 @@ int bench_groups(int argc, char **argv)
 			return 1;
 	}
 	loop = ws_loop_create(&h);
+	load_raise_fd_limit();
 	for (int i = 0; i < nusers; i++) {
 		snprintf(a, sizeof(a), "bench-u-%ld-%d", tag, i);
 		load_token(&t, a, token, sizeof(token));
@@ -154,6 +155,8 @@ int bench_groups(int argc, char **argv)
 			perror("fanout-bench: connect");
 			return 1;
 		}
+		if (i % 256 == 255)
+			ws_loop_run(loop, 0); /* keep the handshakes moving */
 	}
 	deadline = time_mono_ns() + 60ull * 1000000000ull;
 	while (G.ready < nusers && time_mono_ns() < deadline)

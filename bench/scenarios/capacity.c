@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 struct conn {
 	struct ws *ws;
@@ -73,7 +72,6 @@ int bench_capacity(int argc, char **argv)
 	const char *json_path = NULL;
 	struct ws_handlers h = {on_open, on_text, on_close};
 	char token[512], path[640], src[20];
-	struct rlimit lim;
 	struct ws_loop *loop;
 	struct conn *conns;
 	uint64_t deadline;
@@ -99,9 +97,7 @@ int bench_capacity(int argc, char **argv)
 		return 2;
 	}
 	/* As many descriptors as this process may have. */
-	getrlimit(RLIMIT_NOFILE, &lim);
-	lim.rlim_cur = lim.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &lim);
+	unsigned long files = load_raise_fd_limit();
 
 	double heap_before = server_metric(&t, "fanout_heap_allocated_bytes");
 	double resident_before = server_metric(&t, "fanout_heap_resident_bytes");
@@ -111,7 +107,7 @@ int bench_capacity(int argc, char **argv)
 	snprintf(path, sizeof(path), "/ws?token=%s", token);
 	printf("fanout-bench capacity: up to %d idle connections from %d source address(es), %s:%d "
 	       "(this process may open %lu descriptors)\n",
-	       target, t.sources, t.host, t.port, (unsigned long)lim.rlim_cur);
+	       target, t.sources, t.host, t.port, files);
 	for (; opened < target; opened++) {
 		conns[opened].ws = ws_connect(loop, t.host, t.port, path,
 					      load_source(&t, opened, src), &conns[opened]);

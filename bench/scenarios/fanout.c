@@ -164,12 +164,19 @@ int bench_fanout(int argc, char **argv)
 	    load_create_channel(&t, "bench-pub", name, ephemeral ? "ephemeral" : "public");
 	if (run.channel < 0)
 		return 1;
+	/* Every join first: the blocking HTTP calls must not hold back the
+	 * handshakes of connections already opened (the server closes a
+	 * connection that stays silent past its handshake timeout). */
 	for (int i = 0; i < subscribers; i++) {
 		snprintf(user, sizeof(user), "bench-sub-%d", i);
 		if (load_join(&t, user, run.channel) < 0) {
 			fprintf(stderr, "fanout-bench: %s cannot join\n", user);
 			return 1;
 		}
+	}
+	load_raise_fd_limit();
+	for (int i = 0; i < subscribers; i++) {
+		snprintf(user, sizeof(user), "bench-sub-%d", i);
 		load_token(&t, user, token, sizeof(token));
 		snprintf(path, sizeof(path), "/ws?token=%s", token);
 		run.subs[i].index = i;
@@ -181,17 +188,19 @@ int bench_fanout(int argc, char **argv)
 			perror("fanout-bench: connect");
 			return 1;
 		}
+		if (i % 256 == 255)
+			ws_loop_run(loop, 0); /* keep the handshakes moving */
 	}
 	load_token(&t, "bench-pub", token, sizeof(token));
 	snprintf(path, sizeof(path), "/ws?token=%s", token);
 	run.pub.index = -1;
 	run.pub.ws = ws_connect(loop, t.host, t.port, path, NULL, &run.pub);
 	deadline = time_mono_ns() + 60ull * 1000000000ull;
-	while (run.ready < subscribers && time_mono_ns() < deadline)
+	while (run.ready < subscribers && run.closed == 0 && time_mono_ns() < deadline)
 		ws_loop_run(loop, 10);
 	if (run.ready < subscribers) {
-		fprintf(stderr, "fanout-bench: only %d of %d subscribers ready\n", run.ready,
-			subscribers);
+		fprintf(stderr, "fanout-bench: only %d of %d subscribers ready (%d closed)\n",
+			run.ready, subscribers, run.closed);
 		return 1;
 	}
 	for (int i = 0; i < 50; i++)

@@ -1,6 +1,6 @@
 /* fanout-bench nats: W1 (one hot channel) against nats-server's websocket
  * listener, for a side-by-side with fanout at equal offered load. The same
- * client, pacing, due-time latency and seq checks as bench/fanout.c; the
+ * client, pacing, due-time latency and seq checks as bench/scenarios/fanout.c; the
  * NATS protocol (INFO, CONNECT, SUB, PUB, MSG, PING/PONG) spoken over the
  * websocket by a small streaming parser. The seq is a counter in the payload.
  *
@@ -170,6 +170,7 @@ int bench_nats(int argc, char **argv)
 			"[--size BYTES] [--sources N] [--json FILE]\n");
 		return 2;
 	}
+	load_raise_fd_limit();
 	loop = ws_loop_create(&h);
 	subs = calloc((size_t)subscribers, sizeof(*subs));
 	payload = malloc((size_t)size + 64);
@@ -181,6 +182,8 @@ int bench_nats(int argc, char **argv)
 			perror("fanout-bench: connect");
 			return 1;
 		}
+		if (i % 256 == 255)
+			ws_loop_run(loop, 0); /* keep the handshakes moving */
 	}
 	pub.ws = ws_connect(loop, t.host, t.port, "/", NULL, &pub);
 	deadline = time_mono_ns() + 60ull * 1000000000ull;
