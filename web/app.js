@@ -23,6 +23,7 @@ const state = {
   channels: new Map(), // id -> channel
   current: null,
   thread: null, // {channel, parent}
+  picker: null, // "channel:seq" of the message whose reaction picker is open
   retry: 0,
   pingTimer: null,
   heartbeatMs: 30000,
@@ -299,6 +300,8 @@ function actions(m) {
   add.title = "Add a reaction";
   add.addEventListener("click", (e) => { e.stopPropagation(); picker(box, m); });
   box.append(add);
+  // A re-render (a message, a presence change) keeps an open picker open.
+  if (state.picker === `${m.channel}:${m.seq}`) picker(box, m);
   if (m.author === state.me.name) {
     const edit = document.createElement("button");
     edit.className = "action";
@@ -313,14 +316,20 @@ function actions(m) {
   return box;
 }
 
-function picker(box, m) {
+function closePicker() {
+  state.picker = null;
   document.querySelectorAll(".picker").forEach((p) => p.remove());
+}
+
+function picker(box, m) {
+  closePicker();
+  state.picker = `${m.channel}:${m.seq}`;
   const p = document.createElement("div");
   p.className = "picker";
   for (const e of EMOJI) {
     const b = document.createElement("button");
     b.textContent = e;
-    b.addEventListener("click", () => { p.remove(); react(m, e, true); });
+    b.addEventListener("click", () => { closePicker(); react(m, e, true); });
     p.append(b);
   }
   box.append(p);
@@ -672,7 +681,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   submitOnEnter($("composer-input"), $("composer"));
   $("composer-input").addEventListener("input", typed);
-  document.addEventListener("click", () => document.querySelectorAll(".picker").forEach((p) => p.remove()));
+  document.addEventListener("click", closePicker);
   submitOnEnter($("thread-input"), $("thread-composer"));
   $("thread-close").addEventListener("click", closeThread);
   $("new-channel").addEventListener("click", createChannel);

@@ -114,6 +114,11 @@ test("two users chat, DM, reply in a thread and survive a reconnect", async () =
   const bobsView = b.locator("#messages .message", { hasText: `hello from ${alice}` });
   await bobsView.hover();
   await bobsView.locator(".action", { hasText: "☺+" }).click();
+  // A message arriving while bob picks re-renders his list; the picker stays.
+  await b.locator(".picker").waitFor();
+  await sendFrom(a, `while ${bob} picks`);
+  await messages(b, `while ${bob} picks`).waitFor();
+  assert.equal(await b.locator(".picker").count(), 1, "the reaction picker stays open");
   await b.locator(".picker button", { hasText: "🎉" }).click();
   const alicesView = a.locator("#messages .message", { hasText: `hello from ${alice}` });
   await alicesView.locator(".chip", { hasText: "🎉 1" }).waitFor();
