@@ -1,5 +1,6 @@
 /* A minimal epoll websocket client for fanout-bench; see wsclient.h. */
 #include "wsclient.h"
+#include "buf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,9 +16,10 @@
 
 enum ws_state { WS_CONNECTING, WS_HANDSHAKE, WS_OPEN, WS_CLOSED };
 
-struct buf {
-	char *data;
-	size_t len, off, cap;
+/* A byte queue: appended at the end, consumed from off. */
+struct queue {
+	struct buf b;
+	size_t off;
 };
 
 struct ws {
@@ -25,7 +27,7 @@ struct ws {
 	int fd;
 	enum ws_state state;
 	void *user;
-	struct buf in, out;
+	struct queue in, out;
 	uint32_t mask;
 	bool want_out;
 	bool paused;
@@ -36,30 +38,16 @@ struct ws_loop {
 	struct ws_handlers h;
 };
 
-static int buf_put(struct buf *b, const void *p, size_t n)
+/* Appends to a queue, first dropping what was consumed when that avoids
+ * growing it. */
+static int queue_put(struct queue *q, const void *p, size_t n)
 {
-	if (b->off && b->off == b->len)
-		b->off = b->len = 0;
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *d;
-
-		if (b->off) { /* compact first */
-			memmove(b->data, b->data + b->off, b->len - b->off);
-			b->len -= b->off;
-			b->off = 0;
-		}
-		while (cap < b->len + n)
-			cap *= 2;
-		d = realloc(b->data, cap);
-		if (d == NULL)
-			return -ENOMEM;
-		b->data = d;
-		b->cap = cap;
+	if (q->off && (q->off == q->b.len || q->b.len + n > q->b.cap)) {
+		memmove(q->b.data, q->b.data + q->off, q->b.len - q->off);
+		q->b.len -= q->off;
+		q->off = 0;
 	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	return 0;
+	return buf_put(&q->b, p, n);
 }
 
 struct ws_loop *ws_loop_create(const struct ws_handlers *h)
@@ -133,7 +121,7 @@ struct ws *ws_connect(struct ws_loop *l, const char *host, int port, const char 
 		     "Upgrade\r\nSec-WebSocket-Key: ZmFub3V0LWJlbmNoLWtleQ==\r\n"
 		     "Sec-WebSocket-Version: 13\r\n\r\n",
 		     path, host, port);
-	buf_put(&ws->out, req, (size_t)n);
+	queue_put(&ws->out, req, (size_t)n);
 	ws->state = WS_CONNECTING;
 	ws->want_out = true;
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = ws};
@@ -164,13 +152,13 @@ static int frame_out(struct ws *ws, int opcode, const char *data, size_t len)
 	memcpy(key, &ws->mask, 4);
 	memcpy(head + h, key, 4);
 	h += 4;
-	if (buf_put(&ws->out, head, h) < 0)
+	if (queue_put(&ws->out, head, h) < 0)
 		return -ENOMEM;
 	for (size_t off = 0; off < len; off += sizeof(chunk)) {
 		size_t n = len - off < sizeof(chunk) ? len - off : sizeof(chunk);
 		for (size_t i = 0; i < n; i++)
 			chunk[i] = (char)(data[off + i] ^ key[(off + i) & 3]);
-		if (buf_put(&ws->out, chunk, n) < 0)
+		if (queue_put(&ws->out, chunk, n) < 0)
 			return -ENOMEM;
 	}
 	if (!ws->want_out) {
@@ -204,7 +192,7 @@ void ws_pause(struct ws *ws, bool paused)
 
 size_t ws_pending(const struct ws *ws)
 {
-	return ws->out.len - ws->out.off;
+	return ws->out.b.len - ws->out.off;
 }
 
 static void ws_fail(struct ws *ws, int code)
@@ -223,31 +211,31 @@ void ws_close(struct ws *ws)
 		epoll_ctl(ws->loop->epfd, EPOLL_CTL_DEL, ws->fd, NULL);
 		close(ws->fd);
 	}
-	free(ws->in.data);
-	free(ws->out.data);
+	buf_free(&ws->in.b);
+	buf_free(&ws->out.b);
 	free(ws);
 }
 
 /* Parses what has arrived: the handshake, then frames. */
 static void ws_parse(struct ws *ws)
 {
-	struct buf *b = &ws->in;
+	struct queue *b = &ws->in;
 
 	if (ws->state == WS_HANDSHAKE) {
-		char *end = memmem(b->data + b->off, b->len - b->off, "\r\n\r\n", 4);
+		char *end = memmem(b->b.data + b->off, b->b.len - b->off, "\r\n\r\n", 4);
 		if (end == NULL)
 			return;
-		if (strncmp(b->data + b->off, "HTTP/1.1 101", 12) != 0) {
+		if (strncmp(b->b.data + b->off, "HTTP/1.1 101", 12) != 0) {
 			ws_fail(ws, -1);
 			return;
 		}
-		b->off = (size_t)(end + 4 - b->data);
+		b->off = (size_t)(end + 4 - b->b.data);
 		ws->state = WS_OPEN;
 		ws->loop->h.on_open(ws, ws->user);
 	}
 	while (ws->state == WS_OPEN) {
-		const unsigned char *p = (const unsigned char *)b->data + b->off;
-		size_t avail = b->len - b->off, h = 2;
+		const unsigned char *p = (const unsigned char *)b->b.data + b->off;
+		size_t avail = b->b.len - b->off, h = 2;
 		uint64_t len;
 		int opcode;
 
@@ -286,9 +274,9 @@ static void ws_io(struct ws *ws, uint32_t events)
 	if (events & EPOLLOUT) {
 		if (ws->state == WS_CONNECTING)
 			ws->state = WS_HANDSHAKE;
-		while (ws->out.off < ws->out.len) {
-			ssize_t n = send(ws->fd, ws->out.data + ws->out.off,
-					 ws->out.len - ws->out.off, MSG_NOSIGNAL);
+		while (ws->out.off < ws->out.b.len) {
+			ssize_t n = send(ws->fd, ws->out.b.data + ws->out.off,
+					 ws->out.b.len - ws->out.off, MSG_NOSIGNAL);
 			if (n < 0) {
 				if (errno == EAGAIN)
 					break;
@@ -297,7 +285,7 @@ static void ws_io(struct ws *ws, uint32_t events)
 			}
 			ws->out.off += (size_t)n;
 		}
-		if (ws->out.off == ws->out.len && ws->want_out) {
+		if (ws->out.off == ws->out.b.len && ws->want_out) {
 			ws->want_out = false;
 			ws_update_events(ws);
 		}
@@ -307,7 +295,7 @@ static void ws_io(struct ws *ws, uint32_t events)
 		for (;;) {
 			ssize_t n = recv(ws->fd, tmp, sizeof(tmp), 0);
 			if (n > 0) {
-				buf_put(&ws->in, tmp, (size_t)n);
+				queue_put(&ws->in, tmp, (size_t)n);
 				continue;
 			}
 			if (n < 0 && errno == EAGAIN)

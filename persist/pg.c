@@ -115,52 +115,21 @@ bool pg_result_is(const PGresult *res, const char *code)
 	return state != NULL && strcmp(state, code) == 0;
 }
 
-void pg_buf_reset(struct pg_buf *b)
-{
-	b->len = 0;
-}
-
-void pg_buf_free(struct pg_buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
-
-int pg_buf_put(struct pg_buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *data;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		data = realloc(b->data, cap);
-		if (data == NULL)
-			return -ENOMEM;
-		b->data = data;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	return 0;
-}
-
-int pg_buf_put_be32(struct pg_buf *b, uint32_t v)
+int pg_buf_put_be32(struct buf *b, uint32_t v)
 {
 	v = htobe32(v);
-	return pg_buf_put(b, &v, sizeof(v));
+	return buf_put(b, &v, sizeof(v));
 }
 
-int pg_buf_put_be64(struct pg_buf *b, uint64_t v)
+int pg_buf_put_be64(struct buf *b, uint64_t v)
 {
 	v = htobe64(v);
-	return pg_buf_put(b, &v, sizeof(v));
+	return buf_put(b, &v, sizeof(v));
 }
 
 /* Binary array layout: ndim, has-null flag, element OID, then per dimension
  * its length and lower bound, then each element as length + bytes (-1: NULL). */
-int pg_array_begin(struct pg_array *a, struct pg_buf *buf, uint32_t elem_oid)
+int pg_array_begin(struct pg_array *a, struct buf *buf, uint32_t elem_oid)
 {
 	a->buf = buf;
 	a->start = buf->len;
@@ -183,7 +152,7 @@ int pg_array_add_int8(struct pg_array *a, int64_t v)
 int pg_array_add_text(struct pg_array *a, const char *s, size_t len)
 {
 	a->count++;
-	if (pg_buf_put_be32(a->buf, (uint32_t)len) || pg_buf_put(a->buf, s, len))
+	if (pg_buf_put_be32(a->buf, (uint32_t)len) || buf_put(a->buf, s, len))
 		return -ENOMEM;
 	return 0;
 }

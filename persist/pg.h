@@ -4,6 +4,8 @@
  * handful of array parameters instead of thousands of text literals. */
 #pragma once
 
+#include "buf.h"
+
 #include <libpq-fe.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -37,28 +39,20 @@ int pg_flush(PGconn *conn);
 /* True when the result's SQLSTATE equals code. */
 bool pg_result_is(const PGresult *res, const char *code);
 
-/* A growable byte buffer for binary parameters. */
-struct pg_buf {
-	char *data;
-	size_t len, cap;
-};
-
-void pg_buf_reset(struct pg_buf *b);
-void pg_buf_free(struct pg_buf *b);
-/* Appends; returns 0 or -ENOMEM. */
-int pg_buf_put(struct pg_buf *b, const void *p, size_t n);
-int pg_buf_put_be32(struct pg_buf *b, uint32_t v);
-int pg_buf_put_be64(struct pg_buf *b, uint64_t v);
+/* Big-endian integers appended to a buffer (common/buf.h), for binary
+ * parameters; 0 or -ENOMEM. */
+int pg_buf_put_be32(struct buf *b, uint32_t v);
+int pg_buf_put_be64(struct buf *b, uint64_t v);
 
 /* One-dimensional binary arrays: begin, add n elements, end (which patches the
  * element count and null flag). add_null stores SQL NULL. */
 struct pg_array {
-	struct pg_buf *buf;
+	struct buf *buf;
 	size_t start;
 	uint32_t count;
 	bool has_null;
 };
-int pg_array_begin(struct pg_array *a, struct pg_buf *buf, uint32_t elem_oid);
+int pg_array_begin(struct pg_array *a, struct buf *buf, uint32_t elem_oid);
 int pg_array_add_int8(struct pg_array *a, int64_t v);
 int pg_array_add_text(struct pg_array *a, const char *s, size_t len);
 int pg_array_add_null(struct pg_array *a);

@@ -122,7 +122,7 @@ struct persist_writer {
 	struct settle *found;
 	int64_t *found_seq, *heads;
 	bool *head_set;
-	struct pg_buf params[5];
+	struct buf params[5];
 	bool ever_connected;
 };
 
@@ -275,14 +275,14 @@ static bool conn_lost(struct persist_writer *w)
 static int load_heads(struct persist_writer *w, struct batch *b)
 {
 	const int n = b->n;
-	struct pg_buf *buf = &w->params[0];
+	struct buf *buf = &w->params[0];
 	struct pg_array arr;
 	const char *values[1];
 	int lengths[1], formats[1] = {1}, wanted = 0;
 	PGresult *res;
 	int64_t head;
 
-	pg_buf_reset(buf);
+	buf_reset(buf);
 	if (pg_array_begin(&arr, buf, PG_OID_INT8) < 0)
 		return -ENOMEM;
 	for (int i = 0; i < n; i++) {
@@ -359,7 +359,7 @@ static int send_append(struct persist_writer *w, struct batch *b, int from, int 
 	uint64_t v;
 
 	for (int i = 0; i < 5; i++)
-		pg_buf_reset(&w->params[i]);
+		buf_reset(&w->params[i]);
 	if (pg_array_begin(&authors, &w->params[0], PG_OID_INT8) ||
 	    pg_array_begin(&ids, &w->params[1], PG_OID_TEXT) ||
 	    pg_array_begin(&kinds, &w->params[2], PG_OID_TEXT) ||
@@ -570,7 +570,7 @@ static int resolve(struct persist_writer *w, struct batch *b)
 		if (it->state != SEQ_NEW || head_set[i])
 			continue;
 		/* One query per channel covers all its requests in the batch. */
-		pg_buf_reset(&w->params[0]);
+		buf_reset(&w->params[0]);
 		if (pg_array_begin(&arr, &w->params[0], PG_OID_TEXT) < 0)
 			return -ENOMEM;
 		for (int j = i; j < n; j++)
@@ -918,7 +918,7 @@ static void writer_free(struct persist_writer *w)
 {
 	seqtab_destroy(w->seq);
 	for (int i = 0; i < 5; i++)
-		pg_buf_free(&w->params[i]);
+		buf_free(&w->params[i]);
 	free(w->reqs);
 	free(w->items);
 	free(w->settled);

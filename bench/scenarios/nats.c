@@ -9,6 +9,7 @@
  * message to PostgreSQL before broadcasting it. Compare with fanout's
  * ephemeral channels for like against like. */
 #include "bench.h"
+#include "buf.h"
 #include "clock.h"
 #include "hist.h"
 #include "load.h"
@@ -24,9 +25,8 @@
 struct nats_peer {
 	struct ws *ws;
 	bool subscriber;
-	bool ready; /* our PING was answered: CONNECT and SUB are in effect */
-	char *buf;  /* protocol bytes not yet parsed */
-	size_t len, cap;
+	bool ready;    /* our PING was answered: CONNECT and SUB are in effect */
+	struct buf in; /* protocol bytes not yet parsed */
 	struct seq_check seq;
 };
 
@@ -56,13 +56,13 @@ static void on_payload(struct nats_peer *p, const char *data, size_t len, uint64
 		hist_record(&N.latency, now - (uint64_t)due);
 }
 
-/* Parses whatever complete protocol lines and messages p->buf holds. */
+/* Parses whatever complete protocol lines and messages p->in holds. */
 static void parse(struct nats_peer *p, uint64_t now)
 {
 	size_t off = 0;
 
 	for (;;) {
-		char *line = p->buf + off, *eol = memmem(line, p->len - off, "\r\n", 2);
+		char *line = p->in.data + off, *eol = memmem(line, p->in.len - off, "\r\n", 2);
 		size_t line_len;
 
 		if (eol == NULL)
@@ -74,7 +74,7 @@ static void parse(struct nats_peer *p, uint64_t now)
 			size_t bytes = last ? strtoul(last + 1, NULL, 10) : 0;
 			size_t need = line_len + 2 + bytes + 2;
 
-			if (p->len - off < need)
+			if (p->in.len - off < need)
 				break; /* the payload is still coming */
 			on_payload(p, eol + 2, bytes, now);
 			off += need;
@@ -99,23 +99,18 @@ static void parse(struct nats_peer *p, uint64_t now)
 		}
 		off += line_len + 2;
 	}
-	memmove(p->buf, p->buf + off, p->len - off);
-	p->len -= off;
+	memmove(p->in.data, p->in.data + off, p->in.len - off);
+	p->in.len -= off;
 }
 
 static void on_data(struct ws *ws, void *user, const char *data, size_t len)
 {
 	struct nats_peer *p = user;
 
-	if (p->len + len > p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 65536;
-		while (cap < p->len + len)
-			cap *= 2;
-		p->buf = realloc(p->buf, cap);
-		p->cap = cap;
+	if (buf_put(&p->in, data, len) < 0) {
+		fprintf(stderr, "fanout-bench: out of memory\n");
+		exit(1);
 	}
-	memcpy(p->buf + p->len, data, len);
-	p->len += len;
 	parse(p, time_mono_ns());
 }
 
@@ -265,10 +260,10 @@ int bench_nats(int argc, char **argv)
 		"undelivered", (json_int_t)behind));
 	for (int i = 0; i < subscribers; i++) {
 		ws_close(subs[i].ws);
-		free(subs[i].buf);
+		buf_free(&subs[i].in);
 	}
 	ws_close(pub.ws);
-	free(pub.buf);
+	buf_free(&pub.in);
 	ws_loop_destroy(loop);
 	free(subs);
 	free(payload);

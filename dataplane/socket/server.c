@@ -16,6 +16,7 @@
 #include "server.h"
 
 #include "api.h"
+#include "buf.h"
 #include "clock.h"
 #include "err.h"
 #include "jwt.h"
@@ -62,8 +63,7 @@ struct http_session {
 struct ws_session {
 	struct session *s;
 	char user[JWT_SUBJECT_MAX + 1];
-	char *rx;
-	size_t rx_len, rx_cap;
+	struct buf rx; /* the fragments of the message being received */
 };
 
 struct service {
@@ -504,33 +504,19 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 					 (unsigned char *)why, sizeof(why) - 1);
 			return -1;
 		}
-		if (ws->rx_len + len + lws_remaining_packet_payload(wsi) > max) {
+		if (ws->rx.len + len + lws_remaining_packet_payload(wsi) > max) {
 			static const char why[] = "message too big";
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
 					 (unsigned char *)why, sizeof(why) - 1);
 			return -1;
 		}
-		if (ws->rx_len + len > ws->rx_cap) {
-			size_t cap = ws->rx_cap ? ws->rx_cap : 1024;
-			char *rx;
-			while (cap < ws->rx_len + len)
-				cap *= 2;
-			rx = realloc(ws->rx, cap);
-			if (rx == NULL)
-				return -1;
-			ws->rx = rx;
-			ws->rx_cap = cap;
-		}
-		memcpy(ws->rx + ws->rx_len, in, len);
-		ws->rx_len += len;
+		if (buf_put(&ws->rx, in, len) < 0)
+			return -1;
 		if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
-			session_on_text(ws->s, ws->rx, ws->rx_len);
-			ws->rx_len = 0;
-			if (ws->rx_cap > 65536) {
-				free(ws->rx);
-				ws->rx = NULL;
-				ws->rx_cap = 0;
-			}
+			session_on_text(ws->s, ws->rx.data, ws->rx.len);
+			buf_reset(&ws->rx);
+			if (ws->rx.cap > 65536)
+				buf_free(&ws->rx); /* not kept for: a message this large is rare */
 		}
 		return 0;
 	}
@@ -571,8 +557,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			ws->s = NULL;
 			atomic_fetch_sub(&connections_open, 1);
 		}
-		free(ws->rx);
-		ws->rx = NULL;
+		buf_free(&ws->rx);
 		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (svc && svc->worker)
