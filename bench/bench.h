@@ -3,7 +3,8 @@
 #pragma once
 
 int bench_persist(int argc, char **argv);
-int bench_fanout(int argc, char **argv);   /* W1: one hot channel */
-int bench_groups(int argc, char **argv);   /* W2: many small channels */
-int bench_capacity(int argc, char **argv); /* W7: idle connections */
-int bench_nats(int argc, char **argv);	   /* W1 against nats-server */
+int bench_fanout(int argc, char **argv);      /* W1: one hot channel */
+int bench_groups(int argc, char **argv);      /* W2: many small channels */
+int bench_capacity(int argc, char **argv);    /* W7: idle connections */
+int bench_nats(int argc, char **argv);	      /* W1 against nats-server */
+int bench_nats_groups(int argc, char **argv); /* W2 against nats-server */

@@ -11,6 +11,7 @@
  *   fanout-bench groups    W2: DMs and 10-member groups (scenarios/groups.c).
  *   fanout-bench capacity  W7: idle connections (scenarios/capacity.c).
  *   fanout-bench nats      W1 against nats-server (scenarios/nats.c).
+ *   fanout-bench nats-groups  W2 against nats-server (scenarios/nats_groups.c).
  *
  * The persist scenario, here, links the persist library directly: it
  * measures the writer itself; the others go through the daemon's network
@@ -401,7 +402,8 @@ int main(int argc, char **argv)
 			"  fanout    W1: one hot channel over the socket edge\n"
 			"  groups    W2: many small channels (DMs and groups of 10)\n"
 			"  capacity  W7: idle connections, server heap per connection\n"
-			"  nats      W1 against nats-server's websocket listener\n");
+			"  nats      W1 against nats-server's websocket listener\n"
+			"  nats-groups  W2 against nats-server's websocket listener\n");
 		return argc < 2 ? 2 : 0;
 	}
 	log_setup(LOG_LEVEL_WARN, LOG_FORMAT_TEXT, 2);
@@ -414,6 +416,8 @@ int main(int argc, char **argv)
 		return bench_groups(argc - 1, argv + 1);
 	if (strcmp(argv[1], "capacity") == 0)
 		return bench_capacity(argc - 1, argv + 1);
+	if (strcmp(argv[1], "nats-groups") == 0)
+		return bench_nats_groups(argc - 1, argv + 1);
 	if (strcmp(argv[1], "nats") == 0)
 		return bench_nats(argc - 1, argv + 1);
 	fprintf(stderr, "fanout-bench: unknown scenario '%s'\n", argv[1]);

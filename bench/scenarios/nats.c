@@ -9,10 +9,10 @@
  * message to PostgreSQL before broadcasting it. Compare with fanout's
  * ephemeral channels for like against like. */
 #include "bench.h"
-#include "buf.h"
 #include "clock.h"
 #include "hist.h"
 #include "load.h"
+#include "natsproto.h"
 #include "wsclient.h"
 
 #include <getopt.h>
@@ -23,31 +23,25 @@
 #define SUBJECT "bench.hot"
 
 struct nats_peer {
-	struct ws *ws;
-	bool subscriber;
-	bool ready;    /* our PING was answered: CONNECT and SUB are in effect */
-	struct buf in; /* protocol bytes not yet parsed */
+	struct nats_conn c; /* first: the parser hands back &c */
 	struct seq_check seq;
 };
 
 static struct {
 	int ready, closed;
-	uint64_t errors;
 	struct hist latency;
 } N;
-
-static void send_proto(struct nats_peer *p, const char *text, size_t len)
-{
-	ws_send_binary(p->ws, text, len);
-}
 
 static void on_open(struct ws *ws, void *user)
 {
 }
 
 /* Handles one MSG payload. */
-static void on_payload(struct nats_peer *p, const char *data, size_t len, uint64_t now)
+static void on_msg(struct nats_conn *c, const char *subject, size_t subject_len, const char *data,
+		   size_t len)
 {
+	struct nats_peer *p = (struct nats_peer *)c;
+	uint64_t now = time_mono_ns();
 	int64_t seq = load_field(data, len, "seq="), due = load_field(data, len, "due=");
 
 	if (seq > 0)
@@ -56,62 +50,12 @@ static void on_payload(struct nats_peer *p, const char *data, size_t len, uint64
 		hist_record(&N.latency, now - (uint64_t)due);
 }
 
-/* Parses whatever complete protocol lines and messages p->in holds. */
-static void parse(struct nats_peer *p, uint64_t now)
-{
-	size_t off = 0;
-
-	for (;;) {
-		char *line = p->in.data + off, *eol = memmem(line, p->in.len - off, "\r\n", 2);
-		size_t line_len;
-
-		if (eol == NULL)
-			break;
-		line_len = (size_t)(eol - line);
-		if (line_len >= 4 && memcmp(line, "MSG ", 4) == 0) {
-			/* MSG <subject> <sid> [reply-to] <#bytes> */
-			const char *last = memrchr(line, ' ', line_len);
-			size_t bytes = last ? strtoul(last + 1, NULL, 10) : 0;
-			size_t need = line_len + 2 + bytes + 2;
-
-			if (p->in.len - off < need)
-				break; /* the payload is still coming */
-			on_payload(p, eol + 2, bytes, now);
-			off += need;
-			continue;
-		}
-		if (line_len >= 4 && memcmp(line, "PING", 4) == 0) {
-			send_proto(p, "PONG\r\n", 6);
-		} else if (line_len >= 4 && memcmp(line, "PONG", 4) == 0) {
-			if (!p->ready) {
-				p->ready = true;
-				N.ready++;
-			}
-		} else if (line_len >= 4 && memcmp(line, "INFO", 4) == 0) {
-			char proto[256];
-			int n = snprintf(proto, sizeof(proto),
-					 "CONNECT {\"verbose\":false,\"pedantic\":false,"
-					 "\"protocol\":1}\r\n%sPING\r\n",
-					 p->subscriber ? "SUB " SUBJECT " 1\r\n" : "");
-			send_proto(p, proto, (size_t)n);
-		} else if (line_len >= 4 && memcmp(line, "-ERR", 4) == 0) {
-			N.errors++;
-		}
-		off += line_len + 2;
-	}
-	memmove(p->in.data, p->in.data + off, p->in.len - off);
-	p->in.len -= off;
-}
-
 static void on_data(struct ws *ws, void *user, const char *data, size_t len)
 {
 	struct nats_peer *p = user;
 
-	if (buf_put(&p->in, data, len) < 0) {
-		fprintf(stderr, "fanout-bench: out of memory\n");
-		exit(1);
-	}
-	parse(p, time_mono_ns());
+	if (nats_feed(&p->c, data, len, on_msg))
+		N.ready++;
 }
 
 static void on_close(struct ws *ws, void *user, int code)
@@ -134,7 +78,7 @@ int bench_nats(int argc, char **argv)
 	const char *json_path = NULL;
 	struct ws_handlers h = {on_open, on_data, on_close};
 	struct nats_peer *subs, pub = {0};
-	char src[20], *payload, head[64];
+	char src[20], *payload;
 	struct ws_loop *loop;
 	uint64_t sent = 0, start, end, deadline;
 
@@ -170,17 +114,17 @@ int bench_nats(int argc, char **argv)
 	subs = calloc((size_t)subscribers, sizeof(*subs));
 	payload = malloc((size_t)size + 64);
 	for (int i = 0; i < subscribers; i++) {
-		subs[i].subscriber = true;
-		subs[i].ws =
+		subs[i].c.subscribe = "SUB " SUBJECT " 1\r\n";
+		subs[i].c.ws =
 		    ws_connect(loop, t.host, t.port, "/", load_source(&t, i, src), &subs[i]);
-		if (subs[i].ws == NULL) {
+		if (subs[i].c.ws == NULL) {
 			perror("fanout-bench: connect");
 			return 1;
 		}
 		if (i % 256 == 255)
 			ws_loop_run(loop, 0); /* keep the handshakes moving */
 	}
-	pub.ws = ws_connect(loop, t.host, t.port, "/", NULL, &pub);
+	pub.c.ws = ws_connect(loop, t.host, t.port, "/", NULL, &pub);
 	deadline = time_mono_ns() + 60ull * 1000000000ull;
 	/* Any connection refused or closed while setting up is an error now,
 	 * not a wait for the deadline. */
@@ -202,19 +146,12 @@ int bench_nats(int argc, char **argv)
 			uint64_t due = start + sent * 1000000000ull / (uint64_t)rate;
 			int n = snprintf(payload, (size_t)size + 64, "seq=%lu due=%lu ",
 					 (unsigned long)sent + 1, (unsigned long)due);
-			int hn;
 
 			if (n < size) {
 				memset(payload + n, 'x', (size_t)(size - n));
 				n = size;
 			}
-			memcpy(payload + n, "\r\n", 2);
-			hn = snprintf(head, sizeof(head), "PUB " SUBJECT " %d\r\n", n);
-			/* One frame per PUB: header, payload and terminator. */
-			char frame[32768 + 128];
-			memcpy(frame, head, (size_t)hn);
-			memcpy(frame + hn, payload, (size_t)n + 2);
-			send_proto(&pub, frame, (size_t)(hn + n + 2));
+			nats_publish(&pub.c, SUBJECT, payload, (size_t)n);
 			sent++;
 		}
 		ws_loop_run(loop, 1);
@@ -229,9 +166,10 @@ int bench_nats(int argc, char **argv)
 		ws_loop_run(loop, 10);
 	}
 	double secs = (double)(time_mono_ns() - start) / 1e9;
-	uint64_t rx = 0, gaps = 0, dups = 0, reorders = 0, behind = 0;
+	uint64_t rx = 0, gaps = 0, dups = 0, reorders = 0, behind = 0, errors = pub.c.errors;
 	for (int i = 0; i < subscribers; i++) {
 		struct seq_check *c = &subs[i].seq;
+		errors += subs[i].c.errors;
 		rx += c->received;
 		gaps += c->gaps;
 		dups += c->dups;
@@ -240,7 +178,7 @@ int bench_nats(int argc, char **argv)
 			behind += sent - (uint64_t)c->last;
 	}
 	printf("published %lu, errors %lu, connections closed %d\n", (unsigned long)sent,
-	       (unsigned long)N.errors, N.closed);
+	       (unsigned long)errors, N.closed);
 	printf("deliveries %lu in %.1f s: %.0f deliveries/s (offered %lu/s)\n", (unsigned long)rx,
 	       secs, rx / secs, (unsigned long)rate * (unsigned long)subscribers);
 	json_t *latency = load_latency_report(&N.latency);
@@ -259,11 +197,11 @@ int bench_nats(int argc, char **argv)
 		(json_int_t)gaps, "duplicates", (json_int_t)dups, "reordered", (json_int_t)reorders,
 		"undelivered", (json_int_t)behind));
 	for (int i = 0; i < subscribers; i++) {
-		ws_close(subs[i].ws);
-		buf_free(&subs[i].in);
+		ws_close(subs[i].c.ws);
+		nats_conn_free(&subs[i].c);
 	}
-	ws_close(pub.ws);
-	buf_free(&pub.in);
+	ws_close(pub.c.ws);
+	nats_conn_free(&pub.c);
 	ws_loop_destroy(loop);
 	free(subs);
 	free(payload);

@@ -41,8 +41,9 @@ def test_w1_hot_channel(bench_server, tmp_path, kind):
 def test_w2_many_small_channels(bench_server, tmp_path):
     r, _ = bench(bench_server, tmp_path, "groups", "--users", "20", "--rate", "40", "--seconds", "2")
     assert r["scenario"] == "W2" and r["published"] >= 70
-    assert r["deliveries"] > r["published"]  # groups fan out to ten
-    assert r["order"]["gaps"] == 0
+    # Rounds of 20 publishers alternate group (ten members, the sender too) and DM (two).
+    assert r["expected"] == sum(2 if (k // 20) % 2 else 10 for k in range(r["published"]))
+    assert r["deliveries"] == r["expected"] and r["order"]["gaps"] == 0
 
 
 def test_w7_idle_connections(bench_server, tmp_path):
@@ -98,6 +99,17 @@ def test_nats_side_by_side_scenario(tmp_path):
         r = json.loads(out.read_text())
         assert r["system"] == "nats" and r["published"] >= 90
         assert r["deliveries"] == r["published"] * 10 and r["order"]["gaps"] == 0
+        # W2 on NATS: rounds of 20 publishers alternate group (10 members) and DM (2).
+        out = tmp_path / "nats-groups.json"
+        proc = subprocess.run([os.environ["FANOUT_BENCH"], "nats-groups", "--port", str(port), "--users", "20",
+                               "--rate", "40", "--seconds", "2", "--sources", "4", "--json", str(out)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        r = json.loads(out.read_text())
+        assert r["scenario"] == "W2" and r["system"] == "nats" and r["published"] >= 70
+        assert r["expected"] == sum(2 if (k // 20) % 2 else 10 for k in range(r["published"]))
+        assert r["deliveries"] == r["expected"] and r["order"]["gaps"] == 0
+        assert r["order"]["duplicates"] == 0 and r["order"]["reordered"] == 0
     finally:
         nats.terminate()
         nats.wait(timeout=10)
