@@ -1,0 +1,774 @@
+/* Unit tests of the DPDK edge's TCP engine and timer wheel: crafted segments
+ * in (as bytes, through the parser), the engine's segments out (rebuilt as
+ * bytes and parsed back), and a fake clock. Each case names the RFC
+ * behaviour it checks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "tcp.h"
+#include "wheel.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LADDR  0x0a000001u /* 10.0.0.1 */
+#define RADDR  0x0a000002u
+#define LPORT  80
+#define MAXOUT 256
+
+/* ---- the harness ---- */
+
+struct out {
+	struct tcp_seg seg; /* parsed back from the bytes we built */
+	uint8_t bytes[1600];
+	uint32_t paylen;
+	uint8_t payload[16384];
+};
+
+static struct harness {
+	struct tcp_engine *e;
+	struct out out[MAXOUT];
+	int nout;
+	int accepted, peer_fins, closed, released;
+	enum tcp_close_reason why;
+	uint8_t rx[65536];
+	uint32_t rxlen;
+	bool refuse;
+	bool abort_on_data;
+	uint64_t now;
+} H;
+
+static void collect(void *arg, const uint8_t *data, uint32_t len, void *ref)
+{
+	struct out *o = arg;
+
+	assert_true(o->paylen + len <= sizeof(o->payload));
+	memcpy(o->payload + o->paylen, data, len);
+	o->paylen += len;
+}
+
+static void output(void *ctx, const struct tcp_out *o)
+{
+	struct out *x;
+	size_t hlen;
+
+	x = &H.out[H.nout++ % MAXOUT]; /* the last MAXOUT are kept */
+	memset(x, 0, sizeof(*x));
+	tcp_out_walk(o, collect, x);
+	assert_int_equal(x->paylen, o->len);
+	hlen = tcp_out_header(o, x->bytes);
+	memcpy(x->bytes + hlen, x->payload, x->paylen);
+	assert_int_equal(tcp_parse(x->bytes, hlen + x->paylen, o->t.laddr, o->t.raddr, &x->seg), 0);
+}
+
+static int app_token;
+
+static void *on_accept(void *ctx, struct tcp_conn *c)
+{
+	H.accepted++;
+	return H.refuse ? NULL : &app_token;
+}
+
+static void on_data(void *ctx, struct tcp_conn *c, void *app, const uint8_t *d, uint32_t n)
+{
+	assert_ptr_equal(app, &app_token);
+	memcpy(H.rx + H.rxlen, d, n);
+	H.rxlen += n;
+	if (H.abort_on_data)
+		tcp_abort(H.e, c);
+}
+
+static void on_peer_fin(void *ctx, struct tcp_conn *c, void *app)
+{
+	H.peer_fins++;
+}
+
+static void on_closed(void *ctx, struct tcp_conn *c, void *app, enum tcp_close_reason why)
+{
+	H.closed++;
+	H.why = why;
+}
+
+static void on_release(void *ctx, void *ref)
+{
+	H.released++;
+}
+
+static struct tcp_config config(void)
+{
+	struct tcp_config c;
+
+	tcp_config_defaults(&c);
+	c.max_conns = 64;
+	c.max_half_open = 8;
+	c.sndq_chunks = 16;
+	c.cookie_key[0] = 0x0123456789abcdefull;
+	c.cookie_key[1] = 0xfedcba9876543210ull;
+	return c;
+}
+
+static void setup_with(const struct tcp_config *cfg)
+{
+	struct tcp_callbacks cb = {NULL,	output,	   on_accept, on_data,
+				   on_peer_fin, on_closed, on_release};
+
+	memset(&H, 0, sizeof(H));
+	H.now = 1000000000; /* any start */
+	H.e = tcp_engine_create(cfg, &cb);
+	assert_non_null(H.e);
+	assert_int_equal(tcp_listen(H.e, LPORT), 0);
+}
+
+static int setup(void **state)
+{
+	struct tcp_config cfg = config();
+
+	setup_with(&cfg);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	tcp_engine_destroy(H.e);
+	return 0;
+}
+
+struct opts {
+	int mss, ws; /* -1: none */
+	bool ts;
+	uint32_t tsval, tsecr;
+};
+
+static const struct opts NO_OPTS = {-1, -1, false, 0, 0};
+
+/* A segment from the peer, as bytes, through the parser into the engine. */
+static void peer(uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd,
+		 const struct opts *o, const void *data, uint32_t len)
+{
+	uint8_t p[2048];
+	size_t hlen = 20;
+	struct tcp_seg seg;
+
+	memset(p, 0, sizeof(p));
+	if (o->mss >= 0) {
+		p[hlen] = 2;
+		p[hlen + 1] = 4;
+		p[hlen + 2] = (uint8_t)(o->mss >> 8);
+		p[hlen + 3] = (uint8_t)o->mss;
+		hlen += 4;
+	}
+	if (o->ws >= 0) {
+		p[hlen] = 1;
+		p[hlen + 1] = 3;
+		p[hlen + 2] = 3;
+		p[hlen + 3] = (uint8_t)o->ws;
+		hlen += 4;
+	}
+	if (o->ts) {
+		uint8_t *t = p + hlen;
+		t[0] = 1;
+		t[1] = 1;
+		t[2] = 8;
+		t[3] = 10;
+		for (int i = 0; i < 4; i++) {
+			t[4 + i] = (uint8_t)(o->tsval >> (24 - 8 * i));
+			t[8 + i] = (uint8_t)(o->tsecr >> (24 - 8 * i));
+		}
+		hlen += 12;
+	}
+	p[0] = (uint8_t)(rport >> 8);
+	p[1] = (uint8_t)rport;
+	p[2] = 0;
+	p[3] = LPORT;
+	for (int i = 0; i < 4; i++) {
+		p[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+		p[8 + i] = (uint8_t)(ack >> (24 - 8 * i));
+	}
+	p[12] = (uint8_t)(hlen / 4) << 4;
+	p[13] = flags;
+	p[14] = (uint8_t)(wnd >> 8);
+	p[15] = (uint8_t)wnd;
+	memcpy(p + hlen, data, len);
+	assert_int_equal(tcp_parse(p, hlen + len, RADDR, LADDR, &seg), 0);
+	tcp_input(H.e, &seg, H.now);
+}
+
+static void flush(void)
+{
+	tcp_flush(H.e, H.now);
+}
+
+static void advance(uint64_t us)
+{
+	H.now += us;
+	tcp_timers(H.e, H.now);
+}
+
+static struct tcp_conn *conn(uint16_t rport)
+{
+	struct tcp_tuple t = {LADDR, RADDR, LPORT, rport};
+	return tcp_lookup(H.e, &t);
+}
+
+static struct out *last(void)
+{
+	assert_true(H.nout > 0);
+	return &H.out[(H.nout - 1) % MAXOUT];
+}
+
+/* The three-way handshake with timestamps and window scale 2 from the
+ * peer; returns our ISS. The peer's ISN is 1000. */
+static uint32_t handshake(uint16_t rport)
+{
+	struct opts o = {1400, 2, true, 100, 0};
+	uint32_t iss;
+
+	peer(rport, 1000, 0, TCP_SYN, 65535, &o, NULL, 0);
+	assert_int_equal(last()->seg.flags, TCP_SYN | TCP_ACK);
+	iss = last()->seg.seq;
+	o = (struct opts){-1, -1, true, 101, last()->seg.tsval};
+	peer(rport, 1001, iss + 1, TCP_ACK, 16384, &o, NULL, 0); /* 16384 << 2 = 64 KiB */
+	assert_int_equal(tcp_conn_state(conn(rport)), TCP_S_ESTABLISHED);
+	H.nout = 0;
+	return iss;
+}
+
+static struct opts ts(uint32_t tsval)
+{
+	return (struct opts){-1, -1, true, tsval, 0};
+}
+
+/* ---- the cases ---- */
+
+/* RFC 9293 3.5, RFC 7323: SYN-ACK with our MSS, scale and an echoed
+ * timestamp; a SYN without options gets none and an MSS of 536 to send. */
+static void test_handshake_and_options(void **state)
+{
+	struct opts o = {1400, 2, true, 12345, 0};
+	struct tcp_cc_info cc;
+	struct out *s;
+	uint32_t iss;
+
+	peer(40000, 1000, 0, TCP_SYN, 65535, &o, NULL, 0);
+	assert_int_equal(H.nout, 1);
+	s = last();
+	assert_int_equal(s->seg.flags, TCP_SYN | TCP_ACK);
+	assert_int_equal(s->seg.ack, 1001);
+	assert_true(s->seg.has_mss && s->seg.mss == 1460);
+	assert_true(s->seg.has_ws && s->seg.ws == 7);
+	assert_true(s->seg.has_ts && s->seg.tsecr == 12345);
+	assert_int_equal(tcp_conn_state(conn(40000)), TCP_S_SYN_RECEIVED);
+	iss = s->seg.seq;
+	assert_int_equal(H.accepted, 0);
+	o = ts(12346);
+	o.tsecr = s->seg.tsval;
+	peer(40000, 1001, s->seg.seq + 1, TCP_ACK, 1000, &o, NULL, 0);
+	assert_int_equal(H.accepted, 1);
+	assert_int_equal(tcp_conn_state(conn(40000)), TCP_S_ESTABLISHED);
+	tcp_conn_cc(conn(40000), &cc);
+	assert_int_equal(cc.snd_wnd, 1000 << 2); /* the peer's scale applies after the SYN */
+	assert_int_equal(cc.cwnd, 10 * 1400);	 /* RFC 6928, with the peer's MSS */
+
+	/* A bare SYN: no scale, no timestamps offered back. */
+	peer(40001, 5000, 0, TCP_SYN, 8192, &NO_OPTS, NULL, 0);
+	s = last();
+	assert_true(s->seg.has_mss);
+	assert_false(s->seg.has_ws);
+	assert_false(s->seg.has_ts);
+	assert_int_equal(s->seg.wnd, 65535); /* unscaled, capped */
+	peer(40001, 5001, s->seg.seq + 1, TCP_ACK, 8192, &NO_OPTS, NULL, 0);
+	tcp_conn_cc(conn(40001), &cc);
+	assert_int_equal(cc.cwnd, 10 * 536);
+
+	/* Our window in later segments is scaled by our shift (7). */
+	H.nout = 0;
+	peer(40000, 1001, iss + 1, TCP_ACK, 1000, &o, "x", 1);
+	flush();
+	assert_int_equal(last()->seg.wnd, (256 * 1024) >> 7);
+
+	/* A refused connection is reset. */
+	H.refuse = true;
+	peer(40002, 7000, 0, TCP_SYN, 8192, &NO_OPTS, NULL, 0);
+	s = last();
+	peer(40002, 7001, s->seg.seq + 1, TCP_ACK, 8192, &NO_OPTS, NULL, 0);
+	assert_true(last()->seg.flags & TCP_RST);
+	assert_null(conn(40002));
+}
+
+/* In-order data reaches the application; one ACK per burst at flush. */
+static void test_data_and_ack(void **state)
+{
+	uint32_t iss = handshake(40000);
+	struct opts o = ts(200);
+	static const uint8_t chunk[3][500] = {{1}, {2}, {3}};
+
+	peer(40000, 1001, iss + 1, TCP_ACK, 16384, &o, "hello ", 6);
+	peer(40000, 1007, iss + 1, TCP_ACK | TCP_PSH, 16384, &o, "world", 5);
+	assert_int_equal(H.rxlen, 11);
+	assert_memory_equal(H.rx, "hello world", 11);
+	assert_int_equal(H.nout, 0); /* held until the flush */
+	flush();
+	assert_int_equal(H.nout, 1);
+	assert_int_equal(last()->seg.flags, TCP_ACK);
+	assert_int_equal(last()->seg.ack, 1012);
+	assert_int_equal(last()->seg.tsecr, 200);
+
+	/* Three 500-byte chunks coalesce into segments up to the MSS (1400). */
+	H.nout = 0;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tcp_send(H.e, conn(40000), chunk[i], 500, (void *)chunk[i]), 0);
+	flush();
+	assert_int_equal(H.nout, 2);
+	assert_int_equal(H.out[0].seg.seq, iss + 1);
+	assert_int_equal(H.out[0].seg.len, 1400);
+	assert_int_equal(H.out[0].payload[0], 1);
+	assert_int_equal(H.out[0].payload[500], 2);
+	assert_int_equal(H.out[0].payload[1000], 3);
+	assert_int_equal(H.out[1].seg.seq, iss + 1 + 1400);
+	assert_int_equal(H.out[1].seg.len, 100);
+	assert_true(H.out[1].seg.flags & TCP_PSH);
+	assert_int_equal(tcp_unacked(conn(40000)), 1500);
+	/* A partial ACK releases the chunks it covers whole, no more. */
+	peer(40000, 1012, iss + 1 + 1000, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(H.released, 2);
+	peer(40000, 1012, iss + 1 + 1500, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(H.released, 3);
+	assert_int_equal(tcp_unacked(conn(40000)), 0);
+	/* A full queue refuses more, leaving the reference with the caller. */
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(tcp_send(H.e, conn(40000), chunk[0], 10, NULL), 0);
+	assert_int_equal(tcp_send(H.e, conn(40000), chunk[0], 10, NULL), -1);
+	assert_int_equal(tcp_sndq_free(conn(40000)), 0);
+}
+
+/* RFC 6298: retransmission after the RTO, exponential backoff, Karn's
+ * rule, an RTO from a sample, and giving up after max_retries. */
+static void test_retransmit_after_rto(void **state)
+{
+	uint32_t iss = handshake(40000);
+	struct opts o = ts(200);
+	struct tcp_cc_info cc;
+	static const uint8_t data[100] = {7};
+
+	assert_int_equal(tcp_send(H.e, conn(40000), data, 100, NULL), 0);
+	flush();
+	assert_int_equal(H.nout, 1);
+	advance(999000);
+	assert_int_equal(H.nout, 1); /* not yet: the initial RTO is 1 s */
+	advance(2000);
+	assert_int_equal(H.nout, 2);
+	assert_int_equal(last()->seg.seq, iss + 1);
+	assert_int_equal(last()->seg.len, 100);
+	tcp_conn_cc(conn(40000), &cc);
+	assert_int_equal(cc.rto_us, 2000000); /* backed off */
+	assert_int_equal(cc.cwnd, 1400);      /* one segment after a timeout */
+	advance(1990000);
+	assert_int_equal(H.nout, 2);
+	advance(20000);
+	assert_int_equal(H.nout, 3);
+	/* The ACK of a retransmitted segment gives no RTT sample (Karn). */
+	peer(40000, 1001, iss + 101, TCP_ACK, 16384, &o, NULL, 0);
+	tcp_conn_cc(conn(40000), &cc);
+	assert_int_equal(cc.srtt_us, 0);
+	assert_int_equal(cc.flight, 0);
+	/* A fresh segment acknowledged after 50 ms: srtt 50 ms, RTO at the floor. */
+	assert_int_equal(tcp_send(H.e, conn(40000), data, 100, NULL), 0);
+	flush();
+	H.now += 50000;
+	peer(40000, 1001, iss + 201, TCP_ACK, 16384, &o, NULL, 0);
+	tcp_conn_cc(conn(40000), &cc);
+	assert_int_equal(cc.srtt_us, 50000);
+	assert_int_equal(cc.rto_us, 200000); /* 50 + 4 x 25 ms, under the 200 ms floor */
+	/* A peer that never answers: RST and TIMEOUT after max_retries. */
+	assert_int_equal(tcp_send(H.e, conn(40000), data, 100, NULL), 0);
+	flush();
+	for (int i = 0; i < 20 && H.closed == 0; i++)
+		advance(61000000);
+	assert_int_equal(H.closed, 1);
+	assert_int_equal(H.why, TCP_CLOSED_TIMEOUT);
+	assert_true(last()->seg.flags & TCP_RST);
+	assert_int_equal(H.released, 3);
+	assert_null(conn(40000));
+}
+
+/* RFC 5681 3.2 and RFC 6582: three duplicate ACKs retransmit the first
+ * hole; a partial ACK retransmits the next; a full ACK ends recovery. */
+static void test_fast_retransmit_newreno(void **state)
+{
+	uint32_t iss = handshake(40000), s = iss + 1;
+	struct opts o = ts(200);
+	static uint8_t data[10 * 1400];
+	struct tcp_cc_info cc;
+	int before;
+
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(tcp_send(H.e, conn(40000), data + i * 1400, 1400, NULL), 0);
+	flush();
+	assert_int_equal(H.nout, 10); /* the initial window: 10 segments */
+	/* Segments 2 and 5 are lost: the ACK of 1, then duplicates. */
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
+	flush();
+	H.nout = 0;
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(H.nout, 0);
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(H.nout, 1);
+	assert_int_equal(last()->seg.seq, s + 1400);
+	assert_int_equal(last()->seg.len, 1400);
+	tcp_conn_cc(conn(40000), &cc);
+	assert_true(cc.in_recovery);
+	assert_int_equal(cc.ssthresh, 9 * 1400 / 2);
+	assert_int_equal(cc.cwnd, cc.ssthresh + 3 * 1400);
+	/* More duplicates in recovery do not retransmit again. */
+	flush();
+	before = H.nout;
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(H.nout, before);
+	/* A partial ACK (up to the second hole) retransmits it at once. */
+	peer(40000, 1001, s + 4 * 1400, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(last()->seg.seq, s + 4 * 1400);
+	tcp_conn_cc(conn(40000), &cc);
+	assert_true(cc.in_recovery);
+	/* The full ACK ends recovery with cwnd at most ssthresh. */
+	peer(40000, 1001, s + 10 * 1400, TCP_ACK, 16384, &o, NULL, 0);
+	tcp_conn_cc(conn(40000), &cc);
+	assert_false(cc.in_recovery);
+	assert_true(cc.cwnd <= cc.ssthresh);
+	assert_int_equal(cc.flight, 0);
+	struct tcp_stats st;
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.fast_retransmits, 1);
+}
+
+/* RFC 9293 3.8.6.1: a zero window stops sending; probes until it opens. */
+static void test_zero_window_and_probe(void **state)
+{
+	uint32_t iss = handshake(40000);
+	struct opts o = ts(200);
+	static const uint8_t data[3000];
+	struct tcp_stats st;
+
+	peer(40000, 1001, iss + 1, TCP_ACK, 0, &o, NULL, 0); /* the peer's window closes */
+	assert_int_equal(tcp_send(H.e, conn(40000), data, 3000, NULL), 0);
+	flush();
+	assert_int_equal(H.nout, 0);
+	advance(1001000);
+	assert_int_equal(H.nout, 1);
+	assert_int_equal(last()->seg.len, 0);
+	assert_int_equal(last()->seg.seq, iss); /* one below snd_una: must be answered */
+	advance(2001000);			/* backed off */
+	assert_int_equal(H.nout, 2);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.zero_window_probes, 2);
+	/* The answer opens the window to 2000 bytes (500 << 2): one full
+	 * segment goes; 600 would be a silly window (3.8.6.2.1) and waits. */
+	peer(40000, 1001, iss + 1, TCP_ACK, 500, &o, NULL, 0);
+	flush();
+	assert_int_equal(H.nout, 3);
+	assert_int_equal(H.out[2].seg.len, 1400);
+	peer(40000, 1001, iss + 1401, TCP_ACK, 500, &o, NULL, 0);
+	flush();
+	assert_int_equal(H.nout, 5);
+	assert_int_equal(H.out[3].seg.len, 1400);
+	assert_int_equal(H.out[4].seg.len, 200);
+	assert_true(H.out[4].seg.flags & TCP_PSH);
+}
+
+/* The peer closes first: CLOSE_WAIT, our FIN after our data, LAST_ACK. */
+static void test_peer_fin(void **state)
+{
+	uint32_t iss = handshake(40000);
+	struct opts o = ts(200);
+
+	peer(40000, 1001, iss + 1, TCP_ACK | TCP_FIN, 16384, &o, "bye", 3);
+	assert_int_equal(H.rxlen, 3);
+	assert_int_equal(H.peer_fins, 1);
+	assert_int_equal(tcp_conn_state(conn(40000)), TCP_S_CLOSE_WAIT);
+	flush();
+	assert_int_equal(last()->seg.ack, 1005); /* 3 bytes and the FIN */
+	assert_int_equal(tcp_send(H.e, conn(40000), (const uint8_t *)"ok", 2, NULL), 0);
+	tcp_close(H.e, conn(40000));
+	assert_int_equal(tcp_conn_state(conn(40000)), TCP_S_LAST_ACK);
+	H.nout = 0;
+	flush();
+	assert_int_equal(H.nout, 2);
+	assert_int_equal(H.out[0].seg.len, 2);
+	assert_true(H.out[1].seg.flags & TCP_FIN);
+	assert_int_equal(H.out[1].seg.seq, iss + 3);
+	/* Data and FIN go again when their ACK is lost. */
+	advance(1001000);
+	assert_int_equal(H.nout, 4);
+	assert_int_equal(H.out[2].seg.seq, iss + 1);
+	assert_int_equal(H.out[2].seg.len, 2);
+	assert_true(H.out[3].seg.flags & TCP_FIN);
+	peer(40000, 1005, iss + 4, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(H.closed, 1);
+	assert_int_equal(H.why, TCP_CLOSED_NORMAL);
+	assert_null(conn(40000));
+}
+
+/* We close first: FIN_WAIT_1, FIN_WAIT_2, TIME_WAIT, gone. */
+static void test_active_close(void **state)
+{
+	uint32_t iss = handshake(40000);
+	struct opts o = ts(200);
+	struct tcp_config cfg = config();
+
+	tcp_close(H.e, conn(40000));
+	flush();
+	assert_int_equal(last()->seg.flags, TCP_FIN | TCP_ACK);
+	assert_int_equal(tcp_conn_state(conn(40000)), TCP_S_FIN_WAIT_1);
+	assert_int_equal(tcp_send(H.e, conn(40000), (const uint8_t *)"x", 1, NULL), -1);
+	peer(40000, 1001, iss + 2, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(tcp_conn_state(conn(40000)), TCP_S_FIN_WAIT_2);
+	peer(40000, 1001, iss + 2, TCP_ACK, 16384, &o, "late", 4); /* still received */
+	assert_int_equal(H.rxlen, 4);
+	peer(40000, 1005, iss + 2, TCP_ACK | TCP_FIN, 16384, &o, NULL, 0);
+	assert_int_equal(tcp_conn_state(conn(40000)), TCP_S_TIME_WAIT);
+	assert_int_equal(last()->seg.ack, 1006);
+	assert_int_equal(H.closed, 1);
+	advance(cfg.time_wait_us + 2000);
+	assert_null(conn(40000));
+	/* Simultaneous close: FIN crossing ours goes through CLOSING. */
+	iss = handshake(40001);
+	tcp_close(H.e, conn(40001));
+	flush();
+	peer(40001, 1001, iss + 1, TCP_ACK | TCP_FIN, 16384, &o, NULL, 0);
+	assert_int_equal(tcp_conn_state(conn(40001)), TCP_S_CLOSING);
+	peer(40001, 1002, iss + 2, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(tcp_conn_state(conn(40001)), TCP_S_TIME_WAIT);
+}
+
+/* RFC 5961 3: an exact RST closes, an in-window one is challenged, one
+ * outside the window is dropped. A SYN on an established connection is
+ * challenged too. */
+static void test_peer_rst(void **state)
+{
+	uint32_t iss = handshake(40000);
+	struct opts o = ts(200);
+	struct tcp_stats st;
+
+	peer(40000, 1500, 0, TCP_RST, 0, &NO_OPTS, NULL, 0);
+	assert_int_equal(H.nout, 1);
+	assert_int_equal(last()->seg.flags, TCP_ACK);
+	assert_int_equal(last()->seg.ack, 1001);
+	assert_non_null(conn(40000));
+	peer(40000, 1001 + 10000000, 0, TCP_RST, 0, &NO_OPTS, NULL, 0);
+	assert_int_equal(H.nout, 1);
+	assert_non_null(conn(40000));
+	peer(40000, 1101, 0, TCP_SYN, 1000, &o, NULL, 0); /* in the window */
+	assert_int_equal(H.nout, 2);
+	assert_int_equal(last()->seg.flags, TCP_ACK);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.challenge_acks, 2);
+	peer(40000, 1001, 0, TCP_RST, 0, &NO_OPTS, NULL, 0);
+	assert_int_equal(H.closed, 1);
+	assert_int_equal(H.why, TCP_CLOSED_RESET);
+	assert_null(conn(40000));
+	(void)iss;
+}
+
+/* Out-of-order data is dropped with a duplicate ACK; overlapping data
+ * delivers only its new bytes; PAWS drops an old timestamp. */
+static void test_out_of_order_and_paws(void **state)
+{
+	uint32_t iss = handshake(40000);
+	struct opts o = ts(200);
+	struct tcp_stats st;
+
+	peer(40000, 1006, iss + 1, TCP_ACK, 16384, &o, "world", 5);
+	assert_int_equal(H.rxlen, 0);
+	assert_int_equal(H.nout, 1); /* at once, not at the flush */
+	assert_int_equal(last()->seg.ack, 1001);
+	peer(40000, 1001, iss + 1, TCP_ACK, 16384, &o, "hello", 5);
+	assert_int_equal(H.rxlen, 5);
+	peer(40000, 1001, iss + 1, TCP_ACK, 16384, &o, "hello world", 11);
+	assert_int_equal(H.rxlen, 11);
+	assert_memory_equal(H.rx, "hello world", 11);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.out_of_order, 1);
+	/* A wholly old segment: not delivered, ACKed. */
+	H.nout = 0;
+	peer(40000, 1001, iss + 1, TCP_ACK, 16384, &o, "hello", 5);
+	assert_int_equal(H.rxlen, 11);
+	assert_int_equal(last()->seg.ack, 1012);
+	/* PAWS (RFC 7323 5): a timestamp older than the last is dropped. */
+	o = ts(150);
+	peer(40000, 1012, iss + 1, TCP_ACK, 16384, &o, "old", 3);
+	assert_int_equal(H.rxlen, 11);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.paws_dropped, 1);
+}
+
+/* RFC 4987: beyond max_half_open, SYNs get cookies and no state; a valid
+ * cookie ACK establishes (with the scale carried in the timestamp), a
+ * forged one is reset; half-open entries expire. */
+static void test_syn_flood_within_bounds(void **state)
+{
+	struct opts o = {1460, 5, true, 77, 0};
+	struct tcp_stats st;
+	struct tcp_cc_info cc;
+	uint32_t cookie, tsval;
+
+	for (int i = 0; i < 1000; i++)
+		peer((uint16_t)(20000 + i), 1000u * (uint32_t)i, 0, TCP_SYN, 65535, &o, NULL, 0);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.half_open, 8);
+	assert_int_equal(st.conns, 8);
+	assert_int_equal(st.syn_cookies_sent, 992);
+	assert_int_equal(H.nout, 1000); /* every SYN answered */
+	/* Port 20999 tries again: a cookie, the same state-free answer. */
+	peer(20999, 999000, 0, TCP_SYN, 65535, &o, NULL, 0);
+	cookie = last()->seg.seq;
+	tsval = last()->seg.tsval;
+	assert_int_equal(tsval & 0xf, 5);
+	o = (struct opts){-1, -1, true, 78, tsval};
+	peer(20999, 999001, cookie + 1, TCP_ACK, 100, &o, "GET", 3);
+	assert_non_null(conn(20999));
+	assert_int_equal(tcp_conn_state(conn(20999)), TCP_S_ESTABLISHED);
+	assert_int_equal(H.rxlen, 3); /* the ACK's data is kept */
+	tcp_conn_cc(conn(20999), &cc);
+	assert_int_equal(cc.snd_wnd, 100 << 5);
+	/* A forged ACK: reset, no state. */
+	peer(30000, 5, 0x12345678, TCP_ACK, 100, &o, NULL, 0);
+	assert_true(last()->seg.flags & TCP_RST);
+	assert_int_equal(last()->seg.seq, 0x12345678);
+	assert_null(conn(30000));
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.syn_cookies_ok, 1);
+	assert_int_equal(st.syn_cookies_bad, 1);
+	/* A cookie from more than two periods ago no longer validates. */
+	peer(21000, 5000, 0, TCP_SYN, 65535, &(struct opts){1460, -1, false, 0, 0}, NULL, 0);
+	cookie = last()->seg.seq;
+	H.now += 200ull * 1000000;
+	peer(21000, 5001, cookie + 1, TCP_ACK, 100, &NO_OPTS, NULL, 0);
+	assert_null(conn(21000));
+	/* The half-open entries give up after their SYN-ACK retries. */
+	for (int i = 0; i < 40; i++)
+		advance(1000000);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.half_open, 0);
+	assert_int_equal(st.half_open_dropped, 8);
+	assert_int_equal(st.conns, 1); /* the cookie connection only */
+}
+
+/* Segments for no listener, or stray, get RSTs per 3.10.7.1; a closed
+ * port's SYN gets RST|ACK. Malformed headers are refused by the parser. */
+static void test_resets_and_bad_headers(void **state)
+{
+	uint8_t bad[40] = {0};
+	struct tcp_seg seg;
+	struct tcp_stats st;
+
+	tcp_listen(H.e, 443);
+	peer(40000, 1000, 0, TCP_SYN, 1000, &NO_OPTS, NULL, 0); /* to port 80: listening */
+	H.nout = 0;
+	/* an ACK to a port nobody listens on (443 is, 80 is: craft port 81) */
+	bad[0] = 0x9c;
+	bad[1] = 0x40;
+	bad[3] = 81;
+	bad[12] = 5 << 4;
+	bad[13] = TCP_SYN;
+	assert_int_equal(tcp_parse(bad, 20, RADDR, LADDR, &seg), 0);
+	tcp_input(H.e, &seg, H.now);
+	assert_int_equal(last()->seg.flags, TCP_RST | TCP_ACK);
+	assert_int_equal(last()->seg.ack, 1);
+	/* data offset below 5, past the segment, an option overrunning */
+	bad[12] = 4 << 4;
+	assert_int_equal(tcp_parse(bad, 20, RADDR, LADDR, &seg), -1);
+	bad[12] = 10 << 4;
+	assert_int_equal(tcp_parse(bad, 20, RADDR, LADDR, &seg), -1);
+	bad[12] = 6 << 4;
+	bad[20] = 2;
+	bad[21] = 8;
+	assert_int_equal(tcp_parse(bad, 24, RADDR, LADDR, &seg), -1);
+	bad[21] = 1;
+	assert_int_equal(tcp_parse(bad, 24, RADDR, LADDR, &seg), -1);
+	assert_int_equal(tcp_parse(bad, 12, RADDR, LADDR, &seg), -1);
+	/* an unknown option is skipped */
+	bad[20] = 30;
+	bad[21] = 4;
+	assert_int_equal(tcp_parse(bad, 24, RADDR, LADDR, &seg), 0);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.no_conn, 1);
+}
+
+/* The application may abort from inside on_data: the engine does not touch
+ * the connection afterwards (ASan would see it). */
+static void test_abort_inside_callback(void **state)
+{
+	uint32_t iss = handshake(40000);
+	struct opts o = ts(200);
+
+	H.abort_on_data = true;
+	peer(40000, 1001, iss + 1, TCP_ACK | TCP_FIN, 16384, &o, "x", 1);
+	assert_int_equal(H.closed, 1);
+	assert_int_equal(H.why, TCP_CLOSED_ABORTED);
+	assert_true(last()->seg.flags & TCP_RST);
+	flush();
+	assert_null(conn(40000));
+	/* the slot is reused cleanly */
+	H.abort_on_data = false;
+	handshake(40001);
+	assert_non_null(conn(40001));
+}
+
+/* ---- the wheel ---- */
+
+static int fired[8];
+
+static void fire(void *arg, struct wheel_node *n)
+{
+	struct wheel_node *nodes = arg;
+	fired[n - nodes]++;
+}
+
+static void test_wheel(void **state)
+{
+	struct wheel_node slots[16], nodes[4] = {0};
+	struct wheel w;
+
+	wheel_init(&w, slots, 16, 1000, 5000);
+	wheel_arm(&w, &nodes[0], 7000);
+	wheel_arm(&w, &nodes[1], 5000 + 40 * 1000); /* beyond one turn */
+	wheel_arm(&w, &nodes[2], 1000);		    /* already past: the next tick */
+	wheel_arm(&w, &nodes[3], 9000);
+	wheel_cancel(&nodes[3]);
+	assert_false(wheel_armed(&nodes[3]));
+	wheel_advance(&w, 6000, fire, nodes);
+	assert_int_equal(fired[2], 1);
+	assert_int_equal(fired[0], 0);
+	wheel_advance(&w, 7000, fire, nodes);
+	assert_int_equal(fired[0], 1);
+	wheel_advance(&w, 30000, fire, nodes);
+	assert_int_equal(fired[1], 0);		 /* its slot came round early: not yet */
+	wheel_advance(&w, 1000000, fire, nodes); /* a long gap */
+	assert_int_equal(fired[1], 1);
+	assert_int_equal(fired[3], 0);
+	assert_false(wheel_armed(&nodes[1]));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_handshake_and_options, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_data_and_ack, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_retransmit_after_rto, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fast_retransmit_newreno, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_zero_window_and_probe, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_peer_fin, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_active_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_peer_rst, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_out_of_order_and_paws, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_syn_flood_within_bounds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resets_and_bad_headers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_abort_inside_callback, setup, teardown),
+	    cmocka_unit_test(test_wheel),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
