@@ -51,6 +51,7 @@ struct tcp_conn {
 	bool ack_now; /* an ACK is owed */
 	bool fin_queued, fin_rcvd;
 	bool ts_ok, ws_ok;
+	bool rx_closed;	  /* the application paused reading: window 0 */
 	bool fin_out;	  /* our FIN went out (at least once) */
 	bool recover_set; /* recover holds a value (RFC 6582) */
 	bool rtt_timing;
@@ -425,7 +426,7 @@ static void mark_pending(struct tcp_engine *e, struct tcp_conn *c)
 
 static uint16_t adv_window(const struct tcp_engine *e, const struct tcp_conn *c)
 {
-	return (uint16_t)min_u32(e->cfg.rcv_wnd >> c->rcv_ws, 65535);
+	return c->rx_closed ? 0 : (uint16_t)min_u32(e->cfg.rcv_wnd >> c->rcv_ws, 65535);
 }
 
 static uint32_t ts_clock(const struct tcp_engine *e)
@@ -785,7 +786,8 @@ static struct tcp_conn *accept_cookie(struct tcp_engine *e, const struct tcp_seg
 	c->snd_una = c->snd_nxt = c->snd_max = cookie + 1;
 	c->irs = peer_isn;
 	c->rcv_nxt = seg->seq;
-	c->snd_mss = min_u32(cookie_mss[cookie & 7], e->cfg.mss);
+	c->snd_mss =
+	    (uint16_t)(min_u32(cookie_mss[cookie & 7], e->cfg.mss) - (seg->has_ts ? 12 : 0));
 	if (seg->has_ts && (seg->tsecr & 0xf) != 0xf) {
 		c->snd_ws = (uint8_t)(seg->tsecr & 0xf);
 		c->rcv_ws = e->cfg.wscale;
@@ -821,7 +823,8 @@ static void listen_syn(struct tcp_engine *e, const struct tcp_seg *seg)
 		 (uint32_t)(e->now_us / 4);
 	c->snd_una = c->iss;
 	c->snd_nxt = c->snd_max = c->iss + 1;
-	c->snd_mss = peer_mss(e, seg);
+	/* the MSS counts no options: timestamps take 12 bytes of every segment */
+	c->snd_mss = (uint16_t)(peer_mss(e, seg) - (seg->has_ts ? 12 : 0));
 	if (seg->has_ws) {
 		c->snd_ws = seg->ws;
 		c->rcv_ws = e->cfg.wscale;
@@ -1199,6 +1202,17 @@ int tcp_send(struct tcp_engine *e, struct tcp_conn *c, const uint8_t *data, uint
 	return 0;
 }
 
+void tcp_pause_rx(struct tcp_engine *e, struct tcp_conn *c, bool paused)
+{
+	if (c->rx_closed == paused || c->state == TCP_S_CLOSED)
+		return;
+	c->rx_closed = paused;
+	if (!paused) { /* tell the peer at once: it is waiting on a zero window */
+		c->ack_now = true;
+		mark_pending(e, c);
+	}
+}
+
 uint32_t tcp_unacked(const struct tcp_conn *c)
 {
 	return c->q_bytes;
@@ -1234,6 +1248,11 @@ void tcp_abort(struct tcp_engine *e, struct tcp_conn *c)
 const struct tcp_tuple *tcp_conn_tuple(const struct tcp_conn *c)
 {
 	return &c->t;
+}
+
+void *tcp_conn_app(const struct tcp_conn *c)
+{
+	return c->app;
 }
 
 enum tcp_state tcp_conn_state(const struct tcp_conn *c)

@@ -162,6 +162,13 @@ void tcp_timers(struct tcp_engine *e, uint64_t now_us);
 int tcp_send(struct tcp_engine *e, struct tcp_conn *c, const uint8_t *data, uint32_t len,
 	     void *ref);
 
+/* Stops (or resumes) taking data from the peer: the window we advertise
+ * is 0 while paused, so the peer holds its data (and probes); segments that
+ * arrive anyway are dropped and acknowledged, to be sent again. Resuming
+ * sends a window update at the next flush. (This shrinks the window, which
+ * RFC 9293 3.8.6.2.2 discourages but allows; the peer loses no data.) */
+void tcp_pause_rx(struct tcp_engine *e, struct tcp_conn *c, bool paused);
+
 /* Bytes queued and not yet acknowledged, and free queue entries. */
 uint32_t tcp_unacked(const struct tcp_conn *c);
 uint32_t tcp_sndq_free(const struct tcp_conn *c);
@@ -173,6 +180,8 @@ void tcp_close(struct tcp_engine *e, struct tcp_conn *c);
 void tcp_abort(struct tcp_engine *e, struct tcp_conn *c);
 
 const struct tcp_tuple *tcp_conn_tuple(const struct tcp_conn *c);
+/* The application's pointer (on_accept's answer), NULL before. */
+void *tcp_conn_app(const struct tcp_conn *c);
 
 /* Counters, for /metrics. */
 struct tcp_stats {

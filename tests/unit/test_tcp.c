@@ -221,10 +221,11 @@ static struct out *last(void)
 }
 
 /* The three-way handshake with timestamps and window scale 2 from the
- * peer; returns our ISS. The peer's ISN is 1000. */
+ * peer; returns our ISS. The peer's ISN is 1000. Its MSS, 1412, leaves
+ * 1400 bytes of payload per segment beside the timestamp option. */
 static uint32_t handshake(uint16_t rport)
 {
-	struct opts o = {1400, 2, true, 100, 0};
+	struct opts o = {1412, 2, true, 100, 0};
 	uint32_t iss;
 
 	peer(rport, 1000, 0, TCP_SYN, 65535, &o, NULL, 0);
@@ -270,8 +271,8 @@ static void test_handshake_and_options(void **state)
 	assert_int_equal(H.accepted, 1);
 	assert_int_equal(tcp_conn_state(conn(40000)), TCP_S_ESTABLISHED);
 	tcp_conn_cc(conn(40000), &cc);
-	assert_int_equal(cc.snd_wnd, 1000 << 2); /* the peer's scale applies after the SYN */
-	assert_int_equal(cc.cwnd, 10 * 1400);	 /* RFC 6928, with the peer's MSS */
+	assert_int_equal(cc.snd_wnd, 1000 << 2);     /* the peer's scale applies after the SYN */
+	assert_int_equal(cc.cwnd, 10 * (1400 - 12)); /* RFC 6928; the MSS less the timestamps */
 
 	/* A bare SYN: no scale, no timestamps offered back. */
 	peer(40001, 5000, 0, TCP_SYN, 8192, &NO_OPTS, NULL, 0);
@@ -289,6 +290,13 @@ static void test_handshake_and_options(void **state)
 	peer(40000, 1001, iss + 1, TCP_ACK, 1000, &o, "x", 1);
 	flush();
 	assert_int_equal(last()->seg.wnd, (256 * 1024) >> 7);
+	/* A full segment is the peer's MSS less our timestamp option: 1400
+	 * bytes of MSS carry 1388 of payload (RFC 9293 3.7.1). */
+	static const uint8_t big[2000];
+	H.nout = 0;
+	assert_int_equal(tcp_send(H.e, conn(40000), big, sizeof(big), NULL), 0);
+	flush();
+	assert_int_equal(H.out[0].seg.len, 1388);
 
 	/* A refused connection is reset. */
 	H.refuse = true;
@@ -597,10 +605,23 @@ static void test_out_of_order_and_paws(void **state)
 	peer(40000, 1001, iss + 1, TCP_ACK, 16384, &o, "hello", 5);
 	assert_int_equal(H.rxlen, 11);
 	assert_int_equal(last()->seg.ack, 1012);
+	/* Paused: window 0, data dropped and acknowledged; resumed: an update. */
+	tcp_pause_rx(H.e, conn(40000), true);
+	peer(40000, 1012, iss + 1, TCP_ACK, 16384, &o, "zzz", 3);
+	assert_int_equal(H.rxlen, 11);
+	assert_int_equal(last()->seg.wnd, 0);
+	assert_int_equal(last()->seg.ack, 1012);
+	H.nout = 0;
+	tcp_pause_rx(H.e, conn(40000), false);
+	flush();
+	assert_int_equal(H.nout, 1);
+	assert_int_equal(last()->seg.wnd, (256 * 1024) >> 7);
+	peer(40000, 1012, iss + 1, TCP_ACK, 16384, &o, "zzz", 3);
+	assert_int_equal(H.rxlen, 14);
 	/* PAWS (RFC 7323 5): a timestamp older than the last is dropped. */
 	o = ts(150);
-	peer(40000, 1012, iss + 1, TCP_ACK, 16384, &o, "old", 3);
-	assert_int_equal(H.rxlen, 11);
+	peer(40000, 1015, iss + 1, TCP_ACK, 16384, &o, "old", 3);
+	assert_int_equal(H.rxlen, 14);
 	tcp_engine_stats(H.e, &st);
 	assert_int_equal(st.paws_dropped, 1);
 }
