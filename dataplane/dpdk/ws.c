@@ -322,7 +322,8 @@ size_t ws_handshake_response(const struct http_req *r, char *out, size_t size)
 	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
 }
 
-size_t http_error_response(int status, const char *reason, char *out, size_t size)
+size_t http_error_response(int status, const char *code_override, const char *reason, char *out,
+			   size_t size)
 {
 	const char *text, *code;
 	char body[160];
@@ -357,6 +358,8 @@ size_t http_error_response(int status, const char *reason, char *out, size_t siz
 		status = 400, text = "Bad Request", code = "bad_request";
 		break;
 	}
+	if (code_override)
+		code = code_override;
 	b = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
 		     reason ? reason : text);
 	if (b < 0 || (size_t)b >= sizeof(body))

@@ -59,9 +59,11 @@ void ws_accept_key(const struct http_req *r, char out[29]);
 /* The 101 response into out (at least 160 bytes); returns its length. */
 size_t ws_handshake_response(const struct http_req *r, char *out, size_t size);
 
-/* An HTTP error response (status, a JSON body) into out; returns its
- * length. */
-size_t http_error_response(int status, const char *reason, char *out, size_t size);
+/* An HTTP error response into out, its body the socket edge's JSON error
+ * ({"error":{"code":...,"message":...}}; code NULL: the status's own, such
+ * as "upgrade_required"). Returns its length (0: out too small). */
+size_t http_error_response(int status, const char *code, const char *reason, char *out,
+			   size_t size);
 
 /* ---- frames ---- */
 

@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	if (a == HTTP_ERROR &&
-	    http_error_response(whole.status, whole.reason, out, sizeof(out)) == 0)
+	    http_error_response(whole.status, NULL, whole.reason, out, sizeof(out)) == 0)
 		abort();
 	return 0;
 }

@@ -78,7 +78,7 @@ static void expect_refusal(const char *req, int status)
 	assert_int_equal(feed_all(req, &used), HTTP_ERROR);
 	assert_int_equal(R.status, status);
 	assert_non_null(R.reason);
-	assert_true(http_error_response(R.status, R.reason, resp, sizeof(resp)) > 0);
+	assert_true(http_error_response(R.status, NULL, R.reason, resp, sizeof(resp)) > 0);
 	char line[32]; /* the status line is first */
 	snprintf(line, sizeof(line), "HTTP/1.1 %d ", status);
 	assert_memory_equal(resp, line, strlen(line));
@@ -108,7 +108,7 @@ static void test_upgrade_refusals(void **state)
 		       "Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 		       "Sec-WebSocket-Version: 8\r\n\r\n",
 		       426);
-	assert_true(http_error_response(426, "x", resp, sizeof(resp)) > 0);
+	assert_true(http_error_response(426, NULL, "x", resp, sizeof(resp)) > 0);
 	assert_non_null(strstr(resp, "sec-websocket-version: 13\r\n"));
 	assert_non_null(strstr(resp, "{\"error\":{\"code\":\"upgrade_required\""));
 	expect_refusal("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: "
