@@ -416,6 +416,33 @@ void edge_worker_close_all(struct edge_worker *w, int code, const char *reason)
 		session_request_close(s, code, reason);
 }
 
+struct close_event {
+	struct fanout_event ev;
+	int code;
+	char reason[64];
+};
+
+static void close_run(void *worker_arg, struct fanout_event *ev)
+{
+	struct close_event *c = (struct close_event *)ev;
+
+	edge_worker_close_all(worker_arg, c->code, c->reason);
+	free(c);
+}
+
+int edge_post_close_all(struct edge *e, int index, int code, const char *reason)
+{
+	struct close_event *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->ev.run = close_run;
+	c->code = code;
+	snprintf(c->reason, sizeof(c->reason), "%s", reason);
+	fanout_post_event(e->fanout, index, &c->ev);
+	return 0;
+}
+
 /* Jobs: hello */
 
 struct hello_job {

@@ -71,6 +71,8 @@ void edge_worker_drain(struct edge_worker *w);
 void edge_worker_tick(struct edge_worker *w);
 /* Asks every session of the worker to close with code (1001 at shutdown). */
 void edge_worker_close_all(struct edge_worker *w, int code, const char *reason);
+/* The same from any thread: posts it to worker index's inbox. 0 or -ENOMEM. */
+int edge_post_close_all(struct edge *e, int index, int code, const char *reason);
 int edge_worker_sessions(struct edge_worker *w);
 
 struct session *session_open(struct edge_worker *w, const char *user_name,

@@ -778,31 +778,10 @@ struct socket_server *socket_server_start(const struct socket_server_config *cfg
 	return srv;
 }
 
-struct close_event {
-	struct fanout_event ev;
-	int code;
-	char reason[64];
-};
-
-static void close_run(void *worker_arg, struct fanout_event *ev)
-{
-	struct close_event *c = (struct close_event *)ev;
-
-	edge_worker_close_all(worker_arg, c->code, c->reason);
-	free(c);
-}
-
 static void socket_server_post_all(struct socket_server *srv, int code, const char *reason)
 {
-	for (int i = 0; i < srv->nservices; i++) {
-		struct close_event *c = calloc(1, sizeof(*c));
-		if (c == NULL)
-			continue;
-		c->ev.run = close_run;
-		c->code = code;
-		snprintf(c->reason, sizeof(c->reason), "%s", reason);
-		fanout_post_event(edge_fanout(srv->edge), i, &c->ev);
-	}
+	for (int i = 0; i < srv->nservices; i++)
+		edge_post_close_all(srv->edge, i, code, reason);
 }
 
 void socket_server_close_all(struct socket_server *srv, int code, const char *reason, int wait_ms)
