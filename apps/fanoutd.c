@@ -7,6 +7,7 @@
 #define LOG_COMPONENT "fanoutd"
 #include "alloc.h"
 #include "config.h"
+#include "dpdk_edge.h"
 #include "err.h"
 #include "fanout-build.h"
 #include "edge.h"
@@ -36,6 +37,7 @@ struct daemon {
 	struct fanout *fanout;
 	struct edge *edge;
 	struct socket_server *server;
+	struct dpdk_edge *dpdk; /* mode = dpdk */
 	time_t started;
 };
 
@@ -150,12 +152,39 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fanoutd: %s\n", err);
 		return 2;
 	}
-	if (d.cfg.dataplane.mode == DATAPLANE_MODE_DPDK) {
-		fprintf(stderr,
-			"fanoutd: %s: [dataplane] mode = dpdk is not available in this "
-			"build yet; use mode = socket\n",
-			config_path ? config_path : "(defaults)");
-		return 2;
+	bool dpdk_mode = d.cfg.dataplane.mode == DATAPLANE_MODE_DPDK;
+	struct dpdk_edge_config dcfg = {
+	    .port = d.cfg.dataplane.port,
+	    .listen_port = (uint16_t)d.cfg.dataplane.listen_port,
+	    .workers = d.cfg.dataplane.workers,
+	    .first_worker = d.cfg.server.service_threads,
+	    .idle_sleep_us = (uint32_t)d.cfg.dataplane.idle_sleep_us,
+	    .max_connections = (uint32_t)d.cfg.dataplane.max_connections,
+	    .jwt_secret = d.cfg.auth.jwt_secret,
+	};
+	if (dpdk_mode) {
+		const char *where = config_path ? config_path : "(defaults)";
+
+		if (!d.cfg.dataplane.port[0] ||
+		    dpdk_parse_cidr(d.cfg.dataplane.address, &dcfg.address, &dcfg.netmask) < 0) {
+			fprintf(stderr,
+				"fanoutd: %s: mode = dpdk needs [dataplane] port (a DPDK device "
+				"name) and address (a.b.c.d/len)\n",
+				where);
+			return 2;
+		}
+		if (d.cfg.dataplane.gateway[0] &&
+		    dpdk_parse_ipv4(d.cfg.dataplane.gateway, &dcfg.gateway) < 0) {
+			fprintf(stderr, "fanoutd: %s: [dataplane] gateway is not an IPv4 address\n",
+				where);
+			return 2;
+		}
+		if (d.cfg.server.service_threads + d.cfg.dataplane.workers > FANOUT_WORKERS_MAX) {
+			fprintf(stderr,
+				"fanoutd: %s: service_threads + [dataplane] workers is over %d\n",
+				where, FANOUT_WORKERS_MAX);
+			return 2;
+		}
 	}
 	if (!d.cfg.auth.jwt_secret[0]) {
 		fprintf(stderr,
@@ -194,9 +223,15 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (fanout_eal_init(d.cfg.dataplane.eal_memory_mb, d.cfg.dataplane.eal_args) < 0)
+	rc = dpdk_mode
+		 ? fanout_eal_init_dpdk(d.cfg.dataplane.workers, d.cfg.dataplane.eal_memory_mb,
+					d.cfg.dataplane.eal_args)
+		 : fanout_eal_init(d.cfg.dataplane.eal_memory_mb, d.cfg.dataplane.eal_args);
+	if (rc < 0)
 		return 1;
-	d.fanout = fanout_create(d.cfg.server.service_threads, (uint32_t)d.cfg.dataplane.channels);
+	/* The socket edge's workers first, then the DPDK edge's. */
+	int nworkers = d.cfg.server.service_threads + (dpdk_mode ? d.cfg.dataplane.workers : 0);
+	d.fanout = fanout_create(nworkers, (uint32_t)d.cfg.dataplane.channels);
 	d.reader = persist_reader_create(d.cfg.postgres.dsn, d.cfg.postgres.reader_threads,
 					 d.cfg.postgres.reconnect_max_ms);
 	struct edge_config ecfg = {
@@ -209,9 +244,7 @@ int main(int argc, char **argv)
 	    .presence_grace_ms = d.cfg.server.presence_grace_ms,
 	    .presence_interval_ms = d.cfg.server.presence_interval_ms,
 	};
-	d.edge = d.fanout && d.reader
-		     ? edge_create(&ecfg, d.fanout, d.reader, d.cfg.server.service_threads)
-		     : NULL;
+	d.edge = d.fanout && d.reader ? edge_create(&ecfg, d.fanout, d.reader, nworkers) : NULL;
 	struct persist_writer_config wcfg = {
 	    .dsn = d.cfg.postgres.dsn,
 	    .allow_unsafe_commit = d.cfg.postgres.allow_unsafe_commit,
@@ -254,6 +287,17 @@ int main(int argc, char **argv)
 		persist_reader_destroy(d.reader);
 		return 1;
 	}
+	if (dpdk_mode) {
+		d.dpdk = dpdk_edge_start(&dcfg, d.edge);
+		if (d.dpdk == NULL) {
+			socket_server_close_all(d.server, 1001, "server shutting down", 0);
+			persist_writer_destroy(d.writer);
+			persist_reader_destroy(d.reader);
+			edge_stop(d.edge);
+			socket_server_stop(d.server);
+			return 1;
+		}
+	}
 	getrlimit(RLIMIT_NOFILE, &files);
 	LOG(NOTICE,
 	    "fanoutd %s listening on %s://%s:%d/ with %d thread(s), up to %lu descriptors (%s)",
@@ -264,11 +308,14 @@ int main(int argc, char **argv)
 	LOG(NOTICE, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	/* Order matters: the writer's callbacks post to the workers, so they
 	 * stay up until the writer has committed what it holds. */
+	dpdk_edge_close_all(d.dpdk, 1001, "server shutting down", 0);
 	socket_server_close_all(d.server, 1001, "server shutting down", 2000);
+	dpdk_edge_close_all(d.dpdk, 1001, "server shutting down", 1000);
 	persist_writer_destroy(d.writer);
 	persist_reader_destroy(d.reader);
 	edge_stop(d.edge);
 	socket_server_stop(d.server);
+	dpdk_edge_stop(d.dpdk);
 	edge_destroy(d.edge);
 	fanout_destroy(d.fanout);
 	rte_eal_cleanup();

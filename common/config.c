@@ -66,6 +66,11 @@ static const struct key keys[] = {
     STR("dataplane", "eal_args", dataplane.eal_args),
     INT("dataplane", "eal_memory_mb", dataplane.eal_memory_mb, 16, 1048576),
     INT("dataplane", "channels", dataplane.channels, 1024, 67108864),
+    STR("dataplane", "port", dataplane.port),
+    STR("dataplane", "address", dataplane.address),
+    STR("dataplane", "gateway", dataplane.gateway),
+    INT("dataplane", "listen_port", dataplane.listen_port, 1, 65535),
+    INT("dataplane", "max_connections", dataplane.max_connections, 16, 4194304),
     STR("auth", "jwt_secret", auth.jwt_secret),
     INT("auth", "token_ttl_s", auth.token_ttl_s, 1, 315360000),
     {"log", "level", KEY_LOG_LEVEL, OFF(log.level), 0, 0, 0},
@@ -98,6 +103,8 @@ void config_defaults(struct config *cfg)
 	cfg->dataplane.workers = 1;
 	cfg->dataplane.eal_memory_mb = 128;
 	cfg->dataplane.channels = 1 << 20;
+	cfg->dataplane.listen_port = 80;
+	cfg->dataplane.max_connections = 16384;
 	cfg->auth.token_ttl_s = 86400;
 	cfg->log.level = LOG_LEVEL_INFO;
 	cfg->log.format = LOG_FORMAT_AUTO;

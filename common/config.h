@@ -54,6 +54,12 @@ struct config_dataplane {
 	char eal_args[512];
 	int eal_memory_mb;
 	int channels; /* capacity of the channel -> workers table */
+	/* mode = dpdk: the port, our address on it, and the websocket port */
+	char port[64];	     /* a DPDK device name: a PCI address or a vdev's name */
+	char address[32];    /* a.b.c.d/len */
+	char gateway[16];    /* a.b.c.d, or empty: on-link peers only */
+	int listen_port;     /* TCP port of the websocket upgrade */
+	int max_connections; /* per worker lcore */
 };
 
 struct config_auth {

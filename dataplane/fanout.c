@@ -39,34 +39,17 @@ struct fanout {
 	atomic_uint_fast64_t posted, dropped;
 };
 
-int fanout_eal_init(int memory_mb, const char *extra)
+/* Runs rte_eal_init once per process with argv built by the callers. */
+static int eal_init(int argc, char **argv)
 {
 	static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
 	static bool done;
-	char prefix[64], memory[16], buf[512], *argv[40], *save = NULL, *tok;
 	cpu_set_t cpus;
-	int argc = 0, rc = 0;
+	int rc = 0;
 
 	pthread_mutex_lock(&once);
 	if (done)
 		goto out;
-	snprintf(prefix, sizeof(prefix), "--file-prefix=fanout-%d", (int)getpid());
-	snprintf(memory, sizeof(memory), "%d", memory_mb);
-	argv[argc++] = "fanoutd";
-	argv[argc++] = "--no-huge";
-	argv[argc++] = "--no-pci";
-	argv[argc++] = "--no-shconf";
-	argv[argc++] = "--no-telemetry";
-	argv[argc++] = "-m";
-	argv[argc++] = memory;
-	argv[argc++] = prefix;
-	argv[argc++] = "-l";
-	argv[argc++] = "0";
-	argv[argc++] = "--log-level=error";
-	snprintf(buf, sizeof(buf), "%s", extra ? extra : "");
-	for (tok = strtok_r(buf, " ", &save); tok && argc < 39; tok = strtok_r(NULL, " ", &save))
-		argv[argc++] = tok;
-	argv[argc] = NULL;
 	/* EAL pins the calling thread to lcore 0; the socket edge's threads
 	 * are ordinary threads and must keep the whole machine. */
 	pthread_getaffinity_np(pthread_self(), sizeof(cpus), &cpus);
@@ -80,6 +63,66 @@ int fanout_eal_init(int memory_mb, const char *extra)
 out:
 	pthread_mutex_unlock(&once);
 	return rc;
+}
+
+/* Appends the space-separated words of extra to argv. */
+static int add_words(char *buf, size_t size, const char *extra, char **argv, int argc, int max)
+{
+	char *save = NULL, *tok;
+
+	snprintf(buf, size, "%s", extra ? extra : "");
+	for (tok = strtok_r(buf, " ", &save); tok && argc < max; tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	return argc;
+}
+
+int fanout_eal_init(int memory_mb, const char *extra)
+{
+	char prefix[64], memory[16], buf[512], *argv[40];
+	int argc = 0;
+
+	snprintf(prefix, sizeof(prefix), "--file-prefix=fanout-%d", (int)getpid());
+	snprintf(memory, sizeof(memory), "%d", memory_mb);
+	argv[argc++] = "fanoutd";
+	argv[argc++] = "--no-huge";
+	argv[argc++] = "--no-pci";
+	argv[argc++] = "--no-shconf";
+	argv[argc++] = "--no-telemetry";
+	argv[argc++] = "-m";
+	argv[argc++] = memory;
+	argv[argc++] = prefix;
+	argv[argc++] = "-l";
+	argv[argc++] = "0";
+	argv[argc++] = "--log-level=error";
+	argc = add_words(buf, sizeof(buf), extra, argv, argc, 39);
+	return eal_init(argc, argv);
+}
+
+int fanout_eal_init_dpdk(int worker_lcores, int memory_mb, const char *extra)
+{
+	char prefix[64], lcores[32], memory[16], buf[512], *argv[48];
+	const char *e = extra ? extra : "";
+	int argc = 0;
+
+	snprintf(prefix, sizeof(prefix), "--file-prefix=fanout-%d", (int)getpid());
+	snprintf(lcores, sizeof(lcores), "0-%d", worker_lcores);
+	snprintf(memory, sizeof(memory), "%d", memory_mb);
+	argv[argc++] = "fanoutd";
+	if (!strstr(e, "--file-prefix"))
+		argv[argc++] = prefix;
+	if (!strstr(e, "-l ") && !strstr(e, "--lcores")) {
+		argv[argc++] = "-l";
+		argv[argc++] = lcores;
+	}
+	if (strstr(e, "--no-huge") && !strstr(e, "-m ")) {
+		argv[argc++] = "-m";
+		argv[argc++] = memory;
+	}
+	argv[argc++] = "--no-telemetry";
+	argv[argc++] = "--log-level=warning";
+	argc = add_words(buf, sizeof(buf), extra, argv, argc, 47);
+	return eal_init(argc, argv);
 }
 
 struct fanout *fanout_create(int nworkers, uint32_t channels)

@@ -40,6 +40,12 @@ struct fanout_event {
  * process; later calls return 0. */
 int fanout_eal_init(int memory_mb, const char *extra);
 
+/* Starts the EAL for the DPDK edge: the operator's arguments (extra: the
+ * device, hugepages or --no-huge, ...) after a unique file prefix and, unless
+ * extra names lcores, "-l 0-worker_lcores" (lcore 0 is the main thread).
+ * 0 or -errno. Once per process. */
+int fanout_eal_init_dpdk(int worker_lcores, int memory_mb, const char *extra);
+
 /* nworkers 1..64; channels: table capacity. NULL with errno. */
 struct fanout *fanout_create(int nworkers, uint32_t channels);
 void fanout_destroy(struct fanout *f);

@@ -19,6 +19,8 @@ struct frame *frame_new(enum frame_kind kind, int64_t channel, int64_t seq, cons
 	f->channel = channel;
 	f->seq = seq;
 	f->born_ns = time_mono_ns();
+	/* Zeroed: a transport may keep per-frame state here (the DPDK edge does). */
+	memset(f->buf, 0, FRAME_HEADROOM);
 	memcpy(f->buf + FRAME_HEADROOM, payload, len);
 	f->buf[FRAME_HEADROOM + len] = '\0';
 	return f;

@@ -999,6 +999,8 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 			c->snd_wl1 = seq;
 			c->snd_wl2 = seg->ack;
 		}
+		if (flight(c) == 0)
+			c->retries = 0; /* the peer answers: a shut window is probed forever */
 		if (window_update && wnd > 0 && flight(c) == 0)
 			wheel_cancel(&c->timer); /* the persist timer is no longer needed */
 		if (fin_acked(c)) {

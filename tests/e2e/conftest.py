@@ -55,7 +55,7 @@ def sql(query):
 
 
 class Server:
-    def __init__(self, tls=False, **server_keys):
+    def __init__(self, tls=False, extra_ini="", **server_keys):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="fanout-e2e-")
         keys = {"port": self.port, "heartbeat_ms": 30000, "service_threads": 2, **server_keys}
@@ -71,6 +71,7 @@ class Server:
         with open(self.config, "w") as f:
             f.write("[server]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
             f.write("[log]\nformat = json\nlevel = info\n")
+            f.write(extra_ini)
         env = dict(os.environ, FANOUT_PG_DSN=os.environ["FANOUT_TEST_PG_DSN"], FANOUT_JWT_SECRET=SECRET)
         self.log = open(os.path.join(self.dir, "fanoutd.log"), "w")
         self.proc = subprocess.Popen([os.environ["FANOUT_BIN"], "-c", self.config],

@@ -41,6 +41,16 @@ out=$(env -u FANOUT_JWT_SECRET "$fanoutd" --check-config 2>&1); rc=$?
 check "no token secret exits 2" test "$rc" = 2
 check "no token secret says so" contains "$out" "no token secret"
 
+# mode = dpdk without what it needs: exit 2, before any EAL or port work.
+printf '[dataplane]\nmode = dpdk\nport = net_null0\naddress = 10.0.0.1\n' >"$work/dpdk.ini"
+out=$(FANOUT_JWT_SECRET=x "$fanoutd" -c "$work/dpdk.ini" --check-config 2>&1); rc=$?
+check "dpdk mode without a prefix length exits 2" test "$rc" = 2
+check "dpdk mode says what it needs" contains "$out" "address (a.b.c.d/len)"
+printf '[dataplane]\nmode = dpdk\nport = nosuchport\naddress = 10.0.0.1/24\neal_args = --no-huge --no-pci --no-shconf -m 256\n' >"$work/dpdk2.ini"
+out=$(FANOUT_JWT_SECRET=x FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN" timeout 60 "$fanoutd" -c "$work/dpdk2.ini" 2>&1); rc=$?
+check "dpdk mode with no such port exits 1" test "$rc" = 1
+check "dpdk mode names the missing port" contains "$out" "no port named 'nosuchport'"
+
 # The durability refusal.
 out=$(FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN options='-c synchronous_commit=off'" "$fanoutd" --migrate 2>&1); rc=$?
 check "non-durable commits refused" test "$rc" = 1

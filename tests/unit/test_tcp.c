@@ -473,6 +473,15 @@ static void test_zero_window_and_probe(void **state)
 	assert_int_equal(H.nout, 2);
 	tcp_engine_stats(H.e, &st);
 	assert_int_equal(st.zero_window_probes, 2);
+	/* A peer that answers its probes with a shut window is probed for as
+	 * long as it answers: no timeout (RFC 9293 3.8.6.1). */
+	for (int i = 0; i < 20; i++) {
+		advance(61000000);
+		peer(40000, 1001, iss + 1, TCP_ACK, 0, &o, NULL, 0);
+	}
+	assert_non_null(conn(40000));
+	assert_int_equal(H.closed, 0);
+	H.nout = 2;
 	/* The answer opens the window to 2000 bytes (500 << 2): one full
 	 * segment goes; 600 would be a silly window (3.8.6.2.1) and waits. */
 	peer(40000, 1001, iss + 1, TCP_ACK, 500, &o, NULL, 0);

@@ -1,0 +1,1022 @@
+/* The DPDK edge (see dpdk_edge.h): the port, the worker lcores and their
+ * loop, and the glue from packets to sessions: net.c below TCP, tcp.c, the
+ * websocket upgrade and frames (ws.c), and the messaging core's sessions.
+ *
+ * The send path is zero-copy where the port allows: a frame is encoded once
+ * per worker; its websocket header is written once into its headroom (a
+ * server frame's header depends on its length only), the partial checksum
+ * of header and payload is computed once, and every recipient's TCP send
+ * queue holds a reference to the same bytes. A segment is a header mbuf
+ * (Ethernet, IPv4, TCP, built per recipient) chained to external-buffer
+ * mbufs pointing into the frames it carries; the frame's refcount keeps it
+ * alive until the last such mbuf is freed. */
+#include "dpdk_edge.h"
+
+#include "buf.h"
+#include "bytes.h"
+#include "clock.h"
+#include "edge.h"
+#include "fanout.h"
+#include "frame.h"
+#include "jwt.h"
+#include "log.h"
+#include "metrics.h"
+#include "net.h"
+#include "tcp.h"
+#include "ws.h"
+
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include <assert.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define BURST	       32
+#define TX_MAX	       256
+#define HANDSHAKES     64    /* upgrade requests parsed at once, per worker */
+#define PEEK_MAX       16    /* frames taken from a session at a time */
+#define SEND_BYTES_MAX 65536 /* unacknowledged bytes per connection before we wait */
+
+/* Per-frame transmit state, in the frame's zeroed headroom (frame.c). */
+struct frame_tx {
+	struct rte_mbuf_ext_shared_info shinfo; /* counts the mbufs pointing into it */
+	uint32_t csum;				/* partial sum of header and payload */
+	uint8_t hlen;				/* websocket header length; 0: not prepared */
+};
+static_assert(sizeof(struct frame_tx) + 10 <= FRAME_HEADROOM, "frame_tx and a ws header fit");
+static_assert(offsetof(struct frame, buf) % 8 == 0, "frame headroom is 8-aligned");
+
+/* A handshake slot: the parser's state, then the response it queued. */
+struct handshake {
+	struct http_req req;
+	char resp[512];
+	struct handshake *next;
+};
+
+enum { DC_FREE, DC_HTTP, DC_WS, DC_CLOSING };
+
+struct dconn {
+	struct dworker *w;
+	struct tcp_conn *tcp;
+	struct session *s;
+	struct handshake *hs; /* while the upgrade request is parsed */
+	struct ws_decoder dec;
+	struct buf rx; /* the message being received */
+	uint8_t mac[6];
+	uint8_t state;
+	bool in_write_list, close_sent, binary_refused;
+	struct dconn *wnext, *fnext;
+};
+
+struct dworker {
+	struct dpdk_edge *d;
+	uint16_t queue;
+	unsigned lcore;
+	struct edge_worker *ew;
+	struct tcp_engine *tcp;
+	struct net net;
+	struct dconn *conns, *free_conns, *write_list;
+	struct handshake *handshakes, *free_hs;
+	struct rte_mbuf *tx[TX_MAX];
+	int ntx;
+	const uint8_t *src_mac; /* of the frame being input */
+	uint16_t ip_id;
+	uint64_t now_us, next_tick_us;
+	atomic_int open;
+	/* counters, read by the metrics thread without a lock */
+	uint64_t rx_packets, tx_packets, tx_dropped, rx_dropped, no_mbuf, refused;
+};
+
+struct dpdk_edge {
+	struct dpdk_edge_config cfg;
+	char port_name[64], secret[256];
+	struct edge *edge;
+	uint16_t port_id;
+	struct rte_mempool *pool, *ext_pool;
+	uint8_t mac[6];
+	bool zero_copy;
+	atomic_bool stop, draining;
+	int nworkers;
+	struct dworker *workers;
+};
+
+static uint64_t now_us(void)
+{
+	return time_mono_ns() / 1000;
+}
+
+/* ---- refs in the TCP send queue: frames, or handshake responses ---- */
+
+static void *hs_ref(struct handshake *h)
+{
+	return (void *)((uintptr_t)h | 1);
+}
+
+static struct handshake *ref_hs(void *ref)
+{
+	return (uintptr_t)ref & 1 ? (struct handshake *)((uintptr_t)ref & ~(uintptr_t)1) : NULL;
+}
+
+static struct frame_tx *ftx(struct frame *f)
+{
+	return (struct frame_tx *)f->buf;
+}
+
+static void ext_free(void *addr, void *opaque)
+{
+	frame_unref(opaque); /* the last mbuf pointing into the frame is gone */
+}
+
+/* ---- transmit ---- */
+
+static void tx_flush(struct dworker *w)
+{
+	uint16_t sent = 0;
+
+	if (w->ntx == 0)
+		return;
+	for (int tries = 0; tries < 4 && sent < w->ntx; tries++)
+		sent += rte_eth_tx_burst(w->d->port_id, w->queue, w->tx + sent,
+					 (uint16_t)(w->ntx - sent));
+	w->tx_packets += sent;
+	for (int i = sent; i < w->ntx; i++) {
+		rte_pktmbuf_free(w->tx[i]); /* TCP sends it again */
+		w->tx_dropped++;
+	}
+	w->ntx = 0;
+}
+
+static void tx_push(struct dworker *w, struct rte_mbuf *m)
+{
+	if (w->ntx == TX_MAX)
+		tx_flush(w);
+	w->tx[w->ntx++] = m;
+}
+
+struct walk {
+	struct dworker *w;
+	struct rte_mbuf *head;
+	uint32_t sum, off;
+	bool failed;
+};
+
+/* One piece of a segment's payload: its checksum (the frame's own when the
+ * piece is the whole frame), then chained by reference or copied. */
+static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
+{
+	struct walk *k = arg;
+	struct handshake *h = ref_hs(ref);
+	struct frame *f = h ? NULL : ref;
+	uint32_t sum;
+
+	if (k->failed)
+		return;
+	if (f && data == frame_payload(f) - ftx(f)->hlen && len == ftx(f)->hlen + f->len)
+		sum = ftx(f)->csum;
+	else
+		sum = csum_partial(data, len, 0);
+	k->sum = csum_add_at(k->sum, sum, k->off);
+	k->off += len;
+	if (f && k->w->d->zero_copy) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(k->w->d->ext_pool);
+		struct rte_mbuf_ext_shared_info *si = &ftx(f)->shinfo;
+
+		if (m == NULL) {
+			k->failed = true;
+			return;
+		}
+		if (rte_mbuf_ext_refcnt_read(si) == 0) {
+			frame_ref(f); /* held for the mbufs; ext_free drops it */
+			rte_mbuf_ext_refcnt_set(si, 1);
+		} else {
+			rte_mbuf_ext_refcnt_update(si, 1);
+		}
+		rte_pktmbuf_attach_extbuf(m, (void *)(uintptr_t)data, rte_mem_virt2iova(data),
+					  (uint16_t)len, si);
+		m->data_len = (uint16_t)len;
+		m->pkt_len = len;
+		if (rte_pktmbuf_chain(k->head, m) < 0) {
+			rte_pktmbuf_free(m);
+			k->failed = true;
+		}
+		return;
+	}
+	/* copied: the handshake's bytes, or a port that needs DMA-able data */
+	char *p = rte_pktmbuf_append(k->head, (uint16_t)len);
+
+	if (p == NULL) {
+		k->failed = true;
+		return;
+	}
+	memcpy(p, data, len);
+}
+
+/* The TCP engine's output: one segment, as mbufs. */
+static void tcp_output(void *ctx, const struct tcp_out *o)
+{
+	struct dworker *w = ctx;
+	const struct dconn *dc = o->conn ? tcp_conn_app(o->conn) : NULL;
+	uint8_t mac[6], req[60];
+	size_t req_len, hlen = NET_ETH_HLEN + NET_IP_HLEN + 20 + o->optlen;
+	struct walk k = {w, NULL, 0, 0, false};
+	uint8_t *p;
+
+	if (dc && dc->state != DC_FREE)
+		memcpy(mac, dc->mac, 6);
+	else if (w->src_mac)
+		memcpy(mac, w->src_mac, 6); /* answering the frame being input */
+	else if (!net_resolve(&w->net, o->t.raddr, w->now_us, mac, req, &req_len)) {
+		if (req_len) { /* ask; the segment is sent again by TCP */
+			struct rte_mbuf *m = rte_pktmbuf_alloc(w->d->pool);
+			if (m && (p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)req_len))) {
+				memcpy(p, req, req_len);
+				tx_push(w, m);
+			} else if (m) {
+				rte_pktmbuf_free(m);
+			}
+		}
+		return;
+	}
+	k.head = rte_pktmbuf_alloc(w->d->pool);
+	if (k.head == NULL) {
+		w->no_mbuf++;
+		return;
+	}
+	p = (uint8_t *)rte_pktmbuf_append(k.head, (uint16_t)hlen);
+	tcp_out_header(o, p + NET_ETH_HLEN + NET_IP_HLEN);
+	tcp_out_walk(o, add_piece, &k);
+	if (k.failed) {
+		w->no_mbuf++;
+		rte_pktmbuf_free(k.head);
+		return;
+	}
+	net_tcp_checksum(p + NET_ETH_HLEN + NET_IP_HLEN, hlen - NET_ETH_HLEN - NET_IP_HLEN,
+			 o->t.laddr, o->t.raddr, k.sum, o->len);
+	net_ip_headers(&w->net, p, mac, o->t.raddr,
+		       (uint16_t)(hlen - NET_ETH_HLEN - NET_IP_HLEN + o->len), w->ip_id++);
+	tx_push(w, k.head);
+}
+
+/* ---- sending on a connection ---- */
+
+/* Queues f (taking a reference) as a websocket frame of opcode op. */
+static int queue_frame(struct dconn *dc, struct frame *f, enum ws_opcode op)
+{
+	struct frame_tx *t = ftx(f);
+	uint8_t *payload = frame_payload(f);
+
+	if (t->hlen == 0) { /* once per frame on this worker */
+		uint8_t h[10];
+
+		t->hlen = (uint8_t)ws_frame_header(h, op, f->len);
+		memcpy(payload - t->hlen, h, t->hlen);
+		t->csum = csum_partial(payload - t->hlen, t->hlen + f->len, 0);
+		t->shinfo.free_cb = ext_free;
+		t->shinfo.fcb_opaque = f;
+		rte_mbuf_ext_refcnt_set(&t->shinfo, 0);
+	}
+	frame_ref(f);
+	if (tcp_send(dc->w->tcp, dc->tcp, payload - t->hlen, t->hlen + f->len, f) < 0) {
+		frame_unref(f);
+		return -1;
+	}
+	return 0;
+}
+
+/* A close frame with code and reason, then our FIN. */
+static void send_close(struct dconn *dc, int code, const char *reason)
+{
+	uint8_t payload[125];
+	size_t n = strlen(reason);
+	struct frame *f;
+
+	if (dc->close_sent || dc->state == DC_FREE)
+		return;
+	dc->close_sent = true;
+	if (n > sizeof(payload) - 2)
+		n = sizeof(payload) - 2;
+	put16(payload, (uint16_t)code);
+	memcpy(payload + 2, reason, n);
+	f = frame_new(FRAME_CONTROL, 0, 0, payload, n + 2);
+	if (f) {
+		queue_frame(dc, f, WS_CLOSE);
+		frame_unref(f);
+	}
+	dc->state = DC_CLOSING;
+	tcp_close(dc->w->tcp, dc->tcp);
+}
+
+/* An HTTP answer to the upgrade request, then our FIN. */
+static void refuse(struct dconn *dc, int status, const char *code, const char *reason)
+{
+	struct handshake *h = dc->hs;
+	size_t n = http_error_response(status, code, reason, h->resp, sizeof(h->resp));
+
+	dc->hs = NULL;
+	dc->state = DC_CLOSING;
+	dc->w->refused++;
+	if (n == 0 ||
+	    tcp_send(dc->w->tcp, dc->tcp, (const uint8_t *)h->resp, (uint32_t)n, hs_ref(h)) < 0) {
+		h->next = dc->w->free_hs;
+		dc->w->free_hs = h;
+	}
+	tcp_close(dc->w->tcp, dc->tcp);
+}
+
+static void want_write(void *ctx)
+{
+	struct dconn *dc = ctx;
+	struct dworker *w = dc->w;
+
+	if (!dc->in_write_list) {
+		dc->in_write_list = true;
+		dc->wnext = w->write_list;
+		w->write_list = dc;
+	}
+}
+
+static void pause_rx(void *ctx, bool off)
+{
+	struct dconn *dc = ctx;
+
+	if (dc->state != DC_FREE)
+		tcp_pause_rx(dc->w->tcp, dc->tcp, off);
+}
+
+/* Moves frames from sessions to their TCP send queues. */
+static void pump(struct dworker *w)
+{
+	struct dconn *list = w->write_list;
+
+	w->write_list = NULL;
+	while (list) {
+		struct dconn *dc = list;
+		struct frame *fr[PEEK_MAX];
+
+		list = dc->wnext;
+		dc->in_write_list = false;
+		if (dc->state != DC_WS || dc->s == NULL)
+			continue;
+		for (;;) {
+			uint32_t room = tcp_sndq_free(dc->tcp);
+			const char *why;
+			int n, code, k;
+
+			if (room <= 1 || tcp_unacked(dc->tcp) >= SEND_BYTES_MAX) {
+				want_write(dc); /* again when acknowledgements make room */
+				break;
+			}
+			n = session_peek_many(dc->s, fr,
+					      (int)(room - 1 < PEEK_MAX ? room - 1 : PEEK_MAX));
+			if (n == 0) {
+				code = session_close_code(dc->s, &why);
+				if (code)
+					send_close(dc, code, why);
+				break;
+			}
+			for (k = 0; k < n && queue_frame(dc, fr[k], WS_TEXT) == 0; k++)
+				;
+			session_sent_many(dc->s, k);
+			if (k < n) {
+				want_write(dc);
+				break;
+			}
+		}
+	}
+}
+
+/* ---- receiving on a connection ---- */
+
+static void ws_on_data(void *ctx, enum ws_opcode op, const uint8_t *data, size_t len, bool last)
+{
+	struct dconn *dc = ctx;
+
+	if (dc->state != DC_WS)
+		return;
+	if (op == WS_BINARY) {
+		send_close(dc, 1003, "text frames only");
+		return;
+	}
+	if (len && buf_put(&dc->rx, data, len) < 0) {
+		send_close(dc, 1011, "out of memory");
+		return;
+	}
+	if (last) {
+		session_on_text(dc->s, dc->rx.data ? dc->rx.data : "", dc->rx.len);
+		buf_reset(&dc->rx);
+		if (dc->rx.cap > 65536)
+			buf_free(&dc->rx);
+	}
+}
+
+static void ws_on_control(void *ctx, enum ws_opcode op, const uint8_t *data, size_t len, int code)
+{
+	struct dconn *dc = ctx;
+
+	if (dc->state != DC_WS)
+		return;
+	if (op == WS_PING) {
+		struct frame *f = frame_new(FRAME_CONTROL, 0, 0, data, len);
+		if (f) {
+			queue_frame(dc, f, WS_PONG);
+			frame_unref(f);
+		}
+	} else if (op == WS_CLOSE) {
+		/* echo the code (RFC 6455 5.5.1); none given: a normal close */
+		send_close(dc, code == 1005 ? 1000 : code, "");
+	}
+}
+
+static const struct ws_events ws_events = {ws_on_data, ws_on_control};
+
+static void ws_feed(struct dconn *dc, uint8_t *data, size_t len)
+{
+	int rc = ws_decode(&dc->dec, data, len, &ws_events, dc);
+
+	if (rc)
+		send_close(dc, rc,
+			   rc == 1007	? "invalid UTF-8"
+			   : rc == 1009 ? "message too big"
+					: "protocol error");
+}
+
+static const char *auth_reason(int rc)
+{
+	return rc == -ENOENT ? "missing_token" : rc == -EKEYEXPIRED ? "token_expired" : "bad_token";
+}
+
+/* The token from "Authorization: Bearer" or ?token=. */
+static const char *find_token(struct http_req *r)
+{
+	char *q;
+
+	if (r->auth_len > 7 && strncasecmp(r->auth, "Bearer ", 7) == 0)
+		return r->auth + 7;
+	q = strchr(r->path, '?');
+	while (q) {
+		if (strncmp(q + 1, "token=", 6) == 0) {
+			char *end = strchr(q + 7, '&');
+			if (end)
+				*end = '\0';
+			return q + 7;
+		}
+		q = strchr(q + 1, '&');
+	}
+	return NULL;
+}
+
+/* A complete upgrade request: the path, the token, then the 101. */
+static void upgrade(struct dconn *dc)
+{
+	struct dworker *w = dc->w;
+	struct handshake *h = dc->hs;
+	char user[JWT_SUBJECT_MAX + 1];
+	const char *token;
+	int64_t exp;
+	size_t n, plen = strcspn(h->req.path, "?");
+	int rc;
+
+	if (plen != 3 || memcmp(h->req.path, "/ws", 3) != 0) {
+		refuse(dc, 404, "not_found", "websockets are served at /ws");
+		return;
+	}
+	if (atomic_load(&w->d->draining)) {
+		refuse(dc, 503, "shutting_down", "the server is shutting down");
+		return;
+	}
+	token = find_token(&h->req);
+	rc = token ? jwt_verify(w->d->secret, token, (int64_t)time(NULL), user, &exp) : -ENOENT;
+	if (rc < 0) {
+		refuse(dc, 401, auth_reason(rc), "a valid token is required");
+		return;
+	}
+	n = ws_handshake_response(&h->req, h->resp, sizeof(h->resp));
+	dc->hs = NULL;
+	if (n == 0 ||
+	    tcp_send(w->tcp, dc->tcp, (const uint8_t *)h->resp, (uint32_t)n, hs_ref(h)) < 0) {
+		h->next = w->free_hs;
+		w->free_hs = h;
+		tcp_abort(w->tcp, dc->tcp);
+		return;
+	}
+	struct session_transport t = {want_write, pause_rx, dc};
+	dc->s = session_open(w->ew, user, &t);
+	if (dc->s == NULL) {
+		dc->state = DC_WS; /* so that the close frame goes out */
+		send_close(dc, 1011, "cannot open a session");
+		return;
+	}
+	dc->state = DC_WS;
+	ws_decoder_init(&dc->dec, edge_config(w->d->edge)->max_message_bytes);
+}
+
+static void *on_accept(void *ctx, struct tcp_conn *c)
+{
+	struct dworker *w = ctx;
+	struct dconn *dc = w->free_conns;
+
+	if (dc == NULL || w->src_mac == NULL)
+		return NULL;
+	w->free_conns = dc->fnext;
+	dc->tcp = c;
+	dc->s = NULL;
+	dc->hs = NULL;
+	dc->state = DC_HTTP;
+	dc->close_sent = false;
+	memcpy(dc->mac, w->src_mac, 6);
+	atomic_fetch_add(&w->open, 1);
+	return dc;
+}
+
+static void on_data(void *ctx, struct tcp_conn *c, void *app, const uint8_t *data, uint32_t len)
+{
+	struct dworker *w = ctx;
+	struct dconn *dc = app;
+	size_t used;
+
+	if (dc->state == DC_HTTP) {
+		if (dc->hs == NULL) {
+			dc->hs = w->free_hs;
+			if (dc->hs == NULL) { /* too many upgrades at once */
+				w->refused++;
+				tcp_abort(w->tcp, c);
+				return;
+			}
+			w->free_hs = dc->hs->next;
+			http_req_init(&dc->hs->req);
+		}
+		switch (http_req_feed(&dc->hs->req, data, len, &used)) {
+		case HTTP_MORE:
+			return;
+		case HTTP_ERROR:
+			refuse(dc, dc->hs->req.status, NULL, dc->hs->req.reason);
+			return;
+		case HTTP_DONE:
+			upgrade(dc);
+			if (dc->state == DC_WS && used < len)
+				ws_feed(dc, (uint8_t *)(uintptr_t)data + used, len - used);
+			return;
+		}
+	}
+	if (dc->state == DC_WS) /* the mbuf is ours: unmasked in place */
+		ws_feed(dc, (uint8_t *)(uintptr_t)data, len);
+}
+
+static void on_peer_fin(void *ctx, struct tcp_conn *c, void *app)
+{
+	struct dconn *dc = app;
+
+	/* A websocket client closes with a close frame; a bare FIN ends it. */
+	dc->state = DC_CLOSING;
+	tcp_close(dc->w->tcp, c);
+}
+
+static void on_closed(void *ctx, struct tcp_conn *c, void *app, enum tcp_close_reason why)
+{
+	struct dworker *w = ctx;
+	struct dconn *dc = app;
+
+	if (dc == NULL || dc->state == DC_FREE)
+		return;
+	if (dc->s) {
+		session_closed(dc->s);
+		dc->s = NULL;
+	}
+	if (dc->hs) {
+		dc->hs->next = w->free_hs;
+		w->free_hs = dc->hs;
+		dc->hs = NULL;
+	}
+	buf_free(&dc->rx);
+	dc->state = DC_FREE;
+	dc->tcp = NULL;
+	dc->fnext = w->free_conns;
+	w->free_conns = dc;
+	atomic_fetch_sub(&w->open, 1);
+}
+
+static void on_release(void *ctx, void *ref)
+{
+	struct dworker *w = ctx;
+	struct handshake *h = ref_hs(ref);
+
+	if (h) {
+		h->next = w->free_hs;
+		w->free_hs = h;
+	} else {
+		frame_unref(ref);
+	}
+}
+
+/* ---- the lcore loop ---- */
+
+static void rx_one(struct dworker *w, struct rte_mbuf *m)
+{
+	struct net_rx_info info;
+	struct tcp_seg seg;
+	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+
+	w->rx_packets++;
+	if (m->nb_segs != 1) { /* jumbo frames arrive chained: not supported */
+		w->rx_dropped++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	switch (net_rx(&w->net, p, m->data_len, w->now_us, &info)) {
+	case NET_REPLY:
+		m->data_len = (uint16_t)info.reply_len;
+		m->pkt_len = info.reply_len;
+		tx_push(w, m);
+		return;
+	case NET_TCP:
+		if (tcp_parse(info.tcp, info.tcp_len, info.saddr, info.daddr, &seg) == 0) {
+			w->src_mac = p + 6;
+			tcp_input(w->tcp, &seg, w->now_us);
+			w->src_mac = NULL;
+		} else {
+			w->rx_dropped++;
+		}
+		break;
+	case NET_DROP:
+		break;
+	}
+	rte_pktmbuf_free(m);
+}
+
+static int worker_main(void *arg)
+{
+	struct dworker *w = arg;
+	struct dpdk_edge *d = w->d;
+	struct rte_mbuf *pkts[BURST];
+
+	LOG(INFO, "dpdk edge: worker %u on lcore %u, queue %u", (unsigned)w->queue, w->lcore,
+	    (unsigned)w->queue);
+	w->next_tick_us = now_us() + 1000000;
+	while (!atomic_load_explicit(&d->stop, memory_order_relaxed)) {
+		uint16_t n = rte_eth_rx_burst(d->port_id, w->queue, pkts, BURST);
+
+		w->now_us = now_us();
+		for (uint16_t i = 0; i < n; i++)
+			rx_one(w, pkts[i]);
+		edge_worker_drain(w->ew); /* fan-out: frames for our sessions */
+		pump(w);
+		tcp_flush(w->tcp, w->now_us);
+		tcp_timers(w->tcp, w->now_us);
+		tx_flush(w);
+		if (w->now_us >= w->next_tick_us) {
+			edge_worker_tick(w->ew);
+			w->next_tick_us += 1000000;
+		}
+		if (n == 0 && d->cfg.idle_sleep_us) {
+			struct timespec ts = {0, (long)d->cfg.idle_sleep_us * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return 0;
+}
+
+/* ---- start and stop ---- */
+
+static void no_wake(void *arg)
+{
+	/* the lcore polls its inbox every turn of its loop */
+}
+
+static double gauge_sum(void *arg, size_t off)
+{
+	struct dpdk_edge *d = arg;
+	double sum = 0;
+
+	for (int i = 0; i < d->nworkers; i++)
+		sum += (double)*(volatile uint64_t *)((char *)&d->workers[i] + off);
+	return sum;
+}
+
+static double g_rx(void *arg)
+{
+	return gauge_sum(arg, offsetof(struct dworker, rx_packets));
+}
+static double g_tx(void *arg)
+{
+	return gauge_sum(arg, offsetof(struct dworker, tx_packets));
+}
+static double g_drop(void *arg)
+{
+	return gauge_sum(arg, offsetof(struct dworker, tx_dropped));
+}
+static double g_open(void *arg)
+{
+	struct dpdk_edge *d = arg;
+	double sum = 0;
+
+	for (int i = 0; i < d->nworkers; i++)
+		sum += atomic_load(&d->workers[i].open);
+	return sum;
+}
+
+/* A TCP counter summed over the workers' engines (read while they run:
+ * a figure for /metrics, not an exact snapshot). */
+static double tcp_sum(void *arg, size_t off)
+{
+	struct dpdk_edge *d = arg;
+	double sum = 0;
+
+	for (int i = 0; i < d->nworkers; i++) {
+		struct tcp_stats st;
+
+		tcp_engine_stats(d->workers[i].tcp, &st);
+		sum += (double)*(uint64_t *)((char *)&st + off);
+	}
+	return sum;
+}
+
+static double g_retransmits(void *arg)
+{
+	return tcp_sum(arg, offsetof(struct tcp_stats, retransmits));
+}
+static double g_out_of_order(void *arg)
+{
+	return tcp_sum(arg, offsetof(struct tcp_stats, out_of_order));
+}
+static double g_syn_cookies(void *arg)
+{
+	return tcp_sum(arg, offsetof(struct tcp_stats, syn_cookies_sent));
+}
+
+int dpdk_parse_ipv4(const char *s, uint32_t *address)
+{
+	unsigned a, b, c, e;
+	char tail;
+
+	if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &e, &tail) != 4 || a > 255 || b > 255 ||
+	    c > 255 || e > 255)
+		return -1;
+	*address = a << 24 | b << 16 | c << 8 | e;
+	return 0;
+}
+
+int dpdk_parse_cidr(const char *s, uint32_t *address, uint32_t *netmask)
+{
+	char ip[32];
+	const char *slash = strchr(s, '/');
+	int len;
+
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(ip))
+		return -1;
+	memcpy(ip, s, (size_t)(slash - s));
+	ip[slash - s] = '\0';
+	if (dpdk_parse_ipv4(ip, address) < 0 || sscanf(slash + 1, "%d", &len) != 1 || len < 1 ||
+	    len > 32)
+		return -1;
+	*netmask = len == 32 ? 0xffffffffu : ~(0xffffffffu >> len);
+	return 0;
+}
+
+static int worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned lcore)
+{
+	struct tcp_callbacks cb = {w,		tcp_output, on_accept, on_data,
+				   on_peer_fin, on_closed,  on_release};
+	struct tcp_config tc;
+	uint16_t mtu = 1500;
+
+	w->d = d;
+	w->queue = (uint16_t)i;
+	w->lcore = lcore;
+	w->ew = edge_worker_create(d->edge, d->cfg.first_worker + i);
+	if (w->ew == NULL)
+		return -1;
+	edge_worker_set_transport(w->ew, w);
+	fanout_set_wake(edge_fanout(d->edge), d->cfg.first_worker + i, no_wake, NULL);
+	tcp_config_defaults(&tc);
+	rte_eth_dev_get_mtu(d->port_id, &mtu);
+	tc.mss = (uint16_t)(mtu - 40);
+	tc.max_conns = d->cfg.max_connections;
+	tc.max_half_open = d->cfg.max_connections / 4 + 1;
+	if (getrandom(tc.cookie_key, sizeof(tc.cookie_key), 0) != sizeof(tc.cookie_key))
+		return -1;
+	w->tcp = tcp_engine_create(&tc, &cb);
+	if (w->tcp == NULL || tcp_listen(w->tcp, d->cfg.listen_port) < 0)
+		return -1;
+	if (net_init(&w->net, d->mac, d->cfg.address, d->cfg.netmask, d->cfg.gateway, 1024) < 0)
+		return -1;
+	w->conns = calloc(d->cfg.max_connections, sizeof(*w->conns));
+	w->handshakes = calloc(HANDSHAKES, sizeof(*w->handshakes));
+	if (w->conns == NULL || w->handshakes == NULL)
+		return -1;
+	for (uint32_t k = d->cfg.max_connections; k-- > 0;) {
+		w->conns[k].w = w;
+		w->conns[k].fnext = w->free_conns;
+		w->free_conns = &w->conns[k];
+	}
+	for (int k = HANDSHAKES; k-- > 0;) {
+		w->handshakes[k].next = w->free_hs;
+		w->free_hs = &w->handshakes[k];
+	}
+	return 0;
+}
+
+struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edge *edge)
+{
+	static const char *const copying[] = {"net_af_packet", "net_tap",   "net_null",
+					      "net_ring",      "net_memif", "net_af_xdp"};
+	struct rte_eth_conf conf = {0};
+	struct rte_eth_dev_info info;
+	struct rte_ether_addr mac;
+	uint16_t nrxd = 1024, ntxd = 1024;
+	unsigned lcore;
+	char name[RTE_MEMPOOL_NAMESIZE];
+	struct dpdk_edge *d = calloc(1, sizeof(*d));
+	int i, rc, socket;
+
+	if (d == NULL)
+		return NULL;
+	d->cfg = *cfg;
+	snprintf(d->port_name, sizeof(d->port_name), "%s", cfg->port);
+	snprintf(d->secret, sizeof(d->secret), "%s", cfg->jwt_secret);
+	d->cfg.port = d->port_name;
+	d->cfg.jwt_secret = d->secret;
+	d->edge = edge;
+	if (rte_eth_dev_get_port_by_name(cfg->port, &d->port_id) != 0) {
+		LOG(ERR, "dpdk edge: no port named '%s' (%u ports; is its device in eal_args?)",
+		    cfg->port, (unsigned)rte_eth_dev_count_avail());
+		goto fail;
+	}
+	rc = rte_eth_dev_info_get(d->port_id, &info);
+	if (rc != 0 || cfg->workers > info.max_rx_queues || cfg->workers > info.max_tx_queues) {
+		LOG(ERR, "dpdk edge: port %s cannot give %d queue pairs (%u rx, %u tx)", cfg->port,
+		    cfg->workers, (unsigned)info.max_rx_queues, (unsigned)info.max_tx_queues);
+		goto fail;
+	}
+	for (size_t k = 0; k < sizeof(copying) / sizeof(copying[0]); k++)
+		if (strcmp(info.driver_name, copying[k]) == 0)
+			d->zero_copy = true; /* the driver copies from virtual addresses */
+	if (cfg->workers > 1) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf =
+		    (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
+	}
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	rc = rte_eth_dev_configure(d->port_id, (uint16_t)cfg->workers, (uint16_t)cfg->workers,
+				   &conf);
+	if (rc == 0)
+		rc = rte_eth_dev_adjust_nb_rx_tx_desc(d->port_id, &nrxd, &ntxd);
+	if (rc != 0) {
+		LOG(ERR, "dpdk edge: cannot configure port %s: %s", cfg->port, rte_strerror(-rc));
+		goto fail;
+	}
+	socket = rte_eth_dev_socket_id(d->port_id);
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	snprintf(name, sizeof(name), "fo_pkt_%u", (unsigned)d->port_id);
+	d->pool = rte_pktmbuf_pool_create(name, 8192 * (unsigned)cfg->workers - 1, 256, 0,
+					  RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	snprintf(name, sizeof(name), "fo_ext_%u", (unsigned)d->port_id);
+	d->ext_pool =
+	    rte_pktmbuf_pool_create(name, 16384 * (unsigned)cfg->workers - 1, 256, 0, 0, socket);
+	if (d->pool == NULL || d->ext_pool == NULL) {
+		LOG(ERR, "dpdk edge: cannot create mbuf pools: %s (eal_memory_mb or -m)",
+		    rte_strerror(rte_errno));
+		goto fail;
+	}
+	for (i = 0; i < cfg->workers; i++) {
+		rc = rte_eth_rx_queue_setup(d->port_id, (uint16_t)i, nrxd, (unsigned)socket, NULL,
+					    d->pool);
+		if (rc == 0)
+			rc = rte_eth_tx_queue_setup(d->port_id, (uint16_t)i, ntxd, (unsigned)socket,
+						    NULL);
+		if (rc != 0) {
+			LOG(ERR, "dpdk edge: queue %d of %s: %s", i, cfg->port, rte_strerror(-rc));
+			goto fail;
+		}
+	}
+	rc = rte_eth_dev_start(d->port_id);
+	if (rc != 0) {
+		LOG(ERR, "dpdk edge: cannot start %s: %s", cfg->port, rte_strerror(-rc));
+		goto fail;
+	}
+	rte_eth_macaddr_get(d->port_id, &mac);
+	memcpy(d->mac, mac.addr_bytes, 6);
+	d->workers = calloc((size_t)cfg->workers, sizeof(*d->workers));
+	if (d->workers == NULL)
+		goto fail;
+	i = 0;
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		if (i == cfg->workers)
+			break;
+		if (worker_init(d, &d->workers[i], i, lcore) < 0) {
+			LOG(ERR, "dpdk edge: cannot set worker %d up", i);
+			d->nworkers = i + 1;
+			goto fail;
+		}
+		i++;
+	}
+	d->nworkers = i;
+	if (i < cfg->workers) {
+		LOG(ERR,
+		    "dpdk edge: the EAL has %d worker lcores, [dataplane] workers = %d (give "
+		    "-l 0-%d in eal_args)",
+		    i, cfg->workers, cfg->workers);
+		goto fail;
+	}
+	for (i = 0; i < d->nworkers; i++)
+		rte_eal_remote_launch(worker_main, &d->workers[i], d->workers[i].lcore);
+	metrics_register_gauge("fanout_dpdk_connections", "Connections on the DPDK edge.", g_open,
+			       d);
+	metrics_register_gauge("fanout_dpdk_rx_packets_total", "Packets received by the DPDK edge.",
+			       g_rx, d);
+	metrics_register_gauge("fanout_dpdk_tx_packets_total", "Packets sent by the DPDK edge.",
+			       g_tx, d);
+	metrics_register_gauge("fanout_dpdk_tx_dropped_total",
+			       "Packets the DPDK port did not take (TCP sends them again).", g_drop,
+			       d);
+	metrics_register_gauge("fanout_dpdk_tcp_retransmits_total",
+			       "Segments the DPDK edge's TCP sent again (timeouts and fast "
+			       "retransmits).",
+			       g_retransmits, d);
+	metrics_register_gauge("fanout_dpdk_tcp_out_of_order_total",
+			       "Segments dropped for arriving out of order (answered with a "
+			       "duplicate ACK).",
+			       g_out_of_order, d);
+	metrics_register_gauge("fanout_dpdk_tcp_syn_cookies_total",
+			       "SYN cookies sent: the half-open table was full.", g_syn_cookies, d);
+	LOG(NOTICE,
+	    "dpdk edge: %s (%s, %02x:%02x:%02x:%02x:%02x:%02x) at %u.%u.%u.%u port %u, %d "
+	    "worker(s), %s",
+	    cfg->port, info.driver_name, d->mac[0], d->mac[1], d->mac[2], d->mac[3], d->mac[4],
+	    d->mac[5], cfg->address >> 24, (cfg->address >> 16) & 255, (cfg->address >> 8) & 255,
+	    cfg->address & 255, (unsigned)cfg->listen_port, d->nworkers,
+	    d->zero_copy ? "zero-copy send" : "send by copy");
+	return d;
+fail:
+	dpdk_edge_stop(d);
+	return NULL;
+}
+
+void dpdk_edge_close_all(struct dpdk_edge *d, int code, const char *reason, int wait_ms)
+{
+	uint64_t deadline = time_mono_ns() + (uint64_t)wait_ms * 1000000ull;
+	int open;
+
+	if (d == NULL)
+		return;
+	atomic_store(&d->draining, true);
+	for (int i = 0; i < d->nworkers; i++)
+		edge_post_close_all(d->edge, d->cfg.first_worker + i, code, reason);
+	do {
+		struct timespec ts = {0, 10000000};
+		open = 0;
+		for (int i = 0; i < d->nworkers; i++)
+			open += atomic_load(&d->workers[i].open);
+		if (open)
+			nanosleep(&ts, NULL);
+	} while (open && time_mono_ns() < deadline);
+}
+
+void dpdk_edge_stop(struct dpdk_edge *d)
+{
+	if (d == NULL)
+		return;
+	atomic_store(&d->stop, true);
+	for (int i = 0; i < d->nworkers; i++)
+		if (d->workers[i].lcore)
+			rte_eal_wait_lcore(d->workers[i].lcore);
+	for (int i = 0; i < d->nworkers; i++) {
+		struct dworker *w = &d->workers[i];
+
+		/* what is left is reset: its sessions end, its frames return */
+		for (uint32_t k = 0; w->conns && k < d->cfg.max_connections; k++)
+			if (w->conns[k].state != DC_FREE && w->conns[k].tcp)
+				tcp_abort(w->tcp, w->conns[k].tcp);
+		if (w->tcp)
+			tcp_flush(w->tcp, now_us());
+		tx_flush(w);
+		if (w->ew) {
+			edge_worker_drain(w->ew);
+			edge_worker_destroy(w->ew);
+		}
+		tcp_engine_destroy(w->tcp);
+		net_fini(&w->net);
+		free(w->conns);
+		free(w->handshakes);
+	}
+	if (d->pool) {
+		rte_eth_dev_stop(d->port_id);
+		rte_eth_dev_close(d->port_id);
+	}
+	rte_mempool_free(d->ext_pool);
+	rte_mempool_free(d->pool);
+	free(d->workers);
+	free(d);
+}

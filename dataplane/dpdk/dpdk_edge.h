@@ -1,0 +1,39 @@
+/* The DPDK edge: websocket clients over a userspace TCP on a DPDK port, one
+ * worker lcore per RX/TX queue pair, each owning its connections outright
+ * and serving them through the same sessions as the socket edge
+ * (dataplane/edge.h). docs/dataplane.md tells the packet path. */
+#pragma once
+
+#include <stdint.h>
+
+struct edge;
+
+struct dpdk_edge_config {
+	const char *port;	  /* the DPDK device name (PCI address or vdev name) */
+	uint32_t address;	  /* ours, host order */
+	uint32_t netmask;	  /* host order */
+	uint32_t gateway;	  /* host order, 0: none */
+	uint16_t listen_port;	  /* websocket upgrades */
+	int workers;		  /* worker lcores, one queue pair each */
+	int first_worker;	  /* their edge worker indexes start here */
+	uint32_t idle_sleep_us;	  /* 0: busy poll */
+	uint32_t max_connections; /* per worker */
+	const char *jwt_secret;
+};
+
+struct dpdk_edge;
+
+/* Configures and starts the port and launches the worker lcores (the EAL is
+ * up with at least workers + 1 lcores). NULL on error (logged). */
+struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edge *edge);
+
+/* Refuses new upgrades (503) and asks every session to close with code;
+ * waits up to wait_ms for the connections to go. */
+void dpdk_edge_close_all(struct dpdk_edge *d, int code, const char *reason, int wait_ms);
+
+/* Stops the lcores and the port; frees everything. */
+void dpdk_edge_stop(struct dpdk_edge *d);
+
+/* Parses "a.b.c.d/len" into address and netmask (host order): 0 or -1. */
+int dpdk_parse_cidr(const char *s, uint32_t *address, uint32_t *netmask);
+int dpdk_parse_ipv4(const char *s, uint32_t *address);

@@ -1,0 +1,141 @@
+"""A websocket client for the DPDK edge tests, run inside the clients' network
+namespace (ip netns exec) by test_dpdk_edge.py: one scenario per call, its
+result as one JSON line on stdout. python3-websockets over the Linux kernel's
+TCP: an independent client of our userspace TCP."""
+import argparse
+import asyncio
+import http.client
+import json
+import sys
+import time
+
+import websockets
+
+
+async def recv_json(ws, timeout):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def connect(url):
+    ws = await websockets.connect(url, open_timeout=10, ping_interval=None, max_size=2**24)
+    hello = await recv_json(ws, 10)
+    assert hello["type"] == "hello", hello
+    return ws, hello
+
+
+async def collect(ws, channel, count, timeout, frames=None):
+    """Messages of channel until count distinct seqs (or the timeout); every
+    seq received is kept, duplicates included, in arrival order."""
+    seqs, deadline = [], time.monotonic() + timeout
+    while len(set(seqs)) < count and time.monotonic() < deadline:
+        try:
+            f = await recv_json(ws, max(0.05, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            break
+        if frames is not None:
+            frames.append(f)
+        if f.get("type") == "message" and f.get("channel") == channel:
+            seqs.append(f["seq"])
+    return seqs
+
+
+async def subscribe(ws, channel, since=None):
+    entry = {"channel": channel}
+    if since is not None:
+        entry["since"] = since
+    await ws.send(json.dumps({"type": "subscribe", "req": "sub", "channels": [entry]}))
+
+
+async def pubsub(a):
+    """Publisher and subscriber on two connections, read at once: the
+    publisher sends count messages and collects its acks while the
+    subscriber collects the channel's messages."""
+    pub, _ = await connect(a.url_pub)
+    sub, _ = await connect(a.url_sub)
+    await subscribe(sub, a.channel)
+    frames = []
+    while True:  # subscribed before the first publish: nothing published is missed
+        f = await recv_json(sub, a.timeout)
+        frames.append(f)
+        if f.get("type") in ("subscribed", "error"):
+            break
+    reader = asyncio.create_task(collect(sub, a.channel, a.count, a.timeout, frames))
+    acks = []
+    for i in range(a.count):
+        await pub.send(json.dumps({"type": "publish", "req": f"p{i}", "channel": a.channel,
+                                   "client_msg_id": f"{a.tag}-{i}", "text": f"{a.tag} {i} " + "x" * a.size}))
+    deadline = time.monotonic() + a.timeout
+    while len(acks) < a.count and time.monotonic() < deadline:
+        try:
+            f = await recv_json(pub, max(0.05, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            break
+        if f.get("type") == "ack":
+            acks.append(f["seq"])
+        elif f.get("type") == "error":
+            acks.append(-1)
+    got = await reader
+    await pub.close()
+    await sub.close()
+    return {"acks": acks, "received": got, "types": sorted({f.get("type") for f in frames})}
+
+
+async def resume(a):
+    """Subscribes with since and collects count messages."""
+    ws, hello = await connect(a.url_sub)
+    await subscribe(ws, a.channel, a.since)
+    got = await collect(ws, a.channel, a.count, a.timeout)
+    await ws.close()
+    return {"received": got}
+
+
+async def frames(a):
+    """Sends raw websocket frames the library would not (the edge's answers
+    to protocol errors): a binary message, then reads the close code."""
+    ws, _ = await connect(a.url_sub)
+    await ws.send(b"\x00\x01binary")
+    try:
+        await asyncio.wait_for(ws.recv(), 10)
+    except websockets.exceptions.ConnectionClosed as e:
+        return {"close_code": e.rcvd.code if e.rcvd else None}
+    return {"close_code": None}
+
+
+def plain_http(a):
+    """One HTTP request without an upgrade or with a bad token."""
+    conn = http.client.HTTPConnection(a.host, a.port, timeout=10)
+    headers = {}
+    if a.upgrade:
+        headers = {"Upgrade": "websocket", "Connection": "Upgrade",
+                   "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"}
+    conn.request("GET", a.path, headers=headers)
+    r = conn.getresponse()
+    return {"status": r.status, "body": r.read().decode(errors="replace")}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("scenario", choices=["pubsub", "resume", "frames", "http"])
+    p.add_argument("--url-pub")
+    p.add_argument("--url-sub")
+    p.add_argument("--channel", type=int)
+    p.add_argument("--count", type=int, default=10)
+    p.add_argument("--size", type=int, default=16)
+    p.add_argument("--since", type=int)
+    p.add_argument("--tag", default="t")
+    p.add_argument("--timeout", type=float, default=30)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--path", default="/ws")
+    p.add_argument("--upgrade", action="store_true")
+    a = p.parse_args()
+    if a.scenario == "http":
+        out = plain_http(a)
+    else:
+        out = asyncio.run({"pubsub": pubsub, "resume": resume, "frames": frames}[a.scenario](a))
+    json.dump(out, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
