@@ -22,6 +22,8 @@
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
+#include "utf8.h"
+#include "ws.h"
 
 #include <fcntl.h>
 #include <libwebsockets.h>
@@ -504,6 +506,13 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 					 (unsigned char *)why, sizeof(why) - 1);
 			return -1;
 		}
+		if (ws->rx.len > 0 && lws_is_first_fragment(wsi)) {
+			/* a new message while a fragmented one is unfinished */
+			static const char why[] = "unfinished fragmented message";
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)why,
+					 sizeof(why) - 1);
+			return -1;
+		}
 		if (ws->rx.len + len + lws_remaining_packet_payload(wsi) > max) {
 			static const char why[] = "message too big";
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
@@ -549,6 +558,18 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		metric_add(&m_frames_out, 1);
 		metric_add(&m_bytes_out, f->len);
 		session_sent(ws->s); /* releases f */
+		return 0;
+	}
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
+		/* libwebsockets echoes any close; one with a code that may not be
+		 * sent, a one-byte payload or a reason that is not UTF-8 is a
+		 * protocol error: fail the connection instead (RFC 6455 7.1.7). */
+		const unsigned char *p = in;
+		int code = len >= 2 ? p[0] << 8 | p[1] : 1005;
+
+		if (len == 1 || (len >= 2 && !ws_close_code_valid(code)) ||
+		    (len > 2 && !utf8_valid(p + 2, len - 2)))
+			return -1;
 		return 0;
 	}
 	case LWS_CALLBACK_CLOSED:
