@@ -43,7 +43,7 @@
 
 #define BURST	       32
 #define TX_MAX	       256
-#define HANDSHAKES     64    /* upgrade requests parsed at once, per worker */
+#define HANDSHAKES     256   /* upgrade requests parsed at once, per worker */
 #define PEEK_MAX       16    /* frames taken from a session at a time */
 #define SEND_BYTES_MAX 65536 /* unacknowledged bytes per connection before we wait */
 
@@ -75,7 +75,8 @@ struct dconn {
 	uint8_t mac[6];
 	uint8_t state;
 	bool in_write_list, close_sent, binary_refused;
-	struct dconn *wnext, *fnext;
+	bool waiting; /* for a handshake slot, reading paused */
+	struct dconn *wnext, *fnext, *hnext;
 };
 
 struct dworker {
@@ -87,6 +88,7 @@ struct dworker {
 	struct net net;
 	struct dconn *conns, *free_conns, *write_list;
 	struct handshake *handshakes, *free_hs;
+	struct dconn *hs_wait, *hs_wait_tail; /* accepted, waiting for a slot */
 	struct rte_mbuf *tx[TX_MAX];
 	int ntx;
 	const uint8_t *src_mac; /* of the frame being input */
@@ -94,12 +96,12 @@ struct dworker {
 	uint64_t now_us, next_tick_us;
 	atomic_int open;
 	/* counters, read by the metrics thread without a lock */
-	uint64_t rx_packets, tx_packets, tx_dropped, rx_dropped, no_mbuf, refused;
+	uint64_t rx_packets, tx_packets, tx_dropped, rx_dropped, no_mbuf, refused, hs_waited;
 };
 
 struct dpdk_edge {
 	struct dpdk_edge_config cfg;
-	char port_name[64], secret[256];
+	char port_name[64], secret[256], driver[32];
 	struct edge *edge;
 	uint16_t port_id;
 	struct rte_mempool *pool, *ext_pool;
@@ -316,6 +318,29 @@ static void send_close(struct dconn *dc, int code, const char *reason)
 	tcp_close(dc->w->tcp, dc->tcp);
 }
 
+/* A handshake slot is free again: the longest-waiting connection gets it
+ * and may send its request (its window opens). */
+static void hs_put(struct dworker *w, struct handshake *h)
+{
+	h->next = w->free_hs;
+	w->free_hs = h;
+	while (w->hs_wait) {
+		struct dconn *dc = w->hs_wait;
+
+		w->hs_wait = dc->hnext;
+		if (w->hs_wait == NULL)
+			w->hs_wait_tail = NULL;
+		if (!dc->waiting || dc->state != DC_HTTP)
+			continue; /* gone, or reused since */
+		dc->waiting = false;
+		dc->hs = w->free_hs;
+		w->free_hs = dc->hs->next;
+		http_req_init(&dc->hs->req);
+		tcp_pause_rx(w->tcp, dc->tcp, false);
+		break;
+	}
+}
+
 /* An HTTP answer to the upgrade request, then our FIN. */
 static void refuse(struct dconn *dc, int status, const char *code, const char *reason)
 {
@@ -326,10 +351,8 @@ static void refuse(struct dconn *dc, int status, const char *code, const char *r
 	dc->state = DC_CLOSING;
 	dc->w->refused++;
 	if (n == 0 ||
-	    tcp_send(dc->w->tcp, dc->tcp, (const uint8_t *)h->resp, (uint32_t)n, hs_ref(h)) < 0) {
-		h->next = dc->w->free_hs;
-		dc->w->free_hs = h;
-	}
+	    tcp_send(dc->w->tcp, dc->tcp, (const uint8_t *)h->resp, (uint32_t)n, hs_ref(h)) < 0)
+		hs_put(dc->w, h);
 	tcp_close(dc->w->tcp, dc->tcp);
 }
 
@@ -504,8 +527,7 @@ static void upgrade(struct dconn *dc)
 	dc->hs = NULL;
 	if (n == 0 ||
 	    tcp_send(w->tcp, dc->tcp, (const uint8_t *)h->resp, (uint32_t)n, hs_ref(h)) < 0) {
-		h->next = w->free_hs;
-		w->free_hs = h;
+		hs_put(w, h);
 		tcp_abort(w->tcp, dc->tcp);
 		return;
 	}
@@ -533,28 +555,38 @@ static void *on_accept(void *ctx, struct tcp_conn *c)
 	dc->hs = NULL;
 	dc->state = DC_HTTP;
 	dc->close_sent = false;
+	dc->waiting = false;
 	memcpy(dc->mac, w->src_mac, 6);
 	atomic_fetch_add(&w->open, 1);
+	/* Its upgrade request is parsed in a slot; with none free, the
+	 * connection waits with its window shut (nothing is lost: the
+	 * client holds the request until a slot frees). */
+	dc->hs = w->free_hs;
+	if (dc->hs) {
+		w->free_hs = dc->hs->next;
+		http_req_init(&dc->hs->req);
+	} else {
+		dc->waiting = true;
+		w->hs_waited++;
+		dc->hnext = NULL;
+		if (w->hs_wait_tail)
+			w->hs_wait_tail->hnext = dc;
+		else
+			w->hs_wait = dc;
+		w->hs_wait_tail = dc;
+		tcp_pause_rx(w->tcp, c, true);
+	}
 	return dc;
 }
 
 static void on_data(void *ctx, struct tcp_conn *c, void *app, const uint8_t *data, uint32_t len)
 {
-	struct dworker *w = ctx;
 	struct dconn *dc = app;
 	size_t used;
 
 	if (dc->state == DC_HTTP) {
-		if (dc->hs == NULL) {
-			dc->hs = w->free_hs;
-			if (dc->hs == NULL) { /* too many upgrades at once */
-				w->refused++;
-				tcp_abort(w->tcp, c);
-				return;
-			}
-			w->free_hs = dc->hs->next;
-			http_req_init(&dc->hs->req);
-		}
+		if (dc->hs == NULL)
+			return; /* waiting for a slot: the window is shut */
 		switch (http_req_feed(&dc->hs->req, data, len, &used)) {
 		case HTTP_MORE:
 			return;
@@ -592,10 +624,12 @@ static void on_closed(void *ctx, struct tcp_conn *c, void *app, enum tcp_close_r
 		session_closed(dc->s);
 		dc->s = NULL;
 	}
+	dc->waiting = false;
 	if (dc->hs) {
-		dc->hs->next = w->free_hs;
-		w->free_hs = dc->hs;
+		struct handshake *h = dc->hs;
+
 		dc->hs = NULL;
+		hs_put(w, h);
 	}
 	buf_free(&dc->rx);
 	dc->state = DC_FREE;
@@ -611,8 +645,7 @@ static void on_release(void *ctx, void *ref)
 	struct handshake *h = ref_hs(ref);
 
 	if (h) {
-		h->next = w->free_hs;
-		w->free_hs = h;
+		hs_put(w, h);
 	} else {
 		frame_unref(ref);
 	}
@@ -714,6 +747,11 @@ static double g_drop(void *arg)
 {
 	return gauge_sum(arg, offsetof(struct dworker, tx_dropped));
 }
+static double g_waited(void *arg)
+{
+	return gauge_sum(arg, offsetof(struct dworker, hs_waited));
+}
+
 static double g_open(void *arg)
 {
 	struct dpdk_edge *d = arg;
@@ -792,11 +830,13 @@ static int worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned l
 	w->d = d;
 	w->queue = (uint16_t)i;
 	w->lcore = lcore;
-	w->ew = edge_worker_create(d->edge, d->cfg.first_worker + i);
-	if (w->ew == NULL)
-		return -1;
-	edge_worker_set_transport(w->ew, w);
-	fanout_set_wake(edge_fanout(d->edge), d->cfg.first_worker + i, no_wake, NULL);
+	if (d->edge) { /* none in the benchmark */
+		w->ew = edge_worker_create(d->edge, d->cfg.first_worker + i);
+		if (w->ew == NULL)
+			return -1;
+		edge_worker_set_transport(w->ew, w);
+		fanout_set_wake(edge_fanout(d->edge), d->cfg.first_worker + i, no_wake, NULL);
+	}
 	tcp_config_defaults(&tc);
 	rte_eth_dev_get_mtu(d->port_id, &mtu);
 	tc.mss = (uint16_t)(mtu - 40);
@@ -825,38 +865,32 @@ static int worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned l
 	return 0;
 }
 
-struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edge *edge)
+/* Sets the port up from d->cfg: queues, pools, started, our MAC. 0 or -1
+ * (logged). */
+static int port_start(struct dpdk_edge *d)
 {
+	const struct dpdk_edge_config *cfg = &d->cfg;
 	static const char *const copying[] = {"net_af_packet", "net_tap",   "net_null",
 					      "net_ring",      "net_memif", "net_af_xdp"};
 	struct rte_eth_conf conf = {0};
 	struct rte_eth_dev_info info;
 	struct rte_ether_addr mac;
 	uint16_t nrxd = 1024, ntxd = 1024;
-	unsigned lcore;
 	char name[RTE_MEMPOOL_NAMESIZE];
-	struct dpdk_edge *d = calloc(1, sizeof(*d));
 	int i, rc, socket;
 
-	if (d == NULL)
-		return NULL;
-	d->cfg = *cfg;
-	snprintf(d->port_name, sizeof(d->port_name), "%s", cfg->port);
-	snprintf(d->secret, sizeof(d->secret), "%s", cfg->jwt_secret);
-	d->cfg.port = d->port_name;
-	d->cfg.jwt_secret = d->secret;
-	d->edge = edge;
 	if (rte_eth_dev_get_port_by_name(cfg->port, &d->port_id) != 0) {
 		LOG(ERR, "dpdk edge: no port named '%s' (%u ports; is its device in eal_args?)",
 		    cfg->port, (unsigned)rte_eth_dev_count_avail());
-		goto fail;
+		return -1;
 	}
 	rc = rte_eth_dev_info_get(d->port_id, &info);
 	if (rc != 0 || cfg->workers > info.max_rx_queues || cfg->workers > info.max_tx_queues) {
 		LOG(ERR, "dpdk edge: port %s cannot give %d queue pairs (%u rx, %u tx)", cfg->port,
 		    cfg->workers, (unsigned)info.max_rx_queues, (unsigned)info.max_tx_queues);
-		goto fail;
+		return -1;
 	}
+	snprintf(d->driver, sizeof(d->driver), "%s", info.driver_name);
 	for (size_t k = 0; k < sizeof(copying) / sizeof(copying[0]); k++)
 		if (strcmp(info.driver_name, copying[k]) == 0)
 			d->zero_copy = true; /* the driver copies from virtual addresses */
@@ -873,7 +907,7 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 		rc = rte_eth_dev_adjust_nb_rx_tx_desc(d->port_id, &nrxd, &ntxd);
 	if (rc != 0) {
 		LOG(ERR, "dpdk edge: cannot configure port %s: %s", cfg->port, rte_strerror(-rc));
-		goto fail;
+		return -1;
 	}
 	socket = rte_eth_dev_socket_id(d->port_id);
 	if (socket < 0)
@@ -887,7 +921,7 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 	if (d->pool == NULL || d->ext_pool == NULL) {
 		LOG(ERR, "dpdk edge: cannot create mbuf pools: %s (eal_memory_mb or -m)",
 		    rte_strerror(rte_errno));
-		goto fail;
+		return -1;
 	}
 	for (i = 0; i < cfg->workers; i++) {
 		rc = rte_eth_rx_queue_setup(d->port_id, (uint16_t)i, nrxd, (unsigned)socket, NULL,
@@ -897,16 +931,35 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 						    NULL);
 		if (rc != 0) {
 			LOG(ERR, "dpdk edge: queue %d of %s: %s", i, cfg->port, rte_strerror(-rc));
-			goto fail;
+			return -1;
 		}
 	}
 	rc = rte_eth_dev_start(d->port_id);
 	if (rc != 0) {
 		LOG(ERR, "dpdk edge: cannot start %s: %s", cfg->port, rte_strerror(-rc));
-		goto fail;
+		return -1;
 	}
 	rte_eth_macaddr_get(d->port_id, &mac);
 	memcpy(d->mac, mac.addr_bytes, 6);
+	return 0;
+}
+
+struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edge *edge)
+{
+	struct dpdk_edge *d = calloc(1, sizeof(*d));
+	unsigned lcore;
+	int i;
+
+	if (d == NULL)
+		return NULL;
+	d->cfg = *cfg;
+	snprintf(d->port_name, sizeof(d->port_name), "%s", cfg->port);
+	snprintf(d->secret, sizeof(d->secret), "%s", cfg->jwt_secret);
+	d->cfg.port = d->port_name;
+	d->cfg.jwt_secret = d->secret;
+	d->edge = edge;
+	if (port_start(d) < 0)
+		goto fail;
 	d->workers = calloc((size_t)cfg->workers, sizeof(*d->workers));
 	if (d->workers == NULL)
 		goto fail;
@@ -949,13 +1002,17 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 			       "Segments dropped for arriving out of order (answered with a "
 			       "duplicate ACK).",
 			       g_out_of_order, d);
+	metrics_register_gauge("fanout_dpdk_upgrades_waited_total",
+			       "Connections that waited for an upgrade slot (a burst of "
+			       "connections).",
+			       g_waited, d);
 	metrics_register_gauge("fanout_dpdk_tcp_syn_cookies_total",
 			       "SYN cookies sent: the half-open table was full.", g_syn_cookies, d);
 	LOG(NOTICE,
 	    "dpdk edge: %s (%s, %02x:%02x:%02x:%02x:%02x:%02x) at %u.%u.%u.%u port %u, %d "
 	    "worker(s), %s",
-	    cfg->port, info.driver_name, d->mac[0], d->mac[1], d->mac[2], d->mac[3], d->mac[4],
-	    d->mac[5], cfg->address >> 24, (cfg->address >> 16) & 255, (cfg->address >> 8) & 255,
+	    cfg->port, d->driver, d->mac[0], d->mac[1], d->mac[2], d->mac[3], d->mac[4], d->mac[5],
+	    cfg->address >> 24, (cfg->address >> 16) & 255, (cfg->address >> 8) & 255,
 	    cfg->address & 255, (unsigned)cfg->listen_port, d->nworkers,
 	    d->zero_copy ? "zero-copy send" : "send by copy");
 	return d;
@@ -1019,4 +1076,129 @@ void dpdk_edge_stop(struct dpdk_edge *d)
 	rte_mempool_free(d->pool);
 	free(d->workers);
 	free(d);
+}
+
+/* ---- the benchmark: the send path into a port that drops everything ---- */
+
+int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b)
+{
+	static const uint8_t peer_mac[6] = {2, 0, 0, 0, 0, 2};
+	struct dpdk_edge *d = calloc(1, sizeof(*d));
+	struct tcp_tuple *tuples = calloc(b->connections, sizeof(*tuples));
+	struct dconn **conns = calloc(b->connections, sizeof(*conns));
+	uint8_t *payload = malloc(b->payload + 1);
+	struct dworker *w;
+	uint64_t t0, t1;
+	int rc = -1;
+
+	if (d == NULL || tuples == NULL || conns == NULL || payload == NULL || b->ack_every == 0 ||
+	    b->ack_every > 32)
+		goto out;
+	snprintf(d->port_name, sizeof(d->port_name), "%s", port);
+	d->cfg = (struct dpdk_edge_config){.port = d->port_name,
+					   .address = 0x0a000001,
+					   .netmask = 0xffffff00,
+					   .listen_port = 80,
+					   .workers = 1,
+					   .max_connections = b->connections + 16,
+					   .jwt_secret = d->secret};
+	if (port_start(d) < 0)
+		goto out;
+	d->workers = calloc(1, sizeof(*d->workers));
+	if (d->workers == NULL)
+		goto out;
+	d->nworkers = 1;
+	w = &d->workers[0];
+	if (worker_init(d, w, 0, rte_lcore_id()) < 0)
+		goto out;
+	w->lcore = 0; /* this thread: nothing to wait for at stop */
+	/* Handshakes, as a client would make them. */
+	for (uint32_t i = 0; i < b->connections; i++) {
+		struct tcp_seg syn = {.t = {d->cfg.address, 0x0b000000u | (i >> 15), 80,
+					    (uint16_t)(1024 + (i & 0x7fff))},
+				      .seq = 1000,
+				      .flags = TCP_SYN,
+				      .wnd = 65535,
+				      .has_mss = true,
+				      .mss = 1460,
+				      .has_ws = true,
+				      .ws = 7,
+				      .has_ts = true,
+				      .tsval = 1};
+		struct tcp_seg ack = syn;
+		struct tcp_cc_info cc;
+		struct tcp_conn *c;
+
+		tuples[i] = syn.t;
+		w->now_us = now_us();
+		w->src_mac = peer_mac;
+		tcp_input(w->tcp, &syn, w->now_us);
+		c = tcp_lookup(w->tcp, &syn.t);
+		if (c == NULL)
+			goto out;
+		tcp_conn_cc(c, &cc);
+		ack.seq = 1001;
+		ack.ack = cc.snd_nxt;
+		ack.flags = TCP_ACK;
+		ack.has_mss = ack.has_ws = false;
+		tcp_input(w->tcp, &ack, w->now_us);
+		w->src_mac = NULL;
+		conns[i] = tcp_conn_app(c);
+		if (conns[i] == NULL)
+			goto out;
+		conns[i]->state = DC_WS; /* past the upgrade: the bench has no sessions */
+		if (i % 256 == 255) {
+			tcp_flush(w->tcp, w->now_us);
+			tx_flush(w);
+		}
+	}
+	tcp_flush(w->tcp, now_us());
+	tx_flush(w);
+	memset(payload, 'x', b->payload);
+	t0 = time_mono_ns();
+	for (uint32_t m = 0; m < b->messages; m++) {
+		struct frame *f = frame_new(FRAME_DURABLE, 1, m + 1, payload, b->payload);
+
+		if (f == NULL)
+			goto out;
+		for (uint32_t i = 0; i < b->connections; i++)
+			if (queue_frame(conns[i], f, WS_TEXT) == 0)
+				b->deliveries++;
+		frame_unref(f);
+		w->now_us = now_us();
+		tcp_flush(w->tcp, w->now_us);
+		tx_flush(w);
+		if ((m + 1) % b->ack_every == 0 || m + 1 == b->messages) {
+			/* every client acknowledges what it has */
+			for (uint32_t i = 0; i < b->connections; i++) {
+				struct tcp_seg ack = {.t = tuples[i],
+						      .seq = 1001,
+						      .flags = TCP_ACK,
+						      .wnd = 65535,
+						      .has_ts = true,
+						      .tsval = 1};
+				struct tcp_cc_info cc;
+
+				tcp_conn_cc(conns[i]->tcp, &cc);
+				ack.ack = cc.snd_nxt;
+				tcp_input(w->tcp, &ack, w->now_us);
+			}
+			tcp_flush(w->tcp, w->now_us);
+			tcp_timers(w->tcp, w->now_us);
+		}
+	}
+	t1 = time_mono_ns();
+	b->seconds = (double)(t1 - t0) / 1e9;
+	b->tx_packets = w->tx_packets;
+	b->tx_dropped = w->tx_dropped + w->no_mbuf;
+	b->zero_copy = d->zero_copy;
+	b->conn_slot_bytes =
+	    tcp_conn_bytes(&(struct tcp_config){.sndq_chunks = 64}) + sizeof(struct dconn);
+	rc = 0;
+out:
+	free(tuples);
+	free(conns);
+	free(payload);
+	dpdk_edge_stop(d);
+	return rc;
 }

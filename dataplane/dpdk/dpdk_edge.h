@@ -4,6 +4,8 @@
  * (dataplane/edge.h). docs/dataplane.md tells the packet path. */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct edge;
@@ -37,3 +39,17 @@ void dpdk_edge_stop(struct dpdk_edge *d);
 /* Parses "a.b.c.d/len" into address and netmask (host order): 0 or -1. */
 int dpdk_parse_cidr(const char *s, uint32_t *address, uint32_t *netmask);
 int dpdk_parse_ipv4(const char *s, uint32_t *address);
+
+/* The send path alone, on this thread, into port (a net_null vdev): the
+ * edge's worker with connections made by synthetic handshakes, then
+ * messages frames, each queued on every connection, flushed as segments and
+ * sent; every ack_every messages each connection is acknowledged. For
+ * fanout-bench; not used by fanoutd. */
+struct dpdk_null_bench {
+	uint32_t connections, payload, messages, ack_every; /* in */
+	double seconds;					    /* out */
+	uint64_t deliveries, tx_packets, tx_dropped;
+	size_t conn_slot_bytes; /* per connection: TCP, its send queue, the edge's slot */
+	bool zero_copy;
+};
+int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b);

@@ -245,6 +245,14 @@ void tcp_out_walk(const struct tcp_out *o,
 
 /* ---- the engine ---- */
 
+size_t tcp_conn_bytes(const struct tcp_config *cfg)
+{
+	/* the connection, its send queue, and its share of the hash table
+	 * (two bucket pointers per connection) */
+	return sizeof(struct tcp_conn) + cfg->sndq_chunks * sizeof(struct tcp_chunk) +
+	       2 * sizeof(struct tcp_conn *);
+}
+
 void tcp_config_defaults(struct tcp_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -1270,6 +1278,7 @@ void tcp_conn_cc(const struct tcp_conn *c, struct tcp_cc_info *i)
 	i->rto_us = c->rto_us;
 	i->srtt_us = c->srtt_us;
 	i->flight = flight(c);
+	i->snd_nxt = c->snd_nxt;
 	i->in_recovery = c->in_recovery;
 }
 

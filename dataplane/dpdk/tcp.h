@@ -131,6 +131,10 @@ struct tcp_config {
 	uint64_t cookie_key[2];	 /* SipHash key for SYN cookies and ISNs */
 };
 
+/* Bytes the engine sets aside per connection under cfg (its state and its
+ * send queue). */
+size_t tcp_conn_bytes(const struct tcp_config *cfg);
+
 /* Fills c with the defaults above. */
 void tcp_config_defaults(struct tcp_config *c);
 
@@ -213,6 +217,7 @@ struct tcp_conn *tcp_lookup(struct tcp_engine *e, const struct tcp_tuple *t);
 /* The congestion state, for tests. */
 struct tcp_cc_info {
 	uint32_t cwnd, ssthresh, snd_wnd, rto_us, srtt_us, flight;
+	uint32_t snd_nxt; /* the next sequence number we send */
 	bool in_recovery;
 };
 void tcp_conn_cc(const struct tcp_conn *c, struct tcp_cc_info *i);

@@ -80,6 +80,19 @@ async def pubsub(a):
     return {"acks": acks, "received": got, "types": sorted({f.get("type") for f in frames})}
 
 
+async def burst(a):
+    """count connections opened at once; how many got their hello."""
+    async def one(i):
+        try:
+            ws, _ = await connect(a.url_sub)
+            await ws.close()
+            return True
+        except Exception:
+            return False
+    ok = await asyncio.gather(*(one(i) for i in range(a.count)))
+    return {"connected": sum(ok)}
+
+
 async def resume(a):
     """Subscribes with since and collects count messages."""
     ws, hello = await connect(a.url_sub)
@@ -115,7 +128,7 @@ def plain_http(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["pubsub", "resume", "frames", "http"])
+    p.add_argument("scenario", choices=["pubsub", "resume", "frames", "http", "burst"])
     p.add_argument("--url-pub")
     p.add_argument("--url-sub")
     p.add_argument("--channel", type=int)
@@ -132,7 +145,8 @@ def main():
     if a.scenario == "http":
         out = plain_http(a)
     else:
-        out = asyncio.run({"pubsub": pubsub, "resume": resume, "frames": frames}[a.scenario](a))
+        out = asyncio.run({"pubsub": pubsub, "resume": resume, "frames": frames,
+                           "burst": burst}[a.scenario](a))
     json.dump(out, sys.stdout)
     print()
 

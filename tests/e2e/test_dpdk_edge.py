@@ -106,9 +106,9 @@ def netns(tmp_path_factory):
 def edge(netns):
     extra = ("[dataplane]\nmode = dpdk\nworkers = 1\nidle_sleep_us = 100\n"
              f"eal_args = --no-huge --no-pci --no-shconf -m 512 "
-             f"--vdev=net_af_packet{SUFFIX},iface={VETH_EDGE},qdisc_bypass=0\n"
+             f"--vdev=net_af_packet{SUFFIX},iface={VETH_EDGE},qdisc_bypass=0,framecnt=4096\n"
              f"port = net_af_packet{SUFFIX}\naddress = {EDGE_IP}/24\nlisten_port = {WS_PORT}\n"
-             "max_connections = 256\n")
+             "max_connections = 1024\n")
     # publishes as fast as the test sends them (the default allows 50/s)
     # publishes as fast as the test sends them (the default allows 50/s); a
     # heartbeat longer than the slowest run under impairment
@@ -171,6 +171,15 @@ def test_refusals_before_the_upgrade(edge):
 def test_binary_frame_closes_1003(edge):
     r = result("frames", "--url-sub", ws_url(unique("bin")))
     assert r["close_code"] == 1003
+
+
+def test_a_burst_of_upgrades_beyond_the_handshake_slots(edge):
+    """600 connections at once, more than the lcore's 256 upgrade slots:
+    the rest wait with their window shut and are served as slots free;
+    none is refused."""
+    r = result("burst", "--url-sub", ws_url(unique("burst")), "--count", "600", timeout=300)
+    assert r["connected"] == 600, r
+    assert edge.metric("fanout_dpdk_upgrades_waited_total") > 0  # the slots did run out
 
 
 def test_publish_subscribe_and_resume(edge):
