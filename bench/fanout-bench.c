@@ -12,6 +12,8 @@
  *   fanout-bench capacity  W7: idle connections (scenarios/capacity.c).
  *   fanout-bench nats      W1 against nats-server (scenarios/nats.c).
  *   fanout-bench nats-groups  W2 against nats-server (scenarios/nats_groups.c).
+ *   fanout-bench dpdk-null the DPDK edge's send path per lcore, into net_null
+ *                          (scenarios/dpdk_null.c).
  *
  * The persist scenario, here, links the persist library directly: it
  * measures the writer itself; the others go through the daemon's network
@@ -403,7 +405,8 @@ int main(int argc, char **argv)
 			"  groups    W2: many small channels (DMs and groups of 10)\n"
 			"  capacity  W7: idle connections, server heap per connection\n"
 			"  nats      W1 against nats-server's websocket listener\n"
-			"  nats-groups  W2 against nats-server's websocket listener\n");
+			"  nats-groups  W2 against nats-server's websocket listener\n"
+			"  dpdk-null deliveries/s of one DPDK lcore into net_null\n");
 		return argc < 2 ? 2 : 0;
 	}
 	log_setup(LOG_LEVEL_WARN, LOG_FORMAT_TEXT, 2);
@@ -416,6 +419,8 @@ int main(int argc, char **argv)
 		return bench_groups(argc - 1, argv + 1);
 	if (strcmp(argv[1], "capacity") == 0)
 		return bench_capacity(argc - 1, argv + 1);
+	if (strcmp(argv[1], "dpdk-null") == 0)
+		return bench_dpdk_null(argc - 1, argv + 1);
 	if (strcmp(argv[1], "nats-groups") == 0)
 		return bench_nats_groups(argc - 1, argv + 1);
 	if (strcmp(argv[1], "nats") == 0)

@@ -26,20 +26,23 @@ void load_token(const struct load_target *t, const char *user, char *token, size
 int load_api(const struct load_target *t, const char *method, const char *path, const char *user,
 	     const char *body, char *out, size_t out_size)
 {
-	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->port)};
+	const char *host = t->api_host ? t->api_host : t->host;
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+				   .sin_port =
+				       htons((uint16_t)(t->api_host ? t->api_port : t->port))};
 	char token[512], req[4096], *end;
 	int fd = socket(AF_INET, SOCK_STREAM, 0), n, status = -1;
 	size_t got = 0;
 
 	out[0] = '\0';
 	load_token(t, user, token, sizeof(token));
-	inet_pton(AF_INET, t->host, &addr.sin_addr);
+	inet_pton(AF_INET, host, &addr.sin_addr);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
 		goto out;
 	n = snprintf(req, sizeof(req),
 		     "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: "
 		     "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-		     method, path, t->host, token, body ? strlen(body) : 0, body ? body : "");
+		     method, path, host, token, body ? strlen(body) : 0, body ? body : "");
 	if (write(fd, req, (size_t)n) != n)
 		goto out;
 	while (got + 1 < out_size) {
@@ -201,6 +204,18 @@ bool load_option(int opt, const char *arg, struct load_target *t, const char **j
 	case 'S':
 		t->sources = atoi(arg);
 		return true;
+	case 'A': {
+		static char api_host[64];
+		const char *colon = strrchr(arg, ':');
+
+		if (colon == NULL || (size_t)(colon - arg) >= sizeof(api_host))
+			return false;
+		memcpy(api_host, arg, (size_t)(colon - arg));
+		api_host[colon - arg] = '\0';
+		t->api_host = api_host;
+		t->api_port = atoi(colon + 1);
+		return t->api_port > 0;
+	}
 	case 'j':
 		*json_path = arg;
 		return true;

@@ -13,8 +13,10 @@
 struct load_target {
 	const char *host;
 	int port;
-	const char *secret; /* the server's token secret */
-	int sources;	    /* source addresses to spread connections over */
+	const char *secret;   /* the server's token secret */
+	int sources;	      /* source addresses to spread connections over */
+	const char *api_host; /* the HTTP API, when not at host:port (the DPDK edge */
+	int api_port;	      /* serves websockets only); NULL: host:port */
 };
 
 /* Mints a token for user into token (512 bytes); exits 2 on failure. */
@@ -58,10 +60,11 @@ struct seq_check {
 void seq_check(struct seq_check *c, int64_t seq);
 
 /* The options every network scenario takes: --host, --port, --sources,
- * --json. Returns true when opt was one of them (its value stored). */
+ * --api HOST:PORT, --json. Returns true when opt was one of them (its value
+ * stored). */
 #define LOAD_OPTIONS                                                                               \
 	{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'P'},            \
-	    {"sources", required_argument, NULL, 'S'},                                             \
+	    {"sources", required_argument, NULL, 'S'}, {"api", required_argument, NULL, 'A'},      \
 	{                                                                                          \
 		"json", required_argument, NULL, 'j'                                               \
 	}

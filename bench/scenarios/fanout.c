@@ -149,7 +149,7 @@ int bench_fanout(int argc, char **argv)
 		fprintf(stderr,
 			"usage: fanout-bench fanout [--host A] [--port N] [--subscribers N] "
 			"[--rate MSGS_PER_S] [--seconds N] [--size BYTES] [--sources N] "
-			"[--ephemeral] [--slow PERCENT] [--json FILE]\n"
+			"[--ephemeral] [--slow PERCENT] [--api HOST:PORT] [--json FILE]\n"
 			"FANOUT_JWT_SECRET must hold the server's token secret.\n");
 		return 2;
 	}

@@ -113,3 +113,17 @@ def test_nats_side_by_side_scenario(tmp_path):
     finally:
         nats.terminate()
         nats.wait(timeout=10)
+
+
+def test_dpdk_null_send_path(tmp_path):
+    """The DPDK edge's send path into net_null: the tool runs and its JSON
+    holds every delivery it made (no timing is checked)."""
+    out = tmp_path / "dpdk-null.json"
+    proc = subprocess.run([os.environ["FANOUT_BENCH"], "dpdk-null", "--connections", "50",
+                           "--messages", "40", "--payload", "64", "--payload", "1024",
+                           "--json", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = json.loads(out.read_text())
+    assert r["scenario"] == "dpdk-null" and [x["payload"] for x in r["runs"]] == [64, 1024]
+    assert all(x["deliveries"] == 50 * 40 and x["tx_dropped"] == 0 for x in r["runs"])
+    assert "10GbE ceiling" in proc.stdout

@@ -1,0 +1,126 @@
+/* fanout-bench dpdk-null: deliveries per second of one DPDK worker lcore,
+ * the DPDK edge's whole send path (frame to TCP send queue by reference,
+ * segment, header mbuf per recipient chained to the shared frame, checksum
+ * from the frame's sum, tx burst) into DPDK's net_null port, which drops
+ * what it is given. N connections made by synthetic handshakes, then
+ * messages fanned out to all of them, for each payload size; printed beside
+ * the line rate of 10 and 25 GbE for the same frames (one message per
+ * segment: every segment is a whole Ethernet frame on the wire). */
+#include "bench.h"
+#include "dpdk_edge.h"
+#include "fanout.h"
+#include "load.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bytes on the wire per message: the websocket frame in a TCP segment with
+ * timestamps, IPv4, Ethernet, FCS, preamble and inter-frame gap. */
+static double wire_bytes(unsigned payload)
+{
+	unsigned ws = payload + (payload < 126 ? 2 : payload < 65536 ? 4 : 10);
+	unsigned frame = 14 + 20 + 32 + ws + 4;
+
+	return (frame < 64 ? 64 : frame) + 8 + 12;
+}
+
+int bench_dpdk_null(int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"connections", required_argument, NULL, 'n'},
+	    {"messages", required_argument, NULL, 'm'},
+	    {"payload", required_argument, NULL, 'p'},
+	    {"ack-every", required_argument, NULL, 'a'},
+	    {"json", required_argument, NULL, 'j'},
+	    {NULL, 0, NULL, 0},
+	};
+	unsigned connections = 1000, messages = 2000, ack_every = 8, payloads[8], npayloads = 0;
+	const char *json_path = NULL;
+	json_t *runs = json_array();
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			connections = (unsigned)atoi(optarg);
+			break;
+		case 'm':
+			messages = (unsigned)atoi(optarg);
+			break;
+		case 'p':
+			if (npayloads < 8)
+				payloads[npayloads++] = (unsigned)atoi(optarg);
+			break;
+		case 'a':
+			ack_every = (unsigned)atoi(optarg);
+			break;
+		case 'j':
+			json_path = optarg;
+			break;
+		default:
+			connections = 0;
+		}
+	}
+	if (npayloads == 0) {
+		payloads[npayloads++] = 64;
+		payloads[npayloads++] = 1024;
+	}
+	if (connections < 1 || connections > 1000000 || messages < 1 || ack_every < 1 ||
+	    ack_every > 32) {
+		fprintf(stderr, "usage: fanout-bench dpdk-null [--connections N] [--messages N] "
+				"[--payload BYTES]... [--ack-every 1..32] [--json FILE]\n");
+		return 2;
+	}
+	/* One lcore, no hugepages, one of DPDK's null ports per run (a run
+	 * closes its port): no NIC and no root. */
+	char eal[512];
+	int n = snprintf(eal, sizeof(eal), "--no-huge --no-pci --no-shconf -m 1024");
+	for (unsigned k = 0; k < npayloads; k++)
+		n += snprintf(eal + n, sizeof(eal) - (size_t)n, " --vdev=net_null%u,no-rx=1", k);
+	if (fanout_eal_init_dpdk(0, 1024, eal) < 0)
+		return 1;
+	printf("fanout-bench dpdk-null: %u connections, %u messages each, acknowledged every %u, "
+	       "one worker lcore into net_null\n",
+	       connections, messages, ack_every);
+	printf("%8s %14s %12s %10s %16s %16s\n", "payload", "deliveries/s", "packets/s", "seconds",
+	       "10GbE ceiling/s", "25GbE ceiling/s");
+	for (unsigned k = 0; k < npayloads; k++) {
+		struct dpdk_null_bench b = {.connections = connections,
+					    .payload = payloads[k],
+					    .messages = messages,
+					    .ack_every = ack_every};
+		double rate, c10 = 10e9 / 8 / wire_bytes(payloads[k]),
+			     c25 = 25e9 / 8 / wire_bytes(payloads[k]);
+
+		char port[24];
+
+		snprintf(port, sizeof(port), "net_null%u", k);
+		if (dpdk_edge_bench_null(port, &b) < 0) {
+			fprintf(stderr, "fanout-bench: the net_null run failed\n");
+			return 1;
+		}
+		rate = (double)b.deliveries / b.seconds;
+		printf("%8u %14.0f %12.0f %10.2f %16.0f %16.0f\n", payloads[k], rate,
+		       (double)b.tx_packets / b.seconds, b.seconds, c10, c25);
+		if (k == 0)
+			printf("per connection: %zu bytes of TCP state, send queue and edge slot, "
+			       "allocated at start (%s)\n",
+			       b.conn_slot_bytes, b.zero_copy ? "zero-copy send" : "send by copy");
+		json_array_append_new(
+		    runs,
+		    json_pack("{s:i, s:f, s:f, s:I, s:I, s:f, s:f}", "payload", payloads[k],
+			      "deliveries_per_s", rate, "seconds", b.seconds, "deliveries",
+			      (json_int_t)b.deliveries, "tx_dropped", (json_int_t)b.tx_dropped,
+			      "line_rate_10gbe_per_s", c10, "line_rate_25gbe_per_s", c25));
+		if (b.tx_dropped)
+			printf("  (%lu segments not taken by the port)\n",
+			       (unsigned long)b.tx_dropped);
+	}
+	load_write_json(json_path, json_pack("{s:s, s:i, s:i, s:i, s:o}", "scenario", "dpdk-null",
+					     "connections", connections, "messages", messages,
+					     "ack_every", ack_every, "runs", runs));
+	return 0;
+}
