@@ -117,7 +117,12 @@ const char *load_source(const struct load_target *t, int i, char buf[20])
 	if (t->sources <= 1)
 		return NULL;
 	k = i % t->sources;
-	snprintf(buf, 20, "127.0.%d.%d", k / 250, 1 + k % 250);
+	if (t->source_base) {
+		uint32_t a = t->source_base + (uint32_t)k;
+		snprintf(buf, 20, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	} else {
+		snprintf(buf, 20, "127.0.%d.%d", k / 250, 1 + k % 250);
+	}
 	return buf;
 }
 
@@ -204,6 +209,15 @@ bool load_option(int opt, const char *arg, struct load_target *t, const char **j
 	case 'S':
 		t->sources = atoi(arg);
 		return true;
+	case 'B': {
+		unsigned a, b, c, d;
+
+		if (sscanf(arg, "%u.%u.%u.%u", &a, &b, &c, &d) != 4 || a > 255 || b > 255 ||
+		    c > 255 || d > 255)
+			return false;
+		t->source_base = a << 24 | b << 16 | c << 8 | d;
+		return true;
+	}
 	case 'A': {
 		static char api_host[64];
 		const char *colon = strrchr(arg, ':');

@@ -15,6 +15,7 @@ struct load_target {
 	int port;
 	const char *secret;   /* the server's token secret */
 	int sources;	      /* source addresses to spread connections over */
+	uint32_t source_base; /* --source-base: sources counted from it (else 127.0.x.y) */
 	const char *api_host; /* the HTTP API, when not at host:port (the DPDK edge */
 	int api_port;	      /* serves websockets only); NULL: host:port */
 };
@@ -35,8 +36,9 @@ int load_join(const struct load_target *t, const char *user, int64_t channel);
 /* Opens the DM of a and b, returning its id or -1. */
 int64_t load_dm(const struct load_target *t, const char *a, const char *b);
 
-/* The source address for connection i: 127.0.<k/250>.<1+k%250>, k = i mod
- * sources (NULL with one source: the kernel picks). */
+/* The source address for connection i: 127.0.<k/250>.<1+k%250>, or
+ * --source-base plus k, k = i mod sources (NULL with one source: the kernel
+ * picks). */
 const char *load_source(const struct load_target *t, int i, char buf[20]);
 
 /* Raises this process's descriptor limit to its hard limit and returns the
@@ -65,6 +67,7 @@ void seq_check(struct seq_check *c, int64_t seq);
 #define LOAD_OPTIONS                                                                               \
 	{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'P'},            \
 	    {"sources", required_argument, NULL, 'S'}, {"api", required_argument, NULL, 'A'},      \
+	    {"source-base", required_argument, NULL, 'B'},                                         \
 	{                                                                                          \
 		"json", required_argument, NULL, 'j'                                               \
 	}

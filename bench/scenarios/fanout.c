@@ -5,17 +5,28 @@
  * hide its stall (coordinated omission). Every subscriber checks seq order.
  *
  * The server must let one connection publish at the offered rate:
- * [server] publish_rate and publish_burst above --rate (docs/benchmarks.md). */
+ * [server] publish_rate and publish_burst above --rate (docs/benchmarks.md).
+ *
+ * --procs N spreads the subscribers over N child processes (one descriptor
+ * per connection: a process's limit caps it, and one core may not keep up).
+ * The parent makes the channel and publishes; each child joins, connects and
+ * checks its share, says when it is ready, and at the end sends back its
+ * counts and latency histogram, which the parent merges. */
 #include "bench.h"
 #include "clock.h"
 #include "hist.h"
 #include "load.h"
 #include "wsclient.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +50,51 @@ struct run {
 };
 
 static struct run *R;
+
+/* What a child sends back at the end. */
+struct child_result {
+	int ready, closed;
+	uint64_t rx, gaps, dups, reorders, behind;
+	int64_t lagged;
+	struct hist latency;
+};
+
+static int read_full(int fd, void *buf, size_t n, int timeout_ms)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd p = {fd, POLLIN, 0};
+		ssize_t r;
+
+		if (poll(&p, 1, timeout_ms) <= 0)
+			return -1;
+		r = read(fd, (char *)buf + got, n - got);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = write(fd, (const char *)buf + done, n - done);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		done += (size_t)r;
+	}
+	return 0;
+}
 
 static void on_open(struct ws *ws, void *user)
 {
@@ -93,6 +149,51 @@ static void on_close(struct ws *ws, void *user, int code)
 	R->closed++;
 }
 
+/* A child of --procs: its subscribers are ready; it receives until the
+ * parent sends the last acked seq, lets the tail arrive, sends its counts
+ * back and exits. */
+static int fanout_child(struct run *run, struct ws_loop *loop, int lo, int hi, int up, int down)
+{
+	struct child_result *cr = calloc(1, sizeof(*cr));
+	int64_t last = -1;
+	uint64_t deadline;
+	char ok = 'R';
+
+	if (cr == NULL || write_full(up, &ok, 1) < 0)
+		_exit(1);
+	for (;;) {
+		ssize_t r = read(down, &last, 8);
+		if (r == 8)
+			break;
+		if (r == 0)
+			_exit(1); /* the parent is gone */
+		ws_loop_run(loop, 10);
+	}
+	deadline = time_mono_ns() + 10ull * 1000000000ull;
+	for (;;) {
+		bool done = true;
+		for (int i = lo; done && i < hi; i++)
+			done = run->subs[i].seq.last >= last;
+		if (done || time_mono_ns() > deadline)
+			break;
+		ws_loop_run(loop, 10);
+	}
+	for (int i = lo; i < hi; i++) {
+		struct seq_check *c = &run->subs[i].seq;
+		cr->rx += c->received;
+		cr->dups += c->dups;
+		cr->gaps += c->gaps;
+		cr->reorders += c->reorders;
+		if (c->last < last)
+			cr->behind += (uint64_t)(last - c->last);
+	}
+	cr->closed = run->closed;
+	cr->lagged = run->lagged;
+	cr->latency = run->latency;
+	write_full(up, cr, sizeof(*cr));
+	_exit(0);
+}
+
 int bench_fanout(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -103,8 +204,10 @@ int bench_fanout(int argc, char **argv)
 	    {"size", required_argument, NULL, 's'},
 	    {"ephemeral", no_argument, NULL, 'e'},
 	    {"slow", required_argument, NULL, 'w'},
+	    {"procs", required_argument, NULL, 'p'},
 	    {NULL, 0, NULL, 0},
 	};
+	int procs = 1;
 	struct load_target t = {
 	    .host = "127.0.0.1", .port = 8080, .secret = getenv("FANOUT_JWT_SECRET"), .sources = 1};
 	int subscribers = 100, rate = 1000, seconds = 10, size = 64, opt;
@@ -137,19 +240,24 @@ int bench_fanout(int argc, char **argv)
 		case 'w':
 			slow_percent = atoi(optarg);
 			break;
+		case 'p':
+			procs = atoi(optarg);
+			break;
 		default:
 			if (!load_option(opt, optarg, &t, &json_path))
 				subscribers = -1;
 		}
 	}
-	if (slow_percent < 0 || slow_percent > 100)
+	if (slow_percent < 0 || slow_percent > 100 || procs < 1 || procs > 64 ||
+	    (procs > 1 && slow_percent))
 		subscribers = -1;
 	if (subscribers < 1 || rate < 1 || seconds < 1 || size < 16 || size > 32768 || t.port < 1 ||
 	    t.sources < 1 || t.sources > 60000 || !t.secret) {
 		fprintf(stderr,
 			"usage: fanout-bench fanout [--host A] [--port N] [--subscribers N] "
 			"[--rate MSGS_PER_S] [--seconds N] [--size BYTES] [--sources N] "
-			"[--ephemeral] [--slow PERCENT] [--api HOST:PORT] [--json FILE]\n"
+			"[--ephemeral] [--slow PERCENT] [--procs N (not with --slow)] "
+			"[--api HOST:PORT] [--source-base A] [--json FILE]\n"
 			"FANOUT_JWT_SECRET must hold the server's token secret.\n");
 		return 2;
 	}
@@ -164,10 +272,52 @@ int bench_fanout(int argc, char **argv)
 	    load_create_channel(&t, "bench-pub", name, ephemeral ? "ephemeral" : "public");
 	if (run.channel < 0)
 		return 1;
+	/* With --procs, the children take the subscribers, in equal shares;
+	 * this process [lo, hi) of them (none in the parent of children). */
+	int lo = 0, hi = subscribers, child = -1, nkids = procs > 1 ? procs : 0;
+	int ready_fd[64], ctl_fd[64];
+	pid_t kids[64];
+
+	fflush(stdout);
+	for (int c = 0; c < nkids; c++) {
+		int up[2], down[2];
+
+		if (pipe(up) < 0 || pipe(down) < 0) {
+			perror("fanout-bench: pipe");
+			return 1;
+		}
+		kids[c] = fork();
+		if (kids[c] < 0) {
+			perror("fanout-bench: fork");
+			return 1;
+		}
+		if (kids[c] == 0) {
+			child = c;
+			close(up[0]);
+			close(down[1]);
+			ready_fd[0] = up[1];
+			ctl_fd[0] = down[0];
+			break;
+		}
+		close(up[1]);
+		close(down[0]);
+		ready_fd[c] = up[0];
+		ctl_fd[c] = down[1];
+	}
+	if (nkids && child < 0) {
+		lo = hi = 0;
+	} else if (child >= 0) {
+		/* An epoll instance survives fork: a child must have its own. */
+		ws_loop_destroy(loop);
+		loop = ws_loop_create(&h);
+		lo = (int)((long)subscribers * child / procs);
+		hi = (int)((long)subscribers * (child + 1) / procs);
+		fcntl(ctl_fd[0], F_SETFL, O_NONBLOCK);
+	}
 	/* Every join first: the blocking HTTP calls must not hold back the
 	 * handshakes of connections already opened (the server closes a
 	 * connection that stays silent past its handshake timeout). */
-	for (int i = 0; i < subscribers; i++) {
+	for (int i = lo; i < hi; i++) {
 		snprintf(user, sizeof(user), "bench-sub-%d", i);
 		if (load_join(&t, user, run.channel) < 0) {
 			fprintf(stderr, "fanout-bench: %s cannot join\n", user);
@@ -175,7 +325,7 @@ int bench_fanout(int argc, char **argv)
 		}
 	}
 	load_raise_fd_limit();
-	for (int i = 0; i < subscribers; i++) {
+	for (int i = lo; i < hi; i++) {
 		snprintf(user, sizeof(user), "bench-sub-%d", i);
 		load_token(&t, user, token, sizeof(token));
 		snprintf(path, sizeof(path), "/ws?token=%s", token);
@@ -191,17 +341,33 @@ int bench_fanout(int argc, char **argv)
 		if (i % 256 == 255)
 			ws_loop_run(loop, 0); /* keep the handshakes moving */
 	}
-	load_token(&t, "bench-pub", token, sizeof(token));
-	snprintf(path, sizeof(path), "/ws?token=%s", token);
-	run.pub.index = -1;
-	run.pub.ws = ws_connect(loop, t.host, t.port, path, NULL, &run.pub);
-	deadline = time_mono_ns() + 60ull * 1000000000ull;
-	while (run.ready < subscribers && run.closed == 0 && time_mono_ns() < deadline)
+	if (child < 0) {
+		load_token(&t, "bench-pub", token, sizeof(token));
+		snprintf(path, sizeof(path), "/ws?token=%s", token);
+		run.pub.index = -1;
+		run.pub.ws = ws_connect(loop, t.host, t.port, path, NULL, &run.pub);
+	}
+	deadline = time_mono_ns() + (nkids || child >= 0 ? 300ull : 60ull) * 1000000000ull;
+	while (run.ready < hi - lo && run.closed == 0 && time_mono_ns() < deadline)
 		ws_loop_run(loop, 10);
-	if (run.ready < subscribers) {
+	if (run.ready < hi - lo) {
 		fprintf(stderr, "fanout-bench: only %d of %d subscribers ready (%d closed)\n",
-			run.ready, subscribers, run.closed);
+			run.ready, hi - lo, run.closed);
+		if (child >= 0)
+			_exit(1);
 		return 1;
+	}
+	if (child >= 0)
+		return fanout_child(&run, loop, lo, hi, ready_fd[0], ctl_fd[0]);
+	for (int c = 0; c < nkids; c++) {
+		char ok;
+		if (read_full(ready_fd[c], &ok, 1, 400000) < 0 || ok != 'R') {
+			fprintf(stderr,
+				"fanout-bench: child %d did not get its subscribers ready\n", c);
+			for (int k = 0; k < nkids; k++)
+				kill(kids[k], SIGTERM);
+			return 1;
+		}
 	}
 	for (int i = 0; i < 50; i++)
 		ws_loop_run(loop, 10); /* the publisher's hello */
@@ -239,7 +405,7 @@ int bench_fanout(int argc, char **argv)
 		}
 		if ((now - start) / 1000000000ull >= next_report) {
 			uint64_t rx = 0;
-			for (int i = 0; i < subscribers; i++)
+			for (int i = lo; i < hi; i++)
 				rx += run.subs[i].seq.received;
 			printf("  t=%2lus sent %lu acked %ld deliveries %lu p99 %.2f ms\n",
 			       (unsigned long)next_report, (unsigned long)sent, (long)run.acked,
@@ -249,20 +415,41 @@ int bench_fanout(int argc, char **argv)
 		}
 	}
 	/* Let the tail arrive; the slow ones read freely now. */
-	for (int i = 0; i < subscribers; i++)
+	for (int i = lo; i < hi; i++)
 		ws_pause(run.subs[i].ws, false);
 	deadline = time_mono_ns() + 10ull * 1000000000ull;
 	for (;;) {
 		bool done = run.acked + run.errors >= (int64_t)sent;
-		for (int i = 0; done && i < subscribers; i++)
+		for (int i = lo; done && i < hi; i++)
 			done = run.subs[i].seq.last >= run.last_acked_seq;
 		if (done || time_mono_ns() > deadline)
 			break;
 		ws_loop_run(loop, 10);
 	}
-	double secs = (double)(time_mono_ns() - start) / 1e9;
 	uint64_t rx = 0, dups = 0, gaps = 0, reorders = 0, behind = 0;
-	for (int i = 0; i < subscribers; i++) {
+	/* The children: the last acked seq down, their counts back. */
+	for (int c = 0; c < nkids; c++) {
+		struct child_result *cr = malloc(sizeof(*cr));
+
+		if (cr == NULL || write_full(ctl_fd[c], &run.last_acked_seq, 8) < 0 ||
+		    read_full(ready_fd[c], cr, sizeof(*cr), 60000) < 0) {
+			fprintf(stderr, "fanout-bench: child %d sent no result\n", c);
+			free(cr);
+			return 1;
+		}
+		rx += cr->rx;
+		dups += cr->dups;
+		gaps += cr->gaps;
+		reorders += cr->reorders;
+		behind += cr->behind;
+		run.closed += cr->closed;
+		run.lagged += cr->lagged;
+		hist_merge(&run.latency, &cr->latency);
+		free(cr);
+		waitpid(kids[c], NULL, 0);
+	}
+	double secs = (double)(time_mono_ns() - start) / 1e9;
+	for (int i = lo; i < hi; i++) {
 		struct seq_check *c = &run.subs[i].seq;
 		rx += c->received;
 		dups += c->dups;
@@ -306,7 +493,7 @@ int bench_fanout(int argc, char **argv)
 		(double)rate * subscribers, "latency_ms", latency, "order", "gaps",
 		(json_int_t)gaps, "duplicates", (json_int_t)dups, "reordered", (json_int_t)reorders,
 		"undelivered", (json_int_t)behind));
-	for (int i = 0; i < subscribers; i++)
+	for (int i = lo; i < hi; i++)
 		ws_close(run.subs[i].ws);
 	ws_close(run.pub.ws);
 	ws_loop_destroy(loop);

@@ -38,6 +38,17 @@ def test_w1_hot_channel(bench_server, tmp_path, kind):
     assert "deliveries/s" in out
 
 
+def test_w1_over_several_processes(bench_server, tmp_path):
+    """--procs: the subscribers in three child processes; their counts and
+    histograms merged into one result, every message to every subscriber."""
+    r, out = bench(bench_server, tmp_path, "fanout", "--subscribers", "30", "--rate", "40",
+                   "--seconds", "2", "--sources", "4", "--procs", "3")
+    assert r["subscribers"] == 30 and r["published"] >= 70
+    assert r["deliveries"] == r["published"] * 30, r
+    assert r["order"]["gaps"] == 0 and r["order"]["undelivered"] == 0
+    assert r["latency_ms"]["max"] > 0
+
+
 def test_w2_many_small_channels(bench_server, tmp_path):
     r, _ = bench(bench_server, tmp_path, "groups", "--users", "20", "--rate", "40", "--seconds", "2")
     assert r["scenario"] == "W2" and r["published"] >= 70
