@@ -160,6 +160,7 @@ int main(int argc, char **argv)
 	    .first_worker = d.cfg.server.service_threads,
 	    .idle_sleep_us = (uint32_t)d.cfg.dataplane.idle_sleep_us,
 	    .max_connections = (uint32_t)d.cfg.dataplane.max_connections,
+	    .upgrade_slots = (uint32_t)d.cfg.dataplane.upgrade_slots,
 	    .jwt_secret = d.cfg.auth.jwt_secret,
 	};
 	if (dpdk_mode) {

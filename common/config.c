@@ -71,6 +71,7 @@ static const struct key keys[] = {
     STR("dataplane", "gateway", dataplane.gateway),
     INT("dataplane", "listen_port", dataplane.listen_port, 1, 65535),
     INT("dataplane", "max_connections", dataplane.max_connections, 16, 4194304),
+    INT("dataplane", "upgrade_slots", dataplane.upgrade_slots, 1, 1048576),
     STR("auth", "jwt_secret", auth.jwt_secret),
     INT("auth", "token_ttl_s", auth.token_ttl_s, 1, 315360000),
     {"log", "level", KEY_LOG_LEVEL, OFF(log.level), 0, 0, 0},
@@ -105,6 +106,7 @@ void config_defaults(struct config *cfg)
 	cfg->dataplane.channels = 1 << 20;
 	cfg->dataplane.listen_port = 80;
 	cfg->dataplane.max_connections = 16384;
+	cfg->dataplane.upgrade_slots = 4096;
 	cfg->auth.token_ttl_s = 86400;
 	cfg->log.level = LOG_LEVEL_INFO;
 	cfg->log.format = LOG_FORMAT_AUTO;

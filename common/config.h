@@ -60,6 +60,7 @@ struct config_dataplane {
 	char gateway[16];    /* a.b.c.d, or empty: on-link peers only */
 	int listen_port;     /* TCP port of the websocket upgrade */
 	int max_connections; /* per worker lcore */
+	int upgrade_slots;   /* upgrade requests parsed at once, per worker lcore */
 };
 
 struct config_auth {

@@ -43,7 +43,6 @@
 
 #define BURST	       32
 #define TX_MAX	       256
-#define HANDSHAKES     256   /* upgrade requests parsed at once, per worker */
 #define PEEK_MAX       16    /* frames taken from a session at a time */
 #define SEND_BYTES_MAX 65536 /* unacknowledged bytes per connection before we wait */
 
@@ -850,7 +849,7 @@ static int worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned l
 	if (net_init(&w->net, d->mac, d->cfg.address, d->cfg.netmask, d->cfg.gateway, 1024) < 0)
 		return -1;
 	w->conns = calloc(d->cfg.max_connections, sizeof(*w->conns));
-	w->handshakes = calloc(HANDSHAKES, sizeof(*w->handshakes));
+	w->handshakes = calloc(d->cfg.upgrade_slots, sizeof(*w->handshakes));
 	if (w->conns == NULL || w->handshakes == NULL)
 		return -1;
 	for (uint32_t k = d->cfg.max_connections; k-- > 0;) {
@@ -858,7 +857,7 @@ static int worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned l
 		w->conns[k].fnext = w->free_conns;
 		w->free_conns = &w->conns[k];
 	}
-	for (int k = HANDSHAKES; k-- > 0;) {
+	for (uint32_t k = d->cfg.upgrade_slots; k-- > 0;) {
 		w->handshakes[k].next = w->free_hs;
 		w->free_hs = &w->handshakes[k];
 	}
@@ -1101,6 +1100,7 @@ int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b)
 					   .listen_port = 80,
 					   .workers = 1,
 					   .max_connections = b->connections + 16,
+					   .upgrade_slots = 16,
 					   .jwt_secret = d->secret};
 	if (port_start(d) < 0)
 		goto out;

@@ -20,6 +20,7 @@ struct dpdk_edge_config {
 	int first_worker;	  /* their edge worker indexes start here */
 	uint32_t idle_sleep_us;	  /* 0: busy poll */
 	uint32_t max_connections; /* per worker */
+	uint32_t upgrade_slots;	  /* upgrade requests parsed at once, per worker (~5 KB each) */
 	const char *jwt_secret;
 };
 
