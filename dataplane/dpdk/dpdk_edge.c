@@ -1194,6 +1194,7 @@ int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b)
 	b->zero_copy = d->zero_copy;
 	b->conn_slot_bytes =
 	    tcp_conn_bytes(&(struct tcp_config){.sndq_chunks = 64}) + sizeof(struct dconn);
+	b->queue_bytes = tcp_queue_bytes(&(struct tcp_config){.sndq_chunks = 64});
 	rc = 0;
 out:
 	free(tuples);

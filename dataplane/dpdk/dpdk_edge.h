@@ -50,7 +50,8 @@ struct dpdk_null_bench {
 	uint32_t connections, payload, messages, ack_every; /* in */
 	double seconds;					    /* out */
 	uint64_t deliveries, tx_packets, tx_dropped;
-	size_t conn_slot_bytes; /* per connection: TCP, its send queue, the edge's slot */
+	size_t conn_slot_bytes; /* per connection: TCP state and the edge's slot */
+	size_t queue_bytes;	/* a send queue, held only while sending */
 	bool zero_copy;
 };
 int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b);

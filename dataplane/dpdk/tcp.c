@@ -67,17 +67,29 @@ struct tcp_conn {
 	uint64_t rtt_start_us;
 	/* receive sequence space */
 	uint32_t irs, rcv_nxt, ts_recent, last_ack_sent;
-	/* the send queue: chunks [q_head, q_tail) of a ring; q_bytes from
+	/* the send queue, taken from the engine's pool while there is
+	 * something to send (NULL when idle): chunks [q_head, q_tail) of a
+	 * ring; q_bytes from
 	 * snd_una (the head chunk's first q_head_off bytes are acknowledged) */
 	struct tcp_chunk *q;
 	uint32_t q_mask, q_head, q_tail, q_head_off, q_bytes;
+};
+
+/* Send queues are allocated 64 at a time as the number of connections with
+ * something to send at once grows, and reused, never freed before the
+ * engine: an idle connection holds none. */
+#define QSLAB 64
+struct qslab {
+	struct qslab *next;
+	struct tcp_chunk chunks[];
 };
 
 struct tcp_engine {
 	struct tcp_config cfg;
 	struct tcp_callbacks cb;
 	struct tcp_conn *conns, *free_list, *pending, *dead;
-	struct tcp_chunk *chunks;
+	struct tcp_chunk *qfree; /* free send queues, linked through [0].ref */
+	struct qslab *slabs;	 /* where the queues live */
 	struct tcp_conn **buckets;
 	uint32_t bucket_mask;
 	struct wheel wheel;
@@ -249,8 +261,12 @@ size_t tcp_conn_bytes(const struct tcp_config *cfg)
 {
 	/* the connection, its send queue, and its share of the hash table
 	 * (two bucket pointers per connection) */
-	return sizeof(struct tcp_conn) + cfg->sndq_chunks * sizeof(struct tcp_chunk) +
-	       2 * sizeof(struct tcp_conn *);
+	return sizeof(struct tcp_conn) + 2 * sizeof(struct tcp_conn *);
+}
+
+size_t tcp_queue_bytes(const struct tcp_config *cfg)
+{
+	return cfg->sndq_chunks * sizeof(struct tcp_chunk);
 }
 
 void tcp_config_defaults(struct tcp_config *c)
@@ -288,15 +304,13 @@ struct tcp_engine *tcp_engine_create(const struct tcp_config *cfg, const struct 
 	e->cfg = *cfg;
 	e->cb = *cb;
 	e->conns = calloc(cfg->max_conns, sizeof(*e->conns));
-	e->chunks = calloc((size_t)cfg->max_conns * cfg->sndq_chunks, sizeof(*e->chunks));
 	e->buckets = calloc(buckets, sizeof(*e->buckets));
-	if (e->conns == NULL || e->chunks == NULL || e->buckets == NULL) {
+	if (e->conns == NULL || e->buckets == NULL) {
 		tcp_engine_destroy(e);
 		return NULL;
 	}
 	e->bucket_mask = buckets - 1;
 	for (uint32_t i = cfg->max_conns; i-- > 0;) {
-		e->conns[i].q = &e->chunks[(size_t)i * cfg->sndq_chunks];
 		e->conns[i].pnext = e->free_list;
 		e->free_list = &e->conns[i];
 	}
@@ -309,7 +323,11 @@ void tcp_engine_destroy(struct tcp_engine *e)
 	if (e == NULL)
 		return;
 	free(e->conns);
-	free(e->chunks);
+	while (e->slabs) {
+		struct qslab *next = e->slabs->next;
+		free(e->slabs);
+		e->slabs = next;
+	}
 	free(e->buckets);
 	free(e);
 }
@@ -359,15 +377,12 @@ struct tcp_conn *tcp_lookup(struct tcp_engine *e, const struct tcp_tuple *t)
 static struct tcp_conn *conn_new(struct tcp_engine *e, const struct tcp_tuple *t)
 {
 	struct tcp_conn *c = e->free_list;
-	struct tcp_chunk *q;
 	uint32_t b;
 
 	if (c == NULL)
 		return NULL;
 	e->free_list = c->pnext;
-	q = c->q;
 	memset(c, 0, sizeof(*c));
-	c->q = q;
 	c->q_mask = e->cfg.sndq_chunks - 1;
 	c->t = *t;
 	b = tuple_hash(e, t);
@@ -376,6 +391,44 @@ static struct tcp_conn *conn_new(struct tcp_engine *e, const struct tcp_tuple *t
 	c->rto_us = e->cfg.rto_initial_us;
 	e->st.conns++;
 	return c;
+}
+
+/* Gives c a send queue: 0, or -1 without memory. */
+static int queue_get(struct tcp_engine *e, struct tcp_conn *c)
+{
+	size_t n = e->cfg.sndq_chunks;
+
+	if (c->q)
+		return 0;
+	if (e->qfree == NULL) {
+		struct qslab *slab = malloc(sizeof(*slab) + QSLAB * n * sizeof(struct tcp_chunk));
+
+		if (slab == NULL)
+			return -1;
+		slab->next = e->slabs;
+		e->slabs = slab;
+		for (size_t i = 0; i < QSLAB; i++) {
+			struct tcp_chunk *q = &slab->chunks[i * n];
+			q[0].ref = e->qfree;
+			e->qfree = q;
+		}
+		e->st.send_queues += QSLAB;
+	}
+	c->q = e->qfree;
+	e->qfree = c->q[0].ref;
+	c->q_head = c->q_tail = c->q_head_off = 0;
+	return 0;
+}
+
+/* An empty send queue goes back to the pool. */
+static void queue_put(struct tcp_engine *e, struct tcp_conn *c)
+{
+	if (c->q == NULL || c->q_head != c->q_tail)
+		return;
+	c->q[0].ref = e->qfree;
+	e->qfree = c->q;
+	c->q = NULL;
+	c->q_head = c->q_tail = c->q_head_off = 0;
 }
 
 /* Unhashes c, releases its chunks and puts it on the dead list: it is freed
@@ -399,6 +452,7 @@ static void conn_kill(struct tcp_engine *e, struct tcp_conn *c, enum tcp_close_r
 		if (e->cb.on_release)
 			e->cb.on_release(e->cb.ctx, c->q[c->q_head & c->q_mask].ref);
 	c->q_bytes = 0;
+	queue_put(e, c);
 	if (notify && e->cb.on_closed)
 		e->cb.on_closed(e->cb.ctx, c, c->app, why);
 	c->app = NULL;
@@ -651,6 +705,7 @@ static void sndq_drop(struct tcp_engine *e, struct tcp_conn *c, uint32_t bytes)
 		c->q_head++;
 	}
 	c->q_head_off = bytes;
+	queue_put(e, c);
 }
 
 /* A segment acknowledging new data: snd_una < ack <= snd_max. */
@@ -1201,7 +1256,7 @@ int tcp_send(struct tcp_engine *e, struct tcp_conn *c, const uint8_t *data, uint
 	struct tcp_chunk *k;
 
 	if ((c->state != TCP_S_ESTABLISHED && c->state != TCP_S_CLOSE_WAIT) || c->fin_queued ||
-	    c->q_tail - c->q_head > c->q_mask || len == 0)
+	    c->q_tail - c->q_head > c->q_mask || len == 0 || queue_get(e, c) < 0)
 		return -1;
 	k = &c->q[c->q_tail++ & c->q_mask];
 	k->data = data;

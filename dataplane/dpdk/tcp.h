@@ -132,8 +132,11 @@ struct tcp_config {
 };
 
 /* Bytes the engine sets aside per connection under cfg (its state and its
- * send queue). */
+ * share of the table), and those of a send queue, which a connection holds
+ * only while it has unacknowledged data (queues come from a pool that grows
+ * to the most connections sending at once). */
 size_t tcp_conn_bytes(const struct tcp_config *cfg);
+size_t tcp_queue_bytes(const struct tcp_config *cfg);
 
 /* Fills c with the defaults above. */
 void tcp_config_defaults(struct tcp_config *c);
@@ -196,6 +199,7 @@ struct tcp_stats {
 	uint64_t retransmits, fast_retransmits, timeouts, zero_window_probes;
 	uint64_t bad_segments, no_conn;
 	uint32_t conns, half_open;
+	uint32_t send_queues; /* allocated so far (in use or pooled) */
 };
 void tcp_engine_stats(const struct tcp_engine *e, struct tcp_stats *s);
 
