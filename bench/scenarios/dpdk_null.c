@@ -106,9 +106,10 @@ int bench_dpdk_null(int argc, char **argv)
 		printf("%8u %14.0f %12.0f %10.2f %16.0f %16.0f\n", payloads[k], rate,
 		       (double)b.tx_packets / b.seconds, b.seconds, c10, c25);
 		if (k == 0)
-			printf("per connection: %zu bytes of TCP state, send queue and edge slot, "
-			       "allocated at start (%s)\n",
-			       b.conn_slot_bytes, b.zero_copy ? "zero-copy send" : "send by copy");
+			printf("per connection: %zu bytes of TCP state and edge slot, allocated "
+			       "at start; a %zu-byte send queue while sending (%s)\n",
+			       b.conn_slot_bytes, b.queue_bytes,
+			       b.zero_copy ? "zero-copy send" : "send by copy");
 		json_array_append_new(
 		    runs,
 		    json_pack("{s:i, s:f, s:f, s:I, s:I, s:f, s:f}", "payload", payloads[k],
