@@ -23,34 +23,53 @@ void load_token(const struct load_target *t, const char *user, char *token, size
 	}
 }
 
-int load_api(const struct load_target *t, const char *method, const char *path, const char *user,
-	     const char *body, char *out, size_t out_size)
-{
-	const char *host = t->api_host ? t->api_host : t->host;
-	struct sockaddr_in addr = {.sin_family = AF_INET,
-				   .sin_port =
-				       htons((uint16_t)(t->api_host ? t->api_port : t->port))};
-	char token[512], req[4096], *end;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), n, status = -1;
-	size_t got = 0;
+/* One kept-alive connection to the API per process: 100,000 calls over
+ * fresh connections run a namespace out of ports. A child of fork opens
+ * its own. */
+static struct {
+	int fd;
+	pid_t owner;
+} api_conn = {-1, 0};
 
+static void api_drop(void)
+{
+	if (api_conn.fd >= 0)
+		close(api_conn.fd);
+	api_conn.fd = -1;
+}
+
+/* One request and its answer on the kept connection; -1 when the
+ * connection failed before an answer (the caller may try a new one). */
+static int api_once(const struct sockaddr_in *addr, const char *req, size_t n, char *out,
+		    size_t out_size)
+{
+	size_t got = 0;
+	char *end;
+
+	if (api_conn.fd >= 0 && api_conn.owner != getpid())
+		api_conn.fd = -1; /* the parent's: leave it to the parent */
+	if (api_conn.fd < 0) {
+		api_conn.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		api_conn.owner = getpid();
+		if (api_conn.fd < 0 ||
+		    connect(api_conn.fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0) {
+			api_drop();
+			return -1;
+		}
+	}
+	if (write(api_conn.fd, req, n) != (ssize_t)n) {
+		api_drop();
+		return -1;
+	}
 	out[0] = '\0';
-	load_token(t, user, token, sizeof(token));
-	inet_pton(AF_INET, host, &addr.sin_addr);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		goto out;
-	n = snprintf(req, sizeof(req),
-		     "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: "
-		     "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-		     method, path, host, token, body ? strlen(body) : 0, body ? body : "");
-	if (write(fd, req, (size_t)n) != n)
-		goto out;
 	while (got + 1 < out_size) {
-		ssize_t r = read(fd, out + got, out_size - 1 - got);
+		ssize_t r = read(api_conn.fd, out + got, out_size - 1 - got);
 		char *cl;
 
-		if (r <= 0)
-			break;
+		if (r <= 0) {
+			api_drop();
+			return got ? 0 : -1;
+		}
 		got += (size_t)r;
 		out[got] = '\0';
 		/* Content-Length tells when the whole answer is in. */
@@ -59,14 +78,37 @@ int load_api(const struct load_target *t, const char *method, const char *path, 
 		if (end && cl && got >= (size_t)(end + 4 - out) + (size_t)atol(cl + 15))
 			break;
 	}
-	if (got > 12)
+	if (strcasestr(out, "connection: close"))
+		api_drop();
+	return 0;
+}
+
+int load_api(const struct load_target *t, const char *method, const char *path, const char *user,
+	     const char *body, char *out, size_t out_size)
+{
+	const char *host = t->api_host ? t->api_host : t->host;
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+				   .sin_port =
+				       htons((uint16_t)(t->api_host ? t->api_port : t->port))};
+	char token[512], req[4096], *end;
+	int n, status = -1;
+
+	out[0] = '\0';
+	load_token(t, user, token, sizeof(token));
+	inet_pton(AF_INET, host, &addr.sin_addr);
+	n = snprintf(req, sizeof(req),
+		     "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: "
+		     "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		     method, path, host, token, body ? strlen(body) : 0, body ? body : "");
+	/* A kept connection the server has closed fails once: then a new one. */
+	if (api_once(&addr, req, (size_t)n, out, out_size) < 0 &&
+	    api_once(&addr, req, (size_t)n, out, out_size) < 0)
+		return -1;
+	if (strlen(out) > 12)
 		status = atoi(out + 9);
 	end = strstr(out, "\r\n\r\n");
 	if (end)
 		memmove(out, end + 4, strlen(end + 4) + 1);
-out:
-	if (fd >= 0)
-		close(fd);
 	return status;
 }
 
