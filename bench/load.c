@@ -138,8 +138,13 @@ int load_join(const struct load_target *t, const char *user, int64_t channel)
 {
 	char path[96], out[1024];
 
+	int status;
+
 	snprintf(path, sizeof(path), "/api/v1/channels/%ld/join", (long)channel);
-	return load_api(t, "POST", path, user, "", out, sizeof(out)) == 200 ? 0 : -1;
+	status = load_api(t, "POST", path, user, "", out, sizeof(out));
+	if (status != 200)
+		fprintf(stderr, "fanout-bench: join of %s: HTTP %d %.200s\n", user, status, out);
+	return status == 200 ? 0 : -1;
 }
 
 int64_t load_dm(const struct load_target *t, const char *a, const char *b)
