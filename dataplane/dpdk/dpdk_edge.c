@@ -73,7 +73,7 @@ struct dconn {
 	struct buf rx; /* the message being received */
 	uint8_t mac[6];
 	uint8_t state;
-	bool in_write_list, close_sent, binary_refused;
+	bool in_write_list, close_sent;
 	bool waiting; /* for a handshake slot, reading paused */
 	struct dconn *wnext, *fnext, *hnext;
 };
@@ -746,6 +746,49 @@ static double g_drop(void *arg)
 {
 	return gauge_sum(arg, offsetof(struct dworker, tx_dropped));
 }
+/* A network-layer counter summed over the workers. */
+static double net_sum(void *arg, size_t off)
+{
+	struct dpdk_edge *d = arg;
+	double sum = 0;
+
+	for (int i = 0; i < d->nworkers; i++)
+		sum += (double)*(volatile uint64_t *)((char *)&d->workers[i].net.st + off);
+	return sum;
+}
+
+static double g_ip_bad(void *arg)
+{
+	return net_sum(arg, offsetof(struct net_stats, ip_bad_header)) +
+	       net_sum(arg, offsetof(struct net_stats, ip_bad_checksum)) +
+	       net_sum(arg, offsetof(struct net_stats, tcp_bad_checksum));
+}
+static double g_ip_fragments(void *arg)
+{
+	return net_sum(arg, offsetof(struct net_stats, ip_fragments));
+}
+static double g_arp_answered(void *arg)
+{
+	return net_sum(arg, offsetof(struct net_stats, arp_requests_answered));
+}
+static double g_icmp_echo(void *arg)
+{
+	return net_sum(arg, offsetof(struct net_stats, icmp_echo_answered));
+}
+
+static double g_refused(void *arg)
+{
+	return gauge_sum(arg, offsetof(struct dworker, refused));
+}
+static double g_rx_dropped(void *arg)
+{
+	return gauge_sum(arg, offsetof(struct dworker, rx_dropped));
+}
+static double g_no_mbuf(void *arg)
+{
+	return gauge_sum(arg, offsetof(struct dworker, no_mbuf));
+}
+
 static double g_waited(void *arg)
 {
 	return gauge_sum(arg, offsetof(struct dworker, hs_waited));
@@ -1001,6 +1044,27 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 			       "Segments dropped for arriving out of order (answered with a "
 			       "duplicate ACK).",
 			       g_out_of_order, d);
+	metrics_register_gauge(
+	    "fanout_dpdk_ip_bad_total",
+	    "IPv4 packets with a bad header or checksum, and TCP segments with a "
+	    "bad checksum, dropped.",
+	    g_ip_bad, d);
+	metrics_register_gauge("fanout_dpdk_ip_fragments_total",
+			       "IPv4 fragments dropped (not reassembled).", g_ip_fragments, d);
+	metrics_register_gauge("fanout_dpdk_arp_answered_total",
+			       "ARP requests for the edge's address answered.", g_arp_answered, d);
+	metrics_register_gauge("fanout_dpdk_icmp_echo_total", "ICMP echo requests answered.",
+			       g_icmp_echo, d);
+	metrics_register_gauge("fanout_dpdk_upgrades_refused_total",
+			       "Upgrade requests answered with an HTTP error on the DPDK edge.",
+			       g_refused, d);
+	metrics_register_gauge("fanout_dpdk_rx_dropped_total",
+			       "Frames the DPDK edge dropped: chained (jumbo) frames, bad TCP "
+			       "headers.",
+			       g_rx_dropped, d);
+	metrics_register_gauge("fanout_dpdk_no_mbuf_total",
+			       "Segments not sent for want of an mbuf (TCP sends them again).",
+			       g_no_mbuf, d);
 	metrics_register_gauge("fanout_dpdk_upgrades_waited_total",
 			       "Connections that waited for an upgrade slot (a burst of "
 			       "connections).",

@@ -227,6 +227,8 @@ def test_every_message_once_in_order_under_impairment(edge, netns):
     assert sorted(set(received)) == sorted(r["acks"]), (len(set(received)), len(r["acks"]))
     # TCP had to recover from the losses: the port sent segments again
     assert edge.metric("fanout_dpdk_tcp_retransmits_total") > 0
+    # and the network layer answered the clients' ARP
+    assert edge.metric("fanout_dpdk_arp_answered_total") > 0
 
 
 # libwebsockets 4.1 (Debian's), which the socket edge is built on, parses the
