@@ -197,7 +197,7 @@ struct tcp_stats {
 	uint64_t syn_cookies_sent, syn_cookies_ok, syn_cookies_bad;
 	uint64_t half_open_dropped, out_of_order, paws_dropped, challenge_acks;
 	uint64_t retransmits, fast_retransmits, timeouts, zero_window_probes;
-	uint64_t bad_segments, no_conn;
+	uint64_t no_conn;
 	uint32_t conns, half_open;
 	uint32_t send_queues; /* allocated so far (in use or pooled) */
 };
