@@ -31,6 +31,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -746,34 +747,23 @@ static double g_drop(void *arg)
 {
 	return gauge_sum(arg, offsetof(struct dworker, tx_dropped));
 }
-/* A network-layer counter summed over the workers. */
-static double net_sum(void *arg, size_t off)
-{
-	struct dpdk_edge *d = arg;
-	double sum = 0;
-
-	for (int i = 0; i < d->nworkers; i++)
-		sum += (double)*(volatile uint64_t *)((char *)&d->workers[i].net.st + off);
-	return sum;
-}
-
 static double g_ip_bad(void *arg)
 {
-	return net_sum(arg, offsetof(struct net_stats, ip_bad_header)) +
-	       net_sum(arg, offsetof(struct net_stats, ip_bad_checksum)) +
-	       net_sum(arg, offsetof(struct net_stats, tcp_bad_checksum));
+	return gauge_sum(arg, offsetof(struct dworker, net.st.ip_bad_header)) +
+	       gauge_sum(arg, offsetof(struct dworker, net.st.ip_bad_checksum)) +
+	       gauge_sum(arg, offsetof(struct dworker, net.st.tcp_bad_checksum));
 }
 static double g_ip_fragments(void *arg)
 {
-	return net_sum(arg, offsetof(struct net_stats, ip_fragments));
+	return gauge_sum(arg, offsetof(struct dworker, net.st.ip_fragments));
 }
 static double g_arp_answered(void *arg)
 {
-	return net_sum(arg, offsetof(struct net_stats, arp_requests_answered));
+	return gauge_sum(arg, offsetof(struct dworker, net.st.arp_requests_answered));
 }
 static double g_icmp_echo(void *arg)
 {
-	return net_sum(arg, offsetof(struct net_stats, icmp_echo_answered));
+	return gauge_sum(arg, offsetof(struct dworker, net.st.icmp_echo_answered));
 }
 
 static double g_refused(void *arg)
@@ -835,13 +825,11 @@ static double g_syn_cookies(void *arg)
 
 int dpdk_parse_ipv4(const char *s, uint32_t *address)
 {
-	unsigned a, b, c, e;
-	char tail;
+	struct in_addr a;
 
-	if (sscanf(s, "%u.%u.%u.%u%c", &a, &b, &c, &e, &tail) != 4 || a > 255 || b > 255 ||
-	    c > 255 || e > 255)
+	if (inet_pton(AF_INET, s, &a) != 1)
 		return -1;
-	*address = a << 24 | b << 16 | c << 8 | e;
+	*address = ntohl(a.s_addr);
 	return 0;
 }
 
