@@ -281,6 +281,7 @@ int main(int argc, char **argv)
 	    .tls_cert = d.cfg.server.tls_cert,
 	    .tls_key = d.cfg.server.tls_key,
 	    .jwt_secret = d.cfg.auth.jwt_secret,
+	    .api_timeout_ms = d.cfg.server.api_timeout_ms,
 	};
 	d.server = socket_server_start(&scfg, d.edge, is_ready, &d);
 	if (d.server == NULL) {

@@ -45,6 +45,7 @@ static const struct key keys[] = {
     STR("server", "tls_cert", server.tls_cert),
     STR("server", "tls_key", server.tls_key),
     INT("server", "heartbeat_ms", server.heartbeat_ms, 1000, 600000),
+    INT("server", "api_timeout_ms", server.api_timeout_ms, 100, 600000),
     INT("server", "max_message_bytes", server.max_message_bytes, 1024, 16777216),
     INT("server", "send_queue_bytes", server.send_queue_bytes, 4096, 1073741824),
     INT("server", "publish_rate", server.publish_rate, 1, 1000000),
@@ -85,6 +86,7 @@ void config_defaults(struct config *cfg)
 	cfg->server.port = 8080;
 	cfg->server.service_threads = 1;
 	cfg->server.heartbeat_ms = 30000;
+	cfg->server.api_timeout_ms = 30000;
 	cfg->server.max_message_bytes = 65536;
 	cfg->server.send_queue_bytes = 1 << 20;
 	cfg->server.publish_rate = 50;

@@ -54,6 +54,7 @@ struct http_session {
 	/* API requests answered later */
 	struct http_session *next_pending;
 	bool pending;
+	uint64_t deadline_ns; /* when a pending call is answered 503 timeout */
 	uint64_t api_id;
 	struct api_call call;
 	char *body;
@@ -94,7 +95,7 @@ struct socket_server {
 };
 
 static struct metric_counter m_requests, m_connections_total, m_upgrades_refused, m_frames_out,
-    m_bytes_out;
+    m_bytes_out, m_api_timeouts;
 static atomic_int connections_open;
 
 static double connections_gauge(void *arg)
@@ -223,9 +224,40 @@ static int api_start(struct lws *wsi, struct http_session *pss)
 	}
 	pss->pending = true;
 	pss->wsi = wsi;
+	pss->deadline_ns =
+	    time_mono_ns() + (uint64_t)pss->svc->srv->cfg.api_timeout_ms * 1000000ull;
 	pss->next_pending = pss->svc->pending;
 	pss->svc->pending = pss;
+	/* libwebsockets still runs the timer it set while the body came in
+	 * (5 s, then a silent close): the deadline above is the only one. */
+	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 	return 0;
+}
+
+/* Answers the calls past their deadline (on the tick): 503 timeout. The
+ * call may still be applied; its late answer finds nobody and is dropped,
+ * and a retry is safe (joins are idempotent, posts carry a key). */
+static void expire_pending(struct service *svc)
+{
+	uint64_t now = time_mono_ns();
+	struct http_session **pp = &svc->pending;
+
+	while (*pp) {
+		struct http_session *pss = *pp;
+		if (pss->deadline_ns > now) {
+			pp = &pss->next_pending;
+			continue;
+		}
+		*pp = pss->next_pending;
+		pss->pending = false;
+		metric_add(&m_api_timeouts, 1);
+		if (respond_json(
+			pss->wsi, pss, HTTP_STATUS_SERVICE_UNAVAILABLE,
+			"{\"error\":{\"code\":\"timeout\",\"message\":\"no answer in time; "
+			"the call may still be applied: retry (with the same "
+			"Idempotency-Key when posting)\"}}") < 0)
+			lws_set_timeout(pss->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	}
 }
 
 static int api_begin(struct lws *wsi, struct http_session *pss, const char *path)
@@ -652,6 +684,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	struct service *svc = lws_container_of(sul, struct service, tick);
 
 	edge_worker_tick(svc->worker);
+	expire_pending(svc);
 	lws_sul_schedule(svc->ctx, 0, &svc->tick, on_tick, LWS_US_PER_SEC);
 }
 
@@ -775,11 +808,17 @@ struct socket_server *socket_server_start(const struct socket_server_config *cfg
 		metrics_register_counter(
 		    "fanout_bytes_out_total",
 		    "Payload bytes of the websocket frames written to clients.", &m_bytes_out);
+		metrics_register_counter("fanout_api_timeouts_total",
+					 "API calls answered 503 timeout: no answer within "
+					 "api_timeout_ms.",
+					 &m_api_timeouts);
 		metrics_register_gauge("fanout_connections", "Open websocket connections.",
 				       connections_gauge, NULL);
 		registered = true;
 	}
 	srv->cfg = *cfg;
+	if (srv->cfg.api_timeout_ms <= 0)
+		srv->cfg.api_timeout_ms = 30000;
 	srv->edge = edge;
 	srv->ready = ready;
 	srv->ready_arg = ready_arg;
