@@ -219,7 +219,7 @@ void edge_on_commit(void *arg, enum persist_outcome outcome, int error,
 
 /* Workers */
 
-struct edge_worker *edge_worker_create(struct edge *e, int index)
+struct edge_worker *edge_worker_create(struct edge *e, int index, uint32_t max_sessions)
 {
 	struct edge_worker *w = calloc(1, sizeof(*w));
 	char name[RTE_HASH_NAMESIZE];
@@ -231,7 +231,9 @@ struct edge_worker *edge_worker_create(struct edge *e, int index)
 	snprintf(name, sizeof(name), "local_%p", (void *)w);
 	struct rte_hash_parameters local = {
 	    .name = name,
-	    .entries = 1 << 16,
+	    /* channels with a local subscriber: at most one per session is
+	     * typical (DMs); more share the extendable buckets */
+	    .entries = max_sessions > (1u << 16) ? max_sessions : 1u << 16,
 	    .key_len = sizeof(int64_t),
 	    .socket_id = (int)rte_socket_id(),
 	    .extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
@@ -241,6 +243,7 @@ struct edge_worker *edge_worker_create(struct edge *e, int index)
 	struct rte_hash_parameters ids = local;
 	ids.name = name;
 	ids.key_len = sizeof(uint64_t);
+	ids.entries = max_sessions > 64 ? max_sessions : 64;
 	w->by_id = rte_hash_create(&ids);
 	if (w->local == NULL || w->by_id == NULL) {
 		LOG(ERR, "cannot create worker tables: %s", rte_strerror(rte_errno));
@@ -578,10 +581,11 @@ out:
 int edge_hello_start(struct session *s)
 {
 	struct hello_job *j = calloc(1, sizeof(*j));
+	int rc = j ? worker_register(s->w, s) : -ENOMEM;
 
-	if (j == NULL || worker_register(s->w, s) < 0) {
+	if (rc < 0) {
 		free(j);
-		return -ENOMEM;
+		return rc;
 	}
 	j->e = s->w->e;
 	j->worker = s->w->index;

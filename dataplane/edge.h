@@ -63,7 +63,9 @@ void edge_destroy(struct edge *e);
 void edge_on_commit(void *arg, enum persist_outcome outcome, int error,
 		    const struct persist_message *m, void *cookie);
 
-struct edge_worker *edge_worker_create(struct edge *e, int index);
+/* max_sessions: the most sessions the worker will hold (its tables are
+ * sized for them; session_open() fails with ENOSPC past it). */
+struct edge_worker *edge_worker_create(struct edge *e, int index, uint32_t max_sessions);
 void edge_worker_destroy(struct edge_worker *w);
 /* Handles everything queued for the worker. Worker thread. */
 void edge_worker_drain(struct edge_worker *w);
@@ -75,6 +77,8 @@ void edge_worker_close_all(struct edge_worker *w, int code, const char *reason);
 int edge_post_close_all(struct edge *e, int index, int code, const char *reason);
 int edge_worker_sessions(struct edge_worker *w);
 
+/* NULL with errno: ENOSPC when the worker holds max_sessions already (tell
+ * the client 1013, try again later), ENOMEM, ESHUTDOWN. */
 struct session *session_open(struct edge_worker *w, const char *user_name,
 			     const struct session_transport *t);
 void session_on_text(struct session *s, const char *data, size_t len);

@@ -544,9 +544,11 @@ struct session *session_open(struct edge_worker *w, const char *user_name,
 	snprintf(s->user_name, sizeof(s->user_name), "%s", user_name);
 	s->tokens = edge_config(w->e)->publish_burst;
 	s->refill_ns = s->last_rx_ns = time_mono_ns();
-	if (edge_hello_start(s) < 0) {
+	int rc = edge_hello_start(s);
+	if (rc < 0) {
 		free(s->pending);
 		free(s);
+		errno = -rc;
 		return NULL;
 	}
 	return s;

@@ -535,7 +535,10 @@ static void upgrade(struct dconn *dc)
 	dc->s = session_open(w->ew, user, &t);
 	if (dc->s == NULL) {
 		dc->state = DC_WS; /* so that the close frame goes out */
-		send_close(dc, 1011, "cannot open a session");
+		if (errno == ENOSPC)
+			send_close(dc, 1013, "server full; try again later");
+		else
+			send_close(dc, 1011, "cannot open a session");
 		return;
 	}
 	dc->state = DC_WS;
@@ -861,7 +864,8 @@ static int worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned l
 	w->queue = (uint16_t)i;
 	w->lcore = lcore;
 	if (d->edge) { /* none in the benchmark */
-		w->ew = edge_worker_create(d->edge, d->cfg.first_worker + i);
+		w->ew =
+		    edge_worker_create(d->edge, d->cfg.first_worker + i, d->cfg.max_connections);
 		if (w->ew == NULL)
 			return -1;
 		edge_worker_set_transport(w->ew, w);

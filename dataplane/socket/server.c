@@ -30,6 +30,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -521,8 +522,14 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		struct session_transport t = {ws_want_write, ws_pause_rx, wsi};
 
 		ws->s = session_open(svc->worker, ws->user, &t);
-		if (ws->s == NULL)
+		if (ws->s == NULL) {
+			bool full = errno == ENOSPC;
+			const char *why =
+			    full ? "server full; try again later" : "cannot open a session";
+			lws_close_reason(wsi, full ? 1013 : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+					 (unsigned char *)why, strlen(why));
 			return -1;
+		}
 		metric_add(&m_connections_total, 1);
 		atomic_fetch_add(&connections_open, 1);
 		return 0;
@@ -688,6 +695,21 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(svc->ctx, 0, &svc->tick, on_tick, LWS_US_PER_SEC);
 }
 
+/* A thread's share of the descriptors, twice over (SO_REUSEPORT spreads
+ * connections by hash, not evenly), and never more than all of them. */
+static uint32_t sessions_per_thread(const struct socket_server *srv)
+{
+	struct rlimit files;
+	uint64_t all = 65536, share;
+
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY)
+		all = files.rlim_cur;
+	if (all > (1u << 22))
+		all = 1u << 22;
+	share = all * 2 / (uint64_t)(srv->cfg.threads > 0 ? srv->cfg.threads : 1);
+	return (uint32_t)(share < all ? share : all);
+}
+
 static void wake_service(void *arg)
 {
 	struct service *svc = arg;
@@ -778,7 +800,7 @@ static int service_start(struct socket_server *srv, struct service *svc)
 	if (lws_adopt_descriptor_vhost(lws_get_vhost_by_name(svc->ctx, "fanout"),
 				       LWS_ADOPT_RAW_FILE_DESC, lfd, "fanout-listen", NULL) == NULL)
 		return -EIO;
-	svc->worker = edge_worker_create(srv->edge, svc->index);
+	svc->worker = edge_worker_create(srv->edge, svc->index, sessions_per_thread(srv));
 	if (svc->worker == NULL)
 		return -ENOMEM;
 	edge_worker_set_transport(svc->worker, svc);
