@@ -803,6 +803,16 @@ static double g_no_mbuf(void *arg)
 	return gauge_sum(arg, offsetof(struct dworker, no_mbuf));
 }
 
+/* The port's own count of frames it had no room for: the receive ring was
+ * full because the workers did not poll fast enough. */
+static double g_rx_missed(void *arg)
+{
+	const struct dpdk_edge *d = arg;
+	struct rte_eth_stats st;
+
+	return rte_eth_stats_get(d->port_id, &st) == 0 ? (double)(st.imissed + st.rx_nombuf) : 0;
+}
+
 static double g_waited(void *arg)
 {
 	return gauge_sum(arg, offsetof(struct dworker, hs_waited));
@@ -1075,6 +1085,10 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 			       "Frames the DPDK edge dropped: chained (jumbo) frames, bad TCP "
 			       "headers.",
 			       g_rx_dropped, d);
+	metrics_register_gauge("fanout_dpdk_rx_missed_total",
+			       "Frames the port dropped before a worker saw them: its receive "
+			       "ring was full, or it had no mbuf to receive into.",
+			       g_rx_missed, d);
 	metrics_register_gauge("fanout_dpdk_no_mbuf_total",
 			       "Segments not sent for want of an mbuf (TCP sends them again).",
 			       g_no_mbuf, d);
