@@ -1,6 +1,7 @@
 /* Shared helpers of fanout-bench's network scenarios; see load.h. */
 #include "load.h"
 
+#include "clock.h"
 #include "hist.h"
 #include "jwt.h"
 
@@ -29,13 +30,25 @@ void load_token(const struct load_target *t, const char *user, char *token, size
 static struct {
 	int fd;
 	pid_t owner;
-} api_conn = {-1, 0};
+	long calls;	  /* answered on this connection */
+	uint64_t started; /* the call in progress, CLOCK_MONOTONIC ns */
+	char why[128];	  /* what the last failed call met */
+} api_conn = {-1, 0, 0, 0, ""};
+
+static void api_why(const char *step, int err)
+{
+	snprintf(api_conn.why, sizeof(api_conn.why),
+		 "%s failed after %.0f ms, %ld calls on the connection: %s", step,
+		 (double)(time_mono_ns() - api_conn.started) / 1e6, api_conn.calls,
+		 err ? strerror(err) : "closed by the server");
+}
 
 static void api_drop(void)
 {
 	if (api_conn.fd >= 0)
 		close(api_conn.fd);
 	api_conn.fd = -1;
+	api_conn.calls = 0;
 }
 
 /* One request and its answer on the kept connection; -1 when the
@@ -46,6 +59,7 @@ static int api_once(const struct sockaddr_in *addr, const char *req, size_t n, c
 	size_t got = 0;
 	char *end;
 
+	api_conn.started = time_mono_ns();
 	if (api_conn.fd >= 0 && api_conn.owner != getpid())
 		api_conn.fd = -1; /* the parent's: leave it to the parent */
 	if (api_conn.fd < 0) {
@@ -53,11 +67,13 @@ static int api_once(const struct sockaddr_in *addr, const char *req, size_t n, c
 		api_conn.owner = getpid();
 		if (api_conn.fd < 0 ||
 		    connect(api_conn.fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0) {
+			api_why("connect", errno);
 			api_drop();
 			return -1;
 		}
 	}
 	if (write(api_conn.fd, req, n) != (ssize_t)n) {
+		api_why("write", errno);
 		api_drop();
 		return -1;
 	}
@@ -67,6 +83,7 @@ static int api_once(const struct sockaddr_in *addr, const char *req, size_t n, c
 		char *cl;
 
 		if (r <= 0) {
+			api_why("read", r < 0 ? errno : 0);
 			api_drop();
 			return got ? 0 : -1;
 		}
@@ -78,6 +95,7 @@ static int api_once(const struct sockaddr_in *addr, const char *req, size_t n, c
 		if (end && cl && got >= (size_t)(end + 4 - out) + (size_t)atol(cl + 15))
 			break;
 	}
+	api_conn.calls++;
 	if (strcasestr(out, "connection: close"))
 		api_drop();
 	return 0;
@@ -101,9 +119,15 @@ int load_api(const struct load_target *t, const char *method, const char *path, 
 		     "application/json\r\nContent-Length: %zu\r\n\r\n%s",
 		     method, path, host, token, body ? strlen(body) : 0, body ? body : "");
 	/* A kept connection the server has closed fails once: then a new one. */
-	if (api_once(&addr, req, (size_t)n, out, out_size) < 0 &&
-	    api_once(&addr, req, (size_t)n, out, out_size) < 0)
-		return -1;
+	if (api_once(&addr, req, (size_t)n, out, out_size) < 0) {
+		char first[sizeof(api_conn.why)];
+
+		memcpy(first, api_conn.why, sizeof(first));
+		if (api_once(&addr, req, (size_t)n, out, out_size) < 0) {
+			snprintf(out, out_size, "(%s; then %s)", first, api_conn.why);
+			return -1;
+		}
+	}
 	if (strlen(out) > 12)
 		status = atoi(out + 9);
 	end = strstr(out, "\r\n\r\n");

@@ -31,6 +31,7 @@ struct ws {
 	uint32_t mask;
 	bool want_out;
 	bool paused;
+	char why[64]; /* how it ended, for ws_why() */
 };
 
 struct ws_loop {
@@ -197,12 +198,22 @@ size_t ws_pending(const struct ws *ws)
 
 static void ws_fail(struct ws *ws, int code)
 {
+	static const char *const states[] = {"connecting", "in the handshake", "open", "closed"};
+
 	if (ws->state == WS_CLOSED)
 		return;
+	if (code == 0)
+		snprintf(ws->why, sizeof(ws->why), "%s while %s", errno ? strerror(errno) : "EOF",
+			 states[ws->state]);
 	ws->state = WS_CLOSED;
 	epoll_ctl(ws->loop->epfd, EPOLL_CTL_DEL, ws->fd, NULL);
 	close(ws->fd);
 	ws->loop->h.on_close(ws, ws->user, code);
+}
+
+const char *ws_why(const struct ws *ws)
+{
+	return ws->why[0] ? ws->why : "open";
 }
 
 void ws_close(struct ws *ws)
@@ -226,6 +237,8 @@ static void ws_parse(struct ws *ws)
 		if (end == NULL)
 			return;
 		if (strncmp(b->b.data + b->off, "HTTP/1.1 101", 12) != 0) {
+			snprintf(ws->why, sizeof(ws->why), "upgrade refused: %.*s",
+				 (int)strcspn(b->b.data + b->off, "\r\n"), b->b.data + b->off);
 			ws_fail(ws, -1);
 			return;
 		}
@@ -264,8 +277,12 @@ static void ws_parse(struct ws *ws)
 			ws->loop->h.on_text(ws, ws->user, (const char *)p + h, (size_t)len);
 		else if (opcode == 9)
 			frame_out(ws, 10, (const char *)p + h, (size_t)len);
-		else if (opcode == 8)
-			ws_fail(ws, len >= 2 ? (p[h] << 8) | p[h + 1] : 1005);
+		else if (opcode == 8) {
+			int code = len >= 2 ? (p[h] << 8) | p[h + 1] : 1005;
+			snprintf(ws->why, sizeof(ws->why), "close frame %d %.*s", code,
+				 len > 2 ? (int)len - 2 : 0, (const char *)p + h + 2);
+			ws_fail(ws, code);
+		}
 	}
 }
 
@@ -300,7 +317,9 @@ static void ws_io(struct ws *ws, uint32_t events)
 			}
 			if (n < 0 && errno == EAGAIN)
 				break;
+			int err = n == 0 ? 0 : errno;
 			ws_parse(ws);
+			errno = err;
 			ws_fail(ws, 0);
 			return;
 		}

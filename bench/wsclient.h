@@ -36,6 +36,10 @@ int ws_send_text(struct ws *ws, const char *data, size_t len);
 /* Runs the loop for at most timeout_ms. Returns events handled or -errno. */
 int ws_loop_run(struct ws_loop *l, int timeout_ms);
 
+/* How a closed ws ended, in words ("close frame 1008", "upgrade refused:
+ * HTTP/1.1 503 ...", "Connection reset by peer while in the handshake"). */
+const char *ws_why(const struct ws *ws);
+
 /* Closes (if open) and frees ws; no callback. on_close does not free: a
  * closed ws stays valid until ws_close(). */
 void ws_close(struct ws *ws);
