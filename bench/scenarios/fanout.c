@@ -9,9 +9,9 @@
  *
  * --procs N spreads the subscribers over N child processes (one descriptor
  * per connection: a process's limit caps it, and one core may not keep up).
- * The parent makes the channel and publishes; each child joins, connects and
- * checks its share, says when it is ready, and at the end sends back its
- * counts and latency histogram, which the parent merges. */
+ * The parent makes the channel and publishes; each child joins its share,
+ * connects it once every child has joined, checks it, says when it is ready, and at the end sends
+ * back its counts and latency histogram, which the parent merges. */
 #include "bench.h"
 #include "clock.h"
 #include "hist.h"
@@ -59,6 +59,8 @@ struct child_result {
 	struct hist latency;
 };
 
+#define CONNECT_WINDOW 1000
+
 static int read_full(int fd, void *buf, size_t n, int timeout_ms)
 {
 	size_t got = 0;
@@ -78,6 +80,42 @@ static int read_full(int fd, void *buf, size_t n, int timeout_ms)
 		got += (size_t)r;
 	}
 	return 0;
+}
+
+/* Waits for one byte, want, from every child, in whatever order they
+ * come: a child that fails (or sends anything else) stops them all at
+ * once rather than after the others' timeouts. -1 when one failed. */
+static int await_children(const int *fds, const pid_t *kids, int n, char want, const char *what)
+{
+	struct pollfd p[64];
+	uint64_t deadline = time_mono_ns() + 600ull * 1000000000ull;
+	int left = n;
+
+	for (int c = 0; c < n; c++)
+		p[c] = (struct pollfd){fds[c], POLLIN, 0};
+	while (left > 0 && time_mono_ns() < deadline) {
+		if (poll(p, (nfds_t)n, 1000) < 0 && errno != EINTR)
+			break;
+		for (int c = 0; c < n; c++) {
+			char got = 0;
+			if (p[c].fd < 0 || !(p[c].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (read(fds[c], &got, 1) != 1 || got != want) {
+				fprintf(stderr, "fanout-bench: child %d could not %s\n", c, what);
+				left = -1;
+				break;
+			}
+			p[c].fd = -1;
+			left--;
+		}
+	}
+	if (left == 0)
+		return 0;
+	if (left > 0)
+		fprintf(stderr, "fanout-bench: %d children did not %s in 600 s\n", left, what);
+	for (int k = 0; k < n; k++)
+		kill(kids[k], SIGTERM);
+	return -1;
 }
 
 static int write_full(int fd, const void *buf, size_t n)
@@ -146,7 +184,9 @@ static void on_text(struct ws *ws, void *user, const char *data, size_t len)
 
 static void on_close(struct ws *ws, void *user, int code)
 {
-	R->closed++;
+	if (++R->closed <= 3)
+		fprintf(stderr, "fanout-bench: subscriber %d: %s\n", ((struct peer *)user)->index,
+			ws_why(ws));
 }
 
 /* A child of --procs: its subscribers are ready; it receives until the
@@ -312,7 +352,6 @@ int bench_fanout(int argc, char **argv)
 		loop = ws_loop_create(&h);
 		lo = (int)((long)subscribers * child / procs);
 		hi = (int)((long)subscribers * (child + 1) / procs);
-		fcntl(ctl_fd[0], F_SETFL, O_NONBLOCK);
 	}
 	/* Every join first: the blocking HTTP calls must not hold back the
 	 * handshakes of connections already opened (the server closes a
@@ -324,6 +363,21 @@ int bench_fanout(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* With --procs, nobody connects until everybody has joined: 100,000
+	 * handshakes (each loads its memberships) would queue ahead of the
+	 * other children's joins. */
+	if (child >= 0) {
+		char go = 'J';
+		if (write_full(ready_fd[0], &go, 1) < 0 ||
+		    read_full(ctl_fd[0], &go, 1, 600000) < 0 || go != 'G')
+			_exit(1);
+		fcntl(ctl_fd[0], F_SETFL, O_NONBLOCK);
+	}
+	if (child < 0 && await_children(ready_fd, kids, nkids, 'J', "join its subscribers") < 0)
+		return 1;
+	for (int c = 0; child < 0 && c < nkids; c++)
+		if (write_full(ctl_fd[c], "G", 1) < 0)
+			return 1;
 	load_raise_fd_limit();
 	for (int i = lo; i < hi; i++) {
 		snprintf(user, sizeof(user), "bench-sub-%d", i);
@@ -340,6 +394,14 @@ int bench_fanout(int argc, char **argv)
 		}
 		if (i % 256 == 255)
 			ws_loop_run(loop, 0); /* keep the handshakes moving */
+		/* At most CONNECT_WINDOW subscribers of this process between
+		 * connect and subscribed: 100,000 SYNs at once overflow the
+		 * queues in front of the server (a veth's backlog, a NIC ring)
+		 * and the kernel gives up on connects after its SYN retries. */
+		for (uint64_t stop = time_mono_ns() + 60ull * 1000000000ull;
+		     i + 1 - lo - run.ready - run.closed >= CONNECT_WINDOW &&
+		     time_mono_ns() < stop;)
+			ws_loop_run(loop, 10);
 	}
 	if (child < 0) {
 		load_token(&t, "bench-pub", token, sizeof(token));
@@ -359,16 +421,8 @@ int bench_fanout(int argc, char **argv)
 	}
 	if (child >= 0)
 		return fanout_child(&run, loop, lo, hi, ready_fd[0], ctl_fd[0]);
-	for (int c = 0; c < nkids; c++) {
-		char ok;
-		if (read_full(ready_fd[c], &ok, 1, 400000) < 0 || ok != 'R') {
-			fprintf(stderr,
-				"fanout-bench: child %d did not get its subscribers ready\n", c);
-			for (int k = 0; k < nkids; k++)
-				kill(kids[k], SIGTERM);
-			return 1;
-		}
-	}
+	if (await_children(ready_fd, kids, nkids, 'R', "get its subscribers ready") < 0)
+		return 1;
 	for (int i = 0; i < 50; i++)
 		ws_loop_run(loop, 10); /* the publisher's hello */
 
