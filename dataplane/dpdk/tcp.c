@@ -75,12 +75,19 @@ struct tcp_conn {
 	uint32_t q_mask, q_head, q_tail, q_head_off, q_bytes;
 };
 
-/* Send queues are allocated 64 at a time as the number of connections with
- * something to send at once grows, and reused, never freed before the
- * engine: an idle connection holds none. */
+/* Send queues are allocated 64 at a time (a slab) as the number of
+ * connections with something to send at once grows, and go back to their
+ * slab when empty: an idle connection holds none. Once a second the slabs
+ * with no queue in use are freed down to the most queues used at once in
+ * the second before, plus a slab: a burst (every connection's hello at
+ * once) does not leave its peak allocated, and a steady load does not make
+ * and free slabs each time its queues drain. New queues come from the slab
+ * that last had one back. */
 #define QSLAB 64
 struct qslab {
-	struct qslab *next;
+	struct tcp_chunk *free;		       /* its free queues, linked through [0].ref */
+	uint32_t used;			       /* its queues in use */
+	struct qslab *avail_next, *avail_prev; /* on the list of slabs with room */
 	struct tcp_chunk chunks[];
 };
 
@@ -88,8 +95,11 @@ struct tcp_engine {
 	struct tcp_config cfg;
 	struct tcp_callbacks cb;
 	struct tcp_conn *conns, *free_list, *pending, *dead;
-	struct tcp_chunk *qfree; /* free send queues, linked through [0].ref */
-	struct qslab *slabs;	 /* where the queues live */
+	struct qslab **slabs; /* every slab, sorted by address */
+	uint32_t nslabs, capslabs;
+	struct qslab *avail;   /* slabs with a free queue */
+	uint32_t qused, qpeak; /* queues in use; the most since the last trim */
+	uint64_t trim_us;
 	struct tcp_conn **buckets;
 	uint32_t bucket_mask;
 	struct wheel wheel;
@@ -323,11 +333,9 @@ void tcp_engine_destroy(struct tcp_engine *e)
 	if (e == NULL)
 		return;
 	free(e->conns);
-	while (e->slabs) {
-		struct qslab *next = e->slabs->next;
-		free(e->slabs);
-		e->slabs = next;
-	}
+	for (uint32_t i = 0; i < e->nslabs; i++)
+		free(e->slabs[i]);
+	free(e->slabs);
 	free(e->buckets);
 	free(e);
 }
@@ -393,42 +401,132 @@ static struct tcp_conn *conn_new(struct tcp_engine *e, const struct tcp_tuple *t
 	return c;
 }
 
+static void avail_add(struct tcp_engine *e, struct qslab *s)
+{
+	s->avail_prev = NULL;
+	s->avail_next = e->avail;
+	if (e->avail)
+		e->avail->avail_prev = s;
+	e->avail = s;
+}
+
+static void avail_remove(struct tcp_engine *e, struct qslab *s)
+{
+	if (s->avail_prev)
+		s->avail_prev->avail_next = s->avail_next;
+	else
+		e->avail = s->avail_next;
+	if (s->avail_next)
+		s->avail_next->avail_prev = s->avail_prev;
+}
+
+/* The slab holding queue q: the last slab at or below its address. */
+static uint32_t slab_index(const struct tcp_engine *e, const struct tcp_chunk *q)
+{
+	uint32_t lo = 0, hi = e->nslabs;
+
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if ((uintptr_t)e->slabs[mid] <= (uintptr_t)q)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static struct qslab *slab_new(struct tcp_engine *e)
+{
+	size_t n = e->cfg.sndq_chunks;
+	struct qslab *s;
+	uint32_t at;
+
+	if (e->nslabs == e->capslabs) {
+		uint32_t cap = e->capslabs ? 2 * e->capslabs : 16;
+		struct qslab **v = realloc(e->slabs, cap * sizeof(*v));
+		if (v == NULL)
+			return NULL;
+		e->slabs = v;
+		e->capslabs = cap;
+	}
+	s = malloc(sizeof(*s) + QSLAB * n * sizeof(struct tcp_chunk));
+	if (s == NULL)
+		return NULL;
+	s->free = NULL;
+	s->used = 0;
+	for (size_t i = QSLAB; i-- > 0;) {
+		struct tcp_chunk *q = &s->chunks[i * n];
+		q[0].ref = s->free;
+		s->free = q;
+	}
+	at = e->nslabs && (uintptr_t)e->slabs[0] < (uintptr_t)s ? slab_index(e, (void *)s) + 1 : 0;
+	memmove(&e->slabs[at + 1], &e->slabs[at], (e->nslabs - at) * sizeof(*e->slabs));
+	e->slabs[at] = s;
+	e->nslabs++;
+	avail_add(e, s);
+	e->st.send_queues += QSLAB;
+	return s;
+}
+
+static void slab_free(struct tcp_engine *e, uint32_t at)
+{
+	struct qslab *s = e->slabs[at];
+
+	avail_remove(e, s);
+	memmove(&e->slabs[at], &e->slabs[at + 1], (e->nslabs - at - 1) * sizeof(*e->slabs));
+	e->nslabs--;
+	e->st.send_queues -= QSLAB;
+	free(s);
+}
+
 /* Gives c a send queue: 0, or -1 without memory. */
 static int queue_get(struct tcp_engine *e, struct tcp_conn *c)
 {
-	size_t n = e->cfg.sndq_chunks;
+	struct qslab *s = e->avail;
 
 	if (c->q)
 		return 0;
-	if (e->qfree == NULL) {
-		struct qslab *slab = malloc(sizeof(*slab) + QSLAB * n * sizeof(struct tcp_chunk));
-
-		if (slab == NULL)
-			return -1;
-		slab->next = e->slabs;
-		e->slabs = slab;
-		for (size_t i = 0; i < QSLAB; i++) {
-			struct tcp_chunk *q = &slab->chunks[i * n];
-			q[0].ref = e->qfree;
-			e->qfree = q;
-		}
-		e->st.send_queues += QSLAB;
-	}
-	c->q = e->qfree;
-	e->qfree = c->q[0].ref;
+	if (s == NULL && (s = slab_new(e)) == NULL)
+		return -1;
+	c->q = s->free;
+	s->free = c->q[0].ref;
+	s->used++;
+	if (++e->qused > e->qpeak)
+		e->qpeak = e->qused;
+	if (s->free == NULL)
+		avail_remove(e, s);
 	c->q_head = c->q_tail = c->q_head_off = 0;
 	return 0;
 }
 
-/* An empty send queue goes back to the pool. */
+/* An empty send queue goes back to its slab; the slab, once all its queues
+ * are back, goes back to the heap if another has room. */
 static void queue_put(struct tcp_engine *e, struct tcp_conn *c)
 {
+	struct qslab *s;
+
 	if (c->q == NULL || c->q_head != c->q_tail)
 		return;
-	c->q[0].ref = e->qfree;
-	e->qfree = c->q;
+	s = e->slabs[slab_index(e, c->q)];
+	if (s->free == NULL)
+		avail_add(e, s);
+	c->q[0].ref = s->free;
+	s->free = c->q;
+	s->used--;
+	e->qused--;
 	c->q = NULL;
 	c->q_head = c->q_tail = c->q_head_off = 0;
+}
+
+/* Frees the slabs with nothing in use beyond what the last second needed. */
+static void slabs_trim(struct tcp_engine *e)
+{
+	uint64_t keep = (uint64_t)e->qpeak + QSLAB;
+
+	for (uint32_t i = e->nslabs; i-- > 0 && (uint64_t)e->nslabs * QSLAB > keep;)
+		if (e->slabs[i]->used == 0)
+			slab_free(e, i);
+	e->qpeak = e->qused;
 }
 
 /* Unhashes c, releases its chunks and puts it on the dead list: it is freed
@@ -1247,6 +1345,10 @@ void tcp_timers(struct tcp_engine *e, uint64_t now_us)
 	e->now_us = now_us;
 	wheel_advance(&e->wheel, now_us, on_timer, e);
 	reap(e);
+	if (now_us - e->trim_us >= 1000000) {
+		slabs_trim(e);
+		e->trim_us = now_us;
+	}
 }
 
 /* ---- the application's calls ---- */

@@ -199,7 +199,7 @@ struct tcp_stats {
 	uint64_t retransmits, fast_retransmits, timeouts, zero_window_probes;
 	uint64_t no_conn;
 	uint32_t conns, half_open;
-	uint32_t send_queues; /* allocated so far (in use or pooled) */
+	uint32_t send_queues; /* allocated now (in use or pooled; slabs of 64) */
 };
 void tcp_engine_stats(const struct tcp_engine *e, struct tcp_stats *s);
 

@@ -357,6 +357,54 @@ static void test_data_and_ack(void **state)
 	assert_int_equal(tcp_sndq_free(conn(40000)), 0);
 }
 
+/* Send queues come in slabs of 64 while connections have data in flight;
+ * a second after the burst is acknowledged, the slabs go back but one. */
+static void test_send_queues_shrink_after_burst(void **state)
+{
+	struct tcp_config cfg = config();
+	struct opts o = ts(200);
+	struct tcp_stats st;
+	static const uint8_t data[10] = {1};
+	uint32_t iss[150];
+
+	tcp_engine_destroy(H.e);
+	cfg.max_conns = 200;
+	setup_with(&cfg);
+	for (int i = 0; i < 150; i++) {
+		iss[i] = handshake((uint16_t)(41000 + i));
+		assert_int_equal(tcp_send(H.e, conn((uint16_t)(41000 + i)), data, 10, NULL), 0);
+	}
+	flush();
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.send_queues, 192); /* 150 in use: three slabs */
+	/* Half acknowledged: the queues go back, but each slab still has some
+	 * in use (they were handed out in order), so none can be freed. */
+	for (int i = 0; i < 150; i += 2)
+		peer((uint16_t)(41000 + i), 1001, iss[i] + 11, TCP_ACK, 16384, &o, NULL, 0);
+	advance(1000000);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.send_queues, 192);
+	for (int i = 1; i < 150; i += 2)
+		peer((uint16_t)(41000 + i), 1001, iss[i] + 11, TCP_ACK, 16384, &o, NULL, 0);
+	/* All back, but the last second needed 75 at once: two slabs stay. */
+	advance(1000000);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.send_queues, 128);
+	/* A quiet second later: one slab kept for the next burst. */
+	advance(1000000);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.send_queues, 64);
+	/* The kept slab serves again, and a queue still works after the churn. */
+	assert_int_equal(tcp_send(H.e, conn(41007), data, 10, NULL), 0);
+	flush();
+	assert_int_equal(last()->seg.seq, iss[7] + 11);
+	assert_int_equal(last()->seg.len, 10);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.send_queues, 64);
+	peer(41007, 1001, iss[7] + 21, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(tcp_unacked(conn(41007)), 0);
+}
+
 /* RFC 6298: retransmission after the RTO, exponential backoff, Karn's
  * rule, an RTO from a sample, and giving up after max_retries. */
 static void test_retransmit_after_rto(void **state)
@@ -793,6 +841,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_handshake_and_options, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_data_and_ack, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_queues_shrink_after_burst, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retransmit_after_rto, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fast_retransmit_newreno, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_zero_window_and_probe, setup, teardown),
