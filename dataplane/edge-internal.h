@@ -42,12 +42,12 @@ struct session {
 	size_t qbytes;
 	bool sending;	/* q[qhead] was peeked and not yet sent */
 	bool rx_paused; /* replies back up: the client is not read */
-	char **pending; /* requests before hello */
+	char **pending; /* requests before hello (allocated for the first) */
 	int npending;
 	double tokens;
 	uint64_t refill_ns, last_rx_ns;
 	int close_code;
-	char close_reason[64];
+	char *close_reason; /* once closing */
 };
 
 struct chan_local {

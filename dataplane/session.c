@@ -297,7 +297,7 @@ void session_request_close(struct session *s, int code, const char *reason)
 	if (s->close_code)
 		return;
 	s->close_code = code;
-	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	s->close_reason = strndup(reason, 63); /* NULL without memory: no reason */
 	if (code != 1000 && code != 1001)
 		LOG(INFO, "closing a session of %s: %d %s", s->user_name, code, reason);
 	s->state = SESSION_CLOSING;
@@ -309,7 +309,7 @@ int session_close_code(struct session *s, const char **reason)
 	/* Replies queued before the close decision go out first. */
 	if (!s->close_code || (s->qlen > 0 && s->close_code != CLOSE_NOT_READING))
 		return 0;
-	*reason = s->close_reason;
+	*reason = s->close_reason ? s->close_reason : "";
 	return s->close_code;
 }
 
@@ -501,7 +501,10 @@ void session_on_text(struct session *s, const char *data, size_t len)
 		/* Kept until hello: clients may speak first. */
 		char *copy;
 
-		if (s->npending == PENDING_MAX || (copy = strndup(data, len)) == NULL) {
+		if (s->pending == NULL)
+			s->pending = calloc(PENDING_MAX, sizeof(*s->pending));
+		if (s->pending == NULL || s->npending == PENDING_MAX ||
+		    (copy = strndup(data, len)) == NULL) {
 			session_error(s, NULL, "not_ready", "wait for hello before sending more");
 			return;
 		}
@@ -533,11 +536,6 @@ struct session *session_open(struct edge_worker *w, const char *user_name,
 
 	if (s == NULL)
 		return NULL;
-	s->pending = calloc(PENDING_MAX, sizeof(*s->pending));
-	if (s->pending == NULL) {
-		free(s);
-		return NULL;
-	}
 	s->w = w;
 	s->t = *t;
 	s->state = SESSION_STARTING;
@@ -597,6 +595,8 @@ void session_ready(struct session *s, int64_t user_id, json_t *channels, const i
 		free(s->pending[i]);
 	}
 	s->npending = 0;
+	free(s->pending); /* only a client that spoke before hello had them */
+	s->pending = NULL;
 }
 
 void session_member_change(struct session *s, int64_t channel, bool added, bool ephemeral)
@@ -634,5 +634,6 @@ void session_closed(struct session *s)
 	free(s->member);
 	free(s->ephemeral);
 	free(s->q);
+	free(s->close_reason);
 	free(s);
 }
