@@ -384,7 +384,7 @@ void ws_decoder_init(struct ws_decoder *d, uint64_t max_message)
 	memset(d, 0, sizeof(*d));
 	d->state = D_HEADER;
 	d->hdr_need = 2;
-	d->max_message = max_message;
+	d->max_message = max_message > UINT32_MAX ? UINT32_MAX : (uint32_t)max_message;
 }
 
 bool ws_close_code_valid(int code)
@@ -532,7 +532,7 @@ int ws_decode(struct ws_decoder *d, uint8_t *data, size_t len, const struct ws_e
 
 		for (size_t i = 0; i < n; i++)
 			data[i] ^= d->mask[(d->mask_off + i) & 3];
-		d->mask_off += (uint32_t)n;
+		d->mask_off = (uint8_t)((d->mask_off + n) & 3);
 		d->remaining -= n;
 		if (d->opcode >= WS_CLOSE) {
 			memcpy(d->ctl + d->ctl_len, data, n);

@@ -92,10 +92,10 @@ struct ws_decoder {
 	uint8_t msg_opcode; /* of the message in progress (text or binary), or 0 */
 	bool fin;
 	uint8_t mask[4];
-	uint32_t mask_off;
-	uint64_t remaining; /* payload bytes of the frame still to come */
-	uint64_t msg_len;   /* of the message so far */
-	uint64_t max_message;
+	uint8_t mask_off;     /* 0..3 */
+	uint32_t max_message; /* (a decoder per connection: kept small) */
+	uint64_t remaining;   /* payload bytes of the frame still to come */
+	uint64_t msg_len;     /* of the message so far */
 	struct utf8_state utf8;
 	uint8_t ctl[125];
 	uint8_t ctl_len;
