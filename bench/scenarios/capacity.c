@@ -127,7 +127,12 @@ int bench_capacity(int argc, char **argv)
 		ws_loop_run(loop, 100);
 	double heap_after = server_metric(&t, "fanout_heap_allocated_bytes");
 	double resident_after = server_metric(&t, "fanout_heap_resident_bytes");
+	/* Both edges' connections: the socket edge's, and the DPDK edge's
+	 * when it runs (its metric is absent otherwise). */
 	double open_now = server_metric(&t, "fanout_connections");
+	double open_dpdk = server_metric(&t, "fanout_dpdk_connections");
+	if (open_dpdk > 0)
+		open_now += open_dpdk;
 	int live = ready - closed;
 	double per_conn = live > 0 && heap_before >= 0 ? (heap_after - heap_before) / live : -1;
 	double per_conn_resident =
