@@ -46,6 +46,7 @@
 #define RX_TURN_US     10000  /* reading the port, at most, per turn */
 #define TIMERS_LATE_US 100000 /* timers wait at most this for the ring to empty */
 #define TX_MAX	       256
+#define HELD_MAX       1024  /* request bytes held for a connection waiting for a slot */
 #define PEEK_MAX       16    /* frames taken from a session at a time */
 #define SEND_BYTES_MAX 65536 /* unacknowledged bytes per connection before we wait */
 
@@ -320,8 +321,11 @@ static void send_close(struct dconn *dc, int code, const char *reason)
 	tcp_close(dc->w->tcp, dc->tcp);
 }
 
+static void http_feed(struct dconn *dc, uint8_t *data, size_t len);
+
 /* A handshake slot is free again: the longest-waiting connection gets it
- * and may send its request (its window opens). */
+ * and parses what it holds of its request (its window opens if it was
+ * shut). */
 static void hs_put(struct dworker *w, struct handshake *h)
 {
 	h->next = w->free_hs;
@@ -339,6 +343,13 @@ static void hs_put(struct dworker *w, struct handshake *h)
 		w->free_hs = dc->hs->next;
 		http_req_init(&dc->hs->req);
 		tcp_pause_rx(w->tcp, dc->tcp, false);
+		if (dc->rx.len) { /* out of rx first: a websocket message needs it */
+			struct buf held = dc->rx;
+
+			dc->rx = (struct buf){0};
+			http_feed(dc, (uint8_t *)held.data, held.len);
+			buf_free(&held);
+		}
 		break;
 	}
 }
@@ -547,6 +558,25 @@ static void upgrade(struct dconn *dc)
 	ws_decoder_init(&dc->dec, edge_config(w->d->edge)->max_message_bytes);
 }
 
+/* Upgrade request bytes, for a connection that holds a slot. */
+static void http_feed(struct dconn *dc, uint8_t *data, size_t len)
+{
+	size_t used;
+
+	switch (http_req_feed(&dc->hs->req, data, len, &used)) {
+	case HTTP_MORE:
+		return;
+	case HTTP_ERROR:
+		refuse(dc, dc->hs->req.status, NULL, dc->hs->req.reason);
+		return;
+	case HTTP_DONE:
+		upgrade(dc);
+		if (dc->state == DC_WS && used < len)
+			ws_feed(dc, data + used, len - used);
+		return;
+	}
+}
+
 static void *on_accept(void *ctx, struct tcp_conn *c)
 {
 	struct dworker *w = ctx;
@@ -564,8 +594,9 @@ static void *on_accept(void *ctx, struct tcp_conn *c)
 	memcpy(dc->mac, w->src_mac, 6);
 	atomic_fetch_add(&w->open, 1);
 	/* Its upgrade request is parsed in a slot; with none free, the
-	 * connection waits with its window shut (nothing is lost: the
-	 * client holds the request until a slot frees). */
+	 * connection waits, holding what it receives of its request (up to
+	 * HELD_MAX, then its window shuts: the client keeps the rest until
+	 * a slot frees). */
 	dc->hs = w->free_hs;
 	if (dc->hs) {
 		w->free_hs = dc->hs->next;
@@ -579,7 +610,6 @@ static void *on_accept(void *ctx, struct tcp_conn *c)
 		else
 			w->hs_wait = dc;
 		w->hs_wait_tail = dc;
-		tcp_pause_rx(w->tcp, c, true);
 	}
 	return dc;
 }
@@ -587,23 +617,17 @@ static void *on_accept(void *ctx, struct tcp_conn *c)
 static void on_data(void *ctx, struct tcp_conn *c, void *app, const uint8_t *data, uint32_t len)
 {
 	struct dconn *dc = app;
-	size_t used;
 
 	if (dc->state == DC_HTTP) {
-		if (dc->hs == NULL)
-			return; /* waiting for a slot: the window is shut */
-		switch (http_req_feed(&dc->hs->req, data, len, &used)) {
-		case HTTP_MORE:
-			return;
-		case HTTP_ERROR:
-			refuse(dc, dc->hs->req.status, NULL, dc->hs->req.reason);
-			return;
-		case HTTP_DONE:
-			upgrade(dc);
-			if (dc->state == DC_WS && used < len)
-				ws_feed(dc, (uint8_t *)(uintptr_t)data + used, len - used);
+		if (dc->hs == NULL) { /* waiting for a slot: held until one frees */
+			if (buf_put(&dc->rx, data, len) < 0)
+				tcp_abort(dc->w->tcp, c); /* acknowledged, and lost: start over */
+			else if (dc->rx.len >= HELD_MAX)
+				tcp_pause_rx(dc->w->tcp, c, true);
 			return;
 		}
+		http_feed(dc, (uint8_t *)(uintptr_t)data, len);
+		return;
 	}
 	if (dc->state == DC_WS) /* the mbuf is ours: unmasked in place */
 		ws_feed(dc, (uint8_t *)(uintptr_t)data, len);
@@ -852,6 +876,10 @@ static double g_out_of_order(void *arg)
 {
 	return tcp_sum(arg, offsetof(struct tcp_stats, out_of_order));
 }
+static double g_window_drops(void *arg)
+{
+	return tcp_sum(arg, offsetof(struct tcp_stats, window_drops));
+}
 static double g_syn_cookies(void *arg)
 {
 	return tcp_sum(arg, offsetof(struct tcp_stats, syn_cookies_sent));
@@ -1067,6 +1095,11 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 			       "Segments dropped for arriving out of order (answered with a "
 			       "duplicate ACK).",
 			       g_out_of_order, d);
+	metrics_register_gauge("fanout_dpdk_tcp_window_drops_total",
+			       "Segments whose data did not fit the window we advertised (a "
+			       "connection not read, or waiting for an upgrade slot): cut, "
+			       "and sent again by the peer.",
+			       g_window_drops, d);
 	metrics_register_gauge(
 	    "fanout_dpdk_ip_bad_total",
 	    "IPv4 packets with a bad header or checksum, and TCP segments with a "

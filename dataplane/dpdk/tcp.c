@@ -1204,7 +1204,10 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 			bool takes = c->state == TCP_S_ESTABLISHED ||
 				     c->state == TCP_S_FIN_WAIT_1 || c->state == TCP_S_FIN_WAIT_2;
 
-			len = min_u32(len, wnd);
+			if (len > wnd) {
+				e->st.window_drops++;
+				len = wnd;
+			}
 			if (takes) {
 				c->rcv_nxt += len;
 				c->ack_now = true;

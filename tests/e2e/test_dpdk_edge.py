@@ -175,11 +175,13 @@ def test_binary_frame_closes_1003(edge):
 
 def test_a_burst_of_upgrades_beyond_the_handshake_slots(edge):
     """600 connections at once, more than the lcore's 256 upgrade slots:
-    the rest wait with their window shut and are served as slots free;
-    none is refused."""
+    the rest wait, holding their requests, and are served as slots free;
+    none is refused, and no request had to be sent again."""
+    drops = edge.metric("fanout_dpdk_tcp_window_drops_total")
     r = result("burst", "--url-sub", ws_url(unique("burst")), "--count", "600", timeout=300)
     assert r["connected"] == 600, r
     assert edge.metric("fanout_dpdk_upgrades_waited_total") > 0  # the slots did run out
+    assert edge.metric("fanout_dpdk_tcp_window_drops_total") == drops
 
 
 def test_publish_subscribe_and_resume(edge):
