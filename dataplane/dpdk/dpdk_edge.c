@@ -880,6 +880,10 @@ static double g_window_drops(void *arg)
 {
 	return tcp_sum(arg, offsetof(struct tcp_stats, window_drops));
 }
+static double g_spurious(void *arg)
+{
+	return tcp_sum(arg, offsetof(struct tcp_stats, spurious_timeouts));
+}
 static double g_syn_cookies(void *arg)
 {
 	return tcp_sum(arg, offsetof(struct tcp_stats, syn_cookies_sent));
@@ -1095,6 +1099,10 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 			       "Segments dropped for arriving out of order (answered with a "
 			       "duplicate ACK).",
 			       g_out_of_order, d);
+	metrics_register_gauge("fanout_dpdk_tcp_spurious_timeouts_total",
+			       "Retransmission timeouts that the peer's timestamps showed "
+			       "needless (the ACK was late, not the data lost; RFC 3522).",
+			       g_spurious, d);
 	metrics_register_gauge("fanout_dpdk_tcp_window_drops_total",
 			       "Segments whose data did not fit the window we advertised (a "
 			       "connection not read, or waiting for an upgrade slot): cut, "

@@ -56,6 +56,7 @@ struct tcp_conn {
 	bool recover_set; /* recover holds a value (RFC 6582) */
 	bool rtt_timing;
 	bool in_recovery;
+	bool eifel; /* a timeout's retransmission awaits its first ACK */
 	uint8_t snd_ws, rcv_ws;
 	uint8_t dupacks;
 	uint8_t retries;
@@ -63,6 +64,7 @@ struct tcp_conn {
 	/* send sequence space (3.3.1) */
 	uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
 	uint32_t cwnd, ssthresh, recover;
+	uint32_t eifel_ts, prior_cwnd, prior_ssthresh; /* at the timeout (RFC 3522) */
 	uint32_t srtt_us, rttvar_us, rto_us, rtt_seq;
 	uint64_t rtt_start_us;
 	/* receive sequence space */
@@ -806,8 +808,31 @@ static void sndq_drop(struct tcp_engine *e, struct tcp_conn *c, uint32_t bytes)
 	queue_put(e, c);
 }
 
-/* A segment acknowledging new data: snd_una < ack <= snd_max. */
-static void new_ack(struct tcp_engine *e, struct tcp_conn *c, uint32_t ack)
+/* RFC 3522 and 4015: the first ACK after a timeout echoes the timestamp of
+ * the transmission it answers. Older than the retransmission: the original
+ * arrived, the timeout was spurious (the ACK was late, not the data lost).
+ * Then the RTO learns how late ACKs come (SRTT and RTTVAR at least the
+ * sample and half of it), so the next flight does not time out as well, and
+ * the congestion state goes back to what it was. */
+static void eifel(struct tcp_engine *e, struct tcp_conn *c, uint32_t tsecr)
+{
+	uint32_t late_ms = ts_clock(e) - tsecr, rto;
+
+	c->eifel = false;
+	if (tsecr == 0 || (int32_t)(tsecr - c->eifel_ts) >= 0 || late_ms > 60000)
+		return;
+	e->st.spurious_timeouts++;
+	c->srtt_us = max_u32(c->srtt_us, late_ms * 1000);
+	c->rttvar_us = max_u32(c->rttvar_us, late_ms * 500);
+	rto = c->srtt_us + max_u32(WHEEL_TICK_US, 4 * c->rttvar_us);
+	c->rto_us = min_u32(max_u32(rto, e->cfg.rto_min_us), e->cfg.rto_max_us);
+	c->cwnd = max_u32(c->cwnd, c->prior_cwnd);
+	c->ssthresh = max_u32(c->ssthresh, c->prior_ssthresh);
+}
+
+/* A segment acknowledging new data: snd_una < ack <= snd_max; tsecr its
+ * echoed timestamp (0: none). */
+static void new_ack(struct tcp_engine *e, struct tcp_conn *c, uint32_t ack, uint32_t tsecr)
 {
 	uint32_t acked = ack - c->snd_una, data = min_u32(acked, c->q_bytes);
 	uint32_t mss = c->snd_mss;
@@ -816,6 +841,8 @@ static void new_ack(struct tcp_engine *e, struct tcp_conn *c, uint32_t ack)
 		rtt_sample(e, c, (uint32_t)(e->now_us - c->rtt_start_us));
 		c->rtt_timing = false;
 	}
+	if (c->eifel)
+		eifel(e, c, tsecr);
 	sndq_drop(e, c, data);
 	c->snd_una = ack;
 	if (seq_lt(c->snd_nxt, ack))
@@ -1147,7 +1174,7 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 		bool window_update = false;
 
 		if (seq_lt(c->snd_una, seg->ack)) {
-			new_ack(e, c, seg->ack);
+			new_ack(e, c, seg->ack, seg->has_ts ? seg->tsecr : 0);
 		} else if (seg->ack == c->snd_una && len == 0 && !(seg->flags & TCP_FIN) &&
 			   wnd == c->snd_wnd && flight(c) > 0) {
 			dup_ack(e, c);
@@ -1328,8 +1355,13 @@ static void on_timer(void *arg, struct wheel_node *n)
 		return;
 	}
 	/* The retransmission timer (6298 5.4-5.7, RFC 5681 3.1 eq. 4) */
-	if (c->retries == 1)
+	if (c->retries == 1) {
+		c->eifel = c->ts_ok;
+		c->eifel_ts = ts_clock(e); /* the retransmission's TSval */
+		c->prior_cwnd = c->cwnd;
+		c->prior_ssthresh = c->ssthresh;
 		c->ssthresh = max_u32(flight(c) / 2, 2 * c->snd_mss);
+	}
 	c->cwnd = c->snd_mss;
 	c->in_recovery = false;
 	c->dupacks = 0;

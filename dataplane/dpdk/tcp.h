@@ -198,7 +198,8 @@ struct tcp_stats {
 	uint64_t half_open_dropped, out_of_order, paws_dropped, challenge_acks;
 	uint64_t retransmits, fast_retransmits, timeouts, zero_window_probes;
 	uint64_t no_conn;
-	uint64_t window_drops; /* segments cut or dropped for a window too small */
+	uint64_t window_drops;	    /* segments cut or dropped for a window too small */
+	uint64_t spurious_timeouts; /* retransmission timeouts an ACK showed needless */
 	uint32_t conns, half_open;
 	uint32_t send_queues; /* allocated now (in use or pooled; slabs of 64) */
 };

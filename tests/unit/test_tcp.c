@@ -455,6 +455,53 @@ static void test_retransmit_after_rto(void **state)
 	assert_null(conn(40000));
 }
 
+/* RFC 3522 and 4015: an ACK after a timeout that echoes the original
+ * transmission's timestamp shows the timeout was spurious: the RTO grows to
+ * cover how late that ACK was, and the congestion window comes back. An
+ * ACK echoing the retransmission is a real loss and changes nothing. */
+static void test_spurious_timeout_teaches_the_rto(void **state)
+{
+	uint32_t iss = handshake(40000), orig_ts, retx_ts;
+	struct tcp_cc_info before, cc;
+	struct tcp_stats st;
+	struct opts o;
+	static const uint8_t data[100] = {7};
+
+	assert_int_equal(tcp_send(H.e, conn(40000), data, 100, NULL), 0);
+	flush();
+	orig_ts = last()->seg.tsval;
+	tcp_conn_cc(conn(40000), &before);
+	advance(1001000); /* the initial RTO, 1 s */
+	assert_int_equal(H.nout, 2);
+	assert_int_equal(last()->seg.tsval, orig_ts + 1001);
+	advance(500000); /* the ACK of the original, 1.501 s after it left */
+	o = (struct opts){-1, -1, true, 300, orig_ts};
+	peer(40000, 1001, iss + 101, TCP_ACK, 16384, &o, NULL, 0);
+	tcp_conn_cc(conn(40000), &cc);
+	assert_int_equal(cc.flight, 0);
+	assert_int_equal(cc.srtt_us, 1501000);
+	assert_int_equal(cc.rto_us, 1501000 + 4 * 750500);
+	assert_true(cc.cwnd >= before.cwnd);
+	assert_int_equal(cc.ssthresh, before.ssthresh);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.spurious_timeouts, 1);
+
+	/* Now a real loss: the ACK echoes the retransmission. */
+	assert_int_equal(tcp_send(H.e, conn(40000), data, 100, NULL), 0);
+	flush();
+	advance(cc.rto_us + 1000);
+	assert_int_equal(last()->seg.seq, iss + 101);
+	retx_ts = last()->seg.tsval;
+	tcp_conn_cc(conn(40000), &before);
+	o = (struct opts){-1, -1, true, 301, retx_ts};
+	peer(40000, 1001, iss + 201, TCP_ACK, 16384, &o, NULL, 0);
+	tcp_conn_cc(conn(40000), &cc);
+	assert_int_equal(cc.rto_us, before.rto_us); /* still backed off */
+	assert_int_equal(cc.srtt_us, 1501000);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.spurious_timeouts, 1);
+}
+
 /* RFC 5681 3.2 and RFC 6582: three duplicate ACKs retransmit the first
  * hole; a partial ACK retransmits the next; a full ACK ends recovery. */
 static void test_fast_retransmit_newreno(void **state)
@@ -843,6 +890,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_data_and_ack, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_queues_shrink_after_burst, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retransmit_after_rto, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_spurious_timeout_teaches_the_rto, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fast_retransmit_newreno, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_zero_window_and_probe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_peer_fin, setup, teardown),
