@@ -10,8 +10,9 @@
  * --procs N spreads the subscribers over N child processes (one descriptor
  * per connection: a process's limit caps it, and one core may not keep up).
  * The parent makes the channel and publishes; each child joins its share,
- * connects it once every child has joined, checks it, says when it is ready, and at the end sends
- * back its counts and latency histogram, which the parent merges. */
+ * connects it once every child has joined, checks it, says when it is
+ * ready, and at the end sends back its counts and latency histogram, which
+ * the parent merges. */
 #include "bench.h"
 #include "clock.h"
 #include "hist.h"
