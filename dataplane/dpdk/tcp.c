@@ -501,8 +501,7 @@ static int queue_get(struct tcp_engine *e, struct tcp_conn *c)
 	return 0;
 }
 
-/* An empty send queue goes back to its slab; the slab, once all its queues
- * are back, goes back to the heap if another has room. */
+/* An empty send queue goes back to its slab (slabs_trim frees slabs). */
 static void queue_put(struct tcp_engine *e, struct tcp_conn *c)
 {
 	struct qslab *s;
