@@ -161,6 +161,9 @@ int main(int argc, char **argv)
 	    .idle_sleep_us = (uint32_t)d.cfg.dataplane.idle_sleep_us,
 	    .max_connections = (uint32_t)d.cfg.dataplane.max_connections,
 	    .upgrade_slots = (uint32_t)d.cfg.dataplane.upgrade_slots,
+	    .zero_copy = d.cfg.dataplane.zero_copy,
+	    .frame_memory_mb = (uint32_t)d.cfg.dataplane.frame_memory_mb,
+	    .copy_below = (uint32_t)d.cfg.dataplane.copy_below,
 	    .jwt_secret = d.cfg.auth.jwt_secret,
 	};
 	if (dpdk_mode) {

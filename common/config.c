@@ -12,7 +12,15 @@
 #include <string.h>
 #include <strings.h>
 
-enum key_type { KEY_STRING, KEY_INT, KEY_BOOL, KEY_LOG_LEVEL, KEY_LOG_FORMAT, KEY_MODE };
+enum key_type {
+	KEY_STRING,
+	KEY_INT,
+	KEY_BOOL,
+	KEY_LOG_LEVEL,
+	KEY_LOG_FORMAT,
+	KEY_MODE,
+	KEY_ZERO_COPY
+};
 
 struct key {
 	const char *section;
@@ -73,6 +81,9 @@ static const struct key keys[] = {
     INT("dataplane", "listen_port", dataplane.listen_port, 1, 65535),
     INT("dataplane", "max_connections", dataplane.max_connections, 16, 4194304),
     INT("dataplane", "upgrade_slots", dataplane.upgrade_slots, 1, 1048576),
+    {"dataplane", "zero_copy", KEY_ZERO_COPY, OFF(dataplane.zero_copy), 0, 0, 0},
+    INT("dataplane", "frame_memory_mb", dataplane.frame_memory_mb, 1, 1048576),
+    INT("dataplane", "copy_below", dataplane.copy_below, 0, 65536),
     STR("auth", "jwt_secret", auth.jwt_secret),
     INT("auth", "token_ttl_s", auth.token_ttl_s, 1, 315360000),
     {"log", "level", KEY_LOG_LEVEL, OFF(log.level), 0, 0, 0},
@@ -109,6 +120,9 @@ void config_defaults(struct config *cfg)
 	cfg->dataplane.listen_port = 80;
 	cfg->dataplane.max_connections = 16384;
 	cfg->dataplane.upgrade_slots = 4096;
+	cfg->dataplane.zero_copy = ZERO_COPY_AUTO;
+	cfg->dataplane.frame_memory_mb = 32;
+	cfg->dataplane.copy_below = 512;
 	cfg->auth.token_ttl_s = 86400;
 	cfg->log.level = LOG_LEVEL_INFO;
 	cfg->log.format = LOG_FORMAT_AUTO;
@@ -196,6 +210,16 @@ static int set_value(struct parse_state *st, const struct key *k, const char *va
 		else
 			return fail(st, "'%s' must be socket or dpdk, got '%s'", k->name, value);
 		return 1;
+	case KEY_ZERO_COPY: {
+		static const char *const names[] = {"auto", "all", "pooled", "off"};
+
+		for (int i = 0; i < 4; i++)
+			if (strcmp(value, names[i]) == 0) {
+				*(enum zero_copy *)field = (enum zero_copy)i;
+				return 1;
+			}
+		return fail(st, "'%s' must be auto, all, pooled or off, got '%s'", k->name, value);
+	}
 	}
 	return fail(st, "internal: bad key type for '%s'", k->name);
 }

@@ -16,6 +16,14 @@ enum dataplane_mode {
 	DATAPLANE_MODE_DPDK,
 };
 
+/* How the DPDK edge hands frames to its port (docs/dataplane.md). */
+enum zero_copy {
+	ZERO_COPY_AUTO = 0, /* all on ports that copy from virtual addresses, else pooled */
+	ZERO_COPY_ALL,	    /* every frame by reference (software ports only) */
+	ZERO_COPY_POOLED,   /* frames in DPDK memory by reference, the rest copied */
+	ZERO_COPY_OFF,	    /* every byte copied into the packet */
+};
+
 struct config_server {
 	char listen_address[64];
 	int port;
@@ -62,6 +70,9 @@ struct config_dataplane {
 	int listen_port;     /* TCP port of the websocket upgrade */
 	int max_connections; /* per worker lcore */
 	int upgrade_slots;   /* upgrade requests parsed at once, per worker lcore */
+	enum zero_copy zero_copy;
+	int frame_memory_mb; /* DPDK memory for frames when frames are pooled */
+	int copy_below;	     /* bytes of a frame in a packet copied, not chained, below this */
 };
 
 struct config_auth {

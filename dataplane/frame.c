@@ -3,16 +3,41 @@
 
 #include "clock.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+static _Atomic(const struct frame_memory *) memory;
+static atomic_uint_fast64_t misses;
+
+int frame_memory_install(const struct frame_memory *m)
+{
+	const struct frame_memory *none = NULL;
+
+	return atomic_compare_exchange_strong(&memory, &none, m) ? 0 : -EBUSY;
+}
+
+uint64_t frame_memory_misses(void)
+{
+	return atomic_load_explicit(&misses, memory_order_relaxed);
+}
 
 struct frame *frame_new(enum frame_kind kind, int64_t channel, int64_t seq, const void *payload,
 			size_t len)
 {
-	struct frame *f = malloc(sizeof(*f) + FRAME_HEADROOM + len + 1);
+	const struct frame_memory *m = atomic_load_explicit(&memory, memory_order_acquire);
+	size_t size = sizeof(struct frame) + FRAME_HEADROOM + len + 1;
+	struct frame *f = m ? m->get(m->arg, size) : NULL;
+	bool pooled = f != NULL;
 
+	if (f == NULL) {
+		if (m)
+			atomic_fetch_add_explicit(&misses, 1, memory_order_relaxed);
+		f = malloc(size);
+	}
 	if (f == NULL)
 		return NULL;
+	f->pooled = pooled;
 	atomic_init(&f->refs, 1);
 	f->kind = (uint8_t)kind;
 	f->len = (uint32_t)len;
@@ -38,6 +63,13 @@ struct frame *frame_clone(const struct frame *f)
 
 void frame_unref(struct frame *f)
 {
-	if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
-		free(f);
+	if (f && atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
+		if (f->pooled) {
+			const struct frame_memory *m =
+			    atomic_load_explicit(&memory, memory_order_acquire);
+			m->put(m->arg, f);
+		} else {
+			free(f);
+		}
+	}
 }

@@ -21,12 +21,32 @@ enum frame_kind {
 struct frame {
 	atomic_uint refs;
 	uint8_t kind;
+	uint8_t pooled; /* from the installed frame memory, not the heap */
 	uint32_t len;
 	int64_t channel;
 	int64_t seq;
 	uint64_t born_ns;    /* monotonic time of encoding, for fan-out latency */
 	unsigned char buf[]; /* FRAME_HEADROOM bytes, then len bytes of payload */
 };
+
+/* Where frames live other than the heap: the DPDK edge installs pools of
+ * DMA-able memory (dpdk/framepool.c) so that a NIC can send a frame's bytes
+ * without a copy. get returns at least size bytes, or NULL and the frame
+ * comes from the heap; put takes back what get gave, from any thread.
+ * Installed once, never removed (frames may outlive whoever installed it). */
+struct frame_memory {
+	void *(*get)(void *arg, size_t size);
+	void (*put)(void *arg, void *mem);
+	void *arg;
+};
+
+/* Installs m (which must stay valid for the life of the process). -EBUSY if
+ * a frame memory is installed already. */
+int frame_memory_install(const struct frame_memory *m);
+
+/* Frames made on the heap since a frame memory was installed: it was full,
+ * or the frame fit none of its sizes. */
+uint64_t frame_memory_misses(void);
 
 /* A frame holding a copy of payload, with one reference. NULL/ENOMEM. */
 struct frame *frame_new(enum frame_kind kind, int64_t channel, int64_t seq, const void *payload,

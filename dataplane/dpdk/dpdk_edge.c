@@ -18,6 +18,7 @@
 #include "edge.h"
 #include "fanout.h"
 #include "frame.h"
+#include "framepool.h"
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
@@ -100,6 +101,7 @@ struct dworker {
 	atomic_int open;
 	/* counters, read by the metrics thread without a lock */
 	uint64_t rx_packets, tx_packets, tx_dropped, rx_dropped, no_mbuf, refused, hs_waited;
+	uint64_t tx_by_ref, tx_copied; /* payload bytes sent */
 };
 
 struct dpdk_edge {
@@ -109,7 +111,8 @@ struct dpdk_edge {
 	uint16_t port_id;
 	struct rte_mempool *pool, *ext_pool;
 	uint8_t mac[6];
-	bool zero_copy;
+	enum zero_copy send_mode; /* ALL, POOLED or OFF: decided at port_start */
+	uint16_t max_segs;	  /* mbufs per packet the port takes */
 	atomic_bool stop, draining;
 	int nworkers;
 	struct dworker *workers;
@@ -175,13 +178,48 @@ struct walk {
 	bool failed;
 };
 
+/* Copies len bytes to the end of the segment: into the last mbuf if it
+ * holds its own data and has room, else into new ones chained after it. */
+static bool append_copy(struct walk *k, const uint8_t *data, uint32_t len)
+{
+	struct rte_mbuf *last = rte_pktmbuf_lastseg(k->head);
+
+	while (len) {
+		uint16_t n;
+
+		if (RTE_MBUF_HAS_EXTBUF(last) || rte_pktmbuf_tailroom(last) == 0) {
+			struct rte_mbuf *m = rte_pktmbuf_alloc(k->w->d->pool);
+
+			if (m == NULL || rte_pktmbuf_chain(k->head, m) < 0) {
+				rte_pktmbuf_free(m);
+				return false;
+			}
+			last = m;
+		}
+		n = rte_pktmbuf_tailroom(last) < len ? rte_pktmbuf_tailroom(last) : (uint16_t)len;
+		memcpy(rte_pktmbuf_mtod_offset(last, uint8_t *, last->data_len), data, n);
+		last->data_len = (uint16_t)(last->data_len + n);
+		k->head->pkt_len += n;
+		data += n;
+		len -= n;
+	}
+	return true;
+}
+
 /* One piece of a segment's payload: its checksum (the frame's own when the
- * piece is the whole frame), then chained by reference or copied. */
+ * piece is the whole frame), then chained by reference or copied. A frame
+ * goes by reference when the port can read it where it is: any frame on a
+ * port that copies from virtual addresses, a frame in DPDK memory on one that
+ * reads by DMA; if the piece is not short ([dataplane] copy_below: copying
+ * a short piece costs less than an mbuf and a descriptor for it); and while
+ * the chain is shorter than the port allows, less one for a copied tail. */
 static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
 {
 	struct walk *k = arg;
+	const struct dpdk_edge *d = k->w->d;
 	struct handshake *h = ref_hs(ref);
 	struct frame *f = h ? NULL : ref;
+	rte_iova_t iova = RTE_BAD_IOVA;
 	uint32_t sum;
 
 	if (k->failed)
@@ -192,8 +230,14 @@ static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
 		sum = csum_partial(data, len, 0);
 	k->sum = csum_add_at(k->sum, sum, k->off);
 	k->off += len;
-	if (f && k->w->d->zero_copy) {
-		struct rte_mbuf *m = rte_pktmbuf_alloc(k->w->d->ext_pool);
+	if (f && len >= d->cfg.copy_below && k->head->nb_segs + 1 < d->max_segs) {
+		if (d->send_mode == ZERO_COPY_ALL)
+			iova = (rte_iova_t)(uintptr_t)data; /* unused: the driver copies */
+		else if (d->send_mode == ZERO_COPY_POOLED && f->pooled)
+			iova = framepool_iova(f, data);
+	}
+	if (iova != RTE_BAD_IOVA) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(d->ext_pool);
 		struct rte_mbuf_ext_shared_info *si = &ftx(f)->shinfo;
 
 		if (m == NULL) {
@@ -206,24 +250,22 @@ static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
 		} else {
 			rte_mbuf_ext_refcnt_update(si, 1);
 		}
-		rte_pktmbuf_attach_extbuf(m, (void *)(uintptr_t)data, rte_mem_virt2iova(data),
-					  (uint16_t)len, si);
+		rte_pktmbuf_attach_extbuf(m, (void *)(uintptr_t)data, iova, (uint16_t)len, si);
 		m->data_len = (uint16_t)len;
 		m->pkt_len = len;
 		if (rte_pktmbuf_chain(k->head, m) < 0) {
 			rte_pktmbuf_free(m);
 			k->failed = true;
 		}
+		k->w->tx_by_ref += len;
 		return;
 	}
-	/* copied: the handshake's bytes, or a port that needs DMA-able data */
-	char *p = rte_pktmbuf_append(k->head, (uint16_t)len);
-
-	if (p == NULL) {
+	/* copied: the handshake's bytes, a frame the port cannot read where it
+	 * is, or one past the port's segments per packet */
+	if (!append_copy(k, data, len))
 		k->failed = true;
-		return;
-	}
-	memcpy(p, data, len);
+	else
+		k->w->tx_copied += len;
 }
 
 /* The TCP engine's output: one segment, as mbufs. */
@@ -795,6 +837,35 @@ static double g_drop(void *arg)
 {
 	return gauge_sum(arg, offsetof(struct dworker, tx_dropped));
 }
+static double g_by_ref(void *arg)
+{
+	return gauge_sum(arg, offsetof(struct dworker, tx_by_ref));
+}
+static double g_copied(void *arg)
+{
+	return gauge_sum(arg, offsetof(struct dworker, tx_copied));
+}
+static double g_pool_in_use(void *arg)
+{
+	struct framepool_usage u;
+
+	(void)arg;
+	framepool_usage(&u);
+	return (double)u.in_use;
+}
+static double g_pool_capacity(void *arg)
+{
+	struct framepool_usage u;
+
+	(void)arg;
+	framepool_usage(&u);
+	return (double)u.capacity;
+}
+static double g_frame_misses(void *arg)
+{
+	(void)arg;
+	return (double)frame_memory_misses();
+}
 static double g_ip_bad(void *arg)
 {
 	return gauge_sum(arg, offsetof(struct dworker, net.st.ip_bad_header)) +
@@ -937,6 +1008,10 @@ static int worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned l
 	tcp_config_defaults(&tc);
 	rte_eth_dev_get_mtu(d->port_id, &mtu);
 	tc.mss = (uint16_t)(mtu - 40);
+	/* a segment copied whole, or a copied tail, fits one mbuf when the
+	 * port limits the mbufs per packet (jumbo frames need a chain) */
+	if (d->max_segs < UINT16_MAX && tc.mss > RTE_MBUF_DEFAULT_DATAROOM - 80)
+		tc.mss = RTE_MBUF_DEFAULT_DATAROOM - 80;
 	tc.max_conns = d->cfg.max_connections;
 	tc.max_half_open = d->cfg.max_connections / 4 + 1;
 	if (getrandom(tc.cookie_key, sizeof(tc.cookie_key), 0) != sizeof(tc.cookie_key))
@@ -962,6 +1037,18 @@ static int worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned l
 	return 0;
 }
 
+static const char *send_mode_name(const struct dpdk_edge *d)
+{
+	switch (d->send_mode) {
+	case ZERO_COPY_ALL:
+		return "zero-copy send";
+	case ZERO_COPY_POOLED:
+		return "zero-copy send from DPDK memory";
+	default:
+		return "send by copy";
+	}
+}
+
 /* Sets the port up from d->cfg: queues, pools, started, our MAC. 0 or -1
  * (logged). */
 static int port_start(struct dpdk_edge *d)
@@ -974,6 +1061,7 @@ static int port_start(struct dpdk_edge *d)
 	struct rte_ether_addr mac;
 	uint16_t nrxd = 1024, ntxd = 1024;
 	char name[RTE_MEMPOOL_NAMESIZE];
+	bool software = false;
 	int i, rc, socket;
 
 	if (rte_eth_dev_get_port_by_name(cfg->port, &d->port_id) != 0) {
@@ -990,14 +1078,46 @@ static int port_start(struct dpdk_edge *d)
 	snprintf(d->driver, sizeof(d->driver), "%s", info.driver_name);
 	for (size_t k = 0; k < sizeof(copying) / sizeof(copying[0]); k++)
 		if (strcmp(info.driver_name, copying[k]) == 0)
-			d->zero_copy = true; /* the driver copies from virtual addresses */
+			software = true; /* the driver copies from virtual addresses */
+	d->send_mode = cfg->zero_copy == ZERO_COPY_AUTO
+			   ? (software ? ZERO_COPY_ALL : ZERO_COPY_POOLED)
+			   : cfg->zero_copy;
+	if (d->send_mode == ZERO_COPY_ALL && !software) {
+		LOG(ERR,
+		    "dpdk edge: zero_copy = all on port %s (%s) would give the NIC heap "
+		    "addresses it cannot read by DMA: use pooled (or auto)",
+		    cfg->port, info.driver_name);
+		return -1;
+	}
+	/* A chain of mbufs per packet needs the port's multi-segment send;
+	 * without it every packet is one mbuf, so everything is copied. */
+	d->max_segs = 1;
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) {
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+		d->max_segs =
+		    info.tx_desc_lim.nb_mtu_seg_max ? info.tx_desc_lim.nb_mtu_seg_max : UINT16_MAX;
+	} else if (strcmp(info.driver_name, "net_null") == 0) {
+		d->max_segs = UINT16_MAX; /* frees what it is given, chained or not */
+	}
+	if (d->max_segs == 1)
+		d->send_mode = ZERO_COPY_OFF;
+	socket = rte_eth_dev_socket_id(d->port_id);
+	if (socket < 0)
+		socket = (int)rte_socket_id();
+	if (d->send_mode == ZERO_COPY_POOLED &&
+	    framepool_install((size_t)cfg->frame_memory_mb << 20, socket) < 0) {
+		LOG(ERR,
+		    "dpdk edge: cannot reserve [dataplane] frame_memory_mb = %u MiB of DPDK "
+		    "memory for frames: %s (give the EAL more: eal_memory_mb, -m or "
+		    "--socket-mem)",
+		    (unsigned)cfg->frame_memory_mb, rte_strerror(rte_errno));
+		return -1;
+	}
 	if (cfg->workers > 1) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf =
 		    (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
 	}
-	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
-		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	rc = rte_eth_dev_configure(d->port_id, (uint16_t)cfg->workers, (uint16_t)cfg->workers,
 				   &conf);
 	if (rc == 0)
@@ -1006,9 +1126,6 @@ static int port_start(struct dpdk_edge *d)
 		LOG(ERR, "dpdk edge: cannot configure port %s: %s", cfg->port, rte_strerror(-rc));
 		return -1;
 	}
-	socket = rte_eth_dev_socket_id(d->port_id);
-	if (socket < 0)
-		socket = (int)rte_socket_id();
 	snprintf(name, sizeof(name), "fo_pkt_%u", (unsigned)d->port_id);
 	d->pool = rte_pktmbuf_pool_create(name, 8192 * (unsigned)cfg->workers - 1, 256, 0,
 					  RTE_MBUF_DEFAULT_BUF_SIZE, socket);
@@ -1108,6 +1225,25 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 			       "connection not read, or waiting for an upgrade slot): cut, "
 			       "and sent again by the peer.",
 			       g_window_drops, d);
+	metrics_register_gauge("fanout_dpdk_tx_bytes_by_reference_total",
+			       "Payload bytes the port sent from the frames themselves "
+			       "(zero-copy).",
+			       g_by_ref, d);
+	metrics_register_gauge("fanout_dpdk_tx_bytes_copied_total",
+			       "Payload bytes copied into packets: upgrade responses, and "
+			       "frames the port could not read where they were.",
+			       g_copied, d);
+	if (d->send_mode == ZERO_COPY_POOLED) {
+		metrics_register_gauge("fanout_dpdk_frame_pool_in_use",
+				       "Frames in DPDK memory now in use.", g_pool_in_use, d);
+		metrics_register_gauge("fanout_dpdk_frame_pool_capacity",
+				       "Frames DPDK memory holds ([dataplane] frame_memory_mb).",
+				       g_pool_capacity, d);
+		metrics_register_gauge("fanout_dpdk_frame_pool_misses_total",
+				       "Frames made on the heap, and so sent by copy: the pool "
+				       "for their size was empty, or they were larger than 64 KiB.",
+				       g_frame_misses, d);
+	}
 	metrics_register_gauge(
 	    "fanout_dpdk_ip_bad_total",
 	    "IPv4 packets with a bad header or checksum, and TCP segments with a "
@@ -1144,8 +1280,7 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 	    "worker(s), %s",
 	    cfg->port, d->driver, d->mac[0], d->mac[1], d->mac[2], d->mac[3], d->mac[4], d->mac[5],
 	    cfg->address >> 24, (cfg->address >> 16) & 255, (cfg->address >> 8) & 255,
-	    cfg->address & 255, (unsigned)cfg->listen_port, d->nworkers,
-	    d->zero_copy ? "zero-copy send" : "send by copy");
+	    cfg->address & 255, (unsigned)cfg->listen_port, d->nworkers, send_mode_name(d));
 	return d;
 fail:
 	dpdk_edge_stop(d);
@@ -1233,6 +1368,9 @@ int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b)
 					   .workers = 1,
 					   .max_connections = b->connections + 16,
 					   .upgrade_slots = 16,
+					   .zero_copy = b->zero_copy,
+					   .frame_memory_mb = 64,
+					   .copy_below = b->copy_below,
 					   .jwt_secret = d->secret};
 	if (port_start(d) < 0)
 		goto out;
@@ -1323,7 +1461,9 @@ int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b)
 	b->seconds = (double)(t1 - t0) / 1e9;
 	b->tx_packets = w->tx_packets;
 	b->tx_dropped = w->tx_dropped + w->no_mbuf;
-	b->zero_copy = d->zero_copy;
+	b->send_mode = send_mode_name(d);
+	b->tx_by_ref = w->tx_by_ref;
+	b->tx_copied = w->tx_copied;
 	b->conn_slot_bytes =
 	    tcp_conn_bytes(&(struct tcp_config){.sndq_chunks = 64}) + sizeof(struct dconn);
 	b->queue_bytes = tcp_queue_bytes(&(struct tcp_config){.sndq_chunks = 64});

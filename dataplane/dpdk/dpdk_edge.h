@@ -4,6 +4,8 @@
  * (dataplane/edge.h). docs/dataplane.md tells the packet path. */
 #pragma once
 
+#include "config.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +23,9 @@ struct dpdk_edge_config {
 	uint32_t idle_sleep_us;	  /* 0: busy poll */
 	uint32_t max_connections; /* per worker */
 	uint32_t upgrade_slots;	  /* upgrade requests parsed at once, per worker (~5 KB each) */
+	enum zero_copy zero_copy; /* how frames reach the port */
+	uint32_t frame_memory_mb; /* DPDK memory for pooled frames */
+	uint32_t copy_below;	  /* a piece of a frame shorter than this is copied */
 	const char *jwt_secret;
 };
 
@@ -48,10 +53,13 @@ int dpdk_parse_ipv4(const char *s, uint32_t *address);
  * fanout-bench; not used by fanoutd. */
 struct dpdk_null_bench {
 	uint32_t connections, payload, messages, ack_every; /* in */
+	enum zero_copy zero_copy;			    /* in */
+	uint32_t copy_below;				    /* in */
 	double seconds;					    /* out */
 	uint64_t deliveries, tx_packets, tx_dropped;
-	size_t conn_slot_bytes; /* per connection: TCP state and the edge's slot */
-	size_t queue_bytes;	/* a send queue, held only while sending */
-	bool zero_copy;
+	size_t conn_slot_bytes;	       /* per connection: TCP state and the edge's slot */
+	size_t queue_bytes;	       /* a send queue, held only while sending */
+	const char *send_mode;	       /* as fanoutd logs it */
+	uint64_t tx_by_ref, tx_copied; /* payload bytes chained by reference, copied */
 };
 int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b);

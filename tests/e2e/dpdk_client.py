@@ -46,6 +46,24 @@ async def subscribe(ws, channel, since=None):
     await ws.send(json.dumps({"type": "subscribe", "req": "sub", "channels": [entry]}))
 
 
+async def publish_all(pub, a, texts):
+    """Publishes every text to a.channel without waiting, then collects the
+    acks: the seq of each text, in the order given (-1: an error, or no ack
+    before a.timeout)."""
+    for i, text in enumerate(texts):
+        await pub.send(json.dumps({"type": "publish", "req": f"p{i}", "channel": a.channel,
+                                   "client_msg_id": f"{a.tag}-{i}", "text": text}))
+    acks, deadline = {}, time.monotonic() + a.timeout
+    while len(acks) < len(texts) and time.monotonic() < deadline:
+        try:
+            f = await recv_json(pub, max(0.05, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            break
+        if f.get("type") in ("ack", "error") and f.get("req"):
+            acks[f["req"]] = f["seq"] if f.get("type") == "ack" else -1
+    return [acks.get(f"p{i}", -1) for i in range(len(texts))]
+
+
 async def pubsub(a):
     """Publisher and subscriber on two connections, read at once: the
     publisher sends count messages and collects its acks while the
@@ -60,24 +78,59 @@ async def pubsub(a):
         if f.get("type") in ("subscribed", "error"):
             break
     reader = asyncio.create_task(collect(sub, a.channel, a.count, a.timeout, frames))
-    acks = []
-    for i in range(a.count):
-        await pub.send(json.dumps({"type": "publish", "req": f"p{i}", "channel": a.channel,
-                                   "client_msg_id": f"{a.tag}-{i}", "text": f"{a.tag} {i} " + "x" * a.size}))
-    deadline = time.monotonic() + a.timeout
-    while len(acks) < a.count and time.monotonic() < deadline:
-        try:
-            f = await recv_json(pub, max(0.05, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            break
-        if f.get("type") == "ack":
-            acks.append(f["seq"])
-        elif f.get("type") == "error":
-            acks.append(-1)
+    acks = await publish_all(pub, a, [f"{a.tag} {i} " + "x" * a.size for i in range(a.count)])
     got = await reader
     await pub.close()
     await sub.close()
     return {"acks": acks, "received": got, "types": sorted({f.get("type") for f in frames})}
+
+
+def text_of(tag, i, size):
+    """The text of message i: size characters that differ from message to
+    message and place to place (some of them two or three bytes of UTF-8),
+    so a byte out of place anywhere in a segment shows."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789é€ \"\\"
+    head = f"{tag}:{i}:"
+    return head + "".join(alphabet[(i * 7 + k * 13 + k // 97) % len(alphabet)]
+                          for k in range(max(0, size - len(head))))
+
+
+async def texts(a):
+    """One publisher, a.subscribers subscribers on the same channel:
+    a.count messages whose sizes cycle through a.sizes; every subscriber
+    must receive every message's exact text, once, in order."""
+    sizes = [int(x) for x in a.sizes.split(",")]
+    pub, _ = await connect(a.url_pub)
+    subs = [(await connect(a.url_sub))[0] for _ in range(a.subscribers)]
+    for ws in subs:
+        await subscribe(ws, a.channel)
+        while (await recv_json(ws, a.timeout)).get("type") not in ("subscribed", "error"):
+            pass
+
+    async def read(ws):
+        got, deadline = [], time.monotonic() + a.timeout
+        while len(got) < a.count and time.monotonic() < deadline:
+            try:
+                f = await recv_json(ws, max(0.05, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                break
+            if f.get("type") == "message" and f.get("channel") == a.channel:
+                got.append((f["seq"], f["text"]))
+        return got
+
+    readers = [asyncio.create_task(read(ws)) for ws in subs]
+    # all published at once: frames queue up behind the subscribers'
+    # windows and coalesce, so one segment carries the end of one frame and
+    # the start of the next, of any two sizes
+    texts = [text_of(a.tag, i, sizes[i % len(sizes)]) for i in range(a.count)]
+    acks = await publish_all(pub, a, texts)
+    expected = dict(zip(acks, texts))
+    results = await asyncio.gather(*readers)
+    for ws in [pub, *subs]:
+        await ws.close()
+    wrong = sum(1 for got in results for seq, text in got if expected.get(seq) != text)
+    return {"acks": acks, "received": [[seq for seq, _ in got] for got in results],
+            "wrong_texts": wrong}
 
 
 async def burst(a):
@@ -128,12 +181,14 @@ def plain_http(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["pubsub", "resume", "frames", "http", "burst"])
+    p.add_argument("scenario", choices=["pubsub", "resume", "frames", "http", "burst", "texts"])
     p.add_argument("--url-pub")
     p.add_argument("--url-sub")
     p.add_argument("--channel", type=int)
     p.add_argument("--count", type=int, default=10)
     p.add_argument("--size", type=int, default=16)
+    p.add_argument("--sizes", default="16")
+    p.add_argument("--subscribers", type=int, default=1)
     p.add_argument("--since", type=int)
     p.add_argument("--tag", default="t")
     p.add_argument("--timeout", type=float, default=30)
@@ -146,7 +201,7 @@ def main():
         out = plain_http(a)
     else:
         out = asyncio.run({"pubsub": pubsub, "resume": resume, "frames": frames,
-                           "burst": burst}[a.scenario](a))
+                           "burst": burst, "texts": texts}[a.scenario](a))
     json.dump(out, sys.stdout)
     print()
 

@@ -127,14 +127,25 @@ def test_nats_side_by_side_scenario(tmp_path):
 
 
 def test_dpdk_null_send_path(tmp_path):
-    """The DPDK edge's send path into net_null: the tool runs and its JSON
-    holds every delivery it made (no timing is checked)."""
+    """The DPDK edge's send path into net_null, each payload each way (frames
+    by reference from the heap, from DPDK memory, copied): the tool runs and
+    its JSON holds every delivery it made, sent the way it says (no timing is
+    checked)."""
     out = tmp_path / "dpdk-null.json"
     proc = subprocess.run([os.environ["FANOUT_BENCH"], "dpdk-null", "--connections", "50",
                            "--messages", "40", "--payload", "64", "--payload", "1024",
-                           "--json", str(out)], capture_output=True, text=True, timeout=120)
+                           "--copy-below", "0", "--json", str(out)],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     r = json.loads(out.read_text())
-    assert r["scenario"] == "dpdk-null" and [x["payload"] for x in r["runs"]] == [64, 1024]
+    assert r["scenario"] == "dpdk-null" and r["copy_below"] == 0
+    assert [(x["payload"], x["zero_copy"]) for x in r["runs"]] == [
+        (p, m) for p in (64, 1024) for m in ("all", "pooled", "off")]
     assert all(x["deliveries"] == 50 * 40 and x["tx_dropped"] == 0 for x in r["runs"])
+    for x in r["runs"]:
+        payload_bytes = x["deliveries"] * x["payload"]
+        if x["zero_copy"] == "off":
+            assert x["bytes_by_reference"] == 0 and x["bytes_copied"] >= payload_bytes
+        else:
+            assert x["bytes_by_reference"] >= payload_bytes, x
     assert "10GbE ceiling" in proc.stdout

@@ -18,8 +18,10 @@ import time
 
 import pytest
 
+import dpdk_rig
 import rfc6455
 from conftest import Server, token, unique
+from dpdk_rig import channel_for, quiet, sh
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUFFIX = os.getpid() % 100000
@@ -29,22 +31,8 @@ VETH_CLIENT, VETH_MID_CLIENT = f"fod{SUFFIX}b", f"fod{SUFFIX}n"
 EDGE_IP, CLIENT_IP, WS_PORT = "10.231.0.1", "10.231.0.2", 8081
 
 
-def sh(*cmd, check=True):
-    return subprocess.run(cmd, check=check, capture_output=True, text=True)
-
-
 def in_ns(*cmd, check=True, ns=NS):
-    return sh("ip", "netns", "exec", ns, *cmd, check=check)
-
-
-def quiet(dev, ns=None):
-    """Offloads off: the kernel would hand raw sockets unchecksummed or
-    merged segments, which no NIC puts on a wire."""
-    cmd = ("ethtool", "-K", dev, "rx", "off", "tx", "off", "tso", "off", "gso", "off", "gro", "off")
-    if ns:
-        in_ns(*cmd, ns=ns)
-    else:
-        sh(*cmd)
+    return dpdk_rig.in_ns(ns, *cmd, check=check)
 
 
 class Forwarder:
@@ -128,30 +116,16 @@ def edge(netns):
         assert srv.stop() == 0, open(srv.log.name).read()[-3000:]
 
 
-def client(*args, check=True, timeout=120):
-    r = subprocess.run(["ip", "netns", "exec", NS, "/usr/bin/python3",
-                        os.path.join(HERE, "dpdk_client.py"), *args],
-                       capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert r.returncode == 0, r.stdout + r.stderr
-    return r
+def client(*args, **kw):
+    return dpdk_rig.client(NS, *args, **kw)
 
 
 def result(*args, **kw):
-    return json.loads(client(*args, **kw).stdout)
+    return dpdk_rig.result(NS, *args, **kw)
 
 
 def ws_url(user):
     return f"ws://{EDGE_IP}:{WS_PORT}/ws?token={token(user)}"
-
-
-def channel_for(server, *users):
-    status, body = server.http("POST", "/api/v1/channels", {"name": unique("dp")}, user=users[0])
-    assert status == 201, body
-    chan = body["channel"]["id"]
-    for u in users[1:]:
-        assert server.http("POST", f"/api/v1/channels/{chan}/join", user=u)[0] == 200
-    return chan
 
 
 def test_refusals_before_the_upgrade(edge):

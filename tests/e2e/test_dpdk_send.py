@@ -1,0 +1,120 @@
+"""How the DPDK edge hands frames to its port, end to end: fanoutd on one end
+of a veth pair (DPDK's af_packet driver), Linux kernel clients in a network
+namespace at the other. The af_packet driver copies from virtual addresses,
+so `auto` chains every frame by reference from wherever it is; these tests
+run the other ways by configuration: `pooled`, what a PCI NIC gets (frames in
+DPDK memory chained by reference, frames on the heap copied, in the same
+segments), and `off` (everything copied). Messages of every size, from a few
+bytes to more than the largest pool class, fanned out to three subscribers:
+every subscriber gets every text exactly, once, in order. Needs root.
+
+    clients [NS: veth b] -- [veth a: DPDK]"""
+import os
+import time
+
+import pytest
+
+from conftest import Server, token, unique
+from dpdk_rig import channel_for, client, in_ns, quiet, result, sh
+
+SUFFIX = os.getpid() % 100000
+NS = f"fo-sd{SUFFIX}"
+VETH_EDGE, VETH_CLIENT = f"fos{SUFFIX}a", f"fos{SUFFIX}b"
+EDGE_IP, CLIENT_IP, WS_PORT = "10.232.0.1", "10.232.0.2", 8082
+# a few bytes, under and over copy_below, about one MSS, several segments,
+# and 70,000 characters: larger than the largest frame class (64 KiB)
+SIZES = "5,200,700,1400,1500,3000,9000,40000,70000,100"
+
+
+@pytest.fixture(scope="module")
+def link():
+    assert os.geteuid() == 0, "the DPDK edge tests make namespaces and veths: run as root"
+
+    def teardown():
+        sh("ip", "link", "del", VETH_EDGE, check=False)
+        sh("ip", "netns", "del", NS, check=False)
+
+    teardown()
+    try:
+        sh("ip", "netns", "add", NS)
+        sh("ip", "link", "add", VETH_EDGE, "type", "veth", "peer", "name", VETH_CLIENT)
+        sh("ip", "link", "set", VETH_CLIENT, "netns", NS)
+        sh("ip", "link", "set", VETH_EDGE, "up")
+        quiet(VETH_EDGE)
+        in_ns(NS, "ip", "addr", "add", f"{CLIENT_IP}/24", "dev", VETH_CLIENT)
+        in_ns(NS, "ip", "link", "set", VETH_CLIENT, "up")
+        in_ns(NS, "ip", "link", "set", "lo", "up")
+        quiet(VETH_CLIENT, ns=NS)
+        yield
+    finally:
+        teardown()
+
+
+def dataplane_ini(**keys):
+    keys = {"mode": "dpdk", "workers": 1, "idle_sleep_us": 100,
+            "eal_args": "--no-huge --no-pci --no-shconf -m 512 "
+                        f"--vdev=net_af_packet{SUFFIX},iface={VETH_EDGE},qdisc_bypass=0,framecnt=4096",
+            "port": f"net_af_packet{SUFFIX}", "address": f"{EDGE_IP}/24",
+            "listen_port": WS_PORT, "max_connections": 256, "upgrade_slots": 64, **keys}
+    return "[dataplane]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items())
+
+
+def start(**keys):
+    srv = Server(extra_ini=dataplane_ini(**keys), service_threads=1, publish_rate=100000,
+                 publish_burst=100000, max_text_bytes=100000, max_message_bytes=262144)
+    deadline = time.time() + 20
+    while time.time() < deadline:  # the socket edge is ready; the DPDK edge?
+        if client(NS, "http", "--host", EDGE_IP, "--port", str(WS_PORT), "--path", "/",
+                  check=False).returncode == 0:
+            return srv
+        time.sleep(0.2)
+    srv.stop()
+    raise AssertionError("the DPDK edge does not answer: " + open(srv.log.name).read()[-3000:])
+
+
+@pytest.mark.parametrize("zero_copy,copy_below", [("pooled", 0), ("pooled", 512), ("off", 512)])
+def test_every_byte_of_every_size_arrives(link, zero_copy, copy_below):
+    srv = start(zero_copy=zero_copy, copy_below=copy_below)
+    try:
+        alice, bob = unique("a"), unique("b")
+        chan = channel_for(srv, alice, bob)
+        count = 40
+        r = result(NS, "texts", "--url-pub", ws(alice), "--url-sub", ws(bob), "--subscribers", "3",
+                   "--channel", str(chan), "--count", str(count), "--sizes", SIZES,
+                   "--tag", zero_copy, "--timeout", "20", timeout=90)
+        assert len(r["acks"]) == count and -1 not in r["acks"], r["acks"]
+        for got in r["received"]:
+            assert got == sorted(r["acks"]), got  # all, once, in order
+        assert r["wrong_texts"] == 0
+        by_ref = srv.metric("fanout_dpdk_tx_bytes_by_reference_total")
+        copied = srv.metric("fanout_dpdk_tx_bytes_copied_total")
+        log = open(srv.log.name).read()
+        if zero_copy == "off":
+            assert "send by copy" in log
+            assert by_ref == 0 and copied > 3 * 40000
+        else:
+            assert "zero-copy send from DPDK memory" in log
+            assert srv.metric("fanout_dpdk_frame_pool_capacity") > 0
+            # the 70,000-character messages fit no class: made on the heap
+            # and copied, between frames sent by reference
+            assert srv.metric("fanout_dpdk_frame_pool_misses_total") >= count // 10
+            assert by_ref > 3 * 40000 and copied > 3 * 70000
+    finally:
+        assert srv.stop() == 0, open(srv.log.name).read()[-3000:]
+
+
+def test_frame_memory_beyond_the_eals_is_refused_at_start(link):
+    """Asked for more frame memory than the EAL has, fanoutd says which key
+    and exits instead of running without its pools."""
+    try:
+        srv = Server(extra_ini=dataplane_ini(zero_copy="pooled", frame_memory_mb=4096),
+                     service_threads=1)
+    except RuntimeError as e:  # gone before the socket edge was ready
+        assert "frame_memory_mb = 4096 MiB" in str(e)
+        return
+    rc = srv.proc.wait(timeout=30)
+    assert rc == 1 and "frame_memory_mb = 4096 MiB" in open(srv.log.name).read()
+
+
+def ws(user):
+    return f"ws://{EDGE_IP}:{WS_PORT}/ws?token={token(user)}"
