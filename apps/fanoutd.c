@@ -164,6 +164,7 @@ int main(int argc, char **argv)
 	    .zero_copy = d.cfg.dataplane.zero_copy,
 	    .frame_memory_mb = (uint32_t)d.cfg.dataplane.frame_memory_mb,
 	    .copy_below = (uint32_t)d.cfg.dataplane.copy_below,
+	    .checksum_offload = d.cfg.dataplane.checksum_offload,
 	    .jwt_secret = d.cfg.auth.jwt_secret,
 	};
 	if (dpdk_mode) {

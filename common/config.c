@@ -19,7 +19,7 @@ enum key_type {
 	KEY_LOG_LEVEL,
 	KEY_LOG_FORMAT,
 	KEY_MODE,
-	KEY_ZERO_COPY
+	KEY_CHOICE
 };
 
 struct key {
@@ -29,21 +29,30 @@ struct key {
 	size_t offset;
 	size_t size; /* KEY_STRING: buffer size */
 	long min, max;
+	const char *const *choices; /* KEY_CHOICE: the names of an enum's values, in order */
 };
 
 #define OFF(field) offsetof(struct config, field)
 #define STR(sec, name, field)                                                                      \
 	{                                                                                          \
-		sec, name, KEY_STRING, OFF(field), sizeof(((struct config *)0)->field), 0, 0       \
+		sec, name, KEY_STRING, OFF(field), sizeof(((struct config *)0)->field), 0, 0, NULL \
 	}
 #define INT(sec, name, field, lo, hi)                                                              \
 	{                                                                                          \
-		sec, name, KEY_INT, OFF(field), 0, lo, hi                                          \
+		sec, name, KEY_INT, OFF(field), 0, lo, hi, NULL                                    \
 	}
 #define BOOL(sec, name, field)                                                                     \
 	{                                                                                          \
-		sec, name, KEY_BOOL, OFF(field), 0, 0, 1                                           \
+		sec, name, KEY_BOOL, OFF(field), 0, 0, 1, NULL                                     \
 	}
+
+#define CHOICE(sec, name, field, names)                                                            \
+	{                                                                                          \
+		sec, name, KEY_CHOICE, OFF(field), 0, 0, 0, names                                  \
+	}
+
+static const char *const zero_copy_names[] = {"auto", "all", "pooled", "off", NULL};
+static const char *const offload_names[] = {"auto", "on", "off", NULL};
 
 static const struct key keys[] = {
     STR("server", "listen_address", server.listen_address),
@@ -69,7 +78,7 @@ static const struct key keys[] = {
     INT("persist", "batch_window_us", persist.batch_window_us, 0, 1000000),
     INT("persist", "queue_max", persist.queue_max, 1, 100000000),
     INT("persist", "dedup_cache", persist.dedup_cache, 0, 100000000),
-    {"dataplane", "mode", KEY_MODE, OFF(dataplane.mode), 0, 0, 0},
+    {"dataplane", "mode", KEY_MODE, OFF(dataplane.mode), 0, 0, 0, NULL},
     INT("dataplane", "workers", dataplane.workers, 1, 128),
     INT("dataplane", "idle_sleep_us", dataplane.idle_sleep_us, 0, 1000000),
     STR("dataplane", "eal_args", dataplane.eal_args),
@@ -81,13 +90,14 @@ static const struct key keys[] = {
     INT("dataplane", "listen_port", dataplane.listen_port, 1, 65535),
     INT("dataplane", "max_connections", dataplane.max_connections, 16, 4194304),
     INT("dataplane", "upgrade_slots", dataplane.upgrade_slots, 1, 1048576),
-    {"dataplane", "zero_copy", KEY_ZERO_COPY, OFF(dataplane.zero_copy), 0, 0, 0},
+    CHOICE("dataplane", "zero_copy", dataplane.zero_copy, zero_copy_names),
     INT("dataplane", "frame_memory_mb", dataplane.frame_memory_mb, 1, 1048576),
     INT("dataplane", "copy_below", dataplane.copy_below, 0, 65536),
+    CHOICE("dataplane", "checksum_offload", dataplane.checksum_offload, offload_names),
     STR("auth", "jwt_secret", auth.jwt_secret),
     INT("auth", "token_ttl_s", auth.token_ttl_s, 1, 315360000),
-    {"log", "level", KEY_LOG_LEVEL, OFF(log.level), 0, 0, 0},
-    {"log", "format", KEY_LOG_FORMAT, OFF(log.format), 0, 0, 0},
+    {"log", "level", KEY_LOG_LEVEL, OFF(log.level), 0, 0, 0, NULL},
+    {"log", "format", KEY_LOG_FORMAT, OFF(log.format), 0, 0, 0, NULL},
 };
 
 void config_defaults(struct config *cfg)
@@ -123,6 +133,7 @@ void config_defaults(struct config *cfg)
 	cfg->dataplane.zero_copy = ZERO_COPY_AUTO;
 	cfg->dataplane.frame_memory_mb = 32;
 	cfg->dataplane.copy_below = 512;
+	cfg->dataplane.checksum_offload = OFFLOAD_AUTO;
 	cfg->auth.token_ttl_s = 86400;
 	cfg->log.level = LOG_LEVEL_INFO;
 	cfg->log.format = LOG_FORMAT_AUTO;
@@ -210,15 +221,22 @@ static int set_value(struct parse_state *st, const struct key *k, const char *va
 		else
 			return fail(st, "'%s' must be socket or dpdk, got '%s'", k->name, value);
 		return 1;
-	case KEY_ZERO_COPY: {
-		static const char *const names[] = {"auto", "all", "pooled", "off"};
+	case KEY_CHOICE: {
+		char names[128] = "";
+		int i;
 
-		for (int i = 0; i < 4; i++)
-			if (strcmp(value, names[i]) == 0) {
-				*(enum zero_copy *)field = (enum zero_copy)i;
+		for (i = 0; k->choices[i]; i++)
+			if (strcmp(value, k->choices[i]) == 0) {
+				*(int *)field = i;
 				return 1;
 			}
-		return fail(st, "'%s' must be auto, all, pooled or off, got '%s'", k->name, value);
+		for (i = 0; k->choices[i]; i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 i == 0		     ? ""
+				 : k->choices[i + 1] ? ", "
+						     : " or ",
+				 k->choices[i]);
+		return fail(st, "'%s' must be %s, got '%s'", k->name, names, value);
 	}
 	}
 	return fail(st, "internal: bad key type for '%s'", k->name);

@@ -24,6 +24,15 @@ enum zero_copy {
 	ZERO_COPY_OFF,	    /* every byte copied into the packet */
 };
 
+/* Whether the DPDK edge leaves IPv4 and TCP checksums to its port. */
+enum offload {
+	OFFLOAD_AUTO = 0, /* when the port has it and is hardware (software ports
+			     compute them the same way, and DPDK's tap driver
+			     gets chained packets wrong) */
+	OFFLOAD_ON,	  /* whenever the port has it */
+	OFFLOAD_OFF,
+};
+
 struct config_server {
 	char listen_address[64];
 	int port;
@@ -73,6 +82,7 @@ struct config_dataplane {
 	enum zero_copy zero_copy;
 	int frame_memory_mb; /* DPDK memory for frames when frames are pooled */
 	int copy_below;	     /* bytes of a frame in a packet copied, not chained, below this */
+	enum offload checksum_offload; /* IPv4 and TCP checksums by the port */
 };
 
 struct config_auth {

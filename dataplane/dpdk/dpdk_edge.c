@@ -113,6 +113,7 @@ struct dpdk_edge {
 	uint8_t mac[6];
 	enum zero_copy send_mode; /* ALL, POOLED or OFF: decided at port_start */
 	uint16_t max_segs;	  /* mbufs per packet the port takes */
+	bool tx_csum, rx_csum;	  /* the port computes, verifies IPv4 and TCP checksums */
 	atomic_bool stop, draining;
 	int nworkers;
 	struct dworker *workers;
@@ -224,11 +225,13 @@ static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
 
 	if (k->failed)
 		return;
-	if (f && data == frame_payload(f) - ftx(f)->hlen && len == ftx(f)->hlen + f->len)
-		sum = ftx(f)->csum;
-	else
-		sum = csum_partial(data, len, 0);
-	k->sum = csum_add_at(k->sum, sum, k->off);
+	if (!d->tx_csum) { /* else the NIC sums the payload */
+		if (f && data == frame_payload(f) - ftx(f)->hlen && len == ftx(f)->hlen + f->len)
+			sum = ftx(f)->csum;
+		else
+			sum = csum_partial(data, len, 0);
+		k->sum = csum_add_at(k->sum, sum, k->off);
+	}
 	k->off += len;
 	if (f && len >= d->cfg.copy_below && k->head->nb_segs + 1 < d->max_segs) {
 		if (d->send_mode == ZERO_COPY_ALL)
@@ -307,8 +310,18 @@ static void tcp_output(void *ctx, const struct tcp_out *o)
 		rte_pktmbuf_free(k.head);
 		return;
 	}
-	net_tcp_checksum(p + NET_ETH_HLEN + NET_IP_HLEN, hlen - NET_ETH_HLEN - NET_IP_HLEN,
-			 o->t.laddr, o->t.raddr, k.sum, o->len);
+	if (w->d->tx_csum) {
+		net_tcp_checksum_offload(p + NET_ETH_HLEN + NET_IP_HLEN, o->t.laddr, o->t.raddr,
+					 hlen - NET_ETH_HLEN - NET_IP_HLEN + o->len);
+		k.head->l2_len = NET_ETH_HLEN;
+		k.head->l3_len = NET_IP_HLEN;
+		k.head->l4_len = (uint8_t)(hlen - NET_ETH_HLEN - NET_IP_HLEN);
+		k.head->ol_flags |=
+		    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
+	} else {
+		net_tcp_checksum(p + NET_ETH_HLEN + NET_IP_HLEN, hlen - NET_ETH_HLEN - NET_IP_HLEN,
+				 o->t.laddr, o->t.raddr, k.sum, o->len);
+	}
 	net_ip_headers(&w->net, p, mac, o->t.raddr,
 		       (uint16_t)(hlen - NET_ETH_HLEN - NET_IP_HLEN + o->len), w->ip_id++);
 	tx_push(w, k.head);
@@ -736,8 +749,13 @@ static void rx_one(struct dworker *w, struct rte_mbuf *m)
 		rte_pktmbuf_free(m);
 		return;
 	}
+	if (w->d->rx_csum) /* good by the NIC; anything else is checked here */
+		w->net.rx_csum_checked =
+		    (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+		    (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
 	switch (net_rx(&w->net, p, m->data_len, w->now_us, &info)) {
-	case NET_REPLY:
+	case NET_REPLY: /* ARP or ICMP, its checksums computed */
+		m->ol_flags = 0;
 		m->data_len = (uint16_t)info.reply_len;
 		m->pkt_len = info.reply_len;
 		tx_push(w, m);
@@ -1021,6 +1039,7 @@ static int worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned l
 		return -1;
 	if (net_init(&w->net, d->mac, d->cfg.address, d->cfg.netmask, d->cfg.gateway, 1024) < 0)
 		return -1;
+	w->net.tx_csum_offload = d->tx_csum;
 	w->conns = calloc(d->cfg.max_connections, sizeof(*w->conns));
 	w->handshakes = calloc(d->cfg.upgrade_slots, sizeof(*w->handshakes));
 	if (w->conns == NULL || w->handshakes == NULL)
@@ -1101,6 +1120,23 @@ static int port_start(struct dpdk_edge *d)
 	}
 	if (d->max_segs == 1)
 		d->send_mode = ZERO_COPY_OFF;
+	/* Checksums by the NIC when it has them: a NIC computes them as it
+	 * reads the packet, where software reads every byte again (save the
+	 * frames' own sums). A software port would compute them in software
+	 * too, so auto leaves them here; and DPDK 22.11's tap driver sums a
+	 * chain with an odd-length mbuf wrong. */
+	const uint64_t tx_sums = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+	const uint64_t rx_sums = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+
+	bool offload = cfg->checksum_offload == OFFLOAD_ON ||
+		       (cfg->checksum_offload == OFFLOAD_AUTO && !software);
+
+	d->tx_csum = offload && (info.tx_offload_capa & tx_sums) == tx_sums;
+	d->rx_csum = offload && (info.rx_offload_capa & rx_sums) == rx_sums;
+	if (d->tx_csum)
+		conf.txmode.offloads |= tx_sums;
+	if (d->rx_csum)
+		conf.rxmode.offloads |= rx_sums;
 	socket = rte_eth_dev_socket_id(d->port_id);
 	if (socket < 0)
 		socket = (int)rte_socket_id();
@@ -1277,10 +1313,12 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 			       "SYN cookies sent: the half-open table was full.", g_syn_cookies, d);
 	LOG(NOTICE,
 	    "dpdk edge: %s (%s, %02x:%02x:%02x:%02x:%02x:%02x) at %u.%u.%u.%u port %u, %d "
-	    "worker(s), %s",
+	    "worker(s), %s, checksums %s",
 	    cfg->port, d->driver, d->mac[0], d->mac[1], d->mac[2], d->mac[3], d->mac[4], d->mac[5],
 	    cfg->address >> 24, (cfg->address >> 16) & 255, (cfg->address >> 8) & 255,
-	    cfg->address & 255, (unsigned)cfg->listen_port, d->nworkers, send_mode_name(d));
+	    cfg->address & 255, (unsigned)cfg->listen_port, d->nworkers, send_mode_name(d),
+	    d->tx_csum ? (d->rx_csum ? "by the port" : "sent by the port, checked here")
+		       : (d->rx_csum ? "checked by the port, sent here" : "here"));
 	return d;
 fail:
 	dpdk_edge_stop(d);
@@ -1371,6 +1409,7 @@ int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b)
 					   .zero_copy = b->zero_copy,
 					   .frame_memory_mb = 64,
 					   .copy_below = b->copy_below,
+					   .checksum_offload = OFFLOAD_AUTO,
 					   .jwt_secret = d->secret};
 	if (port_start(d) < 0)
 		goto out;
@@ -1464,6 +1503,7 @@ int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b)
 	b->send_mode = send_mode_name(d);
 	b->tx_by_ref = w->tx_by_ref;
 	b->tx_copied = w->tx_copied;
+	b->tx_csum = d->tx_csum;
 	b->conn_slot_bytes =
 	    tcp_conn_bytes(&(struct tcp_config){.sndq_chunks = 64}) + sizeof(struct dconn);
 	b->queue_bytes = tcp_queue_bytes(&(struct tcp_config){.sndq_chunks = 64});

@@ -26,6 +26,7 @@ struct dpdk_edge_config {
 	enum zero_copy zero_copy; /* how frames reach the port */
 	uint32_t frame_memory_mb; /* DPDK memory for pooled frames */
 	uint32_t copy_below;	  /* a piece of a frame shorter than this is copied */
+	enum offload checksum_offload; /* let the port compute and check checksums */
 	const char *jwt_secret;
 };
 
@@ -61,5 +62,6 @@ struct dpdk_null_bench {
 	size_t queue_bytes;	       /* a send queue, held only while sending */
 	const char *send_mode;	       /* as fanoutd logs it */
 	uint64_t tx_by_ref, tx_copied; /* payload bytes chained by reference, copied */
+	bool tx_csum;		       /* the port computed checksums */
 };
 int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b);

@@ -338,7 +338,8 @@ void net_ip_headers(const struct net *n, uint8_t *p, const uint8_t dst_mac[6], u
 	put16(ip + 10, 0);
 	put32(ip + 12, n->ip);
 	put32(ip + 16, daddr);
-	put16(ip + 10, csum_fold(csum_partial(ip, NET_IP_HLEN, 0)));
+	if (!n->tx_csum_offload)
+		put16(ip + 10, csum_fold(csum_partial(ip, NET_IP_HLEN, 0)));
 }
 
 void net_tcp_checksum(uint8_t *tcp_hdr, size_t hlen, uint32_t saddr, uint32_t daddr,
@@ -349,4 +350,9 @@ void net_tcp_checksum(uint8_t *tcp_hdr, size_t hlen, uint32_t saddr, uint32_t da
 	s = csum_partial(tcp_hdr, hlen, s);
 	s = csum_add_at(s, payload_sum, hlen);
 	put16(tcp_hdr + 16, csum_fold(s));
+}
+
+void net_tcp_checksum_offload(uint8_t *tcp_hdr, uint32_t saddr, uint32_t daddr, size_t tcp_len)
+{
+	put16(tcp_hdr + 16, (uint16_t)csum_pseudo(saddr, daddr, 6, (uint16_t)tcp_len));
 }

@@ -52,6 +52,7 @@ struct net {
 	uint64_t arp_ttl_us;	       /* how long a learned entry lives */
 	uint64_t arp_retry_us;	       /* at most one request per address per this */
 	bool rx_csum_checked;	       /* the NIC verified IP and TCP checksums */
+	bool tx_csum_offload;	       /* the NIC fills in IPv4 and TCP checksums */
 	struct arp_entry *arp;	       /* arp_size entries, open addressing */
 	uint32_t arp_size;	       /* a power of two */
 	struct net_stats st;
@@ -97,7 +98,8 @@ enum net_verdict net_rx(struct net *n, uint8_t *frame, size_t len, uint64_t now_
 
 /* Writes the Ethernet and IPv4 headers of a TCP segment of tcp_len bytes
  * (header and payload) to dst (its MAC already resolved) into p (34
- * bytes). ip_id is the caller's counter. */
+ * bytes). ip_id is the caller's counter. The IPv4 checksum is left 0 when
+ * tx_csum_offload. */
 void net_ip_headers(const struct net *n, uint8_t *p, const uint8_t dst_mac[6], uint32_t daddr,
 		    uint16_t tcp_len, uint16_t ip_id);
 
@@ -106,3 +108,8 @@ void net_ip_headers(const struct net *n, uint8_t *p, const uint8_t dst_mac[6], u
  * whose partial sum is payload_sum. */
 void net_tcp_checksum(uint8_t *tcp_hdr, size_t hlen, uint32_t saddr, uint32_t daddr,
 		      uint32_t payload_sum, size_t payload_len);
+
+/* For a NIC that completes the TCP checksum (tx_csum_offload): the sum of
+ * the pseudo-header for a segment of tcp_len bytes, not complemented, in
+ * the checksum field; the NIC adds header and payload and complements. */
+void net_tcp_checksum_offload(uint8_t *tcp_hdr, uint32_t saddr, uint32_t daddr, size_t tcp_len);

@@ -46,6 +46,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.dataplane.zero_copy, ZERO_COPY_AUTO);
 	assert_int_equal(cfg.dataplane.frame_memory_mb, 32);
 	assert_int_equal(cfg.dataplane.copy_below, 512);
+	assert_int_equal(cfg.dataplane.checksum_offload, OFFLOAD_AUTO);
 	assert_false(cfg.postgres.allow_unsafe_commit);
 }
 
@@ -57,6 +58,7 @@ static void test_good_file(void **state)
 		      "; comment\n[server]\nport = 9000\nlisten_address = 0.0.0.0\n"
 		      "[postgres]\ndsn = host=db port=5432\nallow_unsafe_commit = yes\n"
 		      "[persist]\nbatch_max = 64\n[dataplane]\nmode = dpdk\nzero_copy = pooled\n"
+		      "checksum_offload = off\n"
 		      "[auth]\njwt_secret = s3cret\n[log]\nlevel = debug\nformat = json\n",
 		      err, sizeof(err));
 	assert_int_equal(rc, 0);
@@ -67,6 +69,7 @@ static void test_good_file(void **state)
 	assert_int_equal(cfg.persist.batch_max, 64);
 	assert_int_equal(cfg.dataplane.mode, DATAPLANE_MODE_DPDK);
 	assert_int_equal(cfg.dataplane.zero_copy, ZERO_COPY_POOLED);
+	assert_int_equal(cfg.dataplane.checksum_offload, OFFLOAD_OFF);
 	assert_string_equal(cfg.auth.jwt_secret, "s3cret");
 	assert_int_equal(cfg.log.level, LOG_LEVEL_DEBUG);
 	assert_int_equal(cfg.log.format, LOG_FORMAT_JSON);
@@ -89,6 +92,8 @@ static void test_bad_files(void **state)
 	    {"[log]\n\nlevel = loud\n", "'level' must be err, warn", 3},
 	    {"[dataplane]\nmode = tcp\n", "'mode' must be socket or dpdk", 2},
 	    {"[dataplane]\n\nzero_copy = yes\n", "'zero_copy' must be auto, all, pooled or off", 3},
+	    {"[dataplane]\nchecksum_offload = true\n", "'checksum_offload' must be auto, on or off",
+	     2},
 	    {"[server]\nthis line has no equals sign\n", "syntax error", 2},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

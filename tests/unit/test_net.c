@@ -98,6 +98,34 @@ static void test_tcp_checksum_from_payload_sum(void **state)
 	    0);
 }
 
+/* With the NIC completing checksums: the pseudo-header's sum in the field,
+ * and a NIC's work (sum header and payload from there, complement) gives
+ * the checksum software would have written. */
+static void test_tcp_checksum_offload(void **state)
+{
+	uint8_t seg[32 + 333], nic[sizeof(seg)];
+	struct net n = {.ip = OUR_IP, .tx_csum_offload = true};
+	uint8_t f[34];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(seg); i++)
+		seg[i] = (uint8_t)(i * 7 + 3);
+	put16(seg + 16, 0);
+	memcpy(nic, seg, sizeof(seg));
+	net_tcp_checksum(seg, 32, OUR_IP, PEER_IP, csum_partial(seg + 32, 333, 0), 333);
+	net_tcp_checksum_offload(nic, OUR_IP, PEER_IP, sizeof(nic));
+	assert_int_not_equal(get16(nic + 16), get16(seg + 16));
+	put16(nic + 16, csum_fold(csum_partial(nic, sizeof(nic), 0)));
+	assert_int_equal(get16(nic + 16), get16(seg + 16));
+	/* the IPv4 header's checksum is the NIC's too */
+	net_ip_headers(&n, f, PEER_MAC, PEER_IP, sizeof(seg), 9);
+	assert_int_equal(get16(f + 24), 0);
+	n.tx_csum_offload = false;
+	net_ip_headers(&n, f, PEER_MAC, PEER_IP, sizeof(seg), 9);
+	assert_int_not_equal(get16(f + 24), 0);
+	assert_int_equal(csum_fold(csum_partial(f + 14, 20, 0)), 0);
+}
+
 static size_t arp_request(uint8_t *f, uint32_t spa, uint32_t tpa, uint16_t oper)
 {
 	memset(f, 0, 60);
@@ -292,6 +320,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_checksum_pieces),
 	    cmocka_unit_test(test_tcp_checksum_from_payload_sum),
+	    cmocka_unit_test(test_tcp_checksum_offload),
 	    cmocka_unit_test_setup_teardown(test_arp_answer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_arp_resolve_and_expiry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv4_drops, setup, teardown),
