@@ -498,15 +498,17 @@ static void ws_on_data(void *ctx, enum ws_opcode op, const uint8_t *data, size_t
 		send_close(dc, 1003, "text frames only");
 		return;
 	}
+	if (last && dc->rx.len == 0) { /* whole in one segment: read where it is */
+		session_on_text(dc->s, len ? (const char *)data : "", len);
+		return;
+	}
 	if (len && buf_put(&dc->rx, data, len) < 0) {
 		send_close(dc, 1011, "out of memory");
 		return;
 	}
-	if (last) {
+	if (last) { /* a message in pieces (several segments or frames) */
 		session_on_text(dc->s, dc->rx.data ? dc->rx.data : "", dc->rx.len);
-		buf_reset(&dc->rx);
-		if (dc->rx.cap > 65536)
-			buf_free(&dc->rx);
+		buf_free(&dc->rx);
 	}
 }
 
