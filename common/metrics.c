@@ -16,7 +16,7 @@ const uint64_t metric_latency_bounds_ns[] = {
 const int metric_latency_nbounds =
     sizeof(metric_latency_bounds_ns) / sizeof(metric_latency_bounds_ns[0]);
 
-enum metric_kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM };
+enum metric_kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM, KIND_GAUGE_VEC };
 
 struct metric_entry {
 	const char *name;
@@ -26,6 +26,9 @@ struct metric_entry {
 	struct metric_histogram *histogram;
 	metric_gauge_fn gauge;
 	void *gauge_arg;
+	metric_gauge_vec_fn vec;
+	const char *label;
+	int n;
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -95,6 +98,22 @@ int metrics_register_histogram(const char *name, const char *help, struct metric
 	return register_entry(&e);
 }
 
+int metrics_register_gauge_vec(const char *name, const char *help, const char *label, int n,
+			       metric_gauge_vec_fn fn, void *arg)
+{
+	struct metric_entry e = {.name = name,
+				 .help = help,
+				 .kind = KIND_GAUGE_VEC,
+				 .vec = fn,
+				 .gauge_arg = arg,
+				 .label = label,
+				 .n = n};
+
+	if (n < 1 || label == NULL || strpbrk(label, " \"{}=") != NULL)
+		return -EINVAL;
+	return register_entry(&e);
+}
+
 void metrics_reset(void)
 {
 	pthread_mutex_lock(&registry_lock);
@@ -122,7 +141,7 @@ static void render_histogram(FILE *out, const char *name, struct metric_histogra
 
 char *metrics_render(size_t *len)
 {
-	static const char *const type_names[] = {"counter", "gauge", "histogram"};
+	static const char *const type_names[] = {"counter", "gauge", "histogram", "gauge"};
 	char *buf = NULL;
 	FILE *out = open_memstream(&buf, len);
 
@@ -143,6 +162,11 @@ char *metrics_render(size_t *len)
 			break;
 		case KIND_HISTOGRAM:
 			render_histogram(out, e->name, e->histogram);
+			break;
+		case KIND_GAUGE_VEC:
+			for (int k = 0; k < e->n; k++)
+				fprintf(out, "%s{%s=\"%d\"} %.17g\n", e->name, e->label, k,
+					e->vec(e->gauge_arg, k));
 			break;
 		}
 	}

@@ -42,6 +42,7 @@ void metric_histogram_init(struct metric_histogram *h, const uint64_t *bounds_ns
 void metric_observe_ns(struct metric_histogram *h, uint64_t ns);
 
 typedef double (*metric_gauge_fn)(void *arg);
+typedef double (*metric_gauge_vec_fn)(void *arg, int index);
 
 /* Registration: name must start with "fanout_"; help is one line. Returns 0,
  * -EINVAL for a bad name, -ENOSPC when the registry is full, -EEXIST for a
@@ -49,6 +50,10 @@ typedef double (*metric_gauge_fn)(void *arg);
 int metrics_register_counter(const char *name, const char *help, struct metric_counter *c);
 int metrics_register_gauge(const char *name, const char *help, metric_gauge_fn fn, void *arg);
 int metrics_register_histogram(const char *name, const char *help, struct metric_histogram *h);
+/* n gauges of one name told apart by one label: name{label="0"} .. n - 1,
+ * each fn(arg, index) (per worker, say: never per user or channel). */
+int metrics_register_gauge_vec(const char *name, const char *help, const char *label, int n,
+			       metric_gauge_vec_fn fn, void *arg);
 
 /* Forgets every registration (tests, and modules that are torn down). */
 void metrics_reset(void);

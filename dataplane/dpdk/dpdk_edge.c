@@ -943,6 +943,18 @@ static double g_open(void *arg)
 	return sum;
 }
 
+static double g_worker_open(void *arg, int i)
+{
+	return atomic_load(&((struct dpdk_edge *)arg)->workers[i].open);
+}
+static double g_worker_accepted(void *arg, int i)
+{
+	struct tcp_stats st;
+
+	tcp_engine_stats(((struct dpdk_edge *)arg)->workers[i].tcp, &st);
+	return (double)st.accepted;
+}
+
 /* A TCP counter summed over the workers' engines (read while they run:
  * a figure for /metrics, not an exact snapshot). */
 static double tcp_sum(void *arg, size_t off)
@@ -1239,6 +1251,13 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 		rte_eal_remote_launch(worker_main, &d->workers[i], d->workers[i].lcore);
 	metrics_register_gauge("fanout_dpdk_connections", "Connections on the DPDK edge.", g_open,
 			       d);
+	metrics_register_gauge_vec("fanout_dpdk_worker_connections",
+				   "Connections on each worker lcore of the DPDK edge (RSS "
+				   "spreads them).",
+				   "worker", d->nworkers, g_worker_open, d);
+	metrics_register_gauge_vec("fanout_dpdk_worker_accepted_total",
+				   "Connections each worker lcore of the DPDK edge accepted.",
+				   "worker", d->nworkers, g_worker_accepted, d);
 	metrics_register_gauge("fanout_dpdk_rx_packets_total", "Packets received by the DPDK edge.",
 			       g_rx, d);
 	metrics_register_gauge("fanout_dpdk_tx_packets_total", "Packets sent by the DPDK edge.",

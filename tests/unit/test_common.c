@@ -35,6 +35,11 @@ static void test_utf8(void **state)
 	assert_false(utf8_feed(&st, "\xed\xa0", 2));
 }
 
+static double twice(void *arg, int index)
+{
+	return *(double *)arg * 2 * index;
+}
+
 static void test_metrics_render(void **state)
 {
 	static struct metric_counter c;
@@ -49,6 +54,13 @@ static void test_metrics_render(void **state)
 	assert_int_equal(metrics_register_counter("fanout_test_total", "Again.", &c), -EEXIST);
 	assert_int_equal(metrics_register_counter("other_total", "No prefix.", &c), -EINVAL);
 	assert_int_equal(metrics_register_histogram("fanout_test_seconds", "Latency.", &h), 0);
+	static double base = 1.5;
+	assert_int_equal(metrics_register_gauge_vec("fanout_test_things", "Per worker.", "worker",
+						    3, twice, &base),
+			 0);
+	assert_int_equal(
+	    metrics_register_gauge_vec("fanout_test_bad", "Bad label.", "a b", 1, twice, &base),
+	    -EINVAL);
 	metric_add(&c, 3);
 	metric_observe_ns(&h, 500000);
 	metric_observe_ns(&h, 5000000);
@@ -62,6 +74,10 @@ static void test_metrics_render(void **state)
 	assert_non_null(strstr(text, "fanout_test_seconds_bucket{le=\"+Inf\"} 3\n"));
 	assert_non_null(strstr(text, "fanout_test_seconds_count 3\n"));
 	assert_non_null(strstr(text, "fanout_test_seconds_sum 0.055500000\n"));
+	assert_non_null(strstr(text,
+			       "# TYPE fanout_test_things gauge\nfanout_test_things{worker=\"0\"} "
+			       "0\nfanout_test_things{worker=\"1\"} 3\n"
+			       "fanout_test_things{worker=\"2\"} 6\n"));
 	free(text);
 	metrics_reset();
 }
