@@ -12,14 +12,17 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define INBOX_SIZE (1u << 16)
-#define TAG_FRAME  ((uintptr_t)1)
+#define INBOX_SIZE  (1u << 16)
+#define TAG_FRAME   ((uintptr_t)1)
+#define READERS_MAX 512 /* threads that ever read a channel table */
 
 struct worker_slot {
 	struct rte_ring *inbox;
@@ -38,6 +41,66 @@ struct fanout {
 	struct worker_slot workers[FANOUT_WORKERS_MAX];
 	atomic_uint_fast64_t posted, dropped;
 };
+
+/* Readers of the channel tables report to one QSBR variable for the process:
+ * a thread gets an id the first time it reads, and is online only for the
+ * length of a lookup, so a reader that sleeps never holds up reclaiming. */
+static struct rte_rcu_qsbr *qsbr;
+static pthread_mutex_t qsbr_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_uint next_reader;
+static _Thread_local int reader_id = -1; /* -2: ids ran out, read under the lock */
+
+static int qsbr_create(void)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&qsbr_lock);
+	if (qsbr == NULL) {
+		size_t size = rte_rcu_qsbr_get_memsize(READERS_MAX);
+
+		qsbr = rte_zmalloc("fanout_qsbr", size, RTE_CACHE_LINE_SIZE);
+		if (qsbr == NULL || rte_rcu_qsbr_init(qsbr, READERS_MAX) != 0) {
+			rte_free(qsbr);
+			qsbr = NULL;
+			rc = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&qsbr_lock);
+	return rc;
+}
+
+static int reader(void)
+{
+	if (reader_id == -1) {
+		unsigned id = atomic_fetch_add(&next_reader, 1);
+
+		reader_id =
+		    id < READERS_MAX && rte_rcu_qsbr_thread_register(qsbr, id) == 0 ? (int)id : -2;
+	}
+	return reader_id;
+}
+
+/* The workers with subscribers of channel: a lock-free lookup, inside a
+ * read-side critical section so that the key's slot is not reused under
+ * it (rte_hash reclaims deleted keys' slots through the QSBR). */
+static uint64_t workers_of(struct fanout *f, int64_t channel)
+{
+	int id = reader();
+	void *data;
+	uint64_t mask = 0;
+
+	if (id < 0)
+		pthread_mutex_lock(&f->write_lock);
+	else
+		rte_rcu_qsbr_thread_online(qsbr, (unsigned)id);
+	if (rte_hash_lookup_data(f->channels, &channel, &data) >= 0)
+		mask = (uint64_t)(uintptr_t)data;
+	if (id < 0)
+		pthread_mutex_unlock(&f->write_lock);
+	else
+		rte_rcu_qsbr_thread_offline(qsbr, (unsigned)id);
+	return mask;
+}
 
 /* Runs rte_eal_init once per process with argv built by the callers. */
 static int eal_init(int argc, char **argv)
@@ -148,7 +211,11 @@ struct fanout *fanout_create(int nworkers, uint32_t channels)
 	    .extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF,
 	};
 	f->channels = rte_hash_create(&params);
-	if (f->channels == NULL)
+	if (f->channels == NULL || qsbr_create() < 0)
+		goto fail;
+	/* a deleted key's slot is reused only once no reader can be in it */
+	struct rte_hash_rcu_config rcu = {.v = qsbr, .mode = RTE_HASH_QSBR_MODE_DQ};
+	if (rte_hash_rcu_qsbr_add(f->channels, &rcu) != 0)
 		goto fail;
 	for (int w = 0; w < nworkers; w++) {
 		struct worker_slot *s = &f->workers[w];
@@ -208,8 +275,18 @@ static int change_mask(struct fanout *f, int64_t channel, int w, bool set)
 	mask =
 	    rte_hash_lookup_data(f->channels, &channel, &data) >= 0 ? (uint64_t)(uintptr_t)data : 0;
 	mask = set ? mask | (1ull << w) : mask & ~(1ull << w);
-	if (set || data != NULL)
+	if (mask) {
 		rc = rte_hash_add_key_data(f->channels, &channel, (void *)(uintptr_t)mask);
+		if (rc == -ENOSPC) {
+			/* Deleted channels wait in the defer queue until no reader
+			 * can be in them, and a lookup is short: wait for the
+			 * readers online now to leave, then the add reclaims. */
+			rte_rcu_qsbr_synchronize(qsbr, RTE_QSBR_THRID_INVALID);
+			rc = rte_hash_add_key_data(f->channels, &channel, (void *)(uintptr_t)mask);
+		}
+	}
+	else if (data != NULL)
+		rc = rte_hash_del_key(f->channels, &channel) >= 0 ? 0 : -EINVAL;
 	pthread_mutex_unlock(&f->write_lock);
 	return rc == -ENOSPC ? -ENOSPC : rc < 0 ? -EINVAL : 0;
 }
@@ -246,12 +323,10 @@ void fanout_post_frame(struct fanout *f, int w, struct frame *frame)
 
 int fanout_publish(struct fanout *f, struct frame *frame)
 {
-	void *data;
-	uint64_t mask;
+	uint64_t mask = workers_of(f, frame->channel);
 	int reached = 0;
 
-	if (rte_hash_lookup_data(f->channels, &frame->channel, &data) < 0 ||
-	    (mask = (uint64_t)(uintptr_t)data) == 0) {
+	if (mask == 0) {
 		frame_unref(frame);
 		return 0;
 	}

@@ -3,12 +3,14 @@
  *
  * The channel -> workers table is a DPDK rte_hash with lock-free read
  * concurrency: the commit path (the persist writer thread) reads it for every
- * message without a lock; workers change it rarely (first subscriber of a
- * channel on a worker, last one gone) under a mutex, since rte_hash allows one
- * writer at a time. The value is the worker bitmask itself, so an update is a
- * single atomic store and nothing is ever freed under a reader. Keys are kept
- * when a mask drops to zero: the table's memory is bounded by `channels`, the
- * capacity given at creation.
+ * message, and workers for ephemeral ones, without a lock; workers change it
+ * rarely (first subscriber of a channel on a worker, last one gone) under a
+ * mutex, since rte_hash allows one writer at a time. The value is the worker
+ * bitmask itself, so an update is a single atomic store. A channel whose mask
+ * drops to zero is deleted; its key's slot is reused only after every reader
+ * that might be looking at it has left (rte_rcu_qsbr: readers are online for
+ * the length of a lookup), so the table holds the channels with subscribers
+ * now, up to `channels`, the capacity given at creation.
  *
  * Each worker has an inbox (rte_ring, many producers, one consumer) of frames
  * and events, and a wake function (lws_cancel_service() on the socket edge).
@@ -62,7 +64,9 @@ int fanout_worker_leave(struct fanout *f, int64_t channel, int w);
 /* Hands frame to every worker with subscribers of frame->channel: the first
  * takes the caller's reference, each other a private copy. Returns the number
  * of workers reached; 0 means nobody subscribes (the frame was released).
- * Lock-free; call from one thread at a time (the commit path). */
+ * Lock-free and safe from any thread; frames of a channel published from one
+ * thread reach each inbox in the order of the calls (the commit path is one
+ * thread). */
 int fanout_publish(struct fanout *f, struct frame *frame);
 
 /* Queues a frame (the caller's reference) for worker w; on overflow the frame

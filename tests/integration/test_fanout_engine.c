@@ -1,7 +1,9 @@
 /* Tests of the fan-out engine with DPDK's real EAL (no hugepages, no PCI):
  * the channel -> workers table, one frame per worker (the original to one,
- * copies to the others), inbox overflow flagging the worker, and events that
- * never drop (they spill when the ring is full). */
+ * copies to the others), channels that come and go far beyond the table's
+ * capacity (deleted keys' slots reclaimed through RCU) while other threads
+ * read it, inbox overflow flagging the worker, and events that never drop
+ * (they spill when the ring is full). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,8 @@
 #include "fanout.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +97,91 @@ static void test_publish_reaches_subscribed_workers_only(void **state)
 	fanout_destroy(f);
 }
 
+/* A table for 64 channels serves 20,000 that each come and go. */
+static void test_channels_come_and_go_beyond_the_capacity(void **state)
+{
+	struct fanout *f = fanout_create(2, 64);
+	struct seen s = {0};
+
+	assert_non_null(f);
+	for (int64_t ch = 1; ch <= 20000; ch++) {
+		assert_int_equal(fanout_worker_join(f, ch, 1), 0);
+		assert_int_equal(fanout_publish(f, msg(ch, 1)), 1);
+		assert_int_equal(fanout_worker_leave(f, ch, 1), 0);
+		assert_int_equal(fanout_publish(f, msg(ch, 2)), 0);
+		fanout_drain(f, 1, on_frame, on_overrun, &s, 100);
+	}
+	assert_int_equal(s.frames, 20000);
+	frame_unref(s.last);
+	fanout_destroy(f);
+}
+
+struct reader {
+	struct fanout *f;
+	atomic_bool stop;
+	long reads, wrong;
+};
+
+/* Publishes to channel 1 (worker 0 only, always) and to the channels the
+ * main thread churns (worker 1 or nobody): any other answer is a slot read
+ * after it was reused for another channel. */
+static void *read_while_churning(void *arg)
+{
+	struct reader *r = arg;
+
+	for (int64_t k = 0; !atomic_load(&r->stop); k++) {
+		int reached = fanout_publish(r->f, msg(1, k));
+		int64_t other = 1000 + k % 64;
+		int got;
+
+		if (reached != 1)
+			r->wrong++;
+		got = fanout_publish(r->f, msg(other, k));
+		if (got != 0 && got != 1)
+			r->wrong++;
+		r->reads += 2;
+	}
+	return NULL;
+}
+
+static void test_readers_while_channels_churn(void **state)
+{
+	struct fanout *f = fanout_create(2, 256);
+	struct reader r = {.f = f};
+	pthread_t t[2];
+	struct seen s[2] = {0};
+
+	assert_non_null(f);
+	assert_int_equal(fanout_worker_join(f, 1, 0), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, read_while_churning, &r), 0);
+	for (int round = 0; round < 200; round++) {
+		for (int64_t ch = 1000; ch < 1064; ch++)
+			assert_int_equal(fanout_worker_join(f, ch, 1), 0);
+		for (int64_t ch = 1000; ch < 1064; ch++)
+			assert_int_equal(fanout_worker_leave(f, ch, 1), 0);
+		/* and channels the readers never ask for, to reuse slots */
+		for (int64_t ch = 5000; ch < 5150; ch++)
+			assert_int_equal(fanout_worker_join(f, ch + round * 1000, 1), 0);
+		for (int64_t ch = 5000; ch < 5150; ch++)
+			assert_int_equal(fanout_worker_leave(f, ch + round * 1000, 1), 0);
+		for (int w = 0; w < 2; w++)
+			while (fanout_drain(f, w, on_frame, on_overrun, &s[w], 1u << 16) > 0)
+				;
+	}
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_true(r.reads > 0);
+	assert_int_equal(r.wrong, 0);
+	for (int w = 0; w < 2; w++) {
+		while (fanout_drain(f, w, on_frame, on_overrun, &s[w], 1u << 16) > 0)
+			;
+		frame_unref(s[w].last);
+	}
+	fanout_destroy(f);
+}
+
 static void test_inbox_overflow_flags_overrun(void **state)
 {
 	struct fanout *f = fanout_create(1, 1024);
@@ -138,6 +227,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_publish_reaches_subscribed_workers_only),
+	    cmocka_unit_test(test_channels_come_and_go_beyond_the_capacity),
+	    cmocka_unit_test(test_readers_while_channels_churn),
 	    cmocka_unit_test(test_inbox_overflow_flags_overrun),
 	    cmocka_unit_test(test_events_never_drop),
 	};
