@@ -827,6 +827,10 @@ static void eifel(struct tcp_engine *e, struct tcp_conn *c, uint32_t tsecr)
 	c->rto_us = min_u32(max_u32(rto, e->cfg.rto_min_us), e->cfg.rto_max_us);
 	c->cwnd = max_u32(c->cwnd, c->prior_cwnd);
 	c->ssthresh = max_u32(c->ssthresh, c->prior_ssthresh);
+	/* RFC 4015 step 5: resume with data not sent yet. What the timeout
+	 * went back to send again is in flight, not lost. */
+	if (seq_lt(c->snd_nxt, c->snd_max))
+		c->snd_nxt = c->snd_max;
 }
 
 /* A segment acknowledging new data: snd_una < ack <= snd_max; tsecr its

@@ -502,6 +502,45 @@ static void test_spurious_timeout_teaches_the_rto(void **state)
 	assert_int_equal(st.spurious_timeouts, 1);
 }
 
+/* RFC 4015 step 5: after a timeout found spurious, the segments the timeout
+ * would have sent again are in flight; transmission resumes with new data
+ * instead of resending the window. */
+static void test_spurious_timeout_resumes_with_new_data(void **state)
+{
+	uint32_t iss = handshake(40000), s = iss + 1, orig_ts;
+	static uint8_t data[4 * 1400];
+	struct tcp_stats st;
+	struct opts o;
+
+	assert_int_equal(tcp_send(H.e, conn(40000), data, sizeof(data), NULL), 0);
+	flush();
+	assert_int_equal(H.nout, 4); /* four full segments */
+	orig_ts = last()->seg.tsval;
+	advance(1001000); /* the RTO: the first segment again */
+	assert_int_equal(H.nout, 5);
+	assert_int_equal(last()->seg.seq, s);
+	/* new data queued, then the first original segment's ACK, late */
+	assert_int_equal(tcp_send(H.e, conn(40000), data, 500, NULL), 0);
+	advance(200000);
+	o = (struct opts){-1, -1, true, 300, orig_ts};
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
+	flush();
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.spurious_timeouts, 1);
+	assert_int_equal(st.retransmits, 1);
+	/* the next segment out is the new data, not the second segment again */
+	assert_int_equal(H.nout, 6);
+	assert_int_equal(last()->seg.seq, s + 4 * 1400);
+	assert_int_equal(last()->seg.len, 500);
+	/* and the rest of the window is acknowledged as it arrives */
+	o.tsval = 301;
+	peer(40000, 1001, s + 4 * 1400 + 500, TCP_ACK, 16384, &o, NULL, 0);
+	flush();
+	assert_int_equal(H.nout, 6);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.retransmits, 1);
+}
+
 /* RFC 5681 3.2 and RFC 6582: three duplicate ACKs retransmit the first
  * hole; a partial ACK retransmits the next; a full ACK ends recovery. */
 static void test_fast_retransmit_newreno(void **state)
@@ -891,6 +930,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_send_queues_shrink_after_burst, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_retransmit_after_rto, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_spurious_timeout_teaches_the_rto, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_spurious_timeout_resumes_with_new_data, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_fast_retransmit_newreno, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_zero_window_and_probe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_peer_fin, setup, teardown),
