@@ -979,6 +979,10 @@ static double g_out_of_order(void *arg)
 {
 	return tcp_sum(arg, offsetof(struct tcp_stats, out_of_order));
 }
+static double g_ooo_held(void *arg)
+{
+	return tcp_sum(arg, offsetof(struct tcp_stats, ooo_held));
+}
 static double g_window_drops(void *arg)
 {
 	return tcp_sum(arg, offsetof(struct tcp_stats, window_drops));
@@ -1270,9 +1274,12 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 			       "retransmits).",
 			       g_retransmits, d);
 	metrics_register_gauge("fanout_dpdk_tcp_out_of_order_total",
-			       "Segments dropped for arriving out of order (answered with a "
-			       "duplicate ACK).",
+			       "Segments that arrived ahead of a hole (answered with a duplicate "
+			       "ACK; held until it fills when there is room, else dropped).",
 			       g_out_of_order, d);
+	metrics_register_gauge("fanout_dpdk_tcp_out_of_order_held_total",
+			       "Segments held ahead of a hole and delivered once it filled.",
+			       g_ooo_held, d);
 	metrics_register_gauge("fanout_dpdk_tcp_spurious_timeouts_total",
 			       "Retransmission timeouts that the peer's timestamps showed "
 			       "needless (the ACK was late, not the data lost; RFC 3522).",

@@ -42,6 +42,8 @@ struct tcp_chunk {
 
 struct tcp_conn {
 	struct tcp_tuple t;
+	uint16_t ooo;		/* segments held ahead of a hole: a list, 1-based; 0 none */
+	uint8_t n_ooo;		/* how many */
 	struct tcp_conn *hnext; /* hash chain */
 	struct tcp_conn *pnext; /* flush list, or free list */
 	struct wheel_node timer;
@@ -93,8 +95,27 @@ struct qslab {
 	struct tcp_chunk chunks[];
 };
 
+/* Segments that arrive ahead of a hole are copied into a slot of the
+ * engine's pool (allocated at create, so nothing is allocated per packet)
+ * and delivered once the hole fills: a reordered segment then costs its
+ * sender nothing, and a lost one only itself. A connection holds at most
+ * OOO_PER_CONN, the engine cfg.ooo_segs; beyond them, or for a segment
+ * larger than a slot or carrying a FIN, the segment is dropped (the sender
+ * sends it again). Held segments are kept sorted by sequence number. */
+#define OOO_DATA     2036
+#define OOO_PER_CONN 8
+struct ooo_seg {
+	uint32_t seq;
+	uint16_t len;
+	uint16_t next; /* 1-based; 0 ends the list */
+	uint8_t data[OOO_DATA];
+};
+
 struct tcp_engine {
 	struct tcp_config cfg;
+	struct ooo_seg *ooo; /* cfg.ooo_segs slots */
+	uint16_t ooo_free;   /* slots given back, linked through next; 1-based */
+	uint16_t ooo_fresh;  /* slots ever used: the rest are untouched */
 	struct tcp_callbacks cb;
 	struct tcp_conn *conns, *free_list, *pending, *dead;
 	struct qslab **slabs; /* every slab, sorted by address */
@@ -296,6 +317,7 @@ void tcp_config_defaults(struct tcp_config *c)
 	c->max_retries = 12;
 	c->time_wait_us = 30000000;
 	c->syn_timeout_us = 8000000;
+	c->ooo_segs = 1024;
 }
 
 struct tcp_engine *tcp_engine_create(const struct tcp_config *cfg, const struct tcp_callbacks *cb)
@@ -306,7 +328,8 @@ struct tcp_engine *tcp_engine_create(const struct tcp_config *cfg, const struct 
 	if (cfg->max_conns == 0 || cfg->sndq_chunks == 0 ||
 	    (cfg->sndq_chunks & (cfg->sndq_chunks - 1)) || cfg->sndq_chunks > 65536 ||
 	    cfg->mss < 64 || cfg->wscale > 14 || cfg->rcv_wnd == 0 ||
-	    cfg->rcv_wnd >> cfg->wscale > 65535 || cfg->rto_min_us == 0 || cb->output == NULL)
+	    cfg->rcv_wnd >> cfg->wscale > 65535 || cfg->rto_min_us == 0 || cb->output == NULL ||
+	    cfg->ooo_segs > 65535)
 		return NULL;
 	while (buckets < cfg->max_conns * 2)
 		buckets <<= 1;
@@ -317,6 +340,13 @@ struct tcp_engine *tcp_engine_create(const struct tcp_config *cfg, const struct 
 	e->cb = *cb;
 	e->conns = calloc(cfg->max_conns, sizeof(*e->conns));
 	e->buckets = calloc(buckets, sizeof(*e->buckets));
+	if (cfg->ooo_segs) { /* untouched pages until reordering needs them */
+		e->ooo = calloc(cfg->ooo_segs, sizeof(*e->ooo));
+		if (e->ooo == NULL) {
+			tcp_engine_destroy(e);
+			return NULL;
+		}
+	}
 	if (e->conns == NULL || e->buckets == NULL) {
 		tcp_engine_destroy(e);
 		return NULL;
@@ -335,6 +365,7 @@ void tcp_engine_destroy(struct tcp_engine *e)
 	if (e == NULL)
 		return;
 	free(e->conns);
+	free(e->ooo);
 	for (uint32_t i = 0; i < e->nslabs; i++)
 		free(e->slabs[i]);
 	free(e->slabs);
@@ -533,6 +564,93 @@ static void slabs_trim(struct tcp_engine *e)
 /* Unhashes c, releases its chunks and puts it on the dead list: it is freed
  * when the current call into the engine returns, so that callers up the
  * stack may still look at it (its state is CLOSED). */
+static struct ooo_seg *ooo_at(struct tcp_engine *e, uint16_t i)
+{
+	return &e->ooo[i - 1];
+}
+
+static void ooo_put(struct tcp_engine *e, uint16_t i)
+{
+	ooo_at(e, i)->next = e->ooo_free;
+	e->ooo_free = i;
+}
+
+/* Gives back every segment c holds. */
+static void ooo_clear(struct tcp_engine *e, struct tcp_conn *c)
+{
+	while (c->ooo) {
+		uint16_t i = c->ooo;
+
+		c->ooo = ooo_at(e, i)->next;
+		ooo_put(e, i);
+	}
+	c->n_ooo = 0;
+}
+
+/* Holds a segment that arrived ahead of a hole (seq beyond rcv_nxt, within
+ * the window). False when it cannot be held: it is dropped. */
+static bool ooo_hold(struct tcp_engine *e, struct tcp_conn *c, uint32_t seq, const uint8_t *data,
+		     uint32_t len)
+{
+	uint16_t i, *pp = &c->ooo;
+	struct ooo_seg *k;
+
+	if (len == 0 || len > OOO_DATA || c->n_ooo == OOO_PER_CONN || e->ooo == NULL)
+		return false;
+	while (*pp && seq_lt(ooo_at(e, *pp)->seq, seq))
+		pp = &ooo_at(e, *pp)->next;
+	if (*pp && ooo_at(e, *pp)->seq == seq && ooo_at(e, *pp)->len >= len)
+		return true; /* a duplicate of one held */
+	if (e->ooo_free) {
+		i = e->ooo_free;
+		e->ooo_free = ooo_at(e, i)->next;
+	} else if (e->ooo_fresh < e->cfg.ooo_segs) {
+		i = ++e->ooo_fresh;
+	} else {
+		return false;
+	}
+	k = ooo_at(e, i);
+	k->seq = seq;
+	k->len = (uint16_t)len;
+	memcpy(k->data, data, len);
+	k->next = *pp;
+	*pp = i;
+	c->n_ooo++;
+	e->st.ooo_held++;
+	return true;
+}
+
+/* After in-order data: delivers the held segments the hole's filling made
+ * contiguous (the part of each beyond rcv_nxt), in order, and drops those
+ * now wholly old. Stops when the application paused reading (the rest is
+ * dropped: the peer sends it again) or closed the connection. */
+static void ooo_deliver(struct tcp_engine *e, struct tcp_conn *c)
+{
+	while (c->ooo && seq_leq(ooo_at(e, c->ooo)->seq, c->rcv_nxt)) {
+		uint16_t i = c->ooo;
+		struct ooo_seg *k = ooo_at(e, i);
+		uint32_t end = k->seq + k->len;
+
+		c->ooo = k->next;
+		c->n_ooo--;
+		if (c->rx_closed) {
+			ooo_put(e, i);
+			ooo_clear(e, c);
+			return;
+		}
+		if (seq_lt(c->rcv_nxt, end)) {
+			uint32_t skip = c->rcv_nxt - k->seq, n = end - c->rcv_nxt;
+
+			c->rcv_nxt += n;
+			if (e->cb.on_data)
+				e->cb.on_data(e->cb.ctx, c, c->app, k->data + skip, n);
+		}
+		ooo_put(e, i);
+		if (c->state == TCP_S_CLOSED)
+			return;
+	}
+}
+
 static void conn_kill(struct tcp_engine *e, struct tcp_conn *c, enum tcp_close_reason why,
 		      bool notify)
 {
@@ -547,6 +665,7 @@ static void conn_kill(struct tcp_engine *e, struct tcp_conn *c, enum tcp_close_r
 		e->st.half_open--;
 	c->state = TCP_S_CLOSED;
 	wheel_cancel(&c->timer);
+	ooo_clear(e, c);
 	for (; c->q_head != c->q_tail; c->q_head++)
 		if (e->cb.on_release)
 			e->cb.on_release(e->cb.ctx, c->q[c->q_head & c->q_mask].ref);
@@ -1215,11 +1334,18 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 		}
 	}
 
-	/* The data: in order only; a segment beyond rcv_nxt is dropped and
-	 * answered at once with a duplicate ACK. */
+	/* The data, in order; a segment beyond rcv_nxt is held (ooo_hold) or
+	 * dropped, and answered at once with a duplicate ACK. */
 	if (len > 0 || (seg->flags & TCP_FIN)) {
 		if (seq_lt(c->rcv_nxt, seq)) {
+			uint32_t wnd = (uint32_t)adv_window(e, c) << c->rcv_ws;
+			bool takes = c->state == TCP_S_ESTABLISHED ||
+				     c->state == TCP_S_FIN_WAIT_1 || c->state == TCP_S_FIN_WAIT_2;
+
 			e->st.out_of_order++;
+			if (takes && !(seg->flags & TCP_FIN))
+				ooo_hold(e, c, seq, data,
+					 min_u32(len, c->rcv_nxt + wnd - seq)); /* to the window */
 			send_ack(e, c);
 			return;
 		}
@@ -1240,10 +1366,12 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 			}
 			if (takes) {
 				c->rcv_nxt += len;
-				c->ack_now = true;
+				c->ack_now = true; /* at once, also when a hole filled */
 				mark_pending(e, c);
 				if (e->cb.on_data)
 					e->cb.on_data(e->cb.ctx, c, c->app, data, len);
+				if (c->state != TCP_S_CLOSED && c->ooo)
+					ooo_deliver(e, c);
 				if (c->state == TCP_S_CLOSED) {
 					reap(e);
 					return;

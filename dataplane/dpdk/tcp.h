@@ -129,6 +129,7 @@ struct tcp_config {
 	uint32_t time_wait_us;	 /* TIME_WAIT after our active close */
 	uint32_t syn_timeout_us; /* a half-open entry's lifetime */
 	uint64_t cookie_key[2];	 /* SipHash key for SYN cookies and ISNs */
+	uint32_t ooo_segs;	 /* segments held out of order, for the engine (<= 65535) */
 };
 
 /* Bytes the engine sets aside per connection under cfg (its state and its
@@ -200,6 +201,7 @@ struct tcp_stats {
 	uint64_t no_conn;
 	uint64_t window_drops;	    /* segments cut or dropped for a window too small */
 	uint64_t spurious_timeouts; /* retransmission timeouts an ACK showed needless */
+	uint64_t ooo_held;	    /* segments ahead of a hole held until it filled */
 	uint32_t conns, half_open;
 	uint32_t send_queues; /* allocated now (in use or pooled; slabs of 64) */
 };

@@ -730,23 +730,122 @@ static void test_peer_rst(void **state)
 
 /* Out-of-order data is dropped with a duplicate ACK; overlapping data
  * delivers only its new bytes; PAWS drops an old timestamp. */
+/* Reordered and overlapping segments are held (sorted, at most 8 per
+ * connection) and delivered once, in order, as the holes fill; a FIN ahead
+ * of a hole is not held; a connection that goes gives its segments back. */
+static void test_out_of_order_reassembly(void **state)
+{
+	uint32_t iss = handshake(40000), iss2, iss3;
+	struct opts o = ts(200);
+	const char *text = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ";
+	struct tcp_stats st;
+
+	/* 10 segments of 3 bytes, 1 to 9 first: 1 to 8 are held, the 9th
+	 * finds the connection's 8 taken and is dropped */
+	for (int i = 1; i <= 9; i++)
+		peer(40000, 1001 + 3 * i, iss + 1, TCP_ACK, 16384, &o, text + 3 * i, 3);
+	assert_int_equal(H.rxlen, 0);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.out_of_order, 9);
+	assert_int_equal(st.ooo_held, 8);
+	/* a FIN ahead of the hole is not held */
+	peer(40000, 1001 + 30, iss + 1, TCP_ACK | TCP_FIN, 16384, &o, NULL, 0);
+	peer(40000, 1001, iss + 1, TCP_ACK, 16384, &o, text, 3);
+	/* 0 to 8 delivered; the 9th is the next hole */
+	assert_int_equal(H.rxlen, 27);
+	assert_memory_equal(H.rx, text, 27);
+	flush();
+	assert_int_equal(last()->seg.ack, 1001 + 27);
+	assert_int_equal(tcp_conn_state(conn(40000)), TCP_S_ESTABLISHED);
+	peer(40000, 1001 + 27, iss + 1, TCP_ACK | TCP_FIN, 16384, &o, text + 27, 3);
+	assert_int_equal(H.rxlen, 30);
+	assert_memory_equal(H.rx, text, 30);
+	assert_int_equal(tcp_conn_state(conn(40000)), TCP_S_CLOSE_WAIT);
+
+	/* Overlapping and duplicate segments: each byte delivered once. */
+	iss2 = handshake(40001);
+	H.rxlen = 0;
+	peer(40001, 1011, iss2 + 1, TCP_ACK, 16384, &o, text + 10, 10);
+	peer(40001, 1016, iss2 + 1, TCP_ACK, 16384, &o, text + 15, 10);
+	peer(40001, 1011, iss2 + 1, TCP_ACK, 16384, &o, text + 10, 10);
+	peer(40001, 1031, iss2 + 1, TCP_ACK, 16384, &o, text + 30, 5); /* beyond a 2nd hole */
+	peer(40001, 1001, iss2 + 1, TCP_ACK, 16384, &o, text, 12);
+	assert_int_equal(H.rxlen, 25);
+	assert_memory_equal(H.rx, text, 25);
+	peer(40001, 1026, iss2 + 1, TCP_ACK, 16384, &o, text + 25, 5);
+	assert_int_equal(H.rxlen, 35);
+	assert_memory_equal(H.rx, text, 35);
+
+	/* A connection reset gives its held segments back to the engine. */
+	iss3 = handshake(40002);
+	for (int i = 1; i <= 8; i++)
+		peer(40002, 1001 + 10 * i, iss3 + 1, TCP_ACK, 16384, &o, "0123456789", 10);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.ooo_held, 8 + 3 + 8);
+	peer(40002, 1001, iss3 + 1, TCP_RST, 0, &NO_OPTS, NULL, 0);
+	assert_null(conn(40002));
+}
+
+/* The engine's pool of held segments is shared, and bounded: past it a
+ * segment ahead of a hole is dropped as before, and an abort from inside
+ * on_data while held segments are being delivered is safe. */
+static void test_out_of_order_pool_and_abort(void **state)
+{
+	struct opts o = ts(200);
+	struct tcp_stats st;
+	uint32_t iss[3];
+
+	struct tcp_config cfg = config();
+
+	teardown(state);
+	cfg.ooo_segs = 10;
+	setup_with(&cfg);
+	for (int k = 0; k < 3; k++)
+		iss[k] = handshake((uint16_t)(41000 + k));
+	for (int k = 0; k < 3; k++)
+		for (int i = 1; i <= 4; i++)
+			peer((uint16_t)(41000 + k), 1001 + 5 * i, iss[k] + 1, TCP_ACK, 16384, &o,
+			     "abcde", 5);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.out_of_order, 12);
+	assert_int_equal(st.ooo_held, 10);
+	/* the first connection aborts from inside the first delivery */
+	H.abort_on_data = true;
+	peer(41000, 1001, iss[0] + 1, TCP_ACK, 16384, &o, "abcde", 5);
+	assert_null(conn(41000));
+	H.abort_on_data = false;
+	H.rxlen = 0;
+	/* its four slots are free again: the third connection's two dropped
+	 * segments can be held now */
+	peer(41002, 1001 + 15, iss[2] + 1, TCP_ACK, 16384, &o, "abcde", 5);
+	peer(41002, 1001 + 20, iss[2] + 1, TCP_ACK, 16384, &o, "abcde", 5);
+	peer(41002, 1001, iss[2] + 1, TCP_ACK, 16384, &o, "abcde", 5);
+	assert_int_equal(H.rxlen, 25);
+}
+
 static void test_out_of_order_and_paws(void **state)
 {
 	uint32_t iss = handshake(40000);
 	struct opts o = ts(200);
 	struct tcp_stats st;
 
-	peer(40000, 1006, iss + 1, TCP_ACK, 16384, &o, "world", 5);
+	/* Ahead of a hole: held, and a duplicate ACK at once. */
+	peer(40000, 1006, iss + 1, TCP_ACK, 16384, &o, " world", 6);
 	assert_int_equal(H.rxlen, 0);
 	assert_int_equal(H.nout, 1); /* at once, not at the flush */
 	assert_int_equal(last()->seg.ack, 1001);
+	/* The hole fills: both, in order, and an ACK of both. */
 	peer(40000, 1001, iss + 1, TCP_ACK, 16384, &o, "hello", 5);
-	assert_int_equal(H.rxlen, 5);
-	peer(40000, 1001, iss + 1, TCP_ACK, 16384, &o, "hello world", 11);
 	assert_int_equal(H.rxlen, 11);
 	assert_memory_equal(H.rx, "hello world", 11);
+	flush();
+	assert_int_equal(last()->seg.ack, 1012);
+	/* The sender's retransmission of both: old, not delivered again. */
+	peer(40000, 1001, iss + 1, TCP_ACK, 16384, &o, "hello world", 11);
+	assert_int_equal(H.rxlen, 11);
 	tcp_engine_stats(H.e, &st);
 	assert_int_equal(st.out_of_order, 1);
+	assert_int_equal(st.ooo_held, 1);
 	/* A wholly old segment: not delivered, ACKed. */
 	H.nout = 0;
 	peer(40000, 1001, iss + 1, TCP_ACK, 16384, &o, "hello", 5);
@@ -938,6 +1037,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_active_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_peer_rst, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_out_of_order_and_paws, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_out_of_order_reassembly, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_out_of_order_pool_and_abort, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_syn_flood_within_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resets_and_bad_headers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_inside_callback, setup, teardown),
