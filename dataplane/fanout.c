@@ -284,8 +284,7 @@ static int change_mask(struct fanout *f, int64_t channel, int w, bool set)
 			rte_rcu_qsbr_synchronize(qsbr, RTE_QSBR_THRID_INVALID);
 			rc = rte_hash_add_key_data(f->channels, &channel, (void *)(uintptr_t)mask);
 		}
-	}
-	else if (data != NULL)
+	} else if (data != NULL)
 		rc = rte_hash_del_key(f->channels, &channel) >= 0 ? 0 : -EINVAL;
 	pthread_mutex_unlock(&f->write_lock);
 	return rc == -ENOSPC ? -ENOSPC : rc < 0 ? -EINVAL : 0;
