@@ -44,6 +44,7 @@ struct tcp_conn {
 	struct tcp_tuple t;
 	uint16_t ooo;		/* segments held ahead of a hole: a list, 1-based; 0 none */
 	uint8_t n_ooo;		/* how many */
+	bool sack_ok;		/* the peer may be told of them (RFC 2018) */
 	struct tcp_conn *hnext; /* hash chain */
 	struct tcp_conn *pnext; /* flush list, or free list */
 	struct wheel_node timer;
@@ -113,9 +114,11 @@ struct ooo_seg {
 
 struct tcp_engine {
 	struct tcp_config cfg;
-	struct ooo_seg *ooo; /* cfg.ooo_segs slots */
-	uint16_t ooo_free;   /* slots given back, linked through next; 1-based */
-	uint16_t ooo_fresh;  /* slots ever used: the rest are untouched */
+	struct ooo_seg *ooo;		  /* cfg.ooo_segs slots */
+	uint16_t ooo_free;		  /* slots given back, linked through next; 1-based */
+	uint16_t ooo_fresh;		  /* slots ever used: the rest are untouched */
+	const struct tcp_conn *held_conn; /* the segment being answered was held: */
+	uint32_t held_seq;		  /* it leads the SACK blocks */
 	struct tcp_callbacks cb;
 	struct tcp_conn *conns, *free_list, *pending, *dead;
 	struct qslab **slabs; /* every slab, sorted by address */
@@ -736,6 +739,51 @@ static void emit(struct tcp_engine *e, const struct tcp_out *o)
 	e->cb.output(e->cb.ctx, o);
 }
 
+static struct ooo_seg *ooo_at(struct tcp_engine *e, uint16_t i);
+
+/* RFC 2018: the blocks of held data, in a pure ACK (a segment with data
+ * has no room: its MSS counts only the timestamps). The first block holds
+ * the segment held last, when this ACK answers it; then the others, in
+ * order, as many as fit (3 beside timestamps, 4 without). */
+static void put_sack(struct tcp_engine *e, const struct tcp_conn *c, struct tcp_out *o)
+{
+	uint32_t left[OOO_PER_CONN], right[OOO_PER_CONN];
+	int n = 0, max = (40 - o->optlen - 4) / 8, put = 0, lead = -1;
+	uint8_t *p = o->opts + o->optlen;
+
+	for (uint16_t i = c->ooo; i; i = ooo_at(e, i)->next) {
+		const struct ooo_seg *k = ooo_at(e, i);
+
+		if (n && seq_leq(k->seq, right[n - 1])) { /* touches the block before */
+			if (seq_lt(right[n - 1], k->seq + k->len))
+				right[n - 1] = k->seq + k->len;
+			continue;
+		}
+		left[n] = k->seq;
+		right[n++] = k->seq + k->len;
+	}
+	if (e->held_conn == c)
+		for (int b = 0; b < n; b++)
+			if (seq_leq(left[b], e->held_seq) && seq_lt(e->held_seq, right[b]))
+				lead = b;
+	if (max > 4)
+		max = 4;
+	p[0] = 1;
+	p[1] = 1;
+	p[2] = 5;
+	for (int b = -1; b < n && put < max; b++) {
+		int k = b < 0 ? lead : b;
+
+		if (k < 0 || (b >= 0 && b == lead))
+			continue;
+		put32(p + 4 + 8 * put, left[k]);
+		put32(p + 8 + 8 * put, right[k]);
+		put++;
+	}
+	p[3] = (uint8_t)(2 + 8 * put);
+	o->optlen = (uint8_t)(o->optlen + 4 + 8 * put);
+}
+
 /* One segment of c: seq, flags, payload [off, off + len) of the queue. */
 static void send_seg(struct tcp_engine *e, struct tcp_conn *c, uint32_t seq, uint8_t flags,
 		     uint32_t off, uint32_t len)
@@ -751,6 +799,8 @@ static void send_seg(struct tcp_engine *e, struct tcp_conn *c, uint32_t seq, uin
 
 	if (c->ts_ok)
 		put_ts(&o, ts_clock(e), c->ts_recent);
+	if (c->sack_ok && c->ooo && len == 0)
+		put_sack(e, c, &o);
 	c->last_ack_sent = c->rcv_nxt;
 	c->ack_now = false;
 	emit(e, &o);
@@ -763,7 +813,7 @@ static void send_ack(struct tcp_engine *e, struct tcp_conn *c)
 
 /* The SYN-ACK: MSS, and window scale and timestamps when the SYN had them. */
 static void send_synack(struct tcp_engine *e, const struct tcp_tuple *t, uint32_t iss, uint32_t ack,
-			bool ws, bool ts, uint32_t tsval, uint32_t tsecr)
+			bool ws, bool ts, bool sack, uint32_t tsval, uint32_t tsecr)
 {
 	struct tcp_out o = {.t = *t,
 			    .seq = iss,
@@ -786,6 +836,14 @@ static void send_synack(struct tcp_engine *e, const struct tcp_tuple *t, uint32_
 	}
 	if (ts)
 		put_ts(&o, tsval, tsecr);
+	if (sack) {
+		p = o.opts + o.optlen;
+		p[0] = 1;
+		p[1] = 1;
+		p[2] = 4; /* SACK permitted */
+		p[3] = 2;
+		o.optlen += 4;
+	}
 	emit(e, &o);
 }
 
@@ -1068,11 +1126,11 @@ static void send_cookie(struct tcp_engine *e, const struct tcp_seg *seg)
 			idx = i;
 	iss = (cookie_hash(e, &seg->t, seg->seq, period) & 0xffffff00u) |
 	      (uint32_t)(period & 31) << 3 | idx;
-	tsval = (ts_clock(e) & ~0xfu) | (seg->has_ws ? seg->ws : 0xf);
+	tsval = (ts_clock(e) & ~0x1fu) | (seg->sack_ok ? 0x10u : 0) | (seg->has_ws ? seg->ws : 0xf);
 	e->st.syn_cookies_sent++;
 	/* without timestamps the scale cannot come back: offer none */
-	send_synack(e, &seg->t, iss, seg->seq + 1, seg->has_ws && seg->has_ts, seg->has_ts, tsval,
-		    seg->tsval);
+	send_synack(e, &seg->t, iss, seg->seq + 1, seg->has_ws && seg->has_ts, seg->has_ts,
+		    seg->sack_ok && seg->has_ts, tsval, seg->tsval);
 }
 
 /* An ACK for no connection: a valid cookie makes it an established one. */
@@ -1104,6 +1162,7 @@ static struct tcp_conn *accept_cookie(struct tcp_engine *e, const struct tcp_seg
 		c->ws_ok = true;
 	}
 	c->ts_ok = seg->has_ts;
+	c->sack_ok = seg->has_ts && (seg->tsecr & 0x10);
 	c->ts_recent = seg->tsval;
 	c->snd_wnd = (uint32_t)seg->wnd << c->snd_ws;
 	c->snd_wl1 = seg->seq;
@@ -1141,12 +1200,13 @@ static void listen_syn(struct tcp_engine *e, const struct tcp_seg *seg)
 		c->ws_ok = true;
 	}
 	c->ts_ok = seg->has_ts;
+	c->sack_ok = seg->sack_ok;
 	c->ts_recent = seg->tsval;
 	c->rtt_start_us = e->now_us; /* the half-open entry's birth */
 	c->snd_wnd = seg->wnd;	     /* a SYN's window is never scaled */
 	c->snd_wl1 = seg->seq;
-	send_synack(e, &c->t, c->iss, c->rcv_nxt, seg->has_ws, seg->has_ts, ts_clock(e),
-		    seg->tsval);
+	send_synack(e, &c->t, c->iss, c->rcv_nxt, seg->has_ws, seg->has_ts, seg->sack_ok,
+		    ts_clock(e), seg->tsval);
 	c->last_ack_sent = c->rcv_nxt;
 	arm(e, c, c->rto_us);
 }
@@ -1231,8 +1291,8 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 	if (c->state == TCP_S_SYN_RECEIVED && (seg->flags & TCP_SYN) && !(seg->flags & TCP_ACK) &&
 	    seg->seq == c->irs) {
 		/* the peer retransmitted its SYN: our SYN-ACK was lost */
-		send_synack(e, &c->t, c->iss, c->rcv_nxt, c->ws_ok, c->ts_ok, ts_clock(e),
-			    c->ts_recent);
+		send_synack(e, &c->t, c->iss, c->rcv_nxt, c->ws_ok, c->ts_ok, c->sack_ok,
+			    ts_clock(e), c->ts_recent);
 		return;
 	}
 	/* RFC 7323 5.3: PAWS */
@@ -1343,10 +1403,13 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 				     c->state == TCP_S_FIN_WAIT_1 || c->state == TCP_S_FIN_WAIT_2;
 
 			e->st.out_of_order++;
-			if (takes && !(seg->flags & TCP_FIN))
-				ooo_hold(e, c, seq, data,
-					 min_u32(len, c->rcv_nxt + wnd - seq)); /* to the window */
+			if (takes && !(seg->flags & TCP_FIN) &&
+			    ooo_hold(e, c, seq, data, min_u32(len, c->rcv_nxt + wnd - seq))) {
+				e->held_conn = c;
+				e->held_seq = seq;
+			}
 			send_ack(e, c);
+			e->held_conn = NULL;
 			return;
 		}
 		if (seq_lt(seq, c->rcv_nxt)) { /* the front was received already */
@@ -1453,8 +1516,8 @@ static void on_timer(void *arg, struct wheel_node *n)
 		}
 		c->retries++;
 		c->rto_us = min_u32(c->rto_us * 2, e->cfg.rto_max_us);
-		send_synack(e, &c->t, c->iss, c->rcv_nxt, c->ws_ok, c->ts_ok, ts_clock(e),
-			    c->ts_recent);
+		send_synack(e, &c->t, c->iss, c->rcv_nxt, c->ws_ok, c->ts_ok, c->sack_ok,
+			    ts_clock(e), c->ts_recent);
 		arm(e, c, c->rto_us);
 		return;
 	case TCP_S_TIME_WAIT:

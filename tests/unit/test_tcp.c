@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "bytes.h"
 #include "tcp.h"
 #include "wheel.h"
 
@@ -141,9 +142,10 @@ struct opts {
 	int mss, ws; /* -1: none */
 	bool ts;
 	uint32_t tsval, tsecr;
+	bool sack_ok; /* SACK permitted (RFC 2018) */
 };
 
-static const struct opts NO_OPTS = {-1, -1, false, 0, 0};
+static const struct opts NO_OPTS = {-1, -1, false, 0, 0, false};
 
 /* A segment from the peer, as bytes, through the parser into the engine. */
 static void peer(uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd,
@@ -179,6 +181,10 @@ static void peer(uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags, uint
 			t[8 + i] = (uint8_t)(o->tsecr >> (24 - 8 * i));
 		}
 		hlen += 12;
+	}
+	if (o->sack_ok) {
+		memcpy(p + hlen, "\x01\x01\x04\x02", 4);
+		hlen += 4;
 	}
 	p[0] = (uint8_t)(rport >> 8);
 	p[1] = (uint8_t)rport;
@@ -221,27 +227,67 @@ static struct out *last(void)
 	return &H.out[(H.nout - 1) % MAXOUT];
 }
 
+static int sack_blocks(const struct out *x, uint32_t *left, uint32_t *right, bool *permitted);
+
 /* The three-way handshake with timestamps and window scale 2 from the
- * peer; returns our ISS. The peer's ISN is 1000. Its MSS, 1412, leaves
+ * peer, and SACK permitted if sack; returns our ISS, and whether our
+ * SYN-ACK permitted SACK. The peer's ISN is 1000. Its MSS, 1412, leaves
  * 1400 bytes of payload per segment beside the timestamp option. */
-static uint32_t handshake(uint16_t rport)
+static uint32_t handshake_with(uint16_t rport, bool sack, bool *sack_permitted)
 {
-	struct opts o = {1412, 2, true, 100, 0};
-	uint32_t iss;
+	struct opts o = {1412, 2, true, 100, 0, sack};
+	uint32_t iss, l[4], r[4];
 
 	peer(rport, 1000, 0, TCP_SYN, 65535, &o, NULL, 0);
 	assert_int_equal(last()->seg.flags, TCP_SYN | TCP_ACK);
+	assert_int_equal(sack_blocks(last(), l, r, sack_permitted), 0);
 	iss = last()->seg.seq;
-	o = (struct opts){-1, -1, true, 101, last()->seg.tsval};
+	o = (struct opts){-1, -1, true, 101, last()->seg.tsval, false};
 	peer(rport, 1001, iss + 1, TCP_ACK, 16384, &o, NULL, 0); /* 16384 << 2 = 64 KiB */
 	assert_int_equal(tcp_conn_state(conn(rport)), TCP_S_ESTABLISHED);
 	H.nout = 0;
 	return iss;
 }
 
+static uint32_t handshake(uint16_t rport)
+{
+	bool permitted;
+
+	return handshake_with(rport, false, &permitted);
+}
+
 static struct opts ts(uint32_t tsval)
 {
-	return (struct opts){-1, -1, true, tsval, 0};
+	return (struct opts){-1, -1, true, tsval, 0, false};
+}
+
+/* The SACK blocks of a segment we sent (0 when it has none), and whether
+ * it offered SACK (a SYN-ACK). */
+static int sack_blocks(const struct out *x, uint32_t *left, uint32_t *right, bool *permitted)
+{
+	size_t hlen = (size_t)(x->bytes[12] >> 4) * 4;
+	int n = 0;
+
+	*permitted = false;
+	for (size_t off = 20; off < hlen;) {
+		uint8_t kind = x->bytes[off];
+
+		if (kind == 0)
+			break;
+		if (kind == 1) {
+			off++;
+			continue;
+		}
+		if (kind == 4)
+			*permitted = true;
+		if (kind == 5)
+			for (n = 0; n < (x->bytes[off + 1] - 2) / 8; n++) {
+				left[n] = get32(x->bytes + off + 2 + 8 * n);
+				right[n] = get32(x->bytes + off + 6 + 8 * n);
+			}
+		off += x->bytes[off + 1];
+	}
+	return n;
 }
 
 /* ---- the cases ---- */
@@ -250,7 +296,7 @@ static struct opts ts(uint32_t tsval)
  * timestamp; a SYN without options gets none and an MSS of 536 to send. */
 static void test_handshake_and_options(void **state)
 {
-	struct opts o = {1400, 2, true, 12345, 0};
+	struct opts o = {1400, 2, true, 12345, 0, false};
 	struct tcp_cc_info cc;
 	struct out *s;
 	uint32_t iss;
@@ -475,7 +521,7 @@ static void test_spurious_timeout_teaches_the_rto(void **state)
 	assert_int_equal(H.nout, 2);
 	assert_int_equal(last()->seg.tsval, orig_ts + 1001);
 	advance(500000); /* the ACK of the original, 1.501 s after it left */
-	o = (struct opts){-1, -1, true, 300, orig_ts};
+	o = (struct opts){-1, -1, true, 300, orig_ts, false};
 	peer(40000, 1001, iss + 101, TCP_ACK, 16384, &o, NULL, 0);
 	tcp_conn_cc(conn(40000), &cc);
 	assert_int_equal(cc.flight, 0);
@@ -493,7 +539,7 @@ static void test_spurious_timeout_teaches_the_rto(void **state)
 	assert_int_equal(last()->seg.seq, iss + 101);
 	retx_ts = last()->seg.tsval;
 	tcp_conn_cc(conn(40000), &before);
-	o = (struct opts){-1, -1, true, 301, retx_ts};
+	o = (struct opts){-1, -1, true, 301, retx_ts, false};
 	peer(40000, 1001, iss + 201, TCP_ACK, 16384, &o, NULL, 0);
 	tcp_conn_cc(conn(40000), &cc);
 	assert_int_equal(cc.rto_us, before.rto_us); /* still backed off */
@@ -522,7 +568,7 @@ static void test_spurious_timeout_resumes_with_new_data(void **state)
 	/* new data queued, then the first original segment's ACK, late */
 	assert_int_equal(tcp_send(H.e, conn(40000), data, 500, NULL), 0);
 	advance(200000);
-	o = (struct opts){-1, -1, true, 300, orig_ts};
+	o = (struct opts){-1, -1, true, 300, orig_ts, false};
 	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
 	flush();
 	tcp_engine_stats(H.e, &st);
@@ -823,6 +869,71 @@ static void test_out_of_order_pool_and_abort(void **state)
 	assert_int_equal(H.rxlen, 25);
 }
 
+/* RFC 2018: SACK permitted in the SYN-ACK when the SYN had it (also with
+ * a SYN cookie, carried in the timestamp); then every pure ACK sent while
+ * segments are held lists them, the block of the segment just held first. */
+static void test_sack_blocks(void **state)
+{
+	struct opts o = ts(200);
+	uint32_t l[4], r[4], iss, cookie;
+	bool permitted;
+
+	iss = handshake_with(40000, true, &permitted);
+	assert_true(permitted);
+	peer(40000, 1011, iss + 1, TCP_ACK, 16384, &o, "0123456789", 10);
+	assert_int_equal(sack_blocks(last(), l, r, &permitted), 1);
+	assert_int_equal(last()->seg.ack, 1001);
+	assert_int_equal(l[0], 1011);
+	assert_int_equal(r[0], 1021);
+	peer(40000, 1031, iss + 1, TCP_ACK, 16384, &o, "01234", 5);
+	assert_int_equal(sack_blocks(last(), l, r, &permitted), 2);
+	assert_int_equal(l[0], 1031); /* the one just held, first */
+	assert_int_equal(r[0], 1036);
+	assert_int_equal(l[1], 1011);
+	assert_int_equal(r[1], 1021);
+	peer(40000, 1041, iss + 1, TCP_ACK, 16384, &o, "01234", 5);
+	peer(40000, 1051, iss + 1, TCP_ACK, 16384, &o, "01234", 5);
+	/* four blocks held, three fit beside the timestamps */
+	assert_int_equal(sack_blocks(last(), l, r, &permitted), 3);
+	assert_int_equal(l[0], 1051);
+	assert_int_equal(l[1], 1011);
+	assert_int_equal(l[2], 1031);
+	/* the gap between the first two fills: they merge */
+	peer(40000, 1021, iss + 1, TCP_ACK, 16384, &o, "0123456789", 10);
+	assert_int_equal(sack_blocks(last(), l, r, &permitted), 3);
+	assert_int_equal(l[0], 1011);
+	assert_int_equal(r[0], 1036);
+	/* the hole at the front fills: delivered up to the next hole, and the
+	 * blocks beyond it still reported */
+	peer(40000, 1001, iss + 1, TCP_ACK, 16384, &o, "0123456789", 10);
+	flush();
+	assert_int_equal(last()->seg.ack, 1036);
+	assert_int_equal(sack_blocks(last(), l, r, &permitted), 2);
+	assert_int_equal(l[0], 1041);
+	assert_int_equal(l[1], 1051);
+
+	/* A peer that did not offer SACK gets none. */
+	iss = handshake_with(40001, false, &permitted);
+	assert_false(permitted);
+	peer(40001, 1011, iss + 1, TCP_ACK, 16384, &o, "0123456789", 10);
+	assert_int_equal(sack_blocks(last(), l, r, &permitted), 0);
+
+	/* Under a SYN flood the cookie's timestamp carries it. */
+	o = (struct opts){1460, 5, true, 77, 0, true};
+	for (int i = 0; i < 20; i++)
+		peer((uint16_t)(20000 + i), 1000u * (uint32_t)i, 0, TCP_SYN, 65535, &o, NULL, 0);
+	assert_int_equal(sack_blocks(last(), l, r, &permitted), 0);
+	assert_true(permitted);
+	cookie = last()->seg.seq;
+	o = (struct opts){-1, -1, true, 78, last()->seg.tsval, false};
+	peer(20019, 19001, cookie + 1, TCP_ACK, 100, &o, NULL, 0);
+	assert_int_equal(tcp_conn_state(conn(20019)), TCP_S_ESTABLISHED);
+	o = ts(79);
+	peer(20019, 19011, cookie + 1, TCP_ACK, 100, &o, "0123456789", 10);
+	assert_int_equal(sack_blocks(last(), l, r, &permitted), 1);
+	assert_int_equal(l[0], 19011);
+}
+
 static void test_out_of_order_and_paws(void **state)
 {
 	uint32_t iss = handshake(40000);
@@ -877,7 +988,7 @@ static void test_out_of_order_and_paws(void **state)
  * forged one is reset; half-open entries expire. */
 static void test_syn_flood_within_bounds(void **state)
 {
-	struct opts o = {1460, 5, true, 77, 0};
+	struct opts o = {1460, 5, true, 77, 0, false};
 	struct tcp_stats st;
 	struct tcp_cc_info cc;
 	uint32_t cookie, tsval;
@@ -894,7 +1005,7 @@ static void test_syn_flood_within_bounds(void **state)
 	cookie = last()->seg.seq;
 	tsval = last()->seg.tsval;
 	assert_int_equal(tsval & 0xf, 5);
-	o = (struct opts){-1, -1, true, 78, tsval};
+	o = (struct opts){-1, -1, true, 78, tsval, false};
 	peer(20999, 999001, cookie + 1, TCP_ACK, 100, &o, "GET", 3);
 	assert_non_null(conn(20999));
 	assert_int_equal(tcp_conn_state(conn(20999)), TCP_S_ESTABLISHED);
@@ -910,7 +1021,7 @@ static void test_syn_flood_within_bounds(void **state)
 	assert_int_equal(st.syn_cookies_ok, 1);
 	assert_int_equal(st.syn_cookies_bad, 1);
 	/* A cookie from more than two periods ago no longer validates. */
-	peer(21000, 5000, 0, TCP_SYN, 65535, &(struct opts){1460, -1, false, 0, 0}, NULL, 0);
+	peer(21000, 5000, 0, TCP_SYN, 65535, &(struct opts){1460, -1, false, 0, 0, false}, NULL, 0);
 	cookie = last()->seg.seq;
 	H.now += 200ull * 1000000;
 	peer(21000, 5001, cookie + 1, TCP_ACK, 100, &NO_OPTS, NULL, 0);
@@ -1038,6 +1149,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_peer_rst, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_out_of_order_and_paws, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_out_of_order_reassembly, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sack_blocks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_out_of_order_pool_and_abort, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_syn_flood_within_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resets_and_bad_headers, setup, teardown),
