@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <rte_eal.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@ struct daemon {
 	struct edge *edge;
 	struct socket_server *server;
 	struct dpdk_edge *dpdk; /* mode = dpdk */
+	bool dpdk_mode;
+	atomic_bool dpdk_up; /* its port and lcores started */
 	time_t started;
 };
 
@@ -57,6 +60,10 @@ static bool is_ready(void *arg, char *why, size_t why_size)
 
 	if (!persist_writer_connected(d->writer)) {
 		snprintf(why, why_size, "PostgreSQL is unreachable");
+		return false;
+	}
+	if (d->dpdk_mode && !atomic_load(&d->dpdk_up)) {
+		snprintf(why, why_size, "the DPDK edge is starting");
 		return false;
 	}
 	return true;
@@ -167,6 +174,7 @@ int main(int argc, char **argv)
 	    .checksum_offload = d.cfg.dataplane.checksum_offload,
 	    .jwt_secret = d.cfg.auth.jwt_secret,
 	};
+	d.dpdk_mode = dpdk_mode;
 	if (dpdk_mode) {
 		const char *where = config_path ? config_path : "(defaults)";
 
@@ -303,6 +311,7 @@ int main(int argc, char **argv)
 			socket_server_stop(d.server);
 			return 1;
 		}
+		atomic_store(&d.dpdk_up, true);
 	}
 	getrlimit(RLIMIT_NOFILE, &files);
 	LOG(NOTICE,
