@@ -983,6 +983,10 @@ static double g_ooo_held(void *arg)
 {
 	return tcp_sum(arg, offsetof(struct tcp_stats, ooo_held));
 }
+static double g_sack_retransmits(void *arg)
+{
+	return tcp_sum(arg, offsetof(struct tcp_stats, sack_retransmits));
+}
 static double g_window_drops(void *arg)
 {
 	return tcp_sum(arg, offsetof(struct tcp_stats, window_drops));
@@ -1277,6 +1281,10 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 			       "Segments that arrived ahead of a hole (answered with a duplicate "
 			       "ACK; held until it fills when there is room, else dropped).",
 			       g_out_of_order, d);
+	metrics_register_gauge("fanout_dpdk_tcp_sack_retransmits_total",
+			       "Segments sent again in recovery because the peer's SACK blocks "
+			       "showed them missing (a second hole in one round trip).",
+			       g_sack_retransmits, d);
 	metrics_register_gauge("fanout_dpdk_tcp_out_of_order_held_total",
 			       "Segments held ahead of a hole and delivered once it filled.",
 			       g_ooo_held, d);

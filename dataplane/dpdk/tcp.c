@@ -78,6 +78,7 @@ struct tcp_conn {
 	 * snd_una (the head chunk's first q_head_off bytes are acknowledged) */
 	struct tcp_chunk *q;
 	uint32_t q_mask, q_head, q_tail, q_head_off, q_bytes;
+	uint32_t rexmit_hi; /* in recovery: sent again up to here (SACK) */
 };
 
 /* Send queues are allocated 64 at a time (a slab) as the number of
@@ -234,6 +235,15 @@ int tcp_parse(const uint8_t *p, size_t len, uint32_t saddr, uint32_t daddr, stru
 			break;
 		case 4:
 			seg->sack_ok = olen == 2;
+			break;
+		case 5: /* SACK blocks; ill-formed ones are ignored */
+			if (olen >= 10 && (olen - 2) % 8 == 0 && olen <= 34) {
+				seg->nsack = (uint8_t)((olen - 2) / 8);
+				for (int b = 0; b < seg->nsack; b++) {
+					seg->sack_l[b] = get32(p + off + 2 + 8 * b);
+					seg->sack_r[b] = get32(p + off + 6 + 8 * b);
+				}
+			}
 			break;
 		case 8:
 			if (olen != 10)
@@ -942,8 +952,47 @@ static void retransmit_first(struct tcp_engine *e, struct tcp_conn *c)
 		send_seg(e, c, c->snd_una, len == c->q_bytes ? TCP_PSH : 0, 0, len);
 	else if (c->fin_out && c->snd_una != c->snd_max)
 		send_seg(e, c, c->snd_una, TCP_FIN, 0, 0);
+	c->rexmit_hi = c->snd_una + len;
 	c->rtt_timing = false; /* Karn: no sample from a retransmitted segment */
 	e->st.retransmits++;
+}
+
+/* In recovery, with the peer's SACK blocks (RFC 6675's NextSeg, from the
+ * blocks this ACK reports rather than a full scoreboard): the first byte
+ * not sent again yet and not reported received, below the highest byte
+ * reported received, starts a hole; up to an MSS of it is sent again.
+ * False when there is no such hole (the ACK's room goes to new data). */
+static bool sack_retransmit(struct tcp_engine *e, struct tcp_conn *c, const struct tcp_seg *seg)
+{
+	uint32_t next = seq_lt(c->snd_una, c->rexmit_hi) ? c->rexmit_hi : c->snd_una;
+	uint32_t hi = c->snd_una, end, len;
+	int b, moved = 1;
+
+	for (b = 0; b < seg->nsack; b++) /* reports of what we never sent are ignored */
+		if (seq_lt(c->snd_una, seg->sack_l[b]) && seq_lt(seg->sack_l[b], seg->sack_r[b]) &&
+		    seq_leq(seg->sack_r[b], c->snd_max) && seq_lt(hi, seg->sack_r[b]))
+			hi = seg->sack_r[b];
+	while (moved) { /* past the blocks reported received */
+		moved = 0;
+		for (b = 0; b < seg->nsack; b++)
+			if (seq_leq(seg->sack_l[b], next) && seq_lt(next, seg->sack_r[b])) {
+				next = seg->sack_r[b];
+				moved = 1;
+			}
+	}
+	if (!seq_lt(next, hi) || next - c->snd_una >= c->q_bytes)
+		return false;
+	end = hi;
+	for (b = 0; b < seg->nsack; b++)
+		if (seq_lt(next, seg->sack_l[b]) && seq_lt(seg->sack_l[b], end))
+			end = seg->sack_l[b];
+	len = min_u32(min_u32(end - next, c->snd_mss), c->q_bytes - (next - c->snd_una));
+	send_seg(e, c, next, 0, next - c->snd_una, len);
+	c->rexmit_hi = next + len;
+	c->rtt_timing = false;
+	e->st.retransmits++;
+	e->st.sack_retransmits++;
+	return true;
 }
 
 /* ---- acknowledgements, RTT and congestion control ---- */
@@ -1033,8 +1082,10 @@ static void new_ack(struct tcp_engine *e, struct tcp_conn *c, uint32_t ack, uint
 			c->cwnd = min_u32(c->ssthresh, max_u32(flight(c), mss) + mss);
 			c->in_recovery = false;
 			c->dupacks = 0;
-		} else { /* a partial ACK: the next hole, deflate by what was acked */
-			retransmit_first(e, c);
+		} else { /* a partial ACK: the next hole (unless SACK recovery sent
+			  * it again already), deflate by what was acked */
+			if (!(c->sack_ok && seq_lt(c->snd_una, c->rexmit_hi)))
+				retransmit_first(e, c);
 			c->cwnd = c->cwnd > acked ? c->cwnd - acked + mss : mss;
 			arm(e, c, c->rto_us);
 		}
@@ -1051,12 +1102,15 @@ static void new_ack(struct tcp_engine *e, struct tcp_conn *c, uint32_t ack, uint
 		arm(e, c, c->rto_us); /* 6298 5.3 */
 }
 
-static void dup_ack(struct tcp_engine *e, struct tcp_conn *c)
+static void dup_ack(struct tcp_engine *e, struct tcp_conn *c, const struct tcp_seg *seg)
 {
 	uint32_t mss = c->snd_mss;
 
 	if (c->in_recovery) {
-		c->cwnd += mss; /* inflate: a segment left the network */
+		/* a segment left the network: its room goes to the next hole
+		 * the peer's SACK blocks show, else to new data */
+		if (!(c->sack_ok && sack_retransmit(e, c, seg)))
+			c->cwnd += mss;
 		return;
 	}
 	if (++c->dupacks != DUPACK_THRESHOLD)
@@ -1359,7 +1413,7 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 			new_ack(e, c, seg->ack, seg->has_ts ? seg->tsecr : 0);
 		} else if (seg->ack == c->snd_una && len == 0 && !(seg->flags & TCP_FIN) &&
 			   wnd == c->snd_wnd && flight(c) > 0) {
-			dup_ack(e, c);
+			dup_ack(e, c, seg);
 		}
 		/* 3.10.7.4: the send window, from the newest segment */
 		if (seq_lt(c->snd_wl1, seq) ||

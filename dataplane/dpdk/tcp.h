@@ -52,6 +52,8 @@ struct tcp_seg {
 	uint16_t mss;
 	uint8_t ws;
 	uint32_t tsval, tsecr;
+	uint8_t nsack;		       /* SACK blocks (RFC 2018), at most 4 */
+	uint32_t sack_l[4], sack_r[4]; /* [left, right) each */
 	const uint8_t *data;
 	uint32_t len;
 };
@@ -202,6 +204,7 @@ struct tcp_stats {
 	uint64_t window_drops;	    /* segments cut or dropped for a window too small */
 	uint64_t spurious_timeouts; /* retransmission timeouts an ACK showed needless */
 	uint64_t ooo_held;	    /* segments ahead of a hole held until it filled */
+	uint64_t sack_retransmits;  /* holes sent again in recovery from the peer's SACK blocks */
 	uint32_t conns, half_open;
 	uint32_t send_queues; /* allocated now (in use or pooled; slabs of 64) */
 };

@@ -41,6 +41,8 @@ static struct harness {
 	bool refuse;
 	bool abort_on_data;
 	uint64_t now;
+	int nsack;	  /* SACK blocks peer() puts in its next segments */
+	uint32_t sack[8]; /* left, right, ... */
 } H;
 
 static void collect(void *arg, const uint8_t *data, uint32_t len, void *ref)
@@ -185,6 +187,14 @@ static void peer(uint16_t rport, uint32_t seq, uint32_t ack, uint8_t flags, uint
 	if (o->sack_ok) {
 		memcpy(p + hlen, "\x01\x01\x04\x02", 4);
 		hlen += 4;
+	}
+	if (H.nsack) {
+		memcpy(p + hlen, "\x01\x01\x05", 3);
+		p[hlen + 3] = (uint8_t)(2 + 8 * H.nsack);
+		for (int b = 0; b < 2 * H.nsack; b++)
+			for (int i = 0; i < 4; i++)
+				p[hlen + 4 + 4 * b + i] = (uint8_t)(H.sack[b] >> (24 - 8 * i));
+		hlen += 4 + 8 * (size_t)H.nsack;
 	}
 	p[0] = (uint8_t)(rport >> 8);
 	p[1] = (uint8_t)rport;
@@ -546,6 +556,75 @@ static void test_spurious_timeout_teaches_the_rto(void **state)
 	assert_int_equal(cc.srtt_us, 1501000);
 	tcp_engine_stats(H.e, &st);
 	assert_int_equal(st.spurious_timeouts, 1);
+}
+
+/* The SACK blocks peer() sends from now on (n 0: none). */
+static void sacks(int n, uint32_t l0, uint32_t r0, uint32_t l1, uint32_t r1)
+{
+	H.nsack = n;
+	H.sack[0] = l0;
+	H.sack[1] = r0;
+	H.sack[2] = l1;
+	H.sack[3] = r1;
+}
+
+/* With SACK (RFC 2018, RFC 6675's NextSeg): segments 2 and 5 of 10 are
+ * lost; the third duplicate ACK sends 2 again, and the next one, whose
+ * blocks show 5 missing below data received, sends 5 again in the same
+ * round trip; the partial ACK that follows does not send it a third time. */
+static void test_sack_recovery(void **state)
+{
+	bool permitted;
+	uint32_t iss = handshake_with(40000, true, &permitted), s = iss + 1;
+	struct opts o = ts(200);
+	static uint8_t data[10 * 1400];
+	struct tcp_stats st;
+	struct tcp_cc_info cc;
+
+	assert_true(permitted);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(tcp_send(H.e, conn(40000), data + i * 1400, 1400, NULL), 0);
+	flush();
+	assert_int_equal(H.nout, 10);
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0); /* the first */
+	flush();
+	H.nout = 0;
+	sacks(1, s + 2 * 1400, s + 3 * 1400, 0, 0);
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
+	sacks(1, s + 2 * 1400, s + 4 * 1400, 0, 0);
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(H.nout, 0);
+	sacks(2, s + 5 * 1400, s + 6 * 1400, s + 2 * 1400, s + 4 * 1400);
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(H.nout, 1); /* fast retransmit of the first hole */
+	assert_int_equal(last()->seg.seq, s + 1400);
+	sacks(2, s + 5 * 1400, s + 7 * 1400, s + 2 * 1400, s + 4 * 1400);
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
+	assert_int_equal(H.nout, 2); /* the second hole, at once */
+	assert_int_equal(last()->seg.seq, s + 4 * 1400);
+	assert_int_equal(last()->seg.len, 1400);
+	/* nothing left below what was reported: the next one's room goes to
+	 * new data (none here) */
+	sacks(2, s + 5 * 1400, s + 8 * 1400, s + 2 * 1400, s + 4 * 1400);
+	peer(40000, 1001, s + 1400, TCP_ACK, 16384, &o, NULL, 0);
+	flush();
+	assert_int_equal(H.nout, 2);
+	/* the partial ACK up to the second hole: sent again already */
+	sacks(1, s + 5 * 1400, s + 8 * 1400, 0, 0);
+	peer(40000, 1001, s + 4 * 1400, TCP_ACK, 16384, &o, NULL, 0);
+	flush();
+	assert_int_equal(H.nout, 2);
+	tcp_conn_cc(conn(40000), &cc);
+	assert_true(cc.in_recovery);
+	sacks(0, 0, 0, 0, 0);
+	peer(40000, 1001, s + 10 * 1400, TCP_ACK, 16384, &o, NULL, 0);
+	tcp_conn_cc(conn(40000), &cc);
+	assert_false(cc.in_recovery);
+	assert_int_equal(cc.flight, 0);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.fast_retransmits, 1);
+	assert_int_equal(st.sack_retransmits, 1);
+	assert_int_equal(st.retransmits, 2);
 }
 
 /* RFC 4015 step 5: after a timeout found spurious, the segments the timeout
@@ -1143,6 +1222,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_spurious_timeout_resumes_with_new_data, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_fast_retransmit_newreno, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sack_recovery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_zero_window_and_probe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_peer_fin, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_active_close, setup, teardown),
