@@ -1,6 +1,7 @@
 /* The TCP engine of the DPDK edge (see tcp.h): passive open, in-order
- * receive, zero-copy send with retransmission and NewReno, SYN cookies, one
- * timer per connection on the lcore's wheel. Section numbers are RFC 9293's
+ * delivery with out-of-order segments held and reported (SACK), zero-copy
+ * send with retransmission, NewReno and SACK-assisted recovery, SYN cookies,
+ * one timer per connection on the lcore's wheel. Section numbers are RFC 9293's
  * unless another RFC is named. */
 #include "tcp.h"
 
@@ -574,9 +575,6 @@ static void slabs_trim(struct tcp_engine *e)
 	e->qpeak = e->qused;
 }
 
-/* Unhashes c, releases its chunks and puts it on the dead list: it is freed
- * when the current call into the engine returns, so that callers up the
- * stack may still look at it (its state is CLOSED). */
 static struct ooo_seg *ooo_at(struct tcp_engine *e, uint16_t i)
 {
 	return &e->ooo[i - 1];
@@ -664,6 +662,9 @@ static void ooo_deliver(struct tcp_engine *e, struct tcp_conn *c)
 	}
 }
 
+/* Unhashes c, releases its chunks and puts it on the dead list: it is freed
+ * when the current call into the engine returns, so that callers up the
+ * stack may still look at it (its state is CLOSED). */
 static void conn_kill(struct tcp_engine *e, struct tcp_conn *c, enum tcp_close_reason why,
 		      bool notify)
 {
@@ -748,8 +749,6 @@ static void emit(struct tcp_engine *e, const struct tcp_out *o)
 		e->st.resets_out++;
 	e->cb.output(e->cb.ctx, o);
 }
-
-static struct ooo_seg *ooo_at(struct tcp_engine *e, uint16_t i);
 
 /* RFC 2018: the blocks of held data, in a pure ACK (a segment with data
  * has no room: its MSS counts only the timestamps). The first block holds

@@ -2,15 +2,20 @@
  * open only) as a library that an lcore loop drives. Segments go in parsed
  * (tcp_input), segments come out through a callback (tcp_output_fn), time is
  * the caller's (now_us on every call, tcp_timers for the timer step), and
- * nothing is allocated after tcp_engine_create: no malloc, locks, syscalls or
- * logging per segment. One engine per lcore; it owns its connections.
+ * nothing is allocated per segment: no malloc, locks, syscalls or logging
+ * (send queues come from slabs that grow with the connections sending at
+ * once; held out-of-order segments from a pool made at create). One engine per lcore; it owns its
+ * connections.
  *
  * What it does: SYN/SYN-ACK with MSS, window scaling and timestamps (RFC
  * 7323, with PAWS); a bounded half-open table and SYN cookies beyond it (RFC
- * 4987); in-order receive (an out-of-order segment is dropped and answered
- * with a duplicate ACK); sending with retransmission (RTO per RFC 6298,
- * exponential backoff), fast retransmit and NewReno recovery (RFC 5681,
- * 6582), the peer's window and zero-window probes; FIN and RST in every state
+ * 4987); in-order delivery (a segment ahead of a hole is answered with a
+ * duplicate ACK and held, within bounds, until the hole fills; SACK blocks
+ * report it, RFC 2018); sending with retransmission (RTO per RFC 6298,
+ * exponential backoff, spurious timeouts detected, RFC 3522/4015), fast
+ * retransmit and NewReno recovery (RFC 5681, 6582) that also sends again
+ * the holes a peer's SACK blocks show, the peer's window and zero-window
+ * probes; FIN and RST in every state
  * (RST checked as in RFC 5961: an in-window RST that is not exact gets a
  * challenge ACK). What it leaves out is in docs/dataplane.md.
  *
