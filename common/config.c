@@ -12,15 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum key_type {
-	KEY_STRING,
-	KEY_INT,
-	KEY_BOOL,
-	KEY_LOG_LEVEL,
-	KEY_LOG_FORMAT,
-	KEY_MODE,
-	KEY_CHOICE
-};
+enum key_type { KEY_STRING, KEY_INT, KEY_BOOL, KEY_LOG_LEVEL, KEY_LOG_FORMAT, KEY_CHOICE };
 
 struct key {
 	const char *section;
@@ -51,6 +43,7 @@ struct key {
 		sec, name, KEY_CHOICE, OFF(field), 0, 0, 0, names                                  \
 	}
 
+static const char *const mode_names[] = {"socket", "dpdk", NULL}; /* enum dataplane_mode */
 static const char *const zero_copy_names[] = {"auto", "all", "pooled", "off", NULL};
 static const char *const offload_names[] = {"auto", "on", "off", NULL};
 
@@ -78,7 +71,7 @@ static const struct key keys[] = {
     INT("persist", "batch_window_us", persist.batch_window_us, 0, 1000000),
     INT("persist", "queue_max", persist.queue_max, 1, 100000000),
     INT("persist", "dedup_cache", persist.dedup_cache, 0, 100000000),
-    {"dataplane", "mode", KEY_MODE, OFF(dataplane.mode), 0, 0, 0, NULL},
+    CHOICE("dataplane", "mode", dataplane.mode, mode_names),
     INT("dataplane", "workers", dataplane.workers, 1, 128),
     INT("dataplane", "idle_sleep_us", dataplane.idle_sleep_us, 0, 1000000),
     STR("dataplane", "eal_args", dataplane.eal_args),
@@ -212,14 +205,6 @@ static int set_value(struct parse_state *st, const struct key *k, const char *va
 		if (log_format_parse(value, (enum log_format *)field) < 0)
 			return fail(st, "'%s' must be auto, text or json, got '%s'", k->name,
 				    value);
-		return 1;
-	case KEY_MODE:
-		if (strcmp(value, "socket") == 0)
-			*(enum dataplane_mode *)field = DATAPLANE_MODE_SOCKET;
-		else if (strcmp(value, "dpdk") == 0)
-			*(enum dataplane_mode *)field = DATAPLANE_MODE_DPDK;
-		else
-			return fail(st, "'%s' must be socket or dpdk, got '%s'", k->name, value);
 		return 1;
 	case KEY_CHOICE: {
 		char names[128] = "";
