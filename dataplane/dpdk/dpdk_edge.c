@@ -259,8 +259,9 @@ static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
 		if (rte_pktmbuf_chain(k->head, m) < 0) {
 			rte_pktmbuf_free(m);
 			k->failed = true;
+		} else {
+			k->w->tx_by_ref += len;
 		}
-		k->w->tx_by_ref += len;
 		return;
 	}
 	/* copied: the handshake's bytes, a frame the port cannot read where it
