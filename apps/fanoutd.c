@@ -294,6 +294,7 @@ int main(int argc, char **argv)
 	    .tls_key = d.cfg.server.tls_key,
 	    .jwt_secret = d.cfg.auth.jwt_secret,
 	    .api_timeout_ms = d.cfg.server.api_timeout_ms,
+	    .max_connections = d.cfg.server.max_connections,
 	};
 	d.server = socket_server_start(&scfg, d.edge, is_ready, &d);
 	if (d.server == NULL) {

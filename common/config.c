@@ -56,6 +56,7 @@ static const struct key keys[] = {
     STR("server", "tls_key", server.tls_key),
     INT("server", "heartbeat_ms", server.heartbeat_ms, 1000, 600000),
     INT("server", "api_timeout_ms", server.api_timeout_ms, 100, 600000),
+    INT("server", "max_connections", server.max_connections, 0, 16777216),
     INT("server", "max_message_bytes", server.max_message_bytes, 1024, 16777216),
     INT("server", "send_queue_bytes", server.send_queue_bytes, 4096, 1073741824),
     INT("server", "publish_rate", server.publish_rate, 1, 1000000),

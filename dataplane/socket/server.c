@@ -520,18 +520,21 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		return authenticate(wsi, srv->cfg.jwt_secret, ws->user) < 0 ? -1 : 0;
 	case LWS_CALLBACK_ESTABLISHED: {
 		struct session_transport t = {ws_want_write, ws_pause_rx, wsi};
+		int open = atomic_fetch_add(&connections_open, 1); /* a place, taken first */
+		bool full = srv->cfg.max_connections && open >= srv->cfg.max_connections;
 
-		ws->s = session_open(svc->worker, ws->user, &t);
+		ws->s = full ? NULL : session_open(svc->worker, ws->user, &t);
 		if (ws->s == NULL) {
-			bool full = errno == ENOSPC;
-			const char *why =
-			    full ? "server full; try again later" : "cannot open a session";
+			const char *why;
+
+			atomic_fetch_sub(&connections_open, 1);
+			full = full || errno == ENOSPC;
+			why = full ? "server full; try again later" : "cannot open a session";
 			lws_close_reason(wsi, full ? 1013 : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
 					 (unsigned char *)why, strlen(why));
 			return -1;
 		}
 		metric_add(&m_connections_total, 1);
-		atomic_fetch_add(&connections_open, 1);
 		return 0;
 	}
 	case LWS_CALLBACK_RECEIVE: {

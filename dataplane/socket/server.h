@@ -16,7 +16,8 @@ struct socket_server_config {
 	const char *tls_cert; /* both set: https and wss on the same port */
 	const char *tls_key;
 	const char *jwt_secret;
-	int api_timeout_ms; /* an API call unanswered this long gets 503 timeout */
+	int api_timeout_ms;  /* an API call unanswered this long gets 503 timeout */
+	int max_connections; /* websocket connections at once; past them close 1013; 0: no cap */
 };
 
 /* Readiness as the daemon sees it; called on service threads, must not block. */

@@ -226,3 +226,33 @@ def test_api_call_past_its_deadline_gets_503_timeout():
         assert server.metric("fanout_api_timeouts_total") >= 1
     finally:
         assert server.stop() == 0
+
+
+def test_a_node_full_of_connections_closes_the_next_1013():
+    """[server] max_connections: the connection past the cap is accepted and
+    closed at once with 1013 "try again later"; a refused connection takes
+    no place, and a place given back serves the next client."""
+    server = Server(max_connections=2)
+    try:
+        async def go():
+            a = await Client.connect(server, unique("a"))
+            b = await Client.connect(server, unique("b"))
+            for _ in range(3):
+                ws = await websockets.connect(f"{server.ws_url}?token={token(unique('c'))}",
+                                              ping_interval=None)
+                with pytest.raises(websockets.exceptions.ConnectionClosed) as e:
+                    await asyncio.wait_for(ws.recv(), 10)
+                assert e.value.rcvd.code == 1013
+                assert "try again later" in e.value.rcvd.reason
+            assert server.metric("fanout_connections") == 2
+            await a.ws.close()
+            deadline = time.monotonic() + 10
+            while server.metric("fanout_connections") > 1 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            c = await Client.connect(server, unique("c"))
+            assert c.hello["type"] == "hello"
+            await b.ws.close()
+            await c.ws.close()
+        run(go())
+    finally:
+        assert server.stop() == 0
