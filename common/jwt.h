@@ -21,7 +21,9 @@ int jwt_sign(const char *secret, const char *subject, int64_t iat, int64_t ttl_s
  * success copies the subject into subject (JWT_SUBJECT_MAX + 1 bytes) and the
  * expiry into *exp, and returns 0. Errors: -EINVAL malformed, -ENOTSUP an
  * algorithm other than HS256, -EACCES bad signature, -EKEYEXPIRED expired
- * (or not yet valid by nbf). */
+ * (or not yet valid by nbf). On any error subject is "" and *exp 0: a refused
+ * token carries no identity. A token needs "sub" and an integer "exp"; "nbf",
+ * when present, must be an integer. */
 int jwt_verify(const char *secret, const char *token, int64_t now, char *subject, int64_t *exp);
 
 /* A subject fanout accepts: [A-Za-z0-9_.-]{1,64}. */
