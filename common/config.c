@@ -133,27 +133,58 @@ void config_defaults(struct config *cfg)
 	cfg->log.format = LOG_FORMAT_AUTO;
 }
 
+/* Every mistake of a file is reported, each as "path:line: reason" on a
+ * line of its own: inih goes on after a failing entry, and the line is
+ * counted here as the reader hands lines to inih (the handler is called
+ * right after its line was read). */
 struct parse_state {
 	struct config *cfg;
+	const char *path;
+	FILE *file;
+	int line;
+	int errors;
 	char *err;
 	size_t err_size;
-	bool failed;
 };
 
 static int fail(struct parse_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int fail(struct parse_state *st, const char *fmt, ...)
 {
+	size_t used = strlen(st->err);
 	va_list ap;
+	int n;
 
-	/* inih reports the line of the first failing callback; keep that message. */
-	if (!st->failed) {
+	if (used + 1 >= st->err_size)
+		return 0; /* full: the first ones are there */
+	n = snprintf(st->err + used, st->err_size - used, "%s%s:%d: ", st->errors ? "\n" : "",
+		     st->path, st->line);
+	if (n > 0 && used + (size_t)n < st->err_size) {
 		va_start(ap, fmt);
-		vsnprintf(st->err, st->err_size, fmt, ap);
+		vsnprintf(st->err + used + (size_t)n, st->err_size - used - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
-	st->failed = true;
+	st->errors++;
 	return 0;
+}
+
+/* inih's reader: counts lines, and reports those inih would refuse as
+ * syntax (it says only which came first). */
+static char *read_line(char *buf, int size, void *arg)
+{
+	struct parse_state *st = arg;
+	const char *p;
+
+	if (fgets(buf, size, st->file) == NULL)
+		return NULL;
+	st->line++;
+	for (p = buf; *p == ' ' || *p == '\t'; p++)
+		;
+	if (*p == '\0' || *p == '\n' || *p == '\r' || *p == ';' || *p == '#')
+		return buf;
+	if (*p == '[' ? strchr(p, ']') == NULL : strpbrk(p, "=:") == NULL)
+		fail(st, "syntax error (expected [section] or key = value)");
+	return buf;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -269,28 +300,24 @@ int config_apply_env(struct config *cfg, char *err, size_t err_size)
 
 int config_load(struct config *cfg, const char *path, char *err, size_t err_size)
 {
-	struct parse_state st = {.cfg = cfg, .err = err, .err_size = err_size};
-	char reason[512];
-	FILE *f;
+	struct parse_state st = {.cfg = cfg, .path = path, .err = err, .err_size = err_size};
 	int line;
 
-	f = fopen(path, "r");
-	if (f == NULL) {
+	st.file = fopen(path, "r");
+	if (st.file == NULL) {
 		int e = errno;
 		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(e));
 		return -e;
 	}
-	st.err = reason;
-	st.err_size = sizeof(reason);
-	line = ini_parse_file(f, on_entry, &st);
-	fclose(f);
-	if (line != 0) {
-		/* A non-zero line with no message is inih's own syntax error. */
-		if (!st.failed)
-			snprintf(reason, sizeof(reason),
-				 "syntax error (expected [section] or key = value)");
-		snprintf(err, err_size, "%s:%d: %s", path, line, reason);
-		return -EINVAL;
+	err[0] = '\0';
+	line = ini_parse_stream(read_line, &st, on_entry, &st);
+	fclose(st.file);
+	if (line != 0 && st.errors == 0) {
+		/* inih refused a line the reader let through. */
+		st.line = line;
+		fail(&st, "syntax error (expected [section] or key = value)");
 	}
+	if (st.errors)
+		return -EINVAL;
 	return config_apply_env(cfg, err, err_size);
 }

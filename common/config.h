@@ -110,8 +110,9 @@ void config_defaults(struct config *cfg);
 
 /* Loads path over the current contents of cfg, then applies the environment.
  * Returns 0; -ENOENT/-EACCES when the file cannot be opened; -EINVAL for a
- * syntax error, unknown section or key, or bad value. On error a message of the
- * form "path:line: reason" is written to err (err_size bytes). */
+ * syntax error, unknown section or key, or bad value. On error every mistake
+ * of the file is written to err (err_size bytes), each as "path:line: reason",
+ * separated by newlines, as many as fit. */
 int config_load(struct config *cfg, const char *path, char *err, size_t err_size);
 
 /* Applies FANOUT_PG_DSN and FANOUT_JWT_SECRET when set. Returns 0 or -EINVAL

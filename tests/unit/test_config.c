@@ -36,6 +36,45 @@ static int load(struct config *cfg, const char *text, char *err, size_t size)
 	return rc;
 }
 
+/* Every mistake is reported with its own line, not only the first. */
+static void test_every_mistake_reported(void **state)
+{
+	struct config cfg;
+	char err[1024], want[128];
+
+	assert_int_equal(load(&cfg,
+			      "[server]\n"
+			      "bogus = 1\n"
+			      "port = 8081\n"
+			      "port = many\n"
+			      "\n"
+			      "this line has no equals sign\n"
+			      "[nowhere]\n"
+			      "x = 1\n"
+			      "[log]\n"
+			      "level = loud\n",
+			      err, sizeof(err)),
+			 -EINVAL);
+	static const int lines[] = {2, 4, 6, 8, 10};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		snprintf(want, sizeof(want), "%s:%d: ", path, lines[i]);
+		assert_non_null(strstr(err, want));
+	}
+	assert_non_null(strstr(err, "unknown key 'bogus'"));
+	assert_non_null(strstr(err, "'port' needs a whole number, got 'many'"));
+	assert_non_null(strstr(err, "syntax error"));
+	assert_non_null(strstr(err, "unknown section [nowhere]"));
+	assert_non_null(strstr(err, "'level' must be"));
+	/* One report per line, five lines. */
+	int newlines = 0;
+	for (const char *p = err; *p; p++)
+		newlines += *p == '\n';
+	assert_int_equal(newlines, 4);
+	/* A small buffer keeps the first reports whole and stays terminated. */
+	assert_int_equal(load(&cfg, "[server]\nbogus = 1\nport = many\n", err, 40), -EINVAL);
+	assert_true(strlen(err) < 40);
+}
+
 static void test_defaults(void **state)
 {
 	struct config cfg;
@@ -137,7 +176,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),	     cmocka_unit_test(test_good_file),
 	    cmocka_unit_test(test_bad_files),	     cmocka_unit_test(test_missing_file),
-	    cmocka_unit_test(test_environment_wins),
+	    cmocka_unit_test(test_environment_wins), cmocka_unit_test(test_every_mistake_reported),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
