@@ -537,6 +537,13 @@ void session_handle(struct session *s, const char *data, size_t len)
 		return;
 	}
 	req = req_of(msg, reqbuf);
+	if (req == NULL && json_object_get(msg, "req") &&
+	    !json_is_null(json_object_get(msg, "req"))) {
+		json_decref(msg);
+		session_error(s, NULL, "bad_request",
+			      "\"req\" is a string of at most 64 bytes or an integer");
+		return;
+	}
 	type = json_object_get(msg, "type");
 	t = json_is_string(type) ? json_string_value(type) : "";
 	if (strcmp(t, "ping") == 0)

@@ -433,6 +433,20 @@ static json_t *message_json(const struct persist_message *m)
 	return o;
 }
 
+/* A resume from beyond the channel's head would wait for seqs that exist
+ * nowhere, and drop the real ones as duplicates: the subscription goes on
+ * from the head instead, and the client is told (docs/protocol.md). */
+static void since_ahead(struct session *s, struct sub *sub, int64_t head)
+{
+	session_send_json(s, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "type", "error", "code",
+				       "since_ahead", "message",
+				       "since is beyond the channel's last seq; subscribed from "
+				       "its last seq instead",
+				       "channel", (json_int_t)sub->channel, "since",
+				       (json_int_t)sub->last_seq, "last_seq", (json_int_t)head));
+	sub->last_seq = head;
+}
+
 void session_history_page(struct session *s, struct persist_history *page, int64_t channel,
 			  const char *req, bool catch_up)
 {
@@ -459,6 +473,8 @@ void session_history_page(struct session *s, struct persist_history *page, int64
 		session_fetch_more(s); /* the reader already retried; try again */
 		return;
 	}
+	if (page->count == 0 && page->head >= 0 && page->head < sub->last_seq)
+		since_ahead(s, sub, page->head);
 	for (int i = 0; i < page->count; i++) {
 		const struct persist_message *m = &page->messages[i];
 		size_t len;

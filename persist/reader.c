@@ -140,6 +140,26 @@ static PGresult *run_query(PGconn *conn, const struct persist_history_query *q)
 	return PQexecParams(conn, sql_by_mode[q->mode], 5, types, values, lengths, formats, 1);
 }
 
+/* An empty catch-up page says nothing of where the channel is; its head
+ * does (a client asking from beyond it is told). */
+static void page_head(PGconn *conn, struct persist_history *page,
+		      const struct persist_history_query *q)
+{
+	char c[24];
+	const char *params[1] = {c};
+	PGresult *res;
+
+	page->head = -1;
+	if (q->mode != PERSIST_HISTORY_AFTER || page->count > 0 || q->after_seq == 0)
+		return;
+	snprintf(c, sizeof(c), "%lld", (long long)q->channel_id);
+	res = PQexecParams(conn, "SELECT last_seq FROM channels WHERE id = $1", 1, NULL, params,
+			   NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		page->head = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
 static void *reader_main(void *arg)
 {
 	struct persist_reader *r = arg;
@@ -199,9 +219,11 @@ static void *reader_main(void *arg)
 				break;
 			LOG(WARN, "reader: history query failed: %s", PQresultErrorMessage(res));
 		}
-		if (res && PQresultStatus(res) == PGRES_TUPLES_OK)
+		if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
 			qu->page->error = page_fill(qu->page, res, &qu->q);
-		else
+			if (qu->page->error == 0)
+				page_head(conn, qu->page, &qu->q);
+		} else
 			qu->page->error = conn == NULL ? -ECANCELED : -EIO;
 		qu->fn(qu->arg, qu->page);
 		PQclear(res);
@@ -294,7 +316,39 @@ int persist_history_read(PGconn *conn, const struct persist_history_query *q,
 	else
 		page->error = -EIO;
 	PQclear(res);
+	if (page->error == 0)
+		page_head(conn, page, q);
 	return page->error;
+}
+
+int persist_stored_find(PGconn *conn, int64_t channel, int64_t author, const char *client_msg_id,
+			const char *kind, int64_t parent_seq, const char *body,
+			struct persist_stored *out)
+{
+	char c[24], a[24], p[24];
+	const char *params[6] = {c, a, client_msg_id, kind ? kind : "message", p, body};
+	PGresult *res;
+	int rc = -EIO;
+
+	snprintf(c, sizeof(c), "%lld", (long long)channel);
+	snprintf(a, sizeof(a), "%lld", (long long)author);
+	snprintf(p, sizeof(p), "%lld", (long long)parent_seq);
+	res =
+	    PQexecParams(conn,
+			 "SELECT seq, (extract(epoch FROM created_at) * 1000000)::int8, kind = $4 "
+			 "AND coalesce(parent_seq, 0) = $5::int8 AND body = $6 FROM messages "
+			 "WHERE channel_id = $1 AND author_id = $2 AND client_msg_id = $3",
+			 6, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		rc = PQntuples(res) == 1;
+		if (rc) {
+			out->seq = atoll(PQgetvalue(res, 0, 0));
+			out->created_at_us = atoll(PQgetvalue(res, 0, 1));
+			out->same = PQgetvalue(res, 0, 2)[0] == 't';
+		}
+	}
+	PQclear(res);
+	return rc;
 }
 
 int persist_reader_run(struct persist_reader *r, persist_job_fn job, void *arg)

@@ -35,6 +35,7 @@ struct persist_history {
 	int error;
 	int count;
 	bool has_more;
+	int64_t head; /* an empty AFTER page past 0: the channel's last_seq; else -1 */
 	struct persist_message *messages;
 };
 
@@ -62,6 +63,21 @@ typedef void (*persist_job_fn)(void *arg, PGconn *conn);
  * free page->messages afterwards. */
 int persist_history_read(PGconn *conn, const struct persist_history_query *q,
 			 struct persist_history *page);
+
+/* What a client stored under one idempotency key. */
+struct persist_stored {
+	int64_t seq;
+	int64_t created_at_us;
+	bool same; /* same kind, parent and body as the request compared */
+};
+
+/* Looks up the row stored under (channel, author, client_msg_id) on conn
+ * (inside a job) and compares it with a request: kind (NULL: "message"),
+ * parent_seq (0: none) and body. 1 with *out filled, 0 when there is no
+ * such row, -EIO. */
+int persist_stored_find(PGconn *conn, int64_t channel, int64_t author, const char *client_msg_id,
+			const char *kind, int64_t parent_seq, const char *body,
+			struct persist_stored *out);
 
 /* Queues a job. 0, -ENOMEM, -ESHUTDOWN (job not called). */
 int persist_reader_run(struct persist_reader *r, persist_job_fn job, void *arg);

@@ -20,29 +20,19 @@
 #include <string.h>
 #include <sys/random.h>
 
-enum route {
-	ROUTE_CHANNELS,
-	ROUTE_CHANNEL_JOIN,
-	ROUTE_CHANNEL_LEAVE,
-	ROUTE_MEMBERS,
-	ROUTE_MESSAGES,
-	ROUTE_THREAD,
-	ROUTE_DMS,
-	ROUTE_READ,
-	ROUTE_MESSAGE_EDIT,
-	ROUTE_MESSAGE_DELETE,
-	ROUTE_REACTIONS,
-};
-
 struct api_job {
 	struct fanout_event ev;
 	struct commit_cookie cookie;
 	struct api_call call;
 	char *body;
-	enum route route;
+	enum api_route_id route;
 	int64_t channel, seq, user_id;
 	int status;
 	char *out;
+	/* what was submitted under the key, to compare with a stored duplicate */
+	const char *sent_kind;
+	int64_t sent_parent;
+	char *sent_text;
 };
 
 static char *error_body(const char *code, const char *message)
@@ -97,8 +87,9 @@ static void answer(void *worker_arg, struct fanout_event *ev)
 {
 	struct api_job *j = (struct api_job *)ev;
 
-	server_api_respond(edge_worker_transport(worker_arg), j->call.id, j->status, j->out);
+	j->call.respond(edge_worker_transport(worker_arg), j->call.id, j->status, j->out);
 	free(j->body);
+	free(j->sent_text);
 	free(j);
 }
 
@@ -472,12 +463,48 @@ static void read_messages(struct api_job *j, PGconn *conn)
 			   "has_more", page.has_more));
 }
 
+static void answer_stored(struct api_job *j, int64_t seq, int64_t created_at_us, bool duplicate,
+			  const char *client_msg_id)
+{
+	char ts[40];
+
+	encode_timestamp(created_at_us, ts);
+	set_json(j, duplicate ? 200 : 201,
+		 json_pack("{s:I, s:I, s:s, s:s, s:b}", "channel", (json_int_t)j->channel, "seq",
+			   (json_int_t)seq, "ts", ts, "client_msg_id", client_msg_id, "duplicate",
+			   duplicate));
+}
+
+/* A retry's key was seen: its answer is the stored message's, provided it
+ * asks for the same thing; the same key with another request is refused
+ * 422 (the IETF Idempotency-Key draft), not silently answered with the
+ * first. A reader job. */
+static void answer_duplicate(void *arg, PGconn *conn)
+{
+	struct api_job *j = arg;
+	struct persist_stored st;
+	int rc = conn ? persist_stored_find(conn, j->channel, j->user_id, j->call.idempotency_key,
+					    j->sent_kind, j->sent_parent, j->sent_text, &st)
+		      : -EIO;
+
+	if (rc <= 0)
+		set_error(j, 503, "unavailable", "retry with the same key");
+	else if (!st.same)
+		set_error(j, 422, "idempotency_key_reused",
+			  "this Idempotency-Key was used for a different request");
+	else
+		answer_stored(j, st.seq, st.created_at_us, true, j->call.idempotency_key);
+	post_answer(j);
+}
+
 static void message_committed(struct edge *e, struct commit_cookie *c, enum persist_outcome outcome,
 			      int error, const struct persist_message *m)
 {
 	struct api_job *j = (struct api_job *)((char *)c - offsetof(struct api_job, cookie));
-	char ts[40];
 
+	if (outcome == PERSIST_DUPLICATE && j->call.idempotency_key[0] &&
+	    persist_reader_run(edge_reader(j->call.edge), answer_duplicate, j) == 0)
+		return;
 	if (outcome == PERSIST_FAILED) {
 		if (error == -EINVAL)
 			set_error(j, 400, "bad_parent",
@@ -486,13 +513,10 @@ static void message_committed(struct edge *e, struct commit_cookie *c, enum pers
 			set_error(j, 404, "not_found", "no such channel");
 		else
 			set_error(j, 503, "unavailable", "not stored; retry with the same key");
+	} else if (outcome == PERSIST_DUPLICATE) {
+		set_error(j, 503, "unavailable", "retry with the same key");
 	} else {
-		encode_timestamp(m->created_at_us, ts);
-		set_json(j, outcome == PERSIST_COMMITTED ? 201 : 200,
-			 json_pack("{s:I, s:I, s:s, s:s, s:b}", "channel",
-				   (json_int_t)m->channel_id, "seq", (json_int_t)m->seq, "ts", ts,
-				   "client_msg_id", m->client_msg_id, "duplicate",
-				   outcome == PERSIST_DUPLICATE));
+		answer_stored(j, m->seq, m->created_at_us, false, m->client_msg_id);
 	}
 	post_answer(j);
 }
@@ -530,6 +554,13 @@ static bool submit(struct api_job *j, const char *kind, int64_t parent, const ch
 	    .body_len = len,
 	};
 	j->cookie.done = message_committed;
+	j->sent_kind = kind;
+	j->sent_parent = parent;
+	j->sent_text = strndup(body, len);
+	if (j->sent_text == NULL) {
+		set_error(j, 503, "overloaded", "retry later");
+		return false;
+	}
 	rc = persist_writer_submit(edge_writer(j->call.edge), &p, &j->cookie);
 	if (rc == 0)
 		return true;
@@ -742,80 +773,23 @@ static void run(void *arg, PGconn *conn)
 		post_answer(j);
 }
 
-/* Matches the path against the routes; returns 0, or an HTTP status. */
-static int route(struct api_job *j)
-{
-	const char *p = j->call.path;
-	enum api_method m = j->call.method;
-	char tail[64] = "";
-	long long channel = 0, seq = 0;
-	int n = 0;
-
-	if (strcmp(p, "/api/v1/channels") == 0 && (m == API_GET || m == API_POST)) {
-		j->route = ROUTE_CHANNELS;
-		return 0;
-	}
-	if (strcmp(p, "/api/v1/dms") == 0 && m == API_POST) {
-		j->route = ROUTE_DMS;
-		return 0;
-	}
-	if (sscanf(p, "/api/v1/channels/%lld%n", &channel, &n) != 1 || channel <= 0)
-		return 404;
-	j->channel = channel;
-	snprintf(tail, sizeof(tail), "%s", p + n);
-	if (strcmp(tail, "/join") == 0 && m == API_POST)
-		j->route = ROUTE_CHANNEL_JOIN;
-	else if (strcmp(tail, "/leave") == 0 && m == API_POST)
-		j->route = ROUTE_CHANNEL_LEAVE;
-	else if (strcmp(tail, "/members") == 0 && (m == API_GET || m == API_POST))
-		j->route = ROUTE_MEMBERS;
-	else if (strcmp(tail, "/messages") == 0 && (m == API_GET || m == API_POST))
-		j->route = ROUTE_MESSAGES;
-	else if (sscanf(tail, "/threads/%lld%n", &seq, &n) == 1 && tail[n] == '\0' && seq > 0 &&
-		 m == API_GET) {
-		j->route = ROUTE_THREAD;
-		j->seq = seq;
-	} else if (strcmp(tail, "/read") == 0 && m == API_POST) {
-		j->route = ROUTE_READ;
-	} else if (sscanf(tail, "/messages/%lld%n", &seq, &n) == 1 && seq > 0) {
-		const char *rest = tail + n;
-		j->seq = seq;
-		if (*rest == '\0' && m == API_DELETE)
-			j->route = ROUTE_MESSAGE_DELETE;
-		else if (strcmp(rest, "/edit") == 0 && m == API_POST)
-			j->route = ROUTE_MESSAGE_EDIT;
-		else if (strcmp(rest, "/reactions") == 0 && (m == API_POST || m == API_DELETE))
-			j->route = ROUTE_REACTIONS;
-		else
-			return *rest == '\0' || !strcmp(rest, "/edit") ||
-				       !strcmp(rest, "/reactions")
-				   ? 405
-				   : 404;
-	} else if (strcmp(tail, "/join") == 0 || strcmp(tail, "/leave") == 0 ||
-		   strcmp(tail, "/members") == 0 || strcmp(tail, "/messages") == 0)
-		return 405;
-	else
-		return 404;
-	return 0;
-}
-
 int api_dispatch(const struct api_call *c, char **body)
 {
 	struct api_job *j = calloc(1, sizeof(*j));
-	int status;
 
 	if (j == NULL) {
 		*body = error_body("overloaded", "retry later");
 		return 503;
 	}
-	j->call = *c;
-	status = route(j);
-	if (status) {
+	if (c->user[0] == '\0' || !jwt_subject_valid(c->user)) {
 		free(j);
-		*body = error_body(status == 404 ? "not_found" : "method_not_allowed",
-				   status == 404 ? "no such endpoint" : "method not allowed here");
-		return status;
+		*body = error_body("bad_token", "a valid bearer token is required");
+		return 401;
 	}
+	j->call = *c;
+	j->route = c->route.id;
+	j->channel = c->route.channel;
+	j->seq = c->route.seq;
 	if (c->body_len) {
 		j->body = malloc(c->body_len + 1);
 		if (j->body == NULL) {

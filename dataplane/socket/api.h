@@ -1,7 +1,7 @@
 /* The HTTP API (docs/api.md), transport-neutral: server.c parses the request
  * and authenticates it, api.c decides. Answers are JSON; most need
- * PostgreSQL, so they come later, on the worker thread, through
- * server_api_respond(). */
+ * PostgreSQL, so they come later, on the worker thread, through the
+ * call's respond function. */
 #pragma once
 
 #include <stddef.h>
@@ -9,18 +9,22 @@
 
 #include "edge.h"
 #include "jwt.h"
-
-enum api_method { API_GET, API_POST, API_DELETE, API_OTHER };
+#include "routes.h"
 
 #define API_QUERY_MAX 8
 
+/* Delivers a late answer (takes body), on the worker thread of an event
+ * whose worker transport is `transport`. */
+typedef void (*api_respond_fn)(void *transport, uint64_t id, int status, char *body);
+
 struct api_call {
 	struct edge *edge;
+	api_respond_fn respond;
 	int worker;
 	uint64_t id;
 	enum api_method method;
-	char path[256];
-	char user[JWT_SUBJECT_MAX + 1];
+	struct api_route route;		/* as the gate matched it */
+	char user[JWT_SUBJECT_MAX + 1]; /* as the gate admitted it; never "" */
 	char idempotency_key[80];
 	struct {
 		char name[32];
@@ -34,10 +38,8 @@ struct api_call {
 /* Adds one "name=value" query argument. */
 void api_query_add(struct api_call *c, const char *arg);
 
-/* Handles a call. Returns an HTTP status with *body (malloc'd JSON) when the
- * answer is immediate, or 0 when it will come through server_api_respond(). */
+/* Handles a call the gate admitted (gate.h). A call with no user is refused
+ * 401 here too, before anything else: no handler runs for it. Returns an HTTP status with *body
+ * (malloc'd JSON) when the answer is immediate, or 0 when it will come through
+ * server_api_respond(). */
 int api_dispatch(const struct api_call *c, char **body);
-
-/* Implemented by the transport: delivers a late answer (takes body). Worker
- * thread, from an event whose worker transport is `transport`. */
-void server_api_respond(void *transport, uint64_t id, int status, char *body);

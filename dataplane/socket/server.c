@@ -10,12 +10,11 @@
  * into that thread's context: the kernel spreads connections over threads.
  *
  * Routes on the one port: /ws (websocket, token checked before the upgrade),
- * /api/v1/... (docs/api.md), /healthz, /readyz, /metrics, and the web client's
- * files under /. */
+ * the web client's files under /, and the plain HTTP of http.c: /api/v1/...
+ * (docs/api.md), /healthz, /readyz, /metrics. */
 #define LOG_COMPONENT "socket"
-#include "server.h"
+#include "server-internal.h"
 
-#include "api.h"
 #include "buf.h"
 #include "clock.h"
 #include "err.h"
@@ -40,28 +39,9 @@
 #include <string.h>
 #include <time.h>
 
+#define HTTP_HEADERS_MAX 16384
+
 _Static_assert(LWS_PRE <= FRAME_HEADROOM, "frames need room for the websocket header");
-
-#define API_BODY_MAX (1u << 20)
-
-struct service;
-
-/* Per HTTP request. */
-struct http_session {
-	struct service *svc;
-	char *buf; /* LWS_PRE + response */
-	size_t len;
-	bool head;
-	/* API requests answered later */
-	struct http_session *next_pending;
-	bool pending;
-	uint64_t deadline_ns; /* when a pending call is answered 503 timeout */
-	uint64_t api_id;
-	struct api_call call;
-	char *body;
-	size_t body_len;
-	struct lws *wsi;
-};
 
 /* Per websocket connection. */
 struct ws_session {
@@ -70,33 +50,7 @@ struct ws_session {
 	struct buf rx; /* the fragments of the message being received */
 };
 
-struct service {
-	struct socket_server *srv;
-	int index;
-	struct lws_context *ctx;
-	pthread_t thread;
-	struct edge_worker *worker;
-	lws_sorted_usec_list_t tick;
-	struct http_session *pending;
-	uint64_t next_api_id;
-	struct lws_protocols protocols[4];
-	int listen_fd;
-	struct lws_http_mount mounts[5];
-};
-
-struct socket_server {
-	struct socket_server_config cfg;
-	struct edge *edge;
-	http_ready_fn ready;
-	void *ready_arg;
-	atomic_bool stop;
-	atomic_bool draining;
-	int nservices;
-	struct service services[FANOUT_WORKERS_MAX];
-};
-
-static struct metric_counter m_requests, m_connections_total, m_upgrades_refused, m_frames_out,
-    m_bytes_out, m_api_timeouts;
+static struct metric_counter m_connections_total, m_frames_out, m_bytes_out;
 static atomic_int connections_open;
 
 static double connections_gauge(void *arg)
@@ -136,170 +90,6 @@ static const char *auth_reason(int rc)
 	}
 }
 
-/* HTTP responses */
-
-static int respond(struct lws *wsi, struct http_session *pss, unsigned status,
-		   const char *content_type, const char *body, size_t len)
-{
-	unsigned char headers[LWS_PRE + 512], *start = headers + LWS_PRE, *p = start,
-					      *end = headers + sizeof(headers) - 1;
-
-	free(pss->buf);
-	pss->buf = malloc(LWS_PRE + len + 1);
-	if (pss->buf == NULL)
-		return -1;
-	memcpy(pss->buf + LWS_PRE, body, len);
-	pss->len = len;
-	if (lws_add_http_common_headers(wsi, status, content_type, (lws_filepos_t)len, &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)"no-store", 8, &p, end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return -1;
-	if (pss->head) {
-		free(pss->buf);
-		pss->buf = NULL;
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
-	}
-	lws_callback_on_writable(wsi);
-	return 0;
-}
-
-static int respond_json(struct lws *wsi, struct http_session *pss, unsigned status,
-			const char *json)
-{
-	return respond(wsi, pss, status, "application/json", json, strlen(json));
-}
-
-void server_api_respond(void *transport, uint64_t id, int status, char *body)
-{
-	struct service *svc = transport;
-
-	for (struct http_session **pp = &svc->pending; *pp; pp = &(*pp)->next_pending) {
-		struct http_session *pss = *pp;
-		if (pss->api_id != id)
-			continue;
-		*pp = pss->next_pending;
-		pss->pending = false;
-		if (respond_json(pss->wsi, pss, (unsigned)status, body ? body : "{}") < 0)
-			lws_set_timeout(pss->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-		break;
-	}
-	free(body);
-}
-
-static void forget_pending(struct http_session *pss)
-{
-	if (!pss->pending)
-		return;
-	for (struct http_session **pp = &pss->svc->pending; *pp; pp = &(*pp)->next_pending) {
-		if (*pp == pss) {
-			*pp = pss->next_pending;
-			break;
-		}
-	}
-	pss->pending = false;
-}
-
-/* Hands a complete API request to api.c: answered now, or later through
- * server_api_respond(). */
-static int api_start(struct lws *wsi, struct http_session *pss)
-{
-	char *out = NULL;
-	int status;
-
-	pss->call.body = pss->body;
-	pss->call.body_len = pss->body_len;
-	pss->api_id = ++pss->svc->next_api_id;
-	pss->call.id = pss->api_id;
-	status = api_dispatch(&pss->call, &out);
-	/* api_dispatch copied what it needs; the next request on this
-	 * keep-alive connection starts with an empty body. */
-	free(pss->body);
-	pss->body = NULL;
-	pss->body_len = 0;
-	pss->call.body = NULL;
-	if (status > 0) {
-		int rc = respond_json(wsi, pss, (unsigned)status, out ? out : "{}");
-		free(out);
-		return rc;
-	}
-	pss->pending = true;
-	pss->wsi = wsi;
-	pss->deadline_ns =
-	    time_mono_ns() + (uint64_t)pss->svc->srv->cfg.api_timeout_ms * 1000000ull;
-	pss->next_pending = pss->svc->pending;
-	pss->svc->pending = pss;
-	/* libwebsockets still runs the timer it set while the body came in
-	 * (5 s, then a silent close): the deadline above is the only one. */
-	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-	return 0;
-}
-
-/* Answers the calls past their deadline (on the tick): 503 timeout. The
- * call may still be applied; its late answer finds nobody and is dropped,
- * and a retry is safe (joins are idempotent, posts carry a key). */
-static void expire_pending(struct service *svc)
-{
-	uint64_t now = time_mono_ns();
-	struct http_session **pp = &svc->pending;
-
-	while (*pp) {
-		struct http_session *pss = *pp;
-		if (pss->deadline_ns > now) {
-			pp = &pss->next_pending;
-			continue;
-		}
-		*pp = pss->next_pending;
-		pss->pending = false;
-		metric_add(&m_api_timeouts, 1);
-		if (respond_json(
-			pss->wsi, pss, HTTP_STATUS_SERVICE_UNAVAILABLE,
-			"{\"error\":{\"code\":\"timeout\",\"message\":\"no answer in time; "
-			"the call may still be applied: retry (with the same "
-			"Idempotency-Key when posting)\"}}") < 0)
-			lws_set_timeout(pss->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-	}
-}
-
-static int api_begin(struct lws *wsi, struct http_session *pss, const char *path)
-{
-	struct socket_server *srv = pss->svc->srv;
-	char *uri;
-	int uri_len, method = lws_http_get_uri_and_method(wsi, &uri, &uri_len), rc;
-	struct api_call *c = &pss->call;
-
-	memset(c, 0, sizeof(*c));
-	c->edge = srv->edge;
-	c->worker = pss->svc->index;
-	snprintf(c->path, sizeof(c->path), "%s", path);
-	c->method = method == LWSHUMETH_GET	 ? API_GET
-		    : method == LWSHUMETH_POST	 ? API_POST
-		    : method == LWSHUMETH_DELETE ? API_DELETE
-						 : API_OTHER;
-	rc = authenticate(wsi, srv->cfg.jwt_secret, c->user);
-	if (rc < 0) {
-		char body[160];
-		snprintf(body, sizeof(body),
-			 "{\"error\":{\"code\":\"%s\",\"message\":\"a valid bearer token is "
-			 "required\"}}",
-			 auth_reason(rc));
-		metric_add(&m_upgrades_refused, 1);
-		return respond_json(wsi, pss, HTTP_STATUS_UNAUTHORIZED, body);
-	}
-	for (int i = 0; i < 16; i++) {
-		char arg[256];
-		if (lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i) <= 0)
-			break;
-		api_query_add(c, arg);
-	}
-	if (lws_hdr_custom_copy(wsi, c->idempotency_key, sizeof(c->idempotency_key),
-				"idempotency-key:", 16) < 0)
-		c->idempotency_key[0] = '\0';
-	if (c->method == API_POST)
-		return 0; /* the body follows */
-	return api_start(wsi, pss);
-}
-
 /* Answers a refused upgrade as HTTP/1.1 with a JSON error (libwebsockets'
  * own helper answers HTTP/1.0, which strict clients reject as malformed).
  * Returns 1: "answered, close". */
@@ -334,113 +124,10 @@ static int confirm_upgrade(struct lws *wsi, struct socket_server *srv)
 		return refuse_upgrade(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "shutting_down");
 	rc = authenticate(wsi, srv->cfg.jwt_secret, name);
 	if (rc < 0) {
-		metric_add(&m_upgrades_refused, 1);
+		http_count_auth_refused();
 		return refuse_upgrade(wsi, HTTP_STATUS_UNAUTHORIZED, auth_reason(rc));
 	}
 	return 0;
-}
-
-static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-			 size_t len)
-{
-	struct http_session *pss = user;
-	struct service *svc = lws_context_user(lws_get_context(wsi));
-
-	switch (reason) {
-	case LWS_CALLBACK_HTTP: {
-		struct socket_server *srv = svc->srv;
-		char path[256] = "", why[256] = "", body[320];
-		int n;
-
-		/* The session data outlives one request on a keep-alive
-		 * connection: start each request clean. */
-		forget_pending(pss);
-		free(pss->body);
-		pss->body = NULL;
-		pss->body_len = 0;
-		pss->svc = svc;
-		metric_add(&m_requests, 1);
-		pss->head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
-		if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 &&
-		    lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_POST_URI) <= 0 &&
-		    lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_DELETE_URI) <= 0)
-			lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_HEAD_URI);
-		if (strncmp(path, "/api/", 5) == 0 && atomic_load(&srv->draining))
-			return respond_json(wsi, pss, HTTP_STATUS_SERVICE_UNAVAILABLE,
-					    "{\"error\":{\"code\":\"shutting_down\"}}");
-		if (strncmp(path, "/api/", 5) == 0)
-			return api_begin(wsi, pss, path) < 0 ? -1 : 0;
-		if (strcmp(path, "/healthz") == 0)
-			return respond(wsi, pss, HTTP_STATUS_OK, "text/plain", "ok\n", 3);
-		if (strcmp(path, "/readyz") == 0) {
-			if (atomic_load(&srv->draining))
-				snprintf(why, sizeof(why), "shutting down");
-			else if (srv->ready(srv->ready_arg, why, sizeof(why)))
-				return respond(wsi, pss, HTTP_STATUS_OK, "text/plain", "ready\n",
-					       6);
-			n = snprintf(body, sizeof(body), "not ready: %s\n", why);
-			return respond(wsi, pss, HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
-				       body, (size_t)n);
-		}
-		if (strcmp(path, "/metrics") == 0) {
-			size_t mlen;
-			char *text = metrics_render(&mlen);
-			int rc;
-			if (text == NULL)
-				return -1;
-			rc = respond(wsi, pss, HTTP_STATUS_OK, "text/plain; version=0.0.4", text,
-				     mlen);
-			free(text);
-			return rc;
-		}
-		return respond(wsi, pss, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n", 10);
-	}
-	case LWS_CALLBACK_HTTP_BODY:
-		if (pss->body_len + len > API_BODY_MAX) {
-			free(pss->body);
-			pss->body = NULL;
-			pss->body_len = SIZE_MAX;
-			return 0;
-		}
-		if (pss->body_len != SIZE_MAX && len > 0) {
-			char *b = realloc(pss->body, pss->body_len + len + 1);
-			if (b == NULL)
-				return -1;
-			memcpy(b + pss->body_len, in, len);
-			pss->body = b;
-			pss->body_len += len;
-			b[pss->body_len] = '\0';
-		}
-		return 0;
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (pss->body_len == SIZE_MAX)
-			return respond_json(wsi, pss, HTTP_STATUS_REQ_ENTITY_TOO_LARGE,
-					    "{\"error\":{\"code\":\"too_large\",\"message\":\"the "
-					    "body is over 1 MiB\"}}");
-		return api_start(wsi, pss);
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (pss->buf == NULL)
-			break;
-		if (lws_write(wsi, (unsigned char *)pss->buf + LWS_PRE, pss->len,
-			      LWS_WRITE_HTTP_FINAL) != (int)pss->len)
-			return -1;
-		free(pss->buf);
-		pss->buf = NULL;
-		if (lws_http_transaction_completed(wsi))
-			return -1;
-		return 0;
-	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		return confirm_upgrade(wsi, svc->srv);
-	case LWS_CALLBACK_CLOSED_HTTP:
-		forget_pending(pss);
-		free(pss->buf);
-		free(pss->body);
-		pss->buf = pss->body = NULL;
-		break;
-	default:
-		break;
-	}
-	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
 /* Websockets */
@@ -659,8 +346,24 @@ static int listen_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 	return 0;
 }
 
-/* A listening socket on address:port that other threads may share. */
-static int listen_shared(const char *address, int port)
+/* SO_REUSEPORT would let a second fanoutd (same user) bind the port and
+ * share the traffic: a bind without it fails while anyone listens there. */
+static int port_free(const struct addrinfo *ai)
+{
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* A listening socket on address:port that other threads may share; the
+ * first (first) only if nobody listens there yet. */
+static int listen_shared(const char *address, int port, bool first)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
 	char service[16];
@@ -671,6 +374,13 @@ static int listen_shared(const char *address, int port)
 	if (rc != 0) {
 		LOG(ERR, "cannot resolve listen address %s: %s", address, gai_strerror(rc));
 		return -EINVAL;
+	}
+	if (first && (rc = port_free(ai)) < 0) {
+		LOG(ERR, "cannot listen on %s:%d: %s%s", address, port, strerror(-rc),
+		    rc == -EADDRINUSE ? " (another process, perhaps another fanoutd, serves it)"
+				      : "");
+		freeaddrinfo(ai);
+		return rc;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
@@ -694,7 +404,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	struct service *svc = lws_container_of(sul, struct service, tick);
 
 	edge_worker_tick(svc->worker);
-	expire_pending(svc);
+	http_expire_pending(svc);
 	lws_sul_schedule(svc->ctx, 0, &svc->tick, on_tick, LWS_US_PER_SEC);
 }
 
@@ -759,7 +469,7 @@ static int service_start(struct socket_server *srv, struct service *svc)
 	svc->protocols[1] = (struct lws_protocols){
 	    .name = "fanout-http",
 	    .callback = http_callback,
-	    .per_session_data_size = sizeof(struct http_session),
+	    .per_session_data_size = http_session_size(),
 	};
 	svc->protocols[2] = (struct lws_protocols){
 	    .name = "fanout-listen",
@@ -780,7 +490,7 @@ static int service_start(struct socket_server *srv, struct service *svc)
 	    .def = "index.html",
 	    .origin_protocol = LWSMPRO_FILE,
 	};
-	svc->listen_fd = listen_shared(srv->cfg.address, srv->cfg.port);
+	svc->listen_fd = listen_shared(srv->cfg.address, srv->cfg.port, svc->index == 0);
 	if (svc->listen_fd < 0)
 		return svc->listen_fd;
 	memset(&info, 0, sizeof(info));
@@ -789,6 +499,11 @@ static int service_start(struct socket_server *srv, struct service *svc)
 	info.protocols = svc->protocols;
 	info.mounts = svc->mounts;
 	info.user = svc;
+	/* Room for every header of a request (lws's default is 4 KiB): a
+	 * request past it is closed by lws without an answer, so this is what
+	 * lets an oversized header, such as a 10 KB Idempotency-Key, get a
+	 * clear 400. Held only while a request's headers are parsed. */
+	info.max_http_header_data = HTTP_HEADERS_MAX;
 	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
 		       LWS_SERVER_OPTION_VALIDATE_UTF8;
 	if (srv->cfg.tls_cert && *srv->cfg.tls_cert && srv->cfg.tls_key && *srv->cfg.tls_key) {
@@ -820,23 +535,14 @@ struct socket_server *socket_server_start(const struct socket_server_config *cfg
 	if (srv == NULL)
 		return NULL;
 	if (!registered) {
-		metrics_register_counter("fanout_http_requests_total",
-					 "HTTP requests answered by the socket edge.", &m_requests);
+		http_metrics_register();
 		metrics_register_counter("fanout_connections_accepted_total",
 					 "Websocket connections accepted.", &m_connections_total);
-		metrics_register_counter("fanout_auth_refused_total",
-					 "Upgrades and API calls refused for a missing, expired "
-					 "or bad token.",
-					 &m_upgrades_refused);
 		metrics_register_counter("fanout_frames_out_total",
 					 "Websocket frames written to clients.", &m_frames_out);
 		metrics_register_counter(
 		    "fanout_bytes_out_total",
 		    "Payload bytes of the websocket frames written to clients.", &m_bytes_out);
-		metrics_register_counter("fanout_api_timeouts_total",
-					 "API calls answered 503 timeout: no answer within "
-					 "api_timeout_ms.",
-					 &m_api_timeouts);
 		metrics_register_gauge("fanout_connections", "Open websocket connections.",
 				       connections_gauge, NULL);
 		registered = true;

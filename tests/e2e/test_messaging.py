@@ -100,10 +100,15 @@ def test_duplicate_client_msg_id_same_seq_one_row_one_broadcast(server):
         first = await alice.publish(general, "once", cmid="dup-1")
         again = await alice.publish(general, "once (retry)", cmid="dup-1")
         assert again["seq"] == first["seq"] and again["duplicate"] is True
-        # Over the HTTP API too, with the same author and key.
-        status, body = server.http("POST", f"/api/v1/channels/{general}/messages", {"text": "x"},
+        # Over the HTTP API too, with the same author and key: the same
+        # request is answered as the original, another one is refused 422.
+        status, body = server.http("POST", f"/api/v1/channels/{general}/messages", {"text": "once"},
                                    user=alice.user, headers={"Idempotency-Key": "dup-1"})
         assert status == 200 and body["seq"] == first["seq"] and body["duplicate"] is True
+        assert body["ts"] == first["ts"]
+        status, body = server.http("POST", f"/api/v1/channels/{general}/messages", {"text": "x"},
+                                   user=alice.user, headers={"Idempotency-Key": "dup-1"})
+        assert status == 422 and body["error"]["code"] == "idempotency_key_reused"
         rows = sql(f"SELECT count(*) FROM messages WHERE channel_id = {general} AND client_msg_id = 'dup-1' "
                    f"AND author_id = (SELECT id FROM users WHERE name = '{alice.user}')")
         assert rows == [["1"]]
@@ -275,9 +280,16 @@ def test_http_api_messages_idempotency_and_paging(server):
         assert status == 201 and body["duplicate"] is False
         seqs.append(body["seq"])
     assert seqs == list(range(1, 26))
+    status, page = server.http("GET", f"/api/v1/channels/{chan}/messages?after_seq=3&limit=1", user=user)
+    stored_ts = page["messages"][0]["ts"]
+    status, body = server.http("POST", f"/api/v1/channels/{chan}/messages", {"text": "m3"},
+                               user=user, headers={"Idempotency-Key": "k3"})
+    assert status == 200 and body["seq"] == 4 and body["duplicate"] is True
+    assert body["ts"] == stored_ts and not body["ts"].startswith("1970")
     status, body = server.http("POST", f"/api/v1/channels/{chan}/messages", {"text": "again"},
                                user=user, headers={"Idempotency-Key": "k3"})
-    assert status == 200 and body["seq"] == 4
+    assert status == 422 and body["error"]["code"] == "idempotency_key_reused"
+    assert sql(f"SELECT count(*) FROM messages WHERE channel_id = {chan}") == [["25"]]
     status, page = server.http("GET", f"/api/v1/channels/{chan}/messages?after_seq=0&limit=10", user=user)
     assert [m["seq"] for m in page["messages"]] == list(range(1, 11)) and page["has_more"]
     status, page = server.http("GET", f"/api/v1/channels/{chan}/messages?after_seq=20&limit=10", user=user)
