@@ -68,6 +68,11 @@ static int b64url_decode(const char *in, size_t len, unsigned char *out, size_t 
 	return (int)o;
 }
 
+const char *jwt_error_code(int rc)
+{
+	return rc == -ENOENT ? "missing_token" : rc == -EKEYEXPIRED ? "token_expired" : "bad_token";
+}
+
 int jwt_subject_valid(const char *s)
 {
 	size_t n = strlen(s);

@@ -26,5 +26,10 @@ int jwt_sign(const char *secret, const char *subject, int64_t iat, int64_t ttl_s
  * when present, must be an integer. */
 int jwt_verify(const char *secret, const char *token, int64_t now, char *subject, int64_t *exp);
 
+/* The stable error code both edges answer a refused token with:
+ * "missing_token" for -ENOENT (no token was found), "token_expired" for
+ * -EKEYEXPIRED, "bad_token" for anything else. */
+const char *jwt_error_code(int rc);
+
 /* A subject fanout accepts: [A-Za-z0-9_.-]{1,64}. */
 int jwt_subject_valid(const char *subject);

@@ -1,5 +1,5 @@
-/* The DPDK edge's websocket server side: the upgrade request parser, the
- * frame decoder and the header encoder (see ws.h). */
+/* The websocket server side: the upgrade request parser, the frame decoder
+ * and the header encoder (see ws.h). */
 #include "ws.h"
 
 #include <openssl/evp.h>

@@ -1,10 +1,12 @@
-/* The websocket server side of the DPDK edge (RFC 6455): the HTTP/1.1
+/* The websocket server side (RFC 6455), shared by both edges: the HTTP/1.1
  * upgrade request parser (§4.1-4.2), the frame decoder (§5) and the frame
  * header encoder. Neither parser allocates; both take input in any pieces
  * and resume where the last piece ended. The decoder unmasks in place and
  * validates as it goes: reserved bits, opcodes, masking, control frame
  * rules, fragmentation, the message size limit and incremental UTF-8 of
- * text messages; a violation returns the close code to send. */
+ * text messages; a violation returns the close code to send. The DPDK edge
+ * runs all of it; the socket edge (libwebsockets parses its frames) uses the
+ * close-code rule. Plain C over bytes: no DPDK, no sockets. */
 #pragma once
 
 #include <stdbool.h>

@@ -544,11 +544,6 @@ static void ws_feed(struct dconn *dc, uint8_t *data, size_t len)
 					: "protocol error");
 }
 
-static const char *auth_reason(int rc)
-{
-	return rc == -ENOENT ? "missing_token" : rc == -EKEYEXPIRED ? "token_expired" : "bad_token";
-}
-
 /* The token from "Authorization: Bearer" or ?token=. */
 static const char *find_token(struct http_req *r)
 {
@@ -591,7 +586,7 @@ static void upgrade(struct dconn *dc)
 	token = find_token(&h->req);
 	rc = token ? jwt_verify(w->d->secret, token, (int64_t)time(NULL), user, &exp) : -ENOENT;
 	if (rc < 0) {
-		refuse(dc, 401, auth_reason(rc), "a valid token is required");
+		refuse(dc, 401, jwt_error_code(rc), "a valid token is required");
 		return;
 	}
 	n = ws_handshake_response(&h->req, h->resp, sizeof(h->resp));

@@ -78,18 +78,6 @@ static int authenticate(struct lws *wsi, const char *secret, char user[JWT_SUBJE
 	return jwt_verify(secret, token, (int64_t)time(NULL), user, &exp);
 }
 
-static const char *auth_reason(int rc)
-{
-	switch (rc) {
-	case -ENOENT:
-		return "missing_token";
-	case -EKEYEXPIRED:
-		return "token_expired";
-	default:
-		return "bad_token";
-	}
-}
-
 /* Answers a refused upgrade as HTTP/1.1 with a JSON error (libwebsockets'
  * own helper answers HTTP/1.0, which strict clients reject as malformed).
  * Returns 1: "answered, close". */
@@ -125,7 +113,7 @@ static int confirm_upgrade(struct lws *wsi, struct socket_server *srv)
 	rc = authenticate(wsi, srv->cfg.jwt_secret, name);
 	if (rc < 0) {
 		http_count_auth_refused();
-		return refuse_upgrade(wsi, HTTP_STATUS_UNAUTHORIZED, auth_reason(rc));
+		return refuse_upgrade(wsi, HTTP_STATUS_UNAUTHORIZED, jwt_error_code(rc));
 	}
 	return 0;
 }
