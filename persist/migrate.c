@@ -5,6 +5,7 @@
 #include "log.h"
 #include "pg.h"
 
+#include <libpq-fe.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -152,5 +153,17 @@ int migrate_check(PGconn *conn)
 	else
 		rc = atoi(PQgetvalue(res, 0, 0)) >= migrations_count ? 0 : -EAGAIN;
 	PQclear(res);
+	return rc;
+}
+
+int migrate_dsn(const char *dsn, bool allow_unsafe, char *err, size_t err_size)
+{
+	PGconn *conn = pg_connect(dsn, allow_unsafe, err, err_size);
+	int rc;
+
+	if (conn == NULL)
+		return -EIO;
+	rc = migrate_apply(conn, err, err_size);
+	PQfinish(conn);
 	return rc;
 }

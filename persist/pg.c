@@ -4,6 +4,7 @@
 
 #include "log.h"
 
+#include <libpq-fe.h>
 #include <endian.h>
 #include <errno.h>
 #include <poll.h>

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "pg.h"
 
+#include <libpq-fe.h>
 #include <endian.h>
 #include <pthread.h>
 #include <stdio.h>

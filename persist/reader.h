@@ -4,6 +4,9 @@
  * through the request's callback on a reader thread. */
 #pragma once
 
+/* libpq's PGconn, without its header: callers outside persist/ never see libpq. */
+struct pg_conn;
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -56,12 +59,11 @@ int persist_reader_submit(struct persist_reader *r, const struct persist_history
  * when no connection can be had (shutting down); it must answer its caller
  * either way. For control queries (membership, channels) that must not run
  * on an edge worker. */
-#include <libpq-fe.h>
-typedef void (*persist_job_fn)(void *arg, PGconn *conn);
+typedef void (*persist_job_fn)(void *arg, struct pg_conn *conn);
 
 /* Reads one page synchronously on conn (inside a job). Returns page->error;
  * free page->messages afterwards. */
-int persist_history_read(PGconn *conn, const struct persist_history_query *q,
+int persist_history_read(struct pg_conn *conn, const struct persist_history_query *q,
 			 struct persist_history *page);
 
 /* What a client stored under one idempotency key. */
@@ -75,9 +77,9 @@ struct persist_stored {
  * (inside a job) and compares it with a request: kind (NULL: "message"),
  * parent_seq (0: none) and body. 1 with *out filled, 0 when there is no
  * such row, -EIO. */
-int persist_stored_find(PGconn *conn, int64_t channel, int64_t author, const char *client_msg_id,
-			const char *kind, int64_t parent_seq, const char *body,
-			struct persist_stored *out);
+int persist_stored_find(struct pg_conn *conn, int64_t channel, int64_t author,
+			const char *client_msg_id, const char *kind, int64_t parent_seq,
+			const char *body, struct persist_stored *out);
 
 /* Queues a job. 0, -ENOMEM, -ESHUTDOWN (job not called). */
 int persist_reader_run(struct persist_reader *r, persist_job_fn job, void *arg);

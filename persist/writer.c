@@ -43,6 +43,7 @@
 #include "clock.h"
 #include "utf8.h"
 
+#include <libpq-fe.h>
 #include <endian.h>
 #include <pthread.h>
 #include <stdio.h>

@@ -1,0 +1,296 @@
+/* The store's statements: see store.h. Parameters go as text, one
+ * PQexecParams each; results are copied into the caller's structs, so no
+ * PGresult leaves this file. */
+#define LOG_COMPONENT "store"
+#include "store.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Runs sql with text parameters; the result, or NULL (logged) on error. */
+static PGresult *run(PGconn *conn, const char *what, const char *sql, int n,
+		     const char *const *params)
+{
+	PGresult *res = conn ? PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0) : NULL;
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return res;
+	LOG(WARN, "%s: %s", what, res ? PQresultErrorMessage(res) : "no connection");
+	PQclear(res);
+	return NULL;
+}
+
+static void id_text(char out[24], int64_t v)
+{
+	snprintf(out, 24, "%lld", (long long)v);
+}
+
+int64_t store_user_ensure(PGconn *conn, const char *name)
+{
+	const char *params[1] = {name};
+	int64_t id = -1;
+
+	/* Two sign-ins of a new user can race: the loser's INSERT waits for the
+	 * winner and does nothing, but its SELECT still sees the statement's
+	 * old snapshot. A second statement (a new snapshot) sees the row. */
+	for (int attempt = 0; attempt < 2 && id < 0; attempt++) {
+		PGresult *res = run(
+		    conn, "cannot load a user",
+		    attempt == 0
+			? "WITH u AS (INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO "
+			  "NOTHING RETURNING id), g AS (INSERT INTO channel_members (channel_id, "
+			  "user_id) SELECT c.id, u.id FROM channels c, u WHERE c.name = 'general' "
+			  "RETURNING 1) SELECT id FROM u UNION ALL SELECT id FROM users WHERE name "
+			  "= $1"
+			: "SELECT id FROM users WHERE name = $1",
+		    1, params);
+
+		if (res && PQntuples(res) > 0)
+			id = atoll(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	return id;
+}
+
+/* The user's channels for hello: DMs are named after the other user;
+ * unread counts others' top-level messages after the cursor, up to 1000 (a
+ * badge needs no more). */
+#define CHANNELS_SQL                                                                               \
+	"SELECT c.id, c.name, c.kind, c.last_seq, m.last_read_seq, m.role,"                        \
+	" (SELECT count(*) FROM (SELECT 1 FROM messages x WHERE x.channel_id = c.id"               \
+	"  AND x.seq > m.last_read_seq AND x.kind = 'message' AND x.parent_seq IS NULL"            \
+	"  AND x.author_id <> $1 AND x.deleted_at IS NULL LIMIT 1000) n),"                         \
+	" CASE WHEN c.kind = 'dm' THEN (SELECT u.name FROM channel_members o JOIN users u"         \
+	"  ON u.id = o.user_id WHERE o.channel_id = c.id AND o.user_id <> $1 LIMIT 1) END"         \
+	" FROM channel_members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = $1"      \
+	" ORDER BY c.id"
+
+int store_user_channels(PGconn *conn, int64_t user, struct store_channel **out, int *n)
+{
+	char u[24];
+	const char *params[1] = {u};
+	PGresult *res;
+
+	*out = NULL;
+	*n = 0;
+	id_text(u, user);
+	res = run(conn, "cannot load a user's channels", CHANNELS_SQL, 1, params);
+	if (res == NULL)
+		return -EIO;
+	*out = calloc((size_t)PQntuples(res) + 1, sizeof(**out));
+	if (*out == NULL) {
+		PQclear(res);
+		return -ENOMEM;
+	}
+	for (int r = 0; r < PQntuples(res); r++) {
+		struct store_channel *c = &(*out)[r];
+
+		c->id = atoll(PQgetvalue(res, r, 0));
+		snprintf(c->name, sizeof(c->name), "%s", PQgetvalue(res, r, 1));
+		snprintf(c->kind, sizeof(c->kind), "%s", PQgetvalue(res, r, 2));
+		c->last_seq = atoll(PQgetvalue(res, r, 3));
+		c->last_read_seq = atoll(PQgetvalue(res, r, 4));
+		snprintf(c->role, sizeof(c->role), "%s", PQgetvalue(res, r, 5));
+		c->unread = atoll(PQgetvalue(res, r, 6));
+		snprintf(c->peer, sizeof(c->peer), "%s", PQgetvalue(res, r, 7));
+	}
+	*n = PQntuples(res);
+	PQclear(res);
+	return 0;
+}
+
+int store_channel_access(PGconn *conn, int64_t channel, int64_t user, char kind[STORE_KIND_MAX],
+			 bool *member)
+{
+	char c[24], u[24];
+	const char *params[2] = {c, u};
+	PGresult *res;
+	int rc = -ENOENT;
+
+	id_text(c, channel);
+	id_text(u, user);
+	res = run(conn, "cannot check a channel's access",
+		  "SELECT c.kind, EXISTS (SELECT 1 FROM channel_members m WHERE m.channel_id = "
+		  "c.id AND m.user_id = $2) FROM channels c WHERE c.id = $1",
+		  2, params);
+	if (res == NULL)
+		return -EIO;
+	if (PQntuples(res) == 1) {
+		snprintf(kind, STORE_KIND_MAX, "%s", PQgetvalue(res, 0, 0));
+		*member = PQgetvalue(res, 0, 1)[0] == 't';
+		rc = (*member || strcmp(kind, "public") == 0 || strcmp(kind, "ephemeral") == 0)
+			 ? 0
+			 : -ENOENT;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int store_channel_create(PGconn *conn, const char *name, const char *kind, int64_t creator,
+			 struct store_channel *out)
+{
+	char u[24];
+	const char *params[3] = {name, kind, u};
+	PGresult *res;
+	int rc;
+
+	id_text(u, creator);
+	res = run(conn, "cannot create a channel",
+		  "WITH c AS (INSERT INTO channels (name, kind, created_by) VALUES ($1, $2, $3) "
+		  "ON CONFLICT (name) DO NOTHING RETURNING id, name, kind), m AS (INSERT INTO "
+		  "channel_members (channel_id, user_id, role) SELECT id, $3, 'admin' FROM c) "
+		  "SELECT id, name, kind FROM c",
+		  3, params);
+	if (res == NULL)
+		return -EIO;
+	rc = PQntuples(res) == 1;
+	if (rc) {
+		memset(out, 0, sizeof(*out));
+		out->id = atoll(PQgetvalue(res, 0, 0));
+		snprintf(out->name, sizeof(out->name), "%s", PQgetvalue(res, 0, 1));
+		snprintf(out->kind, sizeof(out->kind), "%s", PQgetvalue(res, 0, 2));
+		snprintf(out->role, sizeof(out->role), "admin");
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int member_change(PGconn *conn, int64_t channel, int64_t user, const char *sql)
+{
+	char c[24], u[24];
+	const char *params[2] = {c, u};
+	PGresult *res;
+	int rc;
+
+	id_text(c, channel);
+	id_text(u, user);
+	res = run(conn, "cannot change a channel's members", sql, 2, params);
+	if (res == NULL)
+		return -EIO;
+	rc = atoi(PQcmdTuples(res)) > 0;
+	PQclear(res);
+	return rc;
+}
+
+int store_member_add(PGconn *conn, int64_t channel, int64_t user)
+{
+	return member_change(conn, channel, user,
+			     "INSERT INTO channel_members (channel_id, user_id) VALUES ($1, $2) ON "
+			     "CONFLICT DO NOTHING");
+}
+
+int store_member_remove(PGconn *conn, int64_t channel, int64_t user)
+{
+	return member_change(conn, channel, user,
+			     "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2");
+}
+
+int store_members_list(PGconn *conn, int64_t channel, struct store_member **out, int *n)
+{
+	char c[24];
+	const char *params[1] = {c};
+	PGresult *res;
+
+	*out = NULL;
+	*n = 0;
+	id_text(c, channel);
+	res = run(conn, "cannot list a channel's members",
+		  "SELECT u.name, m.role FROM channel_members m JOIN users u ON u.id = m.user_id "
+		  "WHERE m.channel_id = $1 ORDER BY u.name LIMIT 10000",
+		  1, params);
+	if (res == NULL)
+		return -EIO;
+	*out = calloc((size_t)PQntuples(res) + 1, sizeof(**out));
+	if (*out == NULL) {
+		PQclear(res);
+		return -ENOMEM;
+	}
+	for (int r = 0; r < PQntuples(res); r++) {
+		snprintf((*out)[r].name, sizeof((*out)[r].name), "%s", PQgetvalue(res, r, 0));
+		snprintf((*out)[r].role, sizeof((*out)[r].role), "%s", PQgetvalue(res, r, 1));
+	}
+	*n = PQntuples(res);
+	PQclear(res);
+	return 0;
+}
+
+int store_dm_open(PGconn *conn, int64_t a, int64_t b, int64_t *channel, int *added)
+{
+	char name[64], lo[24], hi[24];
+	const char *params[3] = {name, lo, hi};
+	PGresult *res;
+
+	/* A stable name from the sorted pair: one DM per pair, created once. */
+	snprintf(name, sizeof(name), "dm:%lld:%lld", (long long)a, (long long)b);
+	id_text(lo, a);
+	id_text(hi, b);
+	res = run(conn, "cannot open a DM",
+		  "WITH c AS (INSERT INTO channels (name, kind) VALUES ($1, 'dm') ON CONFLICT "
+		  "(name) DO UPDATE SET name = EXCLUDED.name RETURNING id), m AS (INSERT INTO "
+		  "channel_members (channel_id, user_id) SELECT c.id, u FROM c, (VALUES "
+		  "($2::int8), ($3::int8)) AS v(u) ON CONFLICT DO NOTHING RETURNING 1) SELECT "
+		  "(SELECT id FROM c), (SELECT count(*) FROM m)",
+		  3, params);
+	if (res == NULL)
+		return -EIO;
+	*channel = atoll(PQgetvalue(res, 0, 0));
+	*added = atoi(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return 0;
+}
+
+int store_event_authorize(PGconn *conn, int64_t channel, int64_t seq, int64_t user)
+{
+	char c[24], q[24], u[24];
+	const char *params[3] = {c, q, u};
+	PGresult *res;
+	int rc = 0;
+
+	id_text(c, channel);
+	id_text(q, seq);
+	id_text(u, user);
+	res = run(conn, "cannot check a message's author",
+		  "SELECT m.author_id = $3::int8, m.kind, m.deleted_at IS NOT NULL,"
+		  " coalesce((SELECT role = 'admin' FROM channel_members WHERE"
+		  " channel_id = $1 AND user_id = $3), false)"
+		  " FROM messages m WHERE m.channel_id = $1 AND m.seq = $2",
+		  3, params);
+	if (res == NULL)
+		return -EIO;
+	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 1), "message") != 0 ||
+	    PQgetvalue(res, 0, 2)[0] == 't')
+		rc = -ENOENT;
+	else if (PQgetvalue(res, 0, 0)[0] != 't' && PQgetvalue(res, 0, 3)[0] != 't')
+		rc = -EPERM;
+	PQclear(res);
+	return rc;
+}
+
+int64_t store_read_update(PGconn *conn, int64_t channel, int64_t user, int64_t seq)
+{
+	char c[24], u[24], q[24];
+	const char *params[3] = {c, u, q};
+	PGresult *res;
+	int64_t now = -1;
+
+	id_text(c, channel);
+	id_text(u, user);
+	id_text(q, seq);
+	/* Forward only, and never past the channel's head. */
+	res = run(conn, "cannot move a read cursor",
+		  "UPDATE channel_members m SET last_read_seq ="
+		  " greatest(m.last_read_seq, least($3::int8, c.last_seq))"
+		  " FROM channels c WHERE c.id = m.channel_id AND m.channel_id = $1"
+		  " AND m.user_id = $2 RETURNING m.last_read_seq",
+		  3, params);
+	if (res && PQntuples(res) == 1)
+		now = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return now;
+}

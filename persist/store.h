@@ -1,0 +1,77 @@
+/* The store: typed reads and writes of users, channels, members, DMs and
+ * read cursors, for the control queries that run as reader jobs (hello, the
+ * HTTP API, edits and reactions). Messages are written by the writer
+ * (writer.h) and read by the history reader (reader.h); everything else that
+ * touches PostgreSQL is here, so no SQL lives outside persist/.
+ *
+ * Each function runs one statement on conn, the connection a reader job was
+ * handed (reader.h: persist_job_fn); none may be called on an edge worker.
+ * libpq stays out of this header: struct pg_conn is libpq's PGconn. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct pg_conn;
+
+#define STORE_KIND_MAX 16 /* "public", "private", "dm", "ephemeral" */
+#define STORE_NAME_MAX 96 /* channel names (80), "dm:<id>:<id>", user names (64) */
+
+/* A channel as a member sees it. */
+struct store_channel {
+	int64_t id;
+	char name[STORE_NAME_MAX];
+	char kind[STORE_KIND_MAX];
+	int64_t last_seq;
+	int64_t last_read_seq;
+	int64_t unread;		   /* others' top-level messages after the cursor, up to 1000 */
+	char role[16];		   /* "member" or "admin" */
+	char peer[STORE_NAME_MAX]; /* a DM: the other user's name; else "" */
+};
+
+struct store_member {
+	char name[STORE_NAME_MAX];
+	char role[16];
+};
+
+/* The id of the user named name, creating the user and their membership of
+ * "general" on first sight. -1 on error (logged). */
+int64_t store_user_ensure(struct pg_conn *conn, const char *name);
+
+/* The user's channels, sorted by id, into *out (malloc'd, *n of them; free
+ * it). 0 or -EIO, -ENOMEM. */
+int store_user_channels(struct pg_conn *conn, int64_t user, struct store_channel **out, int *n);
+
+/* Whether user may see channel: 0 with its kind and *member, -ENOENT when it
+ * does not exist for them (private and DM channels of others look missing),
+ * -EIO. Public and ephemeral channels are visible to everyone. */
+int store_channel_access(struct pg_conn *conn, int64_t channel, int64_t user,
+			 char kind[STORE_KIND_MAX], bool *member);
+
+/* Creates a channel with creator as its admin: 1 with *out filled, 0 when
+ * the name is taken, -EIO. */
+int store_channel_create(struct pg_conn *conn, const char *name, const char *kind, int64_t creator,
+			 struct store_channel *out);
+
+/* Adds user to channel: 1 added, 0 already a member, -EIO. */
+int store_member_add(struct pg_conn *conn, int64_t channel, int64_t user);
+
+/* Removes user from channel: 1 removed, 0 was not a member, -EIO. */
+int store_member_remove(struct pg_conn *conn, int64_t channel, int64_t user);
+
+/* The members of channel by name, at most 10,000, into *out (malloc'd, *n;
+ * free it). 0 or -EIO, -ENOMEM. */
+int store_members_list(struct pg_conn *conn, int64_t channel, struct store_member **out, int *n);
+
+/* The DM of users a and b (a < b), created with both as members on first
+ * use: 0 with *channel and *added (members added now), or -EIO. */
+int store_dm_open(struct pg_conn *conn, int64_t a, int64_t b, int64_t *channel, int *added);
+
+/* Whether user may edit or delete message seq of channel: it exists, is a
+ * message not deleted, and user is its author or a channel admin. 0, or
+ * -ENOENT, -EPERM, -EIO. */
+int store_event_authorize(struct pg_conn *conn, int64_t channel, int64_t seq, int64_t user);
+
+/* Moves user's read cursor on channel forward to seq, never past the head;
+ * the cursor as it now is, or -1. */
+int64_t store_read_update(struct pg_conn *conn, int64_t channel, int64_t user, int64_t seq);
