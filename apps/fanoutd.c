@@ -16,7 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
-#include "pg.h"
+#include "publish.h"
 #include "reader.h"
 #include "writer.h"
 
@@ -92,16 +92,9 @@ static double heap_resident_gauge(void *arg)
 static int migrate_once(const struct config *cfg, bool report)
 {
 	char err[1024];
-	PGconn *conn =
-	    pg_connect(cfg->postgres.dsn, cfg->postgres.allow_unsafe_commit, err, sizeof(err));
-	int rc;
+	int rc =
+	    migrate_dsn(cfg->postgres.dsn, cfg->postgres.allow_unsafe_commit, err, sizeof(err));
 
-	if (conn == NULL) {
-		LOG(ERR, "%s", err);
-		return -EIO;
-	}
-	rc = migrate_apply(conn, err, sizeof(err));
-	PQfinish(conn);
 	if (rc < 0) {
 		LOG(ERR, "%s", err);
 		return rc;
@@ -257,7 +250,8 @@ int main(int argc, char **argv)
 	    .presence_grace_ms = d.cfg.server.presence_grace_ms,
 	    .presence_interval_ms = d.cfg.server.presence_interval_ms,
 	};
-	d.edge = d.fanout && d.reader ? edge_create(&ecfg, d.fanout, d.reader, nworkers) : NULL;
+	d.edge =
+	    d.fanout && d.reader ? edge_create(&ecfg, d.fanout, d.reader, NULL, nworkers) : NULL;
 	struct persist_writer_config wcfg = {
 	    .dsn = d.cfg.postgres.dsn,
 	    .allow_unsafe_commit = d.cfg.postgres.allow_unsafe_commit,
@@ -267,7 +261,8 @@ int main(int argc, char **argv)
 	    .dedup_cache = d.cfg.persist.dedup_cache,
 	    .reconnect_max_ms = d.cfg.postgres.reconnect_max_ms,
 	};
-	d.writer = d.edge ? persist_writer_create(&wcfg, edge_on_commit, d.edge) : NULL;
+	d.writer =
+	    d.edge ? persist_writer_create(&wcfg, publish_on_commit, edge_publish(d.edge)) : NULL;
 	if (d.writer == NULL) {
 		LOG(ERR, "cannot start the messaging core: %s", strerror(errno));
 		return 1;

@@ -66,7 +66,7 @@ struct edge_worker {
 	void *transport;
 };
 
-extern struct metric_counter edge_m_lagged, edge_m_publishes;
+extern struct metric_counter edge_m_lagged;
 
 /* Worker-side helpers used by session.c (edge.c). */
 struct session *worker_find(struct edge_worker *w, uint64_t id);

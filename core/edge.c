@@ -1,6 +1,5 @@
 /* The node-wide messaging core: workers and their local subscription tables,
- * the commit path (a durable message becomes one frame for every subscribed
- * worker), and the jobs that read PostgreSQL for sessions (hello, history) on
+ * and the jobs that read PostgreSQL for sessions (hello, history) on
  * reader threads, answering through the workers' inboxes. */
 #define LOG_COMPONENT "edge"
 #include "edge-internal.h"
@@ -9,8 +8,9 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
-#include "pg.h"
 #include "presence.h"
+#include "publish.h"
+#include "store.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -19,17 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A live-only channel's next seq, kept by this node. */
-struct ephemeral_seq {
-	struct ephemeral_seq *next;
-	int64_t channel;
-	int64_t seq;
-};
-
 struct edge {
 	struct edge_config cfg;
-	pthread_mutex_t ephemeral_lock;
-	struct ephemeral_seq *ephemeral[256];
+	struct publish_state *publish;
 	struct fanout *fanout;
 	struct persist_writer *writer;
 	struct persist_reader *reader;
@@ -38,12 +30,12 @@ struct edge {
 	struct edge_worker *workers[FANOUT_WORKERS_MAX];
 };
 
-static struct metric_counter m_frames_encoded, m_deliveries;
-struct metric_counter edge_m_lagged, edge_m_publishes;
+static struct metric_counter m_deliveries;
+struct metric_counter edge_m_lagged;
 static struct metric_histogram m_fanout_latency;
 
 struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
-			 struct persist_reader *reader, int nworkers)
+			 struct persist_reader *reader, const struct route *route, int nworkers)
 {
 	struct edge *e = calloc(1, sizeof(*e));
 	static bool registered;
@@ -54,21 +46,18 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 	e->fanout = fanout;
 	e->reader = reader;
 	e->nworkers = nworkers;
-	pthread_mutex_init(&e->ephemeral_lock, NULL);
-	e->presence = presence_create(fanout, cfg->presence_grace_ms, cfg->presence_interval_ms);
+	e->publish = publish_create(route, fanout, e);
+	e->presence =
+	    e->publish ? presence_create(fanout, cfg->presence_grace_ms, cfg->presence_interval_ms)
+		       : NULL;
 	if (e->presence == NULL) {
+		publish_destroy(e->publish);
 		free(e);
 		return NULL;
 	}
 	if (!registered) {
 		metric_histogram_init(&m_fanout_latency, metric_latency_bounds_ns,
 				      metric_latency_nbounds);
-		metrics_register_counter("fanout_frames_encoded_total",
-					 "Durable messages encoded into a frame (once each).",
-					 &m_frames_encoded);
-		metrics_register_counter("fanout_publishes_total",
-					 "Publishes accepted from websocket clients.",
-					 &edge_m_publishes);
 		metrics_register_counter("fanout_deliveries_total",
 					 "Frames queued to subscriber connections.", &m_deliveries);
 		metrics_register_counter("fanout_lagged_total",
@@ -87,6 +76,7 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 void edge_set_writer(struct edge *e, struct persist_writer *w)
 {
 	e->writer = w;
+	publish_set_writer(e->publish, w);
 }
 
 void edge_stop(struct edge *e)
@@ -99,65 +89,18 @@ void edge_destroy(struct edge *e)
 	if (e == NULL)
 		return;
 	presence_destroy(e->presence);
-	for (int b = 0; b < 256; b++)
-		for (struct ephemeral_seq *q = e->ephemeral[b], *next; q; q = next) {
-			next = q->next;
-			free(q);
-		}
-	pthread_mutex_destroy(&e->ephemeral_lock);
+	publish_destroy(e->publish);
 	free(e);
-}
-
-int edge_publish_ephemeral(struct edge *e, int64_t channel, const char *author,
-			   const char *client_msg_id, const char *text, size_t len, int64_t *seq,
-			   int64_t *ts_us)
-{
-	struct ephemeral_seq **bucket = &e->ephemeral[(uint64_t)channel % 256], *q;
-	struct frame *f;
-	char *json;
-	size_t n;
-
-	/* Under the lock, the seq and the hand-off to the fan-out: so frames
-	 * of one channel enter every inbox in seq order. */
-	pthread_mutex_lock(&e->ephemeral_lock);
-	for (q = *bucket; q && q->channel != channel; q = q->next)
-		;
-	if (q == NULL && (q = calloc(1, sizeof(*q))) != NULL) {
-		q->channel = channel;
-		q->next = *bucket;
-		*bucket = q;
-	}
-	if (q == NULL) {
-		pthread_mutex_unlock(&e->ephemeral_lock);
-		return -ENOMEM;
-	}
-	struct persist_message m = {
-	    .channel_id = channel,
-	    .seq = ++q->seq,
-	    .author_name = author,
-	    .created_at_us = time_real_us(),
-	    .kind = "message",
-	    .client_msg_id = client_msg_id,
-	    .body = text,
-	    .body_len = len,
-	};
-	json = encode_ephemeral(&m, &n);
-	f = json ? frame_new(FRAME_EPHEMERAL, channel, m.seq, json, n) : NULL;
-	free(json);
-	if (f)
-		fanout_publish(e->fanout, f);
-	pthread_mutex_unlock(&e->ephemeral_lock);
-	if (f == NULL)
-		return -ENOMEM;
-	metric_add(&m_frames_encoded, 1);
-	*seq = m.seq;
-	*ts_us = m.created_at_us;
-	return 0;
 }
 
 struct presence *edge_presence(struct edge *e)
 {
 	return e->presence;
+}
+
+struct publish_state *edge_publish(struct edge *e)
+{
+	return e->publish;
 }
 
 struct edge_worker *edge_worker_of(struct edge *e, int index)
@@ -188,33 +131,6 @@ const struct edge_config *edge_config(struct edge *e)
 int edge_nworkers(struct edge *e)
 {
 	return e->nworkers;
-}
-
-/* The commit path (writer thread) */
-
-void edge_on_commit(void *arg, enum persist_outcome outcome, int error,
-		    const struct persist_message *m, void *cookie)
-{
-	struct edge *e = arg;
-	struct commit_cookie *c = cookie;
-
-	if (outcome == PERSIST_COMMITTED) {
-		size_t len;
-		char *text = encode_message(m, &len);
-		struct frame *f =
-		    text ? frame_new(FRAME_DURABLE, m->channel_id, m->seq, text, len) : NULL;
-
-		free(text);
-		if (f) {
-			metric_add(&m_frames_encoded, 1);
-			fanout_publish(e->fanout, f);
-		} else {
-			LOG(ERR, "cannot encode message %ld:%ld; subscribers will catch up",
-			    (long)m->channel_id, (long)m->seq);
-		}
-	}
-	if (c && c->done)
-		c->done(e, c, outcome, error, m);
 }
 
 /* Workers */
@@ -477,89 +393,37 @@ static void hello_answer(void *worker_arg, struct fanout_event *ev)
 	free(j);
 }
 
-/* The user's channels for hello: DMs are named after the other user. */
-#define HELLO_SQL                                                                                  \
-	"SELECT c.id, c.name, c.kind, c.last_seq, m.last_read_seq, m.role,"                        \
-	" (SELECT count(*) FROM (SELECT 1 FROM messages x WHERE x.channel_id = c.id"               \
-	"  AND x.seq > m.last_read_seq AND x.kind = 'message' AND x.parent_seq IS NULL"            \
-	"  AND x.author_id <> $1 AND x.deleted_at IS NULL LIMIT 1000) n),"                         \
-	" CASE WHEN c.kind = 'dm' THEN (SELECT u.name FROM channel_members o JOIN users u"         \
-	"  ON u.id = o.user_id WHERE o.channel_id = c.id AND o.user_id <> $1 LIMIT 1) END"         \
-	" FROM channel_members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = $1"      \
-	" ORDER BY c.id"
-
-/* Returns the user's id, creating the user (and their membership of the
- * public channel "general") on first sight; -1 on error. Reader thread. */
-int64_t edge_user_ensure(PGconn *conn, const char *name)
+json_t *edge_user_channels(struct pg_conn *conn, int64_t user_id)
 {
-	const char *params[1] = {name};
-	int64_t id = -1;
-
-	/* Two sign-ins of a new user can race: the loser's INSERT waits for the
-	 * winner and does nothing, but its SELECT still sees the statement's
-	 * old snapshot. A second statement (a new snapshot) sees the row. */
-	for (int attempt = 0; attempt < 2 && id < 0; attempt++) {
-		PGresult *res = PQexecParams(
-		    conn,
-		    attempt == 0
-			? "WITH u AS (INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO "
-			  "NOTHING RETURNING id), g AS (INSERT INTO channel_members (channel_id, "
-			  "user_id) SELECT c.id, u.id FROM channels c, u WHERE c.name = 'general' "
-			  "RETURNING 1) SELECT id FROM u UNION ALL SELECT id FROM users WHERE name "
-			  "= $1"
-			: "SELECT id FROM users WHERE name = $1",
-		    1, NULL, params, NULL, NULL, 0);
-
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
-			id = atoll(PQgetvalue(res, 0, 0));
-		else if (PQresultStatus(res) != PGRES_TUPLES_OK)
-			LOG(WARN, "cannot load user %s: %s", name, PQresultErrorMessage(res));
-		PQclear(res);
-	}
-	return id;
-}
-
-json_t *edge_user_channels(PGconn *conn, int64_t user_id)
-{
-	char uid[24];
-	const char *params[1] = {uid};
-	PGresult *res;
+	struct store_channel *rows;
 	json_t *list;
+	int n;
 
-	snprintf(uid, sizeof(uid), "%ld", (long)user_id);
-	res = PQexecParams(conn, HELLO_SQL, 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		LOG(WARN, "cannot load channels of user %ld: %s", (long)user_id,
-		    PQresultErrorMessage(res));
-		PQclear(res);
+	if (store_user_channels(conn, user_id, &rows, &n) < 0)
 		return NULL;
-	}
 	list = json_array();
-	for (int r = 0; list && r < PQntuples(res); r++) {
-		/* unread: others' top-level messages after the read cursor, up to
-		 * 1000 (a badge needs no more). */
-		json_t *c = json_pack(
-		    "{s:I, s:s, s:s, s:I, s:I, s:I, s:s}", "id",
-		    (json_int_t)atoll(PQgetvalue(res, r, 0)), "name", PQgetvalue(res, r, 1), "kind",
-		    PQgetvalue(res, r, 2), "last_seq", (json_int_t)atoll(PQgetvalue(res, r, 3)),
-		    "last_read_seq", (json_int_t)atoll(PQgetvalue(res, r, 4)), "unread",
-		    (json_int_t)atoll(PQgetvalue(res, r, 6)), "role", PQgetvalue(res, r, 5));
-		if (!PQgetisnull(res, r, 7))
-			json_object_set_new(c, "peer", json_string(PQgetvalue(res, r, 7)));
+	for (int r = 0; list && r < n; r++) {
+		json_t *c = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s}", "id",
+				      (json_int_t)rows[r].id, "name", rows[r].name, "kind",
+				      rows[r].kind, "last_seq", (json_int_t)rows[r].last_seq,
+				      "last_read_seq", (json_int_t)rows[r].last_read_seq, "unread",
+				      (json_int_t)rows[r].unread, "role", rows[r].role);
+		if (rows[r].peer[0])
+			json_object_set_new(c, "peer", json_string(rows[r].peer));
 		json_array_append_new(list, c);
 	}
-	PQclear(res);
+	free(rows);
 	return list;
 }
 
-static void hello_run(void *arg, PGconn *conn)
+static void hello_run(void *arg, struct pg_conn *conn)
 {
 	struct hello_job *j = arg;
 	size_t i;
 	json_t *c;
 
 	j->error = -EIO;
-	if (conn == NULL || (j->user_id = edge_user_ensure(conn, j->user)) < 0)
+	if (conn == NULL || (j->user_id = store_user_ensure(conn, j->user)) < 0)
 		goto out;
 	j->channels = edge_user_channels(conn, j->user_id);
 	if (j->channels == NULL)
@@ -727,51 +591,32 @@ static void event_refused(void *worker_arg, struct fanout_event *ev)
 	free(j);
 }
 
-int edge_authorize_event(PGconn *conn, int64_t channel, int64_t seq, int64_t user,
+int edge_authorize_event(struct pg_conn *conn, int64_t channel, int64_t seq, int64_t user,
 			 const char **code, const char **message)
 {
-	char c[24], q[24], u[24];
-	const char *params[3] = {c, q, u};
-	PGresult *res = NULL;
-	int rc = 0;
+	int rc = store_event_authorize(conn, channel, seq, user);
 
-	snprintf(c, sizeof(c), "%ld", (long)channel);
-	snprintf(q, sizeof(q), "%ld", (long)seq);
-	snprintf(u, sizeof(u), "%ld", (long)user);
-	if (conn)
-		res =
-		    PQexecParams(conn,
-				 "SELECT m.author_id = $3::int8, m.kind, m.deleted_at IS NOT NULL,"
-				 " coalesce((SELECT role = 'admin' FROM channel_members WHERE"
-				 " channel_id = $1 AND user_id = $3), false)"
-				 " FROM messages m WHERE m.channel_id = $1 AND m.seq = $2",
-				 3, NULL, params, NULL, NULL, 0);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		*code = "unavailable";
-		*message = "retry later";
-		rc = -EIO;
-	} else if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 1), "message") != 0 ||
-		   PQgetvalue(res, 0, 2)[0] == 't') {
+	if (rc == -ENOENT) {
 		*code = "not_found";
 		*message = "no such message (or it was deleted)";
-		rc = -ENOENT;
-	} else if (PQgetvalue(res, 0, 0)[0] != 't' && PQgetvalue(res, 0, 3)[0] != 't') {
+	} else if (rc == -EPERM) {
 		*code = "forbidden";
 		*message = "only the author or a channel admin may do that";
-		rc = -EPERM;
+	} else if (rc < 0) {
+		*code = "unavailable";
+		*message = "retry later";
 	}
-	PQclear(res);
 	return rc;
 }
 
-static void event_run(void *arg, PGconn *conn)
+static void event_run(void *arg, struct pg_conn *conn)
 {
 	struct event_job *j = arg;
 
 	if (edge_authorize_event(conn, j->p.channel_id, j->p.parent_seq, j->p.author_id, &j->code,
 				 &j->message) == 0) {
-		/* Authorised: on to the writer, which answers through the cookie. */
-		int rc = persist_writer_submit(j->e->writer, &j->p, j->cookie);
+		/* Authorised: through the publish door; the cookie answers. */
+		int rc = publish_submit(j->e->publish, &j->p, false, j->cookie);
 		if (rc == 0) {
 			free(j);
 			return;
@@ -850,31 +695,6 @@ static void read_answer(void *worker_arg, struct fanout_event *ev)
 	free(j);
 }
 
-int64_t edge_read_update(PGconn *conn, int64_t channel, int64_t user, int64_t seq)
-{
-	char c[24], u[24], q[24];
-	const char *params[3] = {c, u, q};
-	PGresult *res;
-	int64_t now = -1;
-
-	if (conn == NULL)
-		return -1;
-	snprintf(c, sizeof(c), "%ld", (long)channel);
-	snprintf(u, sizeof(u), "%ld", (long)user);
-	snprintf(q, sizeof(q), "%ld", (long)seq);
-	/* Forward only, and never past the channel's head. */
-	res = PQexecParams(conn,
-			   "UPDATE channel_members m SET last_read_seq ="
-			   " greatest(m.last_read_seq, least($3::int8, c.last_seq))"
-			   " FROM channels c WHERE c.id = m.channel_id AND m.channel_id = $1"
-			   " AND m.user_id = $2 RETURNING m.last_read_seq",
-			   3, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-		now = atoll(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return now;
-}
-
 /* Posts j (already filled) to every worker: copies first, the original last,
  * since once posted the original may be run and freed at any moment. */
 static void read_broadcast(struct read_job *j)
@@ -891,10 +711,10 @@ static void read_broadcast(struct read_job *j)
 	fanout_post_event(j->e->fanout, j->worker, &j->ev);
 }
 
-static void read_run(void *arg, PGconn *conn)
+static void read_run(void *arg, struct pg_conn *conn)
 {
 	struct read_job *j = arg;
-	int64_t seq = edge_read_update(conn, j->channel, j->user_id, j->seq);
+	int64_t seq = store_read_update(conn, j->channel, j->user_id, j->seq);
 
 	j->failed = seq < 0;
 	if (!j->failed)

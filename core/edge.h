@@ -50,18 +50,19 @@ struct session_transport {
 	void *ctx;
 };
 
-/* The node-wide part. NULL with errno. */
+struct route;
+
+/* The node-wide part; route says who owns each channel (NULL: this node
+ * owns them all, route_local). NULL with errno. */
 struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
-			 struct persist_reader *reader, int nworkers);
+			 struct persist_reader *reader, const struct route *route, int nworkers);
 void edge_set_writer(struct edge *e, struct persist_writer *w);
+/* The node's publish door (publish.h). */
+struct publish_state *edge_publish(struct edge *e);
 /* Stops the edge's own threads (presence), which post to the workers: call
  * before the workers stop. */
 void edge_stop(struct edge *e);
 void edge_destroy(struct edge *e);
-
-/* The persist writer's commit callback; arg is the edge. */
-void edge_on_commit(void *arg, enum persist_outcome outcome, int error,
-		    const struct persist_message *m, void *cookie);
 
 /* max_sessions: the most sessions the worker will hold (its tables are
  * sized for them; session_open() fails with ENOSPC past it). */
@@ -108,27 +109,18 @@ void edge_worker_set_transport(struct edge_worker *w, void *transport);
 void *edge_worker_transport(struct edge_worker *w);
 int edge_worker_index(struct edge_worker *w);
 
-/* Returns the id of the user named name, creating the user, and their
- * membership of the public channel "general", on first sight. -1 on error.
- * Reader threads (any thread with its own connection). */
-#include <libpq-fe.h>
-int64_t edge_user_ensure(PGconn *conn, const char *name);
-
 /* The user's channels as hello lists them (docs/protocol.md), sorted by id;
- * NULL on error. Reader threads. */
+ * NULL on error. Reader jobs (persist/reader.h), on their connection. */
 #include <jansson.h>
-json_t *edge_user_channels(PGconn *conn, int64_t user_id);
+struct pg_conn;
+json_t *edge_user_channels(struct pg_conn *conn, int64_t user_id);
 
-/* Checks that user may edit or delete message seq of channel: its author or
- * a channel admin, and the message exists and is not deleted. 0, or -EPERM
- * ("forbidden"), -ENOENT ("not_found"), -EIO ("unavailable") with the error
- * code and message for the client. Reader threads. */
-int edge_authorize_event(PGconn *conn, int64_t channel, int64_t seq, int64_t user,
+/* Checks that user may edit or delete message seq of channel
+ * (store_event_authorize) and names the refusal for the client: 0, or
+ * -EPERM ("forbidden"), -ENOENT ("not_found"), -EIO ("unavailable") with the
+ * code and message. Reader jobs. */
+int edge_authorize_event(struct pg_conn *conn, int64_t channel, int64_t seq, int64_t user,
 			 const char **code, const char **message);
-
-/* Moves user's read cursor on channel forward to seq (capped at the head);
- * returns the cursor as it now is, or -1. Reader threads. */
-int64_t edge_read_update(PGconn *conn, int64_t channel, int64_t user, int64_t seq);
 
 /* Tells every live session of user_id that its read cursor on channel is now
  * seq (a "read" frame). Any thread. */
@@ -138,13 +130,6 @@ void edge_read_changed(struct edge *e, int64_t user_id, int64_t channel, int64_t
  * sessions follow. Any thread. */
 void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added,
 			     bool ephemeral);
-
-/* Publishes a message on an ephemeral (live-only) channel: never stored, a
- * seq from this node's memory, straight to the fan-out. Any thread. 0 with
- * *seq and *ts_us set, or -ENOMEM. */
-int edge_publish_ephemeral(struct edge *e, int64_t channel, const char *author,
-			   const char *client_msg_id, const char *text, size_t len, int64_t *seq,
-			   int64_t *ts_us);
 
 /* What a publish's commit outcome is handed to (the writer's cookie). done
  * runs on the writer thread and must post, not block. */

@@ -5,6 +5,7 @@
  * Every request may carry a "req" that its answer echoes. */
 #define LOG_COMPONENT "session"
 #include "edge-internal.h"
+#include "publish.h"
 
 #include "clock.h"
 #include "jwt.h"
@@ -43,7 +44,7 @@ static bool channel_arg(json_t *v, int64_t *out)
 	return true;
 }
 
-static void on_subscribe(struct session *s, json_t *msg, const char *req)
+static void on_subscribe(struct session *s, json_t *msg, const char *req, const char *type)
 {
 	json_t *list = json_object_get(msg, "channels"), *item, *done = json_array();
 	size_t i;
@@ -111,7 +112,7 @@ static void on_subscribe(struct session *s, json_t *msg, const char *req)
 	session_fetch_more(s);
 }
 
-static void on_unsubscribe(struct session *s, json_t *msg, const char *req)
+static void on_unsubscribe(struct session *s, json_t *msg, const char *req, const char *type)
 {
 	json_t *list = json_object_get(msg, "channels"), *item, *done = json_array();
 	size_t i;
@@ -146,6 +147,7 @@ struct publish_cookie {
 	enum persist_outcome outcome;
 	int error;
 	int64_t channel, seq, ts;
+	bool live; /* a live-only channel's: acked with "ephemeral": true */
 	char req[REQ_MAX + 1];
 	char client_msg_id[PERSIST_CLIENT_MSG_ID_MAX + 1];
 };
@@ -171,11 +173,15 @@ static void publish_answer(void *worker_arg, struct fanout_event *ev)
 		goto out;
 	}
 	encode_timestamp(c->ts, ts);
-	session_send_json(s,
-			  json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:b}", "type", "ack", "req",
-				    c->req, "channel", (json_int_t)c->channel, "seq",
-				    (json_int_t)c->seq, "ts", ts, "client_msg_id", c->client_msg_id,
-				    "duplicate", c->outcome == PERSIST_DUPLICATE));
+	json_t *ack = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:b}", "type", "ack", "req", c->req,
+				"channel", (json_int_t)c->channel, "seq", (json_int_t)c->seq, "ts",
+				ts, "client_msg_id", c->client_msg_id, "duplicate",
+				c->outcome == PERSIST_DUPLICATE);
+	if (ack && c->live)
+		json_object_set_new(ack, "ephemeral", json_true());
+	if (ack && !c->req[0])
+		json_object_del(ack, "req");
+	session_send_json(s, ack);
 out:
 	free(c);
 }
@@ -215,15 +221,16 @@ static struct publish_cookie *publish_cookie(struct session *s, const char *req,
  * freed and the client told why. */
 static void submitted(struct session *s, struct publish_cookie *c, int rc, const char *req)
 {
-	if (rc == 0) {
-		metric_add(&edge_m_publishes, 1);
+	if (rc == 0)
 		return;
-	}
 	free(c);
-	session_error(s, req, rc == -EAGAIN ? "overloaded" : "bad_request",
-		      rc == -EAGAIN   ? "the server is busy; retry shortly"
-		      : rc == -EILSEQ ? "text must be valid UTF-8 without NUL"
-				      : "invalid request");
+	if (rc == -EAGAIN || rc == -ENOMEM || rc == -EXDEV)
+		session_error(s, req, rc == -EXDEV ? "unavailable" : "overloaded",
+			      "the server is busy; retry shortly");
+	else
+		session_error(s, req, "bad_request",
+			      rc == -EILSEQ ? "text must be valid UTF-8 without NUL"
+					    : "invalid request");
 }
 
 /* An emoji (or a short name such as ":tada:"): 1 to 32 bytes, no whitespace
@@ -255,26 +262,7 @@ static bool take_token(struct session *s)
 	return true;
 }
 
-/* A live-only channel: no writer, no duplicate detection; acked at once. */
-static void publish_ephemeral(struct session *s, int64_t channel, const char *id, const char *text,
-			      size_t len, const char *req)
-{
-	int64_t seq, ts;
-	char stamp[40];
-
-	if (edge_publish_ephemeral(s->w->e, channel, s->user_name, id, text, len, &seq, &ts) < 0) {
-		session_error(s, req, "overloaded", "retry later");
-		return;
-	}
-	metric_add(&edge_m_publishes, 1);
-	encode_timestamp(ts, stamp);
-	session_send_json(s, json_pack("{s:s, s:s?, s:I, s:I, s:s, s:s, s:b, s:b}", "type", "ack",
-				       "req", req, "channel", (json_int_t)channel, "seq",
-				       (json_int_t)seq, "ts", stamp, "client_msg_id", id,
-				       "duplicate", 0, "ephemeral", 1));
-}
-
-static void on_publish(struct session *s, json_t *msg, const char *req)
+static void on_publish(struct session *s, json_t *msg, const char *req, const char *type)
 {
 	const struct edge_config *cfg = edge_config(s->w->e);
 	json_t *text = json_object_get(msg, "text"), *id = json_object_get(msg, "client_msg_id");
@@ -305,14 +293,11 @@ static void on_publish(struct session *s, json_t *msg, const char *req)
 		session_error(s, req, "rate_limited", "too many publishes; slow down and retry");
 		return;
 	}
-	if (session_is_ephemeral(s, channel)) {
-		publish_ephemeral(s, channel, json_string_value(id), json_string_value(text),
-				  json_string_length(text), req);
-		return;
-	}
 	c = publish_cookie(s, req, json_string_value(id), channel);
 	if (c == NULL)
 		return;
+	/* A live-only channel: not stored, not deduplicated, acked at once. */
+	c->live = session_is_ephemeral(s, channel);
 	struct persist_publish p = {
 	    .channel_id = channel,
 	    .author_id = s->user_id,
@@ -322,11 +307,11 @@ static void on_publish(struct session *s, json_t *msg, const char *req)
 	    .body = json_string_value(text),
 	    .body_len = json_string_length(text),
 	};
-	rc = persist_writer_submit(edge_writer(s->w->e), &p, &c->base);
+	rc = publish_submit(edge_publish(s->w->e), &p, c->live, &c->base);
 	submitted(s, c, rc, req);
 }
 
-static void on_history(struct session *s, json_t *msg, const char *req)
+static void on_history(struct session *s, json_t *msg, const char *req, const char *type)
 {
 	json_t *after = json_object_get(msg, "after"), *before = json_object_get(msg, "before");
 	json_t *thread = json_object_get(msg, "thread"), *limit = json_object_get(msg, "limit");
@@ -423,13 +408,13 @@ static void on_event(struct session *s, json_t *msg, const char *req, const char
 	    .body_len = is_delete ? 0 : json_string_length(arg),
 	};
 	if (is_reaction)
-		rc = persist_writer_submit(edge_writer(s->w->e), &p, &c->base);
+		rc = publish_submit(edge_publish(s->w->e), &p, false, &c->base);
 	else
 		rc = edge_authorized_event_start(s, &p, &c->base, req);
 	submitted(s, c, rc, req);
 }
 
-static void on_mark_read(struct session *s, json_t *msg, const char *req)
+static void on_mark_read(struct session *s, json_t *msg, const char *req, const char *type)
 {
 	json_t *seq = json_object_get(msg, "seq");
 	int64_t channel;
@@ -451,7 +436,7 @@ static void on_mark_read(struct session *s, json_t *msg, const char *req)
  * coalesced to one notice per TYPING_INTERVAL_NS per channel and connection;
  * the extra ones are dropped without an error (a client may send one per
  * keystroke). Receivers show it for expires_ms unless renewed. */
-static void on_typing(struct session *s, json_t *msg, const char *req)
+static void on_typing(struct session *s, json_t *msg, const char *req, const char *type)
 {
 	uint64_t now = time_mono_ns();
 	json_t *o;
@@ -483,11 +468,11 @@ static void on_typing(struct session *s, json_t *msg, const char *req)
 	f = text ? frame_new(FRAME_EPHEMERAL, channel, 0, text, strlen(text)) : NULL;
 	free(text);
 	if (f)
-		fanout_publish(edge_fanout(s->w->e), f);
+		publish_broadcast(edge_publish(s->w->e), f);
 }
 
 /* Presence of the users on the client's screen (replacing the last set). */
-static void on_presence_subscribe(struct session *s, json_t *msg, const char *req)
+static void on_presence_subscribe(struct session *s, json_t *msg, const char *req, const char *type)
 {
 	json_t *users = json_object_get(msg, "users"), *u;
 	const char *names[500];
@@ -510,7 +495,7 @@ static void on_presence_subscribe(struct session *s, json_t *msg, const char *re
 		session_error(s, req, "overloaded", "retry later");
 }
 
-static void on_presence_set(struct session *s, json_t *msg, const char *req)
+static void on_presence_set(struct session *s, json_t *msg, const char *req, const char *type)
 {
 	json_t *status = json_object_get(msg, "status");
 	const char *v = json_is_string(status) ? json_string_value(status) : "";
@@ -524,12 +509,39 @@ static void on_presence_set(struct session *s, json_t *msg, const char *req)
 	    s, json_pack("{s:s, s:s?, s:s}", "type", "presence_set", "req", req, "status", v));
 }
 
+static void on_ping(struct session *s, json_t *msg, const char *req, const char *type)
+{
+	session_send_json(s, json_pack("{s:s, s:s?}", "type", "pong", "req", req));
+}
+
+/* The requests of protocol v1 (docs/protocol.md), by "type". Each handler
+ * validates its own fields and answers (or errs) with req. */
+static const struct {
+	const char *type;
+	void (*run)(struct session *s, json_t *msg, const char *req, const char *type);
+} handlers[] = {
+    {"ping", on_ping},
+    {"subscribe", on_subscribe},
+    {"unsubscribe", on_unsubscribe},
+    {"publish", on_publish},
+    {"history", on_history},
+    {"mark_read", on_mark_read},
+    {"typing", on_typing},
+    {"presence_subscribe", on_presence_subscribe},
+    {"presence_set", on_presence_set},
+    {"edit", on_event},
+    {"delete", on_event},
+    {"react", on_event},
+    {"unreact", on_event},
+};
+
 void session_handle(struct session *s, const char *data, size_t len)
 {
 	json_error_t jerr;
 	json_t *msg = json_loadb(data, len, 0, &jerr), *type;
 	char reqbuf[REQ_MAX + 1];
 	const char *req, *t;
+	size_t i;
 
 	if (msg == NULL || !json_is_object(msg)) {
 		json_decref(msg);
@@ -546,27 +558,11 @@ void session_handle(struct session *s, const char *data, size_t len)
 	}
 	type = json_object_get(msg, "type");
 	t = json_is_string(type) ? json_string_value(type) : "";
-	if (strcmp(t, "ping") == 0)
-		session_send_json(s, json_pack("{s:s, s:s?}", "type", "pong", "req", req));
-	else if (strcmp(t, "subscribe") == 0)
-		on_subscribe(s, msg, req);
-	else if (strcmp(t, "unsubscribe") == 0)
-		on_unsubscribe(s, msg, req);
-	else if (strcmp(t, "publish") == 0)
-		on_publish(s, msg, req);
-	else if (strcmp(t, "history") == 0)
-		on_history(s, msg, req);
-	else if (strcmp(t, "mark_read") == 0)
-		on_mark_read(s, msg, req);
-	else if (strcmp(t, "typing") == 0)
-		on_typing(s, msg, req);
-	else if (strcmp(t, "presence_subscribe") == 0)
-		on_presence_subscribe(s, msg, req);
-	else if (strcmp(t, "presence_set") == 0)
-		on_presence_set(s, msg, req);
-	else if (strcmp(t, "edit") == 0 || strcmp(t, "delete") == 0 || strcmp(t, "react") == 0 ||
-		 strcmp(t, "unreact") == 0)
-		on_event(s, msg, req, t);
+	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+		if (strcmp(t, handlers[i].type) == 0)
+			break;
+	if (i < sizeof(handlers) / sizeof(handlers[0]))
+		handlers[i].run(s, msg, req, handlers[i].type);
 	else
 		session_error(s, req, "unknown_type", "unknown message type");
 	json_decref(msg);

@@ -11,7 +11,8 @@
 
 #include "err.h"
 #include "log.h"
-#include "pg.h"
+#include "publish.h"
+#include "store.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -33,6 +34,7 @@ struct api_job {
 	const char *sent_kind;
 	int64_t sent_parent;
 	char *sent_text;
+	bool live; /* a live-only channel: answered with "ephemeral": true */
 };
 
 static char *error_body(const char *code, const char *message)
@@ -99,36 +101,6 @@ static void post_answer(struct api_job *j)
 	fanout_post_event(edge_fanout(j->call.edge), j->call.worker, &j->ev);
 }
 
-/* Access: 0 and the channel's kind when the user may see it; *member says
- * whether they belong. -ENOENT when it does not exist for them. */
-static int channel_access(PGconn *conn, int64_t channel, int64_t user, char kind[16], bool *member)
-{
-	char c[24], u[24];
-	const char *params[2] = {c, u};
-	PGresult *res;
-	int rc = -ENOENT;
-
-	snprintf(c, sizeof(c), "%ld", (long)channel);
-	snprintf(u, sizeof(u), "%ld", (long)user);
-	res =
-	    PQexecParams(conn,
-			 "SELECT c.kind, EXISTS (SELECT 1 FROM channel_members m WHERE "
-			 "m.channel_id = c.id AND m.user_id = $2) FROM channels c WHERE c.id = $1",
-			 2, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = -EIO;
-	else if (PQntuples(res) == 1) {
-		snprintf(kind, 16, "%s", PQgetvalue(res, 0, 0));
-		*member = PQgetvalue(res, 0, 1)[0] == 't';
-		/* Public channels and live feeds are visible to everyone. */
-		rc = (*member || strcmp(kind, "public") == 0 || strcmp(kind, "ephemeral") == 0)
-			 ? 0
-			 : -ENOENT;
-	}
-	PQclear(res);
-	return rc;
-}
-
 /* Answers a failed access check; true when it failed. need_member: seeing the
  * channel is not enough (reading, posting). */
 static bool deny(struct api_job *j, int rc, bool member, bool need_member)
@@ -142,23 +114,6 @@ static bool deny(struct api_job *j, int rc, bool member, bool need_member)
 	else
 		return false;
 	return true;
-}
-
-/* Runs a statement with text parameters; the result, or NULL with the job's
- * answer set to 503 (and the reason logged). */
-static PGresult *exec(struct api_job *j, PGconn *conn, const char *sql, int n,
-		      const char *const *params)
-{
-	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-
-	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		LOG(WARN, "api: %s", PQresultErrorMessage(res));
-		PQclear(res);
-		set_error(j, 503, "unavailable", "retry later");
-		return NULL;
-	}
-	return res;
 }
 
 static bool name_valid(const char *name)
@@ -189,12 +144,12 @@ static json_t *body_json(struct api_job *j)
 
 /* Routes */
 
-static void create_channel(struct api_job *j, PGconn *conn)
+static void create_channel(struct api_job *j, struct pg_conn *conn)
 {
 	json_t *o = body_json(j), *name, *kind;
+	struct store_channel c;
 	bool ephemeral;
-	char uid[24];
-	PGresult *res;
+	int rc;
 
 	if (o == NULL)
 		return;
@@ -209,40 +164,31 @@ static void create_channel(struct api_job *j, PGconn *conn)
 			  "name is [a-z0-9][a-z0-9_-]{0,79}; kind is public, private or ephemeral");
 		return;
 	}
-	snprintf(uid, sizeof(uid), "%ld", (long)j->user_id);
-	const char *params[3] = {json_string_value(name), kind ? json_string_value(kind) : "public",
-				 uid};
-	res = exec(j, conn,
-		   "WITH c AS (INSERT INTO channels (name, kind, created_by) VALUES ($1, $2, $3) "
-		   "ON CONFLICT (name) DO NOTHING RETURNING id, name, kind), m AS (INSERT INTO "
-		   "channel_members (channel_id, user_id, role) SELECT id, $3, 'admin' FROM c) "
-		   "SELECT id, name, kind FROM c",
-		   3, params);
+	rc = store_channel_create(conn, json_string_value(name),
+				  kind ? json_string_value(kind) : "public", j->user_id, &c);
 	json_decref(o);
-	if (res == NULL)
+	if (rc < 0) {
+		set_error(j, 503, "unavailable", "retry later");
 		return;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
+	}
+	if (rc == 0) {
 		set_error(j, 409, "name_taken", "a channel with that name exists");
 		return;
 	}
-	j->channel = atoll(PQgetvalue(res, 0, 0));
-	ephemeral = strcmp(PQgetvalue(res, 0, 2), "ephemeral") == 0;
+	j->channel = c.id;
+	ephemeral = strcmp(c.kind, "ephemeral") == 0;
 	set_json(j, 201,
-		 json_pack("{s:{s:I, s:s, s:s, s:I, s:s}}", "channel", "id", (json_int_t)j->channel,
-			   "name", PQgetvalue(res, 0, 1), "kind", PQgetvalue(res, 0, 2), "last_seq",
-			   (json_int_t)0, "role", "admin"));
-	PQclear(res);
+		 json_pack("{s:{s:I, s:s, s:s, s:I, s:s}}", "channel", "id", (json_int_t)c.id,
+			   "name", c.name, "kind", c.kind, "last_seq", (json_int_t)0, "role",
+			   "admin"));
 	edge_membership_changed(j->call.edge, j->user_id, j->channel, true, ephemeral);
 }
 
-static void join_or_leave(struct api_job *j, PGconn *conn, bool join)
+static void join_or_leave(struct api_job *j, struct pg_conn *conn, bool join)
 {
-	char kind[16], c[24], u[24];
-	const char *params[2] = {c, u};
+	char kind[STORE_KIND_MAX];
 	bool member = false;
-	PGresult *res;
-	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
+	int rc = store_channel_access(conn, j->channel, j->user_id, kind, &member);
 
 	if (deny(j, rc, member, false))
 		return;
@@ -254,16 +200,12 @@ static void join_or_leave(struct api_job *j, PGconn *conn, bool join)
 		set_error(j, 403, "not_member", "not a member of that channel");
 		return;
 	}
-	snprintf(c, sizeof(c), "%ld", (long)j->channel);
-	snprintf(u, sizeof(u), "%ld", (long)j->user_id);
-	res = exec(j, conn,
-		   join ? "INSERT INTO channel_members (channel_id, user_id) VALUES ($1, $2) ON "
-			  "CONFLICT DO NOTHING"
-			: "DELETE FROM channel_members WHERE channel_id = $1 AND user_id = $2",
-		   2, params);
-	if (res == NULL)
+	rc = join ? store_member_add(conn, j->channel, j->user_id)
+		  : store_member_remove(conn, j->channel, j->user_id);
+	if (rc < 0) {
+		set_error(j, 503, "unavailable", "retry later");
 		return;
-	PQclear(res);
+	}
 	set_json(j, 200,
 		 json_pack("{s:I, s:b}", "channel", (json_int_t)j->channel, "member", join));
 	if (join != member)
@@ -271,41 +213,35 @@ static void join_or_leave(struct api_job *j, PGconn *conn, bool join)
 					strcmp(kind, "ephemeral") == 0);
 }
 
-static void list_members(struct api_job *j, PGconn *conn)
+static void list_members(struct api_job *j, struct pg_conn *conn)
 {
-	char kind[16], c[24];
-	const char *params[1] = {c};
+	char kind[STORE_KIND_MAX];
 	bool member = false;
-	PGresult *res;
+	struct store_member *rows;
 	json_t *list;
-	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
+	int rc = store_channel_access(conn, j->channel, j->user_id, kind, &member), n;
 
 	if (deny(j, rc, member, false))
 		return;
-	snprintf(c, sizeof(c), "%ld", (long)j->channel);
-	res = exec(j, conn,
-		   "SELECT u.name, m.role FROM channel_members m JOIN users u ON u.id = m.user_id "
-		   "WHERE m.channel_id = $1 ORDER BY u.name LIMIT 10000",
-		   1, params);
-	if (res == NULL)
+	if (store_members_list(conn, j->channel, &rows, &n) < 0) {
+		set_error(j, 503, "unavailable", "retry later");
 		return;
+	}
 	list = json_array();
-	for (int r = 0; r < PQntuples(res); r++)
-		json_array_append_new(list, json_pack("{s:s, s:s}", "name", PQgetvalue(res, r, 0),
-						      "role", PQgetvalue(res, r, 1)));
-	PQclear(res);
+	for (int r = 0; r < n; r++)
+		json_array_append_new(
+		    list, json_pack("{s:s, s:s}", "name", rows[r].name, "role", rows[r].role));
+	free(rows);
 	set_json(j, 200,
 		 json_pack("{s:I, s:o}", "channel", (json_int_t)j->channel, "members", list));
 }
 
-static void add_member(struct api_job *j, PGconn *conn)
+static void add_member(struct api_job *j, struct pg_conn *conn)
 {
 	json_t *o = body_json(j), *user;
-	char kind[16], c[24], u[24];
-	const char *params[2] = {c, u};
+	char kind[STORE_KIND_MAX];
 	bool member = false;
 	int64_t target;
-	PGresult *res;
 	int rc;
 
 	if (o == NULL)
@@ -316,29 +252,20 @@ static void add_member(struct api_job *j, PGconn *conn)
 		set_error(j, 400, "bad_request", "\"user\": a user name is required");
 		return;
 	}
-	rc = channel_access(conn, j->channel, j->user_id, kind, &member);
+	rc = store_channel_access(conn, j->channel, j->user_id, kind, &member);
 	if (!deny(j, rc, member, true) && strcmp(kind, "dm") == 0)
 		set_error(j, 403, "forbidden", "a DM has exactly its two members");
 	if (j->out) {
 		json_decref(o);
 		return;
 	}
-	target = edge_user_ensure(conn, json_string_value(user));
+	target = store_user_ensure(conn, json_string_value(user));
 	json_decref(o);
-	if (target < 0) {
+	rc = target < 0 ? -EIO : store_member_add(conn, j->channel, target);
+	if (rc < 0) {
 		set_error(j, 503, "unavailable", "retry later");
 		return;
 	}
-	snprintf(c, sizeof(c), "%ld", (long)j->channel);
-	snprintf(u, sizeof(u), "%ld", (long)target);
-	res = exec(j, conn,
-		   "INSERT INTO channel_members (channel_id, user_id) VALUES ($1, $2) ON CONFLICT "
-		   "DO NOTHING",
-		   2, params);
-	if (res == NULL)
-		return;
-	rc = atoi(PQcmdTuples(res));
-	PQclear(res);
 	set_json(j, rc ? 201 : 200,
 		 json_pack("{s:I, s:b}", "channel", (json_int_t)j->channel, "added", rc > 0));
 	if (rc)
@@ -346,12 +273,11 @@ static void add_member(struct api_job *j, PGconn *conn)
 					strcmp(kind, "ephemeral") == 0);
 }
 
-static void open_dm(struct api_job *j, PGconn *conn)
+static void open_dm(struct api_job *j, struct pg_conn *conn)
 {
 	json_t *o = body_json(j), *user;
-	char name[64], a[24], b[24];
+	char name[64];
 	int64_t peer, lo, hi;
-	PGresult *res;
 	int added;
 
 	if (o == NULL)
@@ -363,34 +289,15 @@ static void open_dm(struct api_job *j, PGconn *conn)
 		set_error(j, 400, "bad_request", "\"user\": the name of another user is required");
 		return;
 	}
-	peer = edge_user_ensure(conn, json_string_value(user));
-	if (peer < 0) {
+	peer = store_user_ensure(conn, json_string_value(user));
+	lo = peer < j->user_id ? peer : j->user_id;
+	hi = peer < j->user_id ? j->user_id : peer;
+	if (peer < 0 || store_dm_open(conn, lo, hi, &j->channel, &added) < 0) {
 		json_decref(o);
 		set_error(j, 503, "unavailable", "retry later");
 		return;
 	}
-	/* A stable name from the sorted pair: one DM per pair, created once. */
-	lo = peer < j->user_id ? peer : j->user_id;
-	hi = peer < j->user_id ? j->user_id : peer;
-	snprintf(name, sizeof(name), "dm:%ld:%ld", (long)lo, (long)hi);
-	snprintf(a, sizeof(a), "%ld", (long)lo);
-	snprintf(b, sizeof(b), "%ld", (long)hi);
-	const char *params[3] = {name, a, b};
-	res =
-	    exec(j, conn,
-		 "WITH c AS (INSERT INTO channels (name, kind) VALUES ($1, 'dm') ON CONFLICT "
-		 "(name) DO UPDATE SET name = EXCLUDED.name RETURNING id), m AS (INSERT INTO "
-		 "channel_members (channel_id, user_id) SELECT c.id, u FROM c, (VALUES ($2::int8), "
-		 "($3::int8)) AS v(u) ON CONFLICT DO NOTHING RETURNING 1) SELECT (SELECT id FROM "
-		 "c), (SELECT count(*) FROM m)",
-		 3, params);
-	if (res == NULL) {
-		json_decref(o);
-		return;
-	}
-	j->channel = atoll(PQgetvalue(res, 0, 0));
-	added = atoi(PQgetvalue(res, 0, 1));
-	PQclear(res);
+	snprintf(name, sizeof(name), "dm:%lld:%lld", (long long)lo, (long long)hi);
 	set_json(j, added ? 201 : 200,
 		 json_pack("{s:{s:I, s:s, s:s, s:O}}", "channel", "id", (json_int_t)j->channel,
 			   "name", name, "kind", "dm", "peer", user));
@@ -413,7 +320,7 @@ static json_t *message_json(const struct persist_message *m)
 	return o;
 }
 
-static void read_messages(struct api_job *j, PGconn *conn)
+static void read_messages(struct api_job *j, struct pg_conn *conn)
 {
 	struct persist_history_query q = {
 	    .channel_id = j->channel, .limit = 50, .viewer_id = j->user_id};
@@ -422,7 +329,7 @@ static void read_messages(struct api_job *j, PGconn *conn)
 	char kind[16];
 	bool member = false;
 	json_t *list;
-	int rc = channel_access(conn, j->channel, j->user_id, kind, &member);
+	int rc = store_channel_access(conn, j->channel, j->user_id, kind, &member);
 
 	if (deny(j, rc, member, true))
 		return;
@@ -468,18 +375,22 @@ static void answer_stored(struct api_job *j, int64_t seq, int64_t created_at_us,
 {
 	char ts[40];
 
+	json_t *o;
+
 	encode_timestamp(created_at_us, ts);
-	set_json(j, duplicate ? 200 : 201,
-		 json_pack("{s:I, s:I, s:s, s:s, s:b}", "channel", (json_int_t)j->channel, "seq",
-			   (json_int_t)seq, "ts", ts, "client_msg_id", client_msg_id, "duplicate",
-			   duplicate));
+	o = json_pack("{s:I, s:I, s:s, s:s, s:b}", "channel", (json_int_t)j->channel, "seq",
+		      (json_int_t)seq, "ts", ts, "client_msg_id", client_msg_id, "duplicate",
+		      duplicate);
+	if (o && j->live)
+		json_object_set_new(o, "ephemeral", json_true());
+	set_json(j, duplicate ? 200 : 201, o);
 }
 
 /* A retry's key was seen: its answer is the stored message's, provided it
  * asks for the same thing; the same key with another request is refused
  * 422 (the IETF Idempotency-Key draft), not silently answered with the
  * first. A reader job. */
-static void answer_duplicate(void *arg, PGconn *conn)
+static void answer_duplicate(void *arg, struct pg_conn *conn)
 {
 	struct api_job *j = arg;
 	struct persist_stored st;
@@ -561,10 +472,10 @@ static bool submit(struct api_job *j, const char *kind, int64_t parent, const ch
 		set_error(j, 503, "overloaded", "retry later");
 		return false;
 	}
-	rc = persist_writer_submit(edge_writer(j->call.edge), &p, &j->cookie);
+	rc = publish_submit(edge_publish(j->call.edge), &p, j->live, &j->cookie);
 	if (rc == 0)
 		return true;
-	if (rc == -EAGAIN)
+	if (rc == -EAGAIN || rc == -ENOMEM || rc == -EXDEV)
 		set_error(j, 503, "overloaded", "the server is busy; retry with the same key");
 	else if (rc == -EILSEQ)
 		set_error(j, 400, "bad_request", "text must be valid UTF-8 without NUL");
@@ -576,7 +487,7 @@ static bool submit(struct api_job *j, const char *kind, int64_t parent, const ch
 
 /* Read cursor, edit, delete, react, unreact: each checks membership; edits
  * and deletes also authorship. True when the commit callback will answer. */
-static bool message_event(struct api_job *j, PGconn *conn)
+static bool message_event(struct api_job *j, struct pg_conn *conn)
 {
 	json_t *o = NULL, *arg = NULL;
 	const char *code = NULL, *message = NULL, *kind, *value = "";
@@ -584,7 +495,7 @@ static bool message_event(struct api_job *j, PGconn *conn)
 	bool member = false, later;
 	int rc;
 
-	rc = channel_access(conn, j->channel, j->user_id, kind_buf, &member);
+	rc = store_channel_access(conn, j->channel, j->user_id, kind_buf, &member);
 	if (deny(j, rc, member, true))
 		return false;
 	if (j->route == ROUTE_READ || j->route == ROUTE_MESSAGE_EDIT ||
@@ -603,7 +514,7 @@ static bool message_event(struct api_job *j, PGconn *conn)
 			set_error(j, 400, "bad_request", "\"seq\": the seq read up to");
 			return false;
 		}
-		seq = edge_read_update(conn, j->channel, j->user_id, json_integer_value(arg));
+		seq = store_read_update(conn, j->channel, j->user_id, json_integer_value(arg));
 		json_decref(o);
 		if (seq < 0) {
 			set_error(j, 503, "unavailable", "retry later");
@@ -663,7 +574,7 @@ static bool message_event(struct api_job *j, PGconn *conn)
 }
 
 /* Returns true when the job will be answered by the commit callback. */
-static bool post_message(struct api_job *j, PGconn *conn)
+static bool post_message(struct api_job *j, struct pg_conn *conn)
 {
 	json_t *o = body_json(j), *text, *parent;
 	char kind[16];
@@ -686,44 +597,26 @@ static bool post_message(struct api_job *j, PGconn *conn)
 		set_error(j, 413, "too_large", "text is longer than the server accepts");
 		return false;
 	}
-	rc = channel_access(conn, j->channel, j->user_id, kind, &member);
+	rc = store_channel_access(conn, j->channel, j->user_id, kind, &member);
 	if (deny(j, rc, member, true)) {
 		json_decref(o);
 		return false;
 	}
-	if (strcmp(kind, "ephemeral") == 0) {
-		/* Live only: not stored, no duplicate detection, answered now. */
-		int64_t seq, ts;
-		char stamp[40];
-		const char *id = j->call.idempotency_key[0] ? j->call.idempotency_key : "http";
-
-		if (edge_publish_ephemeral(j->call.edge, j->channel, j->call.user, id,
-					   json_string_value(text), json_string_length(text), &seq,
-					   &ts) < 0) {
-			json_decref(o);
-			set_error(j, 503, "overloaded", "retry later");
-			return false;
-		}
-		encode_timestamp(ts, stamp);
-		set_json(j, 201,
-			 json_pack("{s:I, s:I, s:s, s:s, s:b, s:b}", "channel",
-				   (json_int_t)j->channel, "seq", (json_int_t)seq, "ts", stamp,
-				   "client_msg_id", id, "duplicate", 0, "ephemeral", 1));
-		json_decref(o);
-		return false;
-	}
+	/* A live-only channel: not stored, no duplicate detection, answered
+	 * as soon as it is out. */
+	j->live = strcmp(kind, "ephemeral") == 0;
 	later = submit(j, NULL, json_is_integer(parent) ? json_integer_value(parent) : 0,
 		       json_string_value(text), json_string_length(text));
 	json_decref(o);
 	return later;
 }
 
-static void run(void *arg, PGconn *conn)
+static void run(void *arg, struct pg_conn *conn)
 {
 	struct api_job *j = arg;
 	bool later = false;
 
-	if (conn == NULL || (j->user_id = edge_user_ensure(conn, j->call.user)) < 0) {
+	if (conn == NULL || (j->user_id = store_user_ensure(conn, j->call.user)) < 0) {
 		set_error(j, 503, "unavailable", "the database is unreachable; retry later");
 		post_answer(j);
 		return;

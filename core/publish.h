@@ -1,0 +1,51 @@
+/* The one door of a publish, and the one way out for what it commits.
+ *
+ * Every message and event (edit, delete, react, unreact) enters through
+ * publish_submit(), from a websocket request (requests.c), an authorised
+ * event job (edge.c) or the HTTP API (socket/api.c), and later from the
+ * peer link. The caller has validated it (auth, membership, size, rate);
+ * here it is routed (route.h), then sequenced and persisted by the writer
+ * (persist/writer.c), or, on a live-only channel, given the node's next seq
+ * and not stored. Only after COMMIT does the cookie hear of it (the ack),
+ * and the frame leave through publish_broadcast(): to every subscribed
+ * worker through the fan-out engine today, to peer nodes too later. Typing
+ * and presence notices leave through the same broadcast.
+ *
+ *   validate (caller) -> route -> sequence + persist -> COMMIT -> ack + broadcast */
+#pragma once
+
+#include <stdbool.h>
+
+#include "edge.h"
+#include "route.h"
+
+struct publish_state;
+
+/* The door of one node: the route it asks, the fan-out engine it broadcasts
+ * through, and owner, the edge handed to each cookie's done. NULL with
+ * errno. */
+struct publish_state *publish_create(const struct route *route, struct fanout *fanout,
+				     struct edge *owner);
+/* The writer durable publishes go to (created after the door: it calls
+ * publish_on_commit). */
+void publish_set_writer(struct publish_state *ps, struct persist_writer *writer);
+void publish_destroy(struct publish_state *ps);
+
+/* Publishes p into its channel. live: the channel is live-only (not stored,
+ * not deduplicated). Returns 0 when cookie->done will be called exactly once:
+ * on the writer thread after COMMIT (or the failure), or for a live-only
+ * publish before this returns. Else, and then done is never called:
+ * -EAGAIN (the writer is full: overloaded), -EINVAL or -EILSEQ (bad ids,
+ * kind or text), -ENOMEM, -EXDEV (another node owns the channel: the peer
+ * link is the cluster's, not built yet). Any thread. */
+int publish_submit(struct publish_state *ps, const struct persist_publish *p, bool live,
+		   struct commit_cookie *cookie);
+
+/* Hands f (its reference taken) to every worker with a subscriber of its
+ * channel. Any thread; frames of one channel must come in seq order. */
+void publish_broadcast(struct publish_state *ps, struct frame *f);
+
+/* The writer's commit callback (arg: the door): encodes a committed message
+ * once, broadcasts it, then tells the cookie. Writer thread. */
+void publish_on_commit(void *arg, enum persist_outcome outcome, int error,
+		       const struct persist_message *m, void *cookie);
