@@ -69,9 +69,9 @@ static void check(const struct http_gate_in *in, const struct http_gate_out *out
 		return;
 	}
 	if (!jwt_subject_valid(out->user) || in->transfer_encoding || in->query_token ||
-	    out->body_len > GATE_BODY_MAX || (in->content_length && out->body_len == 0 &&
-					       strspn(in->content_length, "0") !=
-						   strlen(in->content_length)))
+	    out->body_len > GATE_BODY_MAX ||
+	    (in->content_length && out->body_len == 0 &&
+	     strspn(in->content_length, "0") != strlen(in->content_length)))
 		abort();
 	if (out->route.id != ROUTE_CHANNELS && out->route.id != ROUTE_DMS &&
 	    out->route.channel <= 0)
