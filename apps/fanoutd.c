@@ -250,8 +250,9 @@ int main(int argc, char **argv)
 	    .presence_grace_ms = d.cfg.server.presence_grace_ms,
 	    .presence_interval_ms = d.cfg.server.presence_interval_ms,
 	};
-	d.edge =
-	    d.fanout && d.reader ? edge_create(&ecfg, d.fanout, d.reader, NULL, nworkers) : NULL;
+	d.edge = d.fanout && d.reader
+		     ? edge_create(&ecfg, d.fanout, d.reader, NULL, &protocol_v1, nworkers)
+		     : NULL;
 	struct persist_writer_config wcfg = {
 	    .dsn = d.cfg.postgres.dsn,
 	    .allow_unsafe_commit = d.cfg.postgres.allow_unsafe_commit,

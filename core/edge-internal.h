@@ -1,5 +1,6 @@
-/* Structures shared by edge.c (workers, commit path, jobs) and session.c
- * (the protocol of one connection). Not for the transports. */
+/* Structures shared by the files of the core: edge.c (the node and its
+ * workers' tables), session.c (one connection), jobs.c, worker.c and
+ * requests.c. Not for the transports. */
 #pragma once
 
 #include "edge.h"
@@ -50,6 +51,19 @@ struct session {
 	char *close_reason; /* once closing */
 };
 
+/* The node. */
+struct edge {
+	struct edge_config cfg;
+	struct edge_protocol protocol;
+	struct publish_state *publish;
+	struct fanout *fanout;
+	struct persist_writer *writer;
+	struct persist_reader *reader;
+	int nworkers;
+	struct presence *presence;
+	struct edge_worker *workers[FANOUT_WORKERS_MAX];
+};
+
 struct chan_local {
 	int n, cap;
 	struct session **s;
@@ -66,12 +80,14 @@ struct edge_worker {
 	void *transport;
 };
 
-extern struct metric_counter edge_m_lagged;
+extern struct metric_counter edge_m_lagged, edge_m_deliveries;
+extern struct metric_histogram edge_m_fanout_latency;
 
 /* Worker-side helpers used by session.c (edge.c). */
 struct session *worker_find(struct edge_worker *w, uint64_t id);
 int worker_local_add(struct edge_worker *w, int64_t channel, struct session *s);
 void worker_local_remove(struct edge_worker *w, int64_t channel, struct session *s);
+int worker_register(struct edge_worker *w, struct session *s);
 void worker_forget(struct edge_worker *w, struct session *s);
 int edge_hello_start(struct session *s);
 int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_t before,
@@ -105,3 +121,5 @@ void session_history_page(struct session *s, struct persist_history *page, int64
 void session_member_change(struct session *s, int64_t channel, bool added, bool ephemeral);
 void session_catch_up_all(struct session *s);
 void session_request_close(struct session *s, int code, const char *reason);
+/* Presence's way to a session (struct edge_protocol's presence_deliver). */
+void session_presence_deliver(void *worker_arg, uint64_t session, const char *json);

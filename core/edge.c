@@ -1,5 +1,8 @@
-/* The node-wide messaging core: workers and their local subscription tables,
- * and the jobs that read PostgreSQL for sessions (hello, history) on
+/* The node-wide messaging core: the node, its workers and their local
+ * subscription tables (channel -> sessions, session id -> session). The
+ * bottom of the core: it calls no session, job or request code; the worker's
+ * loop is worker.c, the jobs that read PostgreSQL jobs.c. Formerly also the
+ * jobs that read PostgreSQL for sessions (hello, history) on
  * reader threads, answering through the workers' inboxes. */
 #define LOG_COMPONENT "edge"
 #include "edge-internal.h"
@@ -19,23 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct edge {
-	struct edge_config cfg;
-	struct publish_state *publish;
-	struct fanout *fanout;
-	struct persist_writer *writer;
-	struct persist_reader *reader;
-	int nworkers;
-	struct presence *presence;
-	struct edge_worker *workers[FANOUT_WORKERS_MAX];
-};
-
-static struct metric_counter m_deliveries;
-struct metric_counter edge_m_lagged;
-static struct metric_histogram m_fanout_latency;
+struct metric_counter edge_m_lagged, edge_m_deliveries;
+struct metric_histogram edge_m_fanout_latency;
 
 struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
-			 struct persist_reader *reader, const struct route *route, int nworkers)
+			 struct persist_reader *reader, const struct route *route,
+			 const struct edge_protocol *protocol, int nworkers)
 {
 	struct edge *e = calloc(1, sizeof(*e));
 	static bool registered;
@@ -47,19 +39,22 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 	e->reader = reader;
 	e->nworkers = nworkers;
 	e->publish = publish_create(route, fanout, e);
-	e->presence =
-	    e->publish ? presence_create(fanout, cfg->presence_grace_ms, cfg->presence_interval_ms)
-		       : NULL;
+	e->protocol = *protocol;
+	e->presence = e->publish
+			  ? presence_create(fanout, cfg->presence_grace_ms,
+					    cfg->presence_interval_ms, protocol->presence_deliver)
+			  : NULL;
 	if (e->presence == NULL) {
 		publish_destroy(e->publish);
 		free(e);
 		return NULL;
 	}
 	if (!registered) {
-		metric_histogram_init(&m_fanout_latency, metric_latency_bounds_ns,
+		metric_histogram_init(&edge_m_fanout_latency, metric_latency_bounds_ns,
 				      metric_latency_nbounds);
 		metrics_register_counter("fanout_deliveries_total",
-					 "Frames queued to subscriber connections.", &m_deliveries);
+					 "Frames queued to subscriber connections.",
+					 &edge_m_deliveries);
 		metrics_register_counter("fanout_lagged_total",
 					 "Times a slow connection dropped its queue and resumed "
 					 "from PostgreSQL.",
@@ -67,7 +62,7 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 		metrics_register_histogram("fanout_fanout_seconds",
 					   "From commit to the frame queued on a subscriber's "
 					   "connection.",
-					   &m_fanout_latency);
+					   &edge_m_fanout_latency);
 		registered = true;
 	}
 	return e;
@@ -261,7 +256,7 @@ void worker_local_remove(struct edge_worker *w, int64_t channel, struct session 
 	}
 }
 
-static int worker_register(struct edge_worker *w, struct session *s)
+int worker_register(struct edge_worker *w, struct session *s)
 {
 	s->id = w->next_id++;
 	if (rte_hash_add_key_data(w->by_id, &s->id, s) < 0)
@@ -284,475 +279,4 @@ void worker_forget(struct edge_worker *w, struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	w->nsessions--;
-}
-
-static void on_frame(void *arg, struct frame *f)
-{
-	struct edge_worker *w = arg;
-	struct chan_local *cl;
-	void *data;
-
-	if (rte_hash_lookup_data(w->local, &f->channel, &data) < 0) {
-		frame_unref(f);
-		return;
-	}
-	cl = data;
-	/* Delivery never unsubscribes (a lag only rewinds), so cl is stable. */
-	for (int i = 0; i < cl->n; i++)
-		session_deliver(cl->s[i], frame_ref(f));
-	metric_add(&m_deliveries, (uint64_t)cl->n);
-	metric_observe_ns(&m_fanout_latency, time_mono_ns() - f->born_ns);
-	frame_unref(f);
-}
-
-static void on_overrun(void *arg)
-{
-	struct edge_worker *w = arg;
-
-	LOG(WARN, "worker %d: inbox overrun; its sessions resume from PostgreSQL", w->index);
-	for (struct session *s = w->sessions; s; s = s->next)
-		session_catch_up_all(s);
-}
-
-void edge_worker_drain(struct edge_worker *w)
-{
-	while (fanout_drain(w->e->fanout, w->index, on_frame, on_overrun, w, 4096) == 4096)
-		;
-}
-
-void edge_worker_tick(struct edge_worker *w)
-{
-	uint64_t now = time_mono_ns(), limit = (uint64_t)w->e->cfg.heartbeat_ms * 2000000ull;
-
-	for (struct session *s = w->sessions; s; s = s->next)
-		if (now - s->last_rx_ns > limit)
-			session_request_close(s, CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout");
-}
-
-void edge_worker_close_all(struct edge_worker *w, int code, const char *reason)
-{
-	for (struct session *s = w->sessions; s; s = s->next)
-		session_request_close(s, code, reason);
-}
-
-struct close_event {
-	struct fanout_event ev;
-	int code;
-	char reason[64];
-};
-
-static void close_run(void *worker_arg, struct fanout_event *ev)
-{
-	struct close_event *c = (struct close_event *)ev;
-
-	edge_worker_close_all(worker_arg, c->code, c->reason);
-	free(c);
-}
-
-int edge_post_close_all(struct edge *e, int index, int code, const char *reason)
-{
-	struct close_event *c = calloc(1, sizeof(*c));
-
-	if (c == NULL)
-		return -ENOMEM;
-	c->ev.run = close_run;
-	c->code = code;
-	snprintf(c->reason, sizeof(c->reason), "%s", reason);
-	fanout_post_event(e->fanout, index, &c->ev);
-	return 0;
-}
-
-/* Jobs: hello */
-
-struct hello_job {
-	struct fanout_event ev;
-	struct edge *e;
-	int worker;
-	uint64_t session;
-	char user[65];
-	int64_t user_id;
-	json_t *channels;
-	int64_t *member;
-	int nmember;
-	int error;
-};
-
-static void hello_answer(void *worker_arg, struct fanout_event *ev)
-{
-	struct hello_job *j = (struct hello_job *)ev;
-	struct session *s = worker_find(worker_arg, j->session);
-
-	if (s && j->error == 0)
-		session_ready(s, j->user_id, j->channels, j->member, j->nmember);
-	else {
-		if (s)
-			session_request_close(s, 1011, "cannot load the user; retry");
-		json_decref(j->channels);
-	}
-	free(j->member);
-	free(j);
-}
-
-json_t *edge_user_channels(struct pg_conn *conn, int64_t user_id)
-{
-	struct store_channel *rows;
-	json_t *list;
-	int n;
-
-	if (store_user_channels(conn, user_id, &rows, &n) < 0)
-		return NULL;
-	list = json_array();
-	for (int r = 0; list && r < n; r++) {
-		json_t *c = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s}", "id",
-				      (json_int_t)rows[r].id, "name", rows[r].name, "kind",
-				      rows[r].kind, "last_seq", (json_int_t)rows[r].last_seq,
-				      "last_read_seq", (json_int_t)rows[r].last_read_seq, "unread",
-				      (json_int_t)rows[r].unread, "role", rows[r].role);
-		if (rows[r].peer[0])
-			json_object_set_new(c, "peer", json_string(rows[r].peer));
-		json_array_append_new(list, c);
-	}
-	free(rows);
-	return list;
-}
-
-static void hello_run(void *arg, struct pg_conn *conn)
-{
-	struct hello_job *j = arg;
-	size_t i;
-	json_t *c;
-
-	j->error = -EIO;
-	if (conn == NULL || (j->user_id = store_user_ensure(conn, j->user)) < 0)
-		goto out;
-	j->channels = edge_user_channels(conn, j->user_id);
-	if (j->channels == NULL)
-		goto out;
-	j->member = malloc(sizeof(*j->member) * (json_array_size(j->channels) + 1));
-	if (j->member == NULL)
-		goto out;
-	/* Sorted by id already (ORDER BY c.id): the session's membership set. */
-	json_array_foreach(j->channels, i, c)
-	{
-		j->member[j->nmember++] = json_integer_value(json_object_get(c, "id"));
-	}
-	j->error = 0;
-out:
-	j->ev.run = hello_answer;
-	fanout_post_event(j->e->fanout, j->worker, &j->ev);
-}
-
-int edge_hello_start(struct session *s)
-{
-	struct hello_job *j = calloc(1, sizeof(*j));
-	int rc = j ? worker_register(s->w, s) : -ENOMEM;
-
-	if (rc < 0) {
-		free(j);
-		return rc;
-	}
-	j->e = s->w->e;
-	j->worker = s->w->index;
-	j->session = s->id;
-	snprintf(j->user, sizeof(j->user), "%s", s->user_name);
-	if (persist_reader_run(s->w->e->reader, hello_run, j) < 0) {
-		worker_forget(s->w, s);
-		free(j);
-		return -ESHUTDOWN;
-	}
-	return 0;
-}
-
-/* Jobs: history */
-
-struct history_job {
-	struct fanout_event ev;
-	struct edge *e;
-	int worker;
-	uint64_t session;
-	int64_t channel;
-	bool catch_up;
-	char req[65];
-	struct persist_history *page;
-};
-
-static void history_answer(void *worker_arg, struct fanout_event *ev)
-{
-	struct history_job *j = (struct history_job *)ev;
-	struct session *s = worker_find(worker_arg, j->session);
-
-	if (s)
-		session_history_page(s, j->page, j->channel, j->req, j->catch_up);
-	persist_history_free(j->page);
-	free(j);
-}
-
-static void history_done(void *arg, struct persist_history *page)
-{
-	struct history_job *j = arg;
-
-	j->page = page;
-	j->ev.run = history_answer;
-	fanout_post_event(j->e->fanout, j->worker, &j->ev);
-}
-
-int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_t before,
-		       int64_t parent, int limit, const char *req, bool catch_up)
-{
-	struct history_job *j = calloc(1, sizeof(*j));
-	struct persist_history_query q = {
-	    .mode = parent   ? PERSIST_HISTORY_THREAD
-		    : before ? PERSIST_HISTORY_BEFORE
-			     : PERSIST_HISTORY_AFTER,
-	    .channel_id = channel,
-	    .after_seq = after,
-	    .before_seq = before,
-	    .parent_seq = parent,
-	    .limit = limit,
-	    .viewer_id = s->user_id,
-	};
-	int rc;
-
-	if (j == NULL)
-		return -ENOMEM;
-	/* A plain history request without a direction reads the newest page. */
-	j->e = s->w->e;
-	j->worker = s->w->index;
-	j->session = s->id;
-	j->channel = channel;
-	j->catch_up = catch_up;
-	snprintf(j->req, sizeof(j->req), "%s", req ? req : "");
-	rc = persist_reader_submit(s->w->e->reader, &q, history_done, j);
-	if (rc < 0)
-		free(j);
-	return rc;
-}
-
-/* Membership changes */
-
-struct member_event {
-	struct fanout_event ev;
-	int64_t user_id, channel_id;
-	bool added, ephemeral;
-};
-
-static void member_answer(void *worker_arg, struct fanout_event *ev)
-{
-	struct member_event *m = (struct member_event *)ev;
-	struct edge_worker *w = worker_arg;
-
-	for (struct session *s = w->sessions; s; s = s->next)
-		if (s->user_id == m->user_id)
-			session_member_change(s, m->channel_id, m->added, m->ephemeral);
-	free(m);
-}
-
-void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added,
-			     bool ephemeral)
-{
-	for (int w = 0; w < e->nworkers; w++) {
-		struct member_event *m = calloc(1, sizeof(*m));
-		if (m == NULL)
-			continue;
-		m->ev.run = member_answer;
-		m->user_id = user_id;
-		m->channel_id = channel_id;
-		m->added = added;
-		m->ephemeral = ephemeral;
-		fanout_post_event(e->fanout, w, &m->ev);
-	}
-}
-
-/* Jobs: edits and deletes */
-
-struct event_job {
-	struct fanout_event ev;
-	struct edge *e;
-	int worker;
-	uint64_t session;
-	struct commit_cookie *cookie;
-	struct persist_publish p;
-	const char *code, *message; /* set when refused */
-	char kind[PERSIST_KIND_MAX + 1];
-	char client_msg_id[PERSIST_CLIENT_MSG_ID_MAX + 1];
-	char author[65];
-	char req[65];
-	char body[]; /* p.body_len bytes */
-};
-
-static void event_refused(void *worker_arg, struct fanout_event *ev)
-{
-	struct event_job *j = (struct event_job *)ev;
-	struct session *s = worker_find(worker_arg, j->session);
-
-	if (s)
-		session_error(s, j->req[0] ? j->req : NULL, j->code, j->message);
-	free(j->cookie);
-	free(j);
-}
-
-int edge_authorize_event(struct pg_conn *conn, int64_t channel, int64_t seq, int64_t user,
-			 const char **code, const char **message)
-{
-	int rc = store_event_authorize(conn, channel, seq, user);
-
-	if (rc == -ENOENT) {
-		*code = "not_found";
-		*message = "no such message (or it was deleted)";
-	} else if (rc == -EPERM) {
-		*code = "forbidden";
-		*message = "only the author or a channel admin may do that";
-	} else if (rc < 0) {
-		*code = "unavailable";
-		*message = "retry later";
-	}
-	return rc;
-}
-
-static void event_run(void *arg, struct pg_conn *conn)
-{
-	struct event_job *j = arg;
-
-	if (edge_authorize_event(conn, j->p.channel_id, j->p.parent_seq, j->p.author_id, &j->code,
-				 &j->message) == 0) {
-		/* Authorised: through the publish door; the cookie answers. */
-		int rc = publish_submit(j->e->publish, &j->p, false, j->cookie);
-		if (rc == 0) {
-			free(j);
-			return;
-		}
-		j->code = rc == -EAGAIN ? "overloaded" : "bad_request";
-		j->message = rc == -EAGAIN ? "the server is busy; retry" : "invalid request";
-	}
-	j->ev.run = event_refused;
-	fanout_post_event(j->e->fanout, j->worker, &j->ev);
-}
-
-int edge_authorized_event_start(struct session *s, const struct persist_publish *p,
-				struct commit_cookie *cookie, const char *req)
-{
-	struct event_job *j = calloc(1, sizeof(*j) + p->body_len + 1);
-
-	if (j == NULL)
-		return -ENOMEM;
-	j->e = s->w->e;
-	j->worker = s->w->index;
-	j->session = s->id;
-	j->cookie = cookie;
-	j->p = *p;
-	snprintf(j->req, sizeof(j->req), "%s", req ? req : "");
-	snprintf(j->kind, sizeof(j->kind), "%s", p->kind);
-	snprintf(j->client_msg_id, sizeof(j->client_msg_id), "%s", p->client_msg_id);
-	snprintf(j->author, sizeof(j->author), "%s", p->author_name ? p->author_name : "");
-	memcpy(j->body, p->body, p->body_len);
-	j->p.kind = j->kind;
-	j->p.client_msg_id = j->client_msg_id;
-	j->p.author_name = j->author;
-	j->p.body = j->body;
-	if (persist_reader_run(s->w->e->reader, event_run, j) < 0) {
-		free(j);
-		return -EAGAIN;
-	}
-	return 0;
-}
-
-/* Jobs: read cursors */
-
-struct read_job {
-	struct fanout_event ev;
-	struct edge *e;
-	int worker;
-	uint64_t session;
-	int64_t user_id, channel, seq;
-	bool failed;
-	char req[65];
-};
-
-static void read_answer(void *worker_arg, struct fanout_event *ev)
-{
-	struct read_job *j = (struct read_job *)ev;
-	struct edge_worker *w = worker_arg;
-
-	/* Every session of the user hears the cursor; the asking one with its
-	 * req. So two devices agree. */
-	for (struct session *s = w->sessions; s; s = s->next) {
-		bool asker = w->index == j->worker && s->id == j->session;
-		json_t *o;
-
-		if (s->user_id != j->user_id || s->state != SESSION_READY)
-			continue;
-		if (j->failed) {
-			if (asker)
-				session_error(s, j->req, "unavailable", "retry later");
-			continue;
-		}
-		o = json_pack("{s:s, s:I, s:I}", "type", "read", "channel", (json_int_t)j->channel,
-			      "seq", (json_int_t)j->seq);
-		if (o && asker && j->req[0])
-			json_object_set_new(o, "req", json_string(j->req));
-		session_send_json(s, o);
-	}
-	free(j);
-}
-
-/* Posts j (already filled) to every worker: copies first, the original last,
- * since once posted the original may be run and freed at any moment. */
-static void read_broadcast(struct read_job *j)
-{
-	j->ev.run = read_answer;
-	for (int w = 0; w < j->e->nworkers; w++) {
-		struct read_job *copy;
-
-		if (w == j->worker || (copy = malloc(sizeof(*copy))) == NULL)
-			continue;
-		*copy = *j;
-		fanout_post_event(j->e->fanout, w, &copy->ev);
-	}
-	fanout_post_event(j->e->fanout, j->worker, &j->ev);
-}
-
-static void read_run(void *arg, struct pg_conn *conn)
-{
-	struct read_job *j = arg;
-	int64_t seq = store_read_update(conn, j->channel, j->user_id, j->seq);
-
-	j->failed = seq < 0;
-	if (!j->failed)
-		j->seq = seq;
-	read_broadcast(j);
-}
-
-void edge_read_changed(struct edge *e, int64_t user_id, int64_t channel, int64_t seq)
-{
-	struct read_job *j = calloc(1, sizeof(*j));
-
-	if (j == NULL)
-		return;
-	j->e = e;
-	j->worker = 0;
-	j->session = 0; /* nobody asked over the websocket: no req to echo */
-	j->user_id = user_id;
-	j->channel = channel;
-	j->seq = seq;
-	read_broadcast(j);
-}
-
-int edge_mark_read_start(struct session *s, int64_t channel, int64_t seq, const char *req)
-{
-	struct read_job *j = calloc(1, sizeof(*j));
-
-	if (j == NULL)
-		return -ENOMEM;
-	j->e = s->w->e;
-	j->worker = s->w->index;
-	j->session = s->id;
-	j->user_id = s->user_id;
-	j->channel = channel;
-	j->seq = seq;
-	snprintf(j->req, sizeof(j->req), "%s", req ? req : "");
-	if (persist_reader_run(s->w->e->reader, read_run, j) < 0) {
-		free(j);
-		return -ESHUTDOWN;
-	}
-	return 0;
 }

@@ -52,10 +52,34 @@ struct session_transport {
 
 struct route;
 
+/* The client protocol, as the session machinery below it needs it: the
+ * sessions (session.c) call up into the protocol (requests.c, jobs.c) only
+ * through this table, so no file of the core calls a file that calls it
+ * back. requests.c provides protocol_v1. */
+struct edge_protocol {
+	/* A complete text message from the client, once the session is ready. */
+	void (*handle)(struct session *s, const char *data, size_t len);
+	/* Loads the user and their channels; session_ready() or a close follows.
+	 * 0 or -errno. */
+	int (*hello_start)(struct session *s);
+	/* Reads history after `after` for a catch-up (catch_up) or a request;
+	 * the page comes to session_history_page(). 0 or -errno. */
+	int (*history_start)(struct session *s, int64_t channel, int64_t after, int64_t before,
+			     int64_t parent, int limit, const char *req, bool catch_up);
+	/* Delivers presence's JSON text to session `session` of the worker
+	 * whose inbox ran the event (worker_arg). */
+	void (*presence_deliver)(void *worker_arg, uint64_t session, const char *json);
+};
+
+/* Protocol v1 (docs/protocol.md), in requests.c. */
+extern const struct edge_protocol protocol_v1;
+
 /* The node-wide part; route says who owns each channel (NULL: this node
- * owns them all, route_local). NULL with errno. */
+ * owns them all, route_local); protocol is the client protocol
+ * (&protocol_v1). NULL with errno. */
 struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
-			 struct persist_reader *reader, const struct route *route, int nworkers);
+			 struct persist_reader *reader, const struct route *route,
+			 const struct edge_protocol *protocol, int nworkers);
 void edge_set_writer(struct edge *e, struct persist_writer *w);
 /* The node's publish door (publish.h). */
 struct publish_state *edge_publish(struct edge *e);

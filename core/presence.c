@@ -15,7 +15,6 @@
 #include "presence.h"
 
 #include "clock.h"
-#include "edge-internal.h"
 #include "log.h"
 
 #include <errno.h>
@@ -68,6 +67,7 @@ struct watching {
 
 struct presence {
 	struct fanout *fanout;
+	presence_deliver_fn deliver;
 	uint64_t grace_ns, interval_ns;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -123,6 +123,7 @@ static enum presence_status wanted(struct presence *p, struct user *u, uint64_t 
 /* Delivery to sessions: one event per watcher, run on its worker. */
 struct notice {
 	struct fanout_event ev;
+	struct presence *p;
 	uint64_t session;
 	char text[]; /* the frame's JSON */
 };
@@ -130,10 +131,8 @@ struct notice {
 static void notice_run(void *worker_arg, struct fanout_event *ev)
 {
 	struct notice *n = (struct notice *)ev;
-	struct session *s = worker_find(worker_arg, n->session);
 
-	if (s)
-		session_send_json(s, json_loads(n->text, 0, NULL));
+	n->p->deliver(worker_arg, n->session, n->text);
 	free(n);
 }
 
@@ -151,6 +150,7 @@ static void notify(struct presence *p, int worker, uint64_t session, json_t *o)
 	strcpy(n->text, text);
 	free(text);
 	n->session = session;
+	n->p = p;
 	n->ev.run = notice_run;
 	fanout_post_event(p->fanout, worker, &n->ev);
 }
@@ -420,7 +420,8 @@ void presence_unwatch(struct presence *p, int worker, uint64_t session)
 	}
 }
 
-struct presence *presence_create(struct fanout *f, int grace_ms, int interval_ms)
+struct presence *presence_create(struct fanout *f, int grace_ms, int interval_ms,
+				 presence_deliver_fn deliver)
 {
 	struct presence *p = calloc(1, sizeof(*p));
 	pthread_condattr_t attr;
@@ -428,6 +429,7 @@ struct presence *presence_create(struct fanout *f, int grace_ms, int interval_ms
 	if (p == NULL)
 		return NULL;
 	p->fanout = f;
+	p->deliver = deliver;
 	p->grace_ns = (uint64_t)grace_ms * 1000000ull;
 	p->interval_ns = (uint64_t)interval_ms * 1000000ull;
 	pthread_mutex_init(&p->lock, NULL);

@@ -15,8 +15,13 @@ enum presence_status { PRESENCE_OFFLINE, PRESENCE_ONLINE, PRESENCE_AWAY };
 
 struct presence;
 
+/* How an answer or a change reaches a session: on the worker's thread, from
+ * the worker's inbox (worker_arg as the inbox hands it), as JSON text. */
+typedef void (*presence_deliver_fn)(void *worker_arg, uint64_t session, const char *json);
+
 /* NULL with errno. */
-struct presence *presence_create(struct fanout *f, int grace_ms, int interval_ms);
+struct presence *presence_create(struct fanout *f, int grace_ms, int interval_ms,
+				 presence_deliver_fn deliver);
 /* Stops the thread: from then on every call is ignored. Call before the
  * workers it posts to go away. */
 void presence_stop(struct presence *p);

@@ -567,3 +567,10 @@ void session_handle(struct session *s, const char *data, size_t len)
 		session_error(s, req, "unknown_type", "unknown message type");
 	json_decref(msg);
 }
+
+const struct edge_protocol protocol_v1 = {
+    .handle = session_handle,
+    .hello_start = edge_hello_start,
+    .history_start = edge_history_start,
+    .presence_deliver = session_presence_deliver,
+};

@@ -384,8 +384,8 @@ void session_fetch_more(struct session *s)
 
 		if (!sub->catching_up || sub->fetching)
 			continue;
-		if (edge_history_start(s, sub->channel, sub->last_seq, 0, 0, CATCH_UP_PAGE, NULL,
-				       true) == 0)
+		if (s->w->e->protocol.history_start(s, sub->channel, sub->last_seq, 0, 0,
+						    CATCH_UP_PAGE, NULL, true) == 0)
 			sub->fetching = true;
 	}
 }
@@ -527,7 +527,7 @@ void session_on_text(struct session *s, const char *data, size_t len)
 		s->pending[s->npending++] = copy;
 		return;
 	}
-	session_handle(s, data, len);
+	s->w->e->protocol.handle(s, data, len);
 	if (!s->rx_paused && s->qbytes > edge_config(s->w->e)->send_queue_bytes) {
 		s->rx_paused = true;
 		s->t.pause_rx(s->t.ctx, true);
@@ -558,7 +558,7 @@ struct session *session_open(struct edge_worker *w, const char *user_name,
 	snprintf(s->user_name, sizeof(s->user_name), "%s", user_name);
 	s->tokens = edge_config(w->e)->publish_burst;
 	s->refill_ns = s->last_rx_ns = time_mono_ns();
-	int rc = edge_hello_start(s);
+	int rc = s->w->e->protocol.hello_start(s);
 	if (rc < 0) {
 		free(s->pending);
 		free(s);
@@ -607,7 +607,7 @@ void session_ready(struct session *s, int64_t user_id, json_t *channels, const i
 				       (json_int_t)user_id, "name", s->user_name, "heartbeat_ms",
 				       cfg->heartbeat_ms, "channels", channels));
 	for (int i = 0; i < s->npending; i++) {
-		session_handle(s, s->pending[i], strlen(s->pending[i]));
+		s->w->e->protocol.handle(s, s->pending[i], strlen(s->pending[i]));
 		free(s->pending[i]);
 	}
 	s->npending = 0;
@@ -652,4 +652,12 @@ void session_closed(struct session *s)
 	free(s->q);
 	free(s->close_reason);
 	free(s);
+}
+
+void session_presence_deliver(void *worker_arg, uint64_t session, const char *json)
+{
+	struct session *s = worker_find(worker_arg, session);
+
+	if (s)
+		session_send_json(s, json_loads(json, 0, NULL));
 }

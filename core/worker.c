@@ -1,0 +1,89 @@
+/* A worker's loop: what the transport calls on the worker's own thread to
+ * hand queued frames to the sessions that subscribe (edge_worker_drain), to
+ * check heartbeats once a second (edge_worker_tick), and to close every
+ * session (at shutdown). Above sessions in the core: it calls them, they
+ * never call it. */
+#define LOG_COMPONENT "edge"
+#include "edge-internal.h"
+
+#include "clock.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void on_frame(void *arg, struct frame *f)
+{
+	struct edge_worker *w = arg;
+	struct chan_local *cl;
+	void *data;
+
+	if (rte_hash_lookup_data(w->local, &f->channel, &data) < 0) {
+		frame_unref(f);
+		return;
+	}
+	cl = data;
+	/* Delivery never unsubscribes (a lag only rewinds), so cl is stable. */
+	for (int i = 0; i < cl->n; i++)
+		session_deliver(cl->s[i], frame_ref(f));
+	metric_add(&edge_m_deliveries, (uint64_t)cl->n);
+	metric_observe_ns(&edge_m_fanout_latency, time_mono_ns() - f->born_ns);
+	frame_unref(f);
+}
+
+static void on_overrun(void *arg)
+{
+	struct edge_worker *w = arg;
+
+	LOG(WARN, "worker %d: inbox overrun; its sessions resume from PostgreSQL", w->index);
+	for (struct session *s = w->sessions; s; s = s->next)
+		session_catch_up_all(s);
+}
+
+void edge_worker_drain(struct edge_worker *w)
+{
+	while (fanout_drain(w->e->fanout, w->index, on_frame, on_overrun, w, 4096) == 4096)
+		;
+}
+
+void edge_worker_tick(struct edge_worker *w)
+{
+	uint64_t now = time_mono_ns(), limit = (uint64_t)w->e->cfg.heartbeat_ms * 2000000ull;
+
+	for (struct session *s = w->sessions; s; s = s->next)
+		if (now - s->last_rx_ns > limit)
+			session_request_close(s, CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout");
+}
+
+void edge_worker_close_all(struct edge_worker *w, int code, const char *reason)
+{
+	for (struct session *s = w->sessions; s; s = s->next)
+		session_request_close(s, code, reason);
+}
+
+struct close_event {
+	struct fanout_event ev;
+	int code;
+	char reason[64];
+};
+
+static void close_run(void *worker_arg, struct fanout_event *ev)
+{
+	struct close_event *c = (struct close_event *)ev;
+
+	edge_worker_close_all(worker_arg, c->code, c->reason);
+	free(c);
+}
+
+int edge_post_close_all(struct edge *e, int index, int code, const char *reason)
+{
+	struct close_event *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->ev.run = close_run;
+	c->code = code;
+	snprintf(c->reason, sizeof(c->reason), "%s", reason);
+	fanout_post_event(e->fanout, index, &c->ev);
+	return 0;
+}
