@@ -1,0 +1,210 @@
+/* The DPDK edge's transmit side: segments as mbufs (a header mbuf per
+ * recipient chained to external-buffer mbufs pointing into shared frames,
+ * or copies where a piece is short or the port cannot read it in place),
+ * and bursts to the port. The TCP engine's output callback. */
+#include "dpdk-internal.h"
+
+/* ---- refs in the TCP send queue: frames, or handshake responses ---- */
+
+void *tx_hs_ref(struct handshake *h)
+{
+	return (void *)((uintptr_t)h | 1);
+}
+
+struct handshake *tx_ref_hs(void *ref)
+{
+	return (uintptr_t)ref & 1 ? (struct handshake *)((uintptr_t)ref & ~(uintptr_t)1) : NULL;
+}
+
+struct frame_tx *tx_frame_state(struct frame *f)
+{
+	return (struct frame_tx *)f->buf;
+}
+
+void tx_ext_free(void *addr, void *opaque)
+{
+	frame_unref(opaque); /* the last mbuf pointing into the frame is gone */
+}
+
+/* ---- transmit ---- */
+
+void tx_flush(struct dworker *w)
+{
+	uint16_t sent = 0;
+
+	if (w->ntx == 0)
+		return;
+	for (int tries = 0; tries < 4 && sent < w->ntx; tries++)
+		sent += rte_eth_tx_burst(w->d->port_id, w->queue, w->tx + sent,
+					 (uint16_t)(w->ntx - sent));
+	w->tx_packets += sent;
+	for (int i = sent; i < w->ntx; i++) {
+		rte_pktmbuf_free(w->tx[i]); /* TCP sends it again */
+		w->tx_dropped++;
+	}
+	w->ntx = 0;
+}
+
+void tx_push(struct dworker *w, struct rte_mbuf *m)
+{
+	if (w->ntx == TX_MAX)
+		tx_flush(w);
+	w->tx[w->ntx++] = m;
+}
+
+struct walk {
+	struct dworker *w;
+	struct rte_mbuf *head;
+	uint32_t sum, off;
+	bool failed;
+};
+
+/* Copies len bytes to the end of the segment: into the last mbuf if it
+ * holds its own data and has room, else into new ones chained after it. */
+static bool append_copy(struct walk *k, const uint8_t *data, uint32_t len)
+{
+	struct rte_mbuf *last = rte_pktmbuf_lastseg(k->head);
+
+	while (len) {
+		uint16_t n;
+
+		if (RTE_MBUF_HAS_EXTBUF(last) || rte_pktmbuf_tailroom(last) == 0) {
+			struct rte_mbuf *m = rte_pktmbuf_alloc(k->w->d->pool);
+
+			if (m == NULL || rte_pktmbuf_chain(k->head, m) < 0) {
+				rte_pktmbuf_free(m);
+				return false;
+			}
+			last = m;
+		}
+		n = rte_pktmbuf_tailroom(last) < len ? rte_pktmbuf_tailroom(last) : (uint16_t)len;
+		memcpy(rte_pktmbuf_mtod_offset(last, uint8_t *, last->data_len), data, n);
+		last->data_len = (uint16_t)(last->data_len + n);
+		k->head->pkt_len += n;
+		data += n;
+		len -= n;
+	}
+	return true;
+}
+
+/* One piece of a segment's payload: its checksum (the frame's own when the
+ * piece is the whole frame), then chained by reference or copied. A frame
+ * goes by reference when the port can read it where it is: any frame on a
+ * port that copies from virtual addresses, a frame in DPDK memory on one that
+ * reads by DMA; if the piece is not short ([dataplane] copy_below: copying
+ * a short piece costs less than an mbuf and a descriptor for it); and while
+ * the chain is shorter than the port allows, less one for a copied tail. */
+static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
+{
+	struct walk *k = arg;
+	const struct dpdk_edge *d = k->w->d;
+	struct handshake *h = tx_ref_hs(ref);
+	struct frame *f = h ? NULL : ref;
+	rte_iova_t iova = RTE_BAD_IOVA;
+	uint32_t sum;
+
+	if (k->failed)
+		return;
+	if (!d->tx_csum) { /* else the NIC sums the payload */
+		if (f && data == frame_payload(f) - tx_frame_state(f)->hlen &&
+		    len == tx_frame_state(f)->hlen + f->len)
+			sum = tx_frame_state(f)->csum;
+		else
+			sum = csum_partial(data, len, 0);
+		k->sum = csum_add_at(k->sum, sum, k->off);
+	}
+	k->off += len;
+	if (f && len >= d->cfg.copy_below && k->head->nb_segs + 1 < d->max_segs) {
+		if (d->send_mode == ZERO_COPY_ALL)
+			iova = (rte_iova_t)(uintptr_t)data; /* unused: the driver copies */
+		else if (d->send_mode == ZERO_COPY_POOLED && f->pooled)
+			iova = framepool_iova(f, data);
+	}
+	if (iova != RTE_BAD_IOVA) {
+		struct rte_mbuf *m = rte_pktmbuf_alloc(d->ext_pool);
+		struct rte_mbuf_ext_shared_info *si = &tx_frame_state(f)->shinfo;
+
+		if (m == NULL) {
+			k->failed = true;
+			return;
+		}
+		if (rte_mbuf_ext_refcnt_read(si) == 0) {
+			frame_ref(f); /* held for the mbufs; ext_free drops it */
+			rte_mbuf_ext_refcnt_set(si, 1);
+		} else {
+			rte_mbuf_ext_refcnt_update(si, 1);
+		}
+		rte_pktmbuf_attach_extbuf(m, (void *)(uintptr_t)data, iova, (uint16_t)len, si);
+		m->data_len = (uint16_t)len;
+		m->pkt_len = len;
+		if (rte_pktmbuf_chain(k->head, m) < 0) {
+			rte_pktmbuf_free(m);
+			k->failed = true;
+		} else {
+			k->w->tx_by_ref += len;
+		}
+		return;
+	}
+	/* copied: the handshake's bytes, a frame the port cannot read where it
+	 * is, or one past the port's segments per packet */
+	if (!append_copy(k, data, len))
+		k->failed = true;
+	else
+		k->w->tx_copied += len;
+}
+
+/* The TCP engine's output: one segment, as mbufs. */
+void tx_segment(void *ctx, const struct tcp_out *o)
+{
+	struct dworker *w = ctx;
+	const struct dconn *dc = o->conn ? tcp_conn_app(o->conn) : NULL;
+	uint8_t mac[6], req[60];
+	size_t req_len, hlen = NET_ETH_HLEN + NET_IP_HLEN + 20 + o->optlen;
+	struct walk k = {w, NULL, 0, 0, false};
+	uint8_t *p;
+
+	if (dc && dc->state != DC_FREE)
+		memcpy(mac, dc->mac, 6);
+	else if (w->src_mac)
+		memcpy(mac, w->src_mac, 6); /* answering the frame being input */
+	else if (!net_resolve(&w->net, o->t.raddr, w->now_us, mac, req, &req_len)) {
+		if (req_len) { /* ask; the segment is sent again by TCP */
+			struct rte_mbuf *m = rte_pktmbuf_alloc(w->d->pool);
+			if (m && (p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)req_len))) {
+				memcpy(p, req, req_len);
+				tx_push(w, m);
+			} else if (m) {
+				rte_pktmbuf_free(m);
+			}
+		}
+		return;
+	}
+	k.head = rte_pktmbuf_alloc(w->d->pool);
+	if (k.head == NULL) {
+		w->no_mbuf++;
+		return;
+	}
+	p = (uint8_t *)rte_pktmbuf_append(k.head, (uint16_t)hlen);
+	tcp_out_header(o, p + NET_ETH_HLEN + NET_IP_HLEN);
+	tcp_out_walk(o, add_piece, &k);
+	if (k.failed) {
+		w->no_mbuf++;
+		rte_pktmbuf_free(k.head);
+		return;
+	}
+	if (w->d->tx_csum) {
+		net_tcp_checksum_offload(p + NET_ETH_HLEN + NET_IP_HLEN, o->t.laddr, o->t.raddr,
+					 hlen - NET_ETH_HLEN - NET_IP_HLEN + o->len);
+		k.head->l2_len = NET_ETH_HLEN;
+		k.head->l3_len = NET_IP_HLEN;
+		k.head->l4_len = (uint8_t)(hlen - NET_ETH_HLEN - NET_IP_HLEN);
+		k.head->ol_flags |=
+		    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
+	} else {
+		net_tcp_checksum(p + NET_ETH_HLEN + NET_IP_HLEN, hlen - NET_ETH_HLEN - NET_IP_HLEN,
+				 o->t.laddr, o->t.raddr, k.sum, o->len);
+	}
+	net_ip_headers(&w->net, p, mac, o->t.raddr,
+		       (uint16_t)(hlen - NET_ETH_HLEN - NET_IP_HLEN + o->len), w->ip_id++);
+	tx_push(w, k.head);
+}
