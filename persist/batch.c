@@ -1,0 +1,484 @@
+/* One batch of the persist writer against PostgreSQL (see writer.c's header
+ * for the design): the connection, the heads of the batch's channels, its
+ * replies' parents, the pipelined append fenced by the channel head, and,
+ * after a unique violation or a lost connection, resolving what is durable. */
+#define LOG_COMPONENT "persist"
+#include "writer-internal.h"
+
+#include "alloc.h"
+#include "err.h"
+#include "log.h"
+#include "metrics.h"
+#include "pg.h"
+#include "seqtab.h"
+#include "clock.h"
+#include "utf8.h"
+
+#include <libpq-fe.h>
+#include <endian.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define APPEND_STMT "fanout_append"
+#define APPEND_SQL                                                                                 \
+	"WITH head AS ("                                                                           \
+	" UPDATE channels SET last_seq = $2 + cardinality($3::int8[])"                             \
+	" WHERE id = $1 AND last_seq = $2 RETURNING id)"                                           \
+	" INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"            \
+	" parent_seq, created_at)"                                                                 \
+	" SELECT head.id, $2 + m.ord, m.author, m.cmid, m.kind, m.body, m.parent,"                 \
+	" timestamptz 'epoch' + $8::int8 * interval '1 microsecond'"                               \
+	" FROM head, unnest($3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[])"           \
+	" WITH ORDINALITY AS m(author, cmid, kind, body, parent, ord)"
+
+/* Connection */
+
+int batch_connect(struct persist_writer *w)
+{
+	static const Oid types[8] = {PG_OID_INT8,	PG_OID_INT8,	   PG_OID_INT8_ARRAY,
+				     PG_OID_TEXT_ARRAY, PG_OID_TEXT_ARRAY, PG_OID_TEXT_ARRAY,
+				     PG_OID_INT8_ARRAY, PG_OID_INT8};
+	PGresult *res;
+
+	while (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK) {
+		if (w->conn) {
+			PQfinish(w->conn);
+			w->conn = NULL;
+		}
+		atomic_store(&w->connected, false);
+		w->conn = pg_connect_retry(w->cfg.dsn, w->cfg.allow_unsafe_commit,
+					   w->cfg.reconnect_max_ms, &w->abandon, "writer");
+		if (w->conn == NULL)
+			return -ECANCELED;
+		res = PQprepare(w->conn, APPEND_STMT, APPEND_SQL, 8, types);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			LOG(ERR, "writer: cannot prepare append statement: %s",
+			    PQresultErrorMessage(res));
+			PQclear(res);
+			PQfinish(w->conn);
+			w->conn = NULL;
+			/* Likely a schema not migrated yet: do not spin. */
+			for (int slept = 0; slept < 1000 && !atomic_load(&w->abandon); slept += 10)
+				usleep(10000);
+			continue;
+		}
+		PQclear(res);
+		if (w->ever_connected) {
+			metric_add(&m_reconnects, 1);
+			LOG(NOTICE, "writer: reconnected to PostgreSQL");
+		}
+		w->ever_connected = true;
+		atomic_store(&w->connected, true);
+	}
+	return 0;
+}
+
+bool conn_lost(struct persist_writer *w)
+{
+	return PQstatus(w->conn) != CONNECTION_OK;
+}
+
+/* Loads the heads of channels not yet known. Requests for channels that do not
+ * exist are settled -ENOENT. 0, or -EPIPE when the connection failed. */
+int batch_load_heads(struct persist_writer *w, struct batch *b)
+{
+	const int n = b->n;
+	struct buf *buf = &w->params[0];
+	struct pg_array arr;
+	const char *values[1];
+	int lengths[1], formats[1] = {1}, wanted = 0;
+	PGresult *res;
+	int64_t head;
+
+	buf_reset(buf);
+	if (pg_array_begin(&arr, buf, PG_OID_INT8) < 0)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		if (b->settled[i].done || seqtab_head(w->seq, b->items[i].channel, &head))
+			continue;
+		if (pg_array_add_int8(&arr, b->items[i].channel) < 0)
+			return -ENOMEM;
+		wanted++;
+	}
+	if (wanted == 0)
+		return 0;
+	pg_array_end(&arr);
+	values[0] = buf->data;
+	lengths[0] = (int)buf->len;
+	res = PQexecParams(w->conn, "SELECT id, last_seq FROM channels WHERE id = ANY($1::int8[])",
+			   1, NULL, values, lengths, formats, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		LOG(ERR, "writer: cannot load channel heads: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return conn_lost(w) ? -EPIPE : -EIO;
+	}
+	for (int row = 0; row < PQntuples(res); row++)
+		if (seqtab_set_head(w->seq, pg_get_int8(res, row, 0), pg_get_int8(res, row, 1)) <
+		    0) {
+			PQclear(res);
+			return -ENOMEM;
+		}
+	PQclear(res);
+	for (int i = 0; i < n; i++) {
+		if (!b->settled[i].done && !seqtab_head(w->seq, b->items[i].channel, &head))
+			b->settled[i] = (struct settle){PERSIST_FAILED, -ENOENT, true};
+	}
+	return 0;
+}
+
+/* A reply must name a message that is already durable: parent_seq at most the
+ * channel head (heads only grow, so it is also below the new seq). */
+void batch_check_parents(struct persist_writer *w, struct batch *b)
+{
+	const int n = b->n;
+	int64_t head;
+
+	for (int i = 0; i < n; i++) {
+		struct persist_message *m = &b->reqs[i]->msg;
+		if (b->settled[i].done || m->parent_seq == 0)
+			continue;
+		if (!seqtab_head(w->seq, m->channel_id, &head) || m->parent_seq > head)
+			b->settled[i] = (struct settle){PERSIST_FAILED, -EINVAL, true};
+	}
+}
+
+/* Batch execution */
+
+static int order_by_channel(const void *a, const void *b, void *arg)
+{
+	const struct seq_item *items = arg;
+	const struct seq_item *x = &items[*(const int *)a], *y = &items[*(const int *)b];
+
+	if (x->channel != y->channel)
+		return x->channel < y->channel ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int send_append(struct persist_writer *w, struct batch *b, int from, int to,
+		       int64_t created_at)
+{
+	const struct seq_item *first = &b->items[w->order[from]];
+	struct pg_array authors, ids, kinds, bodies, parents;
+	const char *values[8];
+	int lengths[8], formats[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+	char channel[8], old[8], ts[8];
+	uint64_t v;
+
+	for (int i = 0; i < 5; i++)
+		buf_reset(&w->params[i]);
+	if (pg_array_begin(&authors, &w->params[0], PG_OID_INT8) ||
+	    pg_array_begin(&ids, &w->params[1], PG_OID_TEXT) ||
+	    pg_array_begin(&kinds, &w->params[2], PG_OID_TEXT) ||
+	    pg_array_begin(&bodies, &w->params[3], PG_OID_TEXT) ||
+	    pg_array_begin(&parents, &w->params[4], PG_OID_INT8))
+		return -ENOMEM;
+	for (int k = from; k < to; k++) {
+		const struct persist_message *m = &b->reqs[w->order[k]]->msg;
+		int rc = pg_array_add_int8(&authors, m->author_id);
+
+		rc = rc ?: pg_array_add_text(&ids, m->client_msg_id, strlen(m->client_msg_id));
+		rc = rc ?: pg_array_add_text(&kinds, m->kind, strlen(m->kind));
+		rc = rc ?: pg_array_add_text(&bodies, m->body, m->body_len);
+		rc = rc
+			 ?: (m->parent_seq ? pg_array_add_int8(&parents, m->parent_seq)
+					   : pg_array_add_null(&parents));
+		if (rc < 0)
+			return rc;
+	}
+	pg_array_end(&authors);
+	pg_array_end(&ids);
+	pg_array_end(&kinds);
+	pg_array_end(&bodies);
+	pg_array_end(&parents);
+
+	v = htobe64((uint64_t)first->channel);
+	memcpy(channel, &v, 8);
+	v = htobe64((uint64_t)(first->seq - 1)); /* the head the fence expects */
+	memcpy(old, &v, 8);
+	v = htobe64((uint64_t)created_at);
+	memcpy(ts, &v, 8);
+	values[0] = channel;
+	values[1] = old;
+	values[7] = ts;
+	lengths[0] = lengths[1] = lengths[7] = 8;
+	for (int i = 0; i < 5; i++) {
+		values[2 + i] = w->params[i].data;
+		lengths[2 + i] = (int)w->params[i].len;
+	}
+	return PQsendQueryPrepared(w->conn, APPEND_STMT, 8, values, lengths, formats, 0) ? 0 : -EIO;
+}
+
+/* Reads one command's result; returns its status and keeps the first result
+ * of an error in *err (caller clears). */
+static ExecStatusType read_one(PGconn *conn, PGresult **keep)
+{
+	PGresult *res = PQgetResult(conn), *next;
+	ExecStatusType st;
+
+	if (res == NULL)
+		return PGRES_FATAL_ERROR;
+	st = PQresultStatus(res);
+	if (keep && *keep == NULL)
+		*keep = res;
+	else
+		PQclear(res);
+	/* Each command's results end with NULL; the sync marker has none. */
+	if (st != PGRES_PIPELINE_SYNC)
+		while ((next = PQgetResult(conn)) != NULL)
+			PQclear(next);
+	return st;
+}
+
+/* Sends the planned batch and reads its results. On EXEC_OK, fenced[] groups
+ * are marked in the items (state set to SEQ_DONE with -ESTALE). */
+enum exec_result batch_execute(struct persist_writer *w, struct batch *b, int nnew)
+{
+	const int n = b->n;
+	int64_t created_at = time_real_us();
+	enum exec_result result = EXEC_OK;
+	PGresult *error = NULL;
+	int *groups = w->groups, ngroups = 0, k = 0;
+	uint64_t start = time_mono_ns();
+
+	for (int i = 0; i < n; i++) {
+		if (b->items[i].state != SEQ_NEW)
+			continue;
+		w->order[k++] = i;
+		/* The row's created_at; if this attempt's COMMIT is lost and
+		 * later found durable, the value still matches the row. */
+		b->reqs[i]->msg.created_at_us = created_at;
+	}
+	qsort_r(w->order, (size_t)nnew, sizeof(int), order_by_channel, b->items);
+	for (k = 0; k < nnew; k++)
+		if (k == 0 || b->items[w->order[k]].channel != b->items[w->order[k - 1]].channel)
+			groups[ngroups++] = k;
+	groups[ngroups] = nnew;
+
+	if (!PQenterPipelineMode(w->conn) || PQsetnonblocking(w->conn, 1) != 0)
+		return EXEC_CONN;
+	if (!PQsendQueryParams(w->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+		goto conn;
+	for (int g = 0; g < ngroups; g++)
+		if (send_append(w, b, groups[g], groups[g + 1], created_at) < 0)
+			goto conn;
+	if (!PQsendQueryParams(w->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQpipelineSync(w->conn) || pg_flush(w->conn) < 0)
+		goto conn;
+
+	if (read_one(w->conn, &error) != PGRES_COMMAND_OK)
+		goto failed;
+	PQclear(error);
+	error = NULL;
+	for (int g = 0; g < ngroups; g++) {
+		PGresult *res = NULL;
+		long inserted;
+
+		if (read_one(w->conn, &res) != PGRES_COMMAND_OK) {
+			error = res;
+			for (g++; g < ngroups; g++)
+				read_one(w->conn, NULL);
+			read_one(w->conn, NULL); /* COMMIT, skipped */
+			goto failed_read;
+		}
+		inserted = strtol(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		if (inserted != groups[g + 1] - groups[g]) {
+			int64_t channel = b->items[w->order[groups[g]]].channel;
+
+			LOG(ERR,
+			    "writer: fence failed on channel %ld: its head is no longer %ld, "
+			    "another "
+			    "writer moved it; stepping down for this channel",
+			    (long)channel, (long)(b->items[w->order[groups[g]]].seq - 1));
+			metric_add(&m_fence_failures, 1);
+			seqtab_forget(w->seq, channel);
+			for (k = groups[g]; k < groups[g + 1]; k++) {
+				b->items[w->order[k]].state = SEQ_DONE;
+				b->settled[w->order[k]] =
+				    (struct settle){PERSIST_FAILED, -ESTALE, true};
+			}
+		}
+	}
+	if (read_one(w->conn, &error) != PGRES_COMMAND_OK ||
+	    strcmp(PQcmdStatus(error), "COMMIT") != 0)
+		goto failed_read; /* COMMIT failed: nothing of the batch is durable */
+	PQclear(error);
+	error = NULL;
+	if (read_one(w->conn, NULL) != PGRES_PIPELINE_SYNC)
+		goto conn;
+	metric_observe_ns(&m_commit_latency, time_mono_ns() - start);
+	goto out;
+
+failed:
+	/* BEGIN failed: everything after it was skipped. */
+	for (int g = 0; g <= ngroups; g++)
+		read_one(w->conn, NULL);
+	goto failed_read;
+failed_read:
+	read_one(w->conn, NULL); /* the sync marker */
+	if (conn_lost(w))
+		goto conn;
+	if (error && pg_result_is(error, PG_SQLSTATE_UNIQUE_VIOLATION)) {
+		result = EXEC_UNIQUE;
+	} else {
+		LOG(ERR, "writer: batch of %d failed: %s", nnew,
+		    error ? PQresultErrorMessage(error) : PQerrorMessage(w->conn));
+		result = EXEC_SQL;
+	}
+	goto out;
+conn:
+	result = EXEC_CONN;
+out:
+	PQclear(error);
+	if (result != EXEC_CONN) {
+		PQsetnonblocking(w->conn, 0);
+		if (!PQexitPipelineMode(w->conn))
+			result = EXEC_CONN;
+		else if (PQtransactionStatus(w->conn) == PQTRANS_INERROR)
+			PQclear(PQexec(w->conn, "ROLLBACK"));
+	}
+	if (result == EXEC_CONN) {
+		LOG(WARN, "writer: connection lost during a batch of %d: %s", nnew,
+		    PQerrorMessage(w->conn));
+		/* Reset forces a fresh connection; the outcome is resolved on it. */
+		PQfinish(w->conn);
+		w->conn = NULL;
+		atomic_store(&w->connected, false);
+	}
+	return result;
+}
+
+/* Resolve: asks PostgreSQL what is durable for every tentatively planned
+ * request; see the design note. Changes nothing until every query answered,
+ * so a resolve interrupted by another failure can simply run again.
+ * 0, -EPIPE (connection lost), -EIO. */
+int batch_resolve(struct persist_writer *w, struct batch *b)
+{
+	const int n = b->n;
+	struct settle *found = w->found;
+	int64_t *found_seq = w->found_seq, *heads = w->heads;
+	bool *head_set = w->head_set;
+	int rc = 0;
+
+	metric_add(&m_resolves, 1);
+	memset(found, 0, sizeof(*found) * (size_t)n);
+	memset(head_set, 0, sizeof(*head_set) * (size_t)n);
+	for (int i = 0; i < n; i++) {
+		const struct seq_item *it = &b->items[i];
+		struct pg_array arr;
+		const char *values[2];
+		int lengths[2], formats[2] = {1, 1};
+		char channel[8];
+		uint64_t v;
+		int64_t old;
+		PGresult *res;
+
+		if (it->state != SEQ_NEW || head_set[i])
+			continue;
+		/* One query per channel covers all its requests in the batch. */
+		buf_reset(&w->params[0]);
+		if (pg_array_begin(&arr, &w->params[0], PG_OID_TEXT) < 0)
+			return -ENOMEM;
+		for (int j = i; j < n; j++)
+			if (b->items[j].state == SEQ_NEW && b->items[j].channel == it->channel &&
+			    pg_array_add_text(&arr, b->items[j].client_msg_id,
+					      strlen(b->items[j].client_msg_id)) < 0)
+				return -ENOMEM;
+		pg_array_end(&arr);
+		v = htobe64((uint64_t)it->channel);
+		memcpy(channel, &v, 8);
+		values[0] = channel;
+		values[1] = w->params[0].data;
+		lengths[0] = 8;
+		lengths[1] = (int)w->params[0].len;
+		res = PQexecParams(
+		    w->conn,
+		    "SELECT author_id, client_msg_id, seq, "
+		    " (SELECT last_seq FROM channels WHERE id = $1) "
+		    "FROM messages WHERE channel_id = $1 AND client_msg_id = ANY($2) "
+		    "UNION ALL SELECT NULL, NULL, NULL, last_seq FROM channels "
+		    "WHERE id = $1",
+		    2, (const Oid[]){PG_OID_INT8, PG_OID_TEXT_ARRAY}, values, lengths, formats, 1);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			LOG(ERR, "writer: resolve failed: %s", PQresultErrorMessage(res));
+			rc = conn_lost(w) ? -EPIPE : -EIO;
+			PQclear(res);
+			return rc;
+		}
+		seqtab_head(w->seq, it->channel, &old);
+		for (int j = i; j < n; j++) {
+			if (b->items[j].channel != it->channel)
+				continue;
+			head_set[j] = true;
+			heads[j] = old; /* replaced below by the durable head */
+		}
+		for (int row = 0; row < PQntuples(res); row++) {
+			if (PQgetisnull(res, row, 0)) {
+				for (int j = i; j < n; j++)
+					if (b->items[j].channel == it->channel)
+						heads[j] = pg_get_int8(res, row, 3);
+				continue;
+			}
+			for (int j = i; j < n; j++) {
+				const struct seq_item *x = &b->items[j];
+				int64_t seq = pg_get_int8(res, row, 2);
+
+				if (x->state != SEQ_NEW || x->channel != it->channel ||
+				    x->author != pg_get_int8(res, row, 0) ||
+				    strcmp(x->client_msg_id, PQgetvalue(res, row, 1)) != 0)
+					continue;
+				found[j] = (struct settle){
+				    seq > old ? PERSIST_COMMITTED : PERSIST_DUPLICATE, 0, true};
+				found_seq[j] = seq;
+			}
+		}
+		PQclear(res);
+	}
+
+	/* Every answer is in: apply. */
+	seqtab_abort(w->seq);
+	for (int i = 0; i < n; i++) {
+		struct seq_item *it = &b->items[i];
+
+		if (!head_set[i])
+			continue;
+		if (found[i].done) {
+			it->state = SEQ_DONE;
+			it->seq = found_seq[i];
+			b->settled[i] = found[i];
+			seqtab_remember(w->seq, it->channel, it->author, it->client_msg_id,
+					it->seq);
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		int64_t old;
+		bool ours = false;
+
+		if (!head_set[i] || !seqtab_head(w->seq, b->items[i].channel, &old))
+			continue;
+		for (int j = 0; j < n; j++)
+			ours |= head_set[j] && b->items[j].channel == b->items[i].channel &&
+				found[j].done && found[j].outcome == PERSIST_COMMITTED;
+		if (!ours && heads[i] != old) {
+			LOG(ERR,
+			    "writer: fence failed on channel %ld: head %ld, expected %ld; stepping "
+			    "down for this channel",
+			    (long)b->items[i].channel, (long)heads[i], (long)old);
+			metric_add(&m_fence_failures, 1);
+			for (int j = 0; j < n; j++)
+				if (b->items[j].channel == b->items[i].channel &&
+				    !b->settled[j].done) {
+					b->items[j].state = SEQ_DONE;
+					b->settled[j] =
+					    (struct settle){PERSIST_FAILED, -ESTALE, true};
+				}
+			seqtab_forget(w->seq, b->items[i].channel);
+		} else {
+			seqtab_set_head(w->seq, b->items[i].channel, heads[i]);
+		}
+	}
+	return 0;
+}
