@@ -46,7 +46,10 @@ printf '[dataplane]\nmode = dpdk\nport = net_null0\naddress = 10.0.0.1\n' >"$wor
 out=$(FANOUT_JWT_SECRET=x "$fanoutd" -c "$work/dpdk.ini" --check-config 2>&1); rc=$?
 check "dpdk mode without a prefix length exits 2" test "$rc" = 2
 check "dpdk mode says what it needs" contains "$out" "address (a.b.c.d/len)"
-printf '[dataplane]\nmode = dpdk\nport = nosuchport\naddress = 10.0.0.1/24\neal_args = --no-huge --no-pci --no-shconf -m 256\n' >"$work/dpdk2.ini"
+# On a port of its own: 8080 may be served (the quickstart), and fanoutd
+# refuses a port another process listens on.
+printf '[server]\nport = %s\n[dataplane]\nmode = dpdk\nport = nosuchport\naddress = 10.0.0.1/24\neal_args = --no-huge --no-pci --no-shconf -m 256\n' \
+    $((20000 + RANDOM % 20000)) >"$work/dpdk2.ini"
 out=$(FANOUT_JWT_SECRET=x FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN" timeout 60 "$fanoutd" -c "$work/dpdk2.ini" 2>&1); rc=$?
 check "dpdk mode with no such port exits 1" test "$rc" = 1
 check "dpdk mode names the missing port" contains "$out" "no port named 'nosuchport'"
