@@ -35,7 +35,6 @@ FUNCTION_LINES_ALLOWED = {
     "ws_callback": 130,            # libwebsockets' callback: one switch over its reasons
     "batch_execute": 120,          # persist/batch.c: one pipeline round trip, in order
     "batch_resolve": 130,          # persist/batch.c: after an unknown COMMIT outcome
-    "message_event": 90,           # dataplane/socket/api.c: to split by route
 }
 
 

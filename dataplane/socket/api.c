@@ -485,6 +485,40 @@ static bool submit(struct api_job *j, const char *kind, int64_t parent, const ch
 	return false;
 }
 
+/* POST .../read: the user's read cursor forward to "seq" (arg). */
+static void move_read_cursor(struct api_job *j, struct pg_conn *conn, json_t *arg)
+{
+	int64_t seq;
+
+	if (!json_is_integer(arg) || json_integer_value(arg) < 0) {
+		set_error(j, 400, "bad_request", "\"seq\": the seq read up to");
+		return;
+	}
+	seq = store_read_update(conn, j->channel, j->user_id, json_integer_value(arg));
+	if (seq < 0) {
+		set_error(j, 503, "unavailable", "retry later");
+		return;
+	}
+	set_json(j, 200,
+		 json_pack("{s:I, s:I}", "channel", (json_int_t)j->channel, "last_read_seq",
+			   (json_int_t)seq));
+	edge_read_changed(j->call.edge, j->user_id, j->channel, seq);
+}
+
+/* A reaction's emoji, from the body's "emoji" (arg) or the query's: 1 to 32
+ * bytes with no whitespace. False when there is none such. */
+static bool reaction_emoji(const struct api_job *j, json_t *arg, char *emoji, size_t size)
+{
+	emoji[0] = '\0';
+	if (arg && json_is_string(arg))
+		snprintf(emoji, size, "%s", json_string_value(arg));
+	else
+		for (int i = 0; i < j->call.nquery; i++)
+			if (strcmp(j->call.query[i].name, "emoji") == 0)
+				snprintf(emoji, size, "%s", j->call.query[i].value);
+	return emoji[0] != '\0' && strlen(emoji) <= 32 && !strpbrk(emoji, " \t\r\n");
+}
+
 /* Read cursor, edit, delete, react, unreact: each checks membership; edits
  * and deletes also authorship. True when the commit callback will answer. */
 static bool message_event(struct api_job *j, struct pg_conn *conn)
@@ -508,34 +542,13 @@ static bool message_event(struct api_job *j, struct pg_conn *conn)
 									  : "emoji");
 	}
 	if (j->route == ROUTE_READ) {
-		int64_t seq;
-		if (!json_is_integer(arg) || json_integer_value(arg) < 0) {
-			json_decref(o);
-			set_error(j, 400, "bad_request", "\"seq\": the seq read up to");
-			return false;
-		}
-		seq = store_read_update(conn, j->channel, j->user_id, json_integer_value(arg));
+		move_read_cursor(j, conn, arg);
 		json_decref(o);
-		if (seq < 0) {
-			set_error(j, 503, "unavailable", "retry later");
-			return false;
-		}
-		set_json(j, 200,
-			 json_pack("{s:I, s:I}", "channel", (json_int_t)j->channel, "last_read_seq",
-				   (json_int_t)seq));
-		edge_read_changed(j->call.edge, j->user_id, j->channel, seq);
 		return false;
 	}
 	if (j->route == ROUTE_REACTIONS) {
 		kind = j->call.method == API_POST ? "react" : "unreact";
-		if (arg && json_is_string(arg))
-			snprintf(emoji, sizeof(emoji), "%s", json_string_value(arg));
-		else
-			for (int i = 0; i < j->call.nquery; i++)
-				if (strcmp(j->call.query[i].name, "emoji") == 0)
-					snprintf(emoji, sizeof(emoji), "%s",
-						 j->call.query[i].value);
-		if (emoji[0] == '\0' || strlen(emoji) > 32 || strpbrk(emoji, " \t\r\n")) {
+		if (!reaction_emoji(j, arg, emoji, sizeof(emoji))) {
 			json_decref(o);
 			set_error(j, 400, "bad_request", "emoji: 1 to 32 bytes, no spaces");
 			return false;
