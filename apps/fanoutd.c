@@ -33,6 +33,9 @@
 
 struct daemon {
 	struct config cfg;
+	const char *config_path;
+	struct dpdk_edge_config dcfg; /* mode = dpdk */
+	char web_root[600];
 	struct persist_writer *writer;
 	struct persist_reader *reader;
 	struct fanout *fanout;
@@ -105,37 +108,34 @@ static int migrate_once(const struct config *cfg, bool report)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The command line: 0 to go on, or the exit code (after --version, --help
+ * or a usage error). */
+static int parse_args(int argc, char **argv, struct daemon *d, bool *migrate_only, bool *check_only)
 {
 	static const struct option options[] = {
 	    {"config", required_argument, NULL, 'c'}, {"migrate", no_argument, NULL, 'm'},
 	    {"check-config", no_argument, NULL, 'k'}, {"version", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
-	const char *config_path = NULL;
-	bool migrate_only = false, check_only = false;
-	struct daemon d = {.started = time(NULL)};
-	char err[1024], web_root[600];
-	sigset_t signals;
-	int opt, sig, rc;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			config_path = optarg;
+			d->config_path = optarg;
 			break;
 		case 'm':
-			migrate_only = true;
+			*migrate_only = true;
 			break;
 		case 'k':
-			check_only = true;
+			*check_only = true;
 			break;
 		case 'v':
 			printf("fanoutd %s (%s)\n", FANOUT_VERSION, alloc_name());
-			return 0;
+			return 3; /* done, exit 0 */
 		case 'h':
 			usage(stdout);
-			return 0;
+			return 3;
 		default:
 			usage(stderr);
 			return 2;
@@ -145,62 +145,212 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	config_defaults(&d.cfg);
-	rc = config_path ? config_load(&d.cfg, config_path, err, sizeof(err))
-			 : config_apply_env(&d.cfg, err, sizeof(err));
+	return 0;
+}
+
+/* mode = dpdk: the edge's settings, checked. 0, or 2 (said why). */
+static int dpdk_config(struct daemon *d, const char *where)
+{
+	struct dpdk_edge_config *c = &d->dcfg;
+
+	*c = (struct dpdk_edge_config){
+	    .port = d->cfg.dataplane.port,
+	    .listen_port = (uint16_t)d->cfg.dataplane.listen_port,
+	    .workers = d->cfg.dataplane.workers,
+	    .first_worker = d->cfg.server.service_threads,
+	    .idle_sleep_us = (uint32_t)d->cfg.dataplane.idle_sleep_us,
+	    .max_connections = (uint32_t)d->cfg.dataplane.max_connections,
+	    .upgrade_slots = (uint32_t)d->cfg.dataplane.upgrade_slots,
+	    .zero_copy = d->cfg.dataplane.zero_copy,
+	    .frame_memory_mb = (uint32_t)d->cfg.dataplane.frame_memory_mb,
+	    .copy_below = (uint32_t)d->cfg.dataplane.copy_below,
+	    .checksum_offload = d->cfg.dataplane.checksum_offload,
+	    .jwt_secret = d->cfg.auth.jwt_secret,
+	};
+	if (!d->cfg.dataplane.port[0] ||
+	    dpdk_parse_cidr(d->cfg.dataplane.address, &c->address, &c->netmask) < 0) {
+		fprintf(stderr,
+			"fanoutd: %s: mode = dpdk needs [dataplane] port (a DPDK device "
+			"name) and address (a.b.c.d/len)\n",
+			where);
+		return 2;
+	}
+	if (d->cfg.dataplane.gateway[0] &&
+	    dpdk_parse_ipv4(d->cfg.dataplane.gateway, &c->gateway) < 0) {
+		fprintf(stderr, "fanoutd: %s: [dataplane] gateway is not an IPv4 address\n", where);
+		return 2;
+	}
+	if (d->cfg.server.service_threads + d->cfg.dataplane.workers > FANOUT_WORKERS_MAX) {
+		fprintf(stderr, "fanoutd: %s: service_threads + [dataplane] workers is over %d\n",
+			where, FANOUT_WORKERS_MAX);
+		return 2;
+	}
+	return 0;
+}
+
+/* The configuration, loaded and checked. 0, or 2 (said why). */
+static int load_config(struct daemon *d)
+{
+	const char *where = d->config_path ? d->config_path : "(defaults)";
+	char err[1024];
+	int rc;
+
+	config_defaults(&d->cfg);
+	rc = d->config_path ? config_load(&d->cfg, d->config_path, err, sizeof(err))
+			    : config_apply_env(&d->cfg, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "fanoutd: %s\n", err);
 		return 2;
 	}
-	bool dpdk_mode = d.cfg.dataplane.mode == DATAPLANE_MODE_DPDK;
-	struct dpdk_edge_config dcfg = {
-	    .port = d.cfg.dataplane.port,
-	    .listen_port = (uint16_t)d.cfg.dataplane.listen_port,
-	    .workers = d.cfg.dataplane.workers,
-	    .first_worker = d.cfg.server.service_threads,
-	    .idle_sleep_us = (uint32_t)d.cfg.dataplane.idle_sleep_us,
-	    .max_connections = (uint32_t)d.cfg.dataplane.max_connections,
-	    .upgrade_slots = (uint32_t)d.cfg.dataplane.upgrade_slots,
-	    .zero_copy = d.cfg.dataplane.zero_copy,
-	    .frame_memory_mb = (uint32_t)d.cfg.dataplane.frame_memory_mb,
-	    .copy_below = (uint32_t)d.cfg.dataplane.copy_below,
-	    .checksum_offload = d.cfg.dataplane.checksum_offload,
-	    .jwt_secret = d.cfg.auth.jwt_secret,
-	};
-	d.dpdk_mode = dpdk_mode;
-	if (dpdk_mode) {
-		const char *where = config_path ? config_path : "(defaults)";
-
-		if (!d.cfg.dataplane.port[0] ||
-		    dpdk_parse_cidr(d.cfg.dataplane.address, &dcfg.address, &dcfg.netmask) < 0) {
-			fprintf(stderr,
-				"fanoutd: %s: mode = dpdk needs [dataplane] port (a DPDK device "
-				"name) and address (a.b.c.d/len)\n",
-				where);
-			return 2;
-		}
-		if (d.cfg.dataplane.gateway[0] &&
-		    dpdk_parse_ipv4(d.cfg.dataplane.gateway, &dcfg.gateway) < 0) {
-			fprintf(stderr, "fanoutd: %s: [dataplane] gateway is not an IPv4 address\n",
-				where);
-			return 2;
-		}
-		if (d.cfg.server.service_threads + d.cfg.dataplane.workers > FANOUT_WORKERS_MAX) {
-			fprintf(stderr,
-				"fanoutd: %s: service_threads + [dataplane] workers is over %d\n",
-				where, FANOUT_WORKERS_MAX);
-			return 2;
-		}
-	}
-	if (!d.cfg.auth.jwt_secret[0]) {
+	d->dpdk_mode = d->cfg.dataplane.mode == DATAPLANE_MODE_DPDK;
+	if (d->dpdk_mode && dpdk_config(d, where) != 0)
+		return 2;
+	if (!d->cfg.auth.jwt_secret[0]) {
 		fprintf(stderr,
 			"fanoutd: %s: no token secret: set [auth] jwt_secret or "
 			"FANOUT_JWT_SECRET\n",
-			config_path ? config_path : "(defaults)");
+			where);
 		return 2;
 	}
+	return 0;
+}
+
+/* The EAL, the fan-out engine, the readers, the messaging core and the
+ * writer that commits for it, and the process-wide metrics. 0 or -1. */
+static int start_core(struct daemon *d)
+{
+	/* The socket edge's workers first, then the DPDK edge's. */
+	int nworkers =
+	    d->cfg.server.service_threads + (d->dpdk_mode ? d->cfg.dataplane.workers : 0);
+	int rc =
+	    d->dpdk_mode
+		? fanout_eal_init_dpdk(d->cfg.dataplane.workers, d->cfg.dataplane.eal_memory_mb,
+				       d->cfg.dataplane.eal_args)
+		: fanout_eal_init(d->cfg.dataplane.eal_memory_mb, d->cfg.dataplane.eal_args);
+	struct edge_config ecfg = {
+	    .heartbeat_ms = d->cfg.server.heartbeat_ms,
+	    .max_message_bytes = (size_t)d->cfg.server.max_message_bytes,
+	    .send_queue_bytes = (size_t)d->cfg.server.send_queue_bytes,
+	    .publish_rate = d->cfg.server.publish_rate,
+	    .publish_burst = d->cfg.server.publish_burst,
+	    .max_text_bytes = (size_t)d->cfg.server.max_text_bytes,
+	    .presence_grace_ms = d->cfg.server.presence_grace_ms,
+	    .presence_interval_ms = d->cfg.server.presence_interval_ms,
+	};
+	struct persist_writer_config wcfg = {
+	    .dsn = d->cfg.postgres.dsn,
+	    .allow_unsafe_commit = d->cfg.postgres.allow_unsafe_commit,
+	    .batch_max = d->cfg.persist.batch_max,
+	    .batch_window_us = d->cfg.persist.batch_window_us,
+	    .queue_max = d->cfg.persist.queue_max,
+	    .dedup_cache = d->cfg.persist.dedup_cache,
+	    .reconnect_max_ms = d->cfg.postgres.reconnect_max_ms,
+	};
+
+	if (rc < 0)
+		return -1;
+	d->fanout = fanout_create(nworkers, (uint32_t)d->cfg.dataplane.channels);
+	d->reader = persist_reader_create(d->cfg.postgres.dsn, d->cfg.postgres.reader_threads,
+					  d->cfg.postgres.reconnect_max_ms);
+	d->edge = d->fanout && d->reader
+		      ? edge_create(&ecfg, d->fanout, d->reader, NULL, &protocol_v1, nworkers)
+		      : NULL;
+	d->writer =
+	    d->edge ? persist_writer_create(&wcfg, publish_on_commit, edge_publish(d->edge)) : NULL;
+	if (d->writer == NULL) {
+		LOG(ERR, "cannot start the messaging core: %s", strerror(errno));
+		return -1;
+	}
+	edge_set_writer(d->edge, d->writer);
+	persist_writer_register_metrics(d->writer);
+	metrics_register_gauge("fanout_uptime_seconds", "Seconds since fanoutd started.",
+			       uptime_gauge, d);
+	metrics_register_gauge("fanout_heap_allocated_bytes", "Bytes allocated from the heap.",
+			       heap_allocated_gauge, NULL);
+	metrics_register_gauge("fanout_heap_resident_bytes", "Bytes resident in heap pages.",
+			       heap_resident_gauge, NULL);
+	return 0;
+}
+
+/* The socket edge, and with mode = dpdk the DPDK edge. 0, or -1 with what
+ * started stopped again. */
+static int start_edges(struct daemon *d)
+{
+	struct socket_server_config scfg = {
+	    .address = d->cfg.server.listen_address,
+	    .port = d->cfg.server.port,
+	    .threads = d->cfg.server.service_threads,
+	    .web_root = d->web_root,
+	    .tls_cert = d->cfg.server.tls_cert,
+	    .tls_key = d->cfg.server.tls_key,
+	    .jwt_secret = d->cfg.auth.jwt_secret,
+	    .api_timeout_ms = d->cfg.server.api_timeout_ms,
+	    .max_connections = d->cfg.server.max_connections,
+	};
+	struct rlimit files;
+
+	if (d->cfg.server.web_root[0])
+		snprintf(d->web_root, sizeof(d->web_root), "%s", d->cfg.server.web_root);
+	else
+		snprintf(d->web_root, sizeof(d->web_root), "%s/web", FANOUT_SOURCE_ROOT);
+	d->server = socket_server_start(&scfg, d->edge, is_ready, d);
+	if (d->server == NULL) {
+		persist_writer_destroy(d->writer);
+		persist_reader_destroy(d->reader);
+		return -1;
+	}
+	if (d->dpdk_mode) {
+		d->dpdk = dpdk_edge_start(&d->dcfg, d->edge);
+		if (d->dpdk == NULL) {
+			socket_server_close_all(d->server, 1001, "server shutting down", 0);
+			persist_writer_destroy(d->writer);
+			persist_reader_destroy(d->reader);
+			edge_stop(d->edge);
+			socket_server_stop(d->server);
+			return -1;
+		}
+		atomic_store(&d->dpdk_up, true);
+	}
+	getrlimit(RLIMIT_NOFILE, &files);
+	LOG(NOTICE,
+	    "fanoutd %s listening on %s://%s:%d/ with %d thread(s), up to %lu descriptors (%s)",
+	    FANOUT_VERSION, scfg.tls_cert[0] ? "https" : "http", scfg.address, scfg.port,
+	    scfg.threads, (unsigned long)files.rlim_cur, alloc_name());
+	return 0;
+}
+
+/* Order matters: the writer's callbacks post to the workers, so they stay up
+ * until the writer has committed what it holds. */
+static void shut_down(struct daemon *d)
+{
+	dpdk_edge_close_all(d->dpdk, 1001, "server shutting down", 0);
+	socket_server_close_all(d->server, 1001, "server shutting down", 2000);
+	dpdk_edge_close_all(d->dpdk, 1001, "server shutting down", 1000);
+	persist_writer_destroy(d->writer);
+	persist_reader_destroy(d->reader);
+	edge_stop(d->edge);
+	socket_server_stop(d->server);
+	dpdk_edge_stop(d->dpdk);
+	edge_destroy(d->edge);
+	fanout_destroy(d->fanout);
+	rte_eal_cleanup();
+}
+
+int main(int argc, char **argv)
+{
+	bool migrate_only = false, check_only = false;
+	struct daemon d = {.started = time(NULL)};
+	struct rlimit files;
+	sigset_t signals;
+	int rc, sig;
+
+	rc = parse_args(argc, argv, &d, &migrate_only, &check_only);
+	if (rc == 0)
+		rc = load_config(&d);
+	if (rc != 0)
+		return rc == 3 ? 0 : rc;
 	if (check_only) {
-		printf("%s: ok\n", config_path ? config_path : "(defaults)");
+		printf("%s: ok\n", d.config_path ? d.config_path : "(defaults)");
 		return 0;
 	}
 	log_setup(d.cfg.log.level, d.cfg.log.format, 2);
@@ -211,7 +361,6 @@ int main(int argc, char **argv)
 	}
 	/* Every connection is a descriptor: take all the kernel allows us
 	 * (raise the hard limit with systemd's LimitNOFILE or ulimit -Hn). */
-	struct rlimit files;
 	if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
 		files.rlim_cur = files.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &files);
@@ -220,7 +369,6 @@ int main(int argc, char **argv)
 		return 1;
 	if (migrate_only)
 		return 0;
-
 	/* Every thread started from here inherits the blocked signals; only
 	 * sigwait() below receives them. */
 	sigemptyset(&signals);
@@ -228,109 +376,11 @@ int main(int argc, char **argv)
 	sigaddset(&signals, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
-	rc = dpdk_mode
-		 ? fanout_eal_init_dpdk(d.cfg.dataplane.workers, d.cfg.dataplane.eal_memory_mb,
-					d.cfg.dataplane.eal_args)
-		 : fanout_eal_init(d.cfg.dataplane.eal_memory_mb, d.cfg.dataplane.eal_args);
-	if (rc < 0)
+	if (start_core(&d) < 0 || start_edges(&d) < 0)
 		return 1;
-	/* The socket edge's workers first, then the DPDK edge's. */
-	int nworkers = d.cfg.server.service_threads + (dpdk_mode ? d.cfg.dataplane.workers : 0);
-	d.fanout = fanout_create(nworkers, (uint32_t)d.cfg.dataplane.channels);
-	d.reader = persist_reader_create(d.cfg.postgres.dsn, d.cfg.postgres.reader_threads,
-					 d.cfg.postgres.reconnect_max_ms);
-	struct edge_config ecfg = {
-	    .heartbeat_ms = d.cfg.server.heartbeat_ms,
-	    .max_message_bytes = (size_t)d.cfg.server.max_message_bytes,
-	    .send_queue_bytes = (size_t)d.cfg.server.send_queue_bytes,
-	    .publish_rate = d.cfg.server.publish_rate,
-	    .publish_burst = d.cfg.server.publish_burst,
-	    .max_text_bytes = (size_t)d.cfg.server.max_text_bytes,
-	    .presence_grace_ms = d.cfg.server.presence_grace_ms,
-	    .presence_interval_ms = d.cfg.server.presence_interval_ms,
-	};
-	d.edge = d.fanout && d.reader
-		     ? edge_create(&ecfg, d.fanout, d.reader, NULL, &protocol_v1, nworkers)
-		     : NULL;
-	struct persist_writer_config wcfg = {
-	    .dsn = d.cfg.postgres.dsn,
-	    .allow_unsafe_commit = d.cfg.postgres.allow_unsafe_commit,
-	    .batch_max = d.cfg.persist.batch_max,
-	    .batch_window_us = d.cfg.persist.batch_window_us,
-	    .queue_max = d.cfg.persist.queue_max,
-	    .dedup_cache = d.cfg.persist.dedup_cache,
-	    .reconnect_max_ms = d.cfg.postgres.reconnect_max_ms,
-	};
-	d.writer =
-	    d.edge ? persist_writer_create(&wcfg, publish_on_commit, edge_publish(d.edge)) : NULL;
-	if (d.writer == NULL) {
-		LOG(ERR, "cannot start the messaging core: %s", strerror(errno));
-		return 1;
-	}
-	edge_set_writer(d.edge, d.writer);
-	persist_writer_register_metrics(d.writer);
-	metrics_register_gauge("fanout_uptime_seconds", "Seconds since fanoutd started.",
-			       uptime_gauge, &d);
-	metrics_register_gauge("fanout_heap_allocated_bytes", "Bytes allocated from the heap.",
-			       heap_allocated_gauge, NULL);
-	metrics_register_gauge("fanout_heap_resident_bytes", "Bytes resident in heap pages.",
-			       heap_resident_gauge, NULL);
-
-	if (d.cfg.server.web_root[0])
-		snprintf(web_root, sizeof(web_root), "%s", d.cfg.server.web_root);
-	else
-		snprintf(web_root, sizeof(web_root), "%s/web", FANOUT_SOURCE_ROOT);
-	struct socket_server_config scfg = {
-	    .address = d.cfg.server.listen_address,
-	    .port = d.cfg.server.port,
-	    .threads = d.cfg.server.service_threads,
-	    .web_root = web_root,
-	    .tls_cert = d.cfg.server.tls_cert,
-	    .tls_key = d.cfg.server.tls_key,
-	    .jwt_secret = d.cfg.auth.jwt_secret,
-	    .api_timeout_ms = d.cfg.server.api_timeout_ms,
-	    .max_connections = d.cfg.server.max_connections,
-	};
-	d.server = socket_server_start(&scfg, d.edge, is_ready, &d);
-	if (d.server == NULL) {
-		persist_writer_destroy(d.writer);
-		persist_reader_destroy(d.reader);
-		return 1;
-	}
-	if (dpdk_mode) {
-		d.dpdk = dpdk_edge_start(&dcfg, d.edge);
-		if (d.dpdk == NULL) {
-			socket_server_close_all(d.server, 1001, "server shutting down", 0);
-			persist_writer_destroy(d.writer);
-			persist_reader_destroy(d.reader);
-			edge_stop(d.edge);
-			socket_server_stop(d.server);
-			return 1;
-		}
-		atomic_store(&d.dpdk_up, true);
-	}
-	getrlimit(RLIMIT_NOFILE, &files);
-	LOG(NOTICE,
-	    "fanoutd %s listening on %s://%s:%d/ with %d thread(s), up to %lu descriptors (%s)",
-	    FANOUT_VERSION, scfg.tls_cert[0] ? "https" : "http", scfg.address, scfg.port,
-	    scfg.threads, (unsigned long)files.rlim_cur, alloc_name());
-
 	sigwait(&signals, &sig);
 	LOG(NOTICE, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	/* Order matters: the writer's callbacks post to the workers, so they
-	 * stay up until the writer has committed what it holds. */
-	dpdk_edge_close_all(d.dpdk, 1001, "server shutting down", 0);
-	socket_server_close_all(d.server, 1001, "server shutting down", 2000);
-	dpdk_edge_close_all(d.dpdk, 1001, "server shutting down", 1000);
-	persist_writer_destroy(d.writer);
-	persist_reader_destroy(d.reader);
-	edge_stop(d.edge);
-	socket_server_stop(d.server);
-	dpdk_edge_stop(d.dpdk);
-	edge_destroy(d.edge);
-	fanout_destroy(d.fanout);
-	rte_eal_cleanup();
+	shut_down(&d);
 	LOG(NOTICE, "stopped");
 	return 0;
 }
