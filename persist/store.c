@@ -26,6 +26,17 @@ static PGresult *run(PGconn *conn, const char *what, const char *sql, int n,
 	return NULL;
 }
 
+/* An array for res's rows (one more, so never a zero-size allocation); NULL,
+ * with res cleared, when there is no memory. */
+static void *rows_alloc(PGresult *res, size_t size)
+{
+	void *rows = calloc((size_t)PQntuples(res) + 1, size);
+
+	if (rows == NULL)
+		PQclear(res);
+	return rows;
+}
+
 static void id_text(char out[24], int64_t v)
 {
 	snprintf(out, 24, "%lld", (long long)v);
@@ -83,11 +94,9 @@ int store_user_channels(PGconn *conn, int64_t user, struct store_channel **out, 
 	res = run(conn, "cannot load a user's channels", CHANNELS_SQL, 1, params);
 	if (res == NULL)
 		return -EIO;
-	*out = calloc((size_t)PQntuples(res) + 1, sizeof(**out));
-	if (*out == NULL) {
-		PQclear(res);
+	*out = rows_alloc(res, sizeof(**out));
+	if (*out == NULL)
 		return -ENOMEM;
-	}
 	for (int r = 0; r < PQntuples(res); r++) {
 		struct store_channel *c = &(*out)[r];
 
@@ -206,11 +215,9 @@ int store_members_list(PGconn *conn, int64_t channel, struct store_member **out,
 		  1, params);
 	if (res == NULL)
 		return -EIO;
-	*out = calloc((size_t)PQntuples(res) + 1, sizeof(**out));
-	if (*out == NULL) {
-		PQclear(res);
+	*out = rows_alloc(res, sizeof(**out));
+	if (*out == NULL)
 		return -ENOMEM;
-	}
 	for (int r = 0; r < PQntuples(res); r++) {
 		snprintf((*out)[r].name, sizeof((*out)[r].name), "%s", PQgetvalue(res, r, 0));
 		snprintf((*out)[r].role, sizeof((*out)[r].role), "%s", PQgetvalue(res, r, 1));
