@@ -57,7 +57,6 @@ struct edge {
 	struct edge_protocol protocol;
 	struct publish_state *publish;
 	struct fanout *fanout;
-	struct persist_writer *writer;
 	struct persist_reader *reader;
 	int nworkers;
 	struct presence *presence;

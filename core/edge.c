@@ -70,7 +70,6 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 
 void edge_set_writer(struct edge *e, struct persist_writer *w)
 {
-	e->writer = w;
 	publish_set_writer(e->publish, w);
 }
 
@@ -111,11 +110,6 @@ struct fanout *edge_fanout(struct edge *e)
 struct persist_reader *edge_reader(struct edge *e)
 {
 	return e->reader;
-}
-
-struct persist_writer *edge_writer(struct edge *e)
-{
-	return e->writer;
 }
 
 const struct edge_config *edge_config(struct edge *e)

@@ -124,7 +124,6 @@ void session_closed(struct session *s);
 struct edge_worker *edge_worker_of(struct edge *e, int index);
 struct fanout *edge_fanout(struct edge *e);
 struct persist_reader *edge_reader(struct edge *e);
-struct persist_writer *edge_writer(struct edge *e);
 const struct edge_config *edge_config(struct edge *e);
 int edge_nworkers(struct edge *e);
 

@@ -14,20 +14,18 @@ static const struct {
 	const char *pattern; /* "{c}": channel id, "{s}": seq */
 	unsigned methods;
 	enum api_route_id id;
-	bool takes_body;
 } routes[] = {
-    {"/api/v1/channels", M(API_GET) | M(API_POST), ROUTE_CHANNELS, true},
-    {"/api/v1/dms", M(API_POST), ROUTE_DMS, true},
-    {"/api/v1/channels/{c}/join", M(API_POST), ROUTE_CHANNEL_JOIN, false},
-    {"/api/v1/channels/{c}/leave", M(API_POST), ROUTE_CHANNEL_LEAVE, false},
-    {"/api/v1/channels/{c}/members", M(API_GET) | M(API_POST), ROUTE_MEMBERS, true},
-    {"/api/v1/channels/{c}/messages", M(API_GET) | M(API_POST), ROUTE_MESSAGES, true},
-    {"/api/v1/channels/{c}/threads/{s}", M(API_GET), ROUTE_THREAD, false},
-    {"/api/v1/channels/{c}/read", M(API_POST), ROUTE_READ, true},
-    {"/api/v1/channels/{c}/messages/{s}", M(API_DELETE), ROUTE_MESSAGE_DELETE, false},
-    {"/api/v1/channels/{c}/messages/{s}/edit", M(API_POST), ROUTE_MESSAGE_EDIT, true},
-    {"/api/v1/channels/{c}/messages/{s}/reactions", M(API_POST) | M(API_DELETE), ROUTE_REACTIONS,
-     true},
+    {"/api/v1/channels", M(API_GET) | M(API_POST), ROUTE_CHANNELS},
+    {"/api/v1/dms", M(API_POST), ROUTE_DMS},
+    {"/api/v1/channels/{c}/join", M(API_POST), ROUTE_CHANNEL_JOIN},
+    {"/api/v1/channels/{c}/leave", M(API_POST), ROUTE_CHANNEL_LEAVE},
+    {"/api/v1/channels/{c}/members", M(API_GET) | M(API_POST), ROUTE_MEMBERS},
+    {"/api/v1/channels/{c}/messages", M(API_GET) | M(API_POST), ROUTE_MESSAGES},
+    {"/api/v1/channels/{c}/threads/{s}", M(API_GET), ROUTE_THREAD},
+    {"/api/v1/channels/{c}/read", M(API_POST), ROUTE_READ},
+    {"/api/v1/channels/{c}/messages/{s}", M(API_DELETE), ROUTE_MESSAGE_DELETE},
+    {"/api/v1/channels/{c}/messages/{s}/edit", M(API_POST), ROUTE_MESSAGE_EDIT},
+    {"/api/v1/channels/{c}/messages/{s}/reactions", M(API_POST) | M(API_DELETE), ROUTE_REACTIONS},
 };
 
 /* A positive decimal id at *p up to the next '/' or the end; advances *p. */
@@ -76,7 +74,7 @@ int api_route_match(enum api_method method, const char *path, struct api_route *
 		path_known = true;
 		if (!(routes[i].methods & M(method)))
 			continue;
-		*r = (struct api_route){routes[i].id, channel, seq, routes[i].takes_body};
+		*r = (struct api_route){routes[i].id, channel, seq};
 		return 0;
 	}
 	return path_known ? 405 : 404;

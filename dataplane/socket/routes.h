@@ -26,7 +26,6 @@ struct api_route {
 	enum api_route_id id;
 	int64_t channel; /* > 0 for routes under /channels/{id} */
 	int64_t seq;	 /* > 0 for routes under /messages/{seq} or /threads/{seq} */
-	bool takes_body; /* the route reads a JSON body (it may still be absent) */
 };
 
 /* Matches path (without the query) and method. Returns 0 and fills *r, 404
