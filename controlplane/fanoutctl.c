@@ -3,9 +3,12 @@
  * configuration (minting a token) work offline.
  *
  *   fanoutctl token --user NAME [--ttl SECONDS] [-c FILE]
+ *   fanoutctl ring simulate [--nodes N] [--channels C] [--vnodes V] [-o json]
  *
- * Exit codes: 0 success, 1 failure, 2 usage or configuration error. */
+ * Exit codes (ctl.h): 0 success, 1 failure, 2 usage or configuration error,
+ * 3 etcd or a node unreachable, 4 no such node or channel. */
 #include "config.h"
+#include "ctl.h"
 #include "jwt.h"
 
 #include <getopt.h>
@@ -17,6 +20,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: fanoutctl token --user NAME [--ttl SECONDS] [-c FILE]\n"
+		     "       fanoutctl ring simulate [--nodes N] [--channels C] [--vnodes V]"
+		     " [-o table|json]\n"
 		     "  Mints an HS256 token for NAME from [auth] jwt_secret (or\n"
 		     "  FANOUT_JWT_SECRET), valid for --ttl seconds ([auth] token_ttl_s by\n"
 		     "  default). NAME is [A-Za-z0-9_.-]{1,64}.\n");
@@ -95,6 +100,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "token") == 0)
 		return cmd_token(argc - 1, argv + 1);
+	if (strcmp(argv[1], "ring") == 0)
+		return ctl_ring(argc - 1, argv + 1);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		return 0;

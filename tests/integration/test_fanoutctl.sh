@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tests of fanoutctl's offline commands: token minting, checked by an
+# Tests of fanoutctl's offline commands: ring simulation and token minting, checked by an
 # independent HS256 implementation (Python's hmac), and its refusals.
 # Prints "N passed, N failed".
 set -uo pipefail
@@ -43,5 +43,19 @@ check "unknown command exits 2" test "$rc" = 2
 printf '[auth]\nsecret = x\n' >"$work/bad.ini"
 out=$("$ctl" token --user a -c "$work/bad.ini" 2>&1); rc=$?
 check "bad config names file and line" grep -q "bad.ini:2: unknown key 'secret'" <<<"$out"
+out=$("$ctl" ring simulate --nodes 10 --channels 200000 --vnodes 8192 -o json); rc=$?
+check "ring simulate exits 0" test "$rc" = 0
+check "ring simulate -o json meets the goals" python3 -c '
+import json, sys
+s = json.loads(sys.argv[1])
+sys.exit(0 if s["nodes"] == 10 and s["channels"] == 200000 and s["max_over_mean"] <= 1.05
+         and s["moved_over_ideal"] <= 1.1 and s["moved_between_stayers"] == 0 else 1)' "$out"
+out=$("$ctl" ring simulate --nodes 10 --channels 200000 --vnodes 1 -o json)
+check "one vnode a member is visibly unbalanced" python3 -c '
+import json, sys; sys.exit(0 if json.loads(sys.argv[1])["max_over_mean"] > 1.5 else 1)' "$out"
+out=$("$ctl" ring simulate --nodes 1 2>&1); rc=$?
+check "ring simulate with one node exits 2" test "$rc" = 2
+out=$("$ctl" ring simulate -o yaml 2>&1); rc=$?
+check "an unknown output format exits 2" test "$rc" = 2
 echo "fanoutctl: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,0 +1,21 @@
+/* fanoutctl's shared pieces: its exit codes and output formats, so each
+ * command file (ctl_*.c) reads the same. */
+#pragma once
+
+#include <stdbool.h>
+
+/* Exit codes (docs/operations.md, "fanoutctl"). */
+enum ctl_exit {
+	CTL_OK = 0,
+	CTL_FAILED = 1,	     /* the command ran and failed */
+	CTL_USAGE = 2,	     /* bad arguments or configuration */
+	CTL_UNREACHABLE = 3, /* etcd or a node could not be reached */
+	CTL_NOT_FOUND = 4,   /* the node or channel named does not exist */
+};
+
+enum ctl_output { CTL_TABLE, CTL_JSON };
+
+/* Parses -o's argument. 0 or -1. */
+int ctl_output_parse(const char *s, enum ctl_output *out);
+
+int ctl_ring(int argc, char **argv);
