@@ -14,6 +14,7 @@
 #include "fanout.h"
 #include "server.h"
 #include "log.h"
+#include "membership.h"
 #include "metrics.h"
 #include "migrate.h"
 #include "publish.h"
@@ -41,7 +42,8 @@ struct daemon {
 	struct fanout *fanout;
 	struct edge *edge;
 	struct socket_server *server;
-	struct dpdk_edge *dpdk; /* mode = dpdk */
+	struct dpdk_edge *dpdk;	       /* mode = dpdk */
+	struct membership *membership; /* with [cluster]: this node's place in it */
 	bool dpdk_mode;
 	atomic_bool dpdk_up; /* its port and lcores started */
 	time_t started;
@@ -249,11 +251,18 @@ static int start_core(struct daemon *d)
 
 	if (rc < 0)
 		return -1;
+	if (d->cfg.cluster.etcd[0]) {
+		d->membership = membership_start(&d->cfg.cluster, NULL, NULL);
+		if (d->membership == NULL)
+			return -1;
+	}
 	d->fanout = fanout_create(nworkers, (uint32_t)d->cfg.dataplane.channels);
 	d->reader = persist_reader_create(d->cfg.postgres.dsn, d->cfg.postgres.reader_threads,
 					  d->cfg.postgres.reconnect_max_ms);
 	d->edge = d->fanout && d->reader
-		      ? edge_create(&ecfg, d->fanout, d->reader, NULL, &protocol_v1, nworkers)
+		      ? edge_create(&ecfg, d->fanout, d->reader,
+				    d->membership ? membership_route(d->membership) : NULL,
+				    &protocol_v1, nworkers)
 		      : NULL;
 	d->writer =
 	    d->edge ? persist_writer_create(&wcfg, publish_on_commit, edge_publish(d->edge)) : NULL;
@@ -333,6 +342,7 @@ static void shut_down(struct daemon *d)
 	dpdk_edge_stop(d->dpdk);
 	edge_destroy(d->edge);
 	fanout_destroy(d->fanout);
+	membership_stop(d->membership);
 	rte_eal_cleanup();
 }
 

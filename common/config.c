@@ -90,6 +90,15 @@ static const struct key keys[] = {
     CHOICE("dataplane", "checksum_offload", dataplane.checksum_offload, offload_names),
     STR("auth", "jwt_secret", auth.jwt_secret),
     INT("auth", "token_ttl_s", auth.token_ttl_s, 1, 315360000),
+    STR("cluster", "etcd", cluster.etcd),
+    STR("cluster", "name", cluster.name),
+    STR("cluster", "cluster", cluster.cluster),
+    STR("cluster", "peer", cluster.peer),
+    STR("cluster", "admin", cluster.admin),
+    STR("cluster", "secret", cluster.secret),
+    INT("cluster", "lease_ttl_s", cluster.lease_ttl_s, 1, 3600),
+    INT("cluster", "lease_margin_ms", cluster.lease_margin_ms, 0, 60000),
+    INT("cluster", "vnodes", cluster.vnodes, 1, 65536),
     {"log", "level", KEY_LOG_LEVEL, OFF(log.level), 0, 0, 0, NULL},
     {"log", "format", KEY_LOG_FORMAT, OFF(log.format), 0, 0, 0, NULL},
 };
@@ -128,6 +137,10 @@ void config_defaults(struct config *cfg)
 	cfg->dataplane.frame_memory_mb = 32;
 	cfg->dataplane.copy_below = 512;
 	cfg->dataplane.checksum_offload = OFFLOAD_AUTO;
+	snprintf(cfg->cluster.cluster, sizeof(cfg->cluster.cluster), "fanout");
+	cfg->cluster.lease_ttl_s = 1;
+	cfg->cluster.lease_margin_ms = 300;
+	cfg->cluster.vnodes = 8192;
 	cfg->auth.token_ttl_s = 86400;
 	cfg->log.level = LOG_LEVEL_INFO;
 	cfg->log.format = LOG_FORMAT_AUTO;
@@ -280,6 +293,7 @@ int config_apply_env(struct config *cfg, char *err, size_t err_size)
 {
 	const char *dsn = getenv("FANOUT_PG_DSN");
 	const char *secret = getenv("FANOUT_JWT_SECRET");
+	const char *cluster_secret = getenv("FANOUT_CLUSTER_SECRET");
 
 	if (dsn && *dsn) {
 		if (strlen(dsn) >= sizeof(cfg->postgres.dsn)) {
@@ -294,6 +308,13 @@ int config_apply_env(struct config *cfg, char *err, size_t err_size)
 			return -EINVAL;
 		}
 		snprintf(cfg->auth.jwt_secret, sizeof(cfg->auth.jwt_secret), "%s", secret);
+	}
+	if (cluster_secret && *cluster_secret) {
+		if (strlen(cluster_secret) >= sizeof(cfg->cluster.secret)) {
+			snprintf(err, err_size, "FANOUT_CLUSTER_SECRET is too long");
+			return -EINVAL;
+		}
+		snprintf(cfg->cluster.secret, sizeof(cfg->cluster.secret), "%s", cluster_secret);
 	}
 	return 0;
 }

@@ -1,9 +1,9 @@
 /* Configuration: one INI file (inih) with the sections [server], [postgres],
- * [persist], [dataplane], [auth] and [log]. Unknown sections or keys and
+ * [persist], [dataplane], [auth], [cluster] and [log]. Unknown sections or keys and
  * malformed values are errors reported as "file:line: reason". Secrets and the
  * database DSN may come from the environment instead (FANOUT_PG_DSN,
- * FANOUT_JWT_SECRET), which wins over the file. docs/operations.md lists every
- * key. */
+ * FANOUT_JWT_SECRET, FANOUT_CLUSTER_SECRET), which wins over the file. docs/operations.md lists
+ * every key. */
 #pragma once
 
 #include <stdbool.h>
@@ -91,6 +91,19 @@ struct config_auth {
 	int token_ttl_s;
 };
 
+/* [cluster]: empty etcd means a node alone (docs/cluster.md). */
+struct config_cluster {
+	char etcd[512];	     /* etcd endpoints, comma-separated http://host:port */
+	char name[64];	     /* this node's id in the cluster, unique */
+	char cluster[64];    /* the cluster's name: its keys live under /fanout/<cluster>/ */
+	char peer[64];	     /* host:port the peer link listens on */
+	char admin[64];	     /* host:port of this node's HTTP API, for fanoutctl */
+	char secret[256];    /* the peer link's shared secret (FANOUT_CLUSTER_SECRET) */
+	int lease_ttl_s;     /* the membership lease's TTL */
+	int lease_margin_ms; /* stop acknowledging this long before the lease may expire */
+	int vnodes;	     /* ring points per member */
+};
+
 struct config_log {
 	enum log_level level;
 	enum log_format format;
@@ -102,6 +115,7 @@ struct config {
 	struct config_persist persist;
 	struct config_dataplane dataplane;
 	struct config_auth auth;
+	struct config_cluster cluster;
 	struct config_log log;
 };
 
@@ -115,6 +129,6 @@ void config_defaults(struct config *cfg);
  * separated by newlines, as many as fit. */
 int config_load(struct config *cfg, const char *path, char *err, size_t err_size);
 
-/* Applies FANOUT_PG_DSN and FANOUT_JWT_SECRET when set. Returns 0 or -EINVAL
+/* Applies FANOUT_PG_DSN, FANOUT_JWT_SECRET and FANOUT_CLUSTER_SECRET when set. Returns 0 or -EINVAL
  * (value too long, message in err). */
 int config_apply_env(struct config *cfg, char *err, size_t err_size);

@@ -171,12 +171,39 @@ static void test_environment_wins(void **state)
 	assert_string_equal(cfg.auth.jwt_secret, "env-secret");
 }
 
+static void test_cluster_section(void **state)
+{
+	struct config cfg;
+	char err[256];
+
+	setenv("FANOUT_CLUSTER_SECRET", "peer-secret", 1);
+	assert_int_equal(load(&cfg,
+			      "[cluster]\netcd = http://127.0.0.1:2379\nname = n1\n"
+			      "peer = 127.0.0.1:7101\nlease_ttl_s = 2\nvnodes = 1024\n"
+			      "secret = from-file\n",
+			      err, sizeof(err)),
+			 0);
+	unsetenv("FANOUT_CLUSTER_SECRET");
+	assert_string_equal(cfg.cluster.etcd, "http://127.0.0.1:2379");
+	assert_string_equal(cfg.cluster.name, "n1");
+	assert_string_equal(cfg.cluster.cluster, "fanout");
+	assert_int_equal(cfg.cluster.lease_ttl_s, 2);
+	assert_int_equal(cfg.cluster.lease_margin_ms, 300);
+	assert_int_equal(cfg.cluster.vnodes, 1024);
+	assert_string_equal(cfg.cluster.secret, "peer-secret");
+	assert_int_equal(load(&cfg, "[cluster]\nvnodes = 0\n", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2:"));
+	assert_int_equal(load(&cfg, "[cluster]\nlease = 3\n", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "unknown key 'lease'"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),	     cmocka_unit_test(test_good_file),
 	    cmocka_unit_test(test_bad_files),	     cmocka_unit_test(test_missing_file),
-	    cmocka_unit_test(test_environment_wins), cmocka_unit_test(test_every_mistake_reported),
+	    cmocka_unit_test(test_environment_wins),
+	    cmocka_unit_test(test_cluster_section), cmocka_unit_test(test_every_mistake_reported),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
