@@ -74,6 +74,12 @@ static bool is_ready(void *arg, char *why, size_t why_size)
 	return true;
 }
 
+/* The writer's gate in a cluster: commit only while the lease holds. */
+static bool lease_holds(void *arg)
+{
+	return membership_may_ack(arg);
+}
+
 static double uptime_gauge(void *arg)
 {
 	struct daemon *d = arg;
@@ -255,6 +261,10 @@ static int start_core(struct daemon *d)
 		d->membership = membership_start(&d->cfg.cluster, NULL, NULL);
 		if (d->membership == NULL)
 			return -1;
+	}
+	if (d->membership) {
+		wcfg.may_commit = lease_holds;
+		wcfg.may_commit_arg = d->membership;
 	}
 	d->fanout = fanout_create(nworkers, (uint32_t)d->cfg.dataplane.channels);
 	d->reader = persist_reader_create(d->cfg.postgres.dsn, d->cfg.postgres.reader_threads,

@@ -359,12 +359,13 @@ static void *lease_main(void *arg)
 
 /* ---- the node's side ---- */
 
-static enum route_owner membership_owner(void *ctx, int64_t channel)
+static enum route_owner membership_owner(void *ctx, int64_t channel, int64_t *epoch)
 {
 	struct membership *m = ctx;
 	const struct ring *r = __atomic_load_n(&m->ring, __ATOMIC_ACQUIRE);
 	int self = __atomic_load_n(&m->self_index, __ATOMIC_ACQUIRE);
 
+	*epoch = ring_epoch(r);
 	return self >= 0 && ring_owner(r, ring_channel_key(channel)) == self ? ROUTE_OWNER_LOCAL
 									     : ROUTE_OWNER_REMOTE;
 }

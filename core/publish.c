@@ -33,8 +33,9 @@ struct publish_state {
 
 static struct metric_counter m_publishes, m_frames_encoded;
 
-static enum route_owner local_owner(void *ctx, int64_t channel)
+static enum route_owner local_owner(void *ctx, int64_t channel, int64_t *epoch)
 {
+	*epoch = 0;
 	return ROUTE_OWNER_LOCAL;
 }
 
@@ -144,11 +145,13 @@ static int publish_live(struct publish_state *ps, const struct persist_publish *
 int publish_submit(struct publish_state *ps, const struct persist_publish *p, bool live,
 		   struct commit_cookie *cookie)
 {
+	struct persist_publish routed = *p;
 	int rc;
 
-	if (ps->route.owner(ps->route.ctx, p->channel_id) != ROUTE_OWNER_LOCAL)
+	if (ps->route.owner(ps->route.ctx, p->channel_id, &routed.epoch) != ROUTE_OWNER_LOCAL)
 		return -EXDEV;
-	rc = live ? publish_live(ps, p, cookie) : persist_writer_submit(ps->writer, p, cookie);
+	rc =
+	    live ? publish_live(ps, p, cookie) : persist_writer_submit(ps->writer, &routed, cookie);
 	if (rc == 0)
 		metric_add(&m_publishes, 1);
 	return rc;

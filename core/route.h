@@ -13,8 +13,11 @@ enum route_owner {
 };
 
 struct route {
-	/* Who owns channel now. Any thread; must not block. */
-	enum route_owner (*owner)(void *ctx, int64_t channel);
+	/* Who owns channel now, and the owner epoch of that answer (the ring's,
+	 * DESIGN.md section 4; 0 for a node alone): the writer claims the
+	 * channel at it and commits only while no newer owner has. Any thread;
+	 * must not block. */
+	enum route_owner (*owner)(void *ctx, int64_t channel, int64_t *epoch);
 	void *ctx;
 };
 

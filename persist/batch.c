@@ -26,7 +26,7 @@
 #define APPEND_SQL                                                                                 \
 	"WITH head AS ("                                                                           \
 	" UPDATE channels SET last_seq = $2 + cardinality($3::int8[])"                             \
-	" WHERE id = $1 AND last_seq = $2 RETURNING id)"                                           \
+	" WHERE id = $1 AND last_seq = $2 AND owner_epoch = $9 RETURNING id)"                      \
 	" INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"            \
 	" parent_seq, created_at)"                                                                 \
 	" SELECT head.id, $2 + m.ord, m.author, m.cmid, m.kind, m.body, m.parent,"                 \
@@ -38,9 +38,9 @@
 
 int batch_connect(struct persist_writer *w)
 {
-	static const Oid types[8] = {PG_OID_INT8,	PG_OID_INT8,	   PG_OID_INT8_ARRAY,
+	static const Oid types[9] = {PG_OID_INT8,	PG_OID_INT8,	   PG_OID_INT8_ARRAY,
 				     PG_OID_TEXT_ARRAY, PG_OID_TEXT_ARRAY, PG_OID_TEXT_ARRAY,
-				     PG_OID_INT8_ARRAY, PG_OID_INT8};
+				     PG_OID_INT8_ARRAY, PG_OID_INT8,	   PG_OID_INT8};
 	PGresult *res;
 
 	while (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK) {
@@ -53,7 +53,7 @@ int batch_connect(struct persist_writer *w)
 					   w->cfg.reconnect_max_ms, &w->abandon, "writer");
 		if (w->conn == NULL)
 			return -ECANCELED;
-		res = PQprepare(w->conn, APPEND_STMT, APPEND_SQL, 8, types);
+		res = PQprepare(w->conn, APPEND_STMT, APPEND_SQL, 9, types);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			LOG(ERR, "writer: cannot prepare append statement: %s",
 			    PQresultErrorMessage(res));
@@ -81,48 +81,108 @@ bool conn_lost(struct persist_writer *w)
 	return PQstatus(w->conn) != CONNECTION_OK;
 }
 
-/* Loads the heads of channels not yet known. Requests for channels that do not
- * exist are settled -ENOENT. 0, or -EPIPE when the connection failed. */
-int batch_load_heads(struct persist_writer *w, struct batch *b)
-{
-	const int n = b->n;
-	struct buf *buf = &w->params[0];
-	struct pg_array arr;
-	const char *values[1];
-	int lengths[1], formats[1] = {1}, wanted = 0;
-	PGresult *res;
-	int64_t head;
+/* Claims channels at their publishes' owner epoch and loads their heads, in
+ * one statement: a row whose owner_epoch is below the epoch wanted is raised
+ * to it (this node now owns it; an older owner's commits fail from here on);
+ * a row already at it is ours; a row above it belongs to a newer owner. A
+ * node alone wants epoch 0 and writes nothing. Two claims racing on one row
+ * can leave it out of both halves; it is then reported missing (-ENOENT),
+ * and nothing is committed either way. */
+#define CLAIM_SQL                                                                                  \
+	"WITH want AS (SELECT id, max(epoch) AS epoch"                                             \
+	" FROM unnest($1::int8[], $2::int8[]) AS u(id, epoch) GROUP BY id),"                       \
+	" claimed AS (UPDATE channels c SET owner_epoch = want.epoch FROM want"                    \
+	" WHERE c.id = want.id AND c.owner_epoch < want.epoch"                                     \
+	" RETURNING c.id, c.last_seq, c.owner_epoch, want.epoch AS wanted)"                        \
+	" SELECT id, last_seq, owner_epoch, wanted FROM claimed"                                   \
+	" UNION ALL SELECT c.id, c.last_seq, c.owner_epoch, want.epoch"                            \
+	" FROM channels c JOIN want ON c.id = want.id WHERE c.owner_epoch >= want.epoch"
 
-	buf_reset(buf);
-	if (pg_array_begin(&arr, buf, PG_OID_INT8) < 0)
-		return -ENOMEM;
-	for (int i = 0; i < n; i++) {
-		if (b->settled[i].done || seqtab_head(w->seq, b->items[i].channel, &head))
+/* Settles every pending request of channel with -ESTALE: a newer owner has
+ * it. */
+static void batch_fence_channel(struct batch *b, int64_t channel, int64_t ours, int64_t theirs)
+{
+	LOG(ERR,
+	    "writer: channel %lld belongs to owner epoch %lld, this node routed at %lld: "
+	    "stepping down for it",
+	    (long long)channel, (long long)theirs, (long long)ours);
+	metric_add(&m_fence_failures, 1);
+	for (int i = 0; i < b->n; i++)
+		if (!b->settled[i].done && b->items[i].channel == channel)
+			b->settled[i] = (struct settle){PERSIST_FAILED, -ESTALE, true};
+}
+
+/* The channels to claim: every pending one whose head is unknown, or was
+ * claimed at an older epoch than a publish now routed to it. */
+static int batch_claims(struct persist_writer *w, struct batch *b, struct pg_array *ids,
+			struct pg_array *epochs)
+{
+	int64_t head;
+	int wanted = 0;
+
+	for (int i = 0; i < b->n; i++) {
+		int64_t channel = b->items[i].channel, epoch = b->reqs[i]->epoch;
+
+		if (b->settled[i].done)
 			continue;
-		if (pg_array_add_int8(&arr, b->items[i].channel) < 0)
+		if (seqtab_head(w->seq, channel, &head) && seqtab_epoch(w->seq, channel) < epoch)
+			seqtab_forget(w->seq, channel);
+		if (seqtab_head(w->seq, channel, &head))
+			continue;
+		if (pg_array_add_int8(ids, channel) < 0 || pg_array_add_int8(epochs, epoch) < 0)
 			return -ENOMEM;
 		wanted++;
 	}
-	if (wanted == 0)
-		return 0;
-	pg_array_end(&arr);
-	values[0] = buf->data;
-	lengths[0] = (int)buf->len;
-	res = PQexecParams(w->conn, "SELECT id, last_seq FROM channels WHERE id = ANY($1::int8[])",
-			   1, NULL, values, lengths, formats, 1);
+	return wanted;
+}
+
+/* Claims and loads the heads of the batch's channels (CLAIM_SQL). Requests
+ * for channels that do not exist are settled -ENOENT, for channels a newer
+ * owner holds -ESTALE. 0, or -EPIPE when the connection failed. */
+int batch_load_heads(struct persist_writer *w, struct batch *b)
+{
+	struct pg_array ids, epochs;
+	const char *values[2];
+	int lengths[2], formats[2] = {1, 1}, wanted;
+	PGresult *res;
+	int64_t head;
+
+	buf_reset(&w->params[0]);
+	buf_reset(&w->params[1]);
+	if (pg_array_begin(&ids, &w->params[0], PG_OID_INT8) < 0 ||
+	    pg_array_begin(&epochs, &w->params[1], PG_OID_INT8) < 0)
+		return -ENOMEM;
+	wanted = batch_claims(w, b, &ids, &epochs);
+	if (wanted <= 0)
+		return wanted;
+	pg_array_end(&ids);
+	pg_array_end(&epochs);
+	for (int i = 0; i < 2; i++) {
+		values[i] = w->params[i].data;
+		lengths[i] = (int)w->params[i].len;
+	}
+	res = PQexecParams(w->conn, CLAIM_SQL, 2, NULL, values, lengths, formats, 1);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		LOG(ERR, "writer: cannot load channel heads: %s", PQresultErrorMessage(res));
+		LOG(ERR, "writer: cannot claim channel heads: %s", PQresultErrorMessage(res));
 		PQclear(res);
 		return conn_lost(w) ? -EPIPE : -EIO;
 	}
-	for (int row = 0; row < PQntuples(res); row++)
-		if (seqtab_set_head(w->seq, pg_get_int8(res, row, 0), pg_get_int8(res, row, 1)) <
-		    0) {
+	for (int row = 0; row < PQntuples(res); row++) {
+		int64_t channel = pg_get_int8(res, row, 0), owner = pg_get_int8(res, row, 2);
+		int64_t ours = pg_get_int8(res, row, 3);
+
+		if (owner > ours) {
+			batch_fence_channel(b, channel, ours, owner);
+			continue;
+		}
+		if (seqtab_set_head(w->seq, channel, pg_get_int8(res, row, 1)) < 0) {
 			PQclear(res);
 			return -ENOMEM;
 		}
+		seqtab_set_epoch(w->seq, channel, owner);
+	}
 	PQclear(res);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < b->n; i++) {
 		if (!b->settled[i].done && !seqtab_head(w->seq, b->items[i].channel, &head))
 			b->settled[i] = (struct settle){PERSIST_FAILED, -ENOENT, true};
 	}
@@ -162,9 +222,9 @@ static int send_append(struct persist_writer *w, struct batch *b, int from, int 
 {
 	const struct seq_item *first = &b->items[w->order[from]];
 	struct pg_array authors, ids, kinds, bodies, parents;
-	const char *values[8];
-	int lengths[8], formats[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-	char channel[8], old[8], ts[8];
+	const char *values[9];
+	int lengths[9], formats[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+	char channel[8], old[8], ts[8], epoch[8];
 	uint64_t v;
 
 	for (int i = 0; i < 5; i++)
@@ -200,15 +260,18 @@ static int send_append(struct persist_writer *w, struct batch *b, int from, int 
 	memcpy(old, &v, 8);
 	v = htobe64((uint64_t)created_at);
 	memcpy(ts, &v, 8);
+	v = htobe64((uint64_t)seqtab_epoch(w->seq, first->channel)); /* the claim it holds */
+	memcpy(epoch, &v, 8);
 	values[0] = channel;
 	values[1] = old;
 	values[7] = ts;
-	lengths[0] = lengths[1] = lengths[7] = 8;
+	values[8] = epoch;
+	lengths[0] = lengths[1] = lengths[7] = lengths[8] = 8;
 	for (int i = 0; i < 5; i++) {
 		values[2 + i] = w->params[i].data;
 		lengths[2 + i] = (int)w->params[i].len;
 	}
-	return PQsendQueryPrepared(w->conn, APPEND_STMT, 8, values, lengths, formats, 0) ? 0 : -EIO;
+	return PQsendQueryPrepared(w->conn, APPEND_STMT, 9, values, lengths, formats, 0) ? 0 : -EIO;
 }
 
 /* Reads one command's result; returns its status and keeps the first result

@@ -26,6 +26,7 @@ struct channel_head {
 	struct channel_head *next;
 	int64_t channel;
 	int64_t head;
+	int64_t epoch;	  /* the owner epoch claimed */
 	int64_t next_seq; /* tentative, valid while plan_gen matches */
 	uint64_t plan_gen;
 };
@@ -168,6 +169,21 @@ int seqtab_set_head(struct seqtab *t, int64_t channel, int64_t head)
 	c->head = head;
 	c->plan_gen = 0;
 	return 0;
+}
+
+int64_t seqtab_epoch(struct seqtab *t, int64_t channel)
+{
+	struct channel_head *c = channel_find(t, channel);
+
+	return c ? c->epoch : 0;
+}
+
+void seqtab_set_epoch(struct seqtab *t, int64_t channel, int64_t epoch)
+{
+	struct channel_head *c = channel_find(t, channel);
+
+	if (c)
+		c->epoch = epoch;
 }
 
 void seqtab_forget(struct seqtab *t, int64_t channel)

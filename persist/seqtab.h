@@ -47,6 +47,10 @@ void seqtab_destroy(struct seqtab *t);
 bool seqtab_head(struct seqtab *t, int64_t channel, int64_t *head);
 /* Records a head read from PostgreSQL. 0 or -ENOMEM. */
 int seqtab_set_head(struct seqtab *t, int64_t channel, int64_t head);
+/* The owner epoch this writer claimed the channel at (0 until claimed, or
+ * when alone), and setting it; the head must be loaded. */
+int64_t seqtab_epoch(struct seqtab *t, int64_t channel);
+void seqtab_set_epoch(struct seqtab *t, int64_t channel, int64_t epoch);
 /* Forgets a channel's head (after a failed fence: another writer owns it). */
 void seqtab_forget(struct seqtab *t, int64_t channel);
 

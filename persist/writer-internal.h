@@ -26,7 +26,8 @@ struct request {
 	struct persist_message msg;
 	void *cookie;
 	uint64_t submitted_ns;
-	char data[]; /* kind, client_msg_id, body, author_name; each NUL-terminated */
+	int64_t epoch; /* the owner epoch it was routed at */
+	char data[];   /* kind, client_msg_id, body, author_name; each NUL-terminated */
 };
 
 /* How a request ended, decided before any callback runs. */

@@ -110,6 +110,7 @@ int persist_writer_submit(struct persist_writer *w, const struct persist_publish
 	r->next = NULL;
 	r->cookie = cookie;
 	r->submitted_ns = time_mono_ns();
+	r->epoch = p->epoch > 0 ? p->epoch : 0;
 	r->msg = (struct persist_message){
 	    .channel_id = p->channel_id,
 	    .author_id = p->author_id,
@@ -206,6 +207,11 @@ static void run_batch(struct persist_writer *w, struct batch *b)
 
 		if (batch_connect(w) < 0) {
 			fail_pending(b, -ECANCELED);
+			return;
+		}
+		if (w->cfg.may_commit && !w->cfg.may_commit(w->cfg.may_commit_arg)) {
+			metric_add(&m_fence_failures, 1);
+			fail_pending(b, -ESTALE);
 			return;
 		}
 		rc = batch_load_heads(w, b);

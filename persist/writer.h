@@ -14,8 +14,10 @@
  *   PERSIST_FAILED     nothing was written. error is -ENOENT (no such
  *                      channel), -EINVAL (parent_seq names no earlier
  *                      message), -ESTALE (the fence failed: another writer
- *                      moved the channel head; this writer stepped down for
- *                      that channel and reloads it on the next publish),
+ *                      moved the channel head or claimed it at a newer owner
+ *                      epoch, or may_commit said no; this writer stepped
+ *                      down for that channel and reloads it on the next
+ *                      publish),
  *                      -EIO (PostgreSQL refused the message), -ECANCELED
  *                      (shut down before it could be committed). */
 #pragma once
@@ -43,6 +45,10 @@ struct persist_writer_config {
 	int dedup_cache;      /* recent ids remembered in memory */
 	int reconnect_max_ms; /* ceiling of the reconnect backoff */
 	int drain_timeout_ms; /* at destroy: how long to keep trying to commit */
+	/* In a cluster: asked before each batch; false fails the batch with
+	 * -ESTALE, uncommitted (the node's lease may have expired). NULL: always. */
+	bool (*may_commit)(void *arg);
+	void *may_commit_arg;
 };
 
 /* A publish request. Strings need only live for the submit call. kind NULL
@@ -57,6 +63,11 @@ struct persist_publish {
 	const char *author_name;
 	const char *body;
 	size_t body_len;
+	/* The owner epoch the publish was routed at (0: a node alone). The
+	 * writer claims the channel at it before the first commit (raising
+	 * channels.owner_epoch) and commits only while the row still holds the
+	 * epoch it claimed; a newer owner's epoch fails it with -ESTALE. */
+	int64_t epoch;
 };
 
 struct persist_writer;

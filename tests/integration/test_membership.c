@@ -47,6 +47,15 @@ static void config_of(struct config_cluster *c, const char *name)
 	c->vnodes = 64;
 }
 
+static enum route_owner owner_of(struct membership *m, int64_t channel)
+{
+	int64_t epoch;
+	enum route_owner o = membership_route(m)->owner(membership_route(m)->ctx, channel, &epoch);
+
+	assert_int_equal(epoch, ring_epoch(membership_ring(m)));
+	return o;
+}
+
 /* Waits up to ms for m's ring to have n members. */
 static bool wait_members(struct membership *m, int n, int ms)
 {
@@ -106,8 +115,8 @@ static void test_join_agree_leave(void **state)
 	assert_int_equal(ring_epoch(membership_ring(a)), ring_epoch(membership_ring(b)));
 	int local_a = 0, local_b = 0;
 	for (int64_t c = 1; c <= 1000; c++) {
-		enum route_owner oa = membership_route(a)->owner(membership_route(a)->ctx, c);
-		enum route_owner ob = membership_route(b)->owner(membership_route(b)->ctx, c);
+		enum route_owner oa = owner_of(a, c);
+		enum route_owner ob = owner_of(b, c);
 
 		assert_true(oa != ob);
 		local_a += oa == ROUTE_OWNER_LOCAL;
@@ -131,8 +140,7 @@ static void test_join_agree_leave(void **state)
 	assert_true(wait_members(a, 1, 900));
 	assert_true(time_mono_ns() - t0 < 900000000ull);
 	for (int64_t c = 1; c <= 100; c++)
-		assert_int_equal(membership_route(a)->owner(membership_route(a)->ctx, c),
-				 ROUTE_OWNER_LOCAL);
+		assert_int_equal(owner_of(a, c), ROUTE_OWNER_LOCAL);
 	membership_stop(a);
 }
 
@@ -158,8 +166,7 @@ static void test_drain_leaves_the_ring(void **state)
 	assert_string_equal(ring_member_id(membership_ring(b), 0), "charlie");
 	/* Drained, the node owns nothing but stays a member. */
 	for (int64_t c = 1; c <= 100; c++)
-		assert_int_equal(membership_route(b)->owner(membership_route(b)->ctx, c),
-				 ROUTE_OWNER_REMOTE);
+		assert_int_equal(owner_of(b, c), ROUTE_OWNER_REMOTE);
 	assert_int_equal(etcd_delete(e, key), 0);
 	assert_true(wait_members(a, 2, 3000));
 	membership_stop(b);

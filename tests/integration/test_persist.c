@@ -471,6 +471,107 @@ static void test_fence_violation_detected(void **state)
 	collector_free(c);
 }
 
+static int publish_at(struct persist_writer *w, int64_t channel, int64_t epoch, const char *id,
+		      uintptr_t cookie)
+{
+	struct persist_publish p = {
+	    .channel_id = channel,
+	    .author_id = 1,
+	    .client_msg_id = id,
+	    .body = id,
+	    .body_len = strlen(id),
+	    .epoch = epoch,
+	};
+	return persist_writer_submit(w, &p, (void *)cookie);
+}
+
+/* The owner epoch (docs/cluster.md, "Ownership"): a writer claims a channel
+ * at its epoch; once a newer owner has claimed it, the old one commits
+ * nothing, neither with its cached claim nor by claiming again. */
+static void test_owner_epoch_fences_a_stale_owner(void **state)
+{
+	struct collector *ca = collector_new(16), *cb = collector_new(16);
+	struct persist_writer *a = writer_new(ca, 64, 4096), *b = writer_new(cb, 64, 4096);
+	int64_t channel = new_channel("epoch");
+
+	assert_int_equal(publish_at(a, channel, 5, "a1", 1), 0);
+	wait_for(ca, 1);
+	assert_int_equal(ca->got[0].outcome, PERSIST_COMMITTED);
+	assert_int_equal(sql_long("SELECT owner_epoch FROM channels WHERE id = %ld", (long)channel),
+			 5);
+	/* A new owner's claim at 6 lands before its first commit: the old
+	 * owner's head is still right, only the epoch fences it. */
+	PQclear(sql("UPDATE channels SET owner_epoch = 6 WHERE id = %ld", (long)channel));
+	assert_int_equal(publish_at(a, channel, 5, "a0", 9), 0);
+	wait_for(ca, 1 + 1);
+	assert_int_equal(ca->got[1].outcome, PERSIST_FAILED);
+	assert_int_equal(ca->got[1].error, -ESTALE);
+	/* The new owner, at 6, goes on from the durable head. */
+	assert_int_equal(publish_at(b, channel, 6, "b1", 1), 0);
+	wait_for(cb, 1);
+	assert_int_equal(cb->got[0].outcome, PERSIST_COMMITTED);
+	assert_int_equal(cb->got[0].seq, 2);
+	assert_int_equal(sql_long("SELECT owner_epoch FROM channels WHERE id = %ld", (long)channel),
+			 6);
+	/* Stepped down, the old owner claims again at 5: refused. */
+	assert_int_equal(publish_at(a, channel, 5, "a2", 2), 0);
+	wait_for(ca, 3);
+	assert_int_equal(ca->got[2].outcome, PERSIST_FAILED);
+	assert_int_equal(ca->got[2].error, -ESTALE);
+	/* An older epoch routed to the newer owner is served under its claim. */
+	assert_int_equal(publish_at(b, channel, 4, "b2", 2), 0);
+	wait_for(cb, 2);
+	assert_int_equal(cb->got[1].seq, 3);
+	assert_int_equal(sql_long("SELECT count(*) FROM messages WHERE channel_id = %ld AND "
+				  "client_msg_id LIKE 'a_' AND seq > 1",
+				  (long)channel),
+			 0);
+	assert_dense(channel, 3);
+	persist_writer_destroy(a);
+	persist_writer_destroy(b);
+	collector_free(ca);
+	collector_free(cb);
+}
+
+static bool lease_holds(void *arg)
+{
+	return *(bool *)arg;
+}
+
+/* A node whose lease may have expired commits nothing: may_commit. */
+static void test_may_commit_refuses_without_a_lease(void **state)
+{
+	struct collector *c = collector_new(16);
+	bool lease_held = false;
+	struct persist_writer_config cfg = {
+	    .dsn = dsn,
+	    .batch_max = 64,
+	    .queue_max = 1000,
+	    .dedup_cache = 1024,
+	    .reconnect_max_ms = 200,
+	    .drain_timeout_ms = 2000,
+	    .may_commit = lease_holds,
+	    .may_commit_arg = &lease_held,
+	};
+	struct persist_writer *w;
+	int64_t channel = new_channel("lease");
+
+	w = persist_writer_create(&cfg, collect, c);
+	assert_non_null(w);
+	assert_int_equal(publish_at(w, channel, 1, "x", 1), 0);
+	wait_for(c, 1);
+	assert_int_equal(c->got[0].outcome, PERSIST_FAILED);
+	assert_int_equal(c->got[0].error, -ESTALE);
+	assert_int_equal(
+	    sql_long("SELECT count(*) FROM messages WHERE channel_id = %ld", (long)channel), 0);
+	lease_held = true;
+	assert_int_equal(publish_at(w, channel, 1, "y", 2), 0);
+	wait_for(c, 2);
+	assert_int_equal(c->got[1].outcome, PERSIST_COMMITTED);
+	persist_writer_destroy(w);
+	collector_free(c);
+}
+
 static void test_bad_input(void **state)
 {
 	struct collector *c = collector_new(16);
@@ -765,6 +866,8 @@ int main(void)
 	    cmocka_unit_test(test_duplicate_within_one_batch),
 	    cmocka_unit_test(test_evicted_id_found_in_postgres),
 	    cmocka_unit_test(test_fence_violation_detected),
+	    cmocka_unit_test(test_owner_epoch_fences_a_stale_owner),
+	    cmocka_unit_test(test_may_commit_refuses_without_a_lease),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_backpressure_and_shutdown),
 	    cmocka_unit_test(test_history_paging_exact),

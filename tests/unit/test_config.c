@@ -200,10 +200,13 @@ static void test_cluster_section(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),	     cmocka_unit_test(test_good_file),
-	    cmocka_unit_test(test_bad_files),	     cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_good_file),
+	    cmocka_unit_test(test_bad_files),
+	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_environment_wins),
-	    cmocka_unit_test(test_cluster_section), cmocka_unit_test(test_every_mistake_reported),
+	    cmocka_unit_test(test_cluster_section),
+	    cmocka_unit_test(test_every_mistake_reported),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -69,8 +69,10 @@ static void done(struct edge *e, struct commit_cookie *c, enum persist_outcome o
 	ack.frames_at_call = fanout.frames;
 }
 
-static enum route_owner remote_owner(void *ctx, int64_t channel)
+/* Channel 7 is another node's; the rest are ours at owner epoch 42. */
+static enum route_owner remote_owner(void *ctx, int64_t channel, int64_t *epoch)
 {
+	*epoch = 42;
 	return channel == 7 ? ROUTE_OWNER_REMOTE : ROUTE_OWNER_LOCAL;
 }
 
@@ -127,6 +129,8 @@ static void test_ack_and_broadcast_only_after_commit(void **state)
 	assert_int_equal(writer.submits, 1);
 	assert_ptr_equal(writer.cookie, &cookie);
 	assert_string_equal(writer.last.body, "hello");
+	/* The writer gets the epoch the route answered with: its fence. */
+	assert_int_equal(writer.last.epoch, 42);
 	/* Submitted, not committed: no ack, nothing out. */
 	assert_int_equal(ack.calls, 0);
 	assert_int_equal(fanout.frames, 0);
