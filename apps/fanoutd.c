@@ -14,7 +14,7 @@
 #include "fanout.h"
 #include "server.h"
 #include "log.h"
-#include "membership.h"
+#include "cluster.h"
 #include "metrics.h"
 #include "migrate.h"
 #include "publish.h"
@@ -42,8 +42,8 @@ struct daemon {
 	struct fanout *fanout;
 	struct edge *edge;
 	struct socket_server *server;
-	struct dpdk_edge *dpdk;	       /* mode = dpdk */
-	struct membership *membership; /* with [cluster]: this node's place in it */
+	struct dpdk_edge *dpdk;	 /* mode = dpdk */
+	struct cluster *cluster; /* with [cluster]: this node's place in it */
 	bool dpdk_mode;
 	atomic_bool dpdk_up; /* its port and lcores started */
 	time_t started;
@@ -67,17 +67,15 @@ static bool is_ready(void *arg, char *why, size_t why_size)
 		snprintf(why, why_size, "PostgreSQL is unreachable");
 		return false;
 	}
+	if (d->cluster && cluster_draining(d->cluster)) {
+		snprintf(why, why_size, "draining (fanoutctl node undrain brings it back)");
+		return false;
+	}
 	if (d->dpdk_mode && !atomic_load(&d->dpdk_up)) {
 		snprintf(why, why_size, "the DPDK edge is starting");
 		return false;
 	}
 	return true;
-}
-
-/* The writer's gate in a cluster: commit only while the lease holds. */
-static bool lease_holds(void *arg)
-{
-	return membership_may_ack(arg);
 }
 
 static double uptime_gauge(void *arg)
@@ -258,22 +256,20 @@ static int start_core(struct daemon *d)
 	if (rc < 0)
 		return -1;
 	if (d->cfg.cluster.etcd[0]) {
-		d->membership = membership_start(&d->cfg.cluster, NULL, NULL);
-		if (d->membership == NULL)
+		d->cluster = cluster_create(&d->cfg.cluster);
+		if (d->cluster == NULL)
 			return -1;
-	}
-	if (d->membership) {
-		wcfg.may_commit = lease_holds;
-		wcfg.may_commit_arg = d->membership;
+		wcfg.may_commit = cluster_may_commit;
+		wcfg.may_commit_arg = d->cluster;
 	}
 	d->fanout = fanout_create(nworkers, (uint32_t)d->cfg.dataplane.channels);
 	d->reader = persist_reader_create(d->cfg.postgres.dsn, d->cfg.postgres.reader_threads,
 					  d->cfg.postgres.reconnect_max_ms);
-	d->edge = d->fanout && d->reader
-		      ? edge_create(&ecfg, d->fanout, d->reader,
-				    d->membership ? membership_route(d->membership) : NULL,
-				    &protocol_v1, nworkers)
-		      : NULL;
+	d->edge =
+	    d->fanout && d->reader
+		? edge_create(&ecfg, d->fanout, d->reader,
+			      d->cluster ? cluster_route(d->cluster) : NULL, &protocol_v1, nworkers)
+		: NULL;
 	d->writer =
 	    d->edge ? persist_writer_create(&wcfg, publish_on_commit, edge_publish(d->edge)) : NULL;
 	if (d->writer == NULL) {
@@ -281,6 +277,10 @@ static int start_core(struct daemon *d)
 		return -1;
 	}
 	edge_set_writer(d->edge, d->writer);
+	/* Join only now: peers may forward publishes the moment we own
+	 * channels. */
+	if (d->cluster && cluster_start(d->cluster, d->edge) < 0)
+		return -1;
 	persist_writer_register_metrics(d->writer);
 	metrics_register_gauge("fanout_uptime_seconds", "Seconds since fanoutd started.",
 			       uptime_gauge, d);
@@ -346,13 +346,16 @@ static void shut_down(struct daemon *d)
 	socket_server_close_all(d->server, 1001, "server shutting down", 2000);
 	dpdk_edge_close_all(d->dpdk, 1001, "server shutting down", 1000);
 	persist_writer_destroy(d->writer);
+	/* After the writer has committed, acked and broadcast what it held:
+	 * then leave, so the new owners start from a settled head. */
+	cluster_stop(d->cluster);
 	persist_reader_destroy(d->reader);
 	edge_stop(d->edge);
 	socket_server_stop(d->server);
 	dpdk_edge_stop(d->dpdk);
 	edge_destroy(d->edge);
 	fanout_destroy(d->fanout);
-	membership_stop(d->membership);
+	cluster_destroy(d->cluster);
 	rte_eal_cleanup();
 }
 

@@ -19,3 +19,5 @@ enum ctl_output { CTL_TABLE, CTL_JSON };
 int ctl_output_parse(const char *s, enum ctl_output *out);
 
 int ctl_ring(int argc, char **argv);
+/* node, ring show, channel, cluster: argv[0] the noun, argv[1] the verb. */
+int ctl_cluster(int argc, char **argv);

@@ -13,17 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ctl_output_parse(const char *s, enum ctl_output *out)
-{
-	if (strcmp(s, "table") == 0)
-		*out = CTL_TABLE;
-	else if (strcmp(s, "json") == 0)
-		*out = CTL_JSON;
-	else
-		return -1;
-	return 0;
-}
-
 static void ring_usage(FILE *out)
 {
 	fprintf(out, "usage: fanoutctl ring simulate [--nodes N] [--channels C] [--vnodes V]"

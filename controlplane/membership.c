@@ -396,7 +396,7 @@ struct membership *membership_start(const struct config_cluster *cfg, membership
 	m->cfg = *cfg;
 	m->changed = changed;
 	m->arg = arg;
-	m->route = (struct route){membership_owner, m};
+	m->route = (struct route){.owner = membership_owner, .ctx = m};
 	m->self_index = -1;
 	pthread_mutex_init(&m->lock, NULL);
 	snprintf(m->prefix, sizeof(m->prefix), "/fanout/%s/", cfg->cluster);
@@ -508,6 +508,19 @@ int membership_member(struct membership *m, const char *name, struct member_info
 	}
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+int membership_members(struct membership *m, struct member_info *out, int max)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&m->lock);
+	for (int i = 0; i < m->nmembers && n < max; i++) {
+		out[n] = m->members[i];
+		out[n++].draining = is_drained(m, m->members[i].name);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }
 
 const struct route *membership_route(struct membership *m)

@@ -50,6 +50,8 @@ const char *membership_self(struct membership *m);
 bool membership_may_ack(struct membership *m);
 /* The member's addresses from the last read of the members; 0 or -ENOENT. */
 int membership_member(struct membership *m, const char *name, struct member_info *out);
+/* Copies up to max members (drained ones too) into out; returns how many. */
+int membership_members(struct membership *m, struct member_info *out, int max);
 /* The route of this node: local when the ring says we own the channel. */
 const struct route *membership_route(struct membership *m);
 

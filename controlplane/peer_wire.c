@@ -61,6 +61,10 @@ static int encode_payload(struct buf *b, const struct peer_msg *m)
 	case PEER_RELAY:
 		return put_u64(b, (uint64_t)m->channel) ?: put_u64(b, (uint64_t)m->seq)
 		    ?: put_u8(b, m->frame_kind) ?: put_bytes(b, m->payload, m->payload_len);
+	case PEER_USER:
+		return put_u8(b, m->user_kind) ?: put_u64(b, (uint64_t)m->user)
+		    ?: put_u64(b, (uint64_t)m->channel) ?: put_u64(b, (uint64_t)m->seq)
+		    ?: put_u8(b, m->live);
 	}
 	return -EINVAL;
 }
@@ -212,6 +216,13 @@ static void decode_payload(struct reader *r, struct peer_msg *m)
 		m->seq = (int64_t)get_u64(r);
 		m->frame_kind = get_u8(r);
 		m->payload = get_bytes(r, &m->payload_len);
+		break;
+	case PEER_USER:
+		m->user_kind = get_u8(r);
+		m->user = (int64_t)get_u64(r);
+		m->channel = (int64_t)get_u64(r);
+		m->seq = (int64_t)get_u64(r);
+		m->live = get_bool(r);
 		break;
 	}
 }

@@ -32,7 +32,8 @@ enum peer_type {
 	PEER_INTEREST,	/* gateway -> owner: (un)subscribe this node to a channel */
 	PEER_BROADCAST, /* owner -> gateway: a committed (or live) frame */
 	PEER_RELAY,	/* gateway -> owner: an ephemeral frame for the others */
-	PEER_TYPE_MAX = PEER_RELAY,
+	PEER_USER,	/* any -> every node: a user's membership or read cursor moved */
+	PEER_TYPE_MAX = PEER_USER,
 };
 
 struct peer_msg {
@@ -52,6 +53,8 @@ struct peer_msg {
 	/* PUBLISH, ACK, INTEREST, BROADCAST, RELAY */
 	int64_t channel, seq;
 	bool on;		/* INTEREST */
+	uint8_t user_kind;	/* USER: enum route_user_kind; live: ephemeral */
+	int64_t user;		/* USER */
 	uint8_t frame_kind;	/* BROADCAST, RELAY */
 	const uint8_t *payload; /* PUBLISH: the body; BROADCAST, RELAY: the frame's */
 	uint32_t payload_len;	/* (points into the decoded input) */

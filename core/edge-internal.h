@@ -119,6 +119,8 @@ void session_history_page(struct session *s, struct persist_history *page, int64
 			  const char *req, bool catch_up);
 void session_member_change(struct session *s, int64_t channel, bool added, bool ephemeral);
 void session_catch_up_all(struct session *s);
+/* The same for one channel's subscription, if the session has one. */
+void session_catch_up(struct session *s, int64_t channel);
 void session_request_close(struct session *s, int code, const char *reason);
 /* Presence's way to a session (struct edge_protocol's presence_deliver). */
 void session_presence_deliver(void *worker_arg, uint64_t session, const char *json);

@@ -145,12 +145,23 @@ json_t *edge_user_channels(struct pg_conn *conn, int64_t user_id);
 int edge_authorize_event(struct pg_conn *conn, int64_t channel, int64_t seq, int64_t user,
 			 const char **code, const char **message);
 
+/* Sends every session subscribed to channel back to PostgreSQL for what it
+ * may have missed (the cursor of DESIGN.md section 2): the cluster calls it
+ * when the channel's owner changed, since broadcasts in flight from the old
+ * owner may be lost. Any thread. 0 or -ENOMEM. */
+int edge_channel_resync(struct edge *e, int64_t channel);
+
+struct route_user_event;
+/* Applies a user event another node told us of, to this node's sessions
+ * only (not told onward). Any thread. */
+void edge_user_event(struct edge *e, const struct route_user_event *ev);
+
 /* Tells every live session of user_id that its read cursor on channel is now
- * seq (a "read" frame). Any thread. */
+ * seq (a "read" frame), here and on the other nodes. Any thread. */
 void edge_read_changed(struct edge *e, int64_t user_id, int64_t channel, int64_t seq);
 
 /* Tells every worker that user_id joined (added) or left channel_id, so live
- * sessions follow. Any thread. */
+ * sessions follow, here and on the other nodes. Any thread. */
 void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added,
 			     bool ephemeral);
 

@@ -202,8 +202,9 @@ static void member_answer(void *worker_arg, struct fanout_event *ev)
 	free(m);
 }
 
-void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added,
-			     bool ephemeral)
+/* Posts a membership change to this node's workers. */
+static void member_post(struct edge *e, int64_t user_id, int64_t channel_id, bool added,
+			bool ephemeral)
 {
 	for (int w = 0; w < e->nworkers; w++) {
 		struct member_event *m = calloc(1, sizeof(*m));
@@ -216,6 +217,16 @@ void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id
 		m->ephemeral = ephemeral;
 		fanout_post_event(e->fanout, w, &m->ev);
 	}
+}
+
+void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id, bool added,
+			     bool ephemeral)
+{
+	struct route_user_event ev = {added ? ROUTE_USER_JOINED : ROUTE_USER_LEFT, user_id,
+				      channel_id, 0, ephemeral};
+
+	member_post(e, user_id, channel_id, added, ephemeral);
+	publish_user_event(edge_publish(e), &ev);
 }
 
 /* Jobs: edits and deletes */
@@ -372,12 +383,17 @@ static void read_run(void *arg, struct pg_conn *conn)
 	int64_t seq = store_read_update(conn, j->channel, j->user_id, j->seq);
 
 	j->failed = seq < 0;
-	if (!j->failed)
+	if (!j->failed) {
+		struct route_user_event ev = {ROUTE_USER_READ, j->user_id, j->channel, seq, false};
+
 		j->seq = seq;
+		publish_user_event(edge_publish(j->e), &ev);
+	}
 	read_broadcast(j);
 }
 
-void edge_read_changed(struct edge *e, int64_t user_id, int64_t channel, int64_t seq)
+/* Tells this node's sessions of user_id that its cursor moved. */
+static void read_post(struct edge *e, int64_t user_id, int64_t channel, int64_t seq)
 {
 	struct read_job *j = calloc(1, sizeof(*j));
 
@@ -390,6 +406,22 @@ void edge_read_changed(struct edge *e, int64_t user_id, int64_t channel, int64_t
 	j->channel = channel;
 	j->seq = seq;
 	read_broadcast(j);
+}
+
+void edge_read_changed(struct edge *e, int64_t user_id, int64_t channel, int64_t seq)
+{
+	struct route_user_event ev = {ROUTE_USER_READ, user_id, channel, seq, false};
+
+	read_post(e, user_id, channel, seq);
+	publish_user_event(edge_publish(e), &ev);
+}
+
+void edge_user_event(struct edge *e, const struct route_user_event *ev)
+{
+	if (ev->kind == ROUTE_USER_READ)
+		read_post(e, ev->user, ev->channel, ev->seq);
+	else
+		member_post(e, ev->user, ev->channel, ev->kind == ROUTE_USER_JOINED, ev->ephemeral);
 }
 
 int edge_mark_read_start(struct session *s, int64_t channel, int64_t seq, const char *req)

@@ -39,7 +39,7 @@ static enum route_owner local_owner(void *ctx, int64_t channel, int64_t *epoch)
 	return ROUTE_OWNER_LOCAL;
 }
 
-const struct route route_local = {local_owner, NULL};
+const struct route route_local = {.owner = local_owner};
 
 struct publish_state *publish_create(const struct route *route, struct fanout *fanout,
 				     struct edge *owner)
@@ -84,9 +84,28 @@ void publish_destroy(struct publish_state *ps)
 	free(ps);
 }
 
-void publish_broadcast(struct publish_state *ps, struct frame *f)
+void publish_deliver(struct publish_state *ps, struct frame *f)
 {
 	fanout_publish(ps->fanout, f);
+}
+
+void publish_broadcast(struct publish_state *ps, struct frame *f)
+{
+	if (ps->route.broadcast)
+		ps->route.broadcast(ps->route.ctx, f);
+	publish_deliver(ps, f);
+}
+
+void publish_user_event(struct publish_state *ps, const struct route_user_event *ev)
+{
+	if (ps->route.user_event)
+		ps->route.user_event(ps->route.ctx, ev);
+}
+
+void publish_complete(struct publish_state *ps, struct commit_cookie *cookie,
+		      enum persist_outcome outcome, int error, const struct persist_message *m)
+{
+	cookie->done(ps->owner, cookie, outcome, error, m);
 }
 
 static struct live_seq *live_seq_of(struct publish_state *ps, int64_t channel)
@@ -149,9 +168,11 @@ int publish_submit(struct publish_state *ps, const struct persist_publish *p, bo
 	int rc;
 
 	if (ps->route.owner(ps->route.ctx, p->channel_id, &routed.epoch) != ROUTE_OWNER_LOCAL)
-		return -EXDEV;
-	rc =
-	    live ? publish_live(ps, p, cookie) : persist_writer_submit(ps->writer, &routed, cookie);
+		rc = ps->route.forward ? ps->route.forward(ps->route.ctx, p, live, cookie) : -EXDEV;
+	else if (live)
+		rc = publish_live(ps, p, cookie);
+	else
+		rc = persist_writer_submit(ps->writer, &routed, cookie);
 	if (rc == 0)
 		metric_add(&m_publishes, 1);
 	return rc;

@@ -36,14 +36,24 @@ void publish_destroy(struct publish_state *ps);
  * on the writer thread after COMMIT (or the failure), or for a live-only
  * publish before this returns. Else, and then done is never called:
  * -EAGAIN (the writer is full: overloaded), -EINVAL or -EILSEQ (bad ids,
- * kind or text), -ENOMEM, -EXDEV (another node owns the channel: the peer
- * link is the cluster's, not built yet). Any thread. */
+ * kind or text), -ENOMEM, -EXDEV (another node owns the channel and the
+ * route has no way there), or what the route's forward answers. Any
+ * thread. */
 int publish_submit(struct publish_state *ps, const struct persist_publish *p, bool live,
 		   struct commit_cookie *cookie);
 
 /* Hands f (its reference taken) to every worker with a subscriber of its
- * channel. Any thread; frames of one channel must come in seq order. */
+ * channel, and through the route to every other node with one. Any thread;
+ * frames of one channel must come in seq order. */
 void publish_broadcast(struct publish_state *ps, struct frame *f);
+/* Hands f (its reference taken) to this node's workers only: a frame
+ * another node broadcast, arriving over the peer link. */
+void publish_deliver(struct publish_state *ps, struct frame *f);
+/* Tells the other nodes, through the route, of a user event applied here. */
+void publish_user_event(struct publish_state *ps, const struct route_user_event *ev);
+/* Tells cookie the outcome of a publish the route forwarded (its ack). */
+void publish_complete(struct publish_state *ps, struct commit_cookie *cookie,
+		      enum persist_outcome outcome, int error, const struct persist_message *m);
 
 /* The writer's commit callback (arg: the door): encodes a committed message
  * once, broadcasts it, then tells the cookie. Writer thread. */

@@ -390,6 +390,16 @@ void session_fetch_more(struct session *s)
 	}
 }
 
+void session_catch_up(struct session *s, int64_t channel)
+{
+	struct sub *sub = session_find_sub(s, channel);
+
+	if (sub && sub->last_seq > 0) {
+		sub->catching_up = true;
+		session_fetch_more(s);
+	}
+}
+
 void session_catch_up_all(struct session *s)
 {
 	for (int i = 0; i < s->nsubs; i++)

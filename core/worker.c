@@ -61,6 +61,40 @@ void edge_worker_close_all(struct edge_worker *w, int code, const char *reason)
 		session_request_close(s, code, reason);
 }
 
+struct resync_event {
+	struct fanout_event ev;
+	int64_t channel;
+};
+
+static void resync_run(void *worker_arg, struct fanout_event *ev)
+{
+	struct edge_worker *w = worker_arg;
+	struct resync_event *r = (struct resync_event *)ev;
+	void *data;
+
+	if (rte_hash_lookup_data(w->local, &r->channel, &data) >= 0) {
+		struct chan_local *cl = data;
+
+		for (int i = 0; i < cl->n; i++)
+			session_catch_up(cl->s[i], r->channel);
+	}
+	free(r);
+}
+
+int edge_channel_resync(struct edge *e, int64_t channel)
+{
+	for (int i = 0; i < e->nworkers; i++) {
+		struct resync_event *r = calloc(1, sizeof(*r));
+
+		if (r == NULL)
+			return -ENOMEM;
+		r->ev.run = resync_run;
+		r->channel = channel;
+		fanout_post_event(e->fanout, i, &r->ev);
+	}
+	return 0;
+}
+
 struct close_event {
 	struct fanout_event ev;
 	int code;

@@ -85,7 +85,9 @@ bool conn_lost(struct persist_writer *w)
  * one statement: a row whose owner_epoch is below the epoch wanted is raised
  * to it (this node now owns it; an older owner's commits fail from here on);
  * a row already at it is ours; a row above it belongs to a newer owner. A
- * node alone wants epoch 0 and writes nothing. Two claims racing on one row
+ * node alone wants epoch 0: it writes nothing and adopts the row's epoch,
+ * whatever a cluster left there, so a cluster node claiming later still
+ * fences it. Two claims racing on one row
  * can leave it out of both halves; it is then reported missing (-ENOENT),
  * and nothing is committed either way. */
 #define CLAIM_SQL                                                                                  \
@@ -171,7 +173,7 @@ int batch_load_heads(struct persist_writer *w, struct batch *b)
 		int64_t channel = pg_get_int8(res, row, 0), owner = pg_get_int8(res, row, 2);
 		int64_t ours = pg_get_int8(res, row, 3);
 
-		if (owner > ours) {
+		if (owner > ours && ours > 0) {
 			batch_fence_channel(b, channel, ours, owner);
 			continue;
 		}

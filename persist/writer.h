@@ -63,10 +63,11 @@ struct persist_publish {
 	const char *author_name;
 	const char *body;
 	size_t body_len;
-	/* The owner epoch the publish was routed at (0: a node alone). The
-	 * writer claims the channel at it before the first commit (raising
-	 * channels.owner_epoch) and commits only while the row still holds the
-	 * epoch it claimed; a newer owner's epoch fails it with -ESTALE. */
+	/* The owner epoch the publish was routed at. The writer claims the
+	 * channel at it before the first commit (raising channels.owner_epoch)
+	 * and commits only while the row still holds the epoch it claimed; a
+	 * newer owner's epoch fails it with -ESTALE. 0: a node alone, which
+	 * adopts the row's epoch as it is (and is fenced by any later claim). */
 	int64_t epoch;
 };
 

@@ -40,6 +40,8 @@ struct fanout {
 	pthread_mutex_t write_lock;
 	struct worker_slot workers[FANOUT_WORKERS_MAX];
 	atomic_uint_fast64_t posted, dropped;
+	fanout_interest_fn interest; /* under write_lock */
+	void *interest_arg;
 };
 
 /* Readers of the channel tables report to one QSBR variable for the process:
@@ -272,8 +274,11 @@ static int change_mask(struct fanout *f, int64_t channel, int w, bool set)
 	if (w < 0 || w >= f->nworkers)
 		return -EINVAL;
 	pthread_mutex_lock(&f->write_lock);
+	uint64_t before;
+
 	mask =
 	    rte_hash_lookup_data(f->channels, &channel, &data) >= 0 ? (uint64_t)(uintptr_t)data : 0;
+	before = mask;
 	mask = set ? mask | (1ull << w) : mask & ~(1ull << w);
 	if (mask) {
 		rc = rte_hash_add_key_data(f->channels, &channel, (void *)(uintptr_t)mask);
@@ -286,8 +291,19 @@ static int change_mask(struct fanout *f, int64_t channel, int w, bool set)
 		}
 	} else if (data != NULL)
 		rc = rte_hash_del_key(f->channels, &channel) >= 0 ? 0 : -EINVAL;
+	/* The node's first subscriber of the channel, or its last gone. */
+	if (rc >= 0 && f->interest && (before == 0) != (mask == 0))
+		f->interest(f->interest_arg, channel, mask != 0);
 	pthread_mutex_unlock(&f->write_lock);
 	return rc == -ENOSPC ? -ENOSPC : rc < 0 ? -EINVAL : 0;
+}
+
+void fanout_set_interest(struct fanout *f, fanout_interest_fn fn, void *arg)
+{
+	pthread_mutex_lock(&f->write_lock);
+	f->interest = fn;
+	f->interest_arg = arg;
+	pthread_mutex_unlock(&f->write_lock);
 }
 
 int fanout_worker_join(struct fanout *f, int64_t channel, int w)

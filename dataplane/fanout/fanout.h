@@ -56,6 +56,13 @@ void fanout_destroy(struct fanout *f);
  * (from any thread; must be cheap and thread-safe). */
 void fanout_set_wake(struct fanout *f, int w, void (*wake)(void *arg), void *arg);
 
+/* Told when the node gets its first subscriber of a channel (on) or loses
+ * its last (off): the cluster registers the node's interest with the
+ * channel's owner. Called under the table's write lock, from the thread
+ * that joined or left: it must only note the change, not block. */
+typedef void (*fanout_interest_fn)(void *arg, int64_t channel, bool on);
+void fanout_set_interest(struct fanout *f, fanout_interest_fn fn, void *arg);
+
 /* Marks or clears worker w as having subscribers of channel. Thread-safe
  * (serialised). 0, -ENOSPC (table full), -EINVAL. */
 int fanout_worker_join(struct fanout *f, int64_t channel, int w);

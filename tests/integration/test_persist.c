@@ -527,6 +527,20 @@ static void test_owner_epoch_fences_a_stale_owner(void **state)
 				  (long)channel),
 			 0);
 	assert_dense(channel, 3);
+	/* A node alone (epoch 0) adopts the row's epoch: it serves a channel a
+	 * cluster used, and a later claim still fences it. */
+	struct collector *cs = collector_new(16);
+	struct persist_writer *alone = writer_new(cs, 64, 4096);
+	assert_int_equal(publish_at(alone, channel, 0, "s1", 1), 0);
+	wait_for(cs, 1);
+	assert_int_equal(cs->got[0].outcome, PERSIST_COMMITTED);
+	assert_int_equal(cs->got[0].seq, 4);
+	PQclear(sql("UPDATE channels SET owner_epoch = 7 WHERE id = %ld", (long)channel));
+	assert_int_equal(publish_at(alone, channel, 0, "s2", 2), 0);
+	wait_for(cs, 2);
+	assert_int_equal(cs->got[1].error, -ESTALE);
+	persist_writer_destroy(alone);
+	collector_free(cs);
 	persist_writer_destroy(a);
 	persist_writer_destroy(b);
 	collector_free(ca);

@@ -81,7 +81,7 @@ static struct commit_cookie cookie = {done};
 
 static int setup(void **state)
 {
-	static const struct route route = {remote_owner, NULL};
+	static const struct route route = {.owner = remote_owner};
 
 	memset(&writer, 0, sizeof(writer));
 	memset(&fanout, 0, sizeof(fanout));
