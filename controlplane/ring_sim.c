@@ -39,7 +39,7 @@ uint64_t *ring_sim_keys(size_t channels)
 }
 
 /* Names node-000 .. node-(n-1), skipping index skip (-1: none). */
-static const char **sim_names(char (*store)[16], int n, int skip, int *count)
+static const char **sim_names(char (*store)[24], int n, int skip, int *count)
 {
 	const char **ids = malloc(sizeof(*ids) * (size_t)(n + 1));
 
@@ -110,7 +110,7 @@ out:
 static double sim_change(const struct ring *base, const uint16_t *owner, int nodes, int vnodes,
 			 int leave, const uint64_t *keys, size_t n, size_t *between)
 {
-	char(*store)[16] = calloc((size_t)nodes + 1, sizeof(*store));
+	char(*store)[24] = calloc((size_t)nodes + 1, sizeof(*store));
 	int count;
 	const char **ids =
 	    store ? sim_names(store, leave < 0 ? nodes + 1 : nodes, leave, &count) : NULL;
@@ -136,7 +136,7 @@ static double sim_change(const struct ring *base, const uint16_t *owner, int nod
 int ring_simulate(int nodes, int vnodes, const uint64_t *keys, size_t channels,
 		  struct ring_sim *out)
 {
-	char(*store)[16] = calloc((size_t)nodes + 1, sizeof(*store));
+	char(*store)[24] = calloc((size_t)nodes + 1, sizeof(*store));
 	int count, fullest = 0, rc = -ENOMEM;
 	const char **ids = store && nodes > 1 ? sim_names(store, nodes, -1, &count) : NULL;
 	uint16_t *owner = malloc(sizeof(*owner) * (channels ? channels : 1));
