@@ -256,7 +256,7 @@ static int start_core(struct daemon *d)
 	if (rc < 0)
 		return -1;
 	if (d->cfg.cluster.etcd[0]) {
-		d->cluster = cluster_create(&d->cfg.cluster);
+		d->cluster = cluster_create(&d->cfg.cluster, d->cfg.postgres.dsn);
 		if (d->cluster == NULL)
 			return -1;
 		wcfg.may_commit = cluster_may_commit;

@@ -94,6 +94,7 @@ static const struct key keys[] = {
     STR("cluster", "name", cluster.name),
     STR("cluster", "cluster", cluster.cluster),
     STR("cluster", "peer", cluster.peer),
+    STR("cluster", "advertise", cluster.advertise),
     STR("cluster", "admin", cluster.admin),
     STR("cluster", "secret", cluster.secret),
     INT("cluster", "lease_ttl_s", cluster.lease_ttl_s, 1, 3600),

@@ -97,6 +97,7 @@ struct config_cluster {
 	char name[64];	     /* this node's id in the cluster, unique */
 	char cluster[64];    /* the cluster's name: its keys live under /fanout/<cluster>/ */
 	char peer[64];	     /* host:port the peer link listens on */
+	char advertise[64];  /* host:port the others dial (a NAT, a proxy); empty: peer */
 	char admin[64];	     /* host:port of this node's HTTP API, for fanoutctl */
 	char secret[256];    /* the peer link's shared secret (FANOUT_CLUSTER_SECRET) */
 	int lease_ttl_s;     /* the membership lease's TTL */

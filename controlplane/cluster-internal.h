@@ -32,6 +32,7 @@ struct peer_interest {
 
 struct cluster {
 	struct config_cluster cfg;
+	char dsn[1024];
 	struct route route;
 	struct membership *m;
 	struct peer_link *link;

@@ -13,9 +13,11 @@
 #include "cluster-internal.h"
 
 #include "clock.h"
+#include "etcd.h"
 #include "fanout.h"
 #include "log.h"
 #include "publish.h"
+#include "store.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -466,7 +468,7 @@ static void cluster_on_ring(void *arg, const struct ring *r)
 
 /* ---- lifecycle ---- */
 
-struct cluster *cluster_create(const struct config_cluster *cfg)
+struct cluster *cluster_create(const struct config_cluster *cfg, const char *dsn)
 {
 	struct cluster *c;
 
@@ -479,6 +481,7 @@ struct cluster *cluster_create(const struct config_cluster *cfg)
 	if (c == NULL)
 		return NULL;
 	c->cfg = *cfg;
+	snprintf(c->dsn, sizeof(c->dsn), "%s", dsn);
 	c->route =
 	    (struct route){route_owner, route_forward, cluster_broadcast, route_user_event, c};
 	c->interest = chanmap_create();
@@ -504,20 +507,51 @@ static bool link_is_member(void *arg, const char *name)
 	return c->m && membership_member(c->m, name, &info) == 0;
 }
 
+/* Epochs are generation << 40 | revision: the etcd cluster's generation,
+ * numbered in PostgreSQL the first time any node meets it, keeps epochs
+ * rising when an etcd is replaced and its revisions start again at 1. */
+static int cluster_epoch_base(struct cluster *c, int64_t *base)
+{
+	struct etcd *e = etcd_open(c->cfg.etcd, 2000);
+	char id[64], err[512];
+	int64_t generation;
+	int rc = e ? etcd_cluster_id(e, id, sizeof(id)) : -EINVAL;
+
+	etcd_close(e);
+	if (rc < 0) {
+		LOG(ERR, "cannot reach etcd at %s: %s", c->cfg.etcd, strerror(-rc));
+		return rc;
+	}
+	generation = store_etcd_generation(c->dsn, id, err, sizeof(err));
+	if (generation <= 0) {
+		LOG(ERR, "%s", err);
+		return -EIO;
+	}
+	*base = generation << 40;
+	LOG(INFO, "etcd cluster %s is generation %lld", id, (long long)generation);
+	return 0;
+}
+
 int cluster_start(struct cluster *c, struct edge *e)
 {
 	static const struct peer_link_ops ops = {cluster_on_message, cluster_on_up, cluster_on_down,
 						 cluster_tick, link_is_member};
 
+	int64_t base;
+	int rc = cluster_epoch_base(c, &base);
+
+	if (rc < 0)
+		return rc;
 	c->edge = e;
 	c->ps = edge_publish(e);
 	fanout_set_interest(edge_fanout(e), cluster_interest_hook, c);
 	c->link = peer_link_start(c->cfg.name, c->cfg.peer, c->cfg.secret, &ops, c);
 	if (c->link == NULL)
 		return -errno;
-	__atomic_store_n(&c->m, membership_start(&c->cfg, cluster_on_ring, c), __ATOMIC_RELEASE);
+	__atomic_store_n(&c->m, membership_start(&c->cfg, base, cluster_on_ring, c),
+			 __ATOMIC_RELEASE);
 	if (c->m == NULL) {
-		int rc = -errno;
+		rc = -errno;
 
 		peer_link_stop(c->link);
 		c->link = NULL;

@@ -24,14 +24,16 @@
 
 struct cluster;
 
-/* Checks cfg (a name, a peer address, a secret). NULL with errno EINVAL
- * (the reason logged) or ENOMEM. */
-struct cluster *cluster_create(const struct config_cluster *cfg);
+/* Checks cfg (a name, a peer address, a secret); dsn is the PostgreSQL the
+ * node writes to (where etcd generations are numbered). NULL with errno
+ * EINVAL (the reason logged) or ENOMEM. */
+struct cluster *cluster_create(const struct config_cluster *cfg, const char *dsn);
 /* The route to hand edge_create(). */
 const struct route *cluster_route(struct cluster *c);
 /* Opens the peer link and joins through etcd; e is the node's messaging
  * core, its publish door the one forwarded publishes enter. 0 or -errno:
- * -EEXIST (a live node has our name), -ECONNREFUSED (no etcd), -EADDRINUSE. */
+ * -EEXIST (a live node has our name), -ECONNREFUSED (no etcd), -EADDRINUSE,
+ * -EIO (PostgreSQL could not number the etcd cluster). */
 int cluster_start(struct cluster *c, struct edge *e);
 /* The writer's gate (persist_writer_config.may_commit): the lease holds. */
 bool cluster_may_commit(void *cluster);

@@ -170,10 +170,10 @@ static int ring_show(const struct ctl_opts *o)
 	}
 	if (r) {
 		ring_shares(r, share);
-		out = json_pack("{s:I, s:i, s:[]}", "epoch", (json_int_t)ring_epoch(r), "vnodes",
+		out = json_pack("{s:I, s:i, s:[]}", "revision", (json_int_t)ring_epoch(r), "vnodes",
 				ring_vnodes(r), "members");
 		if (o->output == CTL_TABLE)
-			printf("epoch %lld, %d members, %d vnodes each\n%-20s %s\n",
+			printf("etcd revision %lld, %d members, %d vnodes each\n%-20s %s\n",
 			       (long long)ring_epoch(r), ring_members(r), ring_vnodes(r), "NAME",
 			       "SHARE");
 		for (int i = 0; i < ring_members(r); i++) {
@@ -214,10 +214,10 @@ static int channel_locate(const struct ctl_opts *o, const char *arg)
 		rc = CTL_NOT_FOUND;
 	}
 	if (r && o->output == CTL_JSON)
-		printf("{\"channel\": %lld, \"owner\": \"%s\", \"epoch\": %lld}\n", channel,
+		printf("{\"channel\": %lld, \"owner\": \"%s\", \"revision\": %lld}\n", channel,
 		       ring_owner_id(r, ring_channel_key(channel)), (long long)ring_epoch(r));
 	else if (r)
-		printf("channel %lld: owner %s (ring epoch %lld)\n", channel,
+		printf("channel %lld: owner %s (ring at etcd revision %lld)\n", channel,
 		       ring_owner_id(r, ring_channel_key(channel)), (long long)ring_epoch(r));
 	ring_free(r);
 	free(ms);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,6 +249,22 @@ static int etcd_call(struct etcd *e, const char *path, json_t *request, json_t *
 	}
 	curl_slist_free_all(headers);
 	free(body);
+	return rc;
+}
+
+int etcd_cluster_id(struct etcd *e, char *out, size_t n)
+{
+	json_t *answer;
+	const char *id;
+	int rc = etcd_call(e, "/v3/maintenance/status", json_object(), &answer);
+
+	if (rc < 0)
+		return rc;
+	id = json_string_value(json_object_get(json_object_get(answer, "header"), "cluster_id"));
+	rc = id && *id ? 0 : -EPROTO;
+	if (rc == 0)
+		snprintf(out, n, "%s", id);
+	json_decref(answer);
 	return rc;
 }
 

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct etcd;
@@ -21,6 +22,9 @@ struct etcd;
  * timeout_ms bounds every call but the watch. NULL with errno. */
 struct etcd *etcd_open(const char *endpoints, int timeout_ms);
 void etcd_close(struct etcd *e);
+
+/* The etcd cluster's id (decimal, as its headers carry it) into out. */
+int etcd_cluster_id(struct etcd *e, char *out, size_t n);
 
 /* A lease of ttl_s seconds; *granted is what etcd granted (it raises a TTL
  * below its minimum: 1.5 election timeouts, rounded up to a second). */

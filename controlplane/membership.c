@@ -32,6 +32,7 @@ struct membership {
 	struct route route;
 
 	struct etcd *lease_etcd, *watch_etcd;
+	int64_t epoch_base, revision; /* the revision the members were read at */
 	int64_t lease;
 	int ttl_s;
 	/* Monotonic ns until which the lease surely holds, less the margin. */
@@ -83,8 +84,9 @@ int membership_parse(const char *value, struct member_info *out)
 
 static char *member_value(const struct membership *m, bool draining)
 {
-	json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "name", m->cfg.name, "peer", m->cfg.peer,
-			      "admin", m->cfg.admin, "state", draining ? "draining" : "active");
+	const char *peer = m->cfg.advertise[0] ? m->cfg.advertise : m->cfg.peer;
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "name", m->cfg.name, "peer", peer, "admin",
+			      m->cfg.admin, "state", draining ? "draining" : "active");
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	json_decref(j);
@@ -138,7 +140,8 @@ static void ring_rebuild(struct membership *m, int64_t revision)
 		m->retired[m->nretired++] = (struct retired_ring){old, now};
 	else
 		ring_free(old); /* a storm of changes: sixty-four in two seconds */
-	LOG(INFO, "ring epoch %lld: %d members%s", (long long)revision, n,
+	LOG(INFO, "ring at etcd revision %lld (epoch %lld): %d members%s",
+	    (long long)(revision - m->epoch_base), (long long)revision, n,
 	    ring_member_index(next, m->cfg.name) < 0 ? ", this node not among them" : "");
 }
 
@@ -203,7 +206,7 @@ static int members_read(struct membership *m, struct etcd *e, int64_t *revision)
 	m->ndrains = 0;
 	rc = etcd_range(e, m->prefix, on_range_kv, m, revision);
 	if (rc == 0)
-		ring_rebuild(m, *revision);
+		ring_rebuild(m, m->epoch_base + *revision);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
@@ -224,7 +227,7 @@ static void on_watch_kv(void *arg, const struct etcd_kv *kv, int64_t revision)
 
 	pthread_mutex_lock(&m->lock);
 	member_apply(m, kv);
-	ring_rebuild(m, revision);
+	ring_rebuild(m, m->epoch_base + revision);
 	ring = m->ring;
 	pthread_mutex_unlock(&m->lock);
 	if (m->changed)
@@ -249,7 +252,7 @@ static void *watch_main(void *arg)
 {
 	struct membership *m = arg;
 	/* membership_start read the members already. */
-	int64_t revision = ring_epoch(membership_ring(m));
+	int64_t revision = m->revision;
 	int rc = 0;
 	bool warned = false;
 
@@ -384,8 +387,8 @@ static int membership_check(const struct config_cluster *cfg)
 	return 0;
 }
 
-struct membership *membership_start(const struct config_cluster *cfg, membership_changed_fn changed,
-				    void *arg)
+struct membership *membership_start(const struct config_cluster *cfg, int64_t epoch_base,
+				    membership_changed_fn changed, void *arg)
 {
 	struct membership *m = calloc(1, sizeof(*m));
 	int64_t revision;
@@ -396,6 +399,7 @@ struct membership *membership_start(const struct config_cluster *cfg, membership
 	m->cfg = *cfg;
 	m->changed = changed;
 	m->arg = arg;
+	m->epoch_base = epoch_base;
 	m->route = (struct route){.owner = membership_owner, .ctx = m};
 	m->self_index = -1;
 	pthread_mutex_init(&m->lock, NULL);
@@ -423,7 +427,9 @@ struct membership *membership_start(const struct config_cluster *cfg, membership
 		    strerror(-rc));
 	if (rc < 0)
 		goto fail;
-	if ((rc = members_read(m, m->watch_etcd, &revision)) < 0 || m->ring == NULL) {
+	rc = members_read(m, m->watch_etcd, &revision);
+	m->revision = revision;
+	if (rc < 0 || m->ring == NULL) {
 		LOG(ERR, "cannot read the members of cluster '%s': %s", cfg->cluster,
 		    strerror(rc < 0 ? -rc : EPROTO));
 		rc = rc < 0 ? rc : -EPROTO;

@@ -35,10 +35,12 @@ typedef void (*membership_changed_fn)(void *arg, const struct ring *ring);
 
 /* Joins: grants the lease, creates this node's key (-EEXIST when a live
  * node has the name already), reads the members and builds the first ring,
- * then starts both threads. NULL with errno (the reason is logged):
- * EEXIST, ECONNREFUSED (no etcd), EINVAL (config), ENOMEM. */
-struct membership *membership_start(const struct config_cluster *cfg, membership_changed_fn changed,
-				    void *arg);
+ * then starts both threads. Each ring's epoch is epoch_base plus the etcd
+ * revision it was built from (the cluster adds the etcd generation, so a
+ * replaced etcd still yields higher epochs). NULL with errno (the reason is
+ * logged): EEXIST, ECONNREFUSED (no etcd), EINVAL (config), ENOMEM. */
+struct membership *membership_start(const struct config_cluster *cfg, int64_t epoch_base,
+				    membership_changed_fn changed, void *arg);
 /* Leaves: revokes the lease (the members see us go at once) and stops. */
 void membership_stop(struct membership *m);
 

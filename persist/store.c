@@ -5,6 +5,7 @@
 #include "store.h"
 
 #include "log.h"
+#include "pg.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -300,4 +301,34 @@ int64_t store_read_update(PGconn *conn, int64_t channel, int64_t user, int64_t s
 		now = atoll(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return now;
+}
+
+#define GENERATION_SQL                                                                             \
+	"WITH added AS (INSERT INTO etcd_generations (cluster_id, generation)"                     \
+	" SELECT $1, coalesce(max(generation), 0) + 1 FROM etcd_generations"                       \
+	" ON CONFLICT (cluster_id) DO NOTHING RETURNING generation)"                               \
+	" SELECT generation FROM added UNION ALL"                                                  \
+	" SELECT generation FROM etcd_generations WHERE cluster_id = $1"
+
+int64_t store_etcd_generation(const char *dsn, const char *cluster_id, char *err, size_t err_size)
+{
+	PGconn *conn = pg_connect(dsn, true, err, err_size);
+	int64_t generation = -EIO;
+
+	/* Two etcd clusters met at once race for one number: the loser's
+	 * insert breaks the unique generation and tries again. */
+	for (int attempt = 0; conn && attempt < 5 && generation == -EIO; attempt++) {
+		PGresult *res =
+		    PQexecParams(conn, GENERATION_SQL, 1, NULL, &cluster_id, NULL, NULL, 0);
+
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+			generation = atoll(PQgetvalue(res, 0, 0));
+		else
+			snprintf(err, err_size, "cannot number etcd cluster %s: %s", cluster_id,
+				 PQresultErrorMessage(res));
+		PQclear(res);
+	}
+	if (conn)
+		PQfinish(conn);
+	return generation;
 }

@@ -19,27 +19,34 @@ CTL = os.environ.get("FANOUT_CTL", "")
 ETCD = os.environ.get("FANOUT_TEST_ETCD", "")
 
 
-def cluster_ini(name, cluster, peer_port):
+def cluster_ini(name, cluster, peer_port, advertise=None):
     return ("[dataplane]\nchannels = 65536\n"
             f"[cluster]\netcd = {ETCD}\nname = {name}\ncluster = {cluster}\n"
-            f"peer = 127.0.0.1:{peer_port}\nlease_ttl_s = 1\n")
+            f"peer = 127.0.0.1:{peer_port}\nlease_ttl_s = 1\n"
+            + (f"advertise = 127.0.0.1:{advertise}\n" if advertise else ""))
 
 
 class Node(Server):
-    def __init__(self, name, cluster):
-        self.name, self.cluster, self.peer_port = name, cluster, free_port()
+    def __init__(self, name, cluster, peer_port=None, advertise=None):
+        self.name, self.cluster, self.peer_port = name, cluster, peer_port or free_port()
         os.environ["FANOUT_CLUSTER_SECRET"] = "e2e-cluster-secret"
-        super().__init__(extra_ini=cluster_ini(name, cluster, self.peer_port))
+        super().__init__(extra_ini=cluster_ini(name, cluster, self.peer_port, advertise))
 
     def logtext(self):
         return open(self.log.name).read()
 
 
 class Cluster:
-    def __init__(self, n=3):
+    def __init__(self, n=3, proxies=None):
+        """proxies: {node name: a Proxy the others reach its peer link through}."""
         assert ETCD and CTL, "FANOUT_TEST_ETCD and FANOUT_CTL must be set (deploy/test and meson do)"
         self.name = "e2e" + uuid.uuid4().hex[:8]
-        self.nodes = [Node(f"n{i + 1}", self.name) for i in range(n)]
+        proxies = proxies or {}
+        self.nodes = []
+        for i in range(n):
+            name, px = f"n{i + 1}", proxies.get(f"n{i + 1}")
+            self.nodes.append(Node(name, self.name, peer_port=px.target if px else None,
+                                   advertise=px.port if px else None))
         self.wait_ring(n)
 
     def ctl(self, *args, check=True):
@@ -83,7 +90,7 @@ def test_fanoutctl_sees_the_cluster(cluster):
     assert sorted(n["name"] for n in nodes) == ["n1", "n2", "n3"]
     assert all(n["state"] == "active" and n["peer"].startswith("127.0.0.1:") for n in nodes)
     ring = json.loads(cluster.ctl("ring", "show", "-o", "json").stdout)
-    assert [m["name"] for m in ring["members"]] == ["n1", "n2", "n3"] and ring["epoch"] > 0
+    assert [m["name"] for m in ring["members"]] == ["n1", "n2", "n3"] and ring["revision"] > 0
     assert abs(sum(m["share"] for m in ring["members"]) - 1) < 1e-6
     # Every owner the tool names is a member, and the nodes agree with it:
     # a publish to a channel succeeds wherever the client is (below).

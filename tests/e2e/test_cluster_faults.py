@@ -9,7 +9,9 @@ caught up."""
 import asyncio
 import os
 import signal
+import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +20,7 @@ import uuid
 import pytest
 import websockets.exceptions
 
-from conftest import Client, channel_id, run, sql, unique
+from conftest import Client, channel_id, free_port, run, sql, unique
 from test_cluster import Cluster
 
 
@@ -265,3 +267,111 @@ def test_drain_under_traffic(cluster):
         return general, acks
     general, acks = run(go())
     check_durable(general, acks)
+
+
+class Proxy:
+    """A TCP forwarder the test controls: the other nodes reach one node's
+    peer link through it, so cut() severs every link to that node (and
+    refuses new ones) until heal(), while etcd still sees the node alive."""
+
+    def __init__(self):
+        self.target = free_port()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.open, self.conns, self.stopped = True, [], False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.stopped:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+            except OSError:
+                client.close()
+                continue
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pump(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        self.open = False
+        for s in self.conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+        self.conns = []
+
+    def heal(self):
+        self.open = True
+
+    def stop(self):
+        self.stopped = True
+        self.cut()
+        self.listener.close()
+
+
+def test_peer_link_cut_and_healed():
+    """Every link to n3, the owner of a channel, cut for 2 s while n1
+    publishes into it and n2 subscribes: the publishes wait at n1 and go
+    through when the link is back; n2 registers again and catches up."""
+    proxy = Proxy()
+    cluster = Cluster(3, proxies={"n3": proxy})
+    try:
+        async def go():
+            user = unique()
+            pub = await Client.connect(cluster.nodes[0], user)
+            channel = None
+            for _ in range(40):  # a channel n3 owns
+                status, body = cluster.nodes[0].http("POST", "/api/v1/channels",
+                                                     {"name": unique("cut"), "kind": "public"}, user=user)
+                assert status == 201, body
+                if cluster.owner(body["channel"]["id"]) == "n3":
+                    channel = body["channel"]["id"]
+                    break
+            assert channel, "no channel landed on n3"
+            reader = unique()
+            assert cluster.nodes[1].http("POST", f"/api/v1/channels/{channel}/join", {}, user=reader)[0] == 200
+            sub = await Client.connect(cluster.nodes[1], reader)
+            await sub.subscribe(channel)
+            await asyncio.sleep(0.3)
+            acks, deadline = {}, time.monotonic() + 40
+            task = asyncio.create_task(stream(pub, channel, "cut", 60, acks, deadline))
+            while len(acks) < 10:
+                await asyncio.sleep(0.01)
+            proxy.cut()
+            await asyncio.sleep(2)
+            cut_acks = len(acks)
+            proxy.heal()
+            await task
+            assert cut_acks < 60
+            await check_received(sub, channel, acks)
+            await pub.close(); await sub.close()
+            return channel, acks
+        channel, acks = run(go())
+        check_durable(channel, acks)
+        log = cluster.nodes[0].logtext()
+        assert "peer link to n3" in log
+    finally:
+        cluster.stop()
+        proxy.stop()

@@ -102,9 +102,9 @@ static void test_join_agree_leave(void **state)
 	new_cluster();
 	config_of(&ca, "alpha");
 	config_of(&cb, "bravo");
-	a = membership_start(&ca, NULL, NULL);
+	a = membership_start(&ca, 0, NULL, NULL);
 	assert_non_null(a);
-	b = membership_start(&cb, NULL, NULL);
+	b = membership_start(&cb, 0, NULL, NULL);
 	assert_non_null(b);
 	assert_true(wait_members(a, 2, 3000));
 	assert_true(wait_members(b, 2, 3000));
@@ -129,7 +129,7 @@ static void test_join_agree_leave(void **state)
 
 	/* A second node with a live name is refused. */
 	errno = 0;
-	dup = membership_start(&cb, NULL, NULL);
+	dup = membership_start(&cb, 0, NULL, NULL);
 	assert_null(dup);
 	assert_int_equal(errno, EEXIST);
 	assert_true(wait_members(a, 2, 100));
@@ -154,8 +154,8 @@ static void test_drain_leaves_the_ring(void **state)
 	new_cluster();
 	config_of(&ca, "charlie");
 	config_of(&cb, "delta");
-	a = membership_start(&ca, NULL, NULL);
-	b = membership_start(&cb, NULL, NULL);
+	a = membership_start(&ca, 0, NULL, NULL);
+	b = membership_start(&cb, 0, NULL, NULL);
 	assert_non_null(a);
 	assert_non_null(b);
 	assert_true(wait_members(a, 2, 3000));
@@ -188,7 +188,7 @@ static void test_fail_closed_without_etcd(void **state)
 
 	new_cluster();
 	config_of(&ca, "echo");
-	a = membership_start(&ca, NULL, NULL);
+	a = membership_start(&ca, 0, NULL, NULL);
 	assert_non_null(a);
 	usleep(400000); /* a renewal or two */
 	assert_true(membership_may_ack(a));

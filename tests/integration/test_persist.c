@@ -16,6 +16,7 @@
 #include "migrate.h"
 #include "pg.h"
 #include "reader.h"
+#include "store.h"
 #include "writer.h"
 
 #include <errno.h>
@@ -547,6 +548,26 @@ static void test_owner_epoch_fences_a_stale_owner(void **state)
 	collector_free(cb);
 }
 
+/* Each etcd cluster met gets the next generation, and keeps it: epochs of a
+ * replaced etcd (whose revisions start again) stay above the old ones. */
+static void test_etcd_generations(void **state)
+{
+	char a[64], b[64], err[256];
+	int64_t ga, gb;
+
+	snprintf(a, sizeof(a), "etcd-a-%d", (int)getpid());
+	snprintf(b, sizeof(b), "etcd-b-%d", (int)getpid());
+	ga = store_etcd_generation(dsn, a, err, sizeof(err));
+	assert_true(ga > 0);
+	assert_int_equal(store_etcd_generation(dsn, a, err, sizeof(err)), ga);
+	gb = store_etcd_generation(dsn, b, err, sizeof(err));
+	assert_true(gb > ga);
+	assert_int_equal(sql_long("SELECT max(generation) FROM etcd_generations"), gb);
+	assert_true(store_etcd_generation("host=127.0.0.1 port=1 connect_timeout=1", a, err,
+					  sizeof(err)) < 0);
+	assert_true(strlen(err) > 0);
+}
+
 static bool lease_holds(void *arg)
 {
 	return *(bool *)arg;
@@ -882,6 +903,7 @@ int main(void)
 	    cmocka_unit_test(test_fence_violation_detected),
 	    cmocka_unit_test(test_owner_epoch_fences_a_stale_owner),
 	    cmocka_unit_test(test_may_commit_refuses_without_a_lease),
+	    cmocka_unit_test(test_etcd_generations),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_backpressure_and_shutdown),
 	    cmocka_unit_test(test_history_paging_exact),
