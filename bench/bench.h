@@ -9,3 +9,4 @@ int bench_capacity(int argc, char **argv);    /* W7: idle connections */
 int bench_nats(int argc, char **argv);	      /* W1 against nats-server */
 int bench_nats_groups(int argc, char **argv); /* W2 against nats-server */
 int bench_dpdk_null(int argc, char **argv);   /* the DPDK edge's send path, net_null */
+int bench_failover(int argc, char **argv);    /* one trial of an owner's death */

@@ -246,6 +246,7 @@ int bench_fanout(int argc, char **argv)
 	    {"ephemeral", no_argument, NULL, 'e'},
 	    {"slow", required_argument, NULL, 'w'},
 	    {"procs", required_argument, NULL, 'p'},
+	    {"channel", required_argument, NULL, 'c'},
 	    {NULL, 0, NULL, 0},
 	};
 	int procs = 1;
@@ -284,6 +285,9 @@ int bench_fanout(int argc, char **argv)
 		case 'p':
 			procs = atoi(optarg);
 			break;
+		case 'c':
+			run.channel = atoll(optarg);
+			break;
 		default:
 			if (!load_option(opt, optarg, &t, &json_path))
 				subscribers = -1;
@@ -298,7 +302,7 @@ int bench_fanout(int argc, char **argv)
 			"usage: fanout-bench fanout [--host A] [--port N] [--subscribers N] "
 			"[--rate MSGS_PER_S] [--seconds N] [--size BYTES] [--sources N] "
 			"[--ephemeral] [--slow PERCENT] [--procs N (not with --slow)] "
-			"[--api HOST:PORT] [--source-base A] [--json FILE]\n"
+			"[--api HOST:PORT] [--source-base A] [--channel ID] [--json FILE]\n"
 			"FANOUT_JWT_SECRET must hold the server's token secret.\n");
 		return 2;
 	}
@@ -307,10 +311,12 @@ int bench_fanout(int argc, char **argv)
 	run.subs = calloc((size_t)subscribers, sizeof(*run.subs));
 	text = malloc((size_t)size + 256);
 
-	/* A fresh channel, joined by every subscriber. */
+	/* A fresh channel (or the public one --channel names: in a cluster,
+	 * one another node owns), joined by every subscriber. */
 	snprintf(name, sizeof(name), "bench-%d-%ld", getpid(), (long)time(NULL));
-	run.channel =
-	    load_create_channel(&t, "bench-pub", name, ephemeral ? "ephemeral" : "public");
+	if (run.channel == 0)
+		run.channel =
+		    load_create_channel(&t, "bench-pub", name, ephemeral ? "ephemeral" : "public");
 	if (run.channel < 0)
 		return 1;
 	/* With --procs, the children take the subscribers, in equal shares;
