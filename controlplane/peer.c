@@ -5,10 +5,12 @@
  *     HELLO(name_c, nonce_c)      ->
  *                                 <-    CHALLENGE(name_s, nonce_s, mac_s)
  *     AUTH(mac_c)                 ->
+ *                                 <-    WELCOME (a member now: the link is up)
  *
  * mac_s proves the listener knows the secret and binds both nonces and both
- * names; mac_c the same for the dialer. The listener refuses a dialer that is
- * not a member now; the dialer refuses a listener that is not who it dialled.
+ * names; mac_c the same for the dialer. The listener closes on a dialer that
+ * is not a member yet (it joined a moment ago: it dials again); the dialer
+ * refuses a listener that is not who it dialled.
  * A link that has not finished its handshake in two seconds is closed. */
 #define LOG_COMPONENT "peer"
 #include "peer.h"
@@ -36,7 +38,14 @@
 #define READ_CHUNK   65536
 #define TICK_MS	     50
 
-enum conn_state { C_CONNECTING, C_WAIT_CHALLENGE, C_WAIT_HELLO, C_WAIT_AUTH, C_UP };
+enum conn_state {
+	C_CONNECTING,
+	C_WAIT_CHALLENGE, /* dialer: HELLO sent */
+	C_WAIT_WELCOME,	  /* dialer: AUTH sent */
+	C_WAIT_HELLO,	  /* listener: accepted */
+	C_WAIT_AUTH,	  /* listener: CHALLENGE sent */
+	C_UP,
+};
 
 struct conn {
 	struct conn *next;
@@ -273,9 +282,9 @@ static void handshake_hello(struct peer_link *l, struct conn *c, const struct pe
 {
 	struct peer_msg reply = {.type = PEER_CHALLENGE};
 
-	if (strcmp(m->name, l->self) == 0 || !l->ops.is_member(l->arg, m->name)) {
+	if (strcmp(m->name, l->self) == 0) {
 		snprintf(c->name, sizeof(c->name), "%s", m->name);
-		refuse(l, c, "not a member of the cluster");
+		refuse(l, c, "it claims this node's own name");
 		return;
 	}
 	snprintf(c->name, sizeof(c->name), "%s", m->name);
@@ -297,7 +306,16 @@ static void handshake_auth(struct peer_link *l, struct conn *c, const struct pee
 		refuse(l, c, "wrong proof of the cluster secret");
 		return;
 	}
+	/* It knows the secret; a node that joins dials before every member has
+	 * seen its key, so this is a race, not an attack: no count, and it
+	 * dials again in 100 ms. */
+	if (!l->ops.is_member(l->arg, c->name)) {
+		LOG(INFO, "peer %s (%s) is not a member yet; it will dial again", c->name, c->addr);
+		c->closing = true;
+		return;
+	}
 	c->state = C_UP;
+	send_now(l, c, &(struct peer_msg){.type = PEER_WELCOME});
 	/* A peer that dialled again replaces its older link. */
 	pthread_mutex_lock(&l->lock);
 	for (struct conn *o = l->conns; o; o = o->next)
@@ -322,8 +340,14 @@ static void handshake_challenge(struct peer_link *l, struct conn *c, const struc
 		return;
 	}
 	peer_mac(l->secret, 'c', m->nonce, c->my_nonce, l->self, c->name, reply.mac);
-	c->state = C_UP;
+	c->state = C_WAIT_WELCOME;
 	send_now(l, c, &reply);
+}
+
+/* The listener took us in: the link is up. */
+static void handshake_welcome(struct peer_link *l, struct conn *c)
+{
+	c->state = C_UP;
 	pthread_mutex_lock(&l->lock);
 	for (struct want *w = l->wants; w; w = w->next)
 		if (w->conn == c)
@@ -336,7 +360,7 @@ static void handshake_challenge(struct peer_link *l, struct conn *c, const struc
 
 static void conn_message(struct peer_link *l, struct conn *c, const struct peer_msg *m)
 {
-	bool handshake = m->type <= PEER_AUTH;
+	bool handshake = m->type <= PEER_AUTH || m->type == PEER_WELCOME;
 
 	if (c->state == C_UP && !handshake)
 		l->ops.on_message(l->arg, c->name, c->outbound, m);
@@ -346,6 +370,8 @@ static void conn_message(struct peer_link *l, struct conn *c, const struct peer_
 		handshake_auth(l, c, m);
 	else if (c->state == C_WAIT_CHALLENGE && m->type == PEER_CHALLENGE)
 		handshake_challenge(l, c, m);
+	else if (c->state == C_WAIT_WELCOME && m->type == PEER_WELCOME)
+		handshake_welcome(l, c);
 	else
 		refuse(l, c, "a frame out of turn in the handshake");
 }

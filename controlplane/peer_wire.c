@@ -47,6 +47,8 @@ static int encode_payload(struct buf *b, const struct peer_msg *m)
 						  ?: buf_put(b, m->mac, PEER_MAC);
 	case PEER_AUTH:
 		return buf_put(b, m->mac, PEER_MAC);
+	case PEER_WELCOME:
+		return 0;
 	case PEER_PUBLISH:
 		return put_u64(b, m->req) ?: put_u8(b, m->live) ?: put_u64(b, (uint64_t)m->channel)
 		    ?: put_u64(b, (uint64_t)m->author) ?: put_u64(b, (uint64_t)m->parent)
@@ -187,6 +189,8 @@ static void decode_payload(struct reader *r, struct peer_msg *m)
 		break;
 	case PEER_AUTH:
 		get_fixed(r, m->mac, PEER_MAC);
+		break;
+	case PEER_WELCOME:
 		break;
 	case PEER_PUBLISH:
 		m->req = get_u64(r);

@@ -33,7 +33,8 @@ enum peer_type {
 	PEER_BROADCAST, /* owner -> gateway: a committed (or live) frame */
 	PEER_RELAY,	/* gateway -> owner: an ephemeral frame for the others */
 	PEER_USER,	/* any -> every node: a user's membership or read cursor moved */
-	PEER_TYPE_MAX = PEER_USER,
+	PEER_WELCOME,	/* listener -> dialer: authenticated and a member, the link is up */
+	PEER_TYPE_MAX = PEER_WELCOME,
 };
 
 struct peer_msg {
