@@ -508,21 +508,22 @@ static bool link_is_member(void *arg, const char *name)
 }
 
 /* Epochs are generation << 40 | revision: the etcd cluster's generation,
- * numbered in PostgreSQL the first time any node meets it, keeps epochs
- * rising when an etcd is replaced and its revisions start again at 1. */
+ * numbered in PostgreSQL when a node first meets it or finds its revision
+ * gone back (a reset), keeps epochs rising when an etcd is replaced and
+ * its revisions start again at 1. */
 static int cluster_epoch_base(struct cluster *c, int64_t *base)
 {
 	struct etcd *e = etcd_open(c->cfg.etcd, 2000);
 	char id[64], err[512];
-	int64_t generation;
-	int rc = e ? etcd_cluster_id(e, id, sizeof(id)) : -EINVAL;
+	int64_t generation, revision = 0;
+	int rc = e ? etcd_status(e, id, sizeof(id), &revision) : -EINVAL;
 
 	etcd_close(e);
 	if (rc < 0) {
 		LOG(ERR, "cannot reach etcd at %s: %s", c->cfg.etcd, strerror(-rc));
 		return rc;
 	}
-	generation = store_etcd_generation(c->dsn, id, err, sizeof(err));
+	generation = store_etcd_generation(c->dsn, id, revision, err, sizeof(err));
 	if (generation <= 0) {
 		LOG(ERR, "%s", err);
 		return -EIO;

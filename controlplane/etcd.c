@@ -252,7 +252,7 @@ static int etcd_call(struct etcd *e, const char *path, json_t *request, json_t *
 	return rc;
 }
 
-int etcd_cluster_id(struct etcd *e, char *out, size_t n)
+int etcd_status(struct etcd *e, char *out, size_t n, int64_t *revision)
 {
 	json_t *answer;
 	const char *id;
@@ -264,6 +264,7 @@ int etcd_cluster_id(struct etcd *e, char *out, size_t n)
 	rc = id && *id ? 0 : -EPROTO;
 	if (rc == 0)
 		snprintf(out, n, "%s", id);
+	*revision = header_revision(answer);
 	json_decref(answer);
 	return rc;
 }

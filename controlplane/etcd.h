@@ -23,8 +23,9 @@ struct etcd;
 struct etcd *etcd_open(const char *endpoints, int timeout_ms);
 void etcd_close(struct etcd *e);
 
-/* The etcd cluster's id (decimal, as its headers carry it) into out. */
-int etcd_cluster_id(struct etcd *e, char *out, size_t n);
+/* The etcd cluster's id (decimal, as its headers carry it) into out, and
+ * its current revision. */
+int etcd_status(struct etcd *e, char *id, size_t n, int64_t *revision);
 
 /* A lease of ttl_s seconds; *granted is what etcd granted (it raises a TTL
  * below its minimum: 1.5 election timeouts, rounded up to a second). */

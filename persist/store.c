@@ -303,31 +303,64 @@ int64_t store_read_update(PGconn *conn, int64_t channel, int64_t user, int64_t s
 	return now;
 }
 
-#define GENERATION_SQL                                                                             \
-	"WITH added AS (INSERT INTO etcd_generations (cluster_id, generation)"                     \
+/* An etcd cluster met for the first time gets the next generation. */
+#define GENERATION_ADD_SQL                                                                         \
+	"INSERT INTO etcd_generations (cluster_id, generation)"                                    \
 	" SELECT $1, coalesce(max(generation), 0) + 1 FROM etcd_generations"                       \
-	" ON CONFLICT (cluster_id) DO NOTHING RETURNING generation)"                               \
-	" SELECT generation FROM added UNION ALL"                                                  \
-	" SELECT generation FROM etcd_generations WHERE cluster_id = $1"
+	" ON CONFLICT (cluster_id) DO NOTHING"
+/* One whose revision has gone back below an epoch already stored (its data
+ * was lost and it was bootstrapped again with the same names and token, so
+ * the same id) gets a new one. Revisions of a live etcd only grow, so this
+ * is proof of a reset; the row lock makes nodes starting together bump it
+ * once. */
+#define GENERATION_RESET_SQL                                                                       \
+	"UPDATE etcd_generations SET generation ="                                                 \
+	" (SELECT max(generation) + 1 FROM etcd_generations)"                                      \
+	" WHERE cluster_id = $1 AND (generation << 40) + $2::int8 <"                               \
+	" (SELECT coalesce(max(owner_epoch), 0) FROM channels)"
+#define GENERATION_GET_SQL "SELECT generation FROM etcd_generations WHERE cluster_id = $1"
 
-int64_t store_etcd_generation(const char *dsn, const char *cluster_id, char *err, size_t err_size)
+/* One attempt, in one transaction. */
+static int64_t generation_once(PGconn *conn, const char *cluster_id, const char *revision,
+			       char *err, size_t err_size)
+{
+	const char *params[2] = {cluster_id, revision};
+	const char *steps[] = {"BEGIN", GENERATION_ADD_SQL, GENERATION_RESET_SQL,
+			       GENERATION_GET_SQL, "COMMIT"};
+	int nparams[] = {0, 1, 2, 1, 0};
+	int64_t generation = -EIO;
+
+	for (int i = 0; i < 5; i++) {
+		PGresult *res =
+		    PQexecParams(conn, steps[i], nparams[i], NULL, params, NULL, NULL, 0);
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			snprintf(err, err_size, "cannot number etcd cluster %s: %s", cluster_id,
+				 PQresultErrorMessage(res));
+			PQclear(res);
+			PQclear(PQexec(conn, "ROLLBACK"));
+			return -EIO;
+		}
+		if (i == 3 && PQntuples(res) == 1)
+			generation = atoll(PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	return generation;
+}
+
+int64_t store_etcd_generation(const char *dsn, const char *cluster_id, int64_t revision, char *err,
+			      size_t err_size)
 {
 	PGconn *conn = pg_connect(dsn, true, err, err_size);
 	int64_t generation = -EIO;
+	char rev[24];
 
-	/* Two etcd clusters met at once race for one number: the loser's
-	 * insert breaks the unique generation and tries again. */
-	for (int attempt = 0; conn && attempt < 5 && generation == -EIO; attempt++) {
-		PGresult *res =
-		    PQexecParams(conn, GENERATION_SQL, 1, NULL, &cluster_id, NULL, NULL, 0);
-
-		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
-			generation = atoll(PQgetvalue(res, 0, 0));
-		else
-			snprintf(err, err_size, "cannot number etcd cluster %s: %s", cluster_id,
-				 PQresultErrorMessage(res));
-		PQclear(res);
-	}
+	snprintf(rev, sizeof(rev), "%lld", (long long)revision);
+	/* Two etcd clusters met at once race for one number: the loser breaks
+	 * the unique generation and tries again. */
+	for (int attempt = 0; conn && attempt < 5 && generation == -EIO; attempt++)
+		generation = generation_once(conn, cluster_id, rev, err, err_size);
 	if (conn)
 		PQfinish(conn);
 	return generation;

@@ -74,10 +74,12 @@ int store_dm_open(struct pg_conn *conn, int64_t a, int64_t b, int64_t *channel, 
 int store_event_authorize(struct pg_conn *conn, int64_t channel, int64_t seq, int64_t user);
 
 /* The generation of the etcd cluster named cluster_id (its header's
- * cluster_id): the one it was given when first met, or the next one now
- * (migration 0006). Connects to dsn for the call. > 0, or -errno with the
- * reason in err. */
-int64_t store_etcd_generation(const char *dsn, const char *cluster_id, char *err, size_t err_size);
+ * cluster_id), now at revision: the one it was given when first met, or
+ * the next one when met for the first time or when its revision has gone
+ * back below an owner epoch already stored (it was reset: migration 0006).
+ * Connects to dsn for the call. > 0, or -errno with the reason in err. */
+int64_t store_etcd_generation(const char *dsn, const char *cluster_id, int64_t revision, char *err,
+			      size_t err_size);
 
 /* Moves user's read cursor on channel forward to seq, never past the head;
  * the cursor as it now is, or -1. */

@@ -553,17 +553,26 @@ static void test_owner_epoch_fences_a_stale_owner(void **state)
 static void test_etcd_generations(void **state)
 {
 	char a[64], b[64], err[256];
-	int64_t ga, gb;
+	int64_t ga, gb, gr, channel = new_channel("generation");
 
 	snprintf(a, sizeof(a), "etcd-a-%d", (int)getpid());
 	snprintf(b, sizeof(b), "etcd-b-%d", (int)getpid());
-	ga = store_etcd_generation(dsn, a, err, sizeof(err));
+	ga = store_etcd_generation(dsn, a, 10, err, sizeof(err));
 	assert_true(ga > 0);
-	assert_int_equal(store_etcd_generation(dsn, a, err, sizeof(err)), ga);
-	gb = store_etcd_generation(dsn, b, err, sizeof(err));
+	assert_int_equal(store_etcd_generation(dsn, a, 20, err, sizeof(err)), ga);
+	gb = store_etcd_generation(dsn, b, 10, err, sizeof(err));
 	assert_true(gb > ga);
-	assert_int_equal(sql_long("SELECT max(generation) FROM etcd_generations"), gb);
-	assert_true(store_etcd_generation("host=127.0.0.1 port=1 connect_timeout=1", a, err,
+	/* a's revisions went on to 1000 and a channel was claimed there; then
+	 * a came back (same id) at revision 5: it was reset, a new number. */
+	PQclear(sql("UPDATE channels SET owner_epoch = (%lld::int8 << 40) + 1000 WHERE id = %ld",
+		    (long long)gb, (long)channel));
+	assert_int_equal(store_etcd_generation(dsn, b, 1000, err, sizeof(err)), gb);
+	gr = store_etcd_generation(dsn, b, 5, err, sizeof(err));
+	assert_true(gr > gb);
+	assert_true((gr << 40) + 5 > (gb << 40) + 1000);
+	assert_int_equal(store_etcd_generation(dsn, b, 6, err, sizeof(err)), gr);
+	PQclear(sql("UPDATE channels SET owner_epoch = 0 WHERE id = %ld", (long)channel));
+	assert_true(store_etcd_generation("host=127.0.0.1 port=1 connect_timeout=1", a, 1, err,
 					  sizeof(err)) < 0);
 	assert_true(strlen(err) > 0);
 }
