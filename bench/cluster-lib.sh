@@ -11,9 +11,15 @@ export FANOUT_PG_DSN="host=127.0.0.1 port=$pg_port dbname=fanout user=fanout"
 etcd_url=http://127.0.0.1:$etcd_port
 declare -A pids
 
+# The nodes are disowned (a SIGKILL is the point of the failover benchmark,
+# not news for the terminal), so they are waited for by polling.
+wait_gone() {
+    for _ in $(seq 1 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
+}
+
 stop_all() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait_gone "$p"; done
     deploy/pgctl stop "$state/pg" >/dev/null || true
     deploy/etcd stop "$state/etcd" >/dev/null || true
 }
@@ -38,6 +44,7 @@ start_node() {
     for _ in $(seq 1 50); do
         "$bin" -c "$state/n$i.ini" >>"$state/n$i.log" 2>&1 &
         pids[$i]=$!
+        disown "${pids[$i]}"
         for _ in $(seq 1 100); do
             curl -sf "http://127.0.0.1:$((8090 + i))/readyz" >/dev/null 2>&1 && return 0
             kill -0 "${pids[$i]}" 2>/dev/null || break
