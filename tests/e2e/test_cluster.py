@@ -202,3 +202,54 @@ def test_bad_peer_frames_are_refused_and_counted(cluster):
     assert n.metric("fanout_peer_frames_refused_total") >= before + 4
     assert "refused inbound peer link" in n.logtext()
     assert sql("SELECT count(*) FROM messages") == rows_before
+
+
+def test_interest_comes_back_after_the_last_subscriber_left(cluster):
+    """A gateway's last subscriber of a channel leaves (interest off at the
+    owner), then a new one arrives: broadcasts reach it again."""
+    async def go():
+        probe = await Client.connect(cluster.nodes[0], unique())
+        general = channel_id(probe, "general")
+        await probe.close()
+        owner = cluster.owner(general)
+        gateway = next(n for n in cluster.nodes if n.name != owner)
+        pub = await Client.connect(cluster.node(owner), unique())
+        for round_ in range(3):
+            subs = [await Client.connect(gateway, unique()) for _ in range(12)]
+            for sub in subs:
+                await sub.subscribe(general)
+            await asyncio.sleep(0.3)
+            ack = await pub.publish(general, f"round {round_}")
+            for sub in subs:
+                msg = await sub.next(lambda f: f.get("type") == "message" and f.get("seq") == ack["seq"],
+                                     timeout=5)
+                assert msg["text"] == f"round {round_}"
+            # All leave at once, the next round arrives while they go.
+            await asyncio.gather(*(sub.close() for sub in subs))
+        await pub.close()
+    run(go())
+
+
+def test_typing_crosses_nodes(cluster):
+    """Typing is ephemeral and never stored: from a gateway it goes to the
+    owner as a relay, which sends it on to every node with subscribers."""
+    async def go():
+        probe = await Client.connect(cluster.nodes[0], unique())
+        general = channel_id(probe, "general")
+        await probe.close()
+        owner = cluster.owner(general)
+        gateways = [n for n in cluster.nodes if n.name != owner]
+        typist = await Client.connect(gateways[0], unique())
+        watchers = [await Client.connect(n, unique()) for n in (gateways[1], cluster.node(owner))]
+        for w in watchers:
+            await w.subscribe(general)
+        await typist.subscribe(general)
+        await asyncio.sleep(0.3)
+        await typist.send({"type": "typing", "channel": general})
+        for w in watchers:
+            t = await w.next(lambda f: f.get("type") == "typing" and f.get("user") == typist.user,
+                             timeout=5)
+            assert t["channel"] == general
+        for c in watchers + [typist]:
+            await c.close()
+    run(go())
