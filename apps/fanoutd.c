@@ -256,6 +256,10 @@ static int start_core(struct daemon *d)
 	if (rc < 0)
 		return -1;
 	if (d->cfg.cluster.etcd[0]) {
+		/* fanoutctl finds a node's API where it listens unless told. */
+		if (!d->cfg.cluster.admin[0])
+			snprintf(d->cfg.cluster.admin, sizeof(d->cfg.cluster.admin), "%s:%d",
+				 d->cfg.server.listen_address, d->cfg.server.port);
 		d->cluster = cluster_create(&d->cfg.cluster, d->cfg.postgres.dsn);
 		if (d->cluster == NULL)
 			return -1;

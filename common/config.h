@@ -98,7 +98,7 @@ struct config_cluster {
 	char cluster[64];    /* the cluster's name: its keys live under /fanout/<cluster>/ */
 	char peer[64];	     /* host:port the peer link listens on */
 	char advertise[64];  /* host:port the others dial (a NAT, a proxy); empty: peer */
-	char admin[64];	     /* host:port of this node's HTTP API, for fanoutctl */
+	char admin[96];	     /* host:port of this node's HTTP API, for fanoutctl */
 	char secret[256];    /* the peer link's shared secret (FANOUT_CLUSTER_SECRET) */
 	int lease_ttl_s;     /* the membership lease's TTL */
 	int lease_margin_ms; /* stop acknowledging this long before the lease may expire */

@@ -16,6 +16,7 @@
 #include "etcd.h"
 #include "fanout.h"
 #include "log.h"
+#include "metrics.h"
 #include "publish.h"
 #include "store.h"
 
@@ -34,10 +35,14 @@
 
 static enum route_owner route_owner(void *ctx, int64_t channel, int64_t *epoch)
 {
+	struct cluster *c = ctx;
 	char owner[PEER_NAME_MAX + 1];
 
-	return cluster_owner_of(ctx, channel, owner, epoch) ? ROUTE_OWNER_LOCAL
-							    : ROUTE_OWNER_REMOTE;
+	/* Stopping, or not started: nothing is ours (forward refuses). */
+	if (__atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&c->m, __ATOMIC_ACQUIRE) == NULL)
+		return ROUTE_OWNER_REMOTE;
+	return cluster_owner_of(c, channel, owner, epoch) ? ROUTE_OWNER_LOCAL : ROUTE_OWNER_REMOTE;
 }
 
 /* ---- the gateway: forwarded publishes ---- */
@@ -106,10 +111,12 @@ static int route_forward(void *ctx, const struct persist_publish *p, bool live,
 	if (pd == NULL)
 		return -ENOMEM;
 	pthread_mutex_lock(&c->lock);
-	if (c->npending >= PENDING_MAX || c->stopping) {
+	if (c->npending >= PENDING_MAX || c->stopping || c->m == NULL) {
+		int rc = c->npending >= PENDING_MAX ? -EAGAIN : -EXDEV; /* unavailable */
+
 		pthread_mutex_unlock(&c->lock);
 		free(pd);
-		return c->stopping ? -ESHUTDOWN : -EAGAIN;
+		return rc;
 	}
 	pd->req = ++c->next_req;
 	pd->next = c->pending;
@@ -308,7 +315,10 @@ static void remote_ack(struct cluster *c, const char *peer, uint64_t req,
 			     .created_at_us = created};
 
 	/* A lost ack is sent again by the gateway's retry: dedup answers. */
-	peer_link_send(c->link, peer, false, &m);
+	pthread_mutex_lock(&c->lock);
+	if (c->link)
+		peer_link_send(c->link, peer, false, &m);
+	pthread_mutex_unlock(&c->lock);
 }
 
 static void remote_done(struct edge *e, struct commit_cookie *cookie, enum persist_outcome outcome,
@@ -395,7 +405,7 @@ static void cluster_dial_members(struct cluster *c)
 	char(*next)[PEER_NAME_MAX + 1] = calloc(RING_MAX_MEMBERS, sizeof(*next));
 	int n = info && next ? membership_members(c->m, info, RING_MAX_MEMBERS) : 0, k = 0;
 
-	if (info == NULL || next == NULL) {
+	if (info == NULL || next == NULL || c->link == NULL) {
 		free(info);
 		free(next);
 		return;
@@ -533,6 +543,45 @@ static int cluster_epoch_base(struct cluster *c, int64_t *base)
 	return 0;
 }
 
+static double gauge_pending(void *arg)
+{
+	return cluster_pending(arg);
+}
+
+static double gauge_members(void *arg)
+{
+	struct cluster *c = arg;
+	struct membership *m = __atomic_load_n(&c->m, __ATOMIC_ACQUIRE);
+
+	return m ? ring_members(membership_ring(m)) : 0;
+}
+
+static double gauge_lease(void *arg)
+{
+	return cluster_may_commit(arg);
+}
+
+static double gauge_draining(void *arg)
+{
+	return cluster_draining(arg);
+}
+
+static void cluster_register_metrics(struct cluster *c)
+{
+	metrics_register_gauge("fanout_cluster_pending_publishes",
+			       "Publishes forwarded to another node, waiting for its ack.",
+			       gauge_pending, c);
+	metrics_register_gauge(
+	    "fanout_cluster_ring_members",
+	    "Members of the ring this node routes by (drained ones not counted).", gauge_members,
+	    c);
+	metrics_register_gauge("fanout_cluster_lease_held",
+			       "1 while this node's lease surely holds and it may commit, else 0.",
+			       gauge_lease, c);
+	metrics_register_gauge("fanout_cluster_draining", "1 while an operator drains this node.",
+			       gauge_draining, c);
+}
+
 int cluster_start(struct cluster *c, struct edge *e)
 {
 	static const struct peer_link_ops ops = {cluster_on_message, cluster_on_up, cluster_on_down,
@@ -559,6 +608,7 @@ int cluster_start(struct cluster *c, struct edge *e)
 		return rc;
 	}
 	cluster_on_ring(c, membership_ring(c->m));
+	cluster_register_metrics(c);
 	return 0;
 }
 
@@ -575,15 +625,19 @@ void cluster_stop(struct cluster *c)
 
 	if (c == NULL)
 		return;
+	struct peer_link *link;
+
 	pthread_mutex_lock(&c->lock);
-	c->stopping = true;
+	__atomic_store_n(&c->stopping, true, __ATOMIC_RELEASE);
+	link = c->link;
+	c->link = NULL; /* every user of the link checks it under the lock */
 	pthread_mutex_unlock(&c->lock);
 	if (c->edge)
 		fanout_set_interest(edge_fanout(c->edge), NULL, NULL);
-	membership_stop(c->m);
-	c->m = NULL;
-	peer_link_stop(c->link);
-	c->link = NULL;
+	/* The ring stays readable until cluster_destroy(): workers may still
+	 * ask the route, and are told the channel is not theirs. */
+	membership_leave(c->m);
+	peer_link_stop(link);
 	while ((pd = c->pending) != NULL) {
 		c->pending = pd->next;
 		c->npending--;
@@ -595,6 +649,7 @@ void cluster_destroy(struct cluster *c)
 {
 	if (c == NULL)
 		return;
+	membership_stop(c->m);
 	cluster_interest_free(c);
 	chanmap_destroy(c->interest);
 	free(c->dialled);

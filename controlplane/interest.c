@@ -203,20 +203,22 @@ void cluster_broadcast(void *ctx, const struct frame *f)
 	struct cluster *c = ctx;
 	char owner[PEER_NAME_MAX + 1];
 	int64_t epoch;
+	bool ours;
 
-	if (f->kind == FRAME_CONTROL || c->link == NULL)
+	if (f->kind == FRAME_CONTROL)
 		return;
-	if (cluster_owner_of(c, f->channel, owner, &epoch)) {
-		pthread_mutex_lock(&c->lock);
+	ours = cluster_owner_of(c, f->channel, owner, &epoch);
+	pthread_mutex_lock(&c->lock);
+	if (c->link && ours) {
 		broadcast_to_peers(c, f, NULL);
-		pthread_mutex_unlock(&c->lock);
-		return;
-	}
-	/* Not ours (typing on a channel owned elsewhere, or a commit that
-	 * raced a new ring): the owner knows who listens. */
-	struct peer_msg m = frame_msg(PEER_RELAY, f);
+	} else if (c->link) {
+		/* Not ours (typing on a channel owned elsewhere, or a commit
+		 * that raced a new ring): the owner knows who listens. */
+		struct peer_msg m = frame_msg(PEER_RELAY, f);
 
-	peer_link_send(c->link, owner, true, &m);
+		peer_link_send(c->link, owner, true, &m);
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* A frame from a peer for this node's subscribers. */

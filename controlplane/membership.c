@@ -387,6 +387,31 @@ static int membership_check(const struct config_cluster *cfg)
 	return 0;
 }
 
+/* Takes our lease and key, waiting out our own previous life. 0 or -errno,
+ * the reason logged. */
+static int membership_join(struct membership *m, const struct config_cluster *cfg)
+{
+	int rc;
+
+	rc = lease_register(m, m->lease_etcd);
+	/* Our name may still be held by this node's previous life (killed, or
+	 * etcd restarted, which renews every lease once): that key goes within
+	 * a TTL. A live twin renews it; after TTL + 1 s it is refused. */
+	for (int waited = 0; rc == -EEXIST && waited < (cfg->lease_ttl_s + 1) * 1000;
+	     waited += 200) {
+		sleep_ms(200);
+		rc = lease_register(m, m->lease_etcd);
+	}
+	if (rc == -EEXIST)
+		LOG(ERR,
+		    "node name '%s' is held by a live member of cluster '%s': refusing to join",
+		    cfg->name, cfg->cluster);
+	else if (rc < 0)
+		LOG(ERR, "cannot join cluster '%s' at %s: %s", cfg->cluster, cfg->etcd,
+		    strerror(-rc));
+	return rc;
+}
+
 struct membership *membership_start(const struct config_cluster *cfg, int64_t epoch_base,
 				    membership_changed_fn changed, void *arg)
 {
@@ -417,14 +442,7 @@ struct membership *membership_start(const struct config_cluster *cfg, int64_t ep
 		rc = -EINVAL;
 		goto fail;
 	}
-	rc = lease_register(m, m->lease_etcd);
-	if (rc == -EEXIST)
-		LOG(ERR,
-		    "node name '%s' is held by a live member of cluster '%s': refusing to join",
-		    cfg->name, cfg->cluster);
-	else if (rc < 0)
-		LOG(ERR, "cannot join cluster '%s' at %s: %s", cfg->cluster, cfg->etcd,
-		    strerror(-rc));
+	rc = membership_join(m, cfg);
 	if (rc < 0)
 		goto fail;
 	rc = members_read(m, m->watch_etcd, &revision);
@@ -463,11 +481,10 @@ fail:
 	return NULL;
 }
 
-void membership_stop(struct membership *m)
+void membership_leave(struct membership *m)
 {
-	if (m == NULL)
+	if (m == NULL || __atomic_exchange_n(&m->stopping, true, __ATOMIC_ACQ_REL))
 		return;
-	__atomic_store_n(&m->stopping, true, __ATOMIC_RELEASE);
 	__atomic_store_n(&m->valid_until_ns, 0, __ATOMIC_RELEASE);
 	pthread_join(m->lease_thread, NULL);
 	/* Revoking deletes our key: the others see us go at once, and the
@@ -475,6 +492,13 @@ void membership_stop(struct membership *m)
 	if (etcd_lease_revoke(m->lease_etcd, m->lease) == 0)
 		LOG(INFO, "left cluster '%s'", m->cfg.cluster);
 	pthread_join(m->watch_thread, NULL);
+}
+
+void membership_stop(struct membership *m)
+{
+	if (m == NULL)
+		return;
+	membership_leave(m);
 	etcd_close(m->lease_etcd);
 	etcd_close(m->watch_etcd);
 	for (int i = 0; i < m->nretired; i++)

@@ -26,7 +26,7 @@ struct membership;
 /* A member as its key says. */
 struct member_info {
 	char name[RING_ID_MAX + 1];
-	char peer[64], admin[64];
+	char peer[64], admin[96];
 	bool draining;
 };
 
@@ -41,7 +41,11 @@ typedef void (*membership_changed_fn)(void *arg, const struct ring *ring);
  * logged): EEXIST, ECONNREFUSED (no etcd), EINVAL (config), ENOMEM. */
 struct membership *membership_start(const struct config_cluster *cfg, int64_t epoch_base,
 				    membership_changed_fn changed, void *arg);
-/* Leaves: revokes the lease (the members see us go at once) and stops. */
+/* Leaves: stops both threads and revokes the lease (the members see us go
+ * at once); may_ack is false from then on, and the last ring stays
+ * readable for threads still routing. Once. */
+void membership_leave(struct membership *m);
+/* Leaves if it has not, and frees: no thread may route any more. */
 void membership_stop(struct membership *m);
 
 /* The current ring (never NULL after a start). Valid for the grace period

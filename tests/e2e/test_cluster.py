@@ -95,6 +95,13 @@ def test_fanoutctl_sees_the_cluster(cluster):
     # Every owner the tool names is a member, and the nodes agree with it:
     # a publish to a channel succeeds wherever the client is (below).
     assert cluster.owner(1) in ("n1", "n2", "n3")
+    status = json.loads(cluster.ctl("cluster", "status", "-o", "json").stdout)
+    assert sorted((n["name"], n["ready"]) for n in status["nodes"]) == \
+        [("n1", "ready"), ("n2", "ready"), ("n3", "ready")]
+    for n in cluster.nodes:
+        assert n.metric("fanout_cluster_ring_members") == 3
+        assert n.metric("fanout_cluster_lease_held") == 1
+        assert n.metric("fanout_cluster_draining") == 0
     out = cluster.ctl("channel", "locate", "0", check=False)
     assert out.returncode == 2 and "positive number" in out.stderr
     out = subprocess.run([CTL, "node", "list", "--endpoints", "http://127.0.0.1:1"],

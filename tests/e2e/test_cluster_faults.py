@@ -256,6 +256,10 @@ def test_drain_under_traffic(cluster):
         assert set(acks.values()) <= set(received)
         ready = drained.http("GET", "/readyz")
         assert ready[0] == 503 and "draining" in str(ready[1])
+        assert drained.metric("fanout_cluster_draining") == 1
+        assert others[0].metric("fanout_cluster_ring_members") == 2
+        out = cluster.ctl("cluster", "status", check=False)
+        assert out.returncode == 1 and "draining" in out.stdout
         assert cluster.owner(general) != drained.name
         cluster.ctl("node", "undrain", drained.name)
         for _ in range(100):

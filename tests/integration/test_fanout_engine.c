@@ -119,7 +119,7 @@ static void test_channels_come_and_go_beyond_the_capacity(void **state)
 struct reader {
 	struct fanout *f;
 	atomic_bool stop;
-	long reads, wrong;
+	atomic_long reads, wrong;
 };
 
 /* Publishes to channel 1 (worker 0 only, always) and to the channels the
@@ -135,11 +135,11 @@ static void *read_while_churning(void *arg)
 		int got;
 
 		if (reached != 1)
-			r->wrong++;
+			atomic_fetch_add(&r->wrong, 1);
 		got = fanout_publish(r->f, msg(other, k));
 		if (got != 0 && got != 1)
-			r->wrong++;
-		r->reads += 2;
+			atomic_fetch_add(&r->wrong, 1);
+		atomic_fetch_add(&r->reads, 2);
 	}
 	return NULL;
 }
@@ -155,7 +155,11 @@ static void test_readers_while_channels_churn(void **state)
 	assert_int_equal(fanout_worker_join(f, 1, 0), 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, read_while_churning, &r), 0);
-	for (int round = 0; round < 200; round++) {
+	/* 200 rounds at least, and on until the readers have read a while: on
+	 * a loaded machine (the sanitizer build, two cores) their threads may
+	 * not have run at all by then. Bounded at 20,000 rounds. */
+	for (int round = 0; round < 200 || (atomic_load(&r.reads) < 2000 && round < 20000);
+	     round++) {
 		for (int64_t ch = 1000; ch < 1064; ch++)
 			assert_int_equal(fanout_worker_join(f, ch, 1), 0);
 		for (int64_t ch = 1000; ch < 1064; ch++)
@@ -172,8 +176,8 @@ static void test_readers_while_channels_churn(void **state)
 	atomic_store(&r.stop, true);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
-	assert_true(r.reads > 0);
-	assert_int_equal(r.wrong, 0);
+	assert_true(atomic_load(&r.reads) > 0);
+	assert_int_equal(atomic_load(&r.wrong), 0);
 	for (int w = 0; w < 2; w++) {
 		while (fanout_drain(f, w, on_frame, on_overrun, &s[w], 1u << 16) > 0)
 			;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The README's cluster command, deploy/cluster, really starts a cluster: its
+# etcd, its PostgreSQL and three nodes come up, fanoutctl sees three ready
+# members, and Ctrl-C (SIGINT) stops everything. Prints "N passed, N failed".
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+ctl=$1
+cd "$root"
+passed=0 failed=0
+check() {
+    local name=$1; shift
+    if "$@"; then passed=$((passed + 1)); echo "ok - $name"
+    else failed=$((failed + 1)); echo "FAIL - $name"; fi
+}
+log=$(mktemp)
+setsid deploy/cluster --no-build >"$log" 2>&1 &
+pid=$!
+cleanup() { kill -INT -- -"$pid" 2>/dev/null; sleep 2; kill -KILL -- -"$pid" 2>/dev/null; rm -f "$log"; }
+trap cleanup EXIT
+ready() {
+    for _ in $(seq 1 300); do
+        out=$("$ctl" cluster status --endpoints http://127.0.0.1:23795 -o json 2>/dev/null) &&
+            [ "$(python3 -c 'import json,sys; print(sum(n["ready"] == "ready" for n in json.load(sys.stdin)["nodes"]))' <<<"$out")" = 3 ] &&
+            return 0
+        sleep 0.1
+    done
+    cat "$log" >&2
+    return 1
+}
+check "three nodes ready within 30 s" ready
+check "it prints where each node listens" grep -q "n3  web client and API http://127.0.0.1:8083/" "$log"
+check "the web client is served by a node" curl -sf -o /dev/null http://127.0.0.1:8082/
+kill -INT -- -"$pid"
+for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+gone() { ! kill -0 "$pid" 2>/dev/null && ! curl -sf -o /dev/null http://127.0.0.1:8081/healthz; }
+check "Ctrl-C stops every node" gone
+echo "cluster-script: $passed passed, $failed failed"
+[ "$failed" = 0 ]
