@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "publish.h"
 #include "store.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -106,8 +107,13 @@ static int route_forward(void *ctx, const struct persist_publish *p, bool live,
 			 struct commit_cookie *cookie)
 {
 	struct cluster *c = ctx;
-	struct pending *pd = pending_new(p, live, cookie);
+	int bad = persist_publish_validate(p);
+	struct pending *pd = bad ? NULL : pending_new(p, live, cookie);
 
+	/* Refused here as the owner's writer would refuse it, and at once,
+	 * like a local publish. */
+	if (bad)
+		return bad;
 	if (pd == NULL)
 		return -ENOMEM;
 	pthread_mutex_lock(&c->lock);

@@ -90,6 +90,15 @@ static int publish_check(const struct persist_publish *p, const char *kind)
 	return 0;
 }
 
+int persist_publish_validate(const struct persist_publish *p)
+{
+	int rc = publish_check(p, p->kind ? p->kind : "message");
+
+	if (rc == 0 && p->author_name && strnlen(p->author_name, 65) > 64)
+		rc = -EINVAL;
+	return rc;
+}
+
 int persist_writer_submit(struct persist_writer *w, const struct persist_publish *p, void *cookie)
 {
 	const char *kind = p->kind ? p->kind : "message";

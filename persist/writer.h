@@ -85,6 +85,11 @@ struct persist_writer *persist_writer_create(const struct persist_writer_config 
  * -ESHUTDOWN (stopping). On error the callback is not called. */
 int persist_writer_submit(struct persist_writer *w, const struct persist_publish *p, void *cookie);
 
+/* The checks persist_writer_submit() makes of p before queueing it, with the
+ * same answers: for a node that forwards a publish to another node's writer
+ * and must refuse what that writer would. 0 or -EINVAL, -EMSGSIZE, -EILSEQ. */
+int persist_publish_validate(const struct persist_publish *p);
+
 /* Stops accepting, commits what is queued (up to drain_timeout_ms while
  * PostgreSQL is unreachable; the rest fail with -ECANCELED), joins and frees. */
 void persist_writer_destroy(struct persist_writer *w);

@@ -260,3 +260,4 @@ def test_typing_crosses_nodes(cluster):
         for c in watchers + [typist]:
             await c.close()
     run(go())
+

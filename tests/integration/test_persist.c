@@ -629,6 +629,8 @@ static void test_bad_input(void **state)
 	char long_id[80];
 
 	assert_int_equal(persist_writer_submit(w, &p, NULL), -EILSEQ);
+	/* The same answers without a writer, for a node that forwards. */
+	assert_int_equal(persist_publish_validate(&p), -EILSEQ);
 	p.body = "nul\0inside";
 	p.body_len = 10;
 	assert_int_equal(persist_writer_submit(w, &p, NULL), -EILSEQ);
@@ -640,7 +642,13 @@ static void test_bad_input(void **state)
 	long_id[sizeof(long_id) - 1] = '\0';
 	p.client_msg_id = long_id;
 	assert_int_equal(persist_writer_submit(w, &p, NULL), -EINVAL);
+	assert_int_equal(persist_publish_validate(&p), -EINVAL);
 	p.client_msg_id = "x";
+	p.author_name = long_id; /* over 64 bytes */
+	assert_int_equal(persist_publish_validate(&p), -EINVAL);
+	assert_int_equal(persist_writer_submit(w, &p, NULL), -EINVAL);
+	p.author_name = NULL;
+	assert_int_equal(persist_publish_validate(&p), 0);
 	p.kind = "Bad Kind";
 	assert_int_equal(persist_writer_submit(w, &p, NULL), -EINVAL);
 	p.kind = NULL;
