@@ -4,6 +4,8 @@
  * open: etcd writes one JSON object a line as changes happen. */
 #include "etcd.h"
 
+#include "buf.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -20,8 +22,7 @@ struct etcd {
 	int nendpoints, current, timeout_ms;
 	CURL *curl;
 	/* The answer being read, or the watch's unfinished line. */
-	char *buf;
-	size_t len, cap;
+	struct buf answer;
 	/* The watch's consumer. */
 	void (*each)(void *arg, const struct etcd_kv *kv, int64_t revision);
 	bool (*stop)(void *arg);
@@ -81,7 +82,7 @@ void etcd_close(struct etcd *e)
 		free(e->endpoints[i]);
 	if (e->curl)
 		curl_easy_cleanup(e->curl);
-	free(e->buf);
+	buf_free(&e->answer);
 	free(e);
 }
 
@@ -168,22 +169,8 @@ static size_t on_answer(char *data, size_t size, size_t n, void *arg)
 	struct etcd *e = arg;
 	size_t add = size * n;
 
-	if (e->len + add + 1 > ETCD_MAX_ANSWER)
+	if (e->answer.len + add > ETCD_MAX_ANSWER || buf_put(&e->answer, data, add) < 0)
 		return 0;
-	if (e->len + add + 1 > e->cap) {
-		size_t cap = e->cap ? e->cap : 4096;
-		char *b;
-
-		while (cap < e->len + add + 1)
-			cap *= 2;
-		if ((b = realloc(e->buf, cap)) == NULL)
-			return 0;
-		e->buf = b;
-		e->cap = cap;
-	}
-	memcpy(e->buf + e->len, data, add);
-	e->len += add;
-	e->buf[e->len] = 0;
 	return add;
 }
 
@@ -201,7 +188,7 @@ static void etcd_prepare(struct etcd *e, int endpoint, const char *path, const c
 	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)e->timeout_ms);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_answer);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, e);
-	e->len = 0;
+	buf_reset(&e->answer);
 }
 
 static int curl_errno(CURLcode rc)
@@ -239,7 +226,7 @@ static int etcd_call(struct etcd *e, const char *path, json_t *request, json_t *
 			continue;
 		e->current = at;
 		curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
-		*answer = e->len ? json_loadb(e->buf, e->len, 0, NULL) : NULL;
+		*answer = e->answer.len ? json_loadb(e->answer.data, e->answer.len, 0, NULL) : NULL;
 		rc = status == 200 && json_is_object(*answer) ? 0 : -EPROTO;
 		break;
 	}
@@ -455,17 +442,18 @@ static void watch_line(struct etcd *e, const char *line, size_t n)
 static size_t on_watch(char *data, size_t size, size_t n, void *arg)
 {
 	struct etcd *e = arg;
+	struct buf *b = &e->answer;
 	size_t add = size * n, start = 0;
 	char *nl;
 
 	if (on_answer(data, size, n, e) != add)
 		return 0;
-	while ((nl = memchr(e->buf + start, '\n', e->len - start)) != NULL) {
-		watch_line(e, e->buf + start, (size_t)(nl - (e->buf + start)));
-		start = (size_t)(nl - e->buf) + 1;
+	while ((nl = memchr(b->data + start, '\n', b->len - start)) != NULL) {
+		watch_line(e, b->data + start, (size_t)(nl - (b->data + start)));
+		start = (size_t)(nl - b->data) + 1;
 	}
-	memmove(e->buf, e->buf + start, e->len - start);
-	e->len -= start;
+	memmove(b->data, b->data + start, b->len - start);
+	b->len -= start;
 	return e->watch_error ? 0 : add;
 }
 

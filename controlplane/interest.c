@@ -29,16 +29,13 @@ bool cluster_owner_of(struct cluster *c, int64_t channel, char owner[PEER_NAME_M
 		      int64_t *epoch)
 {
 	struct membership *m = __atomic_load_n(&c->m, __ATOMIC_ACQUIRE);
-	const struct ring *r = m ? membership_ring(m) : NULL;
 
-	if (r == NULL) {
+	if (m == NULL) {
 		*epoch = 0;
 		snprintf(owner, PEER_NAME_MAX + 1, "%s", c->cfg.name);
 		return true;
 	}
-	*epoch = ring_epoch(r);
-	snprintf(owner, PEER_NAME_MAX + 1, "%s", ring_owner_id(r, ring_channel_key(channel)));
-	return strcmp(owner, c->cfg.name) == 0 && ring_member_index(r, c->cfg.name) >= 0;
+	return membership_owns(m, channel, owner, epoch);
 }
 
 /* Registers (or drops) this node's interest in channel at its owner.

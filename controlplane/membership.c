@@ -29,7 +29,6 @@ struct membership {
 	char key[MEMBERSHIP_PREFIX_MAX + 80];
 	membership_changed_fn changed;
 	void *arg;
-	struct route route;
 
 	struct etcd *lease_etcd, *watch_etcd;
 	int64_t epoch_base, revision; /* the revision the members were read at */
@@ -46,7 +45,6 @@ struct membership {
 	char (*drains)[RING_ID_MAX + 1];
 	int ndrains;
 	struct ring *ring; /* read with __atomic_load_n */
-	int self_index;	   /* in ring; -1 when we are not in it */
 	struct retired_ring retired[RETIRED_MAX];
 	int nretired;
 };
@@ -125,7 +123,6 @@ static void ring_rebuild(struct membership *m, int64_t revision)
 		return;
 	}
 	old = m->ring;
-	__atomic_store_n(&m->self_index, ring_member_index(next, m->cfg.name), __ATOMIC_RELEASE);
 	__atomic_store_n(&m->ring, next, __ATOMIC_RELEASE);
 	/* Free what readers can no longer hold. */
 	int keep = 0;
@@ -362,15 +359,16 @@ static void *lease_main(void *arg)
 
 /* ---- the node's side ---- */
 
-static enum route_owner membership_owner(void *ctx, int64_t channel, int64_t *epoch)
+bool membership_owns(struct membership *m, int64_t channel, char owner[RING_ID_MAX + 1],
+		     int64_t *epoch)
 {
-	struct membership *m = ctx;
+	/* One load: the owner and our own place come from the same ring. */
 	const struct ring *r = __atomic_load_n(&m->ring, __ATOMIC_ACQUIRE);
-	int self = __atomic_load_n(&m->self_index, __ATOMIC_ACQUIRE);
+	int at = ring_owner(r, ring_channel_key(channel));
 
 	*epoch = ring_epoch(r);
-	return self >= 0 && ring_owner(r, ring_channel_key(channel)) == self ? ROUTE_OWNER_LOCAL
-									     : ROUTE_OWNER_REMOTE;
+	snprintf(owner, RING_ID_MAX + 1, "%s", ring_member_id(r, at));
+	return at == ring_member_index(r, m->cfg.name);
 }
 
 static int membership_check(const struct config_cluster *cfg)
@@ -425,8 +423,6 @@ struct membership *membership_start(const struct config_cluster *cfg, int64_t ep
 	m->changed = changed;
 	m->arg = arg;
 	m->epoch_base = epoch_base;
-	m->route = (struct route){.owner = membership_owner, .ctx = m};
-	m->self_index = -1;
 	pthread_mutex_init(&m->lock, NULL);
 	snprintf(m->prefix, sizeof(m->prefix), "/fanout/%s/", cfg->cluster);
 	snprintf(m->key, sizeof(m->key), "%snodes/%s", m->prefix, cfg->name);
@@ -551,9 +547,4 @@ int membership_members(struct membership *m, struct member_info *out, int max)
 	}
 	pthread_mutex_unlock(&m->lock);
 	return n;
-}
-
-const struct route *membership_route(struct membership *m)
-{
-	return &m->route;
 }

@@ -17,7 +17,6 @@
 
 #include "config.h"
 #include "ring.h"
-#include "route.h"
 
 #define MEMBERSHIP_PREFIX_MAX 160
 
@@ -58,8 +57,11 @@ bool membership_may_ack(struct membership *m);
 int membership_member(struct membership *m, const char *name, struct member_info *out);
 /* Copies up to max members (drained ones too) into out; returns how many. */
 int membership_members(struct membership *m, struct member_info *out, int max);
-/* The route of this node: local when the ring says we own the channel. */
-const struct route *membership_route(struct membership *m);
+/* Whether this node owns channel by the current ring (false while drained:
+ * not in it); owner gets the owner's id and epoch the ring's epoch. Any
+ * thread, lock-free. */
+bool membership_owns(struct membership *m, int64_t channel, char owner[RING_ID_MAX + 1],
+		     int64_t *epoch);
 
 /* Key names, shared with fanoutctl. */
 void membership_nodes_prefix(const char *cluster, char *out, size_t n);
