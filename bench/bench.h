@@ -3,10 +3,11 @@
 #pragma once
 
 int bench_persist(int argc, char **argv);
-int bench_fanout(int argc, char **argv);      /* W1: one hot channel */
-int bench_groups(int argc, char **argv);      /* W2: many small channels */
-int bench_capacity(int argc, char **argv);    /* W7: idle connections */
-int bench_nats(int argc, char **argv);	      /* W1 against nats-server */
-int bench_nats_groups(int argc, char **argv); /* W2 against nats-server */
-int bench_dpdk_null(int argc, char **argv);   /* the DPDK edge's send path, net_null */
-int bench_failover(int argc, char **argv);    /* one trial of an owner's death */
+int bench_fanout(int argc, char **argv);	/* W1: one hot channel */
+int bench_groups(int argc, char **argv);	/* W2: many small channels */
+int bench_capacity(int argc, char **argv);	/* W7: idle connections */
+int bench_nats(int argc, char **argv);		/* W1 against nats-server */
+int bench_nats_groups(int argc, char **argv);	/* W2 against nats-server */
+int bench_dpdk_null(int argc, char **argv);	/* the DPDK edge's send path, net_null */
+int bench_failover(int argc, char **argv);	/* one trial of an owner's death */
+int bench_lcore_publish(int argc, char **argv); /* a publish's cost to its worker */

@@ -16,6 +16,9 @@
  *                          (scenarios/dpdk_null.c).
  *   fanout-bench failover  one trial of a channel owner's death in a cluster
  *                          (scenarios/failover.c; bench/failover runs 20).
+ *   fanout-bench lcore-publish  a publish's cost to the worker that got it,
+ *                          with and without the hand-off
+ *                          (scenarios/lcore_publish.c).
  *
  * The persist scenario, here, links the persist library directly: it
  * measures the writer itself; the others go through the daemon's network
@@ -399,18 +402,19 @@ int bench_persist(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		fprintf(
-		    argc < 2 ? stderr : stdout,
-		    "usage: fanout-bench SCENARIO [options]\n"
-		    "scenarios:\n"
-		    "  persist   batched vs naive durable writer\n"
-		    "  fanout    W1: one hot channel over the socket edge\n"
-		    "  groups    W2: many small channels (DMs and groups of 10)\n"
-		    "  capacity  W7: idle connections, server heap per connection\n"
-		    "  nats      W1 against nats-server's websocket listener\n"
-		    "  nats-groups  W2 against nats-server's websocket listener\n"
-		    "  dpdk-null deliveries/s of one DPDK lcore into net_null\n"
-		    "  failover  one trial: kill a channel's owner, time the new owner's ack\n");
+		fprintf(argc < 2 ? stderr : stdout,
+			"usage: fanout-bench SCENARIO [options]\n"
+			"scenarios:\n"
+			"  persist   batched vs naive durable writer\n"
+			"  fanout    W1: one hot channel over the socket edge\n"
+			"  groups    W2: many small channels (DMs and groups of 10)\n"
+			"  capacity  W7: idle connections, server heap per connection\n"
+			"  nats      W1 against nats-server's websocket listener\n"
+			"  nats-groups  W2 against nats-server's websocket listener\n"
+			"  dpdk-null deliveries/s of one DPDK lcore into net_null\n"
+			"  failover  one trial: kill a channel's owner, time the new owner's ack\n"
+			"  lcore-publish  a publish's cost to its worker, with and without the "
+			"hand-off\n");
 		return argc < 2 ? 2 : 0;
 	}
 	log_setup(LOG_LEVEL_WARN, LOG_FORMAT_TEXT, 2);
@@ -431,6 +435,8 @@ int main(int argc, char **argv)
 		return bench_nats(argc - 1, argv + 1);
 	if (strcmp(argv[1], "failover") == 0)
 		return bench_failover(argc - 1, argv + 1);
+	if (strcmp(argv[1], "lcore-publish") == 0)
+		return bench_lcore_publish(argc - 1, argv + 1);
 	fprintf(stderr, "fanout-bench: unknown scenario '%s'\n", argv[1]);
 	return 2;
 }

@@ -60,6 +60,7 @@ struct edge {
 	struct persist_reader *reader;
 	int nworkers;
 	struct presence *presence;
+	struct handoff *handoff; /* once a worker hands its publishes off */
 	struct edge_worker *workers[FANOUT_WORKERS_MAX];
 };
 
@@ -77,6 +78,7 @@ struct edge_worker {
 	int nsessions;
 	uint64_t next_id;
 	void *transport;
+	struct handoff_worker *handoff; /* NULL: the worker publishes itself */
 };
 
 extern struct metric_counter edge_m_lagged, edge_m_deliveries;
@@ -105,6 +107,7 @@ struct presence *edge_presence(struct edge *e);
 void session_handle(struct session *s, const char *data, size_t len);
 bool session_is_member(const struct session *s, int64_t channel);
 bool session_is_ephemeral(const struct session *s, int64_t channel);
+bool session_take_token(struct session *s);
 struct sub *session_find_sub(struct session *s, int64_t channel);
 void session_remove_sub(struct session *s, struct sub *sub);
 void session_fetch_more(struct session *s);
@@ -114,6 +117,8 @@ void session_ready(struct session *s, int64_t user_id, json_t *channels, const i
 		   int nmember);
 void session_deliver(struct session *s, struct frame *f);
 void session_send_json(struct session *s, json_t *o);
+/* Queues a control frame made elsewhere (its reference taken). */
+void session_send_frame(struct session *s, struct frame *f);
 void session_error(struct session *s, const char *req, const char *code, const char *message);
 void session_history_page(struct session *s, struct persist_history *page, int64_t channel,
 			  const char *req, bool catch_up);

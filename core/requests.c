@@ -5,7 +5,9 @@
  * Every request may carry a "req" that its answer echoes. */
 #define LOG_COMPONENT "session"
 #include "edge-internal.h"
+#include "handoff.h"
 #include "publish.h"
+#include "publish_request.h"
 
 #include "clock.h"
 #include "jwt.h"
@@ -19,30 +21,8 @@
 #include <sys/random.h>
 
 #define HISTORY_MAX	   PERSIST_HISTORY_LIMIT_MAX
-#define REQ_MAX		   64
 #define TYPING_INTERVAL_NS 2000000000ull /* one typing notice per 2 s per channel */
 #define TYPING_EXPIRES_MS  5000
-
-static const char *req_of(json_t *msg, char buf[REQ_MAX + 1])
-{
-	json_t *v = json_object_get(msg, "req");
-
-	if (json_is_string(v) && strlen(json_string_value(v)) <= REQ_MAX)
-		snprintf(buf, REQ_MAX + 1, "%s", json_string_value(v));
-	else if (json_is_integer(v))
-		snprintf(buf, REQ_MAX + 1, "%lld", (long long)json_integer_value(v));
-	else
-		return NULL;
-	return buf;
-}
-
-static bool channel_arg(json_t *v, int64_t *out)
-{
-	if (!json_is_integer(v) || json_integer_value(v) <= 0)
-		return false;
-	*out = json_integer_value(v);
-	return true;
-}
 
 static void on_subscribe(struct session *s, json_t *msg, const char *req, const char *type)
 {
@@ -60,7 +40,7 @@ static void on_subscribe(struct session *s, json_t *msg, const char *req, const 
 		int64_t channel;
 		json_t *since = json_object_get(item, "since");
 
-		if (!channel_arg(json_object_get(item, "channel"), &channel) ||
+		if (!request_channel(json_object_get(item, "channel"), &channel) ||
 		    (since && !json_is_null(since) &&
 		     (!json_is_integer(since) || json_integer_value(since) < 0))) {
 			json_decref(done);
@@ -128,7 +108,7 @@ static void on_unsubscribe(struct session *s, json_t *msg, const char *req, cons
 		int64_t channel;
 		struct sub *sub;
 
-		if (!channel_arg(item, &channel))
+		if (!request_channel(item, &channel))
 			continue;
 		sub = session_find_sub(s, channel);
 		if (sub)
@@ -156,32 +136,17 @@ static void publish_answer(void *worker_arg, struct fanout_event *ev)
 {
 	struct publish_cookie *c = (void *)((char *)ev - offsetof(struct publish_cookie, ev));
 	struct session *s = worker_find(worker_arg, c->session);
-	char ts[40];
+	const char *code, *message;
 
 	if (s == NULL)
 		goto out;
 	if (c->outcome == PERSIST_FAILED) {
-		const char *code = c->error == -ENOENT	 ? "not_member"
-				   : c->error == -EINVAL ? "bad_parent"
-				   : c->error == -ESTALE ? "unavailable"
-				   : c->error == -EAGAIN ? "overloaded"
-							 : "unavailable";
-		session_error(s, c->req, code,
-			      c->error == -EINVAL
-				  ? "parent_seq names no message of this channel"
-				  : "not stored; retry with the same client_msg_id");
+		code = publish_failure(c->error, &message);
+		session_error(s, c->req, code, message);
 		goto out;
 	}
-	encode_timestamp(c->ts, ts);
-	json_t *ack = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:b}", "type", "ack", "req", c->req,
-				"channel", (json_int_t)c->channel, "seq", (json_int_t)c->seq, "ts",
-				ts, "client_msg_id", c->client_msg_id, "duplicate",
-				c->outcome == PERSIST_DUPLICATE);
-	if (ack && c->live)
-		json_object_set_new(ack, "ephemeral", json_true());
-	if (ack && !c->req[0])
-		json_object_del(ack, "req");
-	session_send_json(s, ack);
+	session_send_json(s, publish_ack(c->req, c->channel, c->seq, c->ts, c->client_msg_id,
+					 c->outcome == PERSIST_DUPLICATE, c->live));
 out:
 	free(c);
 }
@@ -221,16 +186,13 @@ static struct publish_cookie *publish_cookie(struct session *s, const char *req,
  * freed and the client told why. */
 static void submitted(struct session *s, struct publish_cookie *c, int rc, const char *req)
 {
+	const char *code, *message;
+
 	if (rc == 0)
 		return;
 	free(c);
-	if (rc == -EAGAIN || rc == -ENOMEM || rc == -EXDEV)
-		session_error(s, req, rc == -EXDEV ? "unavailable" : "overloaded",
-			      "the server is busy; retry shortly");
-	else
-		session_error(s, req, "bad_request",
-			      rc == -EILSEQ ? "text must be valid UTF-8 without NUL"
-					    : "invalid request");
+	code = publish_submit_error(rc, &message);
+	session_error(s, req, code, message);
 }
 
 /* An emoji (or a short name such as ":tada:"): 1 to 32 bytes, no whitespace
@@ -247,65 +209,39 @@ static bool emoji_valid(const char *e)
 	return true;
 }
 
-static bool take_token(struct session *s)
-{
-	const struct edge_config *cfg = edge_config(s->w->e);
-	uint64_t now = time_mono_ns();
-
-	s->tokens += (double)(now - s->refill_ns) / 1e9 * cfg->publish_rate;
-	if (s->tokens > cfg->publish_burst)
-		s->tokens = cfg->publish_burst;
-	s->refill_ns = now;
-	if (s->tokens < 1)
-		return false;
-	s->tokens -= 1;
-	return true;
-}
-
 static void on_publish(struct session *s, json_t *msg, const char *req, const char *type)
 {
-	const struct edge_config *cfg = edge_config(s->w->e);
-	json_t *text = json_object_get(msg, "text"), *id = json_object_get(msg, "client_msg_id");
-	json_t *parent = json_object_get(msg, "parent_seq");
+	const char *code, *message;
+	struct publish_request r;
 	struct publish_cookie *c;
-	int64_t channel;
 	int rc;
 
-	if (!channel_arg(json_object_get(msg, "channel"), &channel) || !json_is_string(text) ||
-	    !json_is_string(id) || json_string_length(id) == 0 ||
-	    json_string_length(id) > PERSIST_CLIENT_MSG_ID_MAX ||
-	    (parent && !json_is_null(parent) &&
-	     (!json_is_integer(parent) || json_integer_value(parent) <= 0))) {
-		session_error(s, req, "bad_request",
-			      "publish needs \"channel\", \"text\", \"client_msg_id\" (1-64 "
-			      "characters) and an optional \"parent_seq\"");
+	code = publish_request_parse(msg, edge_config(s->w->e)->max_text_bytes, &r, &message);
+	if (code) {
+		session_error(s, req, code, message);
 		return;
 	}
-	if (json_string_length(text) > cfg->max_text_bytes) {
-		session_error(s, req, "too_large", "text is longer than the server accepts");
-		return;
-	}
-	if (!session_is_member(s, channel)) {
+	if (!session_is_member(s, r.channel)) {
 		session_error(s, req, "not_member", "not a member of that channel");
 		return;
 	}
-	if (!take_token(s)) {
+	if (!session_take_token(s)) {
 		session_error(s, req, "rate_limited", "too many publishes; slow down and retry");
 		return;
 	}
-	c = publish_cookie(s, req, json_string_value(id), channel);
+	c = publish_cookie(s, req, r.client_msg_id, r.channel);
 	if (c == NULL)
 		return;
 	/* A live-only channel: not stored, not deduplicated, acked at once. */
-	c->live = session_is_ephemeral(s, channel);
+	c->live = session_is_ephemeral(s, r.channel);
 	struct persist_publish p = {
-	    .channel_id = channel,
+	    .channel_id = r.channel,
 	    .author_id = s->user_id,
-	    .parent_seq = json_is_integer(parent) ? json_integer_value(parent) : 0,
+	    .parent_seq = r.parent_seq,
 	    .client_msg_id = c->client_msg_id,
 	    .author_name = s->user_name,
-	    .body = json_string_value(text),
-	    .body_len = json_string_length(text),
+	    .body = r.text,
+	    .body_len = r.text_len,
 	};
 	rc = publish_submit(edge_publish(s->w->e), &p, c->live, &c->base);
 	submitted(s, c, rc, req);
@@ -318,7 +254,7 @@ static void on_history(struct session *s, json_t *msg, const char *req, const ch
 	int64_t channel;
 	int n = 50;
 
-	if (!channel_arg(json_object_get(msg, "channel"), &channel) ||
+	if (!request_channel(json_object_get(msg, "channel"), &channel) ||
 	    (after && !json_is_integer(after)) || (before && !json_is_integer(before)) ||
 	    (thread && !json_is_integer(thread)) ||
 	    (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
@@ -357,8 +293,9 @@ static void on_event(struct session *s, json_t *msg, const char *req, const char
 	int64_t channel;
 	int rc;
 
-	if (!channel_arg(json_object_get(msg, "channel"), &channel) || !json_is_integer(target) ||
-	    json_integer_value(target) <= 0 || (!is_delete && !json_is_string(arg)) ||
+	if (!request_channel(json_object_get(msg, "channel"), &channel) ||
+	    !json_is_integer(target) || json_integer_value(target) <= 0 ||
+	    (!is_delete && !json_is_string(arg)) ||
 	    (id && (!json_is_string(id) || json_string_length(id) == 0 ||
 		    json_string_length(id) > PERSIST_CLIENT_MSG_ID_MAX))) {
 		session_error(s, req, "bad_request",
@@ -380,7 +317,7 @@ static void on_event(struct session *s, json_t *msg, const char *req, const char
 		session_error(s, req, "not_member", "not a member of that channel");
 		return;
 	}
-	if (!take_token(s)) {
+	if (!session_take_token(s)) {
 		session_error(s, req, "rate_limited", "too many requests; slow down and retry");
 		return;
 	}
@@ -419,7 +356,7 @@ static void on_mark_read(struct session *s, json_t *msg, const char *req, const 
 	json_t *seq = json_object_get(msg, "seq");
 	int64_t channel;
 
-	if (!channel_arg(json_object_get(msg, "channel"), &channel) || !json_is_integer(seq) ||
+	if (!request_channel(json_object_get(msg, "channel"), &channel) || !json_is_integer(seq) ||
 	    json_integer_value(seq) < 0) {
 		session_error(s, req, "bad_request", "mark_read needs \"channel\" and \"seq\"");
 		return;
@@ -445,7 +382,7 @@ static void on_typing(struct session *s, json_t *msg, const char *req, const cha
 	struct sub *sub;
 	int64_t channel;
 
-	if (!channel_arg(json_object_get(msg, "channel"), &channel)) {
+	if (!request_channel(json_object_get(msg, "channel"), &channel)) {
 		session_error(s, req, "bad_request", "typing needs \"channel\"");
 		return;
 	}
@@ -538,19 +475,24 @@ static const struct {
 void session_handle(struct session *s, const char *data, size_t len)
 {
 	json_error_t jerr;
-	json_t *msg = json_loadb(data, len, 0, &jerr), *type;
+	json_t *msg, *type;
 	char reqbuf[REQ_MAX + 1];
 	const char *req, *t;
+	int64_t channel;
 	size_t i;
 
+	/* A worker that hands its publishes off (a DPDK lcore) reads a publish
+	 * without jansson; what the scanner is unsure of is parsed here. */
+	if (s->w->handoff && handoff_take(s, data, len))
+		return;
+	msg = json_loadb(data, len, 0, &jerr);
 	if (msg == NULL || !json_is_object(msg)) {
 		json_decref(msg);
 		session_error(s, NULL, "bad_json", "not a JSON object");
 		return;
 	}
-	req = req_of(msg, reqbuf);
-	if (req == NULL && json_object_get(msg, "req") &&
-	    !json_is_null(json_object_get(msg, "req"))) {
+	req = request_req(msg, reqbuf);
+	if (request_req_invalid(msg)) {
 		json_decref(msg);
 		session_error(s, NULL, "bad_request",
 			      "\"req\" is a string of at most 64 bytes or an integer");
@@ -558,6 +500,13 @@ void session_handle(struct session *s, const char *data, size_t len)
 	}
 	type = json_object_get(msg, "type");
 	t = json_is_string(type) ? json_string_value(type) : "";
+	if (s->w->handoff && strcmp(t, "publish") == 0 &&
+	    request_channel(json_object_get(msg, "channel"), &channel)) {
+		/* Still handed off, so that a client's publishes keep their order. */
+		handoff_offer(s, channel, data, len);
+		json_decref(msg);
+		return;
+	}
 	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
 		if (strcmp(t, handlers[i].type) == 0)
 			break;

@@ -93,6 +93,22 @@ bool session_is_ephemeral(const struct session *s, int64_t channel)
 	return set_index(s->ephemeral, s->nephemeral, channel) >= 0;
 }
 
+/* The publish rate limit's token bucket: true when a publish may go now. */
+bool session_take_token(struct session *s)
+{
+	const struct edge_config *cfg = edge_config(s->w->e);
+	uint64_t now = time_mono_ns();
+
+	s->tokens += (double)(now - s->refill_ns) / 1e9 * cfg->publish_rate;
+	if (s->tokens > cfg->publish_burst)
+		s->tokens = cfg->publish_burst;
+	s->refill_ns = now;
+	if (s->tokens < 1)
+		return false;
+	s->tokens -= 1;
+	return true;
+}
+
 struct sub *session_find_sub(struct session *s, int64_t channel)
 {
 	for (int i = 0; i < s->nsubs; i++)
@@ -223,6 +239,11 @@ void session_send_json(struct session *s, json_t *o)
 	free(text);
 	if (f)
 		enqueue(s, f);
+}
+
+void session_send_frame(struct session *s, struct frame *f)
+{
+	enqueue(s, f);
 }
 
 void session_error(struct session *s, const char *req, const char *code, const char *message)

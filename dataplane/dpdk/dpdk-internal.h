@@ -13,6 +13,7 @@
 #include "fanout.h"
 #include "frame.h"
 #include "framepool.h"
+#include "handoff.h"
 #include "jwt.h"
 #include "log.h"
 #include "metrics.h"
@@ -102,6 +103,7 @@ struct dpdk_edge {
 	struct dpdk_edge_config cfg;
 	char port_name[64], secret[256], driver[32];
 	struct edge *edge;
+	struct handoff *handoff; /* the workers' publishes, to a control thread */
 	uint16_t port_id;
 	struct rte_mempool *pool, *ext_pool;
 	uint8_t mac[6];

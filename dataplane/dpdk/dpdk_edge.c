@@ -26,6 +26,10 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 	d->cfg.port = d->port_name;
 	d->cfg.jwt_secret = d->secret;
 	d->edge = edge;
+	if (edge && (d->handoff = handoff_start(edge)) == NULL) {
+		LOG(ERR, "dpdk edge: cannot start the publish hand-off: %s", strerror(errno));
+		goto fail;
+	}
 	if (port_start(d) < 0)
 		goto fail;
 	d->workers = calloc((size_t)cfg->workers, sizeof(*d->workers));
@@ -96,6 +100,9 @@ void dpdk_edge_stop(struct dpdk_edge *d)
 	for (int i = 0; i < d->nworkers; i++)
 		if (d->workers[i].lcore)
 			rte_eal_wait_lcore(d->workers[i].lcore);
+	/* The writer has answered every publish: the slots are home or on
+	 * their way through the workers' inboxes, drained below. */
+	handoff_stop(d->handoff);
 	for (int i = 0; i < d->nworkers; i++) {
 		struct dworker *w = &d->workers[i];
 
@@ -108,6 +115,7 @@ void dpdk_edge_stop(struct dpdk_edge *d)
 		tx_flush(w);
 		if (w->ew) {
 			edge_worker_drain(w->ew);
+			handoff_detach(w->ew);
 			edge_worker_destroy(w->ew);
 		}
 		tcp_engine_destroy(w->tcp);
@@ -121,6 +129,7 @@ void dpdk_edge_stop(struct dpdk_edge *d)
 	}
 	rte_mempool_free(d->ext_pool);
 	rte_mempool_free(d->pool);
+	handoff_destroy(d->handoff);
 	free(d->workers);
 	free(d);
 }

@@ -56,6 +56,8 @@ int port_worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned lco
 		if (w->ew == NULL)
 			return -1;
 		edge_worker_set_transport(w->ew, w);
+		if (handoff_attach(d->handoff, w->ew) < 0)
+			return -1;
 		fanout_set_wake(edge_fanout(d->edge), d->cfg.first_worker + i, no_wake, NULL);
 	}
 	tcp_config_defaults(&tc);

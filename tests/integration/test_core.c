@@ -12,10 +12,15 @@
 #include <cmocka.h>
 
 #include "edge-internal.h"
+#include "handoff.h"
 
+#include <pthread.h>
+
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SENDQ_BYTES 4096
 #define BODY_BYTES  900
@@ -37,16 +42,18 @@ static void pause_rx(void *ctx, bool off)
 {
 }
 
-/* hello: the user belongs to channels 1 and 2, and no others. */
+/* hello: the user belongs to channels 1, 2 and the live-only 3, and no
+ * others. */
 static int fake_hello(struct session *s)
 {
-	static const int64_t member[] = {1, 2};
-	json_t *channels = json_pack("[{s:i, s:s, s:s, s:i}, {s:i, s:s, s:s, s:i}]", "id", 1,
-				     "name", "general", "kind", "public", "last_seq", 0, "id", 2,
-				     "name", "team", "kind", "private", "last_seq", 0);
+	static const int64_t member[] = {1, 2, 3};
+	json_t *channels = json_pack(
+	    "[{s:i, s:s, s:s, s:i}, {s:i, s:s, s:s, s:i}, {s:i, s:s, s:s, s:i}]", "id", 1, "name",
+	    "general", "kind", "public", "last_seq", 0, "id", 2, "name", "team", "kind", "private",
+	    "last_seq", 0, "id", 3, "name", "live", "kind", "ephemeral", "last_seq", 0);
 
 	assert_int_equal(worker_register(s->w, s), 0);
-	session_ready(s, 42, channels, member, 2);
+	session_ready(s, 42, channels, member, 3);
 	return 0;
 }
 
@@ -97,11 +104,26 @@ static int setup(void **state)
 	return s ? 0 : -1;
 }
 
+static struct handoff *handoff;
+
+/* The same, the worker handing its publishes off as a DPDK lcore does. */
+static int setup_handoff(void **state)
+{
+	if (setup(state) != 0)
+		return -1;
+	handoff = handoff_start(edge);
+	return handoff && handoff_attach(handoff, worker) == 0 ? 0 : -1;
+}
+
 static int teardown(void **state)
 {
 	session_closed(s);
 	edge_stop(edge);
+	handoff_stop(handoff);
 	edge_worker_drain(worker);
+	handoff_detach(worker);
+	handoff_destroy(handoff);
+	handoff = NULL;
 	edge_worker_destroy(worker);
 	edge_destroy(edge);
 	fanout_destroy(fanout);
@@ -253,6 +275,130 @@ static void test_slow_consumer_stays_bounded_and_resumes_from_its_cursor(void **
 	assert_int_equal(seq_of(next_out()), 13);
 }
 
+/* Drains the worker until n answers have come out (or 5 s pass); their
+ * texts in out. */
+static int answers(char out[][256], int n)
+{
+	int got = 0;
+
+	for (int round = 0; round < 5000 && got < n; round++) {
+		const char *text;
+
+		edge_worker_drain(worker);
+		while (got < n && *(text = next_out()))
+			snprintf(out[got++], 256, "%s", text);
+		if (got < n) {
+			struct timespec ts = {0, 1000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return got;
+}
+
+static void publish(int i, bool plain)
+{
+	char text[256];
+
+	/* The scanner reads the plain form; an escaped key sends the other to
+	 * jansson on the worker, and on through the same hand-off. */
+	snprintf(text, sizeof(text),
+		 "{%s:\"publish\",\"req\":%d,\"channel\":3,\"text\":\"m\\n%d\","
+		 "\"client_msg_id\":\"id-%d\"}",
+		 plain ? "\"type\"" : "\"typ\\u0065\"", i, i, i);
+	send_text(text);
+}
+
+static void test_handoff_answers_every_publish_in_order(void **state)
+{
+	char out[40][256], want[64];
+
+	drain_out();
+	for (int i = 0; i < 40; i++)
+		publish(i, i % 3 != 0);
+	assert_int_equal(answers(out, 40), 40);
+	for (int i = 0; i < 40; i++) {
+		assert_non_null(strstr(out[i], "\"type\":\"ack\""));
+		snprintf(want, sizeof(want), "\"client_msg_id\":\"id-%d\"", i);
+		assert_non_null(strstr(out[i], want));
+		snprintf(want, sizeof(want), "\"req\":\"%d\"", i);
+		assert_non_null(strstr(out[i], want));
+		assert_int_equal(seq_of(out[i]), i + 1); /* in the order sent */
+		assert_non_null(strstr(out[i], "\"ephemeral\":true"));
+	}
+}
+
+static void test_handoff_refusals_are_answered(void **state)
+{
+	static const char *const requests[] = {
+	    "{\"type\":\"publish\",\"req\":\"a\",\"channel\":9,\"text\":\"x\","
+	    "\"client_msg_id\":\"x\"}",
+	    "{\"type\":\"publish\",\"req\":\"b\",\"channel\":3,\"text\":\"x\"}",
+	    "{\"type\":\"publish\",\"req\":{},\"channel\":3,\"text\":\"x\","
+	    "\"client_msg_id\":\"x\"}",
+	    "{\"type\":\"publish\",\"req\":\"d\",\"channel\":3,\"text\":5,"
+	    "\"client_msg_id\":\"x\"}",
+	};
+	static const char *const codes[] = {"\"code\":\"not_member\"",	"\"req\":\"a\"",
+					    "\"code\":\"bad_request\"", "\"req\":\"b\"",
+					    "\"code\":\"bad_request\"", "\"type\":\"error\"",
+					    "\"code\":\"bad_request\"", "\"req\":\"d\""};
+	char out[4][256];
+
+	drain_out();
+	for (int i = 0; i < 4; i++)
+		send_text(requests[i]);
+	assert_int_equal(answers(out, 4), 4);
+	for (int i = 0; i < 4; i++)
+		if (!strstr(out[i], codes[2 * i]) || !strstr(out[i], codes[2 * i + 1]))
+			fail_msg("answer %d: %s", i, out[i]);
+	/* Two tokens left (refilling at 100/s): the rest are refused, in
+	 * order, by the worker's own bucket. */
+	s->tokens = 2;
+	for (int i = 0; i < 4; i++)
+		publish(100 + i, true);
+	/* Answers are matched by req: a refusal may overtake an earlier ack. */
+	assert_int_equal(answers(out, 4), 4);
+	for (int i = 0; i < 4; i++) {
+		bool acked = strstr(out[i], "\"type\":\"ack\"") != NULL;
+		bool first_two =
+		    strstr(out[i], "\"req\":\"100\"") || strstr(out[i], "\"req\":\"101\"");
+
+		if (acked != first_two || (!acked && !strstr(out[i], "\"code\":\"rate_limited\"")))
+			fail_msg("answer %d: %s", i, out[i]);
+	}
+}
+
+static pthread_t counted;
+static atomic_int json_allocs;
+
+static void *counting_malloc(size_t n)
+{
+	if (pthread_equal(pthread_self(), counted))
+		atomic_fetch_add(&json_allocs, 1);
+	return malloc(n);
+}
+
+/* On a hand-off worker a publish runs no jansson; the same publish in a form
+ * the scanner leaves to jansson does (the counter can count). */
+static void test_handoff_worker_parses_no_json(void **state)
+{
+	char out[10][256];
+	int plain;
+
+	drain_out();
+	counted = pthread_self();
+	json_set_alloc_funcs(counting_malloc, free);
+	for (int i = 0; i < 9; i++)
+		publish(i, true);
+	plain = atomic_load(&json_allocs);
+	publish(9, false);
+	json_set_alloc_funcs(malloc, free);
+	assert_int_equal(plain, 0);
+	assert_true(atomic_load(&json_allocs) > 0);
+	assert_int_equal(answers(out, 10), 10);
+	assert_int_equal(seq_of(out[9]), 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +406,12 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_slow_consumer_stays_bounded_and_resumes_from_its_cursor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_handoff_answers_every_publish_in_order,
+					    setup_handoff, teardown),
+	    cmocka_unit_test_setup_teardown(test_handoff_refusals_are_answered, setup_handoff,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_handoff_worker_parses_no_json, setup_handoff,
+					    teardown),
 	};
 	return cmocka_run_group_tests_name("core", tests, setup_eal, NULL);
 }
