@@ -29,8 +29,6 @@ FILE_LINES_ALLOWED = {}
 FUNCTION_LINES_ALLOWED = {
     "http_req_feed": 140,          # common/ws.c: the upgrade parser's state machine
     "tcp_input": 215,              # dataplane/dpdk/tcp_input.c: RFC 9293 3.10.7, in its order
-    "port_start": 125,             # dataplane/dpdk/port.c: to split by offload
-    "dpdk_edge_bench_null": 135,   # dataplane/dpdk/bench_null.c: to split
     "ws_callback": 130,            # libwebsockets' callback: one switch over its reasons
     "batch_execute": 120,          # persist/batch.c: one pipeline round trip, in order
     "batch_resolve": 130,          # persist/batch.c: after an unknown COMMIT outcome

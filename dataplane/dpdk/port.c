@@ -107,18 +107,108 @@ const char *port_send_mode_name(const struct dpdk_edge *d)
 
 /* Sets the port up from d->cfg: queues, pools, started, our MAC. 0 or -1
  * (logged). */
+/* How frames go to the port: by reference from the heap (a software port
+ * that copies from virtual addresses), from DPDK pools (a NIC's DMA), or
+ * copied; and how many mbufs a packet may chain. -1 on a setting the port
+ * cannot honour. */
+static int choose_send_mode(struct dpdk_edge *d, const struct rte_eth_dev_info *info,
+			    struct rte_eth_conf *conf, bool *software)
+{
+	static const char *const copying[] = {"net_af_packet", "net_tap",   "net_null",
+					      "net_ring",      "net_memif", "net_af_xdp"};
+	const struct dpdk_edge_config *cfg = &d->cfg;
+
+	*software = false;
+	for (size_t k = 0; k < sizeof(copying) / sizeof(copying[0]); k++)
+		if (strcmp(info->driver_name, copying[k]) == 0)
+			*software = true; /* the driver copies from virtual addresses */
+	d->send_mode = cfg->zero_copy == ZERO_COPY_AUTO
+			   ? (*software ? ZERO_COPY_ALL : ZERO_COPY_POOLED)
+			   : cfg->zero_copy;
+	if (d->send_mode == ZERO_COPY_ALL && !*software) {
+		LOG(ERR,
+		    "dpdk edge: zero_copy = all on port %s (%s) would give the NIC heap "
+		    "addresses it cannot read by DMA: use pooled (or auto)",
+		    cfg->port, info->driver_name);
+		return -1;
+	}
+	/* A chain of mbufs per packet needs the port's multi-segment send;
+	 * without it every packet is one mbuf, so everything is copied. */
+	d->max_segs = 1;
+	if (info->tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) {
+		conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+		d->max_segs = info->tx_desc_lim.nb_mtu_seg_max ? info->tx_desc_lim.nb_mtu_seg_max
+							       : UINT16_MAX;
+	} else if (strcmp(info->driver_name, "net_null") == 0) {
+		d->max_segs = UINT16_MAX; /* frees what it is given, chained or not */
+	}
+	if (d->max_segs == 1)
+		d->send_mode = ZERO_COPY_OFF;
+	return 0;
+}
+
+/* Checksums by the NIC when it has them: a NIC computes them as it reads
+ * the packet, where software reads every byte again (save the frames' own
+ * sums). A software port would compute them in software too, so auto
+ * leaves them here; and DPDK 22.11's tap driver sums a chain with an
+ * odd-length mbuf wrong. */
+static void choose_checksums(struct dpdk_edge *d, const struct rte_eth_dev_info *info,
+			     struct rte_eth_conf *conf, bool software)
+{
+	const uint64_t tx_sums = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+	const uint64_t rx_sums = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+	bool offload = d->cfg.checksum_offload == OFFLOAD_ON ||
+		       (d->cfg.checksum_offload == OFFLOAD_AUTO && !software);
+
+	d->tx_csum = offload && (info->tx_offload_capa & tx_sums) == tx_sums;
+	d->rx_csum = offload && (info->rx_offload_capa & rx_sums) == rx_sums;
+	if (d->tx_csum)
+		conf->txmode.offloads |= tx_sums;
+	if (d->rx_csum)
+		conf->rxmode.offloads |= rx_sums;
+}
+
+/* The mbuf pools and one queue pair per worker, on the port's socket. */
+static int setup_queues(struct dpdk_edge *d, uint16_t nrxd, uint16_t ntxd, int socket)
+{
+	const struct dpdk_edge_config *cfg = &d->cfg;
+	char name[RTE_MEMPOOL_NAMESIZE];
+	int rc;
+
+	snprintf(name, sizeof(name), "fo_pkt_%u", (unsigned)d->port_id);
+	d->pool = rte_pktmbuf_pool_create(name, 8192 * (unsigned)cfg->workers - 1, 256, 0,
+					  RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	snprintf(name, sizeof(name), "fo_ext_%u", (unsigned)d->port_id);
+	d->ext_pool =
+	    rte_pktmbuf_pool_create(name, 16384 * (unsigned)cfg->workers - 1, 256, 0, 0, socket);
+	if (d->pool == NULL || d->ext_pool == NULL) {
+		LOG(ERR, "dpdk edge: cannot create mbuf pools: %s (eal_memory_mb or -m)",
+		    rte_strerror(rte_errno));
+		return -1;
+	}
+	for (int i = 0; i < cfg->workers; i++) {
+		rc = rte_eth_rx_queue_setup(d->port_id, (uint16_t)i, nrxd, (unsigned)socket, NULL,
+					    d->pool);
+		if (rc == 0)
+			rc = rte_eth_tx_queue_setup(d->port_id, (uint16_t)i, ntxd, (unsigned)socket,
+						    NULL);
+		if (rc != 0) {
+			LOG(ERR, "dpdk edge: queue %d of %s: %s", i, cfg->port, rte_strerror(-rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int port_start(struct dpdk_edge *d)
 {
 	const struct dpdk_edge_config *cfg = &d->cfg;
-	static const char *const copying[] = {"net_af_packet", "net_tap",   "net_null",
-					      "net_ring",      "net_memif", "net_af_xdp"};
 	struct rte_eth_conf conf = {0};
 	struct rte_eth_dev_info info;
 	struct rte_ether_addr mac;
 	uint16_t nrxd = 1024, ntxd = 1024;
-	char name[RTE_MEMPOOL_NAMESIZE];
-	bool software = false;
-	int i, rc, socket;
+	bool software;
+	int rc, socket;
 
 	if (rte_eth_dev_get_port_by_name(cfg->port, &d->port_id) != 0) {
 		LOG(ERR, "dpdk edge: no port named '%s' (%u ports; is its device in eal_args?)",
@@ -132,48 +222,9 @@ int port_start(struct dpdk_edge *d)
 		return -1;
 	}
 	snprintf(d->driver, sizeof(d->driver), "%s", info.driver_name);
-	for (size_t k = 0; k < sizeof(copying) / sizeof(copying[0]); k++)
-		if (strcmp(info.driver_name, copying[k]) == 0)
-			software = true; /* the driver copies from virtual addresses */
-	d->send_mode = cfg->zero_copy == ZERO_COPY_AUTO
-			   ? (software ? ZERO_COPY_ALL : ZERO_COPY_POOLED)
-			   : cfg->zero_copy;
-	if (d->send_mode == ZERO_COPY_ALL && !software) {
-		LOG(ERR,
-		    "dpdk edge: zero_copy = all on port %s (%s) would give the NIC heap "
-		    "addresses it cannot read by DMA: use pooled (or auto)",
-		    cfg->port, info.driver_name);
+	if (choose_send_mode(d, &info, &conf, &software) < 0)
 		return -1;
-	}
-	/* A chain of mbufs per packet needs the port's multi-segment send;
-	 * without it every packet is one mbuf, so everything is copied. */
-	d->max_segs = 1;
-	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) {
-		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
-		d->max_segs =
-		    info.tx_desc_lim.nb_mtu_seg_max ? info.tx_desc_lim.nb_mtu_seg_max : UINT16_MAX;
-	} else if (strcmp(info.driver_name, "net_null") == 0) {
-		d->max_segs = UINT16_MAX; /* frees what it is given, chained or not */
-	}
-	if (d->max_segs == 1)
-		d->send_mode = ZERO_COPY_OFF;
-	/* Checksums by the NIC when it has them: a NIC computes them as it
-	 * reads the packet, where software reads every byte again (save the
-	 * frames' own sums). A software port would compute them in software
-	 * too, so auto leaves them here; and DPDK 22.11's tap driver sums a
-	 * chain with an odd-length mbuf wrong. */
-	const uint64_t tx_sums = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
-	const uint64_t rx_sums = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
-
-	bool offload = cfg->checksum_offload == OFFLOAD_ON ||
-		       (cfg->checksum_offload == OFFLOAD_AUTO && !software);
-
-	d->tx_csum = offload && (info.tx_offload_capa & tx_sums) == tx_sums;
-	d->rx_csum = offload && (info.rx_offload_capa & rx_sums) == rx_sums;
-	if (d->tx_csum)
-		conf.txmode.offloads |= tx_sums;
-	if (d->rx_csum)
-		conf.rxmode.offloads |= rx_sums;
+	choose_checksums(d, &info, &conf, software);
 	socket = rte_eth_dev_socket_id(d->port_id);
 	if (socket < 0)
 		socket = (int)rte_socket_id();
@@ -199,28 +250,8 @@ int port_start(struct dpdk_edge *d)
 		LOG(ERR, "dpdk edge: cannot configure port %s: %s", cfg->port, rte_strerror(-rc));
 		return -1;
 	}
-	snprintf(name, sizeof(name), "fo_pkt_%u", (unsigned)d->port_id);
-	d->pool = rte_pktmbuf_pool_create(name, 8192 * (unsigned)cfg->workers - 1, 256, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE, socket);
-	snprintf(name, sizeof(name), "fo_ext_%u", (unsigned)d->port_id);
-	d->ext_pool =
-	    rte_pktmbuf_pool_create(name, 16384 * (unsigned)cfg->workers - 1, 256, 0, 0, socket);
-	if (d->pool == NULL || d->ext_pool == NULL) {
-		LOG(ERR, "dpdk edge: cannot create mbuf pools: %s (eal_memory_mb or -m)",
-		    rte_strerror(rte_errno));
+	if (setup_queues(d, nrxd, ntxd, socket) < 0)
 		return -1;
-	}
-	for (i = 0; i < cfg->workers; i++) {
-		rc = rte_eth_rx_queue_setup(d->port_id, (uint16_t)i, nrxd, (unsigned)socket, NULL,
-					    d->pool);
-		if (rc == 0)
-			rc = rte_eth_tx_queue_setup(d->port_id, (uint16_t)i, ntxd, (unsigned)socket,
-						    NULL);
-		if (rc != 0) {
-			LOG(ERR, "dpdk edge: queue %d of %s: %s", i, cfg->port, rte_strerror(-rc));
-			return -1;
-		}
-	}
 	rc = rte_eth_dev_start(d->port_id);
 	if (rc != 0) {
 		LOG(ERR, "dpdk edge: cannot start %s: %s", cfg->port, rte_strerror(-rc));
