@@ -161,6 +161,8 @@ static enum http_result validate(struct http_req *r)
 	return HTTP_DONE;
 }
 
+/* Over 80 lines on purpose: the upgrade request parser is one state
+ * machine, a case per state, read top to bottom as the bytes arrive. */
 enum http_result http_req_feed(struct http_req *r, const uint8_t *data, size_t len, size_t *used)
 {
 	size_t i;

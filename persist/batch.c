@@ -298,7 +298,9 @@ static ExecStatusType read_one(PGconn *conn, PGresult **keep)
 }
 
 /* Sends the planned batch and reads its results. On EXEC_OK, fenced[] groups
- * are marked in the items (state set to SEQ_DONE with -ESTALE). */
+ * are marked in the items (state set to SEQ_DONE with -ESTALE). Over 80
+ * lines on purpose: one pipeline round trip, its sends and reads in the
+ * order PostgreSQL answers them. */
 enum exec_result batch_execute(struct persist_writer *w, struct batch *b, int nnew)
 {
 	const int n = b->n;
@@ -419,7 +421,8 @@ out:
 /* Resolve: asks PostgreSQL what is durable for every tentatively planned
  * request; see the design note. Changes nothing until every query answered,
  * so a resolve interrupted by another failure can simply run again.
- * 0, -EPIPE (connection lost), -EIO. */
+ * 0, -EPIPE (connection lost), -EIO. Over 80 lines on purpose: its queries
+ * and their answers in one order, as the design note tells them. */
 int batch_resolve(struct persist_writer *w, struct batch *b)
 {
 	const int n = b->n;

@@ -195,6 +195,8 @@ static void enter_time_wait(struct tcp_engine *e, struct tcp_conn *c)
 	arm(e, c, e->cfg.time_wait_us);
 }
 
+/* Over 80 lines on purpose: RFC 9293 3.10.7's segment arrival steps, in
+ * the RFC's order, so each can be checked against the text. */
 void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 {
 	struct tcp_conn *c;

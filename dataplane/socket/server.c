@@ -180,6 +180,8 @@ static int write_batch(struct lws *wsi, struct ws_session *ws)
 	return k;
 }
 
+/* Over 80 lines on purpose: one switch over libwebsockets' callback
+ * reasons, each case short and calling out. */
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		       size_t len)
 {
