@@ -292,6 +292,43 @@ static void route_user_event(void *ctx, const struct route_user_event *ev)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* ---- presence, sharded by user ---- */
+
+static bool route_presence_home(void *ctx, const char *user, char home[65])
+{
+	struct cluster *c = ctx;
+	struct membership *m = __atomic_load_n(&c->m, __ATOMIC_ACQUIRE);
+	int64_t epoch;
+
+	if (m == NULL || __atomic_load_n(&c->stopping, __ATOMIC_ACQUIRE))
+		return true;
+	return membership_owns_key(m, ring_name_key(user), home, &epoch);
+}
+
+static void route_presence_send(void *ctx, const char *node, const struct route_presence *p)
+{
+	struct cluster *c = ctx;
+	struct peer_msg m = {
+	    .type = PEER_PRESENCE, .user_kind = (uint8_t)p->kind, .outcome = p->status};
+
+	snprintf(m.author_name, sizeof(m.author_name), "%s", p->user);
+	pthread_mutex_lock(&c->lock);
+	if (c->link)
+		peer_link_send(c->link, node, true, &m);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void cluster_on_presence(struct cluster *c, const char *peer, const struct peer_msg *m)
+{
+	struct route_presence p = {.kind = (enum route_presence_kind)m->user_kind,
+				   .status = m->outcome};
+
+	if (m->user_kind > ROUTE_PRESENCE_STATE || !m->author_name[0])
+		return;
+	snprintf(p.user, sizeof(p.user), "%s", m->author_name);
+	edge_presence_message(c->edge, peer, &p);
+}
+
 static void cluster_on_user(struct cluster *c, const struct peer_msg *m)
 {
 	struct route_user_event ev = {(enum route_user_kind)m->user_kind, m->user, m->channel,
@@ -388,13 +425,18 @@ static void cluster_on_message(void *arg, const char *peer, bool outbound, const
 		cluster_on_publish(c, peer, m);
 	else if (m->type == PEER_USER && !outbound)
 		cluster_on_user(c, m);
+	else if (m->type == PEER_PRESENCE && !outbound)
+		cluster_on_presence(c, peer, m);
 	else
 		cluster_interest_message(c, peer, m);
 }
 
 static void cluster_on_up(void *arg, const char *peer)
 {
-	cluster_interest_up(arg, peer);
+	struct cluster *c = arg;
+
+	cluster_interest_up(c, peer);
+	edge_presence_resync(c->edge, false);
 }
 
 static void cluster_on_down(void *arg, const char *peer)
@@ -480,6 +522,7 @@ static void cluster_on_ring(void *arg, const struct ring *r)
 	cluster_interest_forget_peers(c, r);
 	cluster_interest_ring(c);
 	cluster_resend(c, NULL);
+	edge_presence_resync(c->edge, true);
 }
 
 /* ---- lifecycle ---- */
@@ -498,8 +541,13 @@ struct cluster *cluster_create(const struct config_cluster *cfg, const char *dsn
 		return NULL;
 	c->cfg = *cfg;
 	snprintf(c->dsn, sizeof(c->dsn), "%s", dsn);
-	c->route =
-	    (struct route){route_owner, route_forward, cluster_broadcast, route_user_event, c};
+	c->route = (struct route){route_owner,
+				  route_forward,
+				  cluster_broadcast,
+				  route_user_event,
+				  route_presence_home,
+				  route_presence_send,
+				  c};
 	c->interest = chanmap_create();
 	pthread_mutex_init(&c->lock, NULL);
 	if (c->interest == NULL) {

@@ -4,6 +4,7 @@
  *   node drain|undrain NAME    takes a node out of the ring, or back
  *   ring show                  the ring's epoch, members and their shares
  *   channel locate ID          the node that owns a channel now
+ *   user locate NAME           the node that holds a user's presence
  *   cluster status             members, epoch, and each node's readiness
  *
  * Every command takes --endpoints (FANOUT_ETCD_ENDPOINTS, or
@@ -194,34 +195,74 @@ static int ring_show(const struct ctl_opts *o)
 	return rc;
 }
 
+/* The node that holds key on the ring of the live members, printed by
+ * print; CTL_* */
+static int locate(const struct ctl_opts *o, uint64_t key,
+		  void (*print)(const struct ctl_opts *o, const char *arg, const char *node,
+				long long revision),
+		  const char *arg)
+{
+	struct members *ms = malloc(sizeof(*ms));
+	int rc = ms ? read_members(o, ms) : CTL_FAILED;
+	struct ring *r = rc == CTL_OK ? ring_of(o, ms) : NULL;
+
+	if (rc == CTL_OK && r == NULL) {
+		fprintf(stderr, "fanoutctl: cluster '%s' has no active member\n", o->cluster);
+		rc = CTL_NOT_FOUND;
+	}
+	if (r)
+		print(o, arg, ring_owner_id(r, key), (long long)ring_epoch(r));
+	ring_free(r);
+	free(ms);
+	return rc;
+}
+
+static void print_channel(const struct ctl_opts *o, const char *arg, const char *node,
+			  long long revision)
+{
+	if (o->output == CTL_JSON)
+		printf("{\"channel\": %s, \"owner\": \"%s\", \"revision\": %lld}\n", arg, node,
+		       revision);
+	else
+		printf("channel %s: owner %s (ring at etcd revision %lld)\n", arg, node, revision);
+}
+
 static int channel_locate(const struct ctl_opts *o, const char *arg)
 {
 	char *end;
 	long long channel = strtoll(arg, &end, 10);
-	struct members *ms;
-	struct ring *r;
-	int rc;
 
 	if (*end || channel <= 0) {
 		fprintf(stderr, "fanoutctl: a channel id is a positive number, not '%s'\n", arg);
 		return CTL_USAGE;
 	}
-	ms = malloc(sizeof(*ms));
-	rc = ms ? read_members(o, ms) : CTL_FAILED;
-	r = rc == CTL_OK ? ring_of(o, ms) : NULL;
-	if (rc == CTL_OK && r == NULL) {
-		fprintf(stderr, "fanoutctl: cluster '%s' has no active member\n", o->cluster);
-		rc = CTL_NOT_FOUND;
+	return locate(o, ring_channel_key(channel), print_channel, arg);
+}
+
+static void print_user(const struct ctl_opts *o, const char *arg, const char *node,
+		       long long revision)
+{
+	json_t *j = json_pack("{s:s, s:s, s:I}", "user", arg, "home", node, "revision",
+			      (json_int_t)revision);
+	char *text = o->output == CTL_JSON && j ? json_dumps(j, 0) : NULL;
+
+	if (text)
+		printf("%s\n", text);
+	else
+		printf("user %s: presence home %s (ring at etcd revision %lld)\n", arg, node,
+		       revision);
+	free(text);
+	json_decref(j);
+}
+
+/* The node that holds a user's presence (docs/cluster.md). */
+static int user_locate(const struct ctl_opts *o, const char *arg)
+{
+	if (!*arg || strlen(arg) > 64) {
+		fprintf(stderr, "fanoutctl: a user name is 1 to 64 characters\n");
+		return CTL_USAGE;
 	}
-	if (r && o->output == CTL_JSON)
-		printf("{\"channel\": %lld, \"owner\": \"%s\", \"revision\": %lld}\n", channel,
-		       ring_owner_id(r, ring_channel_key(channel)), (long long)ring_epoch(r));
-	else if (r)
-		printf("channel %lld: owner %s (ring at etcd revision %lld)\n", channel,
-		       ring_owner_id(r, ring_channel_key(channel)), (long long)ring_epoch(r));
-	ring_free(r);
-	free(ms);
-	return rc;
+	return locate(o, ring_name_key(arg), print_user, arg);
 }
 
 /* Asks a node's /readyz; "ready", or why not. */
@@ -282,7 +323,7 @@ static void cluster_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: fanoutctl node list | node drain NAME | node undrain NAME | ring show |\n"
-		"                 channel locate ID | cluster status\n"
+		"                 channel locate ID | user locate NAME | cluster status\n"
 		"       [--endpoints URLS] [--cluster NAME] [--vnodes N] [-o table|json]\n"
 		"  --endpoints: etcd, comma-separated (FANOUT_ETCD_ENDPOINTS, or\n"
 		"  http://127.0.0.1:2379); --cluster: its name (fanout); --vnodes: the\n"
@@ -349,6 +390,8 @@ int ctl_cluster(int argc, char **argv)
 		return ring_show(&o);
 	if (strcmp(noun, "channel") == 0 && strcmp(verb, "locate") == 0 && nargs == 1)
 		return channel_locate(&o, args[0]);
+	if (strcmp(noun, "user") == 0 && strcmp(verb, "locate") == 0 && nargs == 1)
+		return user_locate(&o, args[0]);
 	if (strcmp(noun, "cluster") == 0 && strcmp(verb, "status") == 0 && nargs == 0)
 		return cluster_status(&o);
 	cluster_usage(stderr);

@@ -5,7 +5,8 @@
  *   fanoutctl token --user NAME [--ttl SECONDS] [-c FILE]
  *   fanoutctl ring simulate [--nodes N] [--channels C] [--vnodes V] [-o json]
  *   fanoutctl node list | node drain NAME | node undrain NAME | ring show |
- *             channel locate ID | cluster status   (ctl_cluster.c: read etcd)
+ *             channel locate ID | user locate NAME | cluster status
+ *             (ctl_cluster.c: read etcd)
  *
  * Exit codes (ctl.h): 0 success, 1 failure, 2 usage or configuration error,
  * 3 etcd or a node unreachable, 4 no such node or channel. */
@@ -25,7 +26,8 @@ static void usage(FILE *out)
 		     "       fanoutctl ring simulate [--nodes N] [--channels C] [--vnodes V]"
 		     " [-o table|json]\n"
 		     "       fanoutctl node list | node drain NAME | node undrain NAME |\n"
-		     "                 ring show | channel locate ID | cluster status\n"
+		     "                 ring show | channel locate ID | user locate NAME |\n"
+		     "                 cluster status\n"
 		     "                 [--endpoints URLS] [--cluster NAME] [-o table|json]\n"
 		     "  Mints an HS256 token for NAME from [auth] jwt_secret (or\n"
 		     "  FANOUT_JWT_SECRET), valid for --ttl seconds ([auth] token_ttl_s by\n"
@@ -110,7 +112,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "ring") == 0)
 		return ctl_ring(argc - 1, argv + 1);
 	if (strcmp(argv[1], "node") == 0 || strcmp(argv[1], "channel") == 0 ||
-	    strcmp(argv[1], "cluster") == 0)
+	    strcmp(argv[1], "user") == 0 || strcmp(argv[1], "cluster") == 0)
 		return ctl_cluster(argc - 1, argv + 1);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);

@@ -362,9 +362,15 @@ static void *lease_main(void *arg)
 bool membership_owns(struct membership *m, int64_t channel, char owner[RING_ID_MAX + 1],
 		     int64_t *epoch)
 {
+	return membership_owns_key(m, ring_channel_key(channel), owner, epoch);
+}
+
+bool membership_owns_key(struct membership *m, uint64_t key, char owner[RING_ID_MAX + 1],
+			 int64_t *epoch)
+{
 	/* One load: the owner and our own place come from the same ring. */
 	const struct ring *r = __atomic_load_n(&m->ring, __ATOMIC_ACQUIRE);
-	int at = ring_owner(r, ring_channel_key(channel));
+	int at = ring_owner(r, key);
 
 	*epoch = ring_epoch(r);
 	snprintf(owner, RING_ID_MAX + 1, "%s", ring_member_id(r, at));

@@ -62,6 +62,9 @@ int membership_members(struct membership *m, struct member_info *out, int max);
  * thread, lock-free. */
 bool membership_owns(struct membership *m, int64_t channel, char owner[RING_ID_MAX + 1],
 		     int64_t *epoch);
+/* The same for any ring key (ring_name_key: a user's presence home). */
+bool membership_owns_key(struct membership *m, uint64_t key, char owner[RING_ID_MAX + 1],
+			 int64_t *epoch);
 
 /* Key names, shared with fanoutctl. */
 void membership_nodes_prefix(const char *cluster, char *out, size_t n);

@@ -67,6 +67,9 @@ static int encode_payload(struct buf *b, const struct peer_msg *m)
 		return put_u8(b, m->user_kind) ?: put_u64(b, (uint64_t)m->user)
 		    ?: put_u64(b, (uint64_t)m->channel) ?: put_u64(b, (uint64_t)m->seq)
 		    ?: put_u8(b, m->live);
+	case PEER_PRESENCE:
+		return put_u8(b, m->user_kind) ?: put_u8(b, m->outcome)
+		    ?: put_str(b, m->author_name);
 	}
 	return -EINVAL;
 }
@@ -227,6 +230,11 @@ static void decode_payload(struct reader *r, struct peer_msg *m)
 		m->channel = (int64_t)get_u64(r);
 		m->seq = (int64_t)get_u64(r);
 		m->live = get_bool(r);
+		break;
+	case PEER_PRESENCE:
+		m->user_kind = get_u8(r);
+		m->outcome = get_u8(r);
+		get_str(r, m->author_name, sizeof(m->author_name));
 		break;
 	}
 }

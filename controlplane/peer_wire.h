@@ -34,7 +34,8 @@ enum peer_type {
 	PEER_RELAY,	/* gateway -> owner: an ephemeral frame for the others */
 	PEER_USER,	/* any -> every node: a user's membership or read cursor moved */
 	PEER_WELCOME,	/* listener -> dialer: authenticated and a member, the link is up */
-	PEER_TYPE_MAX = PEER_WELCOME,
+	PEER_PRESENCE,	/* a user's presence: to its home, or from it (route.h) */
+	PEER_TYPE_MAX = PEER_PRESENCE,
 };
 
 struct peer_msg {
@@ -54,7 +55,9 @@ struct peer_msg {
 	/* PUBLISH, ACK, INTEREST, BROADCAST, RELAY */
 	int64_t channel, seq;
 	bool on;		/* INTEREST */
-	uint8_t user_kind;	/* USER: enum route_user_kind; live: ephemeral */
+	uint8_t user_kind;	/* USER: enum route_user_kind; live: ephemeral;
+				 * PRESENCE: enum route_presence_kind, outcome:
+				 * the status, author_name: the user */
 	int64_t user;		/* USER */
 	uint8_t frame_kind;	/* BROADCAST, RELAY */
 	const uint8_t *payload; /* PUBLISH: the body; BROADCAST, RELAY: the frame's */

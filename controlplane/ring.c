@@ -63,6 +63,15 @@ uint64_t ring_user_key(int64_t user)
 	return mix64((uint64_t)user * GOLDEN + 0x75730000ull);
 }
 
+uint64_t ring_name_key(const char *name)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a, then mixed */
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ull;
+	return mix64(h + 0x6e6d0000ull);
+}
+
 static int compare_ids(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);

@@ -37,6 +37,8 @@ const char *ring_owner_id(const struct ring *r, uint64_t key);
  * node that owns channel 7 does not also hold user 7's presence. */
 uint64_t ring_channel_key(int64_t channel);
 uint64_t ring_user_key(int64_t user);
+/* A user's key by name: where the user's presence lives. */
+uint64_t ring_name_key(const char *name);
 
 int ring_members(const struct ring *r);
 /* Member index i's id (sorted order), or NULL past the end. */

@@ -49,6 +49,7 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 		free(e);
 		return NULL;
 	}
+	presence_set_route(e->presence, route);
 	if (!registered) {
 		metric_histogram_init(&edge_m_fanout_latency, metric_latency_bounds_ns,
 				      metric_latency_nbounds);
@@ -90,6 +91,16 @@ void edge_destroy(struct edge *e)
 struct presence *edge_presence(struct edge *e)
 {
 	return e->presence;
+}
+
+void edge_presence_message(struct edge *e, const char *from, const struct route_presence *m)
+{
+	presence_remote(e->presence, from, m);
+}
+
+void edge_presence_resync(struct edge *e, bool ring_changed)
+{
+	presence_resync(e->presence, ring_changed);
 }
 
 struct publish_state *edge_publish(struct edge *e)

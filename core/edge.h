@@ -155,6 +155,11 @@ struct route_user_event;
 /* Applies a user event another node told us of, to this node's sessions
  * only (not told onward). Any thread. */
 void edge_user_event(struct edge *e, const struct route_user_event *ev);
+struct route_presence;
+/* Presence across nodes (route.h): a message from node from, and a resync
+ * after a ring change (ring_changed) or a link coming up. Any thread. */
+void edge_presence_message(struct edge *e, const char *from, const struct route_presence *m);
+void edge_presence_resync(struct edge *e, bool ring_changed);
 
 /* Tells every live session of user_id that its read cursor on channel is now
  * seq (a "read" frame), here and on the other nodes. Any thread. */

@@ -10,7 +10,16 @@
  * then offline. A change is announced only when the wanted status differs
  * from the announced one and the last announcement is at least an interval
  * old; a flapping connection therefore yields at most one change per
- * interval. Users nobody watches and nobody is connected as are forgotten. */
+ * interval. Users nobody watches and nobody is connected as are forgotten.
+ *
+ * In a cluster the route names each user's home node (route.h): every node
+ * reports to the home the status its own connections give the user (its
+ * grace included); the home takes the strongest of its own and the
+ * reports, announces it to its watchers and to each node registered as
+ * watching, and those announce it to theirs. On a ring change the homes
+ * forget what others told them and every node tells its new homes again;
+ * meanwhile a home holds back an "offline" for a grace period, so that a
+ * report on its way is not taken for a departure. */
 #define LOG_COMPONENT "presence"
 #include "presence.h"
 
@@ -26,7 +35,7 @@
 #define TICK_NS		250000000ull
 #define WATCH_MAX_USERS 500
 
-enum op_kind { OP_CONNECT, OP_DISCONNECT, OP_AWAY, OP_WATCH, OP_UNWATCH };
+enum op_kind { OP_CONNECT, OP_DISCONNECT, OP_AWAY, OP_WATCH, OP_UNWATCH, OP_REMOTE, OP_RESYNC };
 
 struct op {
 	struct op *next;
@@ -37,7 +46,16 @@ struct op {
 	int nusers;
 	char req[65];
 	char user[65];
-	char *users[]; /* OP_WATCH: nusers names */
+	char from[65];		  /* OP_REMOTE: the node it came from */
+	struct route_presence rp; /* OP_REMOTE */
+	bool ring_changed;	  /* OP_RESYNC */
+	char *users[];		  /* OP_WATCH: nusers names */
+};
+
+/* Another node, at a user's home: its report, or its watching. */
+struct node_entry {
+	char node[65];
+	enum presence_status status;
 };
 
 struct watcher {
@@ -54,6 +72,14 @@ struct user {
 	uint64_t announced_ns, gone_ns;
 	struct watcher *watchers;
 	int nwatchers, capwatchers;
+	/* A node in a cluster. At the user's home: other nodes' reports and
+	 * the nodes that watch. Elsewhere: what this node last reported, the
+	 * home's word, and the home it registered its watchers with. */
+	struct node_entry *reports, *wnodes;
+	int nreports, nwnodes;
+	enum presence_status sent, remote;
+	bool resend, has_remote;
+	char watch_home[65];
 };
 
 /* Which users a session watches, to undo it. */
@@ -67,6 +93,8 @@ struct watching {
 
 struct presence {
 	struct fanout *fanout;
+	struct route route; /* presence_home NULL: every user is at home here */
+	uint64_t resync_ns; /* the last ring change */
 	presence_deliver_fn deliver;
 	uint64_t grace_ns, interval_ns;
 	pthread_t thread;
@@ -113,11 +141,133 @@ static struct user *user_get(struct presence *p, const char *name, bool create)
 	return u;
 }
 
+static void user_free(struct user *u)
+{
+	free(u->watchers);
+	free(u->reports);
+	free(u->wnodes);
+	free(u);
+}
+
 static enum presence_status wanted(struct presence *p, struct user *u, uint64_t now)
 {
 	if (u->conns > 0 || (u->gone_ns && now - u->gone_ns < p->grace_ns))
 		return u->away ? PRESENCE_AWAY : PRESENCE_ONLINE;
 	return PRESENCE_OFFLINE;
+}
+
+/* ---- the cluster's part: homes, reports, watching nodes ---- */
+
+static bool home_here(struct presence *p, const char *user, char home[65])
+{
+	home[0] = 0;
+	return p->route.presence_home == NULL || p->route.presence_home(p->route.ctx, user, home);
+}
+
+static void send_to(struct presence *p, const char *node, enum route_presence_kind kind,
+		    const char *user, enum presence_status status)
+{
+	struct route_presence m = {.kind = kind, .status = (uint8_t)status};
+
+	snprintf(m.user, sizeof(m.user), "%s", user);
+	p->route.presence_send(p->route.ctx, node, &m);
+}
+
+static int rank(enum presence_status s)
+{
+	return s == PRESENCE_ONLINE ? 2 : s == PRESENCE_AWAY ? 1 : 0;
+}
+
+static enum presence_status strongest(enum presence_status a, enum presence_status b)
+{
+	return rank(a) >= rank(b) ? a : b;
+}
+
+static struct node_entry *entry_find(struct node_entry *v, int n, const char *node)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(v[i].node, node) == 0)
+			return &v[i];
+	return NULL;
+}
+
+/* Sets node's entry (status), or removes it (remove). */
+static void entry_set(struct node_entry **v, int *n, const char *node, enum presence_status status,
+		      bool remove)
+{
+	struct node_entry *e = entry_find(*v, *n, node);
+
+	if (remove) {
+		if (e)
+			*e = (*v)[--*n];
+		return;
+	}
+	if (e == NULL) {
+		struct node_entry *grown = realloc(*v, (size_t)(*n + 1) * sizeof(**v));
+		if (grown == NULL)
+			return;
+		*v = grown;
+		e = &grown[(*n)++];
+		snprintf(e->node, sizeof(e->node), "%s", node);
+	}
+	e->status = status;
+}
+
+/* The status to announce: at the home, the strongest of this node's and
+ * every report; elsewhere, the strongest of this node's and the home's. */
+static enum presence_status effective(struct presence *p, struct user *u, bool here, uint64_t now)
+{
+	enum presence_status w = wanted(p, u, now);
+
+	if (here)
+		for (int i = 0; i < u->nreports; i++)
+			w = strongest(w, u->reports[i].status);
+	else if (u->has_remote)
+		w = strongest(w, u->remote);
+	/* After a ring change, reports and the homes' words are on their way. */
+	if (w == PRESENCE_OFFLINE && u->announced != PRESENCE_OFFLINE &&
+	    now - p->resync_ns < p->grace_ns)
+		w = u->announced;
+	return w;
+}
+
+/* Tells a remote home what this node's connections say, when it changed. */
+static void report(struct presence *p, struct user *u, bool here, const char *home, uint64_t now)
+{
+	enum presence_status mine = wanted(p, u, now);
+
+	if (here) {
+		u->sent = PRESENCE_OFFLINE; /* our own word counts directly */
+	} else if (mine != u->sent || (u->resend && mine != PRESENCE_OFFLINE)) {
+		send_to(p, home, ROUTE_PRESENCE_REPORT, u->name, mine);
+		u->sent = mine;
+	}
+	u->resend = false;
+}
+
+/* Registers this node's watchers of u with u's home, if it is elsewhere
+ * and not registered there yet (force: again). */
+static void watch_home(struct presence *p, struct user *u, bool force)
+{
+	char home[65];
+
+	if (u->nwatchers == 0 || home_here(p, u->name, home)) {
+		u->watch_home[0] = 0;
+		return;
+	}
+	if (!force && strcmp(u->watch_home, home) == 0)
+		return;
+	send_to(p, home, ROUTE_PRESENCE_WATCH, u->name, PRESENCE_OFFLINE);
+	snprintf(u->watch_home, sizeof(u->watch_home), "%s", home);
+}
+
+static void unwatch_home(struct presence *p, struct user *u)
+{
+	if (u->nwatchers > 0 || !u->watch_home[0])
+		return;
+	send_to(p, u->watch_home, ROUTE_PRESENCE_UNWATCH, u->name, PRESENCE_OFFLINE);
+	u->watch_home[0] = 0;
+	u->has_remote = false;
 }
 
 /* Delivery to sessions: one event per watcher, run on its worker. */
@@ -155,11 +305,17 @@ static void notify(struct presence *p, int worker, uint64_t session, json_t *o)
 	fanout_post_event(p->fanout, worker, &n->ev);
 }
 
-/* Announces a user's change to every watcher, if one is due. */
+/* Reports this node's word to a remote home, then announces a user's change
+ * to every watcher (and, at the home, to every watching node), if one is
+ * due. */
 static void settle(struct presence *p, struct user *u, uint64_t now)
 {
-	enum presence_status w = wanted(p, u, now);
+	char home[65];
+	bool here = home_here(p, u->name, home);
+	enum presence_status w;
 
+	report(p, u, here, home, now);
+	w = effective(p, u, here, now);
 	if (w == u->announced || now - u->announced_ns < p->interval_ns)
 		return;
 	u->announced = w;
@@ -168,6 +324,8 @@ static void settle(struct presence *p, struct user *u, uint64_t now)
 		notify(p, u->watchers[i].worker, u->watchers[i].session,
 		       json_pack("{s:s, s:s, s:s}", "type", "presence", "user", u->name, "status",
 				 status_names[w]));
+	for (int i = 0; here && i < u->nwnodes; i++)
+		send_to(p, u->wnodes[i].node, ROUTE_PRESENCE_STATE, u->name, w);
 }
 
 static void watcher_add(struct user *u, int worker, uint64_t session)
@@ -201,8 +359,10 @@ static void unwatch(struct presence *p, int worker, uint64_t session)
 			continue;
 		for (int i = 0; i < w->nusers; i++) {
 			struct user *u = user_get(p, w->users[i], false);
-			if (u)
+			if (u) {
 				watcher_remove(u, worker, session);
+				unwatch_home(p, u);
+			}
 			free(w->users[i]);
 		}
 		*pp = w->next;
@@ -230,9 +390,11 @@ static void watch(struct presence *p, struct op *op, uint64_t now)
 		if (u == NULL)
 			continue;
 		watcher_add(u, op->worker, op->session);
+		watch_home(p, u, false);
 		w->users[w->nusers++] = strdup(op->users[i]);
 		/* The current state: what watchers were last told, or better,
-		 * what is true now for a user nobody has been told about. */
+		 * what is true now for a user nobody has been told about (for
+		 * a user homed elsewhere, the home's word follows as a change). */
 		if (u->announced_ns == 0)
 			u->announced = wanted(p, u, now);
 		json_array_append_new(list, json_pack("{s:s, s:s}", "user", u->name, "status",
@@ -243,6 +405,55 @@ static void watch(struct presence *p, struct op *op, uint64_t now)
 	notify(p, op->worker, op->session,
 	       json_pack("{s:s, s:s, s:o}", "type", "presence_subscribed", "req", op->req, "users",
 			 list));
+}
+
+/* A message from another node (route.h). */
+static void remote(struct presence *p, struct op *op, uint64_t now)
+{
+	const struct route_presence *m = &op->rp;
+	struct user *u = user_get(p, m->user, m->kind != ROUTE_PRESENCE_STATE);
+	enum presence_status status = m->status <= PRESENCE_AWAY ? m->status : PRESENCE_OFFLINE;
+
+	if (u == NULL)
+		return;
+	switch (m->kind) {
+	case ROUTE_PRESENCE_REPORT:
+		entry_set(&u->reports, &u->nreports, op->from, status, status == PRESENCE_OFFLINE);
+		break;
+	case ROUTE_PRESENCE_WATCH:
+		entry_set(&u->wnodes, &u->nwnodes, op->from, PRESENCE_OFFLINE, false);
+		if (u->announced_ns == 0)
+			u->announced = effective(p, u, true, now);
+		send_to(p, op->from, ROUTE_PRESENCE_STATE, u->name, u->announced);
+		return;
+	case ROUTE_PRESENCE_UNWATCH:
+		entry_set(&u->wnodes, &u->nwnodes, op->from, PRESENCE_OFFLINE, true);
+		return;
+	case ROUTE_PRESENCE_STATE:
+		u->remote = status;
+		u->has_remote = true;
+		break;
+	}
+	settle(p, u, now);
+}
+
+/* The ring changed (the homes moved: what others told us is forgotten), or
+ * a link came up: tell every home again what this node knows. */
+static void resync(struct presence *p, bool ring_changed, uint64_t now)
+{
+	if (ring_changed)
+		p->resync_ns = now;
+	for (int b = 0; b < 1024; b++) {
+		for (struct user *u = p->users[b]; u; u = u->next) {
+			if (ring_changed) {
+				u->nreports = u->nwnodes = 0;
+				u->has_remote = false;
+			}
+			u->resend = true;
+			watch_home(p, u, true);
+			settle(p, u, now);
+		}
+	}
 }
 
 static void apply(struct presence *p, struct op *op, uint64_t now)
@@ -271,6 +482,12 @@ static void apply(struct presence *p, struct op *op, uint64_t now)
 	case OP_UNWATCH:
 		unwatch(p, op->worker, op->session);
 		return;
+	case OP_REMOTE:
+		remote(p, op, now);
+		return;
+	case OP_RESYNC:
+		resync(p, op->ring_changed, now);
+		return;
 	}
 	if (u)
 		settle(p, u, now);
@@ -283,11 +500,11 @@ static void sweep(struct presence *p, uint64_t now)
 		for (struct user **pp = &p->users[b]; *pp;) {
 			struct user *u = *pp;
 			settle(p, u, now);
-			if (u->conns == 0 && u->nwatchers == 0 &&
+			if (u->conns == 0 && u->nwatchers == 0 && u->nreports == 0 &&
+			    u->nwnodes == 0 && u->sent == PRESENCE_OFFLINE &&
 			    wanted(p, u, now) == PRESENCE_OFFLINE) {
 				*pp = u->next;
-				free(u->watchers);
-				free(u);
+				user_free(u);
 				continue;
 			}
 			pp = &u->next;
@@ -410,6 +627,33 @@ int presence_watch(struct presence *p, int worker, uint64_t session, const char 
 	return 0;
 }
 
+void presence_set_route(struct presence *p, const struct route *r)
+{
+	if (r && r->presence_home && r->presence_send)
+		p->route = *r;
+}
+
+void presence_remote(struct presence *p, const char *from, const struct route_presence *m)
+{
+	struct op *op = op_new(OP_REMOTE, NULL, 0);
+
+	if (op) {
+		snprintf(op->from, sizeof(op->from), "%s", from);
+		op->rp = *m;
+		post(p, op);
+	}
+}
+
+void presence_resync(struct presence *p, bool ring_changed)
+{
+	struct op *op = op_new(OP_RESYNC, NULL, 0);
+
+	if (op) {
+		op->ring_changed = ring_changed;
+		post(p, op);
+	}
+}
+
 void presence_unwatch(struct presence *p, int worker, uint64_t session)
 {
 	struct op *op = op_new(OP_UNWATCH, NULL, 0);
@@ -467,8 +711,7 @@ void presence_destroy(struct presence *p)
 	for (int b = 0; b < 1024; b++)
 		for (struct user *u = p->users[b], *next; u; u = next) {
 			next = u->next;
-			free(u->watchers);
-			free(u);
+			user_free(u);
 		}
 	while (p->watchings) {
 		struct watching *w = p->watchings;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "fanout.h"
+#include "route.h"
 
 enum presence_status { PRESENCE_OFFLINE, PRESENCE_ONLINE, PRESENCE_AWAY };
 
@@ -42,3 +43,12 @@ int presence_watch(struct presence *p, int worker, uint64_t session, const char 
 void presence_unwatch(struct presence *p, int worker, uint64_t session);
 
 const char *presence_status_name(enum presence_status s);
+
+/* In a cluster: the route's presence_home and presence_send shard users
+ * over the nodes (route.h). Call before the first connection. */
+void presence_set_route(struct presence *p, const struct route *r);
+/* A presence message from node from (the peer link's thread). */
+void presence_remote(struct presence *p, const char *from, const struct route_presence *m);
+/* The ring changed (ring_changed), or a link came up: every home hears
+ * again what this node knows. */
+void presence_resync(struct presence *p, bool ring_changed);

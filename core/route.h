@@ -30,6 +30,24 @@ struct route_user_event {
 	bool ephemeral; /* JOINED: the channel is live-only */
 };
 
+/* Presence is sharded by user (docs/cluster.md): each user's status lives on
+ * one node, its home on the ring. Every node reports the status its own
+ * connections give a user to the user's home; a node whose sessions watch
+ * a user registers at the home, which sends it the user's status and each
+ * change. */
+enum route_presence_kind {
+	ROUTE_PRESENCE_REPORT,	/* node -> home: this node's status of the user */
+	ROUTE_PRESENCE_WATCH,	/* node -> home: sessions here watch the user */
+	ROUTE_PRESENCE_UNWATCH, /* node -> home: no longer */
+	ROUTE_PRESENCE_STATE,	/* home -> watching node: the user's status */
+};
+
+struct route_presence {
+	enum route_presence_kind kind;
+	uint8_t status; /* REPORT, STATE: enum presence_status */
+	char user[65];
+};
+
 struct route {
 	/* Who owns channel now, and the owner epoch of that answer (the ring's,
 	 * DESIGN.md section 4; 0 for a node alone): the writer claims the
@@ -50,6 +68,12 @@ struct route {
 	/* Tells the other nodes of a user event applied here. Any thread.
 	 * NULL: there are no other nodes. */
 	void (*user_event)(void *ctx, const struct route_user_event *ev);
+	/* True when this node is user's presence home; else home gets the
+	 * home's name. Any thread; must not block. NULL: a node alone is the
+	 * home of every user. */
+	bool (*presence_home)(void *ctx, const char *user, char home[65]);
+	/* Sends m to node (a home, or a node that watches). Must not block. */
+	void (*presence_send)(void *ctx, const char *node, const struct route_presence *m);
 	void *ctx;
 };
 

@@ -17,6 +17,7 @@ from conftest import Client, Server, channel_id, free_port, run, sql, unique
 
 CTL = os.environ.get("FANOUT_CTL", "")
 ETCD = os.environ.get("FANOUT_TEST_ETCD", "")
+PRESENCE_GRACE_MS = 800
 
 
 def cluster_ini(name, cluster, peer_port, advertise=None):
@@ -30,7 +31,8 @@ class Node(Server):
     def __init__(self, name, cluster, peer_port=None, advertise=None):
         self.name, self.cluster, self.peer_port = name, cluster, peer_port or free_port()
         os.environ["FANOUT_CLUSTER_SECRET"] = "e2e-cluster-secret"
-        super().__init__(extra_ini=cluster_ini(name, cluster, self.peer_port, advertise))
+        super().__init__(extra_ini=cluster_ini(name, cluster, self.peer_port, advertise),
+                         presence_grace_ms=PRESENCE_GRACE_MS, presence_interval_ms=200)
 
     def logtext(self):
         return open(self.log.name).read()
@@ -261,3 +263,38 @@ def test_typing_crosses_nodes(cluster):
             await c.close()
     run(go())
 
+
+
+def test_presence_lives_at_the_users_home_and_reaches_every_node(cluster):
+    """A user's presence lives on one node, the home the ring names for the
+    user. The user connects to a node that is not the home; watchers on all
+    three nodes (the third neither home nor the user's) see them online, and
+    offline once the grace period after their last connection is out."""
+    async def go():
+        for _ in range(50):
+            user = unique("p")
+            home = json.loads(cluster.ctl("user", "locate", user, "-o", "json").stdout)["home"]
+            if home != "n1":
+                break
+        assert home in ("n2", "n3")
+        watchers = [await Client.connect(n, unique("w")) for n in cluster.nodes]
+        for w in watchers:
+            r = await w.answer({"type": "presence_subscribe", "users": [user]})
+            assert r["type"] == "presence_subscribed" and r["users"][0]["user"] == user
+
+        def status(value):
+            return lambda f: f.get("type") == "presence" and f["user"] == user and f["status"] == value
+
+        device = await Client.connect(cluster.nodes[0], user)
+        for w in watchers:
+            await w.next(status("online"), timeout=5)
+        await device.close()
+        start = time.monotonic()
+        for w in watchers:
+            await w.next(status("offline"), timeout=10)
+        assert time.monotonic() - start >= PRESENCE_GRACE_MS / 1000 * 0.8
+        for w in watchers:
+            await w.close()
+    run(go())
+    out = cluster.ctl("user", "locate", "x" * 65, check=False)
+    assert out.returncode == 2 and "1 to 64" in out.stderr

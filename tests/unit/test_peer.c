@@ -86,6 +86,13 @@ static void test_wire_round_trips(void **state)
 	assert_int_equal(out.frame_kind, 1);
 	assert_memory_equal(out.payload, "{}", 2);
 
+	m = (struct peer_msg){.type = PEER_PRESENCE, .user_kind = 3, .outcome = 2};
+	snprintf(m.author_name, sizeof(m.author_name), "bob.smith");
+	out = roundtrip(&m);
+	assert_int_equal(out.user_kind, 3);
+	assert_int_equal(out.outcome, 2);
+	assert_string_equal(out.author_name, "bob.smith");
+
 	m = (struct peer_msg){.type = PEER_CHALLENGE};
 	snprintf(m.name, sizeof(m.name), "node-b");
 	memset(m.nonce, 7, sizeof(m.nonce));

@@ -32,8 +32,9 @@ void fanout_post_event(struct fanout *f, int w, struct fanout_event *ev)
 	pthread_mutex_unlock(&lock);
 }
 
-/* What reached session 1, as "type:user:status" lines. */
+/* What reached sessions, as "type:user:status" lines, and to which. */
 static char seen[64][64];
+static uint64_t seen_session[64];
 static int nseen;
 
 static void deliver(void *worker_arg, uint64_t session, const char *json)
@@ -48,8 +49,10 @@ static void deliver(void *worker_arg, uint64_t session, const char *json)
 		sscanf(u + 8, "%15[^\"]", user);
 	if (s)
 		sscanf(s + 10, "%15[^\"]", status);
-	if (nseen < 64)
+	if (nseen < 64) {
+		seen_session[nseen] = session;
 		snprintf(seen[nseen++], sizeof(seen[0]), "%s:%s:%s", type, user, status);
+	}
 }
 
 static void run_queued(void)
@@ -185,6 +188,117 @@ static void test_unwatched_sessions_hear_nothing(void **state)
 	assert_int_equal(count("presence:carol:offline"), 0);
 }
 
+/* ---- two nodes of a cluster, joined by a fake route ---- */
+
+struct node {
+	const char *name;
+	struct presence *p;
+};
+static struct node nodes[2] = {{"a", NULL}, {"b", NULL}};
+static int messages;
+
+/* A user lives at the node named by its first letter. */
+static bool fake_home(void *ctx, const char *user, char home[65])
+{
+	const struct node *self = ctx;
+
+	snprintf(home, 65, "%c", user[0]);
+	return user[0] == self->name[0];
+}
+
+static void fake_send(void *ctx, const char *node, const struct route_presence *m)
+{
+	const struct node *self = ctx;
+
+	__atomic_add_fetch(&messages, 1, __ATOMIC_RELAXED);
+	presence_remote(nodes[node[0] == 'b'].p, self->name, m);
+}
+
+static bool seen_by(uint64_t session, const char *want, int ms)
+{
+	for (int t = 0; t <= ms; t += 10) {
+		run_queued();
+		for (int i = 0; i < nseen; i++)
+			if (seen_session[i] == session && strcmp(seen[i], want) == 0)
+				return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+static int count_by(uint64_t session, const char *want)
+{
+	int n = 0;
+
+	run_queued();
+	for (int i = 0; i < nseen; i++)
+		n += seen_session[i] == session && strcmp(seen[i], want) == 0;
+	return n;
+}
+
+static int setup_two(void **state)
+{
+	nseen = 0;
+	for (int i = 0; i < 2; i++) {
+		struct route r = {
+		    .presence_home = fake_home, .presence_send = fake_send, .ctx = &nodes[i]};
+
+		nodes[i].p = presence_create(NULL, GRACE_MS, INTERVAL_MS, deliver);
+		if (nodes[i].p == NULL)
+			return -1;
+		presence_set_route(nodes[i].p, &r);
+	}
+	return 0;
+}
+
+static int teardown_two(void **state)
+{
+	for (int i = 0; i < 2; i++)
+		presence_stop(nodes[i].p);
+	run_queued();
+	for (int i = 0; i < 2; i++)
+		presence_destroy(nodes[i].p);
+	return 0;
+}
+
+/* "bob" lives at b, connects at a; sessions 1 (at a) and 2 (at b) watch:
+ * both hear him online, and offline once his grace at a is out. */
+static void test_a_user_homed_elsewhere_is_seen_from_every_node(void **state)
+{
+	const char *users[] = {"bob"};
+
+	assert_int_equal(presence_watch(nodes[0].p, 0, 1, "r", users, 1), 0);
+	assert_int_equal(presence_watch(nodes[1].p, 0, 2, "r", users, 1), 0);
+	presence_connect(nodes[0].p, "bob");
+	assert_true(seen_by(1, "presence:bob:online", 3000));
+	assert_true(seen_by(2, "presence:bob:online", 3000));
+	assert_true(messages > 0); /* it went through the home */
+	presence_disconnect(nodes[0].p, "bob");
+	sleep_ms(GRACE_MS / 3);
+	assert_int_equal(count_by(2, "presence:bob:offline"), 0);
+	assert_true(seen_by(1, "presence:bob:offline", 5000));
+	assert_true(seen_by(2, "presence:bob:offline", 5000));
+}
+
+/* A ring change: the homes forget and hear again; "amy" (at home at a,
+ * connected at b) is not announced offline meanwhile. */
+static void test_a_ring_change_announces_no_false_departure(void **state)
+{
+	const char *users[] = {"amy"};
+
+	assert_int_equal(presence_watch(nodes[0].p, 0, 3, "r", users, 1), 0);
+	presence_connect(nodes[1].p, "amy");
+	assert_true(seen_by(3, "presence:amy:online", 3000));
+	for (int round = 0; round < 3; round++) {
+		presence_resync(nodes[0].p, true);
+		presence_resync(nodes[1].p, true);
+		sleep_ms(GRACE_MS + INTERVAL_MS);
+	}
+	assert_int_equal(count_by(3, "presence:amy:offline"), 0);
+	presence_disconnect(nodes[1].p, "amy");
+	assert_true(seen_by(3, "presence:amy:offline", 5000));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +307,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_flapping_is_announced_at_most_once_per_interval,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unwatched_sessions_hear_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_user_homed_elsewhere_is_seen_from_every_node,
+					    setup_two, teardown_two),
+	    cmocka_unit_test_setup_teardown(test_a_ring_change_announces_no_false_departure,
+					    setup_two, teardown_two),
 	};
 	return cmocka_run_group_tests_name("presence", tests, NULL, NULL);
 }
