@@ -45,6 +45,7 @@ struct session {
 	bool rx_paused; /* replies back up: the client is not read */
 	char **pending; /* requests before hello (allocated for the first) */
 	int npending;
+	uint64_t presence_gen; /* the latest presence_subscribe */
 	double tokens;
 	uint64_t refill_ns, last_rx_ns;
 	int close_code;
@@ -100,6 +101,9 @@ int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_
 int edge_authorized_event_start(struct session *s, const struct persist_publish *p,
 				struct commit_cookie *cookie, const char *req);
 int edge_mark_read_start(struct session *s, int64_t channel, int64_t seq, const char *req);
+/* Watches the presence of names (n, checked); those the user may not see
+ * (store_hidden_users) are answered offline and never announced. */
+int edge_presence_watch_start(struct session *s, const char *req, const char *const *names, int n);
 
 struct presence *edge_presence(struct edge *e);
 

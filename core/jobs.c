@@ -9,6 +9,7 @@
 #include "edge-internal.h"
 
 #include "log.h"
+#include "presence.h"
 #include "publish.h"
 #include "store.h"
 
@@ -438,6 +439,83 @@ int edge_mark_read_start(struct session *s, int64_t channel, int64_t seq, const 
 	j->seq = seq;
 	snprintf(j->req, sizeof(j->req), "%s", req ? req : "");
 	if (persist_reader_run(s->w->e->reader, read_run, j) < 0) {
+		free(j);
+		return -ESHUTDOWN;
+	}
+	return 0;
+}
+
+/* Jobs: whom a session may watch the presence of (a user who shares no
+ * channel with the watcher is answered offline and never announced) */
+
+struct watch_job {
+	struct fanout_event ev;
+	struct edge *e;
+	int worker;
+	uint64_t session;
+	int64_t user_id;
+	uint64_t gen;
+	int n;
+	bool failed;
+	char req[65];
+	bool hidden[PRESENCE_WATCH_MAX];
+	char names[PRESENCE_WATCH_MAX][65];
+};
+
+static void watch_answer(void *worker_arg, struct fanout_event *ev)
+{
+	struct watch_job *j = (struct watch_job *)ev;
+	struct session *s = worker_find(worker_arg, j->session);
+	const char *names[PRESENCE_WATCH_MAX];
+
+	/* Only the session's latest request counts (jobs may finish out of
+	 * order). */
+	if (s == NULL || s->presence_gen != j->gen)
+		goto out;
+	if (j->failed) {
+		session_error(s, j->req, "unavailable", "retry later");
+		goto out;
+	}
+	for (int i = 0; i < j->n; i++)
+		names[i] = j->names[i];
+	if (presence_watch(edge_presence(j->e), j->worker, j->session, j->req, names, j->hidden,
+			   j->n) < 0)
+		session_error(s, j->req, "overloaded", "retry later");
+out:
+	free(j);
+}
+
+static void watch_run(void *arg, struct pg_conn *conn)
+{
+	struct watch_job *j = arg;
+	const char *names[PRESENCE_WATCH_MAX];
+
+	for (int i = 0; i < j->n; i++)
+		names[i] = j->names[i];
+	j->failed = j->n > 0 && store_hidden_users(conn, j->user_id, names, j->n, j->hidden) < 0;
+	j->ev.run = watch_answer;
+	fanout_post_event(j->e->fanout, j->worker, &j->ev);
+}
+
+int edge_presence_watch_start(struct session *s, const char *req, const char *const *names, int n)
+{
+	struct watch_job *j;
+
+	if (n < 0 || n > PRESENCE_WATCH_MAX)
+		return -EINVAL;
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return -ENOMEM;
+	j->e = s->w->e;
+	j->worker = s->w->index;
+	j->session = s->id;
+	j->user_id = s->user_id;
+	j->gen = ++s->presence_gen;
+	j->n = n;
+	snprintf(j->req, sizeof(j->req), "%s", req ? req : "");
+	for (int i = 0; i < n; i++)
+		snprintf(j->names[i], sizeof(j->names[i]), "%s", names[i]);
+	if (persist_reader_run(s->w->e->reader, watch_run, j) < 0) {
 		free(j);
 		return -ESHUTDOWN;
 	}

@@ -32,8 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TICK_NS		250000000ull
-#define WATCH_MAX_USERS 500
+#define TICK_NS 250000000ull
 
 enum op_kind { OP_CONNECT, OP_DISCONNECT, OP_AWAY, OP_WATCH, OP_UNWATCH, OP_REMOTE, OP_RESYNC };
 
@@ -49,6 +48,7 @@ struct op {
 	char from[65];		  /* OP_REMOTE: the node it came from */
 	struct route_presence rp; /* OP_REMOTE */
 	bool ring_changed;	  /* OP_RESYNC */
+	bool *hidden;		  /* OP_WATCH: nusers flags, after users */
 	char *users[];		  /* OP_WATCH: nusers names */
 };
 
@@ -386,7 +386,14 @@ static void watch(struct presence *p, struct op *op, uint64_t now)
 	w->worker = op->worker;
 	w->session = op->session;
 	for (int i = 0; i < op->nusers; i++) {
-		struct user *u = user_get(p, op->users[i], true);
+		struct user *u;
+
+		if (op->hidden[i]) { /* one the watcher may not see: as if offline */
+			json_array_append_new(list, json_pack("{s:s, s:s}", "user", op->users[i],
+							      "status", "offline"));
+			continue;
+		}
+		u = user_get(p, op->users[i], true);
 		if (u == NULL)
 			continue;
 		watcher_add(u, op->worker, op->session);
@@ -568,11 +575,12 @@ static void post(struct presence *p, struct op *op)
 
 static struct op *op_new(enum op_kind kind, const char *user, int nusers)
 {
-	struct op *op = calloc(1, sizeof(*op) + (size_t)nusers * sizeof(char *));
+	struct op *op = calloc(1, sizeof(*op) + (size_t)nusers * (sizeof(char *) + sizeof(bool)));
 
 	if (op == NULL)
 		return NULL;
 	op->kind = kind;
+	op->hidden = (bool *)&op->users[nusers];
 	if (user)
 		snprintf(op->user, sizeof(op->user), "%s", user);
 	return op;
@@ -602,11 +610,11 @@ void presence_set_away(struct presence *p, const char *user, bool away)
 }
 
 int presence_watch(struct presence *p, int worker, uint64_t session, const char *req,
-		   const char *const *users, int nusers)
+		   const char *const *users, const bool *hidden, int nusers)
 {
 	struct op *op;
 
-	if (nusers < 0 || nusers > WATCH_MAX_USERS)
+	if (nusers < 0 || nusers > PRESENCE_WATCH_MAX)
 		return -EINVAL;
 	op = op_new(OP_WATCH, NULL, nusers);
 	if (op == NULL)
@@ -615,6 +623,7 @@ int presence_watch(struct presence *p, int worker, uint64_t session, const char 
 	op->session = session;
 	snprintf(op->req, sizeof(op->req), "%s", req ? req : "");
 	for (int i = 0; i < nusers; i++) {
+		op->hidden[i] = hidden && hidden[i];
 		op->users[i] = strdup(users[i]);
 		if (op->users[i] == NULL) {
 			op->nusers = i;

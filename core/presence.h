@@ -34,12 +34,16 @@ void presence_disconnect(struct presence *p, const char *user);
 /* The user says they are away (or back). */
 void presence_set_away(struct presence *p, const char *user, bool away);
 
+#define PRESENCE_WATCH_MAX 500 /* users one session watches */
+
 /* Session (worker, session) now watches exactly these users (replacing what it
  * watched). It gets {"type":"presence_subscribed","req":..,"users":[{user,
  * status}]} and then {"type":"presence","user":..,"status":..} on changes.
+ * A user with hidden[i] set (hidden may be NULL) is one the session may not
+ * see: answered offline and never announced.
  * 0, -EINVAL (more than 500 users), -ENOMEM. */
 int presence_watch(struct presence *p, int worker, uint64_t session, const char *req,
-		   const char *const *users, int nusers);
+		   const char *const *users, const bool *hidden, int nusers);
 void presence_unwatch(struct presence *p, int worker, uint64_t session);
 
 const char *presence_status_name(enum presence_status s);

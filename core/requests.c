@@ -427,8 +427,7 @@ static void on_presence_subscribe(struct session *s, json_t *msg, const char *re
 		}
 		names[i] = json_string_value(u);
 	}
-	if (presence_watch(edge_presence(s->w->e), s->w->index, s->id, req, names,
-			   (int)json_array_size(users)) < 0)
+	if (edge_presence_watch_start(s, req, names, (int)json_array_size(users)) < 0)
 		session_error(s, req, "overloaded", "retry later");
 }
 

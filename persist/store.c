@@ -228,6 +228,37 @@ int store_members_list(PGconn *conn, int64_t channel, struct store_member **out,
 	return 0;
 }
 
+int store_hidden_users(PGconn *conn, int64_t user, const char *const *names, int n, bool *hidden)
+{
+	char id[24], *list = malloc((size_t)n * 68 + 3), *at = list;
+	const char *params[2] = {id, list};
+	PGresult *res;
+
+	if (list == NULL)
+		return -ENOMEM;
+	/* A text[] literal; names are [A-Za-z0-9_.-] (the caller checked). */
+	*at++ = '{';
+	for (int i = 0; i < n; i++)
+		at += sprintf(at, "%s\"%s\"", i ? "," : "", names[i]);
+	strcpy(at, "}");
+	id_text(id, user);
+	res = run(conn, "cannot check whom a user can see",
+		  "SELECT u.name FROM users u WHERE u.name = ANY($2::text[]) AND u.id <> $1 AND "
+		  "NOT EXISTS (SELECT 1 FROM channel_members a JOIN channel_members b ON "
+		  "b.channel_id = a.channel_id WHERE a.user_id = $1 AND b.user_id = u.id)",
+		  2, params);
+	free(list);
+	if (res == NULL)
+		return -EIO;
+	for (int i = 0; i < n; i++) {
+		hidden[i] = false;
+		for (int r = 0; r < PQntuples(res) && !hidden[i]; r++)
+			hidden[i] = strcmp(PQgetvalue(res, r, 0), names[i]) == 0;
+	}
+	PQclear(res);
+	return 0;
+}
+
 int store_dm_open(PGconn *conn, int64_t a, int64_t b, int64_t *channel, int *added)
 {
 	char name[64], lo[24], hi[24];

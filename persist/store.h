@@ -67,6 +67,12 @@ int store_members_list(struct pg_conn *conn, int64_t channel, struct store_membe
 /* The DM of users a and b (a < b), created with both as members on first
  * use: 0 with *channel and *added (members added now), or -EIO. */
 int store_dm_open(struct pg_conn *conn, int64_t a, int64_t b, int64_t *channel, int *added);
+/* Which of names (n of them, each [A-Za-z0-9_.-]{1,64}) are users that
+ * user may not see: existing users, not themself, who share no channel (a
+ * DM included) with them; the answers in hidden[]. A name of no user is
+ * not hidden: there is nothing to see. 0, -EIO, -ENOMEM. */
+int store_hidden_users(struct pg_conn *conn, int64_t user, const char *const *names, int n,
+		       bool *hidden);
 
 /* Whether user may edit or delete message seq of channel: it exists, is a
  * message not deleted, and user is its author or a channel admin. 0, or

@@ -1,11 +1,12 @@
 """Presence: devices count as one, a grace period before offline, coalesced
-changes for a flapping connection, away, and refusals."""
+changes for a flapping connection, away, refusals, and users a watcher may
+not see (no channel in common)."""
 import asyncio
 import time
 
 import pytest
 
-from conftest import Client, Server, run, unique
+from conftest import Client, Server, run, sql, unique
 
 GRACE_MS, INTERVAL_MS = 600, 300
 
@@ -105,5 +106,28 @@ def test_watching_many_users_at_once(server):
         assert all(status[u] == "online" for u in online)
         assert sum(1 for s in status.values() if s == "offline") == 200
         for c in conns + [watcher]:
+            await c.close()
+    run(go())
+
+
+def test_a_user_who_shares_no_channel_is_answered_offline_and_never_announced(server):
+    async def go():
+        hidden, shown = unique("h"), unique("s")
+        for name in (hidden, shown):  # a first connection makes the user, in general
+            c = await Client.connect(server, name)
+            await c.close()
+        sql("DELETE FROM channel_members m USING users u WHERE m.user_id = u.id "
+            f"AND u.name = '{hidden}'")
+        await asyncio.sleep((GRACE_MS + 2 * INTERVAL_MS) / 1000)  # both offline now
+        watcher = await Client.connect(server, unique("w"))
+        r = await watcher.answer({"type": "presence_subscribe", "users": [hidden, shown]})
+        assert r["users"] == [{"user": hidden, "status": "offline"},
+                              {"user": shown, "status": "offline"}], r
+        devices = [await Client.connect(server, hidden), await Client.connect(server, shown)]
+        f = await watcher.next(lambda f: f.get("type") == "presence" and f["user"] == shown, 5)
+        assert f["status"] == "online"
+        await watcher.quiet((GRACE_MS + 2 * INTERVAL_MS) / 1000)
+        assert changes(watcher, hidden) == []  # online, but not to this watcher
+        for c in devices + [watcher]:
             await c.close()
     run(go())

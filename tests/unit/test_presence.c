@@ -125,7 +125,7 @@ static void watch_bob(void)
 {
 	const char *users[] = {"bob"};
 
-	assert_int_equal(presence_watch(p, 0, 1, "r1", users, 1), 0);
+	assert_int_equal(presence_watch(p, 0, 1, "r1", users, NULL, 1), 0);
 	assert_true(wait_for("presence_subscribed:", 2000));
 }
 
@@ -175,7 +175,7 @@ static void test_unwatched_sessions_hear_nothing(void **state)
 {
 	const char *users[] = {"carol"};
 
-	assert_int_equal(presence_watch(p, 0, 1, "r2", users, 1), 0);
+	assert_int_equal(presence_watch(p, 0, 1, "r2", users, NULL, 1), 0);
 	assert_true(wait_for("presence_subscribed:", 2000));
 	presence_connect(p, "bob"); /* not watched by session 1 */
 	presence_connect(p, "carol");
@@ -267,8 +267,8 @@ static void test_a_user_homed_elsewhere_is_seen_from_every_node(void **state)
 {
 	const char *users[] = {"bob"};
 
-	assert_int_equal(presence_watch(nodes[0].p, 0, 1, "r", users, 1), 0);
-	assert_int_equal(presence_watch(nodes[1].p, 0, 2, "r", users, 1), 0);
+	assert_int_equal(presence_watch(nodes[0].p, 0, 1, "r", users, NULL, 1), 0);
+	assert_int_equal(presence_watch(nodes[1].p, 0, 2, "r", users, NULL, 1), 0);
 	presence_connect(nodes[0].p, "bob");
 	assert_true(seen_by(1, "presence:bob:online", 3000));
 	assert_true(seen_by(2, "presence:bob:online", 3000));
@@ -286,7 +286,7 @@ static void test_a_ring_change_announces_no_false_departure(void **state)
 {
 	const char *users[] = {"amy"};
 
-	assert_int_equal(presence_watch(nodes[0].p, 0, 3, "r", users, 1), 0);
+	assert_int_equal(presence_watch(nodes[0].p, 0, 3, "r", users, NULL, 1), 0);
 	presence_connect(nodes[1].p, "amy");
 	assert_true(seen_by(3, "presence:amy:online", 3000));
 	for (int round = 0; round < 3; round++) {
