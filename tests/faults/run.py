@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""run: the fault harness's workload and nemeses (docs/reliability.md). Starts
+a private PostgreSQL (deploy/pgctl) and one fanoutd, drives them with
+publishers over websockets and HTTP into a public channel, a private one and
+a DM, one publish in ten a reply in a thread (fresh client_msg_ids, a
+timed-out publish retried with the same id, the same request), and
+subscribers that drop their connection
+and resume, injects faults on a schedule from a seed, records every
+operation to a history (JSON lines), then runs the checker (check.py) on it.
+
+    run.py --out DIR [--duration 60|30m] [--faults kill,pause,pg-restart,pg-kill]
+           [--interval 2s] [--seed N] [--publishers 4] [--subscribers 3]
+           [--unsafe-async-commit]
+
+--unsafe-async-commit is the negative control: PostgreSQL with
+synchronous_commit = off (and a slow WAL writer), fanoutd told to accept it
+([postgres] allow_unsafe_commit), so a kill of PostgreSQL loses commits that
+were acknowledged: the checker must report lost acks. Exit: the checker's
+(0 clean, 1 violations), 2 when the run itself could not be made."""
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import websockets
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from conftest import SECRET, token  # noqa: E402  (independent JWTs, as the e2e tests)
+
+import check  # noqa: E402
+
+FAULTS = ("kill", "pause", "pg-restart", "pg-kill")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class History:
+    def __init__(self):
+        self.ops, self.t0 = [], time.monotonic()
+
+    def add(self, op_name, **kw):
+        self.ops.append({"op": op_name, "t": round(time.monotonic() - self.t0, 4), **kw})
+
+    def write(self, path):
+        with open(path, "w") as f:
+            for op in self.ops:
+                f.write(json.dumps(op) + "\n")
+
+
+class Postgres:
+    """A private PostgreSQL through deploy/pgctl, killed and restarted at will."""
+
+    def __init__(self, directory, unsafe):
+        self.dir, self.port = directory, free_port()
+        self.pgctl = os.path.join(ROOT, "deploy", "pgctl")
+        self.dsn = f"host=127.0.0.1 port={self.port} dbname=fanout user=fanout"
+        self.ctl("start", self.port)
+        self.data = subprocess.run([self.pgctl, "datadir", self.dir], check=True,
+                                   capture_output=True, text=True).stdout.strip()
+        if unsafe:  # acknowledged commits sit in shared memory up to 10 s
+            self.psql("ALTER SYSTEM SET synchronous_commit = off")
+            self.psql("ALTER SYSTEM SET wal_writer_delay = '10s'")
+            self.ctl("restart")
+
+    def ctl(self, *args):
+        subprocess.run([self.pgctl, args[0], self.dir, *map(str, args[1:])], check=True,
+                       capture_output=True, text=True, timeout=120)
+
+    def psql(self, query):
+        subprocess.run(["psql", f"host=127.0.0.1 port={self.port} dbname=postgres user=postgres",
+                        "-qtAX", "-c", query], check=True, capture_output=True, timeout=30)
+
+    def kill(self):
+        """SIGKILL to the postmaster and every backend, then crash recovery."""
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            pid = int(f.readline())
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                  text=True).stdout.split()
+        pids = [pid, *map(int, children)]
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + 10  # gone, shared memory released
+        while any(os.path.exists(f"/proc/{p}") for p in pids) and time.time() < deadline:
+            time.sleep(0.05)
+        for attempt in range(5):
+            try:
+                self.ctl("start", self.port)
+                return
+            except subprocess.CalledProcessError:
+                if attempt == 4:
+                    raise
+                time.sleep(1)
+
+    def stop(self):
+        """Stops it and removes its data: every run starts from an empty one."""
+        self.ctl("stop")
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+class Fanoutd:
+    def __init__(self, binary, directory, dsn, unsafe):
+        self.binary, self.dir, self.dsn = binary, directory, dsn
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = os.path.join(directory, "fanout.ini")
+        with open(self.config, "w") as f:
+            f.write(f"[server]\nport = {self.port}\nheartbeat_ms = 30000\n"
+                    "publish_rate = 100000\npublish_burst = 100000\n"
+                    f"[postgres]\nallow_unsafe_commit = {'true' if unsafe else 'false'}\n"
+                    "[log]\nlevel = notice\n")
+        self.log = open(os.path.join(directory, "fanoutd.log"), "a")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        env = dict(os.environ, FANOUT_PG_DSN=self.dsn, FANOUT_JWT_SECRET=SECRET)
+        self.proc = subprocess.Popen([self.binary, "-c", self.config], env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/readyz", timeout=1)
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"fanoutd exited {self.proc.returncode}")
+                time.sleep(0.05)
+        raise RuntimeError("fanoutd did not become ready")
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def kill(self):
+        self.signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return -9
+
+    def http(self, method, path, user, body=None, headers=None, timeout=5):
+        req = urllib.request.Request(self.url + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        req.add_header("Authorization", "Bearer " + token(user))
+        req.add_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            try:
+                return e.code, json.loads(e.read())
+            except ValueError:
+                return e.code, None
+
+
+class Run:
+    def __init__(self, a, node, pg, hist):
+        self.a, self.node, self.pg, self.h = a, node, pg, hist
+        self.rng = random.Random(a.seed)
+        self.stopping = False  # publishers stop starting new publishes
+        self.ending = False  # subscribers stop dropping and catch up
+
+    async def connect(self, user, deadline):
+        while time.monotonic() < deadline:
+            try:
+                ws = await websockets.connect(f"ws://127.0.0.1:{self.node.port}/ws?token="
+                                              f"{token(user)}", ping_interval=None,
+                                              open_timeout=2, close_timeout=1, max_size=2**24)
+                hello = json.loads(await asyncio.wait_for(ws.recv(), 3))
+                if hello.get("type") == "hello":
+                    return ws
+                await ws.close()
+            except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException):
+                pass
+            await asyncio.sleep(0.2)
+        return None
+
+    # ---- publishers ----
+
+    async def ws_attempt(self, state, user, channel, cid, parent):
+        """One attempt: ("ok", seq), ("fail", code) or ("info", reason)."""
+        if state.get("ws") is None:
+            state["ws"] = await self.connect(user, time.monotonic() + 5)
+            if state["ws"] is None:
+                return "info", "cannot connect"
+        ws = state["ws"]
+        try:
+            await ws.send(json.dumps({"type": "publish", "req": cid, "channel": channel,
+                                      "text": f"{cid} text", "client_msg_id": cid,
+                                      "parent_seq": parent}))
+            deadline = time.monotonic() + 3
+            while True:
+                f = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
+                if f.get("req") != cid:
+                    continue
+                if f.get("type") == "ack":
+                    return "ok", f["seq"]
+                return ("fail" if f.get("code") in check.DEFINITE else "info"), f.get("code")
+        except (asyncio.TimeoutError, OSError, websockets.exceptions.WebSocketException) as e:
+            state["ws"] = None
+            await ws.close()
+            return "info", type(e).__name__
+
+    async def http_attempt(self, state, user, channel, cid, parent):
+        body = {"text": f"{cid} text"}
+        if parent:
+            body["parent_seq"] = parent
+        try:
+            status, body = await asyncio.to_thread(
+                self.node.http, "POST", f"/api/v1/channels/{channel}/messages", user, body,
+                {"Idempotency-Key": cid}, 3)
+        except OSError as e:
+            return "info", type(e).__name__
+        if status in (200, 201) and body and "seq" in body:
+            return "ok", body["seq"]
+        code = (body or {}).get("error", {}).get("code") if isinstance(body, dict) else None
+        return ("fail" if status < 500 and code in check.DEFINITE else "info"), code or status
+
+    async def publisher(self, user, channels, via):
+        state, n, acked = {}, 0, {}
+        attempt = self.ws_attempt if via == "ws" else self.http_attempt
+        while not self.stopping:
+            n += 1
+            channel, cid = self.rng.choice(channels), f"{user}-{n}"
+            # one in ten a reply in a thread: the same request at each retry
+            parent = acked.get(channel) if self.rng.random() < 0.1 else None
+            for _ in range(30):  # the same id until the outcome is known
+                self.h.add("invoke", proc=user, author=user, channel=channel, id=cid, via=via,
+                           parent=parent)
+                kind, what = await attempt(state, user, channel, cid, parent)
+                if kind == "ok":
+                    self.h.add("ok", proc=user, author=user, channel=channel, id=cid, seq=what)
+                    acked[channel] = what
+                    break
+                if kind == "fail":
+                    self.h.add("fail", proc=user, author=user, channel=channel, id=cid, code=what)
+                    break
+                self.h.add("info", proc=user, author=user, channel=channel, id=cid,
+                           reason=str(what))
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(self.rng.uniform(0.002, 0.02))
+        if state.get("ws"):
+            await state["ws"].close()
+
+    # ---- subscribers ----
+
+    async def subscriber(self, user, channels, heads):
+        last = {c: 0 for c in channels}
+        caught_up = False
+        while True:
+            ws = await self.connect(user, time.monotonic() + 10)
+            if ws is None:
+                if self.ending:
+                    break
+                continue
+            self.h.add("resume", sub=user, since={str(c): s for c, s in last.items()})
+            try:
+                await ws.send(json.dumps({"type": "subscribe", "channels": [
+                    {"channel": c, "since": s} for c, s in last.items()]}))
+                drop_at = time.monotonic() + self.rng.uniform(1.5, 5)
+                while self.ending or time.monotonic() < drop_at:
+                    if self.ending and heads and all(last[c] >= heads[c] for c in channels):
+                        caught_up = True
+                        break
+                    if self.ending and time.monotonic() > self.end_deadline:
+                        break
+                    try:
+                        f = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                    except asyncio.TimeoutError:
+                        continue
+                    if f.get("type") == "message" and f.get("channel") in last:
+                        self.h.add("deliver", sub=user, channel=f["channel"], seq=f["seq"],
+                                   id=f["client_msg_id"])
+                        last[f["channel"]] = max(last[f["channel"]], f["seq"])
+            except (OSError, websockets.exceptions.WebSocketException):
+                pass
+            await ws.close()
+            if caught_up or (self.ending and self.end_deadline < time.monotonic()):
+                break
+        self.h.add("final", sub=user, caught_up=caught_up, last={str(c): s for c, s in last.items()})
+
+    # ---- the nemesis ----
+
+    async def nemesis(self, faults, until):
+        while time.monotonic() < until:
+            await asyncio.sleep(self.rng.uniform(0.5, 1.5) * self.a.interval)
+            if time.monotonic() >= until:
+                break
+            kind = self.rng.choice(faults)
+            self.h.add("fault", kind=kind, phase="start")
+            await asyncio.to_thread(self.inject, kind)
+            self.h.add("fault", kind=kind, phase="end")
+
+    def inject(self, kind):
+        if kind == "kill":
+            self.node.kill()
+            time.sleep(self.rng.uniform(0.1, 0.8))
+            self.node.start()
+        elif kind == "pause":
+            self.node.signal(signal.SIGSTOP)
+            time.sleep(self.rng.uniform(0.5, 4))
+            self.node.signal(signal.SIGCONT)
+        elif kind == "pg-restart":
+            self.pg.ctl("restart")
+        elif kind == "pg-kill":
+            self.pg.kill()
+
+
+def setup_channels(node, publishers, subscribers):
+    """general (public), a private channel and a DM, every client a member."""
+    status, body = node.http("GET", "/api/v1/channels", publishers[0])
+    general = next(c["id"] for c in body["channels"] if c["name"] == "general")
+    for u in publishers + subscribers:  # users exist once they have been seen
+        node.http("GET", "/api/v1/channels", u)
+    status, body = node.http("POST", "/api/v1/channels", publishers[0],
+                             {"name": f"faults{random.randrange(10**9)}", "kind": "private"})
+    private = body["channel"]["id"]
+    for u in publishers[1:] + subscribers:
+        node.http("POST", f"/api/v1/channels/{private}/members", publishers[0], {"user": u})
+    status, body = node.http("POST", "/api/v1/dms", publishers[0], {"user": publishers[1]})
+    dm = body["channel"]["id"]
+    return [general, private], dm
+
+
+async def drive(r, publishers, subscribers, channels, dm):
+    heads = {}
+    tasks = [asyncio.create_task(r.publisher(p, channels + ([dm] if i < 2 else []),
+                                             "http" if i == len(publishers) - 1 else "ws"))
+             for i, p in enumerate(publishers)]
+    subs = [asyncio.create_task(r.subscriber(s, channels, heads)) for s in subscribers]
+    until = time.monotonic() + r.a.duration
+    await r.nemesis([f for f in r.a.faults.split(",") if f], until)
+    while time.monotonic() < until:
+        await asyncio.sleep(0.2)
+    r.stopping = True
+    await asyncio.gather(*tasks)
+    # Everything answered: the heads now, then every subscriber to them.
+    rows = check.load_rows(r.pg.dsn, channels)
+    for c in channels:
+        heads[c] = max([x["seq"] for x in rows if x["channel"] == c] or [0])
+    r.end_deadline = time.monotonic() + 30
+    r.ending = True
+    await asyncio.gather(*subs)
+
+
+def seconds(text):
+    """A duration: 90, 90s, 30m or 2h."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    if text and text[-1] in units:
+        return float(text[:-1]) * units[text[-1]]
+    return float(text)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--duration", type=seconds, default=60.0)
+    p.add_argument("--faults", default="kill,pause,pg-restart,pg-kill")
+    p.add_argument("--interval", type=seconds, default=2.0)
+    p.add_argument("--seed", type=int, default=int(time.time()))
+    p.add_argument("--publishers", type=int, default=4)
+    p.add_argument("--subscribers", type=int, default=3)
+    p.add_argument("--unsafe-async-commit", action="store_true")
+    p.add_argument("--bin", default=os.environ.get("FANOUT_BIN",
+                                                   os.path.join(ROOT, "build/apps/fanoutd")))
+    a = p.parse_args(argv)
+    bad = [f for f in a.faults.split(",") if f and f not in FAULTS]
+    if bad or a.publishers < 2:
+        print(f"run: unknown faults {bad} (known: {','.join(FAULTS)}), or fewer than 2 "
+              "publishers", file=sys.stderr)
+        return 2
+    os.makedirs(a.out, exist_ok=True)
+    print(f"run: seed {a.seed}, {a.duration:g} s, faults {a.faults or 'none'} every "
+          f"~{a.interval:g} s{', UNSAFE async commit (negative control)' if a.unsafe_async_commit else ''}")
+    hist, pg, node = History(), None, None
+    try:
+        pg = Postgres(os.path.join(a.out, "pg"), a.unsafe_async_commit)
+        node = Fanoutd(a.bin, a.out, pg.dsn, a.unsafe_async_commit)
+        tag = f"{a.seed % 100000}"
+        publishers = [f"fp{tag}x{i}" for i in range(a.publishers)]
+        subscribers = [f"fs{tag}x{i}" for i in range(a.subscribers)]
+        channels, dm = setup_channels(node, publishers, subscribers)
+        r = Run(a, node, pg, hist)
+        asyncio.run(drive(r, publishers, subscribers, channels, dm))
+        path = os.path.join(a.out, "history.jsonl")
+        hist.write(path)
+        return check.main([path, "--dsn", pg.dsn, "--json", os.path.join(a.out, "report.json")])
+    except (RuntimeError, subprocess.CalledProcessError, OSError, KeyError, TypeError) as e:
+        print(f"run: the run could not be made: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if node:
+            node.stop()
+        if pg:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
