@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """run: the fault harness's workload and nemeses (docs/reliability.md). Starts
 a private PostgreSQL (deploy/pgctl) and one fanoutd, drives them with
 publishers over websockets and HTTP into a public channel, a private one and
@@ -19,6 +20,7 @@ were acknowledged: the checker must report lost acks. Exit: the checker's
 (0 clean, 1 violations), 2 when the run itself could not be made."""
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import random
@@ -235,7 +237,8 @@ class Run:
             status, body = await asyncio.to_thread(
                 self.node.http, "POST", f"/api/v1/channels/{channel}/messages", user, body,
                 {"Idempotency-Key": cid}, 3)
-        except OSError as e:
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            # killed mid-answer: the outcome is unknown
             return "info", type(e).__name__
         if status in (200, 201) and body and "seq" in body:
             return "ok", body["seq"]
