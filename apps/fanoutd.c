@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanoutd: the daemon. Loads the configuration, checks that PostgreSQL commits
  * are durable, applies migrations, starts DPDK's EAL (no hugepages, no NIC:
  * for the fan-out tables), the persist writer and readers, the messaging core
@@ -14,6 +15,7 @@
 #include "fanout.h"
 #include "server.h"
 #include "log.h"
+#include "notify.h"
 #include "cluster.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -31,6 +33,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 struct daemon {
 	struct config cfg;
@@ -314,7 +317,9 @@ static int start_edges(struct daemon *d)
 
 	if (d->cfg.server.web_root[0])
 		snprintf(d->web_root, sizeof(d->web_root), "%s", d->cfg.server.web_root);
-	else
+	else if (access(FANOUT_WEB_ROOT "/index.html", R_OK) == 0) /* installed */
+		snprintf(d->web_root, sizeof(d->web_root), "%s", FANOUT_WEB_ROOT);
+	else /* run from the build tree */
 		snprintf(d->web_root, sizeof(d->web_root), "%s/web", FANOUT_SOURCE_ROOT);
 	d->server = socket_server_start(&scfg, d->edge, is_ready, d);
 	if (d->server == NULL) {
@@ -363,6 +368,28 @@ static void shut_down(struct daemon *d)
 	rte_eal_cleanup();
 }
 
+/* Serving: tells systemd (when it started us, Type=notify) that we are
+ * ready, feeds its watchdog from this loop, and returns the signal that
+ * ends the service. */
+static int wait_for_signal(const sigset_t *signals)
+{
+	uint64_t watchdog = notify_watchdog_usec();
+	int sig;
+
+	notify_send("READY=1\nSTATUS=serving");
+	while (watchdog) {
+		struct timespec half = {(time_t)(watchdog / 2000000),
+					(long)(watchdog / 2 % 1000000) * 1000};
+
+		sig = sigtimedwait(signals, NULL, &half);
+		if (sig > 0)
+			return sig;
+		notify_send("WATCHDOG=1");
+	}
+	sigwait(signals, &sig);
+	return sig;
+}
+
 int main(int argc, char **argv)
 {
 	bool migrate_only = false, check_only = false;
@@ -405,8 +432,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (start_core(&d) < 0 || start_edges(&d) < 0)
 		return 1;
-	sigwait(&signals, &sig);
+	sig = wait_for_signal(&signals);
 	LOG(NOTICE, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	notify_send("STOPPING=1\nSTATUS=shutting down");
 	shut_down(&d);
 	LOG(NOTICE, "stopped");
 	return 0;

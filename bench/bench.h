@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The scenarios of fanout-bench, one per file. Each takes the arguments after
  * its name and returns the exit code. */
 #pragma once

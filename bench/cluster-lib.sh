@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # cluster-lib.sh: what bench/failover and bench/cluster-hop share: a private
 # etcd and PostgreSQL under $state, and fanoutd nodes n1.. on loopback
 # (HTTP 8090+i, peer link 7200+i). Sourced, not run. Needs: root, state,

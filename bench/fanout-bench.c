@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanout-bench: load generator and benchmarks. Scenarios print figures; they
  * are never timed tests.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Log-linear histogram; see hist.h. A value's bucket is its power of two and
  * the next HIST_SUB_BITS bits below the leading one. */
 #include "hist.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A log-linear latency histogram in the manner of HdrHistogram: values (ns)
  * land in buckets of about 1.5% width from 1 ns to hours, in fixed memory, so
  * recording is O(1) and percentiles are read at the end. */

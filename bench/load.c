@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Shared helpers of fanout-bench's network scenarios; see load.h. */
 #include "load.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Helpers shared by fanout-bench's network scenarios: tokens, blocking calls
  * to the HTTP API, source addresses spread over 127.0.0.0/8, a cheap field
  * scan of server frames, per-stream seq checking, and the JSON result file. */

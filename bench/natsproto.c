@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The NATS client protocol over a websocket for fanout-bench: see
  * natsproto.h. Only what a publisher and a subscriber need. */
 #include "natsproto.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The NATS client protocol as fanout-bench speaks it over a websocket: a
  * streaming parser of INFO, MSG, PING, PONG and -ERR that answers the
  * server's INFO with CONNECT, the connection's SUB lines and a PING, and

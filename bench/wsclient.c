@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A minimal epoll websocket client for fanout-bench; see wsclient.h. */
 #include "wsclient.h"
 #include "buf.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A small websocket client for load generation: non-blocking sockets driven
  * by one epoll loop, enough of RFC 6455 for fanout's text frames (masking,
  * 7/16/64-bit lengths, ping, close). Not a general client: no extensions, no

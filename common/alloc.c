@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Allocator identity and statistics over jemalloc's mallctl interface. */
 #include "alloc.h"
 

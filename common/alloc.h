@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The heap of every binary is jemalloc (linked in, replacing malloc); this is
  * the thin layer that names the allocator in use and reads its statistics for
  * metrics. Under ASan builds the libc/ASan allocator stands in and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The growable byte buffer of buf.h. */
 #include "buf.h"
 

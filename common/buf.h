@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A growable byte buffer: appended to, reset and reused, freed once. The
  * persist tier builds binary parameters in it; the socket edge gathers a
  * fragmented websocket message in it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Clocks (named clock.h so as not to shadow <time.h>): monotonic nanoseconds for intervals and
  * deadlines, wall-clock microseconds for timestamps stored or shown to users. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* INI configuration loader. A table names every key with its type, bounds and
  * place in struct config; the inih callback looks each (section, key) up in it,
  * so an unknown key is an error by construction, not by omission. */

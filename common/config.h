@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Configuration: one INI file (inih) with the sections [server], [postgres],
  * [persist], [dataplane], [auth], [cluster] and [log]. Unknown sections or keys and
  * malformed values are errors reported as "file:line: reason". Secrets and the

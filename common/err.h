@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Error conventions: functions return 0 or -errno, constructors return NULL
  * and set errno, burst functions return counts. These helpers keep call sites
  * short and the conventions uniform. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A JSON object's top-level members without allocating (jscan.h): one pass
  * over the text with a small stack of the open containers. */
 #include "jscan.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A JSON object's top-level members, found without allocating and without a
  * JSON library: for a thread that must not call either per message (a DPDK
  * worker lcore deciding whether a request is a publish). It checks the

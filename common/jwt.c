@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* HS256 JWT signing and verification over OpenSSL's HMAC and jansson. */
 #include "jwt.h"
 

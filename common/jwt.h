@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* HS256 JSON Web Tokens (RFC 7519, RFC 7515): minted by fanoutctl, verified
  * by the edges before any websocket upgrade or API call. Only HS256 is
  * accepted; "alg":"none" and every other algorithm are refused.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Logging facade: renders records as text or JSON lines and writes each with
  * one write(2). See log.h for the contract. */
 #include "log.h"

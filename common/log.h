@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Logging facade shared by the daemon, the CLI and the bench: one call site
  * format, two renderings (human text for terminals, JSON lines for services).
  *

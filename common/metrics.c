@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Metric registry and Prometheus text rendering. */
 #include "metrics.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Process-wide metrics in the Prometheus text format. Modules own their metric
  * objects (usually static) and register them once at start-up; updates are
  * relaxed atomics, safe from any thread and cheap enough for hot paths.

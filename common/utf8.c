@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Incremental UTF-8 validator; see utf8.h. */
 #include "utf8.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* UTF-8 validation (RFC 3629): rejects overlong forms, surrogates, code points
  * above U+10FFFF and truncated sequences. Incremental, so a validator can be fed
  * a message in pieces (websocket fragments) and keeps its state between calls. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The websocket server side: the upgrade request parser, the frame decoder
  * and the header encoder (see ws.h). */
 #include "ws.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The websocket server side (RFC 6455), shared by both edges: the HTTP/1.1
  * upgrade request parser (§4.1-4.2), the frame decoder (§5) and the frame
  * header encoder. Neither parser allocates; both take input in any pieces

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The channel map (chanmap.h). */
 #include "chanmap.h"
 

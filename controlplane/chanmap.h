@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A map from channel id to a small fixed-size value, for the cluster's
  * interest tables: which channels this node subscribes to and at which
  * owner, which channels each peer subscribes to here. Chained buckets that

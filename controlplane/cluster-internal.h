@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The cluster's state, shared by cluster.c (lifecycle, the link's events,
  * forwarded publishes) and interest.c (who subscribes where, broadcasts).
  * cluster.c calls into interest.c, never the other way. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The cluster on one node (cluster.h): its lifecycle, the link's events,
  * the route, and the gateway's forwarded publishes. Interest and broadcasts
  * are in interest.c; both share cluster-internal.h.
@@ -16,6 +17,7 @@
 #include "etcd.h"
 #include "fanout.h"
 #include "log.h"
+#include "notify.h"
 #include "metrics.h"
 #include "publish.h"
 #include "store.h"
@@ -489,8 +491,12 @@ static void cluster_note_drain(struct cluster *c)
 			    "closed with 1012 once what is in flight has settled");
 		c->drain_close_at_ns = time_mono_ns() + DRAIN_SETTLE_NS;
 		c->drain_closed = false;
+		/* A status, not STOPPING=1: a drained node keeps running and may
+		 * be undrained. */
+		notify_send("STATUS=draining");
 	} else if (!draining && c->draining) {
 		LOG(NOTICE, "undrained: this node takes channels again");
+		notify_send("STATUS=serving");
 	}
 	c->draining = draining;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The cluster on one node (docs/cluster.md): membership in etcd, the peer
  * link to every other member, and the route the publish door asks.
  *

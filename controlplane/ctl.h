@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanoutctl's shared pieces: its exit codes and output formats, so each
  * command file (ctl_*.c) reads the same. */
 #pragma once

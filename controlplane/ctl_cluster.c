@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanoutctl's cluster commands, read from etcd (etcdctl's shape):
  *
  *   node list                  the members, their addresses and state

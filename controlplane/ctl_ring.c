@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanoutctl ring: the ring's commands. `ring simulate` builds rings of
  * --nodes members over --channels channels at several vnode counts (or the
  * one given) and prints balance and movement, the figures that chose

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The etcd v3 JSON gateway client (etcd.h). Each call is one POST of a JSON
  * body to /v3/...; int64 fields come back as strings and bytes as base64,
  * which is all the translation there is. The watch is the same POST held

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A small etcd v3 client over its JSON gateway (HTTP/1.1 + JSON, libcurl and
  * jansson): leases, puts, a create-if-absent, ranges over a prefix and a
  * watch stream. No C etcd v3 client is packaged for Debian; the gateway is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanoutctl: the operator's command line. Depends on common/ only and talks to
  * a running fanoutd over its APIs; commands that need nothing but the
  * configuration (minting a token) work offline.

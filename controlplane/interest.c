@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Interest and broadcasts (cluster-internal.h): which channels this node has
  * subscribers of and at which owner it registered them; which channels each
  * peer registered here; and the broadcast that sends a committed frame once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Membership (membership.h): the lease thread, the watch thread, the member
  * table they keep and the rings built from it. */
 #define LOG_COMPONENT "cluster"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Membership: this node's lease and key in etcd, the live member set, and
  * the ring built from it (docs/cluster.md, "Membership").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The peer link (peer.h): one epoll thread, the links it dials and accepts,
  * their handshake, and the bounded queues other threads append to.
  *

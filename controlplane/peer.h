@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The peer link: TCP between the nodes of a cluster, frames of peer_wire.h,
  * mutually authenticated with the cluster's secret (docs/cluster.md, "The
  * peer link").

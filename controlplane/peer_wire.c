@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The peer link's frames (peer_wire.h): a writer that appends fields to a
  * buffer and a reader that takes them from a bounded span, failing on the
  * first field that would run past the frame. */

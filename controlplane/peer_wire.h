@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The peer link's wire format (docs/cluster.md, "The peer link"): frames
  * between fanoutd nodes over TCP.
  *

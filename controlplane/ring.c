@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The ring (ring.h): members sorted by id, each with `vnodes` points placed
  * by hashing its id and the point's number; a key belongs to the member of
  * the first point at or after it, wrapping at the top.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The ring: consistent hashing with virtual nodes over the live members of a
  * cluster (DESIGN.md section 4). Every node builds the same ring from the same
  * member set, so every node agrees on who owns a channel (and on whose node a

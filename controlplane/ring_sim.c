@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The ring's simulation (ring_sim.h): build the ring, walk the sorted channel
  * keys once per ring to count each member's channels, then rebuild without
  * a member (leave) and with one more (join) and count who changed hands. */

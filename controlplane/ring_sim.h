@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The ring's simulation: how evenly a ring of N members spreads C channels,
  * and how many move when one member leaves or joins. What `fanoutctl ring
  * simulate` prints and what chose RING_DEFAULT_VNODES (docs/cluster.md). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Structures shared by the files of the core: edge.c (the node and its
  * workers' tables), session.c (one connection), jobs.c, worker.c and
  * requests.c. Not for the transports. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The node-wide messaging core: the node, its workers and their local
  * subscription tables (channel -> sessions, session id -> session). The
  * bottom of the core: it calls no session, job or request code; the worker's

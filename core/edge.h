@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The messaging core shared by both edges, transport-neutral: workers, their
  * sessions, the client protocol (docs/protocol.md), membership, catch-up, and
  * the path from a durable commit to every subscriber.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* JSON encoding of messages for frames and API replies (jansson). One place
  * decides how a message looks on the wire: docs/protocol.md shows it. */
 #include "edge.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The publish hand-off (handoff.h): the worker's side (scan, check, copy into
  * a slot, put it on the ring), the control thread's (parse, validate,
  * submit; encode the answer after COMMIT) and the slot's way back through

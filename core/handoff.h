@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The publish hand-off: how a worker that must not allocate, lock or parse
  * JSON per message (a DPDK worker lcore, docs/dataplane.md) publishes.
  *

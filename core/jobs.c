@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The jobs a session's requests need from PostgreSQL, run on reader threads
  * and answered through the worker's inbox: hello (the user and their
  * channels), history pages (for a request or a catch-up), edits and deletes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Presence: who is online, away or offline, for the users a client is
  * looking at. One thread owns all the state; workers report through a locked
  * queue and hear back through their inboxes. See presence.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Presence: online, away or offline per user, for the users each client is
  * looking at. Several connections of one user are one presence; a user with
  * no connection stays present for a grace period (a reconnect is not a

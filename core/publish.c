@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The publish door and the broadcast door: see publish.h. Live-only
  * channels get their seqs here, per channel under one lock, which also
  * keeps their frames in seq order into every inbox; durable ones get theirs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The one door of a publish, and the one way out for what it commits.
  *
  * Every message and event (edit, delete, react, unreact) enters through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A publish request's words (publish_request.h): parsing, validation and the
  * texts of its answers, the same from either place that reads one. */
 #include "publish_request.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A publish request's words, shared by the two places that read one: the
  * worker's request handlers (requests.c) and the publish hand-off's control
  * thread (handoff.c). Parsing and validating the request, and the texts of

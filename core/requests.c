@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The requests a client sends over its session (docs/protocol.md): parsing,
  * validation, membership checks, and handing each to the part that does it
  * (subscriptions to session.c, publishes and events to the persist writer,

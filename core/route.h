@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The route: who owns a channel, and the way to the others. A publish goes
  * to its channel's owner, which sequences and persists it (DESIGN.md
  * section 2, step 2), and what a node broadcasts reaches the other nodes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* One client connection's protocol, transport-neutral (docs/protocol.md).
  *
  * Design note

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A worker's loop: what the transport calls on the worker's own thread to
  * hand queued frames to the sessions that subscribe (edge_worker_drain), to
  * check heartbeats once a second (edge_worker_tick), and to close every

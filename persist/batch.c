@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* One batch of the persist writer against PostgreSQL (see writer.c's header
  * for the design): the connection, the heads of the batch's channels, its
  * replies' parents, the pipelined append fenced by the channel head, and,

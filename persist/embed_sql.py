@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Embeds the ordered SQL migrations into a C source file, so fanoutd carries
 its schema and needs no files at run time. Usage: embed_sql.py OUT.c FILE..."""
 import os
@@ -20,7 +21,12 @@ def main():
         name = os.path.basename(path)
         version = int(name.split("_", 1)[0])
         with open(path, encoding="utf-8") as f:
-            rows.append((version, name, f.read()))
+            text = f.read()
+        # The license line is the file's, not the schema's: a migration's
+        # checksum (recorded by every database it ran on) stays as it was.
+        if text.startswith("-- SPDX-License-Identifier:"):
+            text = text.split("\n", 1)[1]
+        rows.append((version, name, text))
     versions = [r[0] for r in rows]
     if versions != list(range(1, len(rows) + 1)):
         sys.exit(f"embed_sql.py: migrations must be numbered 1..N without gaps, got {versions}")

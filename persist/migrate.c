@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Applies the embedded schema migrations; see migrate.h. */
 #define LOG_COMPONENT "migrate"
 #include "migrate.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Schema migrations: the ordered SQL files of persist/migrations/, embedded in
  * the binary at build time, applied once each and recorded with a checksum in
  * schema_migrations. Several nodes starting together serialize on an advisory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Types shared by the persist tier and its callers (edges, bench, tests):
  * a durable message as handed on after COMMIT. Includes nothing heavy. */
 #pragma once

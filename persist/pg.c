@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* PostgreSQL connection helpers and binary parameter encoding. */
 #define LOG_COMPONENT "persist"
 #include "pg.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* PostgreSQL plumbing shared by the writer, the reader and migrations:
  * connecting with the durability check, reconnect backoff, pipeline flushing,
  * and binary encoding of parameters (int8 and arrays) so batches travel as a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* History reader threads; see reader.h. Each thread owns one connection and
  * takes queries from a shared FIFO. A page is fetched with limit+1 rows so
  * has_more is exact without a count query. */

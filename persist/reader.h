@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The history reader: catch-up after a seq, scroll-back before a seq, and
  * threads, paged, on its own threads and connections so an edge worker never
  * waits on PostgreSQL. Requests go in from any thread; each answer comes back

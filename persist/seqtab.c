@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Channel heads and the dedup cache; see seqtab.h for the contract.
  *
  * The dedup cache is a fixed pool of entries used as a FIFO ring: inserting

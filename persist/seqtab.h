@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The sequencer's memory: each channel's durable head, and a bounded cache of
  * recent (channel, author, client_msg_id) -> seq for deduplicating retries.
  * Pure logic with no I/O, owned by one writer thread (not thread-safe).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The store's statements: see store.h. Parameters go as text, one
  * PQexecParams each; results are copied into the caller's structs, so no
  * PGresult leaves this file. */

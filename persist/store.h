@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The store: typed reads and writes of users, channels, members, DMs and
  * read cursors, for the control queries that run as reader jobs (hello, the
  * HTTP API, edits and reactions). Messages are written by the writer

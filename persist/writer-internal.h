@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The persist writer's state, shared by writer.c (the queue, the thread, the
  * batches' outcomes) and batch.c (one batch against PostgreSQL: the
  * connection, the channels' heads, the pipelined append and the fence, and

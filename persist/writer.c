@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The persist writer: sequencing, group commit and the fence.
  *
  * Design note

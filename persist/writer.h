@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The persist writer: the sequencer and durable stage of DESIGN.md §2, steps
  * 3-5. Any thread submits publishes; one writer thread per instance assigns
  * dense per-channel seqs, drops retried client_msg_ids, commits batches in one

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """count: the closing line of deploy/test. Reads meson's testlog.json files
 and counts test cases, not suites: each cmocka test, each pytest case, each
 case of the shell suites, each node test, each fuzz harness. A suite whose

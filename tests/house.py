@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """house: the rules of the code's layout that the compiler cannot see, checked
 on the source tree (docs/architecture.md, "Layout"). The include walls are
 the build's (each layer's library sees only itself and the layers below);
@@ -13,7 +14,8 @@ this checks the rest, and prints one line per rule, "ok - ..." or
 - no SQL statement outside persist/;
 - no circle of product .c files that call each other's functions;
 - no .c file over 1,000 lines and no function over 80 lines, except those
-  listed below with the reason they are still so.
+  listed below with the reason they are still so;
+- every source file opens with its SPDX license line.
 
     tests/house.py [ROOT]"""
 import os
@@ -65,6 +67,26 @@ texts = {f: strip_comments(read(f)) for f in sources}
 
 libpq = [f for f, t in texts.items() if "libpq-fe.h" in t and not f.startswith("persist/")]
 check(not libpq, "libpq-fe.h only in persist/", ", ".join(libpq))
+
+# Every source file names its license (LICENSE: BSD-3-Clause) in its first
+# lines: the C sources here, and in tests, bench, web and the scripts too.
+def all_sources():
+    out = []
+    for top in PRODUCT + ("tests", "bench", "web", "deploy"):
+        for d, _, fs in os.walk(os.path.join(ROOT, top)):
+            if "/results" in d or "/corpus" in d or "node_modules" in d or "__pycache__" in d:
+                continue
+            for f in fs:
+                path = os.path.relpath(os.path.join(d, f), ROOT)
+                if f.endswith((".c", ".h", ".py", ".js", ".mjs", ".html", ".css", ".sql", ".sh")) \
+                        or f == "meson.build" or read(path).startswith("#!"):
+                    out.append(path)
+    return sorted(out)
+
+
+unlicensed = [f for f in all_sources()
+              if "SPDX-License-Identifier: BSD-3-Clause" not in "\n".join(read(f).split("\n")[:3])]
+check(not unlicensed, "every source file opens with its SPDX license line", ", ".join(unlicensed))
 
 calls = [f for f, t in texts.items() if re.search(r"\bpersist_writer_submit\s*\(", t)
          and f.endswith(".c") and not f.startswith("persist/")]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // The fanout web client. One websocket carries everything live (protocol v1,
 // docs/protocol.md); the HTTP API creates channels and opens DMs.
 //

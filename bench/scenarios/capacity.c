@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanout-bench capacity (scenario W7): opens idle websocket connections until
  * the target count (or until the server or this process refuses more), holds
  * them, and reports how much the server's heap grew per connection (from its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanout-bench dpdk-null: deliveries per second of one DPDK worker lcore,
  * the DPDK edge's whole send path (frame to TCP send queue by reference,
  * segment, header mbuf per recipient chained to the shared frame, checksum

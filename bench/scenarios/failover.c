@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanout-bench failover: one trial of an owner's death under load. A
  * publisher on one node publishes into a channel at a constant rate, open
  * loop; a subscriber on another node receives it; neither node owns the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanout-bench fanout (scenario W1): one hot channel over the socket edge.
  * One publisher sends at a constant rate (open loop); N subscribers receive
  * every message. Each message carries the time it was due, and latency runs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanout-bench groups (scenario W2): many small channels. Every user is in
  * one DM (with the next user) and one 10-member group; every connection
  * publishes, the offered rate spread evenly over them and alternating

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanout-bench lcore-publish: what one publish costs the worker that
  * received it, and how many a single worker thread pushes through, with the
  * worker publishing itself (jansson, the publish door, malloc: the socket

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanout-bench nats: W1 (one hot channel) against nats-server's websocket
  * listener, for a side-by-side with fanout at equal offered load. The same
  * client, pacing, due-time latency and seq checks as bench/scenarios/fanout.c; the

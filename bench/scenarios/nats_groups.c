@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanout-bench nats-groups: W2 (many small channels) against nats-server's
  * websocket listener, for a side-by-side with `fanout-bench groups` at equal
  * offered load. The same shape: every user subscribes to its 10-member group

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* fanout-bench dpdk-null: the DPDK edge's send path on one lcore into a
  * port that drops everything (docs/benchmarks.md). */
 #include "dpdk-internal.h"

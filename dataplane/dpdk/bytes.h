@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Big-endian (network order) loads and stores for the DPDK edge's packet
  * code, on unaligned byte pointers. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A DPDK edge connection from accept to close: the upgrade request in a
  * handshake slot (the longest-waiting connection gets the next free one),
  * the token and path checked as the socket edge does, the same session of

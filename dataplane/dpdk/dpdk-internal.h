@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* State shared by the DPDK edge's files: the edge, its worker lcores, their
  * connections and handshake slots, and the transmit state a frame carries in
  * its headroom. dpdk_edge.c says how the parts fit; nothing outside

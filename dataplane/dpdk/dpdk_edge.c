@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The DPDK edge (see dpdk_edge.h): the port, the worker lcores and their
  * loop, and the glue from packets to sessions: net.c below TCP, tcp.c, the
  * websocket upgrade and frames (ws.c), and the messaging core's sessions.

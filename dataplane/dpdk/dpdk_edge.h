@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The DPDK edge: websocket clients over a userspace TCP on a DPDK port, one
  * worker lcore per RX/TX queue pair, each owning its connections outright
  * and serving them through the same sessions as the socket edge

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Frames in DPDK memory (see framepool.h): four rte_mempools of frame-sized
  * objects. Mempool objects never straddle a break in IO addresses, so a
  * frame's bytes are one DMA-able run; a get or put from an lcore goes

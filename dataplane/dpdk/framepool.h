@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Frames in DPDK memory: size-classed rte_mempools installed as frame.c's
  * frame memory, so that a NIC sends a frame's bytes by DMA straight from
  * where the frame was encoded (the DPDK edge's zero-copy send on PCI ports,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The worker lcore's loop: read the port until its ring is empty, hand
  * each packet to net.c and TCP, drain the worker's inbox, move frames to
  * TCP, send, and only then run the timers. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The DPDK edge's network layer below TCP: see net.h. */
 #include "net.h"
 

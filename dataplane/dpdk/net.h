@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The network layer of the DPDK edge below TCP: Ethernet, ARP (answer,
  * resolve, a cache with expiry), IPv4 (fragments and bad headers dropped and
  * counted) and ICMP echo, plus the Internet checksum in the pieces the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The DPDK edge's port and workers set up: the port's queues, pools and
  * offloads (zero-copy and checksums decided from what its driver offers),
  * and each worker's TCP engine, network state and connection slots. */

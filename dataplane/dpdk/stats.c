@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The DPDK edge's metrics: counters the workers keep without a lock, summed
  * when /metrics is read, and the port's own statistics. */
 #include "dpdk-internal.h"

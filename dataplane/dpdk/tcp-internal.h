@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The TCP engine's state and the functions its files share: tcp.c (the
  * engine's memory: connections, send queues, held segments), tcp_wire.c
  * (parsing, headers, SipHash), tcp_output.c (segments out, ACKs, RTT and

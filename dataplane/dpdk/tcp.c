@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The TCP engine of the DPDK edge (see tcp.h): passive open, in-order
  * delivery with out-of-order segments held and reported (SACK), zero-copy
  * send with retransmission, NewReno and SACK-assisted recovery, SYN cookies,

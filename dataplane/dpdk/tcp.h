@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The TCP engine of the DPDK edge: the server side of TCP (RFC 9293, passive
  * open only) as a library that an lcore loop drives. Segments go in parsed
  * (tcp_input), segments come out through a callback (tcp_output_fn), time is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The TCP engine's input: a segment's arrival (RFC 9293 3.10.7), the
  * listening side with SYN cookies, and established data in order. */
 #include "tcp-internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The TCP engine's output: segments, ACKs with SACK blocks, the SYN-ACK and
  * resets; what the windows allow; retransmission; RTT samples, NewReno and
  * spurious-timeout detection as ACKs arrive. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The TCP engine's timers (retransmission, SYN-ACK, TIME-WAIT, keeping the
  * slabs trimmed) and the calls of the application that drives it. */
 #include "tcp-internal.h"

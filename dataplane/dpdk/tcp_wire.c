@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The TCP engine's wire format: segments parsed and checked, headers and
  * options built, and SipHash-2-4 for initial sequence numbers and SYN
  * cookies. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The DPDK edge's transmit side: segments as mbufs (a header mbuf per
  * recipient chained to external-buffer mbufs pointing into shared frames,
  * or copies where a piece is short or the port cannot read it in place),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The lcore timer wheel: see wheel.h. */
 #include "wheel.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A hashed timer wheel for one lcore: one intrusive node per timer, armed
  * and cancelled in O(1), expired by walking only the slots whose ticks have
  * passed. Timers further out than one turn wait in their slot for their

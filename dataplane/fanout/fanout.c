@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The fan-out engine: channel -> workers table and worker inboxes. See
  * fanout.h for the design. Inbox items are tagged pointers: frames have the
  * low bit set, events do not (both are at least 8-byte aligned). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The fan-out engine shared by both edges: which workers have subscribers of
  * which channel, and each worker's inbox.
  *

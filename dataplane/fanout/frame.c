@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Refcounted encoded frames; see frame.h. */
 #include "frame.h"
 

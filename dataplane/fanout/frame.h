@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* An encoded server->client frame: the JSON text of one message (or other
  * event), with headroom in front for a transport to write its header into.
  * Refcounted: every session of a worker that sends it holds one reference.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The HTTP API (docs/api.md): channels, membership, DMs and messages. Each
  * call runs as a job on a reader thread (it needs PostgreSQL) and answers
  * through the worker's inbox; posting a message goes through the persist

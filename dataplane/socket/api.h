@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The HTTP API (docs/api.md), transport-neutral: server.c parses the request
  * and authenticates it, api.c decides. Answers are JSON; most need
  * PostgreSQL, so they come later, on the worker thread, through the

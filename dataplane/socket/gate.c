@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The HTTP API's gate: see gate.h. The order of the checks matters: the
  * body's framing first (a refusal must know whether unread bytes follow, to
  * close rather than read them as the next request), then the token, and only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The HTTP API's gate: everything decided about a request before any
  * handler may run. The body's framing, where the token is, the token itself,
  * the route and the Idempotency-Key are checked here, in that order, and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The socket edge's plain HTTP: the API (/api/v1/...), /healthz, /readyz and
  * /metrics. Static files and websocket upgrades are server.c's.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The HTTP API's route table: see routes.h. Each route is a path pattern
  * with the methods it allows; a pattern matches whole segments, and an id
  * segment is a positive decimal integer that fits int64. */

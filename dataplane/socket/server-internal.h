@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The socket edge's shared state between its files: server.c (threads,
  * listening, websockets) and http.c (plain HTTP: the API, health, metrics).
  * Nothing outside dataplane/socket/ includes this. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The socket edge: libwebsockets on kernel sockets. Each service thread owns
  * one lws context and one edge worker; its connections never leave it. Other
  * threads wake it with lws_cancel_service(), and it drains its inbox in

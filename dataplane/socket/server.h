@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The socket edge's listener: websockets at /ws, the HTTP API, health,
  * readiness, metrics and the web client, on one port, served by N threads.
  * See server.c for the threading. */

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-3-Clause
 -- 0001: users, channels, membership and the message log.
 -- messages is hash-partitioned by channel_id: a channel's history lives in one
 -- partition, and writers of different channels spread over all of them.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-3-Clause
 -- 0003: edits, deletes and reactions. Each is an event row of its own kind in
 -- messages (with its own seq, so it replays on resume), whose parent_seq names
 -- the message it acts on. A trigger applies it to that message in the same

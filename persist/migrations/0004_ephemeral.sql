@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-3-Clause
 -- 0004: ephemeral channels: live-only feeds (market data, live events). Their
 -- messages are never stored and there is no catch-up; membership still
 -- applies. Their seq is kept in memory by the node, restarting after a

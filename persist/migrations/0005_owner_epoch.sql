@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-3-Clause
 -- 0005: the owner epoch, the cluster's fence (docs/cluster.md, "Ownership").
 -- A node that takes a channel raises owner_epoch to its ring's epoch before
 -- it sequences anything; every commit checks that owner_epoch is still the

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: BSD-3-Clause
 -- 0006: etcd generations. The owner epoch (0005) is built from the etcd
 -- revision of the ring, but an etcd cluster that is replaced (its data
 -- lost, a new one bootstrapped) starts its revisions again from 1, below

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSD-3-Clause
 // Browser test of the web client: Debian's chromium driven by playwright-core
 // against a real fanoutd and PostgreSQL. Two users in two browser contexts
 // chat in a channel and a DM, reply in a thread, and one reconnects while

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Fixtures for the end-to-end tests: a real fanoutd against the real
 PostgreSQL that deploy/test started, driven by an independent websocket client
 (python3-websockets). Tokens are minted here with Python's hmac, not by our

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """A websocket client for the DPDK edge tests, run inside the clients' network
 namespace (ip netns exec) by test_dpdk_edge.py: one scenario per call, its
 result as one JSON line on stdout. python3-websockets over the Linux kernel's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """What the DPDK edge tests share: shell commands in and out of network
 namespaces, interface offloads off, the namespaced websocket client
 (dpdk_client.py) and a channel for a set of users."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """An impairing Ethernet forwarder for the DPDK edge tests: bridges two
 interfaces (raw AF_PACKET sockets) and, in both directions, drops, delays,
 reorders and duplicates frames like tc netem would. The test kernel has no

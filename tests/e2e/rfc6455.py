@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """An RFC 6455 conformance suite of our own, organised by the sections of
 the Autobahn|Testsuite (1 framing, 2 ping/pong, 3 reserved bits, 4 opcodes,
 5 fragmentation, 6 UTF-8, 7 close, 9 limits, 10 misc). Its own framing over

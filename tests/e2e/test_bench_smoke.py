@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """A smoke run of every fanout-bench network scenario against a real server:
 seconds, few connections. It checks that the tool works and that its JSON
 result parses with the expected figures; it asserts nothing about speed."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """End-to-end tests of the cluster (docs/cluster.md): three real fanoutd
 processes joined through the real etcd deploy/test started, on the real
 PostgreSQL, driven by independent websocket clients. Each module gets a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The cluster under faults (docs/cluster.md, "Faults"): the owner of a
 channel killed with SIGKILL or frozen with SIGSTOP past its lease while
 publishers on the other nodes stream, a node drained under traffic, etcd

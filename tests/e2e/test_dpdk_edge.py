@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The DPDK edge end to end: fanoutd drives one end of a veth pair through
 DPDK's af_packet driver with our userspace TCP; Linux kernel clients
 (python3-websockets in dpdk_client.py) connect from a network namespace at

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """How the DPDK edge hands frames to its port, end to end: fanoutd on one end
 of a veth pair (DPDK's af_packet driver), Linux kernel clients in a network
 namespace at the other. The af_packet driver copies from virtual addresses,

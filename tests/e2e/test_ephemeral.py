@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Ephemeral channels: live-only feeds that are never stored, have no
 catch-up, and cannot be DMs."""
 from conftest import Client, run, sql, unique

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """End-to-end tests of edits, deletes, reactions, read cursors and typing:
 each feature and each refusal."""
 import asyncio

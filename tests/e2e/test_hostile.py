@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The hostile-input suite: what an attacker can send to the one port a client
 reaches. Every HTTP route and every websocket request type is tried with each
 kind of bad token, over kept-alive and closing connections, with and without a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Slow consumers, rate limits, heartbeats and shutdown: each with a server
 configured for the case."""
 import asyncio

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """End-to-end tests of the messaging core over the socket edge: auth, the
 protocol, membership boundaries, and the invariants of DESIGN.md section 3."""
 import asyncio

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Presence: devices count as one, a grace period before offline, coalesced
 changes for a flapping connection, away, refusals, and users a watcher may
 not see (no channel in common)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """A randomized test of at-least-once, in-order delivery: publishers and
 subscribers with random disconnects and resumes; afterwards every
 subscriber's received sequence is checked against PostgreSQL: no gap, no

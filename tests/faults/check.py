@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """check: the fault harness's checker (docs/reliability.md). Reads a recorded
 history (JSON lines, written by tests/faults/run.py) and the rows PostgreSQL
 holds for the history's channels, and checks what fanout promises:

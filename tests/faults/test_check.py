@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Unit tests of the checker (tests/faults/check.py) on crafted histories and
 rows: a clean history passes, and each kind of violation is caught."""
 import copy

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The fault harness end to end: a short run with fanoutd killed and paused
 and PostgreSQL restarted and killed must check clean; the negative control
 (PostgreSQL acknowledging commits it has not written, then killed) must be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer harness: the HTTP API's request path before any handler, as
  * one input (method, path, headers, body) through the real gate (gate.c:
  * framing, token, route, Idempotency-Key), route table (routes.c) and JWT

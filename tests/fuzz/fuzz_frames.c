@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer harness: the websocket frame decoder. The first byte picks the
  * message limit and where to split the rest; decoding whole and in two
  * pieces must give the same messages and the same verdict. */

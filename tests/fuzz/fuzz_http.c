@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer harness: the websocket upgrade request parser, fed the input in
  * two pieces split at its first byte's value, must never read or write out
  * of bounds and must agree with itself on the outcome. */

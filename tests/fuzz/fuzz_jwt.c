@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer harness: JWT verification (common/jwt.c) on any bytes as the
  * token. Properties: never a read or write out of bounds; a refused token
  * leaves no identity (subject "" and exp 0); an accepted one has a valid

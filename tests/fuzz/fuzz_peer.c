@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer harness: the peer link's frame decoder (controlplane/peer_wire.c)
  * on any bytes, as a hostile node or a stray client would send them.
  * Properties: never a read or write out of bounds; a frame it accepts uses

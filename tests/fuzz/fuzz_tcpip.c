@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer harness: the DPDK edge's input path, Ethernet to TCP. The input
  * is a series of records: 2 bytes of length, 1 byte of time step, then a
  * frame. Frames that carry IPv4 to us get a valid IP and TCP checksum (so

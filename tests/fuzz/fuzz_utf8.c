@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer harness: the incremental UTF-8 validator fed byte by byte must
  * agree with the whole-buffer check, and both with a reference decoder
  * written here from RFC 3629 section 4's grammar. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The README's cluster command, deploy/cluster, really starts a cluster: its
 # etcd, its PostgreSQL and three nodes come up, fanoutctl sees three ready
 # members, and Ctrl-C (SIGINT) stops everything. Prints "N passed, N failed".

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Tests of the messaging core's sessions against a fake transport and a fake
  * protocol table (struct edge_protocol): hello answered at once from a chosen
  * membership, history recorded instead of read. The real requests.c runs,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Tests of the fan-out engine with DPDK's real EAL (no hugepages, no PCI):
  * the channel -> workers table, one frame per worker (the original to one,
  * copies to the others), channels that come and go far beyond the table's

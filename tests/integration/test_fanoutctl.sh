@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Tests of fanoutctl's offline commands: ring simulation and token minting, checked by an
 # independent HS256 implementation (Python's hmac), and its refusals.
 # Prints "N passed, N failed".

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Integration test of the fanoutd binary against the real PostgreSQL that
 # deploy/test started: configuration errors, the durability refusal,
 # migrations, health, readiness (including losing the database), metrics, the
@@ -16,13 +17,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-passed=0 failed=0
-check() { # name, then a command that must succeed
-    local name=$1; shift
-    if "$@"; then passed=$((passed + 1)); echo "ok - $name"
-    else failed=$((failed + 1)); echo "FAIL - $name"; fi
-}
-contains() { grep -q -- "$2" <<<"$1"; }
+. "$(dirname "$0")/checks.sh"
 
 # Configuration errors: exit 2 with file and line.
 printf '[server]\nport = 8080\nprot = 1\n' >"$work/bad.ini"
@@ -102,5 +97,4 @@ wait "$pid"; rc=$?; pid=
 check "SIGTERM exits 0" test "$rc" = 0
 check "shutdown logged" contains "$(cat "$work/log")" "SIGTERM: shutting down"
 
-echo "fanoutd: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+checks_done fanoutd

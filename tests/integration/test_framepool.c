@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Tests of frames in DPDK memory (dataplane/dpdk/framepool.c) with the real
  * EAL (no hugepages): once installed, frames come from the pools with an IO
  * address inside the pool's memory, go back to them when the last reference

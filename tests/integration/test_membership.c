@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Integration tests of membership (controlplane/membership.c) and its etcd
  * client against a real etcd started by deploy/test: nodes join and agree on
  * one ring, a duplicate name is refused, a leaving or drained node leaves

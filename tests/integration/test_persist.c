@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Integration tests of the persist tier against a real PostgreSQL started by
  * deploy/test: migrations, dense seqs under concurrent publishers, duplicates
  * (in memory, within a batch, and only known to PostgreSQL), the fence, bad

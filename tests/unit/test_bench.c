@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the load generator's bookkeeping: per-stream seq checks
  * (gaps, duplicates, reorders) and the log-linear latency histogram. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the small common pieces: UTF-8 validation and the metrics
  * registry's Prometheus rendering. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the INI configuration loader: good files, every kind of bad
  * line reported with file and line, and environment overrides. */
 #include <setjmp.h>

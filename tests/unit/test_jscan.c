@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Tests of the allocation-free JSON member scanner (common/jscan.c): the
  * members it finds, what it declines, and a differential check against
  * jansson over mutations of real requests: whenever the scanner accepts a

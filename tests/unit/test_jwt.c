@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of HS256 JWT signing and verification, including every refusal:
  * tampering, the wrong secret, expiry, "alg":"none", malformed tokens. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the logging facade: both renderings, escaping, the level
  * threshold and the single-write records. */
 #include <setjmp.h>

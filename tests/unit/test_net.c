@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the DPDK edge's network layer: the Internet checksum in
  * pieces, ARP (answering, resolving, the cache's expiry and rate limit),
  * IPv4 validation with every drop counted, ICMP echo, and TCP hand-up. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Tests of the peer link: its wire format (every frame type round trips;
  * truncation, another version, an unknown type, a length past the limit and
  * trailing bytes are refused) and the link itself on loopback (the mutual

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of presence (core/presence.c) with its real thread and a fake
  * worker inbox: several connections of a user are one presence, a closed
  * last connection turns the user offline only after the grace period, and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the publish door (core/publish.c) against a fake writer and
  * a fake fan-out engine: the ack never precedes the commit, nothing is
  * broadcast before COMMIT, a fenced or failed commit and a duplicate are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the ring (controlplane/ring.c) and its simulation: every
  * node must build the same ring from the same members whatever their order,
  * keys must spread evenly, and a member leaving or joining must move only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the sequencer's pure logic: dense tentative seqs per channel,
  * duplicates from the cache and within a batch, commit, abort, partial commit
  * (a fenced channel), eviction and forgetting a channel. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the DPDK edge's TCP engine and timer wheel: crafted segments
  * in (as bytes, through the parser), the engine's segments out (rebuilt as
  * bytes and parsed back), and a fake clock. Each case names the RFC

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the DPDK edge's websocket server side: the upgrade request
  * parser (whole, byte by byte, and every refusal with its status), the
  * accept key (RFC 6455's own example), the frame decoder (masking,
