@@ -3,7 +3,7 @@
  * are durable, applies migrations, starts DPDK's EAL (no hugepages, no NIC:
  * for the fan-out tables), the persist writer and readers, the messaging core
  * and the socket edge, then waits for SIGINT/SIGTERM and shuts down in order:
- * stop accepting, close connections with 1001, finish in-flight commits,
+ * stop accepting, close connections with 1012, finish in-flight commits,
  * exit 0. */
 #define LOG_COMPONENT "fanoutd"
 #include "alloc.h"
@@ -330,7 +330,7 @@ static int start_edges(struct daemon *d)
 	if (d->dpdk_mode) {
 		d->dpdk = dpdk_edge_start(&d->dcfg, d->edge);
 		if (d->dpdk == NULL) {
-			socket_server_close_all(d->server, 1001, "server shutting down", 0);
+			socket_server_close_all(d->server, 1012, "server restarting", 0);
 			persist_writer_destroy(d->writer);
 			persist_reader_destroy(d->reader);
 			edge_stop(d->edge);
@@ -351,9 +351,9 @@ static int start_edges(struct daemon *d)
  * until the writer has committed what it holds. */
 static void shut_down(struct daemon *d)
 {
-	dpdk_edge_close_all(d->dpdk, 1001, "server shutting down", 0);
-	socket_server_close_all(d->server, 1001, "server shutting down", 2000);
-	dpdk_edge_close_all(d->dpdk, 1001, "server shutting down", 1000);
+	dpdk_edge_close_all(d->dpdk, 1012, "server restarting", 0);
+	socket_server_close_all(d->server, 1012, "server restarting", 2000);
+	dpdk_edge_close_all(d->dpdk, 1012, "server restarting", 1000);
 	persist_writer_destroy(d->writer);
 	/* After the writer has committed, acked and broadcast what it held:
 	 * then leave, so the new owners start from a settled head. */

@@ -320,7 +320,8 @@ void session_request_close(struct session *s, int code, const char *reason)
 		return;
 	s->close_code = code;
 	s->close_reason = strndup(reason, 63); /* NULL without memory: no reason */
-	if (code != 1000 && code != 1001)
+	/* Routine closes (a client leaving, a restart) get no line each. */
+	if (code != 1000 && code != 1001 && code != 1012)
 		LOG(INFO, "closing a session of %s: %d %s", s->user_name, code, reason);
 	s->state = SESSION_CLOSING;
 	s->t.want_write(s->t.ctx);

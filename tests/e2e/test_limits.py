@@ -110,14 +110,16 @@ def test_heartbeat_timeout_closes_4000_and_pings_keep_alive():
         assert server.stop() == 0
 
 
-def test_sigterm_closes_1001_and_exits_0():
+def test_sigterm_closes_1012_and_exits_0():
+    """SIGTERM: clients hear 1012 (service restart: reconnect, here or to
+    another node, and resume), and the process exits 0."""
     server = Server()
     async def go():
         c = await Client.connect(server, unique())
         server.proc.send_signal(signal.SIGTERM)
         with pytest.raises(websockets.exceptions.ConnectionClosed) as e:
             await c.expect("never", timeout=10)
-        assert e.value.rcvd.code == 1001
+        assert e.value.rcvd.code == 1012
     run(go())
     assert server.proc.wait(timeout=15) == 0
 

@@ -10,8 +10,14 @@ and resume, injects faults on a schedule from a seed, records every
 operation to a history (JSON lines), then runs the checker (check.py) on it.
 
     run.py --out DIR [--duration 60|30m] [--faults kill,pause,pg-restart,pg-kill]
-           [--interval 2s] [--seed N] [--publishers 4] [--subscribers 3]
-           [--unsafe-async-commit]
+           [--interval 2s] [--seed N] [--nodes 1..5] [--publishers 4]
+           [--subscribers 3] [--unsafe-async-commit]
+
+With --nodes N > 1 it starts a private etcd and a cluster of N nodes
+(docs/cluster.md); clients spread over the nodes and move to another when
+theirs does not answer; kill and pause hit a random node (a pause is often
+longer than the 1 s lease: the node loses its channels), and etcd-kill
+kills etcd for 0.5 to 3 s.
 
 --unsafe-async-commit is the negative control: PostgreSQL with
 synchronous_commit = off (and a slow WAL writer), fanoutd told to accept it
@@ -42,7 +48,7 @@ from conftest import SECRET, token  # noqa: E402  (independent JWTs, as the e2e 
 
 import check  # noqa: E402
 
-FAULTS = ("kill", "pause", "pg-restart", "pg-kill")
+FAULTS = ("kill", "pause", "pg-restart", "pg-kill", "etcd-kill")
 
 
 def free_port():
@@ -117,23 +123,49 @@ class Postgres:
         shutil.rmtree(self.data, ignore_errors=True)
 
 
+class Etcd:
+    """A private etcd through deploy/etcd, for a cluster run."""
+
+    def __init__(self, directory):
+        self.dir, self.port = directory, free_port()
+        self.etcd = os.path.join(ROOT, "deploy", "etcd")
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ctl("start", self.port)
+
+    def ctl(self, *args):
+        subprocess.run([self.etcd, args[0], self.dir, *map(str, args[1:])], check=True,
+                       capture_output=True, text=True, timeout=60)
+
+    def kill(self, down):
+        self.ctl("kill")
+        time.sleep(down)
+        self.ctl("start", self.port)
+
+    def stop(self):
+        self.ctl("stop")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Fanoutd:
-    def __init__(self, binary, directory, dsn, unsafe):
+    def __init__(self, binary, directory, dsn, unsafe, cluster=""):
+        """cluster: a [cluster] section's text, or "" for a node alone."""
         self.binary, self.dir, self.dsn = binary, directory, dsn
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        os.makedirs(directory, exist_ok=True)
         self.config = os.path.join(directory, "fanout.ini")
         with open(self.config, "w") as f:
             f.write(f"[server]\nport = {self.port}\nheartbeat_ms = 30000\n"
                     "publish_rate = 100000\npublish_burst = 100000\n"
                     f"[postgres]\nallow_unsafe_commit = {'true' if unsafe else 'false'}\n"
-                    "[log]\nlevel = notice\n")
+                    f"[log]\nlevel = notice\n{cluster}")
         self.log = open(os.path.join(directory, "fanoutd.log"), "a")
         self.proc = None
         self.start()
 
     def start(self):
-        env = dict(os.environ, FANOUT_PG_DSN=self.dsn, FANOUT_JWT_SECRET=SECRET)
+        env = dict(os.environ, FANOUT_PG_DSN=self.dsn, FANOUT_JWT_SECRET=SECRET,
+                   FANOUT_CLUSTER_SECRET="faults-cluster-secret")
         self.proc = subprocess.Popen([self.binary, "-c", self.config], env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         deadline = time.time() + 60
@@ -182,16 +214,19 @@ class Fanoutd:
 
 
 class Run:
-    def __init__(self, a, node, pg, hist):
-        self.a, self.node, self.pg, self.h = a, node, pg, hist
+    def __init__(self, a, nodes, pg, hist, etcd=None):
+        self.a, self.nodes, self.pg, self.h, self.etcd = a, nodes, pg, hist, etcd
         self.rng = random.Random(a.seed)
         self.stopping = False  # publishers stop starting new publishes
         self.ending = False  # subscribers stop dropping and catch up
 
-    async def connect(self, user, deadline):
+    async def connect(self, user, deadline, at=0):
+        """A session on node at, or, while it does not answer, the next."""
         while time.monotonic() < deadline:
+            node = self.nodes[at % len(self.nodes)]
+            at += 1
             try:
-                ws = await websockets.connect(f"ws://127.0.0.1:{self.node.port}/ws?token="
+                ws = await websockets.connect(f"ws://127.0.0.1:{node.port}/ws?token="
                                               f"{token(user)}", ping_interval=None,
                                               open_timeout=2, close_timeout=1, max_size=2**24)
                 hello = json.loads(await asyncio.wait_for(ws.recv(), 3))
@@ -208,7 +243,8 @@ class Run:
     async def ws_attempt(self, state, user, channel, cid, parent):
         """One attempt: ("ok", seq), ("fail", code) or ("info", reason)."""
         if state.get("ws") is None:
-            state["ws"] = await self.connect(user, time.monotonic() + 5)
+            state["ws"] = await self.connect(user, time.monotonic() + 5, state["at"])
+            state["at"] += 1  # the next connection tries another node first
             if state["ws"] is None:
                 return "info", "cannot connect"
         ws = state["ws"]
@@ -235,18 +271,19 @@ class Run:
             body["parent_seq"] = parent
         try:
             status, body = await asyncio.to_thread(
-                self.node.http, "POST", f"/api/v1/channels/{channel}/messages", user, body,
+                self.nodes[state["at"] % len(self.nodes)].http, "POST", f"/api/v1/channels/{channel}/messages", user, body,
                 {"Idempotency-Key": cid}, 3)
         except (OSError, http.client.HTTPException, ValueError) as e:
-            # killed mid-answer: the outcome is unknown
+            # killed mid-answer: the outcome is unknown; the next try elsewhere
+            state["at"] += 1
             return "info", type(e).__name__
         if status in (200, 201) and body and "seq" in body:
             return "ok", body["seq"]
         code = (body or {}).get("error", {}).get("code") if isinstance(body, dict) else None
         return ("fail" if status < 500 and code in check.DEFINITE else "info"), code or status
 
-    async def publisher(self, user, channels, via):
-        state, n, acked = {}, 0, {}
+    async def publisher(self, user, channels, via, at):
+        state, n, acked = {"at": at}, 0, {}
         attempt = self.ws_attempt if via == "ws" else self.http_attempt
         while not self.stopping:
             n += 1
@@ -273,11 +310,12 @@ class Run:
 
     # ---- subscribers ----
 
-    async def subscriber(self, user, channels, heads):
+    async def subscriber(self, user, channels, heads, at):
         last = {c: 0 for c in channels}
         caught_up = False
         while True:
-            ws = await self.connect(user, time.monotonic() + 10)
+            ws = await self.connect(user, time.monotonic() + 10, at)
+            at += 1  # resume on another node: a cluster serves it anywhere
             if ws is None:
                 if self.ending:
                     break
@@ -321,14 +359,17 @@ class Run:
             self.h.add("fault", kind=kind, phase="end")
 
     def inject(self, kind):
+        node = self.rng.choice(self.nodes)
         if kind == "kill":
-            self.node.kill()
+            node.kill()
             time.sleep(self.rng.uniform(0.1, 0.8))
-            self.node.start()
-        elif kind == "pause":
-            self.node.signal(signal.SIGSTOP)
+            node.start()
+        elif kind == "pause":  # in a cluster, often past the node's 1 s lease
+            node.signal(signal.SIGSTOP)
             time.sleep(self.rng.uniform(0.5, 4))
-            self.node.signal(signal.SIGCONT)
+            node.signal(signal.SIGCONT)
+        elif kind == "etcd-kill":
+            self.etcd.kill(self.rng.uniform(0.5, 3))
         elif kind == "pg-restart":
             self.pg.ctl("restart")
         elif kind == "pg-kill":
@@ -354,9 +395,10 @@ def setup_channels(node, publishers, subscribers):
 async def drive(r, publishers, subscribers, channels, dm):
     heads = {}
     tasks = [asyncio.create_task(r.publisher(p, channels + ([dm] if i < 2 else []),
-                                             "http" if i == len(publishers) - 1 else "ws"))
+                                             "http" if i == len(publishers) - 1 else "ws", i))
              for i, p in enumerate(publishers)]
-    subs = [asyncio.create_task(r.subscriber(s, channels, heads)) for s in subscribers]
+    subs = [asyncio.create_task(r.subscriber(s, channels, heads, i + 1))
+            for i, s in enumerate(subscribers)]
     until = time.monotonic() + r.a.duration
     await r.nemesis([f for f in r.a.faults.split(",") if f], until)
     while time.monotonic() < until:
@@ -380,6 +422,19 @@ def seconds(text):
     return float(text)
 
 
+def start_nodes(a, pg, etcd):
+    """One fanoutd, or with --nodes N a cluster of N on the private etcd."""
+    if a.nodes == 1:
+        return [Fanoutd(a.bin, a.out, pg.dsn, a.unsafe_async_commit)]
+    nodes = []
+    for k in range(1, a.nodes + 1):
+        section = (f"[cluster]\netcd = {etcd.url}\nname = n{k}\ncluster = faults{a.seed}\n"
+                   f"peer = 127.0.0.1:{free_port()}\nlease_ttl_s = 1\n")
+        nodes.append(Fanoutd(a.bin, os.path.join(a.out, f"n{k}"), pg.dsn,
+                             a.unsafe_async_commit, section))
+    return nodes
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
@@ -387,29 +442,33 @@ def main(argv=None):
     p.add_argument("--faults", default="kill,pause,pg-restart,pg-kill")
     p.add_argument("--interval", type=seconds, default=2.0)
     p.add_argument("--seed", type=int, default=int(time.time()))
+    p.add_argument("--nodes", type=int, default=1)
     p.add_argument("--publishers", type=int, default=4)
     p.add_argument("--subscribers", type=int, default=3)
     p.add_argument("--unsafe-async-commit", action="store_true")
     p.add_argument("--bin", default=os.environ.get("FANOUT_BIN",
                                                    os.path.join(ROOT, "build/apps/fanoutd")))
     a = p.parse_args(argv)
-    bad = [f for f in a.faults.split(",") if f and f not in FAULTS]
-    if bad or a.publishers < 2:
-        print(f"run: unknown faults {bad} (known: {','.join(FAULTS)}), or fewer than 2 "
-              "publishers", file=sys.stderr)
+    faults = [f for f in a.faults.split(",") if f]
+    bad = [f for f in faults if f not in FAULTS or (f == "etcd-kill" and a.nodes == 1)]
+    if bad or a.publishers < 2 or not 1 <= a.nodes <= 5:
+        print(f"run: unknown faults {bad} (known: {','.join(FAULTS)}; etcd-kill needs "
+              "--nodes > 1), fewer than 2 publishers, or --nodes not 1..5", file=sys.stderr)
         return 2
     os.makedirs(a.out, exist_ok=True)
-    print(f"run: seed {a.seed}, {a.duration:g} s, faults {a.faults or 'none'} every "
-          f"~{a.interval:g} s{', UNSAFE async commit (negative control)' if a.unsafe_async_commit else ''}")
-    hist, pg, node = History(), None, None
+    print(f"run: seed {a.seed}, {a.duration:g} s, {a.nodes} node(s), faults "
+          f"{a.faults or 'none'} every ~{a.interval:g} s"
+          f"{', UNSAFE async commit (negative control)' if a.unsafe_async_commit else ''}")
+    hist, pg, etcd, nodes = History(), None, None, []
     try:
         pg = Postgres(os.path.join(a.out, "pg"), a.unsafe_async_commit)
-        node = Fanoutd(a.bin, a.out, pg.dsn, a.unsafe_async_commit)
+        etcd = Etcd(os.path.join(a.out, "etcd")) if a.nodes > 1 else None
+        nodes = start_nodes(a, pg, etcd)
         tag = f"{a.seed % 100000}"
         publishers = [f"fp{tag}x{i}" for i in range(a.publishers)]
         subscribers = [f"fs{tag}x{i}" for i in range(a.subscribers)]
-        channels, dm = setup_channels(node, publishers, subscribers)
-        r = Run(a, node, pg, hist)
+        channels, dm = setup_channels(nodes[0], publishers, subscribers)
+        r = Run(a, nodes, pg, hist, etcd)
         asyncio.run(drive(r, publishers, subscribers, channels, dm))
         path = os.path.join(a.out, "history.jsonl")
         hist.write(path)
@@ -418,8 +477,10 @@ def main(argv=None):
         print(f"run: the run could not be made: {e}", file=sys.stderr)
         return 2
     finally:
-        if node:
+        for node in nodes:
             node.stop()
+        if etcd:
+            etcd.stop()
         if pg:
             pg.stop()
 
