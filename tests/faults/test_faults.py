@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The fault harness end to end: a short run with fanoutd killed and paused
-and PostgreSQL restarted and killed must check clean; the negative control
+and PostgreSQL restarted and killed must check clean, and so must a short
+run of a three-node cluster with nodes and etcd killed; the negative control
 (PostgreSQL acknowledging commits it has not written, then killed) must be
 caught with lost acks. Each run starts its own PostgreSQL and fanoutd."""
 import json
@@ -29,6 +30,17 @@ def test_a_run_with_faults_loses_nothing(tmp_path):
     assert report["acknowledged"] > 500
 
 
+def test_a_cluster_run_with_faults_loses_nothing(tmp_path):
+    """Three nodes on a private etcd: a random node killed or paused past
+    its lease, etcd killed; clients move to another node."""
+    rc, report = run(tmp_path, "--nodes", "3", "--duration", "30",
+                     "--faults", "kill,pause,etcd-kill", "--interval", "2", "--seed", "11")
+    assert report is not None
+    assert rc == 0, report["violations"][:10]
+    assert sum(report["faults"].values()) >= 5, report["faults"]
+    assert report["acknowledged"] > 300
+
+
 def test_the_negative_control_is_caught(tmp_path):
     rc, report = run(tmp_path, "--duration", "12", "--faults", "pg-kill", "--interval", "2.5",
                      "--seed", "7", "--unsafe-async-commit")
@@ -38,5 +50,6 @@ def test_the_negative_control_is_caught(tmp_path):
 
 
 def test_bad_arguments_are_refused(tmp_path):
-    rc, report = run(tmp_path, "--faults", "meteor")
-    assert rc == 2 and report is None
+    for args in (["--faults", "meteor"], ["--faults", "etcd-kill"], ["--nodes", "9"]):
+        rc, report = run(tmp_path, *args)
+        assert rc == 2 and report is None, args
