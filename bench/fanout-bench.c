@@ -25,6 +25,7 @@
  * measures the writer itself; the others go through the daemon's network
  * path with the client in load.c and wsclient.c. */
 #define LOG_COMPONENT "bench"
+#include "fanout-build.h"
 #include "alloc.h"
 #include "bench.h"
 #include "load.h"
@@ -402,6 +403,10 @@ int bench_persist(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("fanout-bench %s\n", FANOUT_VERSION);
+		return 0;
+	}
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		fprintf(argc < 2 ? stderr : stdout,
 			"usage: fanout-bench SCENARIO [options]\n"

@@ -11,6 +11,7 @@
  *
  * Exit codes (ctl.h): 0 success, 1 failure, 2 usage or configuration error,
  * 3 etcd or a node unreachable, 4 no such node or channel. */
+#include "fanout-build.h"
 #include "config.h"
 #include "ctl.h"
 #include "jwt.h"
@@ -115,6 +116,10 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "node") == 0 || strcmp(argv[1], "channel") == 0 ||
 	    strcmp(argv[1], "user") == 0 || strcmp(argv[1], "cluster") == 0)
 		return ctl_cluster(argc - 1, argv + 1);
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("fanoutctl %s\n", FANOUT_VERSION);
+		return 0;
+	}
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		return 0;

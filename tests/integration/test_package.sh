@@ -62,7 +62,9 @@ check "DPDK unit: requires dpdk.service" contains "$dpdk" "^Requires=dpdk.servic
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 sed "s/^port = .*/port = $port/" "$work/root/etc/fanout/fanout.ini" >"$work/fanout.ini"
 sed -i "/^\[server\]/a web_root = $work/root/usr/share/fanout/web" "$work/fanout.ini"
-check "the packaged binary prints its version" sh -c "'$work/root/usr/bin/fanoutd' --version | grep -q 0.1.0"
+for b in fanoutd fanoutctl fanout-bench; do
+    check "$b prints its version" sh -c "'$work/root/usr/bin/$b' --version | grep -q '^$b 0.1.0'"
+done
 FANOUT_PG_DSN=$FANOUT_TEST_PG_DSN FANOUT_JWT_SECRET=package-test \
     "$work/root/usr/bin/fanoutd" -c "$work/fanout.ini" >"$work/log" 2>&1 &
 pid=$!
