@@ -19,8 +19,8 @@
  * reports, announces it to its watchers and to each node registered as
  * watching, and those announce it to theirs. On a ring change the homes
  * forget what others told them and every node tells its new homes again;
- * meanwhile a home holds back an "offline" for a grace period, so that a
- * report on its way is not taken for a departure. */
+ * meanwhile no node announces an "offline" for a grace period, so that a
+ * report or a home's word on its way is not taken for a departure. */
 #define LOG_COMPONENT "presence"
 #include "presence.h"
 
