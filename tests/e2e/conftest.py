@@ -55,6 +55,30 @@ def sql(query):
     return [line.split("|") for line in out.splitlines() if line]
 
 
+def http_request(url, method, path, body=None, user=None, tok=None, headers=None, timeout=10,
+                 context=None):
+    """One HTTP API call to the server at url: (status, JSON body, or the
+    body's text when it is not JSON, or None when empty)."""
+    req = urllib.request.Request(url + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    if tok or user:
+        req.add_header("Authorization", "Bearer " + (tok or token(user)))
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
+            raw = r.read()
+            return r.status, (json.loads(raw) if raw else None)
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw)
+        except ValueError:
+            return e.code, raw.decode(errors="replace")
+
+
 class Server:
     def __init__(self, tls=False, extra_ini="", **server_keys):
         self.port = free_port()
@@ -103,24 +127,7 @@ class Server:
 
     def http(self, method, path, body=None, user=None, tok=None, headers=None):
         """Returns (status, json body)."""
-        req = urllib.request.Request(self.url + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
-        if tok or user:
-            req.add_header("Authorization", "Bearer " + (tok or token(user)))
-        if body is not None:
-            req.add_header("Content-Type", "application/json")
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=10, context=self.ssl) as r:
-                raw = r.read()
-                return r.status, (json.loads(raw) if raw else None)
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            try:
-                return e.code, json.loads(raw)
-            except ValueError:
-                return e.code, raw.decode(errors="replace")
+        return http_request(self.url, method, path, body, user, tok, headers, context=self.ssl)
 
     def metric(self, name):
         text = urllib.request.urlopen(self.url + "/metrics", timeout=5).read().decode()

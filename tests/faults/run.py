@@ -36,7 +36,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 
 import websockets
@@ -44,7 +43,7 @@ import websockets
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from conftest import SECRET, token  # noqa: E402  (independent JWTs, as the e2e tests)
+from conftest import SECRET, http_request, token  # noqa: E402  (independent JWTs, as the e2e tests)
 
 import check  # noqa: E402
 
@@ -197,20 +196,7 @@ class Fanoutd:
             return -9
 
     def http(self, method, path, user, body=None, headers=None, timeout=5):
-        req = urllib.request.Request(self.url + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
-        req.add_header("Authorization", "Bearer " + token(user))
-        req.add_header("Content-Type", "application/json")
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as e:
-            try:
-                return e.code, json.loads(e.read())
-            except ValueError:
-                return e.code, None
+        return http_request(self.url, method, path, body, user, headers=headers, timeout=timeout)
 
 
 class Run:
@@ -270,8 +256,9 @@ class Run:
         if parent:
             body["parent_seq"] = parent
         try:
+            node = self.nodes[state["at"] % len(self.nodes)]
             status, body = await asyncio.to_thread(
-                self.nodes[state["at"] % len(self.nodes)].http, "POST", f"/api/v1/channels/{channel}/messages", user, body,
+                node.http, "POST", f"/api/v1/channels/{channel}/messages", user, body,
                 {"Idempotency-Key": cid}, 3)
         except (OSError, http.client.HTTPException, ValueError) as e:
             # killed mid-answer: the outcome is unknown; the next try elsewhere
