@@ -1,59 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The websocket server side (RFC 6455), shared by both edges: the HTTP/1.1
- * upgrade request parser (§4.1-4.2), the frame decoder (§5) and the frame
- * header encoder. Neither parser allocates; both take input in any pieces
- * and resume where the last piece ended. The decoder unmasks in place and
- * validates as it goes: reserved bits, opcodes, masking, control frame
- * rules, fragmentation, the message size limit and incremental UTF-8 of
- * text messages; a violation returns the close code to send. The DPDK edge
- * runs all of it; the socket edge (libwebsockets parses its frames) uses the
- * close-code rule. Plain C over bytes: no DPDK, no sockets. */
+/* The websocket server side (RFC 6455), shared by both edges: the answer to
+ * an upgrade request (§4.2; the request itself is httpreq.h's), the frame
+ * decoder (§5) and the frame header encoder. The decoder does not allocate,
+ * takes input in any pieces, resumes where the last piece ended, unmasks in
+ * place and validates as it goes: reserved bits, opcodes, masking, control
+ * frame rules, fragmentation, the message size limit and incremental UTF-8
+ * of text messages; a violation returns the close code to send. Both edges
+ * run all of it. Plain C over bytes: no DPDK, no sockets. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "httpreq.h"
 #include "utf8.h"
 
-/* ---- the upgrade request ---- */
-
-#define HTTP_PATH_MAX 2048
-#define HTTP_AUTH_MAX 2048
-
-enum http_result {
-	HTTP_MORE,  /* the request head is not complete yet */
-	HTTP_DONE,  /* complete and a valid websocket upgrade */
-	HTTP_ERROR, /* see status and reason */
-};
-
-struct http_req {
-	/* parser state */
-	uint8_t state;
-	uint16_t name_len, field_len, field_cap;
-	char name[32];
-	char *field; /* where the current header's value goes, or NULL */
-	bool name_long;
-	uint32_t head_bytes;
-	/* what the request said */
-	char method[8];
-	uint16_t method_len, path_len, version_len, auth_len;
-	char path[HTTP_PATH_MAX];
-	char version[12];
-	char upgrade[32], connection[128], key[64], ws_version[8];
-	char auth[HTTP_AUTH_MAX]; /* the Authorization header's value */
-	uint16_t upgrade_len, connection_len, key_len, ws_version_len;
-	bool host;
-	/* the outcome */
-	int status; /* for HTTP_ERROR: 400, 405, 414, 426, 431 or 505 */
-	const char *reason;
-};
-
-void http_req_init(struct http_req *r);
-
-/* Feeds bytes; *used is how many belong to the request head (the rest, if
- * any, are the client's first frames). */
-enum http_result http_req_feed(struct http_req *r, const uint8_t *data, size_t len, size_t *used);
+/* ---- the upgrade ---- */
 
 /* The Sec-WebSocket-Accept value for the request's key (28 characters and
  * a NUL into out). */
@@ -61,12 +24,6 @@ void ws_accept_key(const struct http_req *r, char out[29]);
 
 /* The 101 response into out (at least 160 bytes); returns its length. */
 size_t ws_handshake_response(const struct http_req *r, char *out, size_t size);
-
-/* An HTTP error response into out, its body the socket edge's JSON error
- * ({"error":{"code":...,"message":...}}; code NULL: the status's own, such
- * as "upgrade_required"). Returns its length (0: out too small). */
-size_t http_error_response(int status, const char *code, const char *reason, char *out,
-			   size_t size);
 
 /* ---- frames ---- */
 

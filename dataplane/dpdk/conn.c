@@ -222,26 +222,6 @@ static void ws_feed(struct dconn *dc, uint8_t *data, size_t len)
 					: "protocol error");
 }
 
-/* The token from "Authorization: Bearer" or ?token=. */
-static const char *find_token(struct http_req *r)
-{
-	char *q;
-
-	if (r->auth_len > 7 && strncasecmp(r->auth, "Bearer ", 7) == 0)
-		return r->auth + 7;
-	q = strchr(r->path, '?');
-	while (q) {
-		if (strncmp(q + 1, "token=", 6) == 0) {
-			char *end = strchr(q + 7, '&');
-			if (end)
-				*end = '\0';
-			return q + 7;
-		}
-		q = strchr(q + 1, '&');
-	}
-	return NULL;
-}
-
 /* A complete upgrade request: the path, the token, then the 101. */
 static void upgrade(struct dconn *dc)
 {
@@ -261,7 +241,7 @@ static void upgrade(struct dconn *dc)
 		refuse(dc, 503, "shutting_down", "the server is shutting down");
 		return;
 	}
-	token = find_token(&h->req);
+	token = http_req_token(&h->req, true);
 	rc = token ? jwt_verify(w->d->secret, token, (int64_t)time(NULL), user, &exp) : -ENOENT;
 	if (rc < 0) {
 		refuse(dc, 401, jwt_error_code(rc), "a valid token is required");
