@@ -311,6 +311,7 @@ static int start_edges(struct daemon *d)
 	    .tls_key = d->cfg.server.tls_key,
 	    .jwt_secret = d->cfg.auth.jwt_secret,
 	    .api_timeout_ms = d->cfg.server.api_timeout_ms,
+	    .http_idle_ms = d->cfg.server.http_idle_ms,
 	    .max_connections = d->cfg.server.max_connections,
 	};
 	struct rlimit files;

@@ -57,6 +57,7 @@ static const struct key keys[] = {
     STR("server", "tls_key", server.tls_key),
     INT("server", "heartbeat_ms", server.heartbeat_ms, 1000, 600000),
     INT("server", "api_timeout_ms", server.api_timeout_ms, 100, 600000),
+    INT("server", "http_idle_ms", server.http_idle_ms, 100, 3600000),
     INT("server", "max_connections", server.max_connections, 0, 16777216),
     INT("server", "max_message_bytes", server.max_message_bytes, 1024, 16777216),
     INT("server", "send_queue_bytes", server.send_queue_bytes, 4096, 1073741824),
@@ -113,6 +114,7 @@ void config_defaults(struct config *cfg)
 	cfg->server.service_threads = 1;
 	cfg->server.heartbeat_ms = 30000;
 	cfg->server.api_timeout_ms = 30000;
+	cfg->server.http_idle_ms = 30000;
 	cfg->server.max_message_bytes = 65536;
 	cfg->server.send_queue_bytes = 1 << 20;
 	cfg->server.publish_rate = 50;

@@ -43,6 +43,7 @@ struct config_server {
 	char tls_key[512];
 	int heartbeat_ms;      /* clients ping at least this often; 2x silence closes */
 	int api_timeout_ms;    /* an API call unanswered this long gets 503 timeout */
+	int http_idle_ms;      /* an HTTP connection silent mid-request or between requests */
 	int max_connections;   /* websocket connections at once on the socket edge; 0: no cap */
 	int max_message_bytes; /* inbound websocket message limit (close 1009) */
 	int send_queue_bytes;  /* per connection, before it is lagged */

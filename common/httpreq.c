@@ -22,7 +22,18 @@ enum {
 };
 
 /* The headers kept, by field_id (0: a header not kept). */
-enum { F_NONE, F_UPGRADE, F_CONNECTION, F_KEY, F_VERSION, F_AUTH, F_LENGTH, F_IDEM, F_COUNT };
+enum {
+	F_NONE,
+	F_UPGRADE,
+	F_CONNECTION,
+	F_KEY,
+	F_VERSION,
+	F_AUTH,
+	F_LENGTH,
+	F_IDEM,
+	F_EXPECT,
+	F_COUNT
+};
 
 #define FIELD(f, n, once)                                                                          \
 	{                                                                                          \
@@ -41,6 +52,7 @@ static const struct field {
     [F_AUTH] = FIELD(auth, "authorization", true),
     [F_LENGTH] = FIELD(length, "content-length", true),
     [F_IDEM] = FIELD(idem, "idempotency-key", true),
+    [F_EXPECT] = FIELD(expect, "expect", false),
 };
 
 void http_req_init(struct http_req *r)
@@ -136,11 +148,15 @@ static enum http_result value_byte(struct http_req *r, char c)
 	if (r->field_id == F_IDEM)
 		r->idem_sent++;
 	if (r->field_len + 1u >= r->field_cap) {
-		/* an over-long key or length is the gate's to refuse clearly */
+		/* an over-long key, length or token is the gate's to refuse clearly */
 		if (r->field_id == F_IDEM)
 			return HTTP_MORE;
 		if (r->field_id == F_LENGTH) {
 			r->length_long = true;
+			return HTTP_MORE;
+		}
+		if (r->field_id == F_AUTH) {
+			r->auth_long = true;
 			return HTTP_MORE;
 		}
 		return fail(r, 431, "header too large");
@@ -239,6 +255,8 @@ static enum http_result line_end(struct http_req *r)
 		return fail(r,
 			    r->version_len == 8 && memcmp(r->version, "HTTP/", 5) == 0 ? 505 : 400,
 			    "not HTTP/1.1");
+	if (r->path[0] != '/') /* origin-form only: no proxy requests, no "*" */
+		return fail(r, 400, "the request target must be a path");
 	if (!r->any && r->version[7] == '0')
 		return fail(r, 505, "websockets need HTTP/1.1");
 	if (!r->any && (r->method_len != 3 || memcmp(r->method, "GET", 3) != 0))
@@ -348,6 +366,11 @@ bool http_req_keep_alive(const struct http_req *r)
 	return r->version[7] != '0' || has_token(r->connection, r->connection_len, "keep-alive");
 }
 
+bool http_req_expects_continue(const struct http_req *r)
+{
+	return r->expect_len == 12 && strncasecmp(r->expect, "100-continue", 12) == 0;
+}
+
 bool http_req_has_idem(const struct http_req *r)
 {
 	return r->seen & (1u << F_IDEM);
@@ -357,6 +380,8 @@ const char *http_req_token(struct http_req *r, bool query_ok)
 {
 	char *q;
 
+	if (r->auth_long)
+		return "!"; /* present, and no token we could verify */
 	if (r->auth_len > 7 && strncasecmp(r->auth, "Bearer ", 7) == 0)
 		return r->auth + 7;
 	if (!query_ok)

@@ -43,10 +43,12 @@ struct http_req {
 	char auth[HTTP_AUTH_MAX]; /* the Authorization header's value */
 	char length[24];	  /* the Content-Length header's value */
 	char idem[HTTP_IDEM_MAX]; /* the Idempotency-Key header's value */
-	uint16_t upgrade_len, connection_len, key_len, ws_version_len, length_len, idem_len;
+	char expect[16];	  /* the Expect header's value ("100-continue") */
+	uint16_t upgrade_len, connection_len, key_len, ws_version_len, length_len, idem_len,
+	    expect_len;
 	uint32_t idem_sent; /* the key's length as sent, even when not kept */
 	uint16_t seen;	    /* a bit per kept header that appeared */
-	bool host, transfer_encoding, length_long;
+	bool host, transfer_encoding, length_long, auth_long; /* *_long: too long to keep */
 	/* the outcome */
 	bool upgrade_wanted; /* HTTP_DONE: a websocket upgrade (always, unless any) */
 	int status;	     /* for HTTP_ERROR: 400, 405, 414, 426, 431 or 505 */
@@ -62,6 +64,9 @@ enum http_result http_req_feed(struct http_req *r, const uint8_t *data, size_t l
 /* Whether the connection stays open after the answer: HTTP/1.1 unless
  * "Connection: close", HTTP/1.0 only with "Connection: keep-alive". */
 bool http_req_keep_alive(const struct http_req *r);
+
+/* Whether the client waits for "100 Continue" before sending its body. */
+bool http_req_expects_continue(const struct http_req *r);
 
 /* Whether the request named the Idempotency-Key header at all. */
 bool http_req_has_idem(const struct http_req *r);

@@ -232,3 +232,45 @@ size_t ws_frame_header(uint8_t *out, enum ws_opcode op, uint64_t len)
 		out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
 	return 10;
 }
+
+/* ---- messages ---- */
+
+int ws_message_piece(struct buf *rx, enum ws_opcode op, const uint8_t *data, size_t len, bool last,
+		     const char **msg, size_t *msg_len)
+{
+	if (op == WS_BINARY)
+		return 1003;
+	if (last && rx->len == 0) { /* whole in one piece: read where it is */
+		*msg = len ? (const char *)data : "";
+		*msg_len = len;
+		return 1;
+	}
+	if (len && buf_put(rx, data, len) < 0)
+		return 1011;
+	if (!last)
+		return 0;
+	*msg = rx->data ? rx->data : "";
+	*msg_len = rx->len;
+	return 1;
+}
+
+void ws_message_done(struct buf *rx)
+{
+	buf_free(rx);
+}
+
+const char *ws_close_reason(int code)
+{
+	switch (code) {
+	case 1003:
+		return "text frames only";
+	case 1007:
+		return "invalid UTF-8";
+	case 1009:
+		return "message too big";
+	case 1011:
+		return "out of memory";
+	default:
+		return "protocol error";
+	}
+}

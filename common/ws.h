@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "httpreq.h"
 #include "utf8.h"
 
@@ -73,6 +74,22 @@ int ws_decode(struct ws_decoder *d, uint8_t *data, size_t len, const struct ws_e
 /* A server frame's header (unmasked, FIN set) for a payload of len bytes:
  * writes 2, 4 or 10 bytes to out and returns how many. */
 size_t ws_frame_header(uint8_t *out, enum ws_opcode op, uint64_t len);
+
+/* ---- messages ---- */
+
+/* Gathers a text message from the decoder's pieces (on_data's arguments)
+ * in rx. Returns 1 with the whole message in *msg, *msg_len (data itself
+ * when it came in one piece, else rx's bytes; call ws_message_done() once
+ * it is used), 0 while pieces are missing, or the close code to send: 1003
+ * for a binary message, 1011 when rx cannot grow. */
+int ws_message_piece(struct buf *rx, enum ws_opcode op, const uint8_t *data, size_t len, bool last,
+		     const char **msg, size_t *msg_len);
+
+/* The gathered message was used: rx lets its memory go. */
+void ws_message_done(struct buf *rx);
+
+/* The reason sent with a close code this codec chose. */
+const char *ws_close_reason(int code);
 
 /* Whether a close code may be sent in a close frame (RFC 6455 7.4). */
 bool ws_close_code_valid(int code);

@@ -7,7 +7,7 @@
  * commit callback runs on the persist writer thread; jobs run on reader
  * threads. They meet only through the fan-out engine's inboxes.
  *
- * A transport (libwebsockets on the socket edge) drives a session:
+ * A transport (a connection of either edge) drives a session:
  *   session_open()      after authenticating the user;
  *   session_on_text()   for each complete inbound text message;
  *   session_peek()/session_sent()  when the connection can write;

@@ -170,24 +170,18 @@ void conn_pump(struct dworker *w)
 static void ws_on_data(void *ctx, enum ws_opcode op, const uint8_t *data, size_t len, bool last)
 {
 	struct dconn *dc = ctx;
+	const char *msg;
+	size_t msg_len;
+	int rc;
 
 	if (dc->state != DC_WS)
 		return;
-	if (op == WS_BINARY) {
-		send_close(dc, 1003, "text frames only");
-		return;
-	}
-	if (last && dc->rx.len == 0) { /* whole in one segment: read where it is */
-		session_on_text(dc->s, len ? (const char *)data : "", len);
-		return;
-	}
-	if (len && buf_put(&dc->rx, data, len) < 0) {
-		send_close(dc, 1011, "out of memory");
-		return;
-	}
-	if (last) { /* a message in pieces (several segments or frames) */
-		session_on_text(dc->s, dc->rx.data ? dc->rx.data : "", dc->rx.len);
-		buf_free(&dc->rx);
+	rc = ws_message_piece(&dc->rx, op, data, len, last, &msg, &msg_len);
+	if (rc > 1) {
+		send_close(dc, rc, ws_close_reason(rc));
+	} else if (rc == 1) { /* the mbuf's own bytes, or its pieces gathered */
+		session_on_text(dc->s, msg, msg_len);
+		ws_message_done(&dc->rx);
 	}
 }
 
@@ -216,10 +210,7 @@ static void ws_feed(struct dconn *dc, uint8_t *data, size_t len)
 	int rc = ws_decode(&dc->dec, data, len, &ws_events, dc);
 
 	if (rc)
-		send_close(dc, rc,
-			   rc == 1007	? "invalid UTF-8"
-			   : rc == 1009 ? "message too big"
-					: "protocol error");
+		send_close(dc, rc, ws_close_reason(rc));
 }
 
 /* A complete upgrade request: the path, the token, then the 101. */

@@ -14,7 +14,8 @@
  * now, up to `channels`, the capacity given at creation.
  *
  * Each worker has an inbox (rte_ring, many producers, one consumer) of frames
- * and events, and a wake function (lws_cancel_service() on the socket edge).
+ * and events, and a wake function (the socket edge's signals the service
+ * thread's eventfd).
  * An inbox that overflows loses frames; the worker is told (overrun) and must
  * send its sessions back to PostgreSQL for what they missed: a cursor, not a
  * buffer. Events (acks, job results) never drop: they spill to a locked list.

@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Room for the transport's header (libwebsockets needs LWS_PRE = 16 today). */
+/* Room for the transport's header and send state (the DPDK edge puts its
+ * TX state and the websocket header there). */
 #define FRAME_HEADROOM 64
 
 enum frame_kind {

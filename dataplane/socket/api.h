@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "edge.h"
+#include "httpreq.h"
 #include "jwt.h"
 #include "routes.h"
 
@@ -26,7 +27,7 @@ struct api_call {
 	enum api_method method;
 	struct api_route route;		/* as the gate matched it */
 	char user[JWT_SUBJECT_MAX + 1]; /* as the gate admitted it; never "" */
-	char idempotency_key[80];
+	char idempotency_key[HTTP_IDEM_MAX];
 	struct {
 		char name[32];
 		char value[96];

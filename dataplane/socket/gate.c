@@ -34,6 +34,64 @@ bool http_gate_length(const char *s, uint64_t *out)
 	return true;
 }
 
+static int hexval(char x)
+{
+	return x >= '0' && x <= '9'   ? x - '0'
+	       : x >= 'a' && x <= 'f' ? x - 'a' + 10
+	       : x >= 'A' && x <= 'F' ? x - 'A' + 10
+				      : -1;
+}
+
+void http_query_decode(const char *s, size_t len, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 1 < size; i++) {
+		if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+			out[o++] = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+			i += 2;
+		} else {
+			out[o++] = s[i] == '+' ? ' ' : s[i];
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Whether the query has a "token" argument, however it is spelled. */
+static bool query_has_token(const char *q)
+{
+	for (; q; q = strchr(q + 1, '&')) {
+		const char *arg = q + 1;
+		char name[8];
+
+		http_query_decode(arg, strcspn(arg, "=&"), name, sizeof(name));
+		if (strcmp(name, "token") == 0)
+			return true;
+	}
+	return false;
+}
+
+void http_gate_input(const struct http_req *r, char *path, size_t path_size,
+		     char key[HTTP_IDEM_MAX], struct http_gate_in *in)
+{
+	const char *q = strchr(r->path, '?');
+
+	snprintf(path, path_size, "%.*s", (int)strcspn(r->path, "?"), r->path);
+	*in = (struct http_gate_in){.method = api_method_parse(r->method), .path = path};
+	in->authorization = r->auth_len ? r->auth : NULL;
+	in->authorization_too_big = r->auth_long;
+	in->content_length = r->length_long ? "x" : r->length_len ? r->length : NULL;
+	in->transfer_encoding = r->transfer_encoding;
+	key[0] = '\0';
+	if (http_req_has_idem(r)) {
+		if (r->idem_sent < HTTP_IDEM_MAX)
+			memcpy(key, r->idem, r->idem_len + 1u);
+		in->idempotency_key = key;
+		in->idempotency_key_len = r->idem_sent;
+	}
+	in->query_token = query_has_token(q);
+}
+
 static int check_framing(const struct http_gate_in *in, struct http_gate_out *out)
 {
 	if (in->transfer_encoding) {

@@ -4,8 +4,8 @@
  * the route and the Idempotency-Key are checked here, in that order, and a
  * request is either admitted with an identity or refused with a status; a
  * refused request has no user. Pure (no libwebsockets, no PostgreSQL): the
- * server fills a struct http_gate_in from lws's headers, the request fuzzer
- * from its input, and both run this same code. docs/security.md lists the
+ * server and the request fuzzer both parse the request with httpreq.c and
+ * run this same code. docs/security.md lists the
  * checks. */
 #pragma once
 
@@ -13,11 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "httpreq.h"
 #include "jwt.h"
 #include "routes.h"
 
 #define GATE_BODY_MAX	     (1u << 20) /* an API body's bytes */
 #define GATE_IDEMPOTENCY_MAX 64		/* an Idempotency-Key's characters */
+#define GATE_HEAD_MAX	     16384	/* a request head's bytes; past them 431 */
 
 struct http_gate_in {
 	enum api_method method;
@@ -41,6 +43,15 @@ struct http_gate_out {
 	struct api_route route;
 	char user[JWT_SUBJECT_MAX + 1]; /* "" unless admitted */
 };
+
+/* What the gate reads from a parsed request head: in's strings point into
+ * r and path (the target without its query, path_size bytes); the
+ * Idempotency-Key is copied to key when it fits (else key is ""). */
+void http_gate_input(const struct http_req *r, char *path, size_t path_size,
+		     char key[HTTP_IDEM_MAX], struct http_gate_in *in);
+
+/* A query argument (len bytes at s) with %XX and '+' decoded into out. */
+void http_query_decode(const char *s, size_t len, char *out, size_t size);
 
 /* Decides on one API request at time now (seconds since the epoch). Always
  * fills *out; returns out->status. Never reads beyond the strings given. */

@@ -1,24 +1,25 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The socket edge's plain HTTP: the API (/api/v1/...), /healthz, /readyz and
- * /metrics. Static files and websocket upgrades are server.c's.
+/* The socket edge's plain HTTP: requests read with common/httpreq.c, then
+ * the API (/api/v1/...), /healthz, /readyz, /metrics, the web client's files
+ * (files.c), or a websocket upgrade (wsconn.c).
  *
  * One request at a time per connection, and each in exactly one state:
  *
- *   IDLE --(headers)--> gate (gate.c) --admitted, no body---------> RUNNING
- *                        |  |                                         |
- *                        |  +--admitted, body--> BODY --(end)------> RUNNING
- *                        |                                            |
- *                        +--refused, body--> DEFERRED --(end)--+      | answer
- *                        +--refused, no body (or unreadable) --+------+
- *                                                              v
- *                                       ANSWERING --(written)--> IDLE
+ *   HEAD --(head)--> gate (gate.c) --admitted, no body---------> RUNNING
+ *                     |  |                                         |
+ *                     |  +--admitted, body--> BODY --(end)------> RUNNING
+ *                     |                                            | answer
+ *                     +--refused: answered--> DISCARD --(end)--+   |
+ *                                                              v   v
+ *                                                               HEAD
  *
  * Only BODY may start a call, and only with the identity the gate gave it:
- * a refused request cannot reach a handler whatever callbacks follow. No
- * answer goes out while a body is still arriving (on a kept-alive connection
- * the unread bytes would be read as the next request); a body that cannot be
- * read as such (chunked, an unparseable or too large length) is answered at
- * once and the connection closed after the answer. */
+ * a refused request cannot reach a handler whatever bytes follow. A refused
+ * request's body is read and dropped, so that on a kept-alive connection it
+ * is not read as the next request; a body that cannot be framed (chunked,
+ * an unreadable or too large length) is answered and the connection closed.
+ * While a call runs, the connection reads nothing (what came already waits
+ * in order), so answers go out in the order of the requests. */
 #define LOG_COMPONENT "http"
 #include "server-internal.h"
 
@@ -34,47 +35,32 @@
 #include <time.h>
 
 enum http_state {
-	HTTP_IDLE,	/* between requests */
-	HTTP_BODY,	/* admitted; its body is arriving */
-	HTTP_DEFERRED,	/* answered, but the answer waits for the end of the body */
-	HTTP_RUNNING,	/* with api.c; answered by api_answer() or the deadline */
-	HTTP_ANSWERING, /* headers written; the body goes out when writable */
+	HTTP_HEAD,    /* reading a request head */
+	HTTP_BODY,    /* admitted; its body is arriving */
+	HTTP_DISCARD, /* answered; its body is read and dropped */
+	HTTP_RUNNING, /* with api.c; answered by api_answer() or the deadline */
 };
 
-/* Per connection, reused by each request of a kept-alive one. */
-struct http_session {
-	struct service *svc;
+/* Per connection in CONN_HTTP, reused by each request of a kept-alive one. */
+struct http_conn {
+	struct sconn *c;
 	enum http_state state;
 	bool head;  /* a HEAD request: headers only */
 	bool close; /* close the connection after the answer */
-	unsigned status;
-	const char *content_type;
-	char *buf; /* LWS_PRE + the answer's body */
-	size_t len;
-	/* an admitted API call */
-	struct api_call call;
+	uint64_t body_expected, body_len;
 	char *body;
-	size_t body_len, body_expected;
-	struct http_session *next_pending;
+	struct http_conn *next_pending;
 	uint64_t deadline_ns; /* when a running call is answered 503 timeout */
-	struct lws *wsi;
+	struct api_call call;
+	struct http_req req;
 };
 
-static struct metric_counter m_requests, m_refused, m_api_timeouts, m_answers_dropped;
-
-size_t http_session_size(void)
-{
-	return sizeof(struct http_session);
-}
+static struct metric_counter m_requests, m_api_timeouts, m_answers_dropped;
 
 void http_metrics_register(void)
 {
 	metrics_register_counter("fanout_http_requests_total",
 				 "HTTP requests answered by the socket edge.", &m_requests);
-	metrics_register_counter("fanout_auth_refused_total",
-				 "Upgrades and API calls refused for a missing, expired or bad "
-				 "token (or one in the URL of an API call).",
-				 &m_refused);
 	metrics_register_counter("fanout_api_timeouts_total",
 				 "API calls answered 503 timeout: no answer within "
 				 "api_timeout_ms.",
@@ -85,377 +71,387 @@ void http_metrics_register(void)
 				 &m_answers_dropped);
 }
 
-void http_count_auth_refused(void)
+/* The next request starts clean. */
+static void request_reset(struct http_conn *h)
 {
-	metric_add(&m_refused, 1);
+	free(h->body);
+	h->body = NULL;
+	h->body_len = h->body_expected = 0;
+	h->state = HTTP_HEAD;
+	http_req_init(&h->req);
+	h->req.any = true;
+	h->req.head_max = GATE_HEAD_MAX;
+	h->c->held = false;
+	h->c->deadline_ns =
+	    time_mono_ns() + (uint64_t)h->c->svc->srv->cfg.http_idle_ms * 1000000ull;
 }
 
 /* Answers */
 
-/* Writes the answer's headers now; its body follows on WRITEABLE. */
-static int answer_send(struct lws *wsi, struct http_session *pss)
+static int http_respond(struct sconn *c, int status, const char *content_type, const char *extra,
+			const void *body, size_t len, bool head_only)
 {
-	unsigned char headers[LWS_PRE + 512], *start = headers + LWS_PRE, *p = start,
-					      *end = headers + sizeof(headers) - 1;
+	bool close = c->http == NULL || c->http->close;
+	char head[1024];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+			 "x-content-type-options: nosniff\r\n%s%s\r\n",
+			 status, http_status_text(status), content_type, len, extra ? extra : "",
+			 close ? "connection: close\r\n" : "");
 
-	pss->state = HTTP_ANSWERING;
-	if (lws_add_http_common_headers(wsi, pss->status, pss->content_type,
-					(lws_filepos_t)pss->len, &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)"no-store", 8, &p, end) ||
-	    (pss->close &&
-	     lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
-					  5, &p, end)) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
+	metric_add(&m_requests, 1);
+	if (n < 0 || (size_t)n >= sizeof(head) || buf_put(&c->out, head, (size_t)n) < 0 ||
+	    (!head_only && len && buf_put(&c->out, body, len) < 0)) {
+		conn_close(c);
 		return -1;
-	if (pss->head) {
-		free(pss->buf);
-		pss->buf = NULL;
-		pss->state = HTTP_IDLE;
-		return pss->close || lws_http_transaction_completed(wsi) ? -1 : 0;
 	}
-	lws_callback_on_writable(wsi);
 	return 0;
 }
 
-/* Sets the answer, and sends it unless a body is still arriving. */
-static int respond(struct lws *wsi, struct http_session *pss, unsigned status,
-		   const char *content_type, const char *body, size_t len)
+/* The answer is queued: the request is over (its body still read if any). */
+static void finish(struct sconn *c, struct http_conn *h)
 {
-	free(pss->buf);
-	pss->buf = malloc(LWS_PRE + len + 1);
-	if (pss->buf == NULL)
-		return -1;
-	memcpy(pss->buf + LWS_PRE, body, len);
-	pss->len = len;
-	pss->status = status;
-	pss->content_type = content_type;
-	metric_add(&m_requests, 1);
-	if (pss->body_expected && !pss->close) {
-		pss->state = HTTP_DEFERRED;
-		return 0;
+	if (h->close) {
+		conn_close_after(c);
+		return;
 	}
-	return answer_send(wsi, pss);
+	if (h->body_expected > h->body_len) {
+		h->state = HTTP_DISCARD;
+		free(h->body);
+		h->body = NULL;
+		c->held = false;
+	} else {
+		request_reset(h);
+	}
+	conn_flush(c);
 }
 
-static int respond_json(struct lws *wsi, struct http_session *pss, unsigned status,
-			const char *json)
+static void answer(struct sconn *c, int status, const char *content_type, const char *body,
+		   size_t len)
 {
-	return respond(wsi, pss, status, "application/json", json, strlen(json));
+	struct http_conn *h = c->http;
+
+	if (http_respond(c, status, content_type, "cache-control: no-store\r\n", body, len,
+			 h->head) == 0)
+		finish(c, h);
 }
 
-static int respond_error(struct lws *wsi, struct http_session *pss, unsigned status,
-			 const char *code, const char *message)
+static void answer_json(struct sconn *c, int status, const char *json)
+{
+	answer(c, status, "application/json", json, strlen(json));
+}
+
+static void answer_error(struct sconn *c, int status, const char *code, const char *message)
 {
 	char body[384];
 
 	snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
 		 message);
-	return respond_json(wsi, pss, status, body);
+	answer_json(c, status, body);
 }
 
-static void pending_remove(struct http_session *pss)
+static void pending_remove(struct http_conn *h)
 {
-	for (struct http_session **pp = &pss->svc->pending; *pp; pp = &(*pp)->next_pending) {
-		if (*pp == pss) {
-			*pp = pss->next_pending;
+	for (struct http_conn **pp = &h->c->svc->pending; *pp; pp = &(*pp)->next_pending) {
+		if (*pp == h) {
+			*pp = h->next_pending;
 			break;
 		}
 	}
-	pss->next_pending = NULL;
+	h->next_pending = NULL;
 }
 
 /* api.c's late answer (takes body). The service thread, from an event. */
 static void api_answer(void *transport, uint64_t id, int status, char *body)
 {
 	struct service *svc = transport;
-	struct http_session *pss = svc->pending;
+	struct http_conn *h = svc->pending;
 
-	while (pss && pss->call.id != id)
-		pss = pss->next_pending;
-	if (pss == NULL || pss->state != HTTP_RUNNING) {
+	while (h && h->call.id != id)
+		h = h->next_pending;
+	if (h == NULL || h->state != HTTP_RUNNING) {
 		metric_add(&m_answers_dropped, 1);
 		free(body);
 		return;
 	}
-	pending_remove(pss);
-	if (respond_json(pss->wsi, pss, (unsigned)status, body ? body : "{}") < 0)
-		lws_set_timeout(pss->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	pending_remove(h);
+	answer_json(h->c, status, body ? body : "{}");
 	free(body);
 }
 
 void http_expire_pending(struct service *svc)
 {
 	uint64_t now = time_mono_ns();
-	struct http_session *pss = svc->pending, *next;
+	struct http_conn *h = svc->pending, *next;
 
-	for (; pss; pss = next) {
-		next = pss->next_pending;
-		if (pss->deadline_ns > now)
+	for (; h; h = next) {
+		next = h->next_pending;
+		if (h->deadline_ns > now)
 			continue;
-		pending_remove(pss);
+		pending_remove(h);
 		metric_add(&m_api_timeouts, 1);
 		/* The call may still be applied; its late answer finds nobody
 		 * and is dropped, and a retry is safe (joins are idempotent,
 		 * posts carry a key). */
-		if (respond_error(pss->wsi, pss, HTTP_STATUS_SERVICE_UNAVAILABLE, "timeout",
-				  "no answer in time; the call may still be applied: retry "
-				  "(with the same Idempotency-Key when posting)") < 0)
-			lws_set_timeout(pss->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		answer_error(h->c, 503, "timeout",
+			     "no answer in time; the call may still be applied: retry "
+			     "(with the same Idempotency-Key when posting)");
 	}
 }
+
+static void http_conn_free(struct sconn *c);
 
 /* API calls */
 
 /* Starts an admitted call: answered now, or later through api_answer(). */
-static int api_start(struct lws *wsi, struct http_session *pss)
+static void api_start(struct sconn *c, struct http_conn *h)
 {
 	char *out = NULL;
 	int status;
 
-	if (pss->call.user[0] == '\0') /* unreachable by the gate; kept as a wall */
-		return respond_error(wsi, pss, HTTP_STATUS_UNAUTHORIZED, "bad_token",
-				     "a valid bearer token is required");
-	pss->state = HTTP_RUNNING;
-	pss->body_expected = 0;
-	pss->call.body = pss->body;
-	pss->call.body_len = pss->body_len;
-	pss->call.id = ++pss->svc->next_api_id;
-	pss->call.respond = api_answer;
-	status = api_dispatch(&pss->call, &out);
+	if (h->call.user[0] == '\0') { /* unreachable by the gate; kept as a wall */
+		answer_error(c, 401, "bad_token", "a valid bearer token is required");
+		return;
+	}
+	h->state = HTTP_RUNNING;
+	c->held = true;
+	c->deadline_ns = UINT64_MAX; /* the call's own deadline answers it */
+	h->call.body = h->body;
+	h->call.body_len = h->body_len;
+	h->call.id = ++c->svc->next_api_id;
+	h->call.respond = api_answer;
+	status = api_dispatch(&h->call, &out);
 	/* api_dispatch copied what it needs. */
-	free(pss->body);
-	pss->body = NULL;
-	pss->body_len = 0;
-	pss->call.body = NULL;
+	h->call.body = NULL;
 	if (status > 0) {
-		int rc = respond_json(wsi, pss, (unsigned)status, out ? out : "{}");
+		answer_json(c, status, out ? out : "{}");
 		free(out);
-		return rc;
+		return;
 	}
-	pss->wsi = wsi;
-	pss->deadline_ns =
-	    time_mono_ns() + (uint64_t)pss->svc->srv->cfg.api_timeout_ms * 1000000ull;
-	pss->next_pending = pss->svc->pending;
-	pss->svc->pending = pss;
-	/* libwebsockets still runs the timer it set while the body came in
-	 * (5 s, then a silent close): the deadline above is the only one. */
-	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-	return 0;
+	h->deadline_ns = time_mono_ns() + (uint64_t)c->svc->srv->cfg.api_timeout_ms * 1000000ull;
+	h->next_pending = c->svc->pending;
+	c->svc->pending = h;
 }
 
-/* Reads what the gate needs from lws's headers into in (buffers in the
- * caller's frame) and the query into the call. */
-static void gate_input(struct lws *wsi, struct http_session *pss, struct http_gate_in *in,
-		       char *auth, size_t auth_size, char *length, size_t length_size)
+/* The query's arguments into the call. */
+static void read_query(struct http_conn *h)
 {
-	int n;
+	const char *q = strchr(h->req.path, '?');
 
-	n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-	if (n >= (int)auth_size)
-		in->authorization_too_big = true;
-	else if (n > 0 && lws_hdr_copy(wsi, auth, (int)auth_size, WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
-		in->authorization = auth;
-	n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-	if (n > 0) {
-		in->content_length = "x"; /* too long to be a length we accept */
-		if (n < (int)length_size &&
-		    lws_hdr_copy(wsi, length, (int)length_size, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-			in->content_length = length;
-	}
-	in->transfer_encoding = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
-	n = lws_hdr_custom_length(wsi, "idempotency-key:", 16);
-	if (n >= 0) {
-		in->idempotency_key = pss->call.idempotency_key;
-		in->idempotency_key_len = (size_t)n;
-		if (n >= (int)sizeof(pss->call.idempotency_key) ||
-		    lws_hdr_custom_copy(wsi, pss->call.idempotency_key,
-					sizeof(pss->call.idempotency_key),
-					"idempotency-key:", 16) < 0)
-			pss->call.idempotency_key[0] = '\0';
-	}
-	for (int i = 0; i < 32; i++) {
-		char arg[256];
-		if (lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i) <= 0)
-			break;
-		if (strncmp(arg, "token=", 6) == 0)
-			in->query_token = true;
-		api_query_add(&pss->call, arg);
+	for (int i = 0; q && i < 32; i++) {
+		const char *arg = q + 1, *end = strchr(arg, '&');
+		size_t len = end ? (size_t)(end - arg) : strlen(arg);
+		char decoded[256];
+
+		http_query_decode(arg, len, decoded, sizeof(decoded));
+		if (decoded[0])
+			api_query_add(&h->call, decoded);
+		q = end;
 	}
 }
 
-static enum api_method method_of(int lws_method)
+/* An API request's head is in: the gate decides. */
+static void api_begin(struct sconn *c, struct http_conn *h)
 {
-	switch (lws_method) {
-	case LWSHUMETH_GET:
-		return API_GET;
-	case LWSHUMETH_POST:
-		return API_POST;
-	case LWSHUMETH_DELETE:
-		return API_DELETE;
-	case LWSHUMETH_HEAD:
-		return API_HEAD;
-	default:
-		return API_OTHER;
-	}
-}
-
-/* An API request's headers are in: the gate decides. */
-static int api_begin(struct lws *wsi, struct http_session *pss, enum api_method method,
-		     const char *path)
-{
-	struct socket_server *srv = pss->svc->srv;
-	struct http_gate_in in = {.method = method, .path = path};
+	struct socket_server *srv = c->svc->srv;
+	struct http_gate_in in;
 	struct http_gate_out out;
-	char auth[2048], length[24];
+	char path[HTTP_PATH_MAX];
 
-	memset(&pss->call, 0, sizeof(pss->call));
-	pss->call.edge = srv->edge;
-	pss->call.worker = pss->svc->index;
-	pss->call.method = method;
+	memset(&h->call, 0, sizeof(h->call));
+	http_gate_input(&h->req, path, sizeof(path), h->call.idempotency_key, &in);
 	in.draining = atomic_load(&srv->draining);
-	gate_input(wsi, pss, &in, auth, sizeof(auth), length, sizeof(length));
+	h->call.edge = srv->edge;
+	h->call.worker = c->svc->index;
+	h->call.method = in.method;
+	read_query(h);
 	http_gate(&in, srv->cfg.jwt_secret, (int64_t)time(NULL), &out);
-	pss->body_expected = out.body_len;
-	pss->close = out.close;
+	h->body_expected = out.body_len;
+	h->close = h->close || out.close;
+	/* A client waiting for "100 Continue" that gets a refusal may or may
+	 * not send its body: the connection cannot stay in step. */
+	if (out.status && h->body_expected && http_req_expects_continue(&h->req))
+		h->close = true;
 	if (out.status) {
-		if (out.status == HTTP_STATUS_UNAUTHORIZED)
-			metric_add(&m_refused, 1);
-		return respond_error(wsi, pss, (unsigned)out.status, out.code, out.message);
+		if (out.status == 401)
+			ws_count_auth_refused();
+		answer_error(c, out.status, out.code, out.message);
+		return;
 	}
-	pss->call.route = out.route;
-	memcpy(pss->call.user, out.user, sizeof(out.user));
-	if (pss->body_expected) {
-		pss->state = HTTP_BODY;
-		return 0;
+	h->call.route = out.route;
+	memcpy(h->call.user, out.user, sizeof(out.user));
+	if (h->body_expected == 0) {
+		api_start(c, h);
+		return;
 	}
-	return api_start(wsi, pss);
+	h->body = malloc(h->body_expected + 1);
+	if (h->body == NULL) {
+		conn_close(c);
+		return;
+	}
+	h->state = HTTP_BODY;
+	if (http_req_expects_continue(&h->req)) {
+		static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		conn_send(c, go_on, sizeof(go_on) - 1);
+	}
 }
 
-/* Health, readiness, metrics */
+/* Health, readiness, metrics, files */
 
-static int serve_status(struct lws *wsi, struct http_session *pss, const char *path)
+static void serve_status(struct sconn *c, const char *path)
 {
-	struct socket_server *srv = pss->svc->srv;
+	struct socket_server *srv = c->svc->srv;
 	char why[256] = "", body[320];
 	int n;
 
-	if (strcmp(path, "/healthz") == 0)
-		return respond(wsi, pss, HTTP_STATUS_OK, "text/plain", "ok\n", 3);
-	if (strcmp(path, "/readyz") == 0) {
+	if (strcmp(path, "/healthz") == 0) {
+		answer(c, 200, "text/plain", "ok\n", 3);
+	} else if (strcmp(path, "/readyz") == 0) {
 		if (atomic_load(&srv->draining))
 			snprintf(why, sizeof(why), "shutting down");
-		else if (srv->ready(srv->ready_arg, why, sizeof(why)))
-			return respond(wsi, pss, HTTP_STATUS_OK, "text/plain", "ready\n", 6);
+		else if (srv->ready(srv->ready_arg, why, sizeof(why))) {
+			answer(c, 200, "text/plain", "ready\n", 6);
+			return;
+		}
 		n = snprintf(body, sizeof(body), "not ready: %s\n", why);
-		return respond(wsi, pss, HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain", body,
-			       (size_t)n);
-	}
-	if (strcmp(path, "/metrics") == 0) {
+		answer(c, 503, "text/plain", body, (size_t)n);
+	} else {
 		size_t mlen;
 		char *text = metrics_render(&mlen);
-		int rc;
-		if (text == NULL)
-			return -1;
-		rc = respond(wsi, pss, HTTP_STATUS_OK, "text/plain; version=0.0.4", text, mlen);
-		free(text);
-		return rc;
-	}
-	return respond(wsi, pss, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n", 10);
-}
 
-/* A new request's headers: start it clean, then route it. */
-static int on_request(struct lws *wsi, struct http_session *pss, struct service *svc)
-{
-	char *uri = NULL, path[256];
-	int uri_len = 0, method = lws_http_get_uri_and_method(wsi, &uri, &uri_len), n;
-
-	if (pss->state == HTTP_RUNNING)
-		pending_remove(pss);
-	free(pss->body);
-	free(pss->buf);
-	memset(pss, 0, sizeof(*pss));
-	pss->svc = svc;
-	pss->head = method == LWSHUMETH_HEAD;
-	/* Until the gate has read it, an announced body holds back the
-	 * answer; one whose length cannot be read is answered and closed. */
-	n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-	if (n > 0) {
-		char length[24] = "x";
-		uint64_t v = 0;
-		if (n < (int)sizeof(length))
-			lws_hdr_copy(wsi, length, sizeof(length), WSI_TOKEN_HTTP_CONTENT_LENGTH);
-		pss->close = !http_gate_length(length, &v);
-		pss->body_expected = v;
-	}
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
-		pss->close = true;
-	if (uri == NULL || uri_len <= 0 || uri_len >= (int)sizeof(path))
-		snprintf(path, sizeof(path), "/");
-	else
-		snprintf(path, sizeof(path), "%.*s", uri_len, uri);
-	if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0)
-		return api_begin(wsi, pss, method_of(method), path);
-	if (method != LWSHUMETH_GET && method != LWSHUMETH_HEAD)
-		return respond(wsi, pss, HTTP_STATUS_METHOD_NOT_ALLOWED, "text/plain",
-			       "method not allowed\n", 19);
-	return serve_status(wsi, pss, path);
-}
-
-int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-		  size_t len)
-{
-	struct http_session *pss = user;
-	struct service *svc = lws_context_user(lws_get_context(wsi));
-
-	switch (reason) {
-	case LWS_CALLBACK_HTTP:
-		return on_request(wsi, pss, svc) < 0 ? -1 : 0;
-	case LWS_CALLBACK_HTTP_BODY:
-		/* Kept only for an admitted call, and never past the length
-		 * the gate accepted; any other body is read and dropped. */
-		if (pss->state != HTTP_BODY || len == 0)
-			return 0;
-		if (pss->body_len + len > pss->body_expected)
-			return -1;
-		char *b = realloc(pss->body, pss->body_len + len + 1);
-		if (b == NULL)
-			return -1;
-		memcpy(b + pss->body_len, in, len);
-		pss->body = b;
-		pss->body_len += len;
-		b[pss->body_len] = '\0';
-		return 0;
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (pss->state == HTTP_BODY)
-			return api_start(wsi, pss) < 0 ? -1 : 0;
-		if (pss->state == HTTP_DEFERRED) {
-			pss->body_expected = 0;
-			return answer_send(wsi, pss) < 0 ? -1 : 0;
+		if (text == NULL) {
+			conn_close(c);
+			return;
 		}
-		return 0;
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (pss->state != HTTP_ANSWERING || pss->buf == NULL)
-			break;
-		if (lws_write(wsi, (unsigned char *)pss->buf + LWS_PRE, pss->len,
-			      LWS_WRITE_HTTP_FINAL) != (int)pss->len)
-			return -1;
-		free(pss->buf);
-		pss->buf = NULL;
-		pss->state = HTTP_IDLE;
-		if (pss->close || lws_http_transaction_completed(wsi))
-			return -1;
-		return 0;
-	case LWS_CALLBACK_CLOSED_HTTP:
-		if (pss->svc && pss->state == HTTP_RUNNING)
-			pending_remove(pss);
-		free(pss->buf);
-		free(pss->body);
-		pss->buf = pss->body = NULL;
-		pss->state = HTTP_IDLE;
+		answer(c, 200, "text/plain; version=0.0.4", text, mlen);
+		free(text);
+	}
+}
+
+static void serve_file(struct sconn *c, struct http_conn *h, const char *path)
+{
+	struct file_answer f;
+
+	files_read(c->svc->srv->cfg.web_root, path, &f);
+	if (http_respond(c, f.status, f.content_type, files_headers, f.data, f.len, h->head) == 0)
+		finish(c, h);
+	free(f.data);
+}
+
+/* A request's head is complete (not an upgrade): frame its body, route it. */
+static void on_request(struct sconn *c, struct http_conn *h)
+{
+	struct http_req *r = &h->req;
+	enum api_method method = api_method_parse(r->method);
+	char path[HTTP_PATH_MAX];
+	uint64_t length = 0;
+
+	snprintf(path, sizeof(path), "%.*s", (int)strcspn(r->path, "?"), r->path);
+	h->head = method == API_HEAD;
+	h->close = !http_req_keep_alive(r);
+	/* A body whose length cannot be read is answered and closed. */
+	if (r->transfer_encoding || r->length_long ||
+	    (r->length_len && !http_gate_length(r->length, &length)))
+		h->close = true;
+	h->body_expected = length;
+	if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0) {
+		api_begin(c, h);
+	} else if (method != API_GET && method != API_HEAD) {
+		answer_error(c, 405, "method_not_allowed", "only GET and HEAD here");
+	} else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+		   strcmp(path, "/metrics") == 0) {
+		serve_status(c, path);
+	} else {
+		serve_file(c, h, path);
+	}
+}
+
+/* Bytes of a request head. */
+static size_t head_input(struct sconn *c, struct http_conn *h, uint8_t *data, size_t len)
+{
+	size_t used;
+
+	switch (http_req_feed(&h->req, data, len, &used)) {
+	case HTTP_MORE:
 		break;
-	default:
+	case HTTP_ERROR:
+		h->close = true;
+		answer_error(c, h->req.status,
+			     h->req.status == 431   ? "headers_too_large"
+			     : h->req.status == 414 ? "uri_too_long"
+						    : "bad_request",
+			     h->req.reason);
+		break;
+	case HTTP_DONE:
+		if (!h->req.upgrade_wanted) {
+			on_request(c, h);
+			break;
+		}
+		ws_upgrade(c, &h->req);
+		if (c->mode != CONN_HTTP) /* a websocket now (or closed) */
+			http_conn_free(c);
 		break;
 	}
-	return lws_callback_http_dummy(wsi, reason, user, in, len);
+	return used;
 }
+
+/* Bytes of a request body: kept for an admitted call, else dropped. */
+static size_t body_input(struct sconn *c, struct http_conn *h, uint8_t *data, size_t len)
+{
+	uint64_t left = h->body_expected - h->body_len;
+	size_t take = len < left ? len : (size_t)left;
+
+	if (h->state == HTTP_BODY)
+		memcpy(h->body + h->body_len, data, take);
+	h->body_len += take;
+	if (h->body_len < h->body_expected)
+		return take;
+	if (h->state == HTTP_BODY) {
+		h->body[h->body_len] = '\0';
+		api_start(c, h);
+	} else {
+		request_reset(h);
+	}
+	return take;
+}
+
+static size_t http_input(struct sconn *c, uint8_t *data, size_t len)
+{
+	size_t used = 0;
+
+	if (c->http == NULL) {
+		c->http = calloc(1, sizeof(*c->http));
+		if (c->http == NULL) {
+			conn_close(c);
+			return len;
+		}
+		c->http->c = c;
+		request_reset(c->http);
+	}
+	while (used < len && c->mode == CONN_HTTP && !c->closing && !c->held) {
+		struct http_conn *h = c->http;
+
+		if (h->state == HTTP_HEAD)
+			used += head_input(c, h, data + used, len - used);
+		else if (h->state == HTTP_BODY || h->state == HTTP_DISCARD)
+			used += body_input(c, h, data + used, len - used);
+		else
+			break;
+	}
+	return used;
+}
+
+static void http_conn_free(struct sconn *c)
+{
+	struct http_conn *h = c->http;
+
+	if (h == NULL)
+		return;
+	if (h->state == HTTP_RUNNING)
+		pending_remove(h);
+	free(h->body);
+	free(h);
+	c->http = NULL;
+}
+
+const struct conn_ops http_conn_ops = {http_input, NULL, http_conn_free};

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The HTTP API's routes (docs/api.md): a path and a method to a route, or
- * the status that refuses them. Pure string matching: no libwebsockets, no
+ * the status that refuses them. Pure string matching: no sockets, no
  * PostgreSQL, so the request fuzzer drives the same code as the server. */
 #pragma once
 

@@ -1,341 +1,44 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The socket edge: libwebsockets on kernel sockets. Each service thread owns
- * one lws context and one edge worker; its connections never leave it. Other
- * threads wake it with lws_cancel_service(), and it drains its inbox in
- * EVENT_WAIT_CANCELLED.
+/* The socket edge on kernel sockets: N service threads, each with its own
+ * epoll loop, its own SO_REUSEPORT listening socket (the kernel spreads
+ * connections over the threads) and one edge worker; a connection never
+ * leaves the thread that accepted it. Other threads wake a service through
+ * an eventfd, signalled once however many frames they post before it runs
+ * (wake_pending), and it drains its worker's inbox in one go. A turn of the
+ * loop: wait, handle each ready descriptor, pull frames for the connections
+ * that have some, and free what closed; once a second, the worker's tick
+ * (heartbeats) and the deadlines of API calls and idle HTTP connections.
  *
- * Debian's libwebsockets is built for one service thread per context, and
- * then never sets SO_REUSEPORT (it does so only for several threads in one
- * context). So each service thread opens its own SO_REUSEPORT listener, its
- * loop watches it as a raw descriptor, and accepted connections are adopted
- * into that thread's context: the kernel spreads connections over threads.
- *
- * Routes on the one port: /ws (websocket, token checked before the upgrade),
- * the web client's files under /, and the plain HTTP of http.c: /api/v1/...
- * (docs/api.md), /healthz, /readyz, /metrics. */
+ * Routes on the one port (http.c): /ws (websocket, token checked before the
+ * upgrade, wsconn.c), /api/v1/... (docs/api.md), /healthz, /readyz,
+ * /metrics, and the web client's files under / (files.c). With TLS files
+ * configured, every connection is TLS (tls.c). */
 #define LOG_COMPONENT "socket"
 #include "server-internal.h"
 
-#include "buf.h"
 #include "clock.h"
 #include "err.h"
-#include "jwt.h"
 #include "log.h"
 #include "metrics.h"
-#include "utf8.h"
-#include "ws.h"
 
-#include <fcntl.h>
-#include <libwebsockets.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
-#define HTTP_HEADERS_MAX 16384
-
-_Static_assert(LWS_PRE <= FRAME_HEADROOM, "frames need room for the websocket header");
-
-/* Per websocket connection. */
-struct ws_session {
-	struct session *s;
-	char user[JWT_SUBJECT_MAX + 1];
-	struct buf rx; /* the fragments of the message being received */
-};
-
-static struct metric_counter m_connections_total, m_frames_out, m_bytes_out;
-static atomic_int connections_open;
-
-static double connections_gauge(void *arg)
-{
-	return atomic_load(&connections_open);
-}
-
-/* Authentication */
-
-/* Finds the token in "Authorization: Bearer" or ?token=, verifies it. 0 with
- * the user name, or -errno (see jwt_verify; -ENOENT: no token). */
-static int authenticate(struct lws *wsi, const char *secret, char user[JWT_SUBJECT_MAX + 1])
-{
-	char buf[2048], arg[2048];
-	const char *token = NULL;
-	int64_t exp;
-
-	if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION) > 7 &&
-	    strncasecmp(buf, "Bearer ", 7) == 0)
-		token = buf + 7;
-	else if (lws_get_urlarg_by_name(wsi, "token=", arg, sizeof(arg)))
-		token = arg + 6;
-	if (token == NULL)
-		return -ENOENT;
-	return jwt_verify(secret, token, (int64_t)time(NULL), user, &exp);
-}
-
-/* Answers a refused upgrade as HTTP/1.1 with a JSON error (libwebsockets'
- * own helper answers HTTP/1.0, which strict clients reject as malformed).
- * Returns 1: "answered, close". */
-static int refuse_upgrade(struct lws *wsi, unsigned status, const char *code)
-{
-	char buf[LWS_PRE + 512], *p = buf + LWS_PRE;
-	int body = (int)strlen(code) + 21; /* {"error":{"code":"..."}} */
-	int n = snprintf(p, sizeof(buf) - LWS_PRE,
-			 "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\ncontent-length: "
-			 "%d\r\nconnection: close\r\n\r\n{\"error\":{\"code\":\"%s\"}}",
-			 status,
-			 status == HTTP_STATUS_UNAUTHORIZED ? "Unauthorized"
-			 : status == HTTP_STATUS_NOT_FOUND  ? "Not Found"
-							    : "Service Unavailable",
-			 body, code);
-
-	lws_write(wsi, (unsigned char *)p, (size_t)n, LWS_WRITE_RAW);
-	return 1;
-}
-
-/* Before any upgrade: the path must be /ws and the token valid, else an HTTP
- * error and no websocket. Returns as LWS_CALLBACK_HTTP_CONFIRM_UPGRADE wants. */
-static int confirm_upgrade(struct lws *wsi, struct socket_server *srv)
-{
-	char path[64] = "", name[JWT_SUBJECT_MAX + 1];
-	int rc;
-
-	lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
-	if (strcmp(path, "/ws") != 0)
-		return refuse_upgrade(wsi, HTTP_STATUS_NOT_FOUND, "not_found");
-	if (atomic_load(&srv->draining))
-		return refuse_upgrade(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "shutting_down");
-	rc = authenticate(wsi, srv->cfg.jwt_secret, name);
-	if (rc < 0) {
-		http_count_auth_refused();
-		return refuse_upgrade(wsi, HTTP_STATUS_UNAUTHORIZED, jwt_error_code(rc));
-	}
-	return 0;
-}
-
-/* Websockets */
-
-static void ws_want_write(void *ctx)
-{
-	lws_callback_on_writable(ctx);
-}
-
-static void ws_pause_rx(void *ctx, bool off)
-{
-	lws_rx_flow_control(ctx, off ? 0 : 1);
-}
-
-/* Several frames queued for one connection go out as one write (one TCP
- * segment up to the MSS, the rest right behind): without Nagle that is what
- * keeps a busy connection from turning into one packet per frame. The
- * websocket headers (server to client: FIN, text, unmasked) are written here;
- * lws_write() passes the bytes through as they are. Returns the frames
- * written, 0 when there were fewer than two (the plain path handles one). */
-#define BATCH_BYTES  16384
-#define BATCH_FRAMES 64
-
-static int write_batch(struct lws *wsi, struct ws_session *ws)
-{
-	static _Thread_local unsigned char buf[LWS_PRE + BATCH_BYTES];
-	struct frame *frames[BATCH_FRAMES];
-	int n = session_peek_many(ws->s, frames, BATCH_FRAMES), k = 0;
-	size_t used = 0, payload = 0;
-
-	if (n < 2)
-		return 0;
-	for (; k < n; k++) {
-		size_t len = frames[k]->len, head = len < 126 ? 2 : len < 65536 ? 4 : 10;
-		unsigned char *p = buf + LWS_PRE + used;
-
-		if (used + head + len > BATCH_BYTES)
-			break;
-		p[0] = 0x81; /* FIN, text */
-		if (head == 2) {
-			p[1] = (unsigned char)len;
-		} else if (head == 4) {
-			p[1] = 126;
-			p[2] = (unsigned char)(len >> 8);
-			p[3] = (unsigned char)len;
-		} else {
-			p[1] = 127;
-			for (int i = 0; i < 8; i++)
-				p[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-		}
-		memcpy(p + head, frame_payload(frames[k]), len);
-		used += head + len;
-		payload += len;
-	}
-	if (k < 2)
-		return 0; /* the first frame alone is large: the plain path */
-	if (lws_write(wsi, buf + LWS_PRE, used, LWS_WRITE_RAW) < (int)used)
-		return -1;
-	metric_add(&m_frames_out, (uint64_t)k);
-	metric_add(&m_bytes_out, payload);
-	session_sent_many(ws->s, k);
-	return k;
-}
-
-/* Over 80 lines on purpose: one switch over libwebsockets' callback
- * reasons, each case short and calling out. */
-static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-		       size_t len)
-{
-	struct ws_session *ws = user;
-	struct service *svc = lws_context_user(lws_get_context(wsi));
-	struct socket_server *srv = svc ? svc->srv : NULL;
-
-	switch (reason) {
-	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		return confirm_upgrade(wsi, srv);
-	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		/* The upgrade was confirmed; keep who it is for this session. */
-		return authenticate(wsi, srv->cfg.jwt_secret, ws->user) < 0 ? -1 : 0;
-	case LWS_CALLBACK_ESTABLISHED: {
-		struct session_transport t = {ws_want_write, ws_pause_rx, wsi};
-		int open = atomic_fetch_add(&connections_open, 1); /* a place, taken first */
-		bool full = srv->cfg.max_connections && open >= srv->cfg.max_connections;
-
-		ws->s = full ? NULL : session_open(svc->worker, ws->user, &t);
-		if (ws->s == NULL) {
-			const char *why;
-
-			atomic_fetch_sub(&connections_open, 1);
-			full = full || errno == ENOSPC;
-			why = full ? "server full; try again later" : "cannot open a session";
-			lws_close_reason(wsi, full ? 1013 : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
-					 (unsigned char *)why, strlen(why));
-			return -1;
-		}
-		metric_add(&m_connections_total, 1);
-		return 0;
-	}
-	case LWS_CALLBACK_RECEIVE: {
-		size_t max = edge_config(srv->edge)->max_message_bytes;
-
-		if (ws->s == NULL)
-			return -1;
-		if (lws_frame_is_binary(wsi)) {
-			static const char why[] = "text frames only";
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
-					 (unsigned char *)why, sizeof(why) - 1);
-			return -1;
-		}
-		if (ws->rx.len > 0 && lws_is_first_fragment(wsi)) {
-			/* a new message while a fragmented one is unfinished */
-			static const char why[] = "unfinished fragmented message";
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, (unsigned char *)why,
-					 sizeof(why) - 1);
-			return -1;
-		}
-		if (ws->rx.len + len + lws_remaining_packet_payload(wsi) > max) {
-			static const char why[] = "message too big";
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-					 (unsigned char *)why, sizeof(why) - 1);
-			return -1;
-		}
-		if (buf_put(&ws->rx, in, len) < 0)
-			return -1;
-		if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
-			session_on_text(ws->s, ws->rx.data, ws->rx.len);
-			buf_reset(&ws->rx);
-			if (ws->rx.cap > 65536)
-				buf_free(&ws->rx); /* not kept for: a message this large is rare */
-		}
-		return 0;
-	}
-	case LWS_CALLBACK_SERVER_WRITEABLE: {
-		const char *why;
-		int code;
-		struct frame *f;
-
-		if (ws->s == NULL)
-			return -1;
-		int batched = write_batch(wsi, ws);
-		if (batched < 0)
-			return -1;
-		if (batched > 0)
-			return 0;
-		f = session_peek(ws->s);
-		if (f == NULL) {
-			code = session_close_code(ws->s, &why);
-			if (code) {
-				lws_close_reason(wsi, (enum lws_close_status)code,
-						 (unsigned char *)why, strlen(why));
-				return -1;
-			}
-			return 0;
-		}
-		if (lws_write(wsi, frame_payload(f), f->len, LWS_WRITE_TEXT) < (int)f->len) {
-			LOG(INFO, "write failed on a websocket; closing it");
-			return -1;
-		}
-		metric_add(&m_frames_out, 1);
-		metric_add(&m_bytes_out, f->len);
-		session_sent(ws->s); /* releases f */
-		return 0;
-	}
-	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
-		/* libwebsockets echoes any close; one with a code that may not be
-		 * sent, a one-byte payload or a reason that is not UTF-8 is a
-		 * protocol error: fail the connection instead (RFC 6455 7.1.7). */
-		const unsigned char *p = in;
-		int code = len >= 2 ? p[0] << 8 | p[1] : 1005;
-
-		if (len == 1 || (len >= 2 && !ws_close_code_valid(code)) ||
-		    (len > 2 && !utf8_valid(p + 2, len - 2)))
-			return -1;
-		return 0;
-	}
-	case LWS_CALLBACK_CLOSED:
-		if (ws->s) {
-			session_closed(ws->s);
-			ws->s = NULL;
-			atomic_fetch_sub(&connections_open, 1);
-		}
-		buf_free(&ws->rx);
-		return 0;
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		if (svc && svc->worker)
-			edge_worker_drain(svc->worker);
-		return 0;
-	default:
-		/* Plain HTTP on this protocol (file serving) gets the defaults. */
-		return lws_callback_http_dummy(wsi, reason, user, in, len);
-	}
-}
+#define EVENTS_MAX 256
+#define TICK_NS	   1000000000ull
 
 /* Listening */
-
-/* The listener is a raw descriptor in the service loop: on readable, accept
- * everything pending and hand each connection to lws as an HTTP connection. */
-static int listen_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-			   size_t len)
-{
-	struct service *svc = lws_context_user(lws_get_context(wsi));
-
-	if (reason != LWS_CALLBACK_RAW_RX_FILE)
-		return 0;
-	for (;;) {
-		int fd = accept4(svc->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				LOG(WARN, "accept: %s", strerror(errno));
-			break;
-		}
-		/* Frames are small and latency matters: no Nagle. */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-		if (lws_adopt_socket_vhost(lws_get_vhost(wsi), fd) == NULL)
-			close(fd); /* lws logged why */
-	}
-	return 0;
-}
 
 /* SO_REUSEPORT would let a second fanoutd (same user) bind the port and
  * share the traffic: a bind without it fails while anyone listens there. */
@@ -388,17 +91,6 @@ static int listen_shared(const char *address, int port, bool first)
 	return fd;
 }
 
-/* Service threads */
-
-static void on_tick(lws_sorted_usec_list_t *sul)
-{
-	struct service *svc = lws_container_of(sul, struct service, tick);
-
-	edge_worker_tick(svc->worker);
-	http_expire_pending(svc);
-	lws_sul_schedule(svc->ctx, 0, &svc->tick, on_tick, LWS_US_PER_SEC);
-}
-
 /* A thread's share of the descriptors, twice over (SO_REUSEPORT spreads
  * connections by hash, not evenly), and never more than all of them. */
 static uint32_t sessions_per_thread(const struct socket_server *srv)
@@ -414,100 +106,120 @@ static uint32_t sessions_per_thread(const struct socket_server *srv)
 	return (uint32_t)(share < all ? share : all);
 }
 
+/* Service threads */
+
+static void accept_all(struct service *svc)
+{
+	for (int i = 0; i < 256; i++) {
+		int fd = accept4(svc->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				LOG(WARN, "accept: %s (raise the descriptor limit)",
+				    strerror(errno));
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				LOG(WARN, "accept: %s", strerror(errno));
+			return;
+		}
+		/* Frames are small and latency matters: no Nagle. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+		if (conn_accept(svc, fd, &http_conn_ops) < 0)
+			close(fd);
+	}
+}
+
 static void wake_service(void *arg)
 {
 	struct service *svc = arg;
-	lws_cancel_service(svc->ctx);
+
+	/* One write however many posts: the loop clears the flag, then
+	 * drains, so a post after the drain started signals again. */
+	if (!atomic_exchange(&svc->wake_pending, true)) {
+		uint64_t one = 1;
+		ssize_t n = write(svc->wake_fd, &one, sizeof(one));
+		(void)n;
+	}
+}
+
+static void drain_inbox(struct service *svc)
+{
+	uint64_t v;
+	ssize_t n = read(svc->wake_fd, &v, sizeof(v));
+
+	(void)n;
+	atomic_store(&svc->wake_pending, false);
+	edge_worker_drain(svc->worker);
+}
+
+/* Moves frames to the connections that were told of some. */
+static void pull_writers(struct service *svc)
+{
+	while (svc->writers) {
+		struct sconn *c = svc->writers;
+
+		svc->writers = c->wnext;
+		c->in_writers = false;
+		if (c->mode == CONN_WS)
+			ws_pull(c);
+	}
+}
+
+static void tick(struct service *svc, uint64_t now)
+{
+	if (now < svc->next_tick_ns)
+		return;
+	svc->next_tick_ns = now + TICK_NS;
+	edge_worker_tick(svc->worker);
+	http_expire_pending(svc);
+	conn_expire(svc, now);
 }
 
 static void *service_main(void *arg)
 {
 	struct service *svc = arg;
+	struct epoll_event ev[EVENTS_MAX];
 
-	lws_sul_schedule(svc->ctx, 0, &svc->tick, on_tick, LWS_US_PER_SEC);
-	while (!atomic_load(&svc->srv->stop))
-		if (lws_service(svc->ctx, 0) < 0)
-			break;
+	svc->next_tick_ns = time_mono_ns() + TICK_NS;
+	while (!atomic_load(&svc->srv->stop)) {
+		uint64_t now = time_mono_ns();
+		int wait_ms =
+		    svc->next_tick_ns > now ? (int)((svc->next_tick_ns - now) / 1000000ull) + 1 : 0;
+		int n = epoll_wait(svc->epfd, ev, EVENTS_MAX, wait_ms);
+
+		for (int i = 0; i < n; i++) {
+			void *p = ev[i].data.ptr;
+
+			if (p == &svc->listen_fd)
+				accept_all(svc);
+			else if (p == &svc->wake_fd)
+				drain_inbox(svc);
+			else
+				conn_on_events(p, ev[i].events);
+		}
+		pull_writers(svc);
+		tick(svc, time_mono_ns());
+		conn_reap(svc);
+	}
 	return NULL;
 }
 
-static void lws_to_log(int level, const char *line)
+static int watch(struct service *svc, int fd, void *ptr)
 {
-	size_t n = strlen(line);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ptr};
 
-	/* libwebsockets ends lines with a newline; our records add their own. */
-	if (level & LLL_ERR)
-		LOG(ERR, "lws: %.*s", (int)(n && line[n - 1] == '\n' ? n - 1 : n), line);
-	else
-		LOG(WARN, "lws: %.*s", (int)(n && line[n - 1] == '\n' ? n - 1 : n), line);
+	return epoll_ctl(svc->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 static int service_start(struct socket_server *srv, struct service *svc)
 {
-	static const char *const dynamic[] = {"/healthz", "/readyz", "/metrics", "/api"};
-	struct lws_context_creation_info info;
-
 	svc->srv = srv;
-	/* First, so that it serves upgrades naming no subprotocol. */
-	svc->protocols[0] = (struct lws_protocols){
-	    .name = "fanout.v1",
-	    .callback = ws_callback,
-	    .per_session_data_size = sizeof(struct ws_session),
-	    /* lws's default (4 KiB), allocated per connection: messages larger
-	     * than it arrive in pieces, which session assembly handles. */
-	    .rx_buffer_size = 0,
-	};
-	svc->protocols[1] = (struct lws_protocols){
-	    .name = "fanout-http",
-	    .callback = http_callback,
-	    .per_session_data_size = http_session_size(),
-	};
-	svc->protocols[2] = (struct lws_protocols){
-	    .name = "fanout-listen",
-	    .callback = listen_callback,
-	};
-	for (int i = 0; i < 4; i++)
-		svc->mounts[i] = (struct lws_http_mount){
-		    .mount_next = &svc->mounts[i + 1],
-		    .mountpoint = dynamic[i],
-		    .mountpoint_len = (unsigned char)strlen(dynamic[i]),
-		    .origin = "fanout-http",
-		    .origin_protocol = LWSMPRO_CALLBACK,
-		};
-	svc->mounts[4] = (struct lws_http_mount){
-	    .mountpoint = "/",
-	    .mountpoint_len = 1,
-	    .origin = srv->cfg.web_root,
-	    .def = "index.html",
-	    .origin_protocol = LWSMPRO_FILE,
-	};
 	svc->listen_fd = listen_shared(srv->cfg.address, srv->cfg.port, svc->index == 0);
 	if (svc->listen_fd < 0)
 		return svc->listen_fd;
-	memset(&info, 0, sizeof(info));
-	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-	info.vhost_name = "fanout";
-	info.protocols = svc->protocols;
-	info.mounts = svc->mounts;
-	info.user = svc;
-	/* Room for every header of a request (lws's default is 4 KiB): a
-	 * request past it is closed by lws without an answer, so this is what
-	 * lets an oversized header, such as a 10 KB Idempotency-Key, get a
-	 * clear 400. Held only while a request's headers are parsed. */
-	info.max_http_header_data = HTTP_HEADERS_MAX;
-	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
-		       LWS_SERVER_OPTION_VALIDATE_UTF8;
-	if (srv->cfg.tls_cert && *srv->cfg.tls_cert && srv->cfg.tls_key && *srv->cfg.tls_key) {
-		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-		info.ssl_cert_filepath = srv->cfg.tls_cert;
-		info.ssl_private_key_filepath = srv->cfg.tls_key;
-	}
-	svc->ctx = lws_create_context(&info);
-	if (svc->ctx == NULL)
-		return -EIO;
-	lws_sock_file_fd_type lfd = {.filefd = svc->listen_fd};
-	if (lws_adopt_descriptor_vhost(lws_get_vhost_by_name(svc->ctx, "fanout"),
-				       LWS_ADOPT_RAW_FILE_DESC, lfd, "fanout-listen", NULL) == NULL)
+	svc->epfd = epoll_create1(EPOLL_CLOEXEC);
+	svc->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (svc->epfd < 0 || svc->wake_fd < 0 || watch(svc, svc->listen_fd, &svc->listen_fd) < 0 ||
+	    watch(svc, svc->wake_fd, &svc->wake_fd) < 0)
 		return -EIO;
 	svc->worker = edge_worker_create(srv->edge, svc->index, sessions_per_thread(srv));
 	if (svc->worker == NULL)
@@ -517,53 +229,51 @@ static int service_start(struct socket_server *srv, struct service *svc)
 	return pthread_create(&svc->thread, NULL, service_main, svc) ? -ENOMEM : 0;
 }
 
+static void register_metrics(void)
+{
+	static bool registered;
+
+	if (registered)
+		return;
+	http_metrics_register();
+	ws_metrics_register();
+	registered = true;
+}
+
 struct socket_server *socket_server_start(const struct socket_server_config *cfg, struct edge *edge,
 					  http_ready_fn ready, void *ready_arg)
 {
 	struct socket_server *srv = calloc(1, sizeof(*srv));
-	static bool registered;
 
 	if (srv == NULL)
 		return NULL;
-	if (!registered) {
-		http_metrics_register();
-		metrics_register_counter("fanout_connections_accepted_total",
-					 "Websocket connections accepted.", &m_connections_total);
-		metrics_register_counter("fanout_frames_out_total",
-					 "Websocket frames written to clients.", &m_frames_out);
-		metrics_register_counter(
-		    "fanout_bytes_out_total",
-		    "Payload bytes of the websocket frames written to clients.", &m_bytes_out);
-		metrics_register_gauge("fanout_connections", "Open websocket connections.",
-				       connections_gauge, NULL);
-		registered = true;
-	}
+	register_metrics();
 	srv->cfg = *cfg;
 	if (srv->cfg.api_timeout_ms <= 0)
 		srv->cfg.api_timeout_ms = 30000;
+	if (srv->cfg.http_idle_ms <= 0)
+		srv->cfg.http_idle_ms = 30000;
 	srv->edge = edge;
 	srv->ready = ready;
 	srv->ready_arg = ready_arg;
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_log);
+	if (cfg->tls_cert && *cfg->tls_cert && cfg->tls_key && *cfg->tls_key) {
+		srv->tls = tls_context(cfg->tls_cert, cfg->tls_key);
+		if (srv->tls == NULL) {
+			free(srv);
+			return err_null(-EIO);
+		}
+	}
 	for (int i = 0; i < cfg->threads; i++) {
-		srv->services[i].index = i;
-		srv->services[i].listen_fd = -1;
+		srv->services[i] =
+		    (struct service){.index = i, .listen_fd = -1, .epfd = -1, .wake_fd = -1};
+		srv->nservices = i + 1;
 		if (service_start(srv, &srv->services[i]) < 0) {
-			LOG(ERR, "cannot listen on %s:%d (address in use, or TLS files unreadable)",
-			    cfg->address, cfg->port);
-			srv->nservices = i + 1;
+			LOG(ERR, "cannot serve on %s:%d", cfg->address, cfg->port);
 			socket_server_stop(srv);
 			return err_null(-EIO);
 		}
-		srv->nservices = i + 1;
 	}
 	return srv;
-}
-
-static void socket_server_post_all(struct socket_server *srv, int code, const char *reason)
-{
-	for (int i = 0; i < srv->nservices; i++)
-		edge_post_close_all(srv->edge, i, code, reason);
 }
 
 void socket_server_close_all(struct socket_server *srv, int code, const char *reason, int wait_ms)
@@ -573,11 +283,34 @@ void socket_server_close_all(struct socket_server *srv, int code, const char *re
 	/* Stop accepting: new upgrades and API calls are refused with 503 and
 	 * /readyz says so, while open connections are closed with code. */
 	atomic_store(&srv->draining, true);
-	socket_server_post_all(srv, code, reason);
-	while (atomic_load(&connections_open) > 0 && time_mono_ns() < deadline) {
+	for (int i = 0; i < srv->nservices; i++)
+		edge_post_close_all(srv->edge, i, code, reason);
+	while (ws_open_count() > 0 && time_mono_ns() < deadline) {
 		struct timespec ts = {0, 10000000};
 		nanosleep(&ts, NULL);
 	}
+}
+
+static void service_stop(struct service *svc)
+{
+	if (svc->thread) {
+		wake_service(svc);
+		pthread_join(svc->thread, NULL);
+	}
+	/* Every connection closes (sessions end before the worker goes). */
+	conn_close_every(svc);
+	conn_reap(svc);
+	/* Whatever was posted before the producers stopped: answered to no
+	 * one (the connections are gone), but freed. */
+	if (svc->worker)
+		edge_worker_drain(svc->worker);
+	edge_worker_destroy(svc->worker);
+	if (svc->listen_fd >= 0)
+		close(svc->listen_fd);
+	if (svc->wake_fd >= 0)
+		close(svc->wake_fd);
+	if (svc->epfd >= 0)
+		close(svc->epfd);
 }
 
 void socket_server_stop(struct socket_server *srv)
@@ -585,21 +318,9 @@ void socket_server_stop(struct socket_server *srv)
 	if (srv == NULL)
 		return;
 	atomic_store(&srv->stop, true);
-	for (int i = 0; i < srv->nservices; i++) {
-		struct service *svc = &srv->services[i];
-		if (svc->ctx) {
-			lws_cancel_service(svc->ctx);
-			if (svc->thread)
-				pthread_join(svc->thread, NULL);
-			lws_context_destroy(svc->ctx);
-		}
-		/* Whatever was posted before the producers stopped: answered to
-		 * no one (the connections are gone), but freed. */
-		if (svc->worker)
-			edge_worker_drain(svc->worker);
-		if (svc->listen_fd >= 0)
-			close(svc->listen_fd);
-		edge_worker_destroy(svc->worker);
-	}
+	for (int i = 0; i < srv->nservices; i++)
+		service_stop(&srv->services[i]);
+	if (srv->tls)
+		SSL_CTX_free(srv->tls);
 	free(srv);
 }

@@ -18,6 +18,7 @@ struct socket_server_config {
 	const char *tls_key;
 	const char *jwt_secret;
 	int api_timeout_ms;  /* an API call unanswered this long gets 503 timeout */
+	int http_idle_ms;    /* a request's head and body, or the next request, within this */
 	int max_connections; /* websocket connections at once; past them close 1013; 0: no cap */
 };
 

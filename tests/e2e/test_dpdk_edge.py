@@ -210,11 +210,6 @@ def test_every_message_once_in_order_under_impairment(edge, netns):
     assert edge.metric("fanout_dpdk_arp_answered_total") > 0
 
 
-# libwebsockets 4.1 (Debian's), which the socket edge is built on, parses the
-# frames there; this one it does not fail (docs/dataplane.md, "Conformance").
-SOCKET_EDGE_GAPS = {"an unmasked client frame closes with 1002"}
-
-
 def conformance(host, port, namespace):
     cmd = ["/usr/bin/python3", os.path.join(HERE, "rfc6455.py"), host, str(port),
            token(unique("rfc"))]
@@ -247,12 +242,11 @@ def test_rfc6455_conformance_dpdk_edge(edge, capsys):
 
 
 def test_rfc6455_conformance_socket_edge(edge, capsys):
-    """The same suite against the socket edge of the same fanoutd: no
-    failure beyond the one libwebsockets does not catch."""
+    """The same suite against the socket edge of the same fanoutd, as
+    strictly: both edges run the same decoder (common/ws.c)."""
     sections = conformance("127.0.0.1", edge.port, namespace=False)
     with capsys.disabled():
         print("\n" + summary("socket edge", sections))
-    failed = {c.split(":")[0] for s in sections.values() for c in s["failures"]}
-    assert failed <= SOCKET_EDGE_GAPS, summary("socket edge", sections)
-    total = sum(s["passed"] + s["lenient"] + s["failed"] for s in sections.values())
-    assert total == len(rfc6455.CASES)
+    assert sum(s["passed"] for s in sections.values()) == len(rfc6455.CASES)
+    assert all(s["failed"] == 0 and s["lenient"] == 0 for s in sections.values()), \
+        summary("socket edge", sections)

@@ -137,16 +137,17 @@ def test_wss_and_https_on_the_same_port():
             await c.close()
 
         async def plain():
-            # Plain websocket on the TLS port does not upgrade. Last: a plain
-            # request on the TLS port now and then fails the next
-            # connection's handshake (docs/security.md, "Open").
+            # Plain websocket on the TLS port does not upgrade.
             with pytest.raises(Exception):
                 await websockets.connect(f"ws://127.0.0.1:{server.port}/ws?token={token('x')}",
                                          open_timeout=3)
-        run(go())
-        status, body = server.http("GET", "/api/v1/channels", user=unique())
-        assert status == 200 and body["channels"][0]["name"] == "general"
-        run(plain())
+        # Plain requests between TLS ones leave the next handshakes whole.
+        for _ in range(3):
+            run(go())
+            status, body = server.http("GET", "/api/v1/channels", user=unique())
+            assert status == 200 and body["channels"][0]["name"] == "general"
+            run(plain())
+        assert server.proc.poll() is None
     finally:
         assert server.stop() == 0
 
@@ -178,9 +179,9 @@ class frozen_database:
 
 
 def test_slow_api_call_is_answered_late_not_dropped():
-    # A call that waits on the database longer than libwebsockets' own
-    # timers (5 s for a request body) still gets its answer on the same
-    # kept-alive connection; the body is empty, as a join's is.
+    # A call that waits on the database for seconds still gets its answer
+    # on the same kept-alive connection (only api_timeout_ms bounds it);
+    # the body is empty, as a join's is.
     server = Server(extra_ini=ONE_READER)
     try:
         owner = unique()
@@ -262,5 +263,36 @@ def test_a_node_full_of_connections_closes_the_next_1013():
             await b.ws.close()
             await c.ws.close()
         run(go())
+    finally:
+        assert server.stop() == 0
+
+
+def test_slow_and_idle_http_clients_are_closed():
+    """A client that sends half a request head, or nothing after its last
+    answer, is closed after http_idle_ms; a websocket is not timed by it."""
+    server = Server(http_idle_ms=800)
+    try:
+        def closed_within(sock, seconds):
+            sock.settimeout(seconds)
+            try:
+                return sock.recv(65536) == b""
+            except socket.timeout:
+                return False
+
+        half = socket.create_connection(("127.0.0.1", server.port))
+        half.sendall(b"GET /healthz HTTP/1.1\r\nHost:")
+        idle = socket.create_connection(("127.0.0.1", server.port))
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        idle.settimeout(5)
+        assert idle.recv(65536).startswith(b"HTTP/1.1 200 ")
+
+        async def go():
+            c = await Client.connect(server, unique())
+            await asyncio.sleep(2.5)
+            assert (await c.answer({"type": "ping"}))["type"] == "pong"
+            await c.close()
+        run(go())
+        assert closed_within(half, 5) and closed_within(idle, 5)
+        assert server.proc.poll() is None
     finally:
         assert server.stop() == 0

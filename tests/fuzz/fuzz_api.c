@@ -1,19 +1,19 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer harness: the HTTP API's request path before any handler, as
- * one input (method, path, headers, body) through the real gate (gate.c:
- * framing, token, route, Idempotency-Key), route table (routes.c) and JWT
- * check (common/jwt.c). The input is text:
+ * one input (request line, headers, body) through the real code fanoutd
+ * runs: the request head parser (common/httpreq.c, reading any request as
+ * the socket edge does), the gate's input from it and the gate (gate.c:
+ * framing, token, route, Idempotency-Key), the route table (routes.c) and
+ * the JWT check (common/jwt.c). The input is the bytes a client sends:
  *
- *   METHOD SP PATH[?QUERY] LF
- *   Name: value LF ...        (authorization, content-length,
- *   LF                         transfer-encoding, idempotency-key)
- *   body
+ *   METHOD SP TARGET SP HTTP/1.1 CRLF (header CRLF)* CRLF body
  *
  * Properties: never a read or write out of bounds; a refused request has no
  * user; an admitted one has a valid user, a route, and ids where its route
- * has them; a body over the limit or without a readable length is never
- * admitted. Tokens are verified against FUZZ_SECRET at a fixed time, so the
- * seed corpus (tests/fuzz/corpus/api) carries tokens that pass. */
+ * has them; a body over the limit, chunked or without a readable length, or
+ * a token in the URL, is never admitted. Tokens are verified against
+ * FUZZ_SECRET at a fixed time, so the seed corpus (tests/fuzz/corpus/api)
+ * carries tokens that pass. */
 #include "gate.h"
 
 #include <stdint.h>
@@ -24,42 +24,6 @@
 #define FUZZ_NOW    1800000000
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* The next line of the input, NUL-terminated in place (a copy). */
-static char *next_line(char **p, char *end)
-{
-	char *s = *p, *nl;
-
-	if (s >= end)
-		return NULL;
-	nl = memchr(s, '\n', (size_t)(end - s));
-	if (nl == NULL)
-		nl = end;
-	*nl = '\0';
-	*p = nl + 1;
-	return s;
-}
-
-static void header(struct http_gate_in *in, char *line)
-{
-	char *colon = strchr(line, ':'), *v;
-
-	if (colon == NULL)
-		return;
-	*colon = '\0';
-	for (v = colon + 1; *v == ' '; v++)
-		;
-	if (strcasecmp(line, "authorization") == 0)
-		in->authorization = v;
-	else if (strcasecmp(line, "content-length") == 0)
-		in->content_length = v;
-	else if (strcasecmp(line, "transfer-encoding") == 0)
-		in->transfer_encoding = true;
-	else if (strcasecmp(line, "idempotency-key") == 0) {
-		in->idempotency_key = v;
-		in->idempotency_key_len = strlen(v);
-	}
-}
 
 static void check(const struct http_gate_in *in, const struct http_gate_out *out)
 {
@@ -85,31 +49,23 @@ static void check(const struct http_gate_in *in, const struct http_gate_out *out
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *copy = malloc(size + 1), *p = copy, *end = copy + size, *line, *sp, *q;
-	struct http_gate_in in = {0};
+	static struct http_req req;
+	struct http_gate_in in;
 	struct http_gate_out out;
+	char path[HTTP_PATH_MAX], key[HTTP_IDEM_MAX];
+	size_t used;
 
-	if (copy == NULL)
+	http_req_init(&req);
+	req.any = true;
+	req.head_max = GATE_HEAD_MAX;
+	if (http_req_feed(&req, data, size, &used) != HTTP_DONE || req.upgrade_wanted)
 		return 0;
-	memcpy(copy, data, size);
-	copy[size] = '\0';
-	line = next_line(&p, end);
-	if (line == NULL || (sp = strchr(line, ' ')) == NULL) {
-		free(copy);
-		return 0;
-	}
-	*sp = '\0';
-	in.method = api_method_parse(line);
-	in.path = sp + 1;
-	q = strchr(sp + 1, '?');
-	if (q) {
-		*q = '\0';
-		in.query_token = strstr(q + 1, "token=") != NULL;
-	}
-	while ((line = next_line(&p, end)) != NULL && *line)
-		header(&in, line);
+	if (used > size)
+		abort();
+	http_gate_input(&req, path, sizeof(path), key, &in);
+	if (in.path[0] != '/' || strchr(in.path, '?'))
+		abort();
 	http_gate(&in, FUZZ_SECRET, FUZZ_NOW, &out);
 	check(&in, &out);
-	free(copy);
 	return 0;
 }

@@ -88,6 +88,7 @@ static void expect_refusal(const char *req, int status)
 static void test_upgrade_refusals(void **state)
 {
 	char big[12000], resp[512];
+	size_t used;
 	const char *tail = "Host: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 			   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: "
 			   "13\r\n\r\n";
@@ -128,8 +129,12 @@ static void test_upgrade_refusals(void **state)
 	memcpy(big, "GET /", 5);
 	big[3000] = '\0';
 	expect_refusal(big, 414);
-	snprintf(big, sizeof(big), "GET /ws HTTP/1.1\r\nAuthorization: Bearer %03000d\r\n", 1);
-	expect_refusal(big, 431);
+	/* an over-long token is no token: the upgrade is then refused 401 */
+	snprintf(big, sizeof(big), "GET /ws HTTP/1.1\r\nAuthorization: Bearer %03000d\r\n%s", 1,
+		 tail);
+	assert_int_equal(feed_all(big, &used), HTTP_DONE);
+	assert_true(R.auth_long);
+	assert_string_equal(http_req_token(&R, true), "!");
 	int n = snprintf(big, sizeof(big), "GET /ws HTTP/1.1\r\n");
 	while (n < 9000)
 		n += snprintf(big + n, sizeof(big) - (size_t)n, "X-Pad: %080d\r\n", 0);
@@ -360,6 +365,39 @@ static void test_frame_header_encoder(void **state)
 	assert_memory_equal(h, "\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00", 10);
 }
 
+static void test_message_gathering(void **state)
+{
+	struct buf rx = {0};
+	const char *msg = NULL;
+	size_t len = 0;
+
+	/* whole in one piece: read where it is, nothing copied */
+	const uint8_t one[] = "hello";
+	assert_int_equal(ws_message_piece(&rx, WS_TEXT, one, 5, true, &msg, &len), 1);
+	assert_ptr_equal(msg, one);
+	assert_int_equal(len, 5);
+	assert_null(rx.data);
+	/* in pieces: gathered, then let go */
+	assert_int_equal(ws_message_piece(&rx, WS_TEXT, (const uint8_t *)"ab", 2, false, &msg, &len),
+			 0);
+	assert_int_equal(ws_message_piece(&rx, WS_CONT, (const uint8_t *)"cd", 2, true, &msg, &len),
+			 1);
+	assert_int_equal(len, 4);
+	assert_memory_equal(msg, "abcd", 4);
+	ws_message_done(&rx);
+	assert_null(rx.data);
+	assert_int_equal(rx.len, 0);
+	/* an empty final piece ends an empty message */
+	assert_int_equal(ws_message_piece(&rx, WS_TEXT, NULL, 0, true, &msg, &len), 1);
+	assert_int_equal(len, 0);
+	assert_string_equal(msg, "");
+	/* binary: refused with its code and reason */
+	assert_int_equal(ws_message_piece(&rx, WS_BINARY, one, 5, true, &msg, &len), 1003);
+	assert_string_equal(ws_close_reason(1003), "text frames only");
+	assert_string_equal(ws_close_reason(1009), "message too big");
+	assert_string_equal(ws_close_reason(1002), "protocol error");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +406,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_frames_whole_and_bytewise, reset),
 	    cmocka_unit_test_setup(test_frame_violations, reset),
 	    cmocka_unit_test(test_frame_header_encoder),
+	    cmocka_unit_test(test_message_gathering),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
