@@ -378,8 +378,8 @@ static void test_message_gathering(void **state)
 	assert_int_equal(len, 5);
 	assert_null(rx.data);
 	/* in pieces: gathered, then let go */
-	assert_int_equal(ws_message_piece(&rx, WS_TEXT, (const uint8_t *)"ab", 2, false, &msg, &len),
-			 0);
+	assert_int_equal(
+	    ws_message_piece(&rx, WS_TEXT, (const uint8_t *)"ab", 2, false, &msg, &len), 0);
 	assert_int_equal(ws_message_piece(&rx, WS_CONT, (const uint8_t *)"cd", 2, true, &msg, &len),
 			 1);
 	assert_int_equal(len, 4);
