@@ -37,6 +37,17 @@ static void on_notice(void *arg, const char *message)
 	LOG(DEBUG, "postgres: %.*s", n, message);
 }
 
+/* Whether the server is a standby (recovering, read-only). */
+static bool in_recovery(PGconn *conn)
+{
+	PGresult *r = PQexec(conn, "SELECT pg_is_in_recovery()");
+	bool yes = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+		   strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+
+	PQclear(r);
+	return yes;
+}
+
 PGconn *pg_connect(const char *dsn, bool allow_unsafe, char *err, size_t err_size)
 {
 	char sync_commit[32], fsync[32];
@@ -44,9 +55,22 @@ PGconn *pg_connect(const char *dsn, bool allow_unsafe, char *err, size_t err_siz
 
 	PQsetNoticeProcessor(conn, on_notice, NULL);
 	if (PQstatus(conn) != CONNECTION_OK) {
-		snprintf(err, err_size, "cannot connect to PostgreSQL: %s", PQerrorMessage(conn));
+		const char *msg = PQerrorMessage(conn);
+
 		/* libpq's messages end with a newline; logs want one line. */
-		err[strcspn(err, "\n")] = '\0';
+		snprintf(err, err_size, "cannot connect to PostgreSQL ([postgres] dsn): %.*s%s",
+			 (int)strcspn(msg, "\n"), msg,
+			 strstr(msg, "read-only") ? " (no host of the DSN accepts writes: standbys "
+						    "only? name the primary too)"
+						  : "");
+		goto fail;
+	}
+	if (in_recovery(conn)) {
+		snprintf(err, err_size,
+			 "PostgreSQL at %s:%s is a standby (read-only): fanoutd writes; name the "
+			 "primary in [postgres] dsn, or every member with "
+			 "target_session_attrs=read-write",
+			 PQhost(conn), PQport(conn));
 		goto fail;
 	}
 	if (check_setting(conn, "synchronous_commit", sync_commit, sizeof(sync_commit)) < 0 ||

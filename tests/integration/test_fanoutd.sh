@@ -54,6 +54,12 @@ out=$(FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN options='-c synchronous_commit=off'" "$
 check "non-durable commits refused" test "$rc" = 1
 check "refusal explains itself" contains "$out" "allow_unsafe_commit"
 
+# A DSN with no host that accepts writes (libpq judges a session with
+# default_transaction_read_only as a standby's): refused at start, the key named.
+out=$(FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN target_session_attrs=read-write options='-c default_transaction_read_only=on'" "$fanoutd" --migrate 2>&1); rc=$?
+check "a DSN with no writable host exits 1" test "$rc" = 1
+check "it names the key and the reason" contains "$out" "\[postgres\] dsn.*no host of the DSN accepts writes"
+
 # Migrations.
 out=$(FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN" "$fanoutd" --migrate 2>&1); rc=$?
 check "--migrate exits 0" test "$rc" = 0
