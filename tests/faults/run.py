@@ -11,13 +11,22 @@ operation to a history (JSON lines), then runs the checker (check.py) on it.
 
     run.py --out DIR [--duration 60|30m] [--faults kill,pause,pg-restart,pg-kill]
            [--interval 2s] [--seed N] [--nodes 1..5] [--publishers 4]
-           [--subscribers 3] [--unsafe-async-commit]
+           [--subscribers 3] [--unsafe-async-commit] [--patroni]
 
 With --nodes N > 1 it starts a private etcd and a cluster of N nodes
 (docs/cluster.md); clients spread over the nodes and move to another when
 theirs does not answer; kill and pause hit a random node (a pause is often
 longer than the 1 s lease: the node loses its channels), and etcd-kill
 kills etcd for 0.5 to 3 s.
+
+With --patroni PostgreSQL is a Patroni pair on a private etcd
+(deploy/patroni: synchronous replication, a leader and a synchronous
+standby), fanoutd follows the primary through a multi-host DSN, and the
+pg-failover fault crashes the leader's whole member (Patroni, postmaster and
+backends, as a host dying), waits for the standby's promotion and brings the
+old leader back as a standby. With --unsafe-async-commit in that mode, the
+pair replicates asynchronously and the leader's WAL sender is stopped
+before the crash, so the promoted standby lacks acknowledged commits.
 
 --unsafe-async-commit is the negative control: PostgreSQL with
 synchronous_commit = off (and a slow WAL writer), fanoutd told to accept it
@@ -47,13 +56,27 @@ from conftest import SECRET, http_request, token  # noqa: E402  (independent JWT
 
 import check  # noqa: E402
 
-FAULTS = ("kill", "pause", "pg-restart", "pg-kill", "etcd-kill")
+FAULTS = ("kill", "pause", "pg-restart", "pg-kill", "etcd-kill", "pg-failover")
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_port_pair():
+    """A port p with p+1, p+100 and p+101 free too (deploy/patroni's layout)."""
+    for _ in range(100):
+        p = random.randrange(20000, 30000)
+        try:
+            for q in (p, p + 1, p + 100, p + 101):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", q))
+            return p
+        except OSError:
+            continue
+    raise RuntimeError("no free ports for Patroni")
 
 
 class History:
@@ -120,6 +143,57 @@ class Postgres:
         """Stops it and removes its data: every run starts from an empty one."""
         self.ctl("stop")
         shutil.rmtree(self.data, ignore_errors=True)
+
+
+class Patroni:
+    """A Patroni pair through deploy/patroni, on its own etcd; the leader
+    crashed (a failover) at will."""
+
+    def __init__(self, directory, etcd, unsafe):
+        self.dir, self.etcd, self.unsafe = directory, etcd, unsafe
+        self.port = free_port_pair()
+        self.patroni = os.path.join(ROOT, "deploy", "patroni")
+        self.ctl("start", etcd.port, self.port, 2)
+        self.dsn = self.ctl("dsn").strip()
+        self.scope = self.ctl("scope").strip()
+        self.failovers = []  # seconds from each crash to the new leader
+        self.crashed_at = []  # time.monotonic() of each crash
+        if unsafe:  # asynchronous replication: a failover may lose commits
+            self.ctl("ctl", "edit-config", "--force", "-s", "synchronous_mode=false",
+                     "-s", "synchronous_mode_strict=false",
+                     "-s", "maximum_lag_on_failover=1099511627776")
+
+    def ctl(self, *args):
+        return subprocess.run([self.patroni, args[0], self.dir, *map(str, args[1:])], check=True,
+                              capture_output=True, text=True, timeout=300).stdout
+
+    def leader(self):
+        return self.ctl("leader").strip()
+
+    def fail_over(self):
+        """Crashes the leader's member; returns once another member leads,
+        then brings the crashed one back."""
+        old = self.leader()
+        if self.unsafe:  # the leader stops sending WAL: acks pile up on it alone
+            subprocess.run(["pkill", "-STOP", "-f", f"postgres: {self.scope}: walsender"],
+                           capture_output=True)
+            time.sleep(2)
+        t0 = time.monotonic()
+        self.ctl("crash", old)
+        self.crashed_at.append(time.monotonic())  # every process of it gone
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if self.leader() not in ("", old):
+                    break
+            except subprocess.CalledProcessError:
+                pass
+            time.sleep(0.2)
+        self.failovers.append(time.monotonic() - t0)
+        self.ctl("start", self.etcd.port, self.port, 2)
+
+    def stop(self):
+        self.ctl("destroy")
 
 
 class Etcd:
@@ -361,6 +435,8 @@ class Run:
             self.pg.ctl("restart")
         elif kind == "pg-kill":
             self.pg.kill()
+        elif kind == "pg-failover":
+            self.pg.fail_over()
 
 
 def setup_channels(node, publishers, subscribers):
@@ -422,6 +498,18 @@ def start_nodes(a, pg, etcd):
     return nodes
 
 
+def report_failovers(hist, pg):
+    """Per crash of the leader: seconds to the new leader, and to the first
+    acknowledged publish that was sent after the crash."""
+    invoked = {(o["proc"], o["id"]): o["t"] for o in hist.ops if o["op"] == "invoke"}
+    for i, (crash, lead) in enumerate(zip(pg.crashed_at, pg.failovers)):
+        c = crash - hist.t0
+        first = min((o["t"] for o in hist.ops if o["op"] == "ok"
+                     and invoked.get((o["proc"], o["id"]), -1) > c), default=float("nan"))
+        print(f"run: failover {i + 1}: new leader after {lead:.1f} s, first publish sent "
+              f"after the crash acknowledged after {first - c:.1f} s")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True)
@@ -433,14 +521,17 @@ def main(argv=None):
     p.add_argument("--publishers", type=int, default=4)
     p.add_argument("--subscribers", type=int, default=3)
     p.add_argument("--unsafe-async-commit", action="store_true")
+    p.add_argument("--patroni", action="store_true")
     p.add_argument("--bin", default=os.environ.get("FANOUT_BIN",
                                                    os.path.join(ROOT, "build/apps/fanoutd")))
     a = p.parse_args(argv)
     faults = [f for f in a.faults.split(",") if f]
-    bad = [f for f in faults if f not in FAULTS or (f == "etcd-kill" and a.nodes == 1)]
+    bad = [f for f in faults if f not in FAULTS or (f == "etcd-kill" and a.nodes == 1) or
+           (f == "pg-failover") != a.patroni and f in ("pg-failover", "pg-kill", "pg-restart")]
     if bad or a.publishers < 2 or not 1 <= a.nodes <= 5:
         print(f"run: unknown faults {bad} (known: {','.join(FAULTS)}; etcd-kill needs "
-              "--nodes > 1), fewer than 2 publishers, or --nodes not 1..5", file=sys.stderr)
+              "--nodes > 1; pg-failover needs --patroni, which takes no pg-kill or "
+              "pg-restart), fewer than 2 publishers, or --nodes not 1..5", file=sys.stderr)
         return 2
     os.makedirs(a.out, exist_ok=True)
     print(f"run: seed {a.seed}, {a.duration:g} s, {a.nodes} node(s), faults "
@@ -448,8 +539,9 @@ def main(argv=None):
           f"{', UNSAFE async commit (negative control)' if a.unsafe_async_commit else ''}")
     hist, pg, etcd, nodes = History(), None, None, []
     try:
-        pg = Postgres(os.path.join(a.out, "pg"), a.unsafe_async_commit)
-        etcd = Etcd(os.path.join(a.out, "etcd")) if a.nodes > 1 else None
+        etcd = Etcd(os.path.join(a.out, "etcd")) if a.nodes > 1 or a.patroni else None
+        pg = (Patroni(os.path.join(a.out, "patroni"), etcd, a.unsafe_async_commit) if a.patroni
+              else Postgres(os.path.join(a.out, "pg"), a.unsafe_async_commit))
         nodes = start_nodes(a, pg, etcd)
         tag = f"{a.seed % 100000}"
         publishers = [f"fp{tag}x{i}" for i in range(a.publishers)]
@@ -459,6 +551,8 @@ def main(argv=None):
         asyncio.run(drive(r, publishers, subscribers, channels, dm))
         path = os.path.join(a.out, "history.jsonl")
         hist.write(path)
+        if a.patroni:
+            report_failovers(hist, pg)
         return check.main([path, "--dsn", pg.dsn, "--json", os.path.join(a.out, "report.json")])
     except (RuntimeError, subprocess.CalledProcessError, OSError, KeyError, TypeError) as e:
         print(f"run: the run could not be made: {e}", file=sys.stderr)

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The fault harness end to end: a short run with fanoutd killed and paused
 and PostgreSQL restarted and killed must check clean, and so must a short
-run of a three-node cluster with nodes and etcd killed; the negative control
-(PostgreSQL acknowledging commits it has not written, then killed) must be
-caught with lost acks. Each run starts its own PostgreSQL and fanoutd."""
+run of a three-node cluster with nodes and etcd killed, and so must a run on
+a Patroni pair whose leader's host dies; the negative controls (PostgreSQL
+acknowledging commits it has not written, then killed; a Patroni pair
+replicating asynchronously to a standby that lags, then failed over) must
+be caught with lost acks. Each run starts its own PostgreSQL and fanoutd."""
 import json
 import os
 import subprocess
@@ -49,7 +51,28 @@ def test_the_negative_control_is_caught(tmp_path):
     assert report["violations_by_kind"]["lost ack"] > 0, report["violations_by_kind"]
 
 
+def test_a_patroni_failover_loses_nothing(tmp_path):
+    """fanoutd on a multi-host DSN over a Patroni pair (synchronous standby):
+    the leader's whole member crashes under traffic, the standby is promoted,
+    fanoutd follows it."""
+    rc, report = run(tmp_path, "--patroni", "--duration", "45", "--faults", "pg-failover",
+                     "--interval", "12", "--seed", "16")
+    assert report is not None
+    assert rc == 0, report["violations"][:10]
+    assert report["faults"].get("pg-failover", 0) >= 1, report["faults"]
+    assert report["acknowledged"] > 300
+
+
+def test_the_patroni_negative_control_is_caught(tmp_path):
+    rc, report = run(tmp_path, "--patroni", "--unsafe-async-commit", "--duration", "30",
+                     "--faults", "pg-failover", "--interval", "12", "--seed", "17")
+    assert report is not None
+    assert rc == 1
+    assert report["violations_by_kind"]["lost ack"] > 0, report["violations_by_kind"]
+
+
 def test_bad_arguments_are_refused(tmp_path):
-    for args in (["--faults", "meteor"], ["--faults", "etcd-kill"], ["--nodes", "9"]):
+    for args in (["--faults", "meteor"], ["--faults", "etcd-kill"], ["--nodes", "9"],
+                 ["--faults", "pg-failover"], ["--patroni", "--faults", "pg-kill"]):
         rc, report = run(tmp_path, *args)
         assert rc == 2 and report is None, args
