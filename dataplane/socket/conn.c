@@ -329,6 +329,7 @@ void conn_reap(struct service *svc)
 		struct sconn *c = svc->dead;
 
 		svc->dead = c->dnext;
+		c->ops->release(c);
 		buf_free(&c->in);
 		buf_free(&c->out);
 		free(c);

@@ -441,17 +441,32 @@ static size_t http_input(struct sconn *c, uint8_t *data, size_t len)
 	return used;
 }
 
-static void http_conn_free(struct sconn *c)
+/* The connection closes: a running call's answer will find nobody. */
+static void http_closed(struct sconn *c)
+{
+	struct http_conn *h = c->http;
+
+	if (h && h->state == HTTP_RUNNING) {
+		pending_remove(h);
+		h->state = HTTP_HEAD;
+	}
+}
+
+static void http_release(struct sconn *c)
 {
 	struct http_conn *h = c->http;
 
 	if (h == NULL)
 		return;
-	if (h->state == HTTP_RUNNING)
-		pending_remove(h);
 	free(h->body);
 	free(h);
 	c->http = NULL;
 }
 
-const struct conn_ops http_conn_ops = {http_input, NULL, http_conn_free};
+static void http_conn_free(struct sconn *c)
+{
+	http_closed(c);
+	http_release(c);
+}
+
+const struct conn_ops http_conn_ops = {http_input, NULL, http_closed, http_release};

@@ -29,8 +29,12 @@ struct conn_ops {
 	size_t (*input)(struct sconn *c, uint8_t *data, size_t len);
 	/* The output drained below half its high-water mark; may be NULL. */
 	void (*room)(struct sconn *c);
-	/* The connection closes: the mode frees its state. */
+	/* The connection closes: the mode ends its work (a session, a call).
+	 * It may be inside the mode's own code (a write that failed under a
+	 * handler), so its memory stays until release. */
 	void (*closed)(struct sconn *c);
+	/* At the end of the loop's turn: the mode frees its memory. */
+	void (*release)(struct sconn *c);
 };
 
 enum conn_mode {

@@ -187,8 +187,9 @@ static void on_control(void *ctx, enum ws_opcode op, const uint8_t *data, size_t
 static const struct ws_events events = {on_data, on_control};
 
 static size_t ws_input(struct sconn *c, uint8_t *data, size_t len);
-static void ws_conn_free(struct sconn *c);
-static const struct conn_ops ws_conn_ops = {ws_input, ws_pull, ws_conn_free};
+static void ws_closed(struct sconn *c);
+static void ws_release(struct sconn *c);
+static const struct conn_ops ws_conn_ops = {ws_input, ws_pull, ws_closed, ws_release};
 
 static size_t ws_input(struct sconn *c, uint8_t *data, size_t len)
 {
@@ -259,8 +260,12 @@ void ws_upgrade(struct sconn *c, struct http_req *req)
 	ws_decoder_init(&ws->dec, edge_config(srv->edge)->max_message_bytes);
 	c->ws = ws;
 	conn_set_ws(c, &ws_conn_ops);
-	if (conn_send(c, resp, n) < 0)
+	/* The 101 is queued, not written, until the session is open: a write
+	 * that fails closes the connection, which must then close the session. */
+	if (buf_put(&c->out, resp, n) < 0) {
+		conn_close(c);
 		return;
+	}
 	int open = atomic_fetch_add(&connections_open, 1); /* a place, taken first */
 	bool full = srv->cfg.max_connections && open >= srv->cfg.max_connections;
 	struct session_transport t = {want_write, pause_rx, c};
@@ -275,9 +280,10 @@ void ws_upgrade(struct sconn *c, struct http_req *req)
 		return;
 	}
 	metric_add(&m_connections_total, 1);
+	conn_flush(c);
 }
 
-static void ws_conn_free(struct sconn *c)
+static void ws_closed(struct sconn *c)
 {
 	struct ws_conn *ws = c->ws;
 
@@ -285,9 +291,18 @@ static void ws_conn_free(struct sconn *c)
 		return;
 	if (ws->s)
 		session_closed(ws->s);
+	ws->s = NULL;
+	ws->close_sent = true; /* the decoder may still be running: it stops */
 	if (ws->counted)
 		atomic_fetch_sub(&connections_open, 1);
-	buf_free(&ws->rx);
-	free(ws);
+	ws->counted = false;
+}
+
+static void ws_release(struct sconn *c)
+{
+	if (c->ws == NULL)
+		return;
+	buf_free(&c->ws->rx);
+	free(c->ws);
 	c->ws = NULL;
 }
