@@ -397,6 +397,14 @@ const char *http_req_token(struct http_req *r, bool query_ok)
 	return NULL;
 }
 
+int http_hex_digit(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
 const char *http_status_text(int status)
 {
 	static const struct {

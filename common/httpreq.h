@@ -82,5 +82,8 @@ const char *http_req_token(struct http_req *r, bool query_ok);
 size_t http_error_response(int status, const char *code, const char *reason, char *out,
 			   size_t size);
 
+/* The value of a hexadecimal digit (a %XX escape's), or -1. */
+int http_hex_digit(char c);
+
 /* The reason phrase of a status this project answers. */
 const char *http_status_text(int status);

@@ -259,6 +259,18 @@ void ws_message_done(struct buf *rx)
 	buf_free(rx);
 }
 
+size_t ws_close_payload(uint8_t out[125], int code, const char *reason)
+{
+	size_t n = strlen(reason);
+
+	if (n > 123)
+		n = 123;
+	out[0] = (uint8_t)(code >> 8);
+	out[1] = (uint8_t)code;
+	memcpy(out + 2, reason, n);
+	return n + 2;
+}
+
 const char *ws_close_reason(int code)
 {
 	switch (code) {

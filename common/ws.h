@@ -88,6 +88,10 @@ int ws_message_piece(struct buf *rx, enum ws_opcode op, const uint8_t *data, siz
 /* The gathered message was used: rx lets its memory go. */
 void ws_message_done(struct buf *rx);
 
+/* A close frame's payload (the code, big-endian, then as much of reason as
+ * fits in 125 bytes) into out; returns its length. */
+size_t ws_close_payload(uint8_t out[125], int code, const char *reason);
+
 /* The reason sent with a close code this codec chose. */
 const char *ws_close_reason(int code);
 

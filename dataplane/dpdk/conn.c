@@ -36,17 +36,14 @@ int conn_queue_frame(struct dconn *dc, struct frame *f, enum ws_opcode op)
 static void send_close(struct dconn *dc, int code, const char *reason)
 {
 	uint8_t payload[125];
-	size_t n = strlen(reason);
+	size_t n;
 	struct frame *f;
 
 	if (dc->close_sent || dc->state == DC_FREE)
 		return;
 	dc->close_sent = true;
-	if (n > sizeof(payload) - 2)
-		n = sizeof(payload) - 2;
-	put16(payload, (uint16_t)code);
-	memcpy(payload + 2, reason, n);
-	f = frame_new(FRAME_CONTROL, 0, 0, payload, n + 2);
+	n = ws_close_payload(payload, code, reason);
+	f = frame_new(FRAME_CONTROL, 0, 0, payload, n);
 	if (f) {
 		conn_queue_frame(dc, f, WS_CLOSE);
 		frame_unref(f);

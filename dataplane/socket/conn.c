@@ -56,7 +56,7 @@ int conn_accept(struct service *svc, int fd, const struct conn_ops *ops)
 	c->mode = CONN_HTTP;
 	c->ops = ops;
 	c->events = EPOLLIN;
-	c->deadline_ns = time_mono_ns() + (uint64_t)svc->srv->cfg.http_idle_ms * 1000000ull;
+	c->deadline_ns = conn_idle_deadline(c);
 	if (svc->srv->tls) {
 		c->ssl = SSL_new(svc->srv->tls);
 		if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
@@ -74,6 +74,11 @@ int conn_accept(struct service *svc, int fd, const struct conn_ops *ops)
 	c->list = LIST_TIMED;
 	list_add(&svc->conns[LIST_TIMED], c);
 	return 0;
+}
+
+uint64_t conn_idle_deadline(const struct sconn *c)
+{
+	return time_mono_ns() + (uint64_t)c->svc->srv->cfg.http_idle_ms * 1000000ull;
 }
 
 static bool can_read(const struct sconn *c)
@@ -200,7 +205,7 @@ void conn_close_after(struct sconn *c)
 	if (c->mode == CONN_DEAD || c->closing)
 		return;
 	c->closing = true;
-	c->deadline_ns = time_mono_ns() + (uint64_t)c->svc->srv->cfg.http_idle_ms * 1000000ull;
+	c->deadline_ns = conn_idle_deadline(c);
 	if (c->list == LIST_WS) { /* onto the list with deadlines */
 		list_remove(&c->svc->conns[LIST_WS], c);
 		list_add(&c->svc->conns[LIST_TIMED], c);

@@ -53,14 +53,6 @@ static const char *content_type(const char *path)
 	return "application/octet-stream";
 }
 
-static int hexval(char x)
-{
-	return x >= '0' && x <= '9'   ? x - '0'
-	       : x >= 'a' && x <= 'f' ? x - 'a' + 10
-	       : x >= 'A' && x <= 'F' ? x - 'A' + 10
-				      : -1;
-}
-
 /* The request path, decoded and checked, as a path under the root (no
  * leading '/'); false when it may not be served. */
 static bool file_path(const char *path, char *out, size_t size)
@@ -73,9 +65,9 @@ static bool file_path(const char *path, char *out, size_t size)
 		char ch = path[i];
 
 		if (ch == '%') {
-			if (hexval(path[i + 1]) < 0 || hexval(path[i + 2]) < 0)
+			if (http_hex_digit(path[i + 1]) < 0 || http_hex_digit(path[i + 2]) < 0)
 				return false;
-			ch = (char)(hexval(path[i + 1]) << 4 | hexval(path[i + 2]));
+			ch = (char)(http_hex_digit(path[i + 1]) << 4 | http_hex_digit(path[i + 2]));
 			i += 2;
 		}
 		if (ch == '\0' || ch == '\\' || o + 1 >= size)

@@ -34,21 +34,14 @@ bool http_gate_length(const char *s, uint64_t *out)
 	return true;
 }
 
-static int hexval(char x)
-{
-	return x >= '0' && x <= '9'   ? x - '0'
-	       : x >= 'a' && x <= 'f' ? x - 'a' + 10
-	       : x >= 'A' && x <= 'F' ? x - 'A' + 10
-				      : -1;
-}
-
 void http_query_decode(const char *s, size_t len, char *out, size_t size)
 {
 	size_t o = 0;
 
 	for (size_t i = 0; i < len && o + 1 < size; i++) {
-		if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-			out[o++] = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+		if (s[i] == '%' && i + 2 < len && http_hex_digit(s[i + 1]) >= 0 &&
+		    http_hex_digit(s[i + 2]) >= 0) {
+			out[o++] = (char)(http_hex_digit(s[i + 1]) << 4 | http_hex_digit(s[i + 2]));
 			i += 2;
 		} else {
 			out[o++] = s[i] == '+' ? ' ' : s[i];

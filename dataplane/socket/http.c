@@ -82,8 +82,7 @@ static void request_reset(struct http_conn *h)
 	h->req.any = true;
 	h->req.head_max = GATE_HEAD_MAX;
 	h->c->held = false;
-	h->c->deadline_ns =
-	    time_mono_ns() + (uint64_t)h->c->svc->srv->cfg.http_idle_ms * 1000000ull;
+	h->c->deadline_ns = conn_idle_deadline(h->c);
 }
 
 /* Answers */

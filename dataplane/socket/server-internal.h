@@ -72,8 +72,6 @@ struct sconn {
 	uint64_t deadline_ns;	   /* on LIST_TIMED: closed if still there then */
 };
 
-struct http_pending;
-
 struct service {
 	struct socket_server *srv;
 	int index;
@@ -121,6 +119,9 @@ void conn_close_after(struct sconn *c);
 
 /* Closes c now: its session and request end, it is freed at the turn's end. */
 void conn_close(struct sconn *c);
+
+/* Now plus http_idle_ms: when a connection waiting on its client is closed. */
+uint64_t conn_idle_deadline(const struct sconn *c);
 
 /* Resumes reading (the session's flow control, or a finished request). */
 void conn_update_events(struct sconn *c);

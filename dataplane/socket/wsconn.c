@@ -82,22 +82,18 @@ static int send_frame(struct sconn *c, enum ws_opcode op, const void *payload, s
 static void send_close(struct sconn *c, int code, const char *reason)
 {
 	uint8_t payload[125];
-	size_t n = strlen(reason);
+	size_t n;
 
 	if (c->ws == NULL || c->ws->close_sent)
 		return;
 	c->ws->close_sent = true;
-	if (n > sizeof(payload) - 2)
-		n = sizeof(payload) - 2;
-	payload[0] = (uint8_t)(code >> 8);
-	payload[1] = (uint8_t)code;
-	memcpy(payload + 2, reason, n);
+	n = ws_close_payload(payload, code, reason);
 	if (c->ws->s) {
 		session_closed(c->ws->s);
 		c->ws->s = NULL;
 	}
 	buf_free(&c->ws->rx);
-	if (send_frame(c, WS_CLOSE, payload, n + 2) == 0)
+	if (send_frame(c, WS_CLOSE, payload, n) == 0)
 		conn_close_after(c);
 }
 
