@@ -63,8 +63,10 @@ struct edge_protocol {
 	/* Loads the user and their channels; session_ready() or a close follows.
 	 * 0 or -errno. */
 	int (*hello_start)(struct session *s);
-	/* Reads history after `after` for a catch-up (catch_up) or a request;
-	 * the page comes to session_history_page(). 0 or -errno. */
+	/* Reads history for a catch-up (catch_up: after `after`) or a request:
+	 * a thread when parent, else after `after` when it is >= 0, else the
+	 * page below `before` (0: the newest page). The page comes to
+	 * session_history_page(). 0 or -errno. */
 	int (*history_start)(struct session *s, int64_t channel, int64_t after, int64_t before,
 			     int64_t parent, int limit, const char *req, bool catch_up);
 	/* Delivers presence's JSON text to session `session` of the worker

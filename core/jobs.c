@@ -158,11 +158,11 @@ int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_
 {
 	struct history_job *j = calloc(1, sizeof(*j));
 	struct persist_history_query q = {
-	    .mode = parent   ? PERSIST_HISTORY_THREAD
-		    : before ? PERSIST_HISTORY_BEFORE
-			     : PERSIST_HISTORY_AFTER,
+	    .mode = parent	 ? PERSIST_HISTORY_THREAD
+		    : after >= 0 ? PERSIST_HISTORY_AFTER
+				 : PERSIST_HISTORY_BEFORE,
 	    .channel_id = channel,
-	    .after_seq = after,
+	    .after_seq = after > 0 ? after : 0,
 	    .before_seq = before,
 	    .parent_seq = parent,
 	    .limit = limit,
@@ -172,7 +172,6 @@ int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_
 
 	if (j == NULL)
 		return -ENOMEM;
-	/* A plain history request without a direction reads the newest page. */
 	j->e = s->w->e;
 	j->worker = s->w->index;
 	j->session = s->id;

@@ -256,14 +256,15 @@ static void on_history(struct session *s, json_t *msg, const char *req, const ch
 	int n = 50;
 
 	if (!request_channel(json_object_get(msg, "channel"), &channel) ||
-	    (after && !json_is_integer(after)) || (before && !json_is_integer(before)) ||
+	    (after && (!json_is_integer(after) || json_integer_value(after) < 0)) ||
+	    (before && (!json_is_integer(before) || json_integer_value(before) < 0)) ||
 	    (thread && !json_is_integer(thread)) ||
 	    (limit && (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
 		       json_integer_value(limit) > HISTORY_MAX)) ||
 	    (after && before)) {
 		session_error(s, req, "bad_request",
-			      "history needs \"channel\" and one of \"after\" or \"before\" (or "
-			      "\"thread\"), with \"limit\" 1..1000");
+			      "history needs \"channel\", at most one of \"after\" or \"before\" "
+			      "(seqs, 0 or more) or \"thread\", and \"limit\" 1..1000");
 		return;
 	}
 	if (!session_is_member(s, channel)) {
@@ -272,7 +273,8 @@ static void on_history(struct session *s, json_t *msg, const char *req, const ch
 	}
 	if (limit)
 		n = (int)json_integer_value(limit);
-	if (edge_history_start(s, channel, after ? json_integer_value(after) : 0,
+	/* Neither after nor before: the newest page (docs/protocol.md). */
+	if (edge_history_start(s, channel, after ? json_integer_value(after) : -1,
 			       before ? json_integer_value(before) : 0,
 			       thread ? json_integer_value(thread) : 0, n, req ? req : "",
 			       false) < 0)

@@ -243,6 +243,35 @@ def test_thread_replies_and_reply_count(server):
     run(go())
 
 
+# History pages over the websocket (docs/protocol.md, "history").
+
+def test_history_pages_newest_before_and_after(server):
+    async def go():
+        user = unique()
+        status, body = server.http("POST", "/api/v1/channels", {"name": unique("hist"), "kind": "private"},
+                                   user=user)
+        assert status == 201
+        chan = body["channel"]["id"]
+        c = await Client.connect(server, user)
+        seqs = [(await c.publish(chan, f"page {i}"))["seq"] for i in range(12)]
+        newest = await c.answer({"type": "history", "channel": chan, "limit": 5})
+        below = await c.answer({"type": "history", "channel": chan, "before": seqs[5], "limit": 3})
+        above = await c.answer({"type": "history", "channel": chan, "after": seqs[5], "limit": 3})
+        start = await c.answer({"type": "history", "channel": chan, "after": 0, "limit": 2})
+        bad = [await c.answer({"type": "history", "channel": chan, **kw})
+               for kw in ({"after": -1}, {"before": -3}, {"after": 1, "before": 5}, {"limit": 0})]
+        await c.close()
+        return seqs, newest, below, above, start, bad
+
+    seqs, newest, below, above, start, bad = run(go())
+    # neither after nor before: the newest page, ascending
+    assert [m["seq"] for m in newest["messages"]] == seqs[7:] and newest["has_more"]
+    assert [m["seq"] for m in below["messages"]] == seqs[2:5] and below["has_more"]
+    assert [m["seq"] for m in above["messages"]] == seqs[6:9] and above["has_more"]
+    assert [m["seq"] for m in start["messages"]] == seqs[:2]
+    assert all(b["type"] == "error" and b["code"] == "bad_request" for b in bad), bad
+
+
 # Direct messages.
 
 def test_dm_is_stable_private_and_live(server):
