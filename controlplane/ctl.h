@@ -16,9 +16,15 @@ enum ctl_exit {
 
 enum ctl_output { CTL_TABLE, CTL_JSON };
 
+/* etcd's endpoints unless --endpoints says: FANOUT_ETCD_ENDPOINTS, or
+ * http://127.0.0.1:2379. */
+const char *ctl_default_endpoints(void);
+
 /* Parses -o's argument. 0 or -1. */
 int ctl_output_parse(const char *s, enum ctl_output *out);
 
 int ctl_ring(int argc, char **argv);
 /* node, ring show, channel, cluster: argv[0] the noun, argv[1] the verb. */
 int ctl_cluster(int argc, char **argv);
+/* db status: argv[0] "db". */
+int ctl_db(int argc, char **argv);

@@ -35,6 +35,13 @@ int ctl_output_parse(const char *s, enum ctl_output *out)
 	return 0;
 }
 
+const char *ctl_default_endpoints(void)
+{
+	const char *env = getenv("FANOUT_ETCD_ENDPOINTS");
+
+	return env && env[0] ? env : "http://127.0.0.1:2379";
+}
+
 struct ctl_opts {
 	const char *endpoints, *cluster;
 	int vnodes;
@@ -343,8 +350,7 @@ static int parse_opts(int argc, char **argv, struct ctl_opts *o)
 	};
 	int opt;
 
-	o->endpoints = getenv("FANOUT_ETCD_ENDPOINTS") ? getenv("FANOUT_ETCD_ENDPOINTS")
-						       : "http://127.0.0.1:2379";
+	o->endpoints = ctl_default_endpoints();
 	o->cluster = "fanout";
 	o->vnodes = RING_DEFAULT_VNODES;
 	o->output = CTL_TABLE;

@@ -8,6 +8,7 @@
  *   fanoutctl node list | node drain NAME | node undrain NAME | ring show |
  *             channel locate ID | user locate NAME | cluster status
  *             (ctl_cluster.c: read etcd)
+ *   fanoutctl db status (ctl_db.c: Patroni's keys in etcd)
  *
  * Exit codes (ctl.h): 0 success, 1 failure, 2 usage or configuration error,
  * 3 etcd or a node unreachable, 4 no such node or channel. */
@@ -24,16 +25,18 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: fanoutctl token --user NAME [--ttl SECONDS] [-c FILE]\n"
-		     "       fanoutctl ring simulate [--nodes N] [--channels C] [--vnodes V]"
-		     " [-o table|json]\n"
-		     "       fanoutctl node list | node drain NAME | node undrain NAME |\n"
-		     "                 ring show | channel locate ID | user locate NAME |\n"
-		     "                 cluster status\n"
-		     "                 [--endpoints URLS] [--cluster NAME] [-o table|json]\n"
-		     "  Mints an HS256 token for NAME from [auth] jwt_secret (or\n"
-		     "  FANOUT_JWT_SECRET), valid for --ttl seconds ([auth] token_ttl_s by\n"
-		     "  default). NAME is [A-Za-z0-9_.-]{1,64}.\n");
+	fprintf(out,
+		"usage: fanoutctl token --user NAME [--ttl SECONDS] [-c FILE]\n"
+		"       fanoutctl ring simulate [--nodes N] [--channels C] [--vnodes V]"
+		" [-o table|json]\n"
+		"       fanoutctl node list | node drain NAME | node undrain NAME |\n"
+		"                 ring show | channel locate ID | user locate NAME |\n"
+		"                 cluster status\n"
+		"                 [--endpoints URLS] [--cluster NAME] [-o table|json]\n"
+		"       fanoutctl db status [--endpoints URLS] [--scope NAME] [-o table|json]\n"
+		"  Mints an HS256 token for NAME from [auth] jwt_secret (or\n"
+		"  FANOUT_JWT_SECRET), valid for --ttl seconds ([auth] token_ttl_s by\n"
+		"  default). NAME is [A-Za-z0-9_.-]{1,64}.\n");
 }
 
 static int cmd_token(int argc, char **argv)
@@ -116,6 +119,8 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "node") == 0 || strcmp(argv[1], "channel") == 0 ||
 	    strcmp(argv[1], "user") == 0 || strcmp(argv[1], "cluster") == 0)
 		return ctl_cluster(argc - 1, argv + 1);
+	if (strcmp(argv[1], "db") == 0)
+		return ctl_db(argc - 1, argv + 1);
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("fanoutctl %s\n", FANOUT_VERSION);
 		return 0;

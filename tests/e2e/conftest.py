@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -48,6 +49,26 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(*offsets):
+    """A port p with p + each offset free too, below the ephemeral range (so
+    no outgoing connection takes one meanwhile)."""
+    for _ in range(100):
+        p = random.randrange(20000, 30000)
+        try:
+            for q in offsets:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p + q))
+            return p
+        except OSError:
+            continue
+    raise RuntimeError(f"no free ports at offsets {offsets}")
+
+
+def free_port_pair():
+    """deploy/patroni's layout: p, p+1 for PostgreSQL, p+100, p+101 for REST."""
+    return free_ports(0, 1, 100, 101)
+
+
 def sql(query):
     """Runs a query on the test database; returns rows of strings."""
     out = subprocess.run(["psql", os.environ["FANOUT_TEST_PG_DSN"], "-tAX", "-F", "|", "-c", query],
@@ -80,7 +101,7 @@ def http_request(url, method, path, body=None, user=None, tok=None, headers=None
 
 
 class Server:
-    def __init__(self, tls=False, extra_ini="", **server_keys):
+    def __init__(self, tls=False, extra_ini="", dsn=None, **server_keys):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="fanout-e2e-")
         keys = {"port": self.port, "heartbeat_ms": 30000, "service_threads": 2, **server_keys}
@@ -97,7 +118,8 @@ class Server:
             f.write("[server]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
             f.write("[log]\nformat = json\nlevel = info\n")
             f.write(extra_ini)
-        env = dict(os.environ, FANOUT_PG_DSN=os.environ["FANOUT_TEST_PG_DSN"], FANOUT_JWT_SECRET=SECRET)
+        env = dict(os.environ, FANOUT_PG_DSN=dsn or os.environ["FANOUT_TEST_PG_DSN"],
+                   FANOUT_JWT_SECRET=SECRET)
         self.log = open(os.path.join(self.dir, "fanoutd.log"), "w")
         self.proc = subprocess.Popen([os.environ["FANOUT_BIN"], "-c", self.config],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT)
