@@ -270,8 +270,9 @@ static int start_core(struct daemon *d)
 		wcfg.may_commit_arg = d->cluster;
 	}
 	d->fanout = fanout_create(nworkers, (uint32_t)d->cfg.dataplane.channels);
-	d->reader = persist_reader_create(d->cfg.postgres.dsn, d->cfg.postgres.reader_threads,
-					  d->cfg.postgres.reconnect_max_ms);
+	d->reader =
+	    persist_reader_create(d->cfg.postgres.dsn, d->cfg.postgres.read_dsn,
+				  d->cfg.postgres.reader_threads, d->cfg.postgres.reconnect_max_ms);
 	d->edge =
 	    d->fanout && d->reader
 		? edge_create(&ecfg, d->fanout, d->reader,
@@ -289,6 +290,7 @@ static int start_core(struct daemon *d)
 	if (d->cluster && cluster_start(d->cluster, d->edge) < 0)
 		return -1;
 	persist_writer_register_metrics(d->writer);
+	persist_reader_register_metrics();
 	metrics_register_gauge("fanout_uptime_seconds", "Seconds since fanoutd started.",
 			       uptime_gauge, d);
 	metrics_register_gauge("fanout_heap_allocated_bytes", "Bytes allocated from the heap.",

@@ -67,6 +67,7 @@ static const struct key keys[] = {
     INT("server", "presence_grace_ms", server.presence_grace_ms, 0, 3600000),
     INT("server", "presence_interval_ms", server.presence_interval_ms, 0, 600000),
     STR("postgres", "dsn", postgres.dsn),
+    STR("postgres", "read_dsn", postgres.read_dsn),
     BOOL("postgres", "allow_unsafe_commit", postgres.allow_unsafe_commit),
     INT("postgres", "reader_threads", postgres.reader_threads, 1, 32),
     INT("postgres", "reconnect_max_ms", postgres.reconnect_max_ms, 10, 600000),

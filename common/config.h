@@ -56,6 +56,7 @@ struct config_server {
 
 struct config_postgres {
 	char dsn[1024];
+	char read_dsn[1024];	  /* standbys for history pages; "": read on the primary */
 	bool allow_unsafe_commit; /* start even if commits are not flushed to disk */
 	int reader_threads;
 	int reconnect_max_ms;

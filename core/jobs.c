@@ -157,6 +157,7 @@ int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_
 		       int64_t parent, int limit, const char *req, bool catch_up)
 {
 	struct history_job *j = calloc(1, sizeof(*j));
+	struct sub *sub = session_find_sub(s, channel);
 	struct persist_history_query q = {
 	    .mode = parent	 ? PERSIST_HISTORY_THREAD
 		    : after >= 0 ? PERSIST_HISTORY_AFTER
@@ -167,6 +168,8 @@ int edge_history_start(struct session *s, int64_t channel, int64_t after, int64_
 	    .parent_seq = parent,
 	    .limit = limit,
 	    .viewer_id = s->user_id,
+	    /* what this connection has seen: a standby may answer from there */
+	    .min_head = sub ? sub->seen_seq : 0,
 	};
 	int rc;
 

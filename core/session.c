@@ -377,6 +377,8 @@ void session_deliver(struct session *s, struct frame *f)
 		enqueue(s, f);
 		return;
 	}
+	if (f->seq > sub->seen_seq)
+		sub->seen_seq = f->seq;
 	if (sub->catching_up) {
 		hold(sub, s, f);
 		return;
@@ -514,6 +516,8 @@ void session_history_page(struct session *s, struct persist_history *page, int64
 		char *text;
 		struct frame *f;
 
+		if (m->seq > sub->seen_seq)
+			sub->seen_seq = m->seq;
 		if (m->seq <= sub->last_seq)
 			continue;
 		text = encode_message(m, &len);

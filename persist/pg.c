@@ -37,8 +37,7 @@ static void on_notice(void *arg, const char *message)
 	LOG(DEBUG, "postgres: %.*s", n, message);
 }
 
-/* Whether the server is a standby (recovering, read-only). */
-static bool in_recovery(PGconn *conn)
+bool pg_in_recovery(PGconn *conn)
 {
 	PGresult *r = PQexec(conn, "SELECT pg_is_in_recovery()");
 	bool yes = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
@@ -65,7 +64,7 @@ PGconn *pg_connect(const char *dsn, bool allow_unsafe, char *err, size_t err_siz
 						  : "");
 		goto fail;
 	}
-	if (in_recovery(conn)) {
+	if (pg_in_recovery(conn)) {
 		snprintf(err, err_size,
 			 "PostgreSQL at %s:%s is a standby (read-only): fanoutd writes; name the "
 			 "primary in [postgres] dsn, or every member with "

@@ -33,6 +33,10 @@ PGconn *pg_connect(const char *dsn, bool allow_unsafe, char *err, size_t err_siz
 PGconn *pg_connect_retry(const char *dsn, bool allow_unsafe, int max_ms, atomic_bool *stop,
 			 const char *who);
 
+/* Whether the server is a standby (in recovery, read-only); false when it
+ * cannot be asked. */
+bool pg_in_recovery(PGconn *conn);
+
 /* Sends everything buffered in a nonblocking connection, consuming input
  * meanwhile so the server never stalls on a full socket. 0 or -EIO. */
 int pg_flush(PGconn *conn);

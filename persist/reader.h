@@ -29,6 +29,10 @@ struct persist_history_query {
 	int64_t parent_seq; /* THREAD */
 	int limit;	    /* 1..PERSIST_HISTORY_LIMIT_MAX */
 	int64_t viewer_id;  /* whose "me" the reactions report; 0: nobody's */
+	/* The highest seq of the channel the asker has seen (0: unknown). A
+	 * standby may answer only once it has replayed the channel that far
+	 * (reader.c, "Reading on a standby"). */
+	int64_t min_head;
 };
 
 /* One page, ascending by seq. has_more says another page exists in the
@@ -48,8 +52,13 @@ typedef void (*persist_history_fn)(void *arg, struct persist_history *page);
 struct persist_reader;
 
 /* Starts nthreads reader threads, each connecting on its own (with retries).
- * NULL with errno EINVAL or ENOMEM. */
-struct persist_reader *persist_reader_create(const char *dsn, int nthreads, int reconnect_max_ms);
+ * read_dsn (NULL or "": none) names standbys that history pages may be read
+ * on when they have replayed far enough. NULL with errno EINVAL or ENOMEM. */
+struct persist_reader *persist_reader_create(const char *dsn, const char *read_dsn, int nthreads,
+					     int reconnect_max_ms);
+
+/* Registers the reader's counters on /metrics (once per process). */
+int persist_reader_register_metrics(void);
 
 /* Queues a query. 0, -EINVAL (bad query, callback not called), -ENOMEM,
  * -ESHUTDOWN. */
@@ -62,8 +71,9 @@ int persist_reader_submit(struct persist_reader *r, const struct persist_history
  * on an edge worker. */
 typedef void (*persist_job_fn)(void *arg, struct pg_conn *conn);
 
-/* Reads one page synchronously on conn (inside a job). Returns page->error;
- * free page->messages afterwards. */
+/* Reads one page synchronously on conn (inside a job; on the job's thread's
+ * standby first when it has one and it has replayed far enough). Returns
+ * page->error; free page->messages afterwards. */
 int persist_history_read(struct pg_conn *conn, const struct persist_history_query *q,
 			 struct persist_history *page);
 

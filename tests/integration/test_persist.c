@@ -835,11 +835,15 @@ static void assert_page(struct persist_history *p, int64_t first, int count, boo
 	persist_history_free(p);
 }
 
-static void test_history_paging_exact(void **state)
+/* The paging checks, with history read on the primary (read_dsn NULL) or
+ * through the standby path: read_dsn naming the primary itself (its
+ * freshness check always passes there, so every mode's standby query and
+ * its row layout answer) or nothing that listens (every page falls back). */
+static void history_paging(const char *read_dsn)
 {
 	struct collector *c = collector_new(300);
 	struct persist_writer *w = writer_new(c, 64, 4096);
-	struct persist_reader *r = persist_reader_create(dsn, 2, 200);
+	struct persist_reader *r = persist_reader_create(dsn, read_dsn, 2, 200);
 	int64_t channel = new_channel("history");
 	struct persist_publish p = {.channel_id = channel, .author_id = 42};
 	char id[16], body[32];
@@ -875,7 +879,13 @@ static void test_history_paging_exact(void **state)
 	q.after_seq = 200;
 	assert_page(fetch(r, q), 201, 50, false);
 	q.after_seq = 250;
-	assert_page(fetch(r, q), 0, 0, false);
+	page = fetch(r, q);
+	assert_int_equal(page->head, 250); /* an empty catch-up page tells the head */
+	assert_page(page, 0, 0, false);
+	q.after_seq = 200;
+	q.min_head = 250; /* what a session that has seen 250 asks with */
+	assert_page(fetch(r, q), 201, 50, false);
+	q.min_head = 0;
 
 	q = (struct persist_history_query){
 	    .mode = PERSIST_HISTORY_BEFORE, .channel_id = channel, .limit = 100};
@@ -909,6 +919,22 @@ static void test_history_paging_exact(void **state)
 	collector_free(c);
 }
 
+static void test_history_paging_exact(void **state)
+{
+	(void)state;
+	history_paging(NULL);
+}
+
+static void test_history_paging_through_the_standby_path(void **state)
+{
+	char self[1100];
+
+	(void)state;
+	snprintf(self, sizeof(self), "%s target_session_attrs=prefer-standby", dsn);
+	history_paging(self);
+	history_paging("host=127.0.0.1 port=1 dbname=fanout connect_timeout=1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -925,6 +951,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_backpressure_and_shutdown),
 	    cmocka_unit_test(test_history_paging_exact),
+	    cmocka_unit_test(test_history_paging_through_the_standby_path),
 	    cmocka_unit_test(test_postgres_restart_mid_stream),
 	};
 	return cmocka_run_group_tests_name("persist", tests, group_setup, group_teardown);
