@@ -21,10 +21,12 @@ kills etcd for 0.5 to 3 s.
 
 With --patroni PostgreSQL is a Patroni pair on a private etcd
 (deploy/patroni: synchronous replication, a leader and a synchronous
-standby), fanoutd follows the primary through a multi-host DSN, and the
-pg-failover fault crashes the leader's whole member (Patroni, postmaster and
-backends, as a host dying), waits for the standby's promotion and brings the
-old leader back as a standby. With --unsafe-async-commit in that mode, the
+standby), fanoutd follows the primary through a multi-host DSN and reads
+history pages on the standby ([postgres] read_dsn), the pg-failover fault
+crashes the leader's whole member (Patroni, postmaster and backends, as a
+host dying), waits for the standby's promotion and brings the old leader
+back as a standby, and pg-switchover hands the leadership over with
+`patronictl switchover` and waits for the old leader to follow. With --unsafe-async-commit in that mode, the
 pair replicates asynchronously and the leader's WAL sender is stopped
 before the crash, so the promoted standby lacks acknowledged commits.
 
@@ -52,11 +54,12 @@ import websockets
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from conftest import SECRET, http_request, token  # noqa: E402  (independent JWTs, as the e2e tests)
+from conftest import SECRET, free_port_pair, free_ports, http_request, token  # noqa: E402  (independent JWTs, as the e2e tests)
 
 import check  # noqa: E402
 
-FAULTS = ("kill", "pause", "pg-restart", "pg-kill", "etcd-kill", "pg-failover")
+FAULTS = ("kill", "pause", "pg-restart", "pg-kill", "etcd-kill", "pg-failover", "pg-switchover")
+PATRONI_FAULTS = ("pg-failover", "pg-switchover")
 
 
 def free_port():
@@ -64,19 +67,6 @@ def free_port():
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
-
-def free_port_pair():
-    """A port p with p+1, p+100 and p+101 free too (deploy/patroni's layout)."""
-    for _ in range(100):
-        p = random.randrange(20000, 30000)
-        try:
-            for q in (p, p + 1, p + 100, p + 101):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", q))
-            return p
-        except OSError:
-            continue
-    raise RuntimeError("no free ports for Patroni")
 
 
 class History:
@@ -155,9 +145,11 @@ class Patroni:
         self.patroni = os.path.join(ROOT, "deploy", "patroni")
         self.ctl("start", etcd.port, self.port, 2)
         self.dsn = self.ctl("dsn").strip()
+        self.read_dsn = self.ctl("read-dsn").strip()  # history pages on the standby
         self.scope = self.ctl("scope").strip()
         self.failovers = []  # seconds from each crash to the new leader
         self.crashed_at = []  # time.monotonic() of each crash
+        self.switchovers = []  # seconds from each switchover's start to the new leader
         if unsafe:  # asynchronous replication: a failover may lose commits
             self.ctl("ctl", "edit-config", "--force", "-s", "synchronous_mode=false",
                      "-s", "synchronous_mode_strict=false",
@@ -181,16 +173,28 @@ class Patroni:
         t0 = time.monotonic()
         self.ctl("crash", old)
         self.crashed_at.append(time.monotonic())  # every process of it gone
-        deadline = time.monotonic() + 90
+        self.new_leader(old, time.monotonic() + 90)
+        self.failovers.append(time.monotonic() - t0)
+        self.ctl("start", self.etcd.port, self.port, 2)
+
+    def new_leader(self, old, deadline):
         while time.monotonic() < deadline:
             try:
                 if self.leader() not in ("", old):
-                    break
+                    return
             except subprocess.CalledProcessError:
                 pass
             time.sleep(0.2)
-        self.failovers.append(time.monotonic() - t0)
-        self.ctl("start", self.etcd.port, self.port, 2)
+
+    def switch_over(self):
+        """patronictl switchover: the leader hands over to the synchronous
+        standby and comes back as a standby; returns once both run again."""
+        old = self.leader()
+        t0 = time.monotonic()
+        self.ctl("ctl", "switchover", "--leader", old, "--force")
+        self.new_leader(old, time.monotonic() + 90)
+        self.switchovers.append(time.monotonic() - t0)
+        self.ctl("start", self.etcd.port, self.port, 2)  # waits for the standby
 
     def stop(self):
         self.ctl("destroy")
@@ -200,7 +204,7 @@ class Etcd:
     """A private etcd through deploy/etcd, for a cluster run."""
 
     def __init__(self, directory):
-        self.dir, self.port = directory, free_port()
+        self.dir, self.port = directory, free_ports(0, 1)  # client, raft peer
         self.etcd = os.path.join(ROOT, "deploy", "etcd")
         self.url = f"http://127.0.0.1:{self.port}"
         self.ctl("start", self.port)
@@ -220,8 +224,9 @@ class Etcd:
 
 
 class Fanoutd:
-    def __init__(self, binary, directory, dsn, unsafe, cluster=""):
-        """cluster: a [cluster] section's text, or "" for a node alone."""
+    def __init__(self, binary, directory, dsn, unsafe, cluster="", read_dsn=""):
+        """cluster: a [cluster] section's text, or "" for a node alone;
+        read_dsn: standbys for history pages."""
         self.binary, self.dir, self.dsn = binary, directory, dsn
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -231,6 +236,7 @@ class Fanoutd:
             f.write(f"[server]\nport = {self.port}\nheartbeat_ms = 30000\n"
                     "publish_rate = 100000\npublish_burst = 100000\n"
                     f"[postgres]\nallow_unsafe_commit = {'true' if unsafe else 'false'}\n"
+                    f"read_dsn = {read_dsn}\n"
                     f"[log]\nlevel = notice\n{cluster}")
         self.log = open(os.path.join(directory, "fanoutd.log"), "a")
         self.proc = None
@@ -437,6 +443,8 @@ class Run:
             self.pg.kill()
         elif kind == "pg-failover":
             self.pg.fail_over()
+        elif kind == "pg-switchover":
+            self.pg.switch_over()
 
 
 def setup_channels(node, publishers, subscribers):
@@ -488,7 +496,8 @@ def seconds(text):
 def start_nodes(a, pg, etcd):
     """One fanoutd, or with --nodes N a cluster of N on the private etcd."""
     if a.nodes == 1:
-        return [Fanoutd(a.bin, a.out, pg.dsn, a.unsafe_async_commit)]
+        return [Fanoutd(a.bin, a.out, pg.dsn, a.unsafe_async_commit,
+                        read_dsn=getattr(pg, "read_dsn", ""))]
     nodes = []
     for k in range(1, a.nodes + 1):
         section = (f"[cluster]\netcd = {etcd.url}\nname = n{k}\ncluster = faults{a.seed}\n"
@@ -508,6 +517,8 @@ def report_failovers(hist, pg):
                      and invoked.get((o["proc"], o["id"]), -1) > c), default=float("nan"))
         print(f"run: failover {i + 1}: new leader after {lead:.1f} s, first publish sent "
               f"after the crash acknowledged after {first - c:.1f} s")
+    for i, took in enumerate(pg.switchovers):
+        print(f"run: switchover {i + 1}: new leader after {took:.1f} s")
 
 
 def main(argv=None):
@@ -527,10 +538,10 @@ def main(argv=None):
     a = p.parse_args(argv)
     faults = [f for f in a.faults.split(",") if f]
     bad = [f for f in faults if f not in FAULTS or (f == "etcd-kill" and a.nodes == 1) or
-           (f == "pg-failover") != a.patroni and f in ("pg-failover", "pg-kill", "pg-restart")]
+           (f in PATRONI_FAULTS) != a.patroni and f in PATRONI_FAULTS + ("pg-kill", "pg-restart")]
     if bad or a.publishers < 2 or not 1 <= a.nodes <= 5:
         print(f"run: unknown faults {bad} (known: {','.join(FAULTS)}; etcd-kill needs "
-              "--nodes > 1; pg-failover needs --patroni, which takes no pg-kill or "
+              "--nodes > 1; pg-failover and pg-switchover need --patroni, which takes no pg-kill or "
               "pg-restart), fewer than 2 publishers, or --nodes not 1..5", file=sys.stderr)
         return 2
     os.makedirs(a.out, exist_ok=True)

@@ -63,6 +63,20 @@ def test_a_patroni_failover_loses_nothing(tmp_path):
     assert report["acknowledged"] > 300
 
 
+def test_a_patroni_switchover_is_only_a_retry(tmp_path):
+    """`patronictl switchover` under traffic: nothing lost, and no client
+    sees more than a retry: no publish refused, none left without an
+    answer."""
+    rc, report = run(tmp_path, "--patroni", "--duration", "40", "--faults", "pg-switchover",
+                     "--interval", "10", "--seed", "18")
+    assert report is not None
+    assert rc == 0, report["violations"][:10]
+    assert report["faults"].get("pg-switchover", 0) >= 2, report["faults"]
+    assert report["operations"].get("fail", 0) == 0, report["operations"]
+    assert report["unknown_outcome"] == {"stored": 0, "not_stored": 0}, report["unknown_outcome"]
+    assert report["acknowledged"] > 300
+
+
 def test_the_patroni_negative_control_is_caught(tmp_path):
     rc, report = run(tmp_path, "--patroni", "--unsafe-async-commit", "--duration", "30",
                      "--faults", "pg-failover", "--interval", "12", "--seed", "17")
@@ -73,6 +87,7 @@ def test_the_patroni_negative_control_is_caught(tmp_path):
 
 def test_bad_arguments_are_refused(tmp_path):
     for args in (["--faults", "meteor"], ["--faults", "etcd-kill"], ["--nodes", "9"],
-                 ["--faults", "pg-failover"], ["--patroni", "--faults", "pg-kill"]):
+                 ["--faults", "pg-failover"], ["--faults", "pg-switchover"],
+                 ["--patroni", "--faults", "pg-kill"]):
         rc, report = run(tmp_path, *args)
         assert rc == 2 and report is None, args
