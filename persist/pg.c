@@ -47,6 +47,21 @@ bool pg_in_recovery(PGconn *conn)
 	return yes;
 }
 
+bool pg_conn_dead(PGconn *conn)
+{
+	struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+		return true;
+	/* An idle connection has nothing to read but what the server says on
+	 * its own: a FATAL as it shuts down, then EOF, which a later read
+	 * finds (or a parameter report, which leaves it alive). */
+	for (int i = 0; i < 4 && poll(&p, 1, 0) > 0; i++)
+		if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK)
+			return true;
+	return false;
+}
+
 PGconn *pg_connect(const char *dsn, bool allow_unsafe, char *err, size_t err_size)
 {
 	char sync_commit[32], fsync[32];

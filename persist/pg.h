@@ -37,6 +37,11 @@ PGconn *pg_connect_retry(const char *dsn, bool allow_unsafe, int max_ms, atomic_
  * cannot be asked. */
 bool pg_in_recovery(PGconn *conn);
 
+/* Whether an idle connection is gone: not OK, or its server closed it (a
+ * crash or a failover leaves the socket readable with EOF before anyone
+ * queries it). One poll(), no round trip. */
+bool pg_conn_dead(PGconn *conn);
+
 /* Sends everything buffered in a nonblocking connection, consuming input
  * meanwhile so the server never stalls on a full socket. 0 or -EIO. */
 int pg_flush(PGconn *conn);

@@ -297,11 +297,12 @@ struct reader_thread {
 };
 static _Thread_local struct reader_thread *self;
 
-/* The thread's primary connection, reconnecting (with retries) when lost;
- * NULL when shutting down. */
+/* The thread's primary connection, reconnecting (with retries) when lost,
+ * so a job after a failover does not fail on the dead one; NULL when
+ * shutting down. */
 static PGconn *primary_conn(struct persist_reader *r, struct reader_thread *t)
 {
-	if (t->conn == NULL || PQstatus(t->conn) != CONNECTION_OK) {
+	if (pg_conn_dead(t->conn)) {
 		PQfinish(t->conn);
 		t->conn = r->stopping ? NULL
 				      : pg_connect_retry(r->dsn, true, r->reconnect_max_ms,

@@ -37,7 +37,7 @@ PGconn *standby_conn(struct standby *sb)
 		return NULL;
 	if (sb->conn && sb->on_primary && now >= sb->drop_at_ns)
 		standby_close(sb);
-	if (sb->conn && PQstatus(sb->conn) != CONNECTION_OK)
+	if (sb->conn && pg_conn_dead(sb->conn))
 		standby_lost(sb);
 	if (sb->conn == NULL && now >= sb->retry_at_ns)
 		connect_now(sb, now);

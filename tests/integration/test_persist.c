@@ -796,6 +796,56 @@ static void test_postgres_restart_mid_stream(void **state)
 	collector_free(c);
 }
 
+/* A reader job after PostgreSQL restarted: the thread's connection died
+ * while idle, and the job must get a fresh one, not fail on the dead one
+ * (after a failover every first hello would otherwise be refused 1011). */
+struct job_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int answer; /* 0 pending, 1 the query ran, -1 it failed */
+};
+
+static void select_one(void *arg, struct pg_conn *conn)
+{
+	struct job_wait *jw = arg;
+	PGresult *res = conn ? PQexec(conn, "SELECT 1") : NULL;
+	int answer = PQresultStatus(res) == PGRES_TUPLES_OK ? 1 : -1;
+
+	PQclear(res);
+	pthread_mutex_lock(&jw->lock);
+	jw->answer = answer;
+	pthread_cond_signal(&jw->cond);
+	pthread_mutex_unlock(&jw->lock);
+}
+
+static int run_select_one(struct persist_reader *r)
+{
+	struct job_wait jw = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+	assert_int_equal(persist_reader_run(r, select_one, &jw), 0);
+	pthread_mutex_lock(&jw.lock);
+	while (jw.answer == 0)
+		pthread_cond_wait(&jw.cond, &jw.lock);
+	pthread_mutex_unlock(&jw.lock);
+	return jw.answer;
+}
+
+static void test_reader_job_after_a_restart(void **state)
+{
+	struct persist_reader *r = persist_reader_create(dsn, NULL, 1, 200);
+	char err[512];
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(run_select_one(r), 1); /* the thread holds a connection now */
+	assert_int_equal(system(getenv("FANOUT_TEST_PG_RESTART")), 0);
+	assert_int_equal(run_select_one(r), 1);
+	persist_reader_destroy(r);
+	PQfinish(db); /* the test's own connection was cut too */
+	db = pg_connect(dsn, false, err, sizeof(err));
+	assert_non_null(db);
+}
+
 /* History */
 
 struct page_wait {
@@ -953,6 +1003,7 @@ int main(void)
 	    cmocka_unit_test(test_history_paging_exact),
 	    cmocka_unit_test(test_history_paging_through_the_standby_path),
 	    cmocka_unit_test(test_postgres_restart_mid_stream),
+	    cmocka_unit_test(test_reader_job_after_a_restart),
 	};
 	return cmocka_run_group_tests_name("persist", tests, group_setup, group_teardown);
 }
