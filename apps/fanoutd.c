@@ -2,7 +2,8 @@
 /* fanoutd: the daemon. Loads the configuration, checks that PostgreSQL commits
  * are durable, applies migrations, starts DPDK's EAL (no hugepages, no NIC:
  * for the fan-out tables), the persist writer and readers, the messaging core
- * and the socket edge, then waits for SIGINT/SIGTERM and shuts down in order:
+ * and the socket edge, then waits for SIGINT/SIGTERM (SIGHUP reloads what it
+ * can of the configuration) and shuts down in order:
  * stop accepting, close connections with 1012, finish in-flight commits,
  * exit 0. */
 #define LOG_COMPONENT "fanoutd"
@@ -371,26 +372,81 @@ static void shut_down(struct daemon *d)
 	rte_eal_cleanup();
 }
 
+#define RESTART_LIST 1024
+
+/* Collects the changed keys a reload cannot apply. */
+static void needs_restart(void *arg, const char *section, const char *key)
+{
+	char *list = arg;
+	size_t n = strlen(list);
+
+	if (strcmp(section, "log") == 0 && strcmp(key, "level") == 0)
+		return; /* applied */
+	snprintf(list + n, RESTART_LIST - n, "%s[%s] %s", n ? ", " : "", section, key);
+}
+
+/* SIGHUP (systemctl reload): reads the configuration again and applies what
+ * can change while serving, the log level; names every other key that
+ * changed, which takes a restart. A file that does not load changes
+ * nothing. Connections are not touched. */
+static void reload(struct daemon *d)
+{
+	struct config *next = malloc(sizeof(*next));
+	char err[1024], restart[RESTART_LIST] = "";
+	int rc;
+
+	notify_send("RELOADING=1\nSTATUS=reloading the configuration");
+	if (next == NULL) {
+		LOG(ERR, "reload: out of memory; the running configuration stays");
+		goto out;
+	}
+	config_defaults(next);
+	rc = d->config_path ? config_load(next, d->config_path, err, sizeof(err))
+			    : config_apply_env(next, err, sizeof(err));
+	if (rc < 0) {
+		LOG(ERR, "reload: %s; the running configuration stays", err);
+		goto out;
+	}
+	if (next->log.level != d->cfg.log.level) {
+		LOG(NOTICE, "reload: [log] level %s -> %s", log_level_name(d->cfg.log.level),
+		    log_level_name(next->log.level));
+		log_set_level(next->log.level);
+		d->cfg.log.level = next->log.level;
+	}
+	if (config_diff(&d->cfg, next, needs_restart, restart) > 0)
+		LOG(WARN, "reload: changed but applied only by a restart: %s", restart);
+	LOG(NOTICE, "reload: done (%s)", d->config_path ? d->config_path : "environment");
+out:
+	free(next);
+	notify_send("READY=1\nSTATUS=serving");
+}
+
 /* Serving: tells systemd (when it started us, Type=notify) that we are
- * ready, feeds its watchdog from this loop, and returns the signal that
- * ends the service. */
-static int wait_for_signal(const sigset_t *signals)
+ * ready, feeds its watchdog from this loop, reloads on SIGHUP, and returns
+ * the signal that ends the service. */
+static int wait_for_signal(struct daemon *d, const sigset_t *signals)
 {
 	uint64_t watchdog = notify_watchdog_usec();
 	int sig;
 
 	notify_send("READY=1\nSTATUS=serving");
-	while (watchdog) {
+	for (;;) {
 		struct timespec half = {(time_t)(watchdog / 2000000),
 					(long)(watchdog / 2 % 1000000) * 1000};
 
-		sig = sigtimedwait(signals, NULL, &half);
-		if (sig > 0)
+		if (watchdog) {
+			sig = sigtimedwait(signals, NULL, &half);
+			if (sig < 0) {
+				notify_send("WATCHDOG=1");
+				continue;
+			}
+		} else if (sigwait(signals, &sig) != 0) {
+			continue;
+		}
+		if (sig != SIGHUP)
 			return sig;
-		notify_send("WATCHDOG=1");
+		reload(d);
 	}
-	sigwait(signals, &sig);
-	return sig;
 }
 
 int main(int argc, char **argv)
@@ -431,11 +487,12 @@ int main(int argc, char **argv)
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGINT);
 	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (start_core(&d) < 0 || start_edges(&d) < 0)
 		return 1;
-	sig = wait_for_signal(&signals);
+	sig = wait_for_signal(&d, &signals);
 	LOG(NOTICE, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	notify_send("STOPPING=1\nSTATUS=shutting down");
 	shut_down(&d);

@@ -349,3 +349,39 @@ int config_load(struct config *cfg, const char *path, char *err, size_t err_size
 		return -EINVAL;
 	return config_apply_env(cfg, err, err_size);
 }
+
+/* Whether key k holds the same value in a and b. */
+static bool key_equal(const struct key *k, const struct config *a, const struct config *b)
+{
+	const char *x = (const char *)a + k->offset, *y = (const char *)b + k->offset;
+
+	switch (k->type) {
+	case KEY_STRING:
+		return strcmp(x, y) == 0;
+	case KEY_BOOL:
+		return *(const bool *)x == *(const bool *)y;
+	case KEY_LOG_LEVEL:
+		return *(const enum log_level *)x == *(const enum log_level *)y;
+	case KEY_LOG_FORMAT:
+		return *(const enum log_format *)x == *(const enum log_format *)y;
+	case KEY_INT:
+	case KEY_CHOICE:
+		break;
+	}
+	return *(const int *)x == *(const int *)y;
+}
+
+int config_diff(const struct config *a, const struct config *b,
+		void (*each)(void *arg, const char *section, const char *key), void *arg)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (key_equal(&keys[i], a, b))
+			continue;
+		n++;
+		if (each)
+			each(arg, keys[i].section, keys[i].name);
+	}
+	return n;
+}

@@ -136,3 +136,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t err_size
 /* Applies FANOUT_PG_DSN, FANOUT_JWT_SECRET and FANOUT_CLUSTER_SECRET when set. Returns 0 or -EINVAL
  * (value too long, message in err). */
 int config_apply_env(struct config *cfg, char *err, size_t err_size);
+
+/* Calls each(arg, section, key) for every key whose value differs between a
+ * and b, in the table's order; returns how many (a reload's report). */
+int config_diff(const struct config *a, const struct config *b,
+		void (*each)(void *arg, const char *section, const char *key), void *arg);

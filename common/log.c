@@ -4,12 +4,14 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static enum log_level log_threshold = LOG_LEVEL_INFO;
+/* Changed by a reload (SIGHUP) while other threads log. */
+static _Atomic int log_threshold = LOG_LEVEL_INFO;
 static enum log_format log_format_active = LOG_FORMAT_AUTO;
 static int log_fd = 2;
 
@@ -17,11 +19,22 @@ static const char *const level_names[] = {"err", "warn", "notice", "info", "debu
 
 void log_setup(enum log_level level, enum log_format format, int fd)
 {
-	log_threshold = level;
+	atomic_store_explicit(&log_threshold, (int)level, memory_order_relaxed);
 	log_fd = fd;
 	if (format == LOG_FORMAT_AUTO)
 		format = isatty(fd) ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
 	log_format_active = format;
+}
+
+void log_set_level(enum log_level level)
+{
+	atomic_store_explicit(&log_threshold, (int)level, memory_order_relaxed);
+}
+
+const char *log_level_name(enum log_level level)
+{
+	return (unsigned)level < sizeof(level_names) / sizeof(level_names[0]) ? level_names[level]
+									      : "?";
 }
 
 int log_level_parse(const char *name, enum log_level *out)
@@ -50,7 +63,7 @@ int log_format_parse(const char *name, enum log_format *out)
 
 bool log_enabled(enum log_level level)
 {
-	return level <= log_threshold;
+	return (int)level <= atomic_load_explicit(&log_threshold, memory_order_relaxed);
 }
 
 /* Appends s to buf as the body of a JSON string; returns the new length. */
@@ -121,7 +134,7 @@ void log_emit(enum log_level level, const char *component, const char *fmt, ...)
 	int saved = errno, len;
 	va_list ap;
 
-	if (level > log_threshold)
+	if ((int)level > atomic_load_explicit(&log_threshold, memory_order_relaxed))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

@@ -37,6 +37,9 @@ void log_setup(enum log_level level, enum log_format format, int fd);
 
 /* Parses "err", "warn", "notice", "info", "debug". Returns 0 or -EINVAL. */
 int log_level_parse(const char *name, enum log_level *out);
+/* Changes the threshold while threads log (a reload); and a level's name. */
+void log_set_level(enum log_level level);
+const char *log_level_name(enum log_level level);
 
 /* Parses "auto", "text", "json". Returns 0 or -EINVAL. */
 int log_format_parse(const char *name, enum log_format *out);

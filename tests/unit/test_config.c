@@ -198,6 +198,41 @@ static void test_cluster_section(void **state)
 	assert_non_null(strstr(err, "unknown key 'lease'"));
 }
 
+struct diff_seen {
+	char keys[8][48];
+	int n;
+};
+
+static void on_diff(void *arg, const char *section, const char *key)
+{
+	struct diff_seen *d = arg;
+
+	if (d->n < 8)
+		snprintf(d->keys[d->n++], sizeof(d->keys[0]), "[%s] %s", section, key);
+}
+
+/* What a reload reports: every key that differs, by name, in table order. */
+static void test_diff_names_changed_keys(void **state)
+{
+	struct config a, b;
+	struct diff_seen seen = {0};
+
+	(void)state;
+	config_defaults(&a);
+	config_defaults(&b);
+	assert_int_equal(config_diff(&a, &b, on_diff, &seen), 0);
+	b.server.port = 9090;
+	b.log.level = LOG_LEVEL_DEBUG;
+	snprintf(b.postgres.read_dsn, sizeof(b.postgres.read_dsn), "host=standby");
+	b.postgres.allow_unsafe_commit = true;
+	assert_int_equal(config_diff(&a, &b, on_diff, &seen), 4);
+	assert_string_equal(seen.keys[0], "[server] port");
+	assert_string_equal(seen.keys[1], "[postgres] read_dsn");
+	assert_string_equal(seen.keys[2], "[postgres] allow_unsafe_commit");
+	assert_string_equal(seen.keys[3], "[log] level");
+	assert_int_equal(config_diff(&b, &b, NULL, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +243,7 @@ int main(void)
 	    cmocka_unit_test(test_environment_wins),
 	    cmocka_unit_test(test_cluster_section),
 	    cmocka_unit_test(test_every_mistake_reported),
+	    cmocka_unit_test(test_diff_names_changed_keys),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
