@@ -12,6 +12,7 @@
 #include "dpdk_edge.h"
 #include "err.h"
 #include "fanout-build.h"
+#include "fanout-commit.h"
 #include "edge.h"
 #include "fanout.h"
 #include "server.h"
@@ -27,6 +28,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <rte_eal.h>
+#include <rte_version.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -141,7 +143,8 @@ static int parse_args(int argc, char **argv, struct daemon *d, bool *migrate_onl
 			*check_only = true;
 			break;
 		case 'v':
-			printf("fanoutd %s (%s)\n", FANOUT_VERSION, alloc_name());
+			printf("fanoutd %s (commit %s, %s, %s)\n", FANOUT_VERSION, FANOUT_COMMIT,
+			       rte_version(), alloc_name());
 			return 3; /* done, exit 0 */
 		case 'h':
 			usage(stdout);
@@ -225,6 +228,21 @@ static int load_config(struct daemon *d)
 	return 0;
 }
 
+/* fanout_build_info: what is running, for dashboards and alerts that
+ * compare nodes (a node left on an old build). */
+static void register_build_info(void)
+{
+	char libpq[16];
+	int v = persist_libpq_version();
+	const char *pairs[] = {"version", FANOUT_VERSION, "commit", FANOUT_COMMIT,
+			       "dpdk",	  rte_version(),  "libpq",  libpq,
+			       "alloc",	  alloc_name(),	  NULL};
+
+	snprintf(libpq, sizeof(libpq), "%d.%d", v / 10000, v % 10000);
+	metrics_register_info("fanout_build_info",
+			      "The running build: version, commit, DPDK, libpq, allocator.", pairs);
+}
+
 /* The EAL, the fan-out engine, the readers, the messaging core and the
  * writer that commits for it, and the process-wide metrics. 0 or -1. */
 static int start_core(struct daemon *d)
@@ -292,6 +310,7 @@ static int start_core(struct daemon *d)
 		return -1;
 	persist_writer_register_metrics(d->writer);
 	persist_reader_register_metrics();
+	register_build_info();
 	metrics_register_gauge("fanout_uptime_seconds", "Seconds since fanoutd started.",
 			       uptime_gauge, d);
 	metrics_register_gauge("fanout_heap_allocated_bytes", "Bytes allocated from the heap.",

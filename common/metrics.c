@@ -17,7 +17,7 @@ const uint64_t metric_latency_bounds_ns[] = {
 const int metric_latency_nbounds =
     sizeof(metric_latency_bounds_ns) / sizeof(metric_latency_bounds_ns[0]);
 
-enum metric_kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM, KIND_GAUGE_VEC };
+enum metric_kind { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM, KIND_GAUGE_VEC, KIND_INFO };
 
 struct metric_entry {
 	const char *name;
@@ -30,6 +30,7 @@ struct metric_entry {
 	metric_gauge_vec_fn vec;
 	const char *label;
 	int n;
+	char labels[256]; /* KIND_INFO: name="value",... rendered once */
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -115,6 +116,49 @@ int metrics_register_gauge_vec(const char *name, const char *help, const char *l
 	return register_entry(&e);
 }
 
+/* Appends name="value" to buf (at *n), the value escaped as the text
+ * format wants (backslash, double quote, newline). 0 or -ENOSPC. */
+static int append_label(char *buf, size_t size, size_t *n, const char *name, const char *value)
+{
+	int k = snprintf(buf + *n, size - *n, "%s%s=\"", *n ? "," : "", name);
+
+	if (k < 0 || (size_t)k >= size - *n)
+		return -ENOSPC;
+	*n += (size_t)k;
+	for (const char *v = value; *v; v++) {
+		const char *esc = *v == '\\'   ? "\\\\"
+				  : *v == '"'  ? "\\\""
+				  : *v == '\n' ? "\\n"
+					       : NULL;
+
+		if (*n + 3 >= size)
+			return -ENOSPC;
+		if (esc) {
+			memcpy(buf + *n, esc, 2);
+			*n += 2;
+		} else {
+			buf[(*n)++] = *v;
+		}
+	}
+	buf[(*n)++] = '"';
+	buf[*n] = '\0';
+	return 0;
+}
+
+int metrics_register_info(const char *name, const char *help, const char *const *pairs)
+{
+	struct metric_entry e = {.name = name, .help = help, .kind = KIND_INFO};
+	size_t n = 0;
+
+	for (int i = 0; pairs[i] && pairs[i + 1]; i += 2) {
+		if (pairs[i][0] == '\0' || strpbrk(pairs[i], " \"{}=,\\") != NULL)
+			return -EINVAL;
+		if (append_label(e.labels, sizeof(e.labels), &n, pairs[i], pairs[i + 1]) < 0)
+			return -ENOSPC;
+	}
+	return register_entry(&e);
+}
+
 void metrics_reset(void)
 {
 	pthread_mutex_lock(&registry_lock);
@@ -142,7 +186,7 @@ static void render_histogram(FILE *out, const char *name, struct metric_histogra
 
 char *metrics_render(size_t *len)
 {
-	static const char *const type_names[] = {"counter", "gauge", "histogram", "gauge"};
+	static const char *const type_names[] = {"counter", "gauge", "histogram", "gauge", "gauge"};
 	char *buf = NULL;
 	FILE *out = open_memstream(&buf, len);
 
@@ -163,6 +207,9 @@ char *metrics_render(size_t *len)
 			break;
 		case KIND_HISTOGRAM:
 			render_histogram(out, e->name, e->histogram);
+			break;
+		case KIND_INFO:
+			fprintf(out, "%s{%s} 1\n", e->name, e->labels);
 			break;
 		case KIND_GAUGE_VEC:
 			for (int k = 0; k < e->n; k++)

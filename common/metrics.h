@@ -57,6 +57,11 @@ int metrics_register_gauge_vec(const char *name, const char *help, const char *l
 			       metric_gauge_vec_fn fn, void *arg);
 
 /* Forgets every registration (tests, and modules that are torn down). */
+/* An info metric, rendered name{k="v",...} 1 (Prometheus' *_info
+ * convention): pairs is key, value, key, value, ..., NULL. Keys are label
+ * names; values are escaped. 0, -EINVAL (a bad key), -ENOSPC, -EEXIST. */
+int metrics_register_info(const char *name, const char *help, const char *const *pairs);
+
 void metrics_reset(void);
 
 /* Renders every registered metric; returns a malloc'd NUL-terminated string

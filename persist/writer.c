@@ -567,3 +567,8 @@ int persist_writer_register_metrics(struct persist_writer *w)
 					   connected_gauge, w);
 	return rc;
 }
+
+int persist_libpq_version(void)
+{
+	return PQlibVersion();
+}

@@ -104,3 +104,7 @@ int persist_writer_queue_depth(struct persist_writer *w);
 /* Registers the fanout_persist_* metrics (once per process; the queue gauge
  * follows this instance). */
 int persist_writer_register_metrics(struct persist_writer *w);
+
+/* The libpq the persist tier is linked with, as PQlibVersion() gives it
+ * (150008 for 15.8). */
+int persist_libpq_version(void);

@@ -31,6 +31,11 @@ out=$("$fanoutd" --bogus 2>&1); rc=$?
 check "unknown flag exits 2 with usage" test "$rc" = 2
 check "usage printed" contains "$out" "usage: fanoutd"
 out=$("$fanoutd" --version); check "version names jemalloc" contains "$out" "jemalloc\|libc"
+# the commit it was built from (when built in a git checkout, as here)
+src=$(cd "$(dirname "$0")/../.." && pwd)
+commit=$(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+check "version names the commit" contains "$out" "commit $commit"
+check "version names DPDK" contains "$out" "DPDK 22.11"
 
 out=$(env -u FANOUT_JWT_SECRET "$fanoutd" --check-config 2>&1); rc=$?
 check "no token secret exits 2" test "$rc" = 2
@@ -79,6 +84,7 @@ check "readyz 200 with PostgreSQL up" test "$(curl -s -o /dev/null -w '%{http_co
 metrics=$(curl -s "$url/metrics")
 check "metrics has the persist queue" contains "$metrics" "^fanout_persist_queue_depth 0"
 check "metrics has commit histogram" contains "$metrics" "^# TYPE fanout_persist_commit_seconds histogram"
+check "metrics has the build" contains "$metrics" "^fanout_build_info{version=\"0.1.0\",commit=\"$commit\",dpdk=\"DPDK 22.11[^\"]*\",libpq=\"1[5-9]\.[0-9]*\",alloc=\"[^\"]*\"} 1$"
 check "metrics content type" contains "$(curl -s -D - -o /dev/null "$url/metrics")" "text/plain; version=0.0.4"
 check "HEAD answered without a body" contains "$(curl -sI "$url/healthz")" "^HTTP/1.1 200"
 check "web root served at /" contains "$(curl -s "$url/")" "probe-page"

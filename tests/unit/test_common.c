@@ -41,6 +41,32 @@ static double twice(void *arg, int index)
 	return *(double *)arg * 2 * index;
 }
 
+/* An info metric: one line with its labels, values escaped. */
+static void test_metrics_info(void **state)
+{
+	const char *const pairs[] = {"version", "1.2", "odd", "a\"b\\c\nd", NULL};
+	const char *const bad[] = {"a b", "x", NULL};
+	char *text, big[400];
+	size_t len;
+
+	(void)state;
+	metrics_reset();
+	assert_int_equal(metrics_register_info("fanout_test_info", "Build.", pairs), 0);
+	assert_int_equal(metrics_register_info("fanout_test_bad_info", "Bad.", bad), -EINVAL);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(metrics_register_info("fanout_test_big_info", "Big.",
+					       (const char *const[]){"v", big, NULL}),
+			 -ENOSPC);
+	text = metrics_render(&len);
+	assert_non_null(strstr(text,
+			       "# TYPE fanout_test_info gauge\n"
+			       "fanout_test_info{version=\"1.2\",odd=\"a\\\"b\\\\c\\nd\"} 1\n"));
+	assert_null(strstr(text, "fanout_test_bad_info"));
+	free(text);
+	metrics_reset();
+}
+
 static void test_metrics_render(void **state)
 {
 	static struct metric_counter c;
@@ -88,6 +114,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_metrics_render),
+	    cmocka_unit_test(test_metrics_info),
 	};
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }
