@@ -140,6 +140,8 @@ static int append_label(char *buf, size_t size, size_t *n, const char *name, con
 			buf[(*n)++] = *v;
 		}
 	}
+	if (*n + 2 >= size)
+		return -ENOSPC; /* no room for the closing quote and the NUL */
 	buf[(*n)++] = '"';
 	buf[*n] = '\0';
 	return 0;

@@ -58,6 +58,13 @@ static void test_metrics_info(void **state)
 	assert_int_equal(metrics_register_info("fanout_test_big_info", "Big.",
 					       (const char *const[]){"v", big, NULL}),
 			 -ENOSPC);
+	/* a name that fills the buffer to the last byte, an empty value: no
+	 * room left for the closing quote */
+	memset(big, 'k', 253);
+	big[253] = '\0';
+	assert_int_equal(metrics_register_info("fanout_test_full_info", "Full.",
+					       (const char *const[]){big, "", NULL}),
+			 -ENOSPC);
 	text = metrics_render(&len);
 	assert_non_null(strstr(text,
 			       "# TYPE fanout_test_info gauge\n"
