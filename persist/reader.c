@@ -55,14 +55,19 @@
 #define FIRST_TEXT 7
 #define NTEXT	   5
 
+/* Each mode's page: one statement, read on the primary as it is and on a
+ * standby inside ON_STANDBY below. */
+#define PAGE_AFTER  "SELECT " COLUMNS FROM " AND m.seq > $2 ORDER BY m.seq LIMIT $3"
+#define PAGE_BEFORE "SELECT " COLUMNS FROM " AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
+/* A thread is its parent and its real replies, not the events on them. */
+#define PAGE_THREAD                                                                                \
+	"SELECT " COLUMNS FROM " AND m.seq > $2 AND (m.seq = $4 OR (m.parent_seq = $4"             \
+	" AND m.kind = 'message')) ORDER BY m.seq LIMIT $3"
+
 static const char *const sql_by_mode[] = {
-    [PERSIST_HISTORY_AFTER] = "SELECT " COLUMNS FROM " AND m.seq > $2 ORDER BY m.seq LIMIT $3",
-    [PERSIST_HISTORY_BEFORE] =
-	"SELECT " COLUMNS FROM " AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
-    /* A thread is its parent and its real replies, not the events on them. */
-    [PERSIST_HISTORY_THREAD] =
-	"SELECT " COLUMNS FROM " AND m.seq > $2 AND (m.seq = $4 OR (m.parent_seq = $4"
-	" AND m.kind = 'message')) ORDER BY m.seq LIMIT $3",
+    [PERSIST_HISTORY_AFTER] = PAGE_AFTER,
+    [PERSIST_HISTORY_BEFORE] = PAGE_BEFORE,
+    [PERSIST_HISTORY_THREAD] = PAGE_THREAD,
 };
 
 /* The same page on a standby, behind the freshness check ($6, the seq
@@ -76,14 +81,9 @@ static const char *const sql_by_mode[] = {
 #define STANDBY_BASE 2 /* the page's columns start here */
 
 static const char *const standby_sql_by_mode[] = {
-    [PERSIST_HISTORY_AFTER] =
-	ON_STANDBY("SELECT " COLUMNS FROM " AND m.seq > $2 ORDER BY m.seq LIMIT $3", "ASC"),
-    [PERSIST_HISTORY_BEFORE] =
-	ON_STANDBY("SELECT " COLUMNS FROM " AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3", "DESC"),
-    [PERSIST_HISTORY_THREAD] =
-	ON_STANDBY("SELECT " COLUMNS FROM " AND m.seq > $2 AND (m.seq = $4 OR (m.parent_seq = $4"
-		   " AND m.kind = 'message')) ORDER BY m.seq LIMIT $3",
-		   "ASC"),
+    [PERSIST_HISTORY_AFTER] = ON_STANDBY(PAGE_AFTER, "ASC"),
+    [PERSIST_HISTORY_BEFORE] = ON_STANDBY(PAGE_BEFORE, "DESC"),
+    [PERSIST_HISTORY_THREAD] = ON_STANDBY(PAGE_THREAD, "ASC"),
 };
 
 static struct metric_counter m_pages, m_standby_pages, m_standby_behind;
@@ -209,12 +209,16 @@ static int64_t channel_head(PGconn *conn, int64_t channel)
 
 /* An empty catch-up page says nothing of where the channel is; its head
  * does (a client asking from beyond it is told). */
+static bool page_wants_head(const struct persist_history *page,
+			    const struct persist_history_query *q)
+{
+	return q->mode == PERSIST_HISTORY_AFTER && page->count == 0 && q->after_seq > 0;
+}
+
 static void page_head(PGconn *conn, struct persist_history *page,
 		      const struct persist_history_query *q)
 {
-	page->head = -1;
-	if (q->mode == PERSIST_HISTORY_AFTER && page->count == 0 && q->after_seq > 0)
-		page->head = channel_head(conn, q->channel_id);
+	page->head = page_wants_head(page, q) ? channel_head(conn, q->channel_id) : -1;
 }
 
 /* The seq a standby must have replayed the channel to for this page (see
@@ -256,10 +260,7 @@ static bool read_on_standby(struct standby *sb, PGconn *primary,
 		if (PQgetisnull(res, 0, STANDBY_BASE))
 			rows = 0; /* the one row is the check's: an empty page */
 		page->error = page_fill(page, res, q, STANDBY_BASE, rows);
-		page->head =
-		    q->mode == PERSIST_HISTORY_AFTER && page->count == 0 && q->after_seq > 0
-			? pg_get_int8(res, 0, 0)
-			: -1;
+		page->head = page_wants_head(page, q) ? pg_get_int8(res, 0, 0) : -1;
 		if (PQgetvalue(res, 0, 1)[0] == 1) /* binary bool: in recovery */
 			metric_add(&m_standby_pages, 1);
 	}
