@@ -43,6 +43,7 @@ struct daemon {
 	const char *config_path;
 	struct dpdk_edge_config dcfg; /* mode = dpdk */
 	char web_root[600];
+	char node_name[64]; /* [cluster] name, or the host's name */
 	struct persist_writer *writer;
 	struct persist_reader *reader;
 	struct fanout *fanout;
@@ -335,9 +336,16 @@ static int start_edges(struct daemon *d)
 	    .api_timeout_ms = d->cfg.server.api_timeout_ms,
 	    .http_idle_ms = d->cfg.server.http_idle_ms,
 	    .max_connections = d->cfg.server.max_connections,
+	    .admins = d->cfg.auth.admins,
+	    .node = d->node_name,
 	};
 	struct rlimit files;
 
+	if (d->cfg.cluster.name[0])
+		snprintf(d->node_name, sizeof(d->node_name), "%s", d->cfg.cluster.name);
+	else if (gethostname(d->node_name, sizeof(d->node_name)) != 0)
+		snprintf(d->node_name, sizeof(d->node_name), "fanoutd");
+	d->node_name[sizeof(d->node_name) - 1] = '\0';
 	if (d->cfg.server.web_root[0])
 		snprintf(d->web_root, sizeof(d->web_root), "%s", d->cfg.server.web_root);
 	else if (access(FANOUT_WEB_ROOT "/index.html", R_OK) == 0) /* installed */

@@ -3,6 +3,7 @@
  * place in struct config; the inih callback looks each (section, key) up in it,
  * so an unknown key is an error by construction, not by omission. */
 #include "config.h"
+#include "jwt.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -13,7 +14,15 @@
 #include <string.h>
 #include <strings.h>
 
-enum key_type { KEY_STRING, KEY_INT, KEY_BOOL, KEY_LOG_LEVEL, KEY_LOG_FORMAT, KEY_CHOICE };
+enum key_type {
+	KEY_STRING,
+	KEY_INT,
+	KEY_BOOL,
+	KEY_LOG_LEVEL,
+	KEY_LOG_FORMAT,
+	KEY_CHOICE,
+	KEY_NAMES, /* user names, comma-separated; kept without spaces */
+};
 
 struct key {
 	const char *section;
@@ -93,6 +102,8 @@ static const struct key keys[] = {
     CHOICE("dataplane", "checksum_offload", dataplane.checksum_offload, offload_names),
     STR("auth", "jwt_secret", auth.jwt_secret),
     INT("auth", "token_ttl_s", auth.token_ttl_s, 1, 315360000),
+    {"auth", "admins", KEY_NAMES, OFF(auth.admins), sizeof(((struct config *)0)->auth.admins), 0, 0,
+     NULL},
     STR("cluster", "etcd", cluster.etcd),
     STR("cluster", "name", cluster.name),
     STR("cluster", "cluster", cluster.cluster),
@@ -220,6 +231,45 @@ static int parse_bool(const char *v, bool *out)
 	return 0;
 }
 
+/* A list of user names ("alice, ops"): each a token's subject, kept as
+ * "alice,ops". */
+static int set_names(struct parse_state *st, const struct key *k, char *field, const char *value)
+{
+	char list[1024], *save = NULL, out[1024] = "";
+	size_t used = 0;
+
+	if (strlen(value) >= sizeof(list))
+		return fail(st, "value of '%s' is too long", k->name);
+	snprintf(list, sizeof(list), "%s", value);
+	for (char *name = strtok_r(list, ", \t", &save); name;
+	     name = strtok_r(NULL, ", \t", &save)) {
+		if (!jwt_subject_valid(name))
+			return fail(st, "'%s': '%s' is not a user name ([A-Za-z0-9_.-]{1,64})",
+				    k->name, name);
+		used +=
+		    (size_t)snprintf(out + used, sizeof(out) - used, "%s%s", used ? "," : "", name);
+		if (used >= k->size)
+			return fail(st, "value of '%s' is too long", k->name);
+	}
+	memcpy(field, out, used + 1);
+	return 1;
+}
+
+bool config_name_listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; n && *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len == n && memcmp(p, name, n) == 0)
+			return true;
+		p += len + (end != NULL);
+	}
+	return false;
+}
+
 static int set_value(struct parse_state *st, const struct key *k, const char *value)
 {
 	char *field = (char *)st->cfg + k->offset;
@@ -244,6 +294,8 @@ static int set_value(struct parse_state *st, const struct key *k, const char *va
 		}
 		*(int *)field = (int)n;
 		return 1;
+	case KEY_NAMES:
+		return set_names(st, k, field, value);
 	case KEY_BOOL:
 		if (parse_bool(value, (bool *)field) < 0)
 			return fail(st, "'%s' needs true or false, got '%s'", k->name, value);
@@ -357,6 +409,7 @@ static bool key_equal(const struct key *k, const struct config *a, const struct 
 
 	switch (k->type) {
 	case KEY_STRING:
+	case KEY_NAMES:
 		return strcmp(x, y) == 0;
 	case KEY_BOOL:
 		return *(const bool *)x == *(const bool *)y;

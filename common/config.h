@@ -92,6 +92,7 @@ struct config_dataplane {
 struct config_auth {
 	char jwt_secret[256];
 	int token_ttl_s;
+	char admins[512]; /* user names that may use the operator's API, "a,b" */
 };
 
 /* [cluster]: empty etcd means a node alone (docs/cluster.md). */
@@ -136,6 +137,10 @@ int config_load(struct config *cfg, const char *path, char *err, size_t err_size
 /* Applies FANOUT_PG_DSN, FANOUT_JWT_SECRET and FANOUT_CLUSTER_SECRET when set. Returns 0 or -EINVAL
  * (value too long, message in err). */
 int config_apply_env(struct config *cfg, char *err, size_t err_size);
+
+/* Whether name is one of list's comma-separated names (exactly, case
+ * included: a token's subject is the user's identity). */
+bool config_name_listed(const char *list, const char *name);
 
 /* Calls each(arg, section, key) for every key whose value differs between a
  * and b, in the table's order; returns how many (a reload's report). */

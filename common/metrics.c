@@ -3,6 +3,7 @@
 #include "metrics.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ struct metric_entry {
 	const char *label;
 	int n;
 	char labels[256]; /* KIND_INFO: name="value",... rendered once */
+	char pairs[256];  /* KIND_INFO: name\0value\0...\0, for the JSON form */
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -150,13 +152,19 @@ static int append_label(char *buf, size_t size, size_t *n, const char *name, con
 int metrics_register_info(const char *name, const char *help, const char *const *pairs)
 {
 	struct metric_entry e = {.name = name, .help = help, .kind = KIND_INFO};
-	size_t n = 0;
+	size_t n = 0, raw = 0;
 
 	for (int i = 0; pairs[i] && pairs[i + 1]; i += 2) {
+		size_t kl = strlen(pairs[i]) + 1, vl = strlen(pairs[i + 1]) + 1;
+
 		if (pairs[i][0] == '\0' || strpbrk(pairs[i], " \"{}=,\\") != NULL)
 			return -EINVAL;
-		if (append_label(e.labels, sizeof(e.labels), &n, pairs[i], pairs[i + 1]) < 0)
+		if (append_label(e.labels, sizeof(e.labels), &n, pairs[i], pairs[i + 1]) < 0 ||
+		    raw + kl + vl >= sizeof(e.pairs))
 			return -ENOSPC;
+		memcpy(e.pairs + raw, pairs[i], kl);
+		memcpy(e.pairs + raw + kl, pairs[i + 1], vl);
+		raw += kl + vl;
 	}
 	return register_entry(&e);
 }
@@ -226,4 +234,80 @@ char *metrics_render(size_t *len)
 		return NULL;
 	}
 	return buf;
+}
+
+/* The bound below which a fraction q of h's observations fall, in seconds:
+ * the upper bound of the bucket that holds the q-th one (the largest finite
+ * bound when it is in the +Inf bucket), or -1 with no observations. */
+double metric_histogram_quantile(struct metric_histogram *h, double q)
+{
+	uint64_t counts[METRIC_HISTOGRAM_MAX_BUCKETS + 1], total = 0, seen = 0;
+
+	for (int i = 0; i <= h->nbounds; i++) {
+		counts[i] = atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+		total += counts[i];
+	}
+	if (total == 0 || h->nbounds == 0)
+		return -1;
+	for (int i = 0; i < h->nbounds; i++) {
+		seen += counts[i];
+		if ((double)seen >= q * (double)total)
+			return (double)h->bounds_ns[i] / 1e9;
+	}
+	return (double)h->bounds_ns[h->nbounds - 1] / 1e9;
+}
+
+static json_t *histogram_json(struct metric_histogram *h)
+{
+	uint64_t count = 0;
+	double p50 = metric_histogram_quantile(h, 0.5), p99 = metric_histogram_quantile(h, 0.99);
+
+	for (int i = 0; i <= h->nbounds; i++)
+		count += atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+	return json_pack("{s:I, s:f, s:o, s:o}", "count", (json_int_t)count, "sum_seconds",
+			 (double)atomic_load_explicit(&h->sum_ns, memory_order_relaxed) / 1e9,
+			 "p50_seconds", p50 < 0 ? json_null() : json_real(p50), "p99_seconds",
+			 p99 < 0 ? json_null() : json_real(p99));
+}
+
+static json_t *entry_json(struct metric_entry *e)
+{
+	json_t *v;
+
+	switch (e->kind) {
+	case KIND_COUNTER:
+		return json_integer((json_int_t)metric_read(e->counter));
+	case KIND_GAUGE:
+		return json_real(e->gauge(e->gauge_arg));
+	case KIND_HISTOGRAM:
+		return histogram_json(e->histogram);
+	case KIND_GAUGE_VEC:
+		v = json_array();
+		for (int k = 0; k < e->n; k++)
+			json_array_append_new(v, json_real(e->vec(e->gauge_arg, k)));
+		return v;
+	case KIND_INFO:
+		v = json_object();
+		for (const char *p = e->pairs; *p;) {
+			const char *value = p + strlen(p) + 1;
+
+			json_object_set_new(v, p, json_string(value));
+			p = value + strlen(value) + 1;
+		}
+		return v;
+	}
+	return json_null();
+}
+
+json_t *metrics_snapshot(void)
+{
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	pthread_mutex_lock(&registry_lock);
+	for (int i = 0; i < registry_len; i++)
+		json_object_set_new(o, registry[i].name, entry_json(&registry[i]));
+	pthread_mutex_unlock(&registry_lock);
+	return o;
 }

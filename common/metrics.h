@@ -5,6 +5,7 @@
  * Names carry the fanout_ prefix and no per-user or per-channel labels. */
 #pragma once
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +64,18 @@ int metrics_register_gauge_vec(const char *name, const char *help, const char *l
 int metrics_register_info(const char *name, const char *help, const char *const *pairs);
 
 void metrics_reset(void);
+
+/* The same figures as JSON, for the operator's API (docs/api.md): an object
+ * with one member per metric: a number for counters and gauges, an array
+ * (by label index) for gauge vectors, {"count", "sum_seconds",
+ * "p50_seconds", "p99_seconds"} for histograms (quantiles as bucket upper
+ * bounds, null with no observations), the labels for info metrics. NULL on
+ * ENOMEM. */
+json_t *metrics_snapshot(void);
+/* The upper bound (seconds) of the bucket holding the q-th fraction of h's
+ * observations; the largest finite bound when it is past them; -1 when h is
+ * empty. */
+double metric_histogram_quantile(struct metric_histogram *h, double q);
 
 /* Renders every registered metric; returns a malloc'd NUL-terminated string
  * (free() it) and its length in *len, or NULL with errno set. */

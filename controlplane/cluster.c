@@ -616,6 +616,27 @@ static double gauge_members(void *arg)
 	return m ? ring_members(membership_ring(m)) : 0;
 }
 
+/* The share of the channel key space this node owns (0 when it is not on
+ * the ring: drained, or not yet a member). */
+static double gauge_share(void *arg)
+{
+	struct cluster *c = arg;
+	struct membership *m = __atomic_load_n(&c->m, __ATOMIC_ACQUIRE);
+	const struct ring *r = m ? membership_ring(m) : NULL;
+	int me = r ? ring_member_index(r, c->cfg.name) : -1;
+	double *share, out;
+
+	if (me < 0)
+		return 0;
+	share = malloc((size_t)ring_members(r) * sizeof(*share));
+	if (share == NULL)
+		return 0;
+	ring_shares(r, share);
+	out = share[me];
+	free(share);
+	return out;
+}
+
 static double gauge_lease(void *arg)
 {
 	return cluster_may_commit(arg);
@@ -635,6 +656,9 @@ static void cluster_register_metrics(struct cluster *c)
 	    "fanout_cluster_ring_members",
 	    "Members of the ring this node routes by (drained ones not counted).", gauge_members,
 	    c);
+	metrics_register_gauge("fanout_cluster_ring_share",
+			       "The share (0..1) of the channel key space this node owns.",
+			       gauge_share, c);
 	metrics_register_gauge("fanout_cluster_lease_held",
 			       "1 while this node's lease surely holds and it may commit, else 0.",
 			       gauge_lease, c);

@@ -26,5 +26,14 @@ int ctl_output_parse(const char *s, enum ctl_output *out);
 int ctl_ring(int argc, char **argv);
 /* node, ring show, channel, cluster: argv[0] the noun, argv[1] the verb. */
 int ctl_cluster(int argc, char **argv);
+/* status, connections list|kill, channel info: one node's operator API
+ * (ctl_node.c). argv[0] the noun. */
+int ctl_node(int argc, char **argv);
+struct config;
+/* The configuration fanoutctl acts by: path, else FANOUT_CONFIG, else the
+ * package's /etc/fanout/fanout.ini when readable, else the defaults; then
+ * the environment, then the package's secrets file for a secret still
+ * missing. CTL_OK or CTL_USAGE (said why). */
+int ctl_find_config(const char *path, struct config *cfg);
 /* db status: argv[0] "db". */
 int ctl_db(int argc, char **argv);

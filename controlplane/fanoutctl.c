@@ -9,6 +9,8 @@
  *             channel locate ID | user locate NAME | cluster status
  *             (ctl_cluster.c: read etcd)
  *   fanoutctl db status (ctl_db.c: Patroni's keys in etcd)
+ *   fanoutctl status | connections list|kill | channel info
+ *             (ctl_node.c: one node's operator API)
  *
  * Exit codes (ctl.h): 0 success, 1 failure, 2 usage or configuration error,
  * 3 etcd or a node unreachable, 4 no such node or channel. */
@@ -34,6 +36,8 @@ static void usage(FILE *out)
 		"                 cluster status\n"
 		"                 [--endpoints URLS] [--cluster NAME] [-o table|json]\n"
 		"       fanoutctl db status [--endpoints URLS] [--scope NAME] [-o table|json]\n"
+		"       fanoutctl status | connections list|kill ID | channel info ID\n"
+		"                 [--node HOST:PORT] [-c FILE] [--as ADMIN] [-o table|json]\n"
 		"  Mints an HS256 token for NAME from [auth] jwt_secret (or\n"
 		"  FANOUT_JWT_SECRET), valid for --ttl seconds ([auth] token_ttl_s by\n"
 		"  default). NAME is [A-Za-z0-9_.-]{1,64}.\n");
@@ -50,7 +54,7 @@ static int cmd_token(int argc, char **argv)
 	const char *user = NULL, *config_path = NULL;
 	long ttl = 0;
 	struct config cfg;
-	char err[512], token[512], *end;
+	char token[512], *end;
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "u:t:c:", options, NULL)) != -1) {
@@ -78,13 +82,8 @@ static int cmd_token(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	config_defaults(&cfg);
-	rc = config_path ? config_load(&cfg, config_path, err, sizeof(err))
-			 : config_apply_env(&cfg, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "fanoutctl: %s\n", err);
+	if (ctl_find_config(config_path, &cfg) != CTL_OK)
 		return 2;
-	}
 	if (!cfg.auth.jwt_secret[0]) {
 		fprintf(stderr,
 			"fanoutctl: no secret: set [auth] jwt_secret or FANOUT_JWT_SECRET\n");
@@ -116,6 +115,9 @@ int main(int argc, char **argv)
 		return ctl_cluster(argc - 1, argv + 1);
 	if (strcmp(argv[1], "ring") == 0)
 		return ctl_ring(argc - 1, argv + 1);
+	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "connections") == 0 ||
+	    (strcmp(argv[1], "channel") == 0 && argc > 2 && strcmp(argv[2], "info") == 0))
+		return ctl_node(argc - 1, argv + 1);
 	if (strcmp(argv[1], "node") == 0 || strcmp(argv[1], "channel") == 0 ||
 	    strcmp(argv[1], "user") == 0 || strcmp(argv[1], "cluster") == 0)
 		return ctl_cluster(argc - 1, argv + 1);

@@ -34,7 +34,9 @@ struct session {
 	struct session *prev, *next; /* the worker's list */
 	int64_t user_id;
 	char user_name[65];
-	int64_t *member; /* channels the user belongs to, sorted */
+	char peer[48];	   /* the transport's address of the client */
+	int64_t opened_us; /* wall clock, for the operator */
+	int64_t *member;   /* channels the user belongs to, sorted */
 	int nmember, capmember;
 	int64_t *ephemeral; /* those of them that are live-only, sorted */
 	int nephemeral, capephemeral;

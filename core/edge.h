@@ -49,6 +49,7 @@ struct session_transport {
 	void (*want_write)(void *ctx);	       /* call session_peek() soon */
 	void (*pause_rx)(void *ctx, bool off); /* stop (or resume) reading */
 	void *ctx;
+	const char *peer; /* the client's address, "a.b.c.d:port" (copied; may be NULL) */
 };
 
 struct route;
@@ -95,8 +96,9 @@ void edge_destroy(struct edge *e);
  * sized for them; session_open() fails with ENOSPC past it). */
 struct edge_worker *edge_worker_create(struct edge *e, int index, uint32_t max_sessions);
 void edge_worker_destroy(struct edge_worker *w);
-/* Handles everything queued for the worker. Worker thread. */
-void edge_worker_drain(struct edge_worker *w);
+/* Handles everything queued for the worker; returns how many items (frames
+ * and events) it took. Worker thread. */
+unsigned edge_worker_drain(struct edge_worker *w);
 /* Once a second: heartbeats. Worker thread. */
 void edge_worker_tick(struct edge_worker *w);
 /* Asks every session of the worker to close with code (1001 at shutdown). */
@@ -122,6 +124,38 @@ void session_sent_many(struct session *s, int n);
 /* Non-zero when the session should close now (all queued frames sent). */
 int session_close_code(struct session *s, const char **reason);
 void session_closed(struct session *s);
+
+/* The operator's view of connections (admin.c). A connection's id is its
+ * worker and session in one number, unique on the node while it lives. */
+#define CLOSE_BY_OPERATOR 4002
+
+struct edge_conn_info {
+	uint64_t id;
+	int worker;
+	char user[65];
+	char peer[48];
+	int64_t opened_us; /* wall clock */
+	const char *state; /* "starting", "ready", "closing" */
+	int subscriptions;
+	unsigned queued_frames;
+	size_t queued_bytes;
+	bool paused; /* not read: its replies back up */
+};
+
+typedef void (*edge_conn_list_fn)(void *arg, const struct edge_conn_info *v, int n);
+
+uint64_t edge_conn_id(int worker, uint64_t session);
+/* Gathers the connections of every worker (only those subscribed to channel
+ * when > 0, only user's when user is non-empty) and calls done with them on
+ * worker reply_worker's thread; the list is freed when done returns. 0 or
+ * -ENOMEM. Any thread. */
+int edge_list_connections(struct edge *e, int reply_worker, int64_t channel, const char *user,
+			  edge_conn_list_fn done, void *arg);
+/* Closes connection id with code and reason (its queued frames are sent
+ * first, as for any close), then calls done(arg, found) on reply_worker's
+ * thread. 0, -ENOENT (the id names no worker), -ENOMEM. Any thread. */
+int edge_close_connection(struct edge *e, int reply_worker, uint64_t id, int code,
+			  const char *reason, void (*done)(void *arg, bool found), void *arg);
 
 /* Shared with the HTTP API (dataplane/socket/api.c). */
 struct edge_worker *edge_worker_of(struct edge *e, int index);

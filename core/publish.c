@@ -162,6 +162,11 @@ static int publish_live(struct publish_state *ps, const struct persist_publish *
 	return 0;
 }
 
+bool publish_owns(struct publish_state *ps, int64_t channel, int64_t *epoch)
+{
+	return ps->route.owner(ps->route.ctx, channel, epoch) == ROUTE_OWNER_LOCAL;
+}
+
 int publish_submit(struct publish_state *ps, const struct persist_publish *p, bool live,
 		   struct commit_cookie *cookie)
 {

@@ -43,6 +43,10 @@ void publish_destroy(struct publish_state *ps);
 int publish_submit(struct publish_state *ps, const struct persist_publish *p, bool live,
 		   struct commit_cookie *cookie);
 
+/* Whether this node owns channel now, and at which owner epoch (the
+ * operator's channel info). Any thread. */
+bool publish_owns(struct publish_state *ps, int64_t channel, int64_t *epoch);
+
 /* Hands f (its reference taken) to every worker with a subscriber of its
  * channel, and through the route to every other node with one. Any thread;
  * frames of one channel must come in seq order. */

@@ -593,6 +593,8 @@ struct session *session_open(struct edge_worker *w, const char *user_name,
 	s->t = *t;
 	s->state = SESSION_STARTING;
 	snprintf(s->user_name, sizeof(s->user_name), "%s", user_name);
+	snprintf(s->peer, sizeof(s->peer), "%s", t->peer ? t->peer : "");
+	s->opened_us = time_real_us();
 	s->tokens = edge_config(w->e)->publish_burst;
 	s->refill_ns = s->last_rx_ns = time_mono_ns();
 	int rc = s->w->e->protocol.hello_start(s);

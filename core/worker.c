@@ -41,10 +41,15 @@ static void on_overrun(void *arg)
 		session_catch_up_all(s);
 }
 
-void edge_worker_drain(struct edge_worker *w)
+unsigned edge_worker_drain(struct edge_worker *w)
 {
-	while (fanout_drain(w->e->fanout, w->index, on_frame, on_overrun, w, 4096) == 4096)
-		;
+	unsigned n, total = 0;
+
+	do {
+		n = fanout_drain(w->e->fanout, w->index, on_frame, on_overrun, w, 4096);
+		total += n;
+	} while (n == 4096);
+	return total;
 }
 
 void edge_worker_tick(struct edge_worker *w)

@@ -229,6 +229,36 @@ int store_members_list(PGconn *conn, int64_t channel, struct store_member **out,
 	return 0;
 }
 
+int store_channel_info(PGconn *conn, int64_t channel, struct store_channel_info *out)
+{
+	char c[24];
+	const char *params[1] = {c};
+	PGresult *res;
+
+	id_text(c, channel);
+	res = run(conn, "cannot read a channel",
+		  "SELECT c.name, c.kind, c.last_seq, c.owner_epoch, "
+		  "to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+		  "(SELECT count(*) FROM channel_members m WHERE m.channel_id = c.id) "
+		  "FROM channels c WHERE c.id = $1",
+		  1, params);
+	if (res == NULL)
+		return -EIO;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return -ENOENT;
+	}
+	*out = (struct store_channel_info){.id = channel,
+					   .last_seq = strtoll(PQgetvalue(res, 0, 2), NULL, 10),
+					   .owner_epoch = strtoll(PQgetvalue(res, 0, 3), NULL, 10),
+					   .members = strtoll(PQgetvalue(res, 0, 5), NULL, 10)};
+	snprintf(out->name, sizeof(out->name), "%s", PQgetvalue(res, 0, 0));
+	snprintf(out->kind, sizeof(out->kind), "%s", PQgetvalue(res, 0, 1));
+	snprintf(out->created_at, sizeof(out->created_at), "%s", PQgetvalue(res, 0, 4));
+	PQclear(res);
+	return 0;
+}
+
 int store_hidden_users(PGconn *conn, int64_t user, const char *const *names, int n, bool *hidden)
 {
 	char id[24], *list = malloc((size_t)n * 68 + 3), *at = list;

@@ -63,6 +63,21 @@ int store_member_remove(struct pg_conn *conn, int64_t channel, int64_t user);
 
 /* The members of channel by name, at most 10,000, into *out (malloc'd, *n;
  * free it). 0 or -EIO, -ENOMEM. */
+/* A channel as the operator sees it (any kind, no access check: the caller
+ * is an operator). */
+struct store_channel_info {
+	int64_t id;
+	char name[STORE_NAME_MAX];
+	char kind[STORE_KIND_MAX];
+	int64_t last_seq;
+	int64_t owner_epoch;
+	int64_t members;
+	char created_at[32]; /* RFC 3339, UTC */
+};
+
+/* 0, -ENOENT (no such channel), -EIO. */
+int store_channel_info(struct pg_conn *conn, int64_t channel, struct store_channel_info *out);
+
 int store_members_list(struct pg_conn *conn, int64_t channel, struct store_member **out, int *n);
 
 /* The DM of users a and b (a < b), created with both as members on first

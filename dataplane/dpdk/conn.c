@@ -243,7 +243,12 @@ static void upgrade(struct dconn *dc)
 		tcp_abort(w->tcp, dc->tcp);
 		return;
 	}
-	struct session_transport t = {want_write, pause_rx, dc};
+	const struct tcp_tuple *tu = tcp_conn_tuple(dc->tcp);
+	char peer[48];
+
+	snprintf(peer, sizeof(peer), "%u.%u.%u.%u:%u", tu->raddr >> 24, (tu->raddr >> 16) & 255,
+		 (tu->raddr >> 8) & 255, tu->raddr & 255, tu->rport);
+	struct session_transport t = {want_write, pause_rx, dc, peer};
 	dc->s = session_open(w->ew, user, &t);
 	if (dc->s == NULL) {
 		dc->state = DC_WS; /* so that the close frame goes out */

@@ -98,6 +98,9 @@ struct dworker {
 	/* counters, read by the metrics thread without a lock */
 	uint64_t rx_packets, tx_packets, tx_dropped, rx_dropped, no_mbuf, refused, hs_waited;
 	uint64_t tx_by_ref, tx_copied; /* payload bytes sent */
+	/* load: time in turns that found work, over the last whole second */
+	uint64_t busy_us, busy_window_us, window_start_us;
+	_Atomic uint32_t load_permille;
 };
 
 struct dpdk_edge {

@@ -44,6 +44,22 @@ static void rx_one(struct dworker *w, struct rte_mbuf *m)
 	rte_pktmbuf_free(m);
 }
 
+/* Once a second: the share of the last window spent in turns with work. */
+static void lcore_load_update(struct dworker *w)
+{
+	uint64_t now = now_us(), span = now - w->window_start_us;
+
+	if (span == 0)
+		return;
+	atomic_store_explicit(
+	    &w->load_permille,
+	    (uint32_t)(w->busy_window_us >= span ? 1000 : w->busy_window_us * 1000 / span),
+	    memory_order_relaxed);
+	__atomic_add_fetch(&w->busy_us, w->busy_window_us, __ATOMIC_RELAXED);
+	w->busy_window_us = 0;
+	w->window_start_us = now;
+}
+
 int lcore_main(void *arg)
 {
 	struct dworker *w = arg;
@@ -53,6 +69,7 @@ int lcore_main(void *arg)
 	LOG(INFO, "dpdk edge: worker %u on lcore %u, queue %u", (unsigned)w->queue, w->lcore,
 	    (unsigned)w->queue);
 	w->next_tick_us = now_us() + 1000000;
+	w->window_start_us = now_us();
 	while (!atomic_load_explicit(&d->stop, memory_order_relaxed)) {
 		uint16_t n;
 		uint32_t got = 0;
@@ -71,7 +88,7 @@ int lcore_main(void *arg)
 			if (n == BURST && (got & 1023) == 0)
 				w->now_us = now_us();
 		} while (n == BURST && w->now_us - start < RX_TURN_US);
-		edge_worker_drain(w->ew); /* fan-out: frames for our sessions */
+		got += edge_worker_drain(w->ew); /* fan-out: frames for our sessions */
 		conn_pump(w);
 		/* Sending a large fan-out takes a while: stamp what goes out,
 		 * and judge the timers, by the clock after it. */
@@ -83,9 +100,12 @@ int lcore_main(void *arg)
 			w->timers_us = w->now_us;
 		}
 		tx_flush(w);
+		if (got)
+			w->busy_window_us += now_us() - start;
 		if (w->now_us >= w->next_tick_us) {
 			edge_worker_tick(w->ew);
 			w->next_tick_us += 1000000;
+			lcore_load_update(w);
 		}
 		if (got == 0 && d->cfg.idle_sleep_us) {
 			struct timespec ts = {0, (long)d->cfg.idle_sleep_us * 1000};

@@ -117,6 +117,18 @@ static double g_worker_open(void *arg, int i)
 {
 	return atomic_load(&((struct dpdk_edge *)arg)->workers[i].open);
 }
+static double g_worker_load(void *arg, int i)
+{
+	return atomic_load_explicit(&((struct dpdk_edge *)arg)->workers[i].load_permille,
+				    memory_order_relaxed) /
+	       1000.0;
+}
+static double g_worker_busy(void *arg, int i)
+{
+	return (double)__atomic_load_n(&((struct dpdk_edge *)arg)->workers[i].busy_us,
+				       __ATOMIC_RELAXED) /
+	       1e6;
+}
 static double g_worker_accepted(void *arg, int i)
 {
 	struct tcp_stats st;
@@ -257,6 +269,13 @@ void dpdk_stats_register(struct dpdk_edge *d)
 				   "Connections on each worker lcore of the DPDK edge (RSS "
 				   "spreads them).",
 				   "worker", d->nworkers, g_worker_open, d);
+	metrics_register_gauge_vec("fanout_dpdk_worker_load",
+				   "Share (0..1) of the last second each worker lcore spent in "
+				   "turns that found work (the rest it polled an empty port).",
+				   "worker", d->nworkers, g_worker_load, d);
+	metrics_register_gauge_vec("fanout_dpdk_worker_busy_seconds_total",
+				   "Seconds each worker lcore spent in turns that found work.",
+				   "worker", d->nworkers, g_worker_busy, d);
 	metrics_register_gauge_vec("fanout_dpdk_worker_accepted_total",
 				   "Connections each worker lcore of the DPDK edge accepted.",
 				   "worker", d->nworkers, g_worker_accepted, d);

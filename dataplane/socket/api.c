@@ -38,7 +38,7 @@ struct api_job {
 	bool live; /* a live-only channel: answered with "ephemeral": true */
 };
 
-static char *error_body(const char *code, const char *message)
+char *api_error_body(const char *code, const char *message)
 {
 	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
 	char *text = json_dumps(o, JSON_COMPACT);
@@ -50,7 +50,7 @@ static char *error_body(const char *code, const char *message)
 static void set_error(struct api_job *j, int status, const char *code, const char *message)
 {
 	j->status = status;
-	j->out = error_body(code, message);
+	j->out = api_error_body(code, message);
 }
 
 static void set_json(struct api_job *j, int status, json_t *o)
@@ -72,7 +72,7 @@ void api_query_add(struct api_call *c, const char *arg)
 }
 
 /* A query argument as a non-negative integer: 1 found, 0 absent, -1 bad. */
-static int query_int(const struct api_call *c, const char *name, int64_t *out)
+int api_query_int(const struct api_call *c, const char *name, int64_t *out)
 {
 	for (int i = 0; i < c->nquery; i++) {
 		char *end;
@@ -334,28 +334,29 @@ static void read_messages(struct api_job *j, struct pg_conn *conn)
 
 	if (deny(j, rc, member, true))
 		return;
-	if (query_int(&j->call, "limit", &v) < 0 || query_int(&j->call, "after_seq", &v) < 0 ||
-	    query_int(&j->call, "before_seq", &v) < 0) {
+	if (api_query_int(&j->call, "limit", &v) < 0 ||
+	    api_query_int(&j->call, "after_seq", &v) < 0 ||
+	    api_query_int(&j->call, "before_seq", &v) < 0) {
 		set_error(j, 400, "bad_request", "after_seq, before_seq and limit are numbers");
 		return;
 	}
-	if (query_int(&j->call, "limit", &v) == 1)
+	if (api_query_int(&j->call, "limit", &v) == 1)
 		q.limit = (int)(v > 0 && v <= PERSIST_HISTORY_LIMIT_MAX ? v : -1);
 	if (q.limit < 0) {
 		set_error(j, 400, "bad_request", "limit is 1..1000");
 		return;
 	}
 	q.mode = PERSIST_HISTORY_BEFORE;
-	if (query_int(&j->call, "after_seq", &v) == 1) {
+	if (api_query_int(&j->call, "after_seq", &v) == 1) {
 		q.mode = PERSIST_HISTORY_AFTER;
 		q.after_seq = v;
-	} else if (query_int(&j->call, "before_seq", &v) == 1) {
+	} else if (api_query_int(&j->call, "before_seq", &v) == 1) {
 		q.before_seq = v;
 	}
 	if (j->route == ROUTE_THREAD) {
 		q.mode = PERSIST_HISTORY_THREAD;
 		q.parent_seq = j->seq;
-		q.after_seq = query_int(&j->call, "after_seq", &v) == 1 ? v : 0;
+		q.after_seq = api_query_int(&j->call, "after_seq", &v) == 1 ? v : 0;
 	}
 	if (persist_history_read(conn, &q, &page) < 0) {
 		free(page.messages);
@@ -675,6 +676,9 @@ static void run(void *arg, struct pg_conn *conn)
 	case ROUTE_REACTIONS:
 		later = message_event(j, conn);
 		break;
+	default: /* the operator's routes go to api_admin.c */
+		set_error(j, 404, "not_found", "no such route");
+		break;
 	}
 	if (!later)
 		post_answer(j);
@@ -685,12 +689,12 @@ int api_dispatch(const struct api_call *c, char **body)
 	struct api_job *j = calloc(1, sizeof(*j));
 
 	if (j == NULL) {
-		*body = error_body("overloaded", "retry later");
+		*body = api_error_body("overloaded", "retry later");
 		return 503;
 	}
 	if (c->user[0] == '\0' || !jwt_subject_valid(c->user)) {
 		free(j);
-		*body = error_body("bad_token", "a valid bearer token is required");
+		*body = api_error_body("bad_token", "a valid bearer token is required");
 		return 401;
 	}
 	j->call = *c;
@@ -701,7 +705,7 @@ int api_dispatch(const struct api_call *c, char **body)
 		j->body = malloc(c->body_len + 1);
 		if (j->body == NULL) {
 			free(j);
-			*body = error_body("overloaded", "retry later");
+			*body = api_error_body("overloaded", "retry later");
 			return 503;
 		}
 		memcpy(j->body, c->body, c->body_len);
@@ -711,7 +715,7 @@ int api_dispatch(const struct api_call *c, char **body)
 	if (persist_reader_run(edge_reader(c->edge), run, j) < 0) {
 		free(j->body);
 		free(j);
-		*body = error_body("unavailable", "shutting down");
+		*body = api_error_body("unavailable", "shutting down");
 		return 503;
 	}
 	return 0;

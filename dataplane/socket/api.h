@@ -5,6 +5,7 @@
  * call's respond function. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,7 +36,14 @@ struct api_call {
 	int nquery;
 	const char *body;
 	size_t body_len;
+	bool admin;	  /* the user is one of [auth] admins: the operator's API */
+	const char *node; /* this node's name, for the operator's API */
 };
+
+/* {"error":{"code":..,"message":..}}, malloc'd (NULL on ENOMEM). */
+char *api_error_body(const char *code, const char *message);
+/* A query argument as a non-negative integer: 1 found, 0 absent, -1 bad. */
+int api_query_int(const struct api_call *c, const char *name, int64_t *out);
 
 /* Adds one "name=value" query argument. */
 void api_query_add(struct api_call *c, const char *arg);
@@ -45,3 +53,7 @@ void api_query_add(struct api_call *c, const char *arg);
  * (malloc'd JSON) when the answer is immediate, or 0 when it will come through
  * server_api_respond(). */
 int api_dispatch(const struct api_call *c, char **body);
+
+/* The operator's API (api_admin.c, docs/api.md "Operator API"), the same
+ * contract as api_dispatch(); a caller that is not an admin gets 403. */
+int api_admin_dispatch(const struct api_call *c, char **body);

@@ -25,6 +25,7 @@
 
 #include "api.h"
 #include "clock.h"
+#include "config.h"
 #include "gate.h"
 #include "log.h"
 #include "metrics.h"
@@ -219,7 +220,8 @@ static void api_start(struct sconn *c, struct http_conn *h)
 	h->call.body_len = h->body_len;
 	h->call.id = ++c->svc->next_api_id;
 	h->call.respond = api_answer;
-	status = api_dispatch(&h->call, &out);
+	status = api_route_admin(h->call.route.id) ? api_admin_dispatch(&h->call, &out)
+						   : api_dispatch(&h->call, &out);
 	/* api_dispatch copied what it needs. */
 	h->call.body = NULL;
 	if (status > 0) {
@@ -279,6 +281,8 @@ static void api_begin(struct sconn *c, struct http_conn *h)
 	}
 	h->call.route = out.route;
 	memcpy(h->call.user, out.user, sizeof(out.user));
+	h->call.admin = config_name_listed(srv->cfg.admins, h->call.user);
+	h->call.node = srv->cfg.node;
 	if (h->body_expected == 0) {
 		api_start(c, h);
 		return;

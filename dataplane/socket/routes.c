@@ -27,6 +27,10 @@ static const struct {
     {"/api/v1/channels/{c}/messages/{s}", M(API_DELETE), ROUTE_MESSAGE_DELETE},
     {"/api/v1/channels/{c}/messages/{s}/edit", M(API_POST), ROUTE_MESSAGE_EDIT},
     {"/api/v1/channels/{c}/messages/{s}/reactions", M(API_POST) | M(API_DELETE), ROUTE_REACTIONS},
+    {"/api/v1/admin/status", M(API_GET), ROUTE_ADMIN_STATUS},
+    {"/api/v1/admin/connections", M(API_GET), ROUTE_ADMIN_CONNECTIONS},
+    {"/api/v1/admin/connections/{s}", M(API_DELETE), ROUTE_ADMIN_CONNECTION},
+    {"/api/v1/admin/channels/{c}", M(API_GET), ROUTE_ADMIN_CHANNEL},
 };
 
 /* A positive decimal id at *p up to the next '/' or the end; advances *p. */

@@ -21,12 +21,24 @@ enum api_route_id {
 	ROUTE_MESSAGE_EDIT,
 	ROUTE_MESSAGE_DELETE,
 	ROUTE_REACTIONS,
+	/* the operator's (api_admin.c): admins only */
+	ROUTE_ADMIN_STATUS,
+	ROUTE_ADMIN_CONNECTIONS,
+	ROUTE_ADMIN_CONNECTION,
+	ROUTE_ADMIN_CHANNEL,
 };
+
+/* Whether id is one of the operator's routes. */
+static inline bool api_route_admin(enum api_route_id id)
+{
+	return id >= ROUTE_ADMIN_STATUS;
+}
 
 struct api_route {
 	enum api_route_id id;
 	int64_t channel; /* > 0 for routes under /channels/{id} */
-	int64_t seq;	 /* > 0 for routes under /messages/{seq} or /threads/{seq} */
+	int64_t seq;	 /* > 0 for routes under /messages/{seq} or /threads/{seq};
+			    the connection's id under /admin/connections/{id} */
 };
 
 /* Matches path (without the query) and method. Returns 0 and fills *r, 404

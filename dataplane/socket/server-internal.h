@@ -119,6 +119,8 @@ void conn_close_after(struct sconn *c);
 
 /* Closes c now: its session and request end, it is freed at the turn's end. */
 void conn_close(struct sconn *c);
+/* The client's address as "a.b.c.d:port" or "[v6]:port" into out; out. */
+const char *conn_peer(struct sconn *c, char *out, size_t n);
 
 /* Now plus http_idle_ms: when a connection waiting on its client is closed. */
 uint64_t conn_idle_deadline(const struct sconn *c);

@@ -249,6 +249,10 @@ struct socket_server *socket_server_start(const struct socket_server_config *cfg
 		return NULL;
 	register_metrics();
 	srv->cfg = *cfg;
+	if (srv->cfg.admins == NULL)
+		srv->cfg.admins = "";
+	if (srv->cfg.node == NULL)
+		srv->cfg.node = "";
 	if (srv->cfg.api_timeout_ms <= 0)
 		srv->cfg.api_timeout_ms = 30000;
 	if (srv->cfg.http_idle_ms <= 0)

@@ -20,6 +20,8 @@ struct socket_server_config {
 	int api_timeout_ms;  /* an API call unanswered this long gets 503 timeout */
 	int http_idle_ms;    /* a request's head and body, or the next request, within this */
 	int max_connections; /* websocket connections at once; past them close 1013; 0: no cap */
+	const char *admins;  /* user names that may call the operator's API, "a,b" */
+	const char *node;    /* this node's name, as the operator's API reports it */
 };
 
 /* Readiness as the daemon sees it; called on service threads, must not block. */

@@ -264,7 +264,8 @@ void ws_upgrade(struct sconn *c, struct http_req *req)
 	}
 	int open = atomic_fetch_add(&connections_open, 1); /* a place, taken first */
 	bool full = srv->cfg.max_connections && open >= srv->cfg.max_connections;
-	struct session_transport t = {want_write, pause_rx, c};
+	char peer[48];
+	struct session_transport t = {want_write, pause_rx, c, conn_peer(c, peer, sizeof(peer))};
 
 	ws->s = full ? NULL : session_open(c->svc->worker, user, &t);
 	ws->counted = ws->s != NULL;

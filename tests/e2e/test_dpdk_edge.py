@@ -101,6 +101,7 @@ def edge(netns):
     # publishes as fast as the test sends them (the default allows 50/s)
     # publishes as fast as the test sends them (the default allows 50/s); a
     # heartbeat longer than the slowest run under impairment
+    extra += "[auth]\nadmins = ops\n"
     srv = Server(extra_ini=extra, service_threads=1, publish_rate=100000, publish_burst=100000,
                  heartbeat_ms=120000)
     try:
@@ -178,6 +179,45 @@ def test_publish_subscribe_and_resume(edge):
     r = result("resume", "--url-sub", ws_url(bob), "--channel", str(chan), "--since", str(last),
                "--count", "20")
     assert r["received"] == list(range(last + 1, last + 21))
+
+
+def test_the_operator_sees_and_closes_a_dpdk_connection(edge):
+    """The operator's API lists a connection of the DPDK edge with the
+    client's address as our TCP saw it, closes it with 4002, and reports
+    each lcore's load."""
+    user = unique("op")
+    chan = channel_for(edge, user)
+    holder = subprocess.Popen(["ip", "netns", "exec", NS, "/usr/bin/python3",
+                               os.path.join(HERE, "dpdk_client.py"), "resume", "--url-sub",
+                               ws_url(user), "--channel", str(chan), "--since", "0", "--count", "1",
+                               "--timeout", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        mine, deadline = [], time.time() + 20
+        while not mine and time.time() < deadline:
+            status, body = edge.http("GET", f"/api/v1/admin/connections?user={user}", user="ops")
+            assert status == 200, body
+            mine = [c for c in body["connections"] if c["subscriptions"] == 1]
+            time.sleep(0.1)
+        assert mine and mine[0]["peer"].startswith(CLIENT_IP + ":"), body
+        assert mine[0]["worker"] >= 1  # after the socket edge's one service thread
+        status, body = edge.http("DELETE", f"/api/v1/admin/connections/{mine[0]['id']}",
+                                 user="ops")
+        assert status == 200 and body["code"] == 4002, body
+        out, err = holder.communicate(timeout=30)
+        assert "4002" in err, (out, err)  # the client saw the operator's close
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+    deadline = time.time() + 5  # the lcore sums its busy time once a second
+    while time.time() < deadline:
+        status, body = edge.http("GET", "/api/v1/admin/status", user="ops")
+        if body["metrics"]["fanout_dpdk_worker_busy_seconds_total"][0] > 0:
+            break
+        time.sleep(0.2)
+    assert body["metrics"]["fanout_dpdk_worker_busy_seconds_total"][0] > 0, body["metrics"]
+    load = body["metrics"]["fanout_dpdk_worker_load"]
+    assert len(load) == 1 and 0 <= load[0] <= 1
 
 
 def test_every_message_once_in_order_under_impairment(edge, netns):

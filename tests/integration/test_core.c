@@ -95,7 +95,7 @@ static int setup(void **state)
 				  .max_text_bytes = 4000,
 				  .presence_grace_ms = 1000,
 				  .presence_interval_ms = 1000};
-	struct session_transport t = {want_write, pause_rx, NULL};
+	struct session_transport t = {want_write, pause_rx, NULL, "test"};
 
 	memset(&history, 0, sizeof(history));
 	fanout = fanout_create(1, 1024);

@@ -116,12 +116,63 @@ static void test_metrics_render(void **state)
 	metrics_reset();
 }
 
+/* The JSON form carries the same figures: counters, vectors by index,
+ * histograms with their quantiles, info labels unescaped. */
+static void test_metrics_snapshot(void **state)
+{
+	static struct metric_counter c;
+	static struct metric_histogram h, empty;
+	static const uint64_t bounds[] = {1000000, 10000000};
+	static double base = 1.5;
+	const char *const pairs[] = {"version", "1.2", "odd", "a\"b", NULL};
+	json_t *o, *hist;
+
+	(void)state;
+	metrics_reset();
+	metric_histogram_init(&h, bounds, 2);
+	metric_histogram_init(&empty, bounds, 2);
+	assert_int_equal(metrics_register_counter("fanout_test_total", "A test.", &c), 0);
+	assert_int_equal(metrics_register_histogram("fanout_test_seconds", "Latency.", &h), 0);
+	assert_int_equal(metrics_register_histogram("fanout_test_idle_seconds", "None.", &empty),
+			 0);
+	assert_int_equal(metrics_register_gauge_vec("fanout_test_things", "Per worker.", "worker",
+						    3, twice, &base),
+			 0);
+	assert_int_equal(metrics_register_info("fanout_test_info", "Build.", pairs), 0);
+	metric_add(&c, 7);
+	for (int i = 0; i < 98; i++)
+		metric_observe_ns(&h, 500000);
+	metric_observe_ns(&h, 5000000);
+	metric_observe_ns(&h, 50000000);
+	o = metrics_snapshot();
+	assert_non_null(o);
+	assert_int_equal(json_integer_value(json_object_get(o, "fanout_test_total")), 7);
+	hist = json_object_get(o, "fanout_test_seconds");
+	assert_int_equal(json_integer_value(json_object_get(hist, "count")), 100);
+	assert_true(json_real_value(json_object_get(hist, "p50_seconds")) == 0.001);
+	assert_true(json_real_value(json_object_get(hist, "p99_seconds")) == 0.01);
+	assert_true(json_is_null(
+	    json_object_get(json_object_get(o, "fanout_test_idle_seconds"), "p99_seconds")));
+	assert_true(json_real_value(json_array_get(json_object_get(o, "fanout_test_things"), 2)) ==
+		    6.0);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(o, "fanout_test_info"), "odd")),
+	    "a\"b");
+	json_decref(o);
+	/* past every bound: the largest finite one */
+	metric_histogram_init(&h, bounds, 2);
+	metric_observe_ns(&h, 50000000);
+	assert_true(metric_histogram_quantile(&h, 0.5) == 0.01);
+	metrics_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_metrics_render),
 	    cmocka_unit_test(test_metrics_info),
+	    cmocka_unit_test(test_metrics_snapshot),
 	};
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

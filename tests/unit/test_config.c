@@ -135,6 +135,7 @@ static void test_bad_files(void **state)
 	    {"[dataplane]\nchecksum_offload = true\n", "'checksum_offload' must be auto, on or off",
 	     2},
 	    {"[server]\nthis line has no equals sign\n", "syntax error", 2},
+	    {"[auth]\nadmins = alice, bad name!\n", "'admins': 'name!' is not a user name", 2},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config cfg;
@@ -148,6 +149,26 @@ static void test_bad_files(void **state)
 		if (strstr(err, cases[i].expect) == NULL)
 			fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].expect);
 	}
+}
+
+/* [auth] admins: names kept without their spaces, matched exactly. */
+static void test_admins(void **state)
+{
+	struct config cfg;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(load(&cfg, "[auth]\nadmins = alice ,ops.team\tbob\n", err, sizeof(err)),
+			 0);
+	assert_string_equal(cfg.auth.admins, "alice,ops.team,bob");
+	assert_true(config_name_listed(cfg.auth.admins, "alice"));
+	assert_true(config_name_listed(cfg.auth.admins, "ops.team"));
+	assert_true(config_name_listed(cfg.auth.admins, "bob"));
+	assert_false(config_name_listed(cfg.auth.admins, "Alice"));
+	assert_false(config_name_listed(cfg.auth.admins, "ops"));
+	assert_false(config_name_listed(cfg.auth.admins, "alice,ops.team"));
+	assert_false(config_name_listed(cfg.auth.admins, ""));
+	assert_false(config_name_listed("", "alice"));
 }
 
 static void test_missing_file(void **state)
@@ -239,6 +260,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_good_file),
 	    cmocka_unit_test(test_bad_files),
+	    cmocka_unit_test(test_admins),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_environment_wins),
 	    cmocka_unit_test(test_cluster_section),
