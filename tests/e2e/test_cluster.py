@@ -105,6 +105,10 @@ def test_fanoutctl_sees_the_cluster(cluster):
         assert n.metric("fanout_cluster_ring_members") == 3
         assert n.metric("fanout_cluster_lease_held") == 1
         assert n.metric("fanout_cluster_draining") == 0
+    # each node's own share is the ring's figure for it
+    shares = {m["name"]: m["share"] for m in ring["members"]}
+    for n in cluster.nodes:
+        assert abs(n.metric("fanout_cluster_ring_share") - shares[n.name]) < 1e-9
     out = cluster.ctl("channel", "locate", "0", check=False)
     assert out.returncode == 2 and "positive number" in out.stderr
     out = subprocess.run([CTL, "node", "list", "--endpoints", "http://127.0.0.1:1"],
