@@ -26,7 +26,9 @@ for f in ./usr/bin/fanoutd ./usr/bin/fanoutctl ./usr/bin/fanout-bench \
     ./usr/share/fanout/web/index.html ./usr/share/fanout/web/app.js ./etc/fanout/fanout.ini \
     ./usr/share/man/man8/fanoutd.8.gz ./usr/share/man/man1/fanoutctl.1.gz \
     ./usr/share/man/man5/fanout.ini.5.gz ./lib/systemd/system/fanoutd.service \
-    ./lib/systemd/system/fanoutd-dpdk.service ./usr/share/doc/fanout/copyright; do
+    ./lib/systemd/system/fanoutd-dpdk.service ./usr/share/doc/fanout/copyright \
+    ./usr/share/fanout/monitoring/fanout-alerts.yml \
+    ./usr/share/fanout/monitoring/fanout-dashboard.json; do
     check "holds $f" contains "$list" " $f\$"
 done
 check "holds the documentation" contains "$list" " ./usr/share/doc/fanout/operations.md\(.gz\)\?\$"
