@@ -152,3 +152,8 @@ int port_start(struct dpdk_edge *d);
 
 /* stats.c: the edge's metrics */
 void dpdk_stats_register(struct dpdk_edge *d);
+
+/* telemetry.c: fanout's commands on DPDK's telemetry socket, answering for
+ * d until dpdk_telemetry_stop(). */
+void dpdk_telemetry_start(struct dpdk_edge *d);
+void dpdk_telemetry_stop(void);

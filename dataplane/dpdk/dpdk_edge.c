@@ -59,6 +59,7 @@ struct dpdk_edge *dpdk_edge_start(const struct dpdk_edge_config *cfg, struct edg
 	for (i = 0; i < d->nworkers; i++)
 		rte_eal_remote_launch(lcore_main, &d->workers[i], d->workers[i].lcore);
 	dpdk_stats_register(d);
+	dpdk_telemetry_start(d);
 	LOG(NOTICE,
 	    "dpdk edge: %s (%s, %02x:%02x:%02x:%02x:%02x:%02x) at %u.%u.%u.%u port %u, %d "
 	    "worker(s), %s, checksums %s",
@@ -97,6 +98,7 @@ void dpdk_edge_stop(struct dpdk_edge *d)
 {
 	if (d == NULL)
 		return;
+	dpdk_telemetry_stop();
 	atomic_store(&d->stop, true);
 	for (int i = 0; i < d->nworkers; i++)
 		if (d->workers[i].lcore)

@@ -185,7 +185,8 @@ int fanout_eal_init_dpdk(int worker_lcores, int memory_mb, const char *extra)
 		argv[argc++] = "-m";
 		argv[argc++] = memory;
 	}
-	argv[argc++] = "--no-telemetry";
+	/* DPDK's telemetry socket: its ethdev commands and fanout's own
+	 * (dataplane/dpdk/telemetry.c), for dpdk-telemetry.py. */
 	argv[argc++] = "--log-level=warning";
 	argc = add_words(buf, sizeof(buf), extra, argv, argc, 47);
 	return eal_init(argc, argv);

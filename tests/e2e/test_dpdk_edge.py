@@ -220,6 +220,42 @@ def test_the_operator_sees_and_closes_a_dpdk_connection(edge):
     assert len(load) == 1 and 0 <= load[0] <= 1
 
 
+def telemetry(edge, *commands):
+    """fanoutd's answers on DPDK's telemetry socket, read with DPDK's own
+    dpdk-telemetry.py: one JSON object per command."""
+    r = subprocess.run(["/usr/bin/dpdk-telemetry.py", "-f", f"fanout-{edge.proc.pid}"],
+                       input="".join(c + "\n" for c in commands), capture_output=True, text=True,
+                       timeout=30)
+    lines = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == len(commands), r.stdout + r.stderr
+    return [line[c] for line, c in zip(lines, commands)]
+
+
+def test_telemetry_commands_beside_dpdks_own(edge):
+    """/fanout/lcores, /fanout/connections and /fanout/tcp answer valid JSON
+    on the same socket as DPDK's /ethdev commands, with the figures
+    /metrics shows."""
+    alice, bob = unique("a"), unique("b")
+    chan = channel_for(edge, alice, bob)
+    r = result("pubsub", "--url-pub", ws_url(alice), "--url-sub", ws_url(bob), "--channel",
+               str(chan), "--count", "20", "--tag", "tele")
+    assert len(r["received"]) == 20
+    names = {"retransmits": "fanout_dpdk_tcp_retransmits_total",
+             "window_drops": "fanout_dpdk_tcp_window_drops_total"}
+    before = {k: edge.metric(m) for k, m in names.items()}
+    lcores, conns, tcp, ports = telemetry(edge, "/fanout/lcores", "/fanout/connections",
+                                          "/fanout/tcp", "/ethdev/list")
+    after = {k: edge.metric(m) for k, m in names.items()}
+    assert ports == [0]
+    assert set(lcores) == {"0"} and lcores["0"]["rx_packets"] > 0, lcores
+    assert 0 <= lcores["0"]["load_permille"] <= 1000
+    assert conns["accepted"] >= 2 and conns["max_per_lcore"] == 1024, conns
+    assert tcp["segs_in"] > 0 and tcp["segs_out"] > 0, tcp
+    # the counters /metrics reads: between a read before and one after
+    for k in before:
+        assert before[k] <= tcp[k] <= after[k], (k, before, tcp, after)
+
+
 def test_every_message_once_in_order_under_impairment(edge, netns):
     """5% loss, 5% reordering, 2% duplication and 4 +- 1 ms of delay, both
     directions: TCP's retransmission, fast retransmit, SACK, segments held
