@@ -523,6 +523,7 @@ async function onHello(h) {
   } else if (state.current) {
     renderMessages();
   }
+  document.dispatchEvent(new CustomEvent("fanout:hello")); // ops.js: the operator page
 }
 
 async function refreshChannels() {

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const SECRET = "browser-secret";
+const ADMIN = "opsadmin"; // [auth] admins: the operator page is theirs
 const ARTIFACTS = process.env.FANOUT_ARTIFACTS || join(tmpdir(), "fanout-browser");
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -45,7 +46,7 @@ before(async () => {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "fanout-browser-"));
   const config = join(dir, "fanout.ini");
-  writeFileSync(config, `[server]\nport = ${port}\nservice_threads = 2\nweb_root = ${process.env.FANOUT_WEB_ROOT}\n[log]\nformat = json\n`);
+  writeFileSync(config, `[server]\nport = ${port}\nservice_threads = 2\nweb_root = ${process.env.FANOUT_WEB_ROOT}\n[auth]\nadmins = ${ADMIN}\n[log]\nformat = json\n`);
   const log = openSync(join(ARTIFACTS, "fanoutd.log"), "w");
   server = spawn(process.env.FANOUT_BIN, ["-c", config], {
     env: { ...process.env, FANOUT_PG_DSN: process.env.FANOUT_TEST_PG_DSN, FANOUT_JWT_SECRET: SECRET },
@@ -201,4 +202,43 @@ test("a bad token is refused and the sign-in form says so", async () => {
   await page.locator("#signin-error", { hasText: "not accepted" }).waitFor({ timeout: 10000 });
   await page.screenshot({ path: join(ARTIFACTS, "5-signin-refused.png") });
   await context.close();
+});
+
+test("the operator page: admins only, live figures, closing a connection", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  const dave = `dave${suffix}`;
+  const ops = await signIn(ADMIN), d = await signIn(dave);
+  // Not an admin: no button, and the server refuses the API itself.
+  assert.equal(await d.locator("#ops-open").isVisible(), false);
+  const refused = await d.evaluate(async () => (await api("GET", "/api/v1/admin/status")).status);
+  assert.equal(refused, 403);
+  // The admin opens the page: this node's figures and its connections.
+  await ops.locator("#ops-open").click();
+  await ops.locator("#ops").waitFor();
+  await ops.locator("#ops-node", { hasText: "fanout" }).waitFor();
+  const connections = ops.locator(".ops-card", { hasText: "Connections" }).locator(".ops-value");
+  assert.ok(Number(await connections.textContent()) >= 2);
+  await ops.locator(".ops-card", { hasText: "Commit latency" }).waitFor();
+  // Live: messages sent now show as deliveries per second at the next reads.
+  for (let i = 0; i < 5; i++) await sendFrom(d, `traffic ${i}`);
+  const deliveries = ops.locator(".ops-card", { hasText: "Deliveries/s" }).locator(".ops-value");
+  let rate = 0;
+  for (let i = 0; i < 50 && !(rate > 0); i++) { // the page reads every 2 s
+    rate = Number((await deliveries.textContent()).replace(/,/g, ""));
+    if (!(rate > 0)) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(rate > 0, "deliveries per second shown");
+  await ops.screenshot({ path: join(ARTIFACTS, "6-operator-page.png") });
+  // Closing dave's connection: his page reconnects by itself.
+  const row = ops.locator("#ops-conn-body tr", { hasText: dave });
+  await row.first().locator("button", { hasText: "Close" }).click();
+  await d.locator("#status", { hasText: "Reconnecting" }).waitFor({ timeout: 10000 });
+  await d.locator("#status.ok").waitFor({ timeout: 15000 });
+  // Escape goes back to the chat.
+  await ops.keyboard.press("Escape");
+  await ops.locator("#chat-main").waitFor();
+  assert.equal(await ops.locator("#ops").isVisible(), false);
+  assert.deepEqual(pageErrors, [], "no script errors in the pages");
+  await ops.context().close();
+  await d.context().close();
 });
