@@ -81,4 +81,9 @@ wait "$pid"; rc=$?
 pid=
 check "SIGTERM exits 0" test "$rc" = 0
 [ "$failed" = 0 ] || tail -20 "$work/log"
-checks_done package
+
+# Installed for real, in a throwaway root (its own closing line).
+unshare -m --propagation private "$root/tests/integration/package_root.sh" "$deb" "$work/overlay"
+install_rc=$?
+echo "package: $passed passed, $failed failed"
+exit $((failed > 0 || install_rc != 0))
