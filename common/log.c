@@ -3,6 +3,8 @@
  * one write(2). See log.h for the contract. */
 #include "log.h"
 
+#include "journal.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 static _Atomic int log_threshold = LOG_LEVEL_INFO;
 static enum log_format log_format_active = LOG_FORMAT_AUTO;
 static int log_fd = 2;
+static int journal_fd = -1; /* stderr is the journal's stream: its fields instead */
 
 static const char *const level_names[] = {"err", "warn", "notice", "info", "debug"};
 
@@ -24,6 +27,8 @@ void log_setup(enum log_level level, enum log_format format, int fd)
 	if (format == LOG_FORMAT_AUTO)
 		format = isatty(fd) ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
 	log_format_active = format;
+	if (journal_fd < 0 && format == LOG_FORMAT_JSON && journal_is_stream(fd))
+		journal_fd = journal_open();
 }
 
 void log_set_level(enum log_level level)
@@ -139,6 +144,12 @@ void log_emit(enum log_level level, const char *component, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* syslog's priorities: err 3 .. debug 7 */
+	if (journal_fd >= 0 && journal_send(journal_fd, (int)level + 3,
+					    program_invocation_short_name, component, msg) == 0) {
+		errno = saved;
+		return;
+	}
 	len = log_render(line, sizeof(line),
 			 log_format_active == LOG_FORMAT_AUTO ? LOG_FORMAT_TEXT : log_format_active,
 			 level, component, msg);

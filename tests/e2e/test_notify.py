@@ -4,12 +4,17 @@ for the service manager. READY=1 once it serves, WATCHDOG=1 at least twice
 per WATCHDOG_USEC while it runs, STOPPING=1 when SIGTERM starts the
 shutdown, RELOADING=1 then READY=1 around a SIGHUP reload; without
 NOTIFY_SOCKET it runs as before (every other test)."""
+import json
 import os
 import signal
 import socket
+import subprocess
 import time
+import urllib.request
 
-from conftest import Client, Server, channel_id, run, unique
+import pytest
+
+from conftest import SECRET, Client, Server, channel_id, free_port, run, unique
 
 
 def datagrams(sock, seconds):
@@ -117,3 +122,78 @@ def test_sighup_reloads_the_log_level_and_names_what_needs_a_restart(tmp_path):
     # "reload: done" is a notice: dropped while the level was warn (the first
     # two reloads), written once it was info again (the third)
     assert len(logged(srv, "reload: done")) == 1
+
+
+def start_with_stderr(tmp_path, stderr_path, env):
+    """fanoutd with its stderr on a file of ours (Server keeps its own)."""
+    port = free_port()
+    config = tmp_path / "fanout.ini"
+    config.write_text(f"[server]\nport = {port}\n[log]\nformat = json\nlevel = info\n")
+    err = open(stderr_path, "w")
+    proc = subprocess.Popen([os.environ["FANOUT_BIN"], "-c", str(config)], stdout=err,
+                            stderr=err, env=dict(os.environ, FANOUT_JWT_SECRET=SECRET,
+                                                 FANOUT_PG_DSN=os.environ["FANOUT_TEST_PG_DSN"],
+                                                 **env(err)))
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+            return proc
+        except OSError:
+            assert proc.poll() is None, open(stderr_path).read()
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("fanoutd did not become ready")
+
+
+def fields(datagram):
+    """A native journal record's fields (every value here is one line)."""
+    return dict(line.split("=", 1) for line in datagram.decode().splitlines())
+
+
+def test_logs_go_to_the_journal_as_fields(tmp_path):
+    """Under systemd, stderr is the journal's stream (JOURNAL_STREAM names
+    it): each record goes to the journal's socket as PRIORITY,
+    SYSLOG_IDENTIFIER, FANOUT_COMPONENT and MESSAGE fields instead of a
+    line. With JOURNAL_STREAM naming another file, lines stay on stderr."""
+    path = str(tmp_path / "journal")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(5)
+
+    def stream(err):
+        st = os.fstat(err.fileno())
+        return {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}", "FANOUT_JOURNAL_SOCKET": path}
+
+    proc = start_with_stderr(tmp_path, tmp_path / "stderr", stream)
+    try:
+        records = []
+        while not any("listening" in r.get("MESSAGE", "") for r in records):
+            records.append(fields(sock.recv(65536)))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    sock.settimeout(0.3)
+    try:
+        while True:  # the rest of the first run's records, to its exit
+            records.append(fields(sock.recv(65536)))
+    except socket.timeout:
+        pass
+    assert any("shutting down" in r["MESSAGE"] or "stopped" in r["MESSAGE"] for r in records), \
+        [r["MESSAGE"] for r in records]
+    first = records[0]
+    assert first["SYSLOG_IDENTIFIER"] == "fanoutd" and first["PRIORITY"] in "34567", first
+    assert {r["FANOUT_COMPONENT"] for r in records} >= {"fanoutd"}, records
+    assert not [line for line in open(tmp_path / "stderr") if line.startswith("{")]
+
+    def elsewhere(err):
+        return {"JOURNAL_STREAM": "1:2", "FANOUT_JOURNAL_SOCKET": path}
+
+    proc = start_with_stderr(tmp_path, tmp_path / "stderr2", elsewhere)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    with pytest.raises(socket.timeout):
+        sock.recv(65536)
+    lines = [json.loads(line) for line in open(tmp_path / "stderr2") if line.startswith("{")]
+    assert lines and all(line["component"] for line in lines)
+    sock.close()

@@ -8,11 +8,16 @@
 #include <cmocka.h>
 
 #define LOG_COMPONENT "test"
+#include "journal.h"
 #include "log.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static void test_text_render(void **state)
@@ -66,6 +71,46 @@ static void test_threshold_and_sink(void **state)
 	log_setup(LOG_LEVEL_INFO, LOG_FORMAT_TEXT, 2);
 }
 
+/* The journal's native protocol: NAME=value lines, and a value with a
+ * newline in the binary form (NAME, newline, 64-bit little-endian length,
+ * the bytes, newline). JOURNAL_STREAM is believed only for its own fd. */
+static void test_journal_fields(void **state)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	char path[64], buf[512], stream[64];
+	static const char want[] = "PRIORITY=4\nSYSLOG_IDENTIFIER=fanoutd\nFANOUT_COMPONENT=api\n"
+				   "MESSAGE\n\x0c\0\0\0\0\0\0\0two\nlines ok\n";
+	struct stat st;
+	int rx, tx;
+	ssize_t n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/fanout-journal-%d", (int)getpid());
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	rx = socket(AF_UNIX, SOCK_DGRAM, 0);
+	assert_int_equal(bind(rx, (struct sockaddr *)&a, sizeof(a)), 0);
+	setenv("FANOUT_JOURNAL_SOCKET", path, 1);
+	tx = journal_open();
+	assert_true(tx >= 0);
+	assert_int_equal(journal_send(tx, 4, "fanoutd", "api", "two\nlines ok"), 0);
+	n = recv(rx, buf, sizeof(buf), 0);
+	assert_int_equal(n, sizeof(want) - 1);
+	assert_memory_equal(buf, want, sizeof(want) - 1);
+	/* JOURNAL_STREAM names one fd's device and inode, no other */
+	assert_int_equal(fstat(rx, &st), 0);
+	snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", stream, 1);
+	assert_true(journal_is_stream(rx));
+	assert_false(journal_is_stream(tx));
+	unsetenv("JOURNAL_STREAM");
+	assert_false(journal_is_stream(rx));
+	close(tx);
+	close(rx);
+	unlink(path);
+	unsetenv("FANOUT_JOURNAL_SOCKET");
+}
+
 static void test_parse(void **state)
 {
 	enum log_level level;
@@ -86,6 +131,7 @@ int main(void)
 	    cmocka_unit_test(test_truncation_keeps_newline),
 	    cmocka_unit_test(test_threshold_and_sink),
 	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_journal_fields),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
