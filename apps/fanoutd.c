@@ -401,6 +401,45 @@ static void shut_down(struct daemon *d)
 
 #define RESTART_LIST 1024
 
+/* The [server] limits a reload applies while serving. */
+/* clang-format off */
+#define LIMIT(key) {#key, offsetof(struct config_server, key)}
+static const struct {
+	const char *key;
+	size_t offset;
+} reloadable[] = {
+	LIMIT(publish_rate), LIMIT(publish_burst), LIMIT(max_text_bytes),
+	LIMIT(send_queue_bytes), LIMIT(max_connections), LIMIT(api_timeout_ms),
+	LIMIT(http_idle_ms),
+};
+/* clang-format on */
+
+static int server_int(const struct config *c, size_t offset)
+{
+	return *(const int *)((const char *)&c->server + offset);
+}
+
+/* Applies next's limits, naming each change. */
+static void reload_limits(struct daemon *d, const struct config *next)
+{
+	const struct config_server *s = &next->server;
+
+	for (size_t i = 0; i < sizeof(reloadable) / sizeof(reloadable[0]); i++) {
+		int was = server_int(&d->cfg, reloadable[i].offset);
+		int now = server_int(next, reloadable[i].offset);
+
+		if (was != now)
+			LOG(NOTICE, "reload: [server] %s %d -> %d", reloadable[i].key, was, now);
+	}
+	edge_set_limits(d->edge, &(struct edge_limits){s->publish_rate, s->publish_burst,
+						       (size_t)s->max_text_bytes,
+						       (size_t)s->send_queue_bytes});
+	socket_server_set_limits(d->server, s->max_connections, s->api_timeout_ms, s->http_idle_ms);
+	for (size_t i = 0; i < sizeof(reloadable) / sizeof(reloadable[0]); i++)
+		*(int *)((char *)&d->cfg.server + reloadable[i].offset) =
+		    server_int(next, reloadable[i].offset);
+}
+
 /* Collects the changed keys a reload cannot apply. */
 static void needs_restart(void *arg, const char *section, const char *key)
 {
@@ -408,12 +447,13 @@ static void needs_restart(void *arg, const char *section, const char *key)
 	size_t n = strlen(list);
 
 	if (strcmp(section, "log") == 0 && strcmp(key, "level") == 0)
-		return; /* applied */
+		return; /* applied (the limits are in d->cfg already) */
 	snprintf(list + n, RESTART_LIST - n, "%s[%s] %s", n ? ", " : "", section, key);
 }
 
 /* SIGHUP (systemctl reload): reads the configuration again and applies what
- * can change while serving, the log level; names every other key that
+ * can change while serving, the log level and the limits; names every other
+ * key that
  * changed, which takes a restart. A file that does not load changes
  * nothing. Connections are not touched. */
 static void reload(struct daemon *d)
@@ -440,6 +480,7 @@ static void reload(struct daemon *d)
 		log_set_level(next->log.level);
 		d->cfg.log.level = next->log.level;
 	}
+	reload_limits(d, next);
 	if (config_diff(&d->cfg, next, needs_restart, restart) > 0)
 		LOG(WARN, "reload: changed but applied only by a restart: %s", restart);
 	LOG(NOTICE, "reload: done (%s)", d->config_path ? d->config_path : "environment");

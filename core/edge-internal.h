@@ -59,6 +59,10 @@ struct session {
 /* The node. */
 struct edge {
 	struct edge_config cfg;
+	struct {
+		_Atomic double publish_rate, publish_burst;
+		_Atomic size_t max_text_bytes, send_queue_bytes;
+	} limits; /* edge_limits(): what a reload may change */
 	struct edge_protocol protocol;
 	struct publish_state *publish;
 	struct fanout *fanout;

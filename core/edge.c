@@ -36,6 +36,8 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 	if (e == NULL)
 		return NULL;
 	e->cfg = *cfg;
+	edge_set_limits(e, &(struct edge_limits){cfg->publish_rate, cfg->publish_burst,
+						 cfg->max_text_bytes, cfg->send_queue_bytes});
 	e->fanout = fanout;
 	e->reader = reader;
 	e->nworkers = nworkers;
@@ -127,6 +129,24 @@ struct persist_reader *edge_reader(struct edge *e)
 const struct edge_config *edge_config(struct edge *e)
 {
 	return &e->cfg;
+}
+
+struct edge_limits edge_limits(struct edge *e)
+{
+	return (struct edge_limits){
+	    atomic_load_explicit(&e->limits.publish_rate, memory_order_relaxed),
+	    atomic_load_explicit(&e->limits.publish_burst, memory_order_relaxed),
+	    atomic_load_explicit(&e->limits.max_text_bytes, memory_order_relaxed),
+	    atomic_load_explicit(&e->limits.send_queue_bytes, memory_order_relaxed)};
+}
+
+void edge_set_limits(struct edge *e, const struct edge_limits *l)
+{
+	atomic_store_explicit(&e->limits.publish_rate, l->publish_rate, memory_order_relaxed);
+	atomic_store_explicit(&e->limits.publish_burst, l->publish_burst, memory_order_relaxed);
+	atomic_store_explicit(&e->limits.max_text_bytes, l->max_text_bytes, memory_order_relaxed);
+	atomic_store_explicit(&e->limits.send_queue_bytes, l->send_queue_bytes,
+			      memory_order_relaxed);
 }
 
 int edge_nworkers(struct edge *e)

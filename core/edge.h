@@ -157,6 +157,21 @@ int edge_list_connections(struct edge *e, int reply_worker, int64_t channel, con
 int edge_close_connection(struct edge *e, int reply_worker, uint64_t id, int code,
 			  const char *reason, void (*done)(void *arg, bool found), void *arg);
 
+/* The limits a reload may change while serving (SIGHUP): read them here,
+ * never from struct edge_config, which holds their values at start. */
+struct edge_limits {
+	double publish_rate, publish_burst; /* per connection */
+	size_t max_text_bytes;		    /* a message's text */
+	size_t send_queue_bytes;	    /* per connection, before it lags */
+};
+
+/* The limits now. Any thread. */
+struct edge_limits edge_limits(struct edge *e);
+/* Sets them; sessions see them at their next publish or frame (a bucket
+ * already fuller than a new burst is cut to it at its next refill). Any
+ * thread. */
+void edge_set_limits(struct edge *e, const struct edge_limits *l);
+
 /* Shared with the HTTP API (dataplane/socket/api.c). */
 struct edge_worker *edge_worker_of(struct edge *e, int index);
 struct fanout *edge_fanout(struct edge *e);

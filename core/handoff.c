@@ -242,7 +242,7 @@ static const char *check(struct handoff *h, struct handoff_slot *slot, json_t *m
 		*message = "a publish was expected";
 		return "bad_request";
 	}
-	code = publish_request_parse(msg, edge_config(h->e)->max_text_bytes, r, message);
+	code = publish_request_parse(msg, edge_limits(h->e).max_text_bytes, r, message);
 	if (code == NULL && slot->refusal)
 		*message = slot->refusal_message;
 	return code ? code : slot->refusal;

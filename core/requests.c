@@ -217,7 +217,7 @@ static void on_publish(struct session *s, json_t *msg, const char *req, const ch
 	struct publish_cookie *c;
 	int rc;
 
-	code = publish_request_parse(msg, edge_config(s->w->e)->max_text_bytes, &r, &message);
+	code = publish_request_parse(msg, edge_limits(s->w->e).max_text_bytes, &r, &message);
 	if (code) {
 		session_error(s, req, code, message);
 		return;
@@ -286,7 +286,7 @@ static void on_history(struct session *s, json_t *msg, const char *req, const ch
  * parent_seq names the message it acts on. */
 static void on_event(struct session *s, json_t *msg, const char *req, const char *kind)
 {
-	const struct edge_config *cfg = edge_config(s->w->e);
+	size_t max_text = edge_limits(s->w->e).max_text_bytes;
 	bool is_edit = strcmp(kind, "edit") == 0, is_delete = strcmp(kind, "delete") == 0;
 	bool is_reaction = !is_edit && !is_delete;
 	json_t *target = json_object_get(msg, "seq"), *id = json_object_get(msg, "client_msg_id");
@@ -311,8 +311,7 @@ static void on_event(struct session *s, json_t *msg, const char *req, const char
 		session_error(s, req, "bad_request", "emoji: 1 to 32 bytes, no spaces");
 		return;
 	}
-	if (is_edit &&
-	    (json_string_length(arg) == 0 || json_string_length(arg) > cfg->max_text_bytes)) {
+	if (is_edit && (json_string_length(arg) == 0 || json_string_length(arg) > max_text)) {
 		session_error(s, req, "too_large", "text must be 1 byte up to the server's limit");
 		return;
 	}

@@ -97,12 +97,12 @@ bool session_is_ephemeral(const struct session *s, int64_t channel)
 /* The publish rate limit's token bucket: true when a publish may go now. */
 bool session_take_token(struct session *s)
 {
-	const struct edge_config *cfg = edge_config(s->w->e);
+	struct edge_limits lim = edge_limits(s->w->e);
 	uint64_t now = time_mono_ns();
 
-	s->tokens += (double)(now - s->refill_ns) / 1e9 * cfg->publish_rate;
-	if (s->tokens > cfg->publish_burst)
-		s->tokens = cfg->publish_burst;
+	s->tokens += (double)(now - s->refill_ns) / 1e9 * lim.publish_rate;
+	if (s->tokens > lim.publish_burst)
+		s->tokens = lim.publish_burst;
 	s->refill_ns = now;
 	if (s->tokens < 1)
 		return false;
@@ -202,13 +202,13 @@ static void lag(struct session *s, struct frame *extra)
 /* Queues a frame (takes the reference). */
 static void enqueue(struct session *s, struct frame *f)
 {
-	const struct edge_config *cfg = edge_config(s->w->e);
+	size_t cap = edge_limits(s->w->e).send_queue_bytes;
 
 	if (s->state == SESSION_CLOSING) {
 		frame_unref(f);
 		return;
 	}
-	if (s->qbytes + f->len > cfg->send_queue_bytes && f->kind != FRAME_CONTROL) {
+	if (s->qbytes + f->len > cap && f->kind != FRAME_CONTROL) {
 		if (f->kind == FRAME_EPHEMERAL) {
 			frame_unref(f);
 			return;
@@ -218,7 +218,7 @@ static void enqueue(struct session *s, struct frame *f)
 		kick(s);
 		return;
 	}
-	if (f->kind == FRAME_CONTROL && s->qbytes > 4 * cfg->send_queue_bytes) {
+	if (f->kind == FRAME_CONTROL && s->qbytes > 4 * cap) {
 		frame_unref(f);
 		session_request_close(s, CLOSE_NOT_READING, "not reading");
 		return;
@@ -304,7 +304,7 @@ void session_sent(struct session *s)
 	s->qbytes -= f->len;
 	s->sending = false;
 	frame_unref(f);
-	if (s->qbytes < edge_config(s->w->e)->send_queue_bytes / 2) {
+	if (s->qbytes < edge_limits(s->w->e).send_queue_bytes / 2) {
 		if (s->rx_paused) {
 			s->rx_paused = false;
 			s->t.pause_rx(s->t.ctx, false);
@@ -340,7 +340,7 @@ int session_close_code(struct session *s, const char **reason)
 
 static void hold(struct sub *sub, struct session *s, struct frame *f)
 {
-	size_t cap = edge_config(s->w->e)->send_queue_bytes / 2;
+	size_t cap = edge_limits(s->w->e).send_queue_bytes / 2;
 
 	if (sub->held_bytes + f->len > cap || sub->nheld == sub->capheld) {
 		int capheld = sub->capheld ? sub->capheld * 2 : 16;
@@ -402,7 +402,7 @@ void session_deliver(struct session *s, struct frame *f)
  * has room. */
 void session_fetch_more(struct session *s)
 {
-	if (s->state != SESSION_READY || s->qbytes >= edge_config(s->w->e)->send_queue_bytes / 2)
+	if (s->state != SESSION_READY || s->qbytes >= edge_limits(s->w->e).send_queue_bytes / 2)
 		return;
 	for (int i = 0; i < s->nsubs; i++) {
 		struct sub *sub = &s->subs[i];
@@ -525,7 +525,7 @@ void session_history_page(struct session *s, struct persist_history *page, int64
 		free(text);
 		if (f == NULL)
 			return;
-		if (s->qbytes + f->len > edge_config(s->w->e)->send_queue_bytes) {
+		if (s->qbytes + f->len > edge_limits(s->w->e).send_queue_bytes) {
 			/* Replay never overfills the queue (that would lag it again):
 			 * the rest of the page is read again once it drains. */
 			frame_unref(f);
@@ -565,7 +565,7 @@ void session_on_text(struct session *s, const char *data, size_t len)
 		return;
 	}
 	s->w->e->protocol.handle(s, data, len);
-	if (!s->rx_paused && s->qbytes > edge_config(s->w->e)->send_queue_bytes) {
+	if (!s->rx_paused && s->qbytes > edge_limits(s->w->e).send_queue_bytes) {
 		s->rx_paused = true;
 		s->t.pause_rx(s->t.ctx, true);
 	}
@@ -595,7 +595,7 @@ struct session *session_open(struct edge_worker *w, const char *user_name,
 	snprintf(s->user_name, sizeof(s->user_name), "%s", user_name);
 	snprintf(s->peer, sizeof(s->peer), "%s", t->peer ? t->peer : "");
 	s->opened_us = time_real_us();
-	s->tokens = edge_config(w->e)->publish_burst;
+	s->tokens = edge_limits(w->e).publish_burst;
 	s->refill_ns = s->last_rx_ns = time_mono_ns();
 	int rc = s->w->e->protocol.hello_start(s);
 	if (rc < 0) {

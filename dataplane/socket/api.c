@@ -565,7 +565,7 @@ static bool message_event(struct api_job *j, struct pg_conn *conn)
 			return false;
 		}
 		if (j->route == ROUTE_MESSAGE_EDIT &&
-		    json_string_length(arg) > edge_config(j->call.edge)->max_text_bytes) {
+		    json_string_length(arg) > edge_limits(j->call.edge).max_text_bytes) {
 			json_decref(o);
 			set_error(j, 413, "too_large", "text is longer than the server accepts");
 			return false;
@@ -607,7 +607,7 @@ static bool post_message(struct api_job *j, struct pg_conn *conn)
 		set_error(j, 400, "bad_request", "\"text\" is required; \"parent_seq\" is a seq");
 		return false;
 	}
-	if (json_string_length(text) > edge_config(j->call.edge)->max_text_bytes) {
+	if (json_string_length(text) > edge_limits(j->call.edge).max_text_bytes) {
 		json_decref(o);
 		set_error(j, 413, "too_large", "text is longer than the server accepts");
 		return false;

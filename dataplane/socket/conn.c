@@ -81,7 +81,9 @@ int conn_accept(struct service *svc, int fd, const struct conn_ops *ops)
 
 uint64_t conn_idle_deadline(const struct sconn *c)
 {
-	return time_mono_ns() + (uint64_t)c->svc->srv->cfg.http_idle_ms * 1000000ull;
+	return time_mono_ns() +
+	       (uint64_t)atomic_load_explicit(&c->svc->srv->http_idle_ms, memory_order_relaxed) *
+		   1000000ull;
 }
 
 static bool can_read(const struct sconn *c)

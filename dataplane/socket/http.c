@@ -229,7 +229,9 @@ static void api_start(struct sconn *c, struct http_conn *h)
 		free(out);
 		return;
 	}
-	h->deadline_ns = time_mono_ns() + (uint64_t)c->svc->srv->cfg.api_timeout_ms * 1000000ull;
+	h->deadline_ns = time_mono_ns() + (uint64_t)atomic_load_explicit(
+					      &c->svc->srv->api_timeout_ms, memory_order_relaxed) *
+					      1000000ull;
 	h->next_pending = c->svc->pending;
 	c->svc->pending = h;
 }

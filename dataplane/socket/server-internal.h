@@ -95,6 +95,9 @@ struct socket_server {
 	SSL_CTX *tls; /* NULL: plain HTTP */
 	atomic_bool stop;
 	atomic_bool draining;
+	/* what a reload may change (socket_server_set_limits); read these, not
+	 * cfg's */
+	atomic_int max_connections, api_timeout_ms, http_idle_ms;
 	int nservices;
 	struct service services[FANOUT_WORKERS_MAX];
 };

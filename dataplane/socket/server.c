@@ -240,6 +240,14 @@ static void register_metrics(void)
 	registered = true;
 }
 
+void socket_server_set_limits(struct socket_server *srv, int max_connections, int api_timeout_ms,
+			      int http_idle_ms)
+{
+	atomic_store(&srv->max_connections, max_connections > 0 ? max_connections : 0);
+	atomic_store(&srv->api_timeout_ms, api_timeout_ms > 0 ? api_timeout_ms : 30000);
+	atomic_store(&srv->http_idle_ms, http_idle_ms > 0 ? http_idle_ms : 30000);
+}
+
 struct socket_server *socket_server_start(const struct socket_server_config *cfg, struct edge *edge,
 					  http_ready_fn ready, void *ready_arg)
 {
@@ -249,14 +257,12 @@ struct socket_server *socket_server_start(const struct socket_server_config *cfg
 		return NULL;
 	register_metrics();
 	srv->cfg = *cfg;
+	socket_server_set_limits(srv, srv->cfg.max_connections, srv->cfg.api_timeout_ms,
+				 srv->cfg.http_idle_ms);
 	if (srv->cfg.admins == NULL)
 		srv->cfg.admins = "";
 	if (srv->cfg.node == NULL)
 		srv->cfg.node = "";
-	if (srv->cfg.api_timeout_ms <= 0)
-		srv->cfg.api_timeout_ms = 30000;
-	if (srv->cfg.http_idle_ms <= 0)
-		srv->cfg.http_idle_ms = 30000;
 	srv->edge = edge;
 	srv->ready = ready;
 	srv->ready_arg = ready_arg;

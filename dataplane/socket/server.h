@@ -35,6 +35,13 @@ struct socket_server;
 struct socket_server *socket_server_start(const struct socket_server_config *cfg, struct edge *edge,
 					  http_ready_fn ready, void *ready_arg);
 
+/* Changes the limits a reload may change while serving: websocket
+ * connections at once (0: no cap), an API call's deadline, an HTTP
+ * connection's idle time. They apply to what comes next; a call already
+ * waiting keeps its deadline. Any thread. */
+void socket_server_set_limits(struct socket_server *srv, int max_connections, int api_timeout_ms,
+			      int http_idle_ms);
+
 /* Stops accepting and asks every connection to close with code (after what
  * is queued for it), waiting up to wait_ms for them to go. */
 void socket_server_close_all(struct socket_server *srv, int code, const char *reason, int wait_ms);

@@ -263,7 +263,8 @@ void ws_upgrade(struct sconn *c, struct http_req *req)
 		return;
 	}
 	int open = atomic_fetch_add(&connections_open, 1); /* a place, taken first */
-	bool full = srv->cfg.max_connections && open >= srv->cfg.max_connections;
+	int cap = atomic_load_explicit(&srv->max_connections, memory_order_relaxed);
+	bool full = cap && open >= cap;
 	char peer[48];
 	struct session_transport t = {want_write, pause_rx, c, conn_peer(c, peer, sizeof(peer))};
 

@@ -197,3 +197,43 @@ def test_logs_go_to_the_journal_as_fields(tmp_path):
     lines = [json.loads(line) for line in open(tmp_path / "stderr2") if line.startswith("{")]
     assert lines and all(line["component"] for line in lines)
     sock.close()
+
+
+def test_sighup_applies_the_limits_to_open_connections(tmp_path):
+    """A reload's limits reach connections already open: a publish rate of
+    1/s with a burst of 2 refuses the third publish at once; after a
+    reload to 1000/s the same connection publishes 20 in a row, and a text
+    over a lowered max_text_bytes is refused as too_large."""
+    srv = Server(publish_rate=1, publish_burst=2)
+    original = open(srv.config).read()
+
+    def reload(text):
+        with open(srv.config, "w") as f:
+            f.write(text)
+        srv.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while time.time() < deadline and not logged(srv, "reload: done"):
+            time.sleep(0.05)
+
+    async def go():
+        c = await Client.connect(srv, unique())
+        general = channel_id(c, "general")
+        first = [await c.publish(general, f"slow {i}") for i in range(3)]
+        reload(original.replace("publish_rate = 1\n", "publish_rate = 1000\n")
+               .replace("publish_burst = 2\n", "publish_burst = 1000\nmax_text_bytes = 10\n"))
+        fast = [await c.publish(general, f"fast {i}") for i in range(20)]
+        long = await c.publish(general, "x" * 11)
+        await c.close()
+        return first, fast, long
+
+    try:
+        first, fast, long = run(go())
+    finally:
+        assert srv.stop() == 0
+    assert [a["type"] for a in first[:2]] == ["ack", "ack"]
+    assert first[2]["type"] == "error" and first[2]["code"] == "rate_limited", first
+    assert all(a["type"] == "ack" for a in fast), fast
+    assert long["type"] == "error" and long["code"] == "too_large", long
+    assert logged(srv, "reload: [server] publish_rate 1 -> 1000")
+    assert logged(srv, "reload: [server] max_text_bytes 40000 -> 10")
+    assert not logged(srv, "applied only by a restart")
