@@ -29,9 +29,9 @@
 	" UPDATE channels SET last_seq = $2 + cardinality($3::int8[])"                             \
 	" WHERE id = $1 AND last_seq = $2 AND owner_epoch = $9 RETURNING id)"                      \
 	" INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"            \
-	" parent_seq, created_at)"                                                                 \
+	" parent_seq, created_at, owner_epoch)"                                                    \
 	" SELECT head.id, $2 + m.ord, m.author, m.cmid, m.kind, m.body, m.parent,"                 \
-	" timestamptz 'epoch' + $8::int8 * interval '1 microsecond'"                               \
+	" timestamptz 'epoch' + $8::int8 * interval '1 microsecond', $9"                           \
 	" FROM head, unnest($3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[])"           \
 	" WITH ORDINALITY AS m(author, cmid, kind, body, parent, ord)"
 

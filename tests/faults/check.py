@@ -12,7 +12,12 @@ holds for the history's channels, and checks what fanout promises:
    increasing order once repeats are dropped (order violations = 0), every
    delivery as stored, and, caught up at the end, every seq after the one it
    started from (delivery gaps = 0);
-4. a publish whose outcome stayed unknown is stored once or not at all.
+4. a publish whose outcome stayed unknown is stored once or not at all;
+5. in a cluster, after a channel changed owner the old owner committed
+   nothing under its old epoch: each row keeps the owner epoch it was
+   committed under (migration 0007), and in a channel epochs never go down
+   as seqs go up (stale owner commits = 0). Rows from before 0007 carry no
+   epoch and are not judged.
 
 It prints a report (operations, faults, each violation with what it
 involves) and exits 1 on any violation, 2 on bad input.
@@ -47,15 +52,17 @@ def load_rows(dsn, channels):
     """The stored messages of channels: dicts of channel, seq, author, id."""
     if not channels:
         return []
-    query = ("SELECT m.channel_id, m.seq, u.name, m.client_msg_id FROM messages m "
+    query = ("SELECT m.channel_id, m.seq, u.name, m.client_msg_id, "
+             "coalesce(m.owner_epoch::text, '') FROM messages m "
              "JOIN users u ON u.id = m.author_id WHERE m.channel_id IN (%s) "
              "ORDER BY m.channel_id, m.seq" % ",".join(str(int(c)) for c in sorted(channels)))
     out = subprocess.run(["psql", dsn, "-tAX", "-F", "\t", "-c", query],
                          check=True, capture_output=True, text=True).stdout
     rows = []
     for line in out.splitlines():
-        c, s, author, cid = line.split("\t")
-        rows.append({"channel": int(c), "seq": int(s), "author": author, "id": cid})
+        c, s, author, cid, epoch = line.split("\t")
+        rows.append({"channel": int(c), "seq": int(s), "author": author, "id": cid,
+                     "epoch": int(epoch) if epoch else None})
     return rows
 
 
@@ -149,10 +156,30 @@ def check_deliveries(history, rows, r):
                   f"{' ...' if len(missing) > 20 else ''} ({len(missing)} in all)")
 
 
+def check_epochs(rows, r):
+    """Rule 5: a channel's owner epochs never go down as its seqs go up; a
+    row under an older epoch after one under a newer is a commit by a stale
+    owner after the new one took the channel."""
+    newest = {}
+    r.epochs = collections.defaultdict(set)
+    for x in sorted(rows, key=lambda x: (x["channel"], x["seq"])):
+        e = x.get("epoch")
+        if e is None:
+            continue
+        r.epochs[x["channel"]].add(e)
+        seq, top = newest.get(x["channel"], (0, e))
+        if e < top:
+            r.add("stale owner commit", f"channel {x['channel']} seq {x['seq']} was committed "
+                  f"under epoch {e}, after seq {seq} under epoch {top}")
+        else:
+            newest[x["channel"]] = (x["seq"], e)
+
+
 def check(history, rows):
     r = Report()
     check_storage(history, rows, r)
     check_deliveries(history, rows, r)
+    check_epochs(rows, r)
     return r
 
 
@@ -161,13 +188,15 @@ def summary(history, rows, r):
     faults = collections.Counter(op["kind"] for op in history
                                  if op["op"] == "fault" and op.get("phase") == "start")
     kinds = ("lost ack", "storage duplicate", "order violation", "delivery gap", "seq gap",
-             "wrong delivery", "refused but stored", "acked twice apart", "not caught up")
+             "wrong delivery", "refused but stored", "acked twice apart", "not caught up",
+             "stale owner commit")
     return {
         "operations": dict(ops),
         "faults": dict(faults),
         "rows": len(rows),
         "acknowledged": ops["ok"],
         "unknown_outcome": {"stored": r.unknown_stored, "not_stored": r.unknown_not_stored},
+        "owner_changes": sum(max(0, len(e) - 1) for e in r.epochs.values()),
         "violations_by_kind": {k: r.counts[k] for k in kinds},
         "violations": r.violations[:200],
         "ok": not r.violations,
@@ -197,6 +226,7 @@ def main(argv=None):
     print(f"faults injected: {sum(rep['faults'].values())} {rep['faults']}")
     print(f"rows: {rep['rows']}, acknowledged: {rep['acknowledged']}, unknown outcome: "
           f"{rep['unknown_outcome']['stored']} stored, {rep['unknown_outcome']['not_stored']} not")
+    print(f"owner changes seen in the rows: {rep['owner_changes']}")
     for k, n in rep["violations_by_kind"].items():
         print(f"{k}: {n}")
     for v in r.violations[:50]:

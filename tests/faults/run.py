@@ -16,8 +16,12 @@ operation to a history (JSON lines), then runs the checker (check.py) on it.
 With --nodes N > 1 it starts a private etcd and a cluster of N nodes
 (docs/cluster.md); clients spread over the nodes and move to another when
 theirs does not answer; kill and pause hit a random node (a pause is often
-longer than the 1 s lease: the node loses its channels), and etcd-kill
-kills etcd for 0.5 to 3 s.
+longer than the 1 s lease: the node loses its channels), etcd-kill kills
+etcd for 0.5 to 3 s, and partition cuts a random node's peer link for 0.5
+to 3 s: every node reaches another's peer port through a forwarder of this
+run's (the node advertises it), and the cut closes every link through it and
+refuses new ones while etcd still sees the node alive, so it keeps its
+channels and the others' publishes to them wait or time out.
 
 With --patroni PostgreSQL is a Patroni pair on a private etcd
 (deploy/patroni: synchronous replication, a leader and a synchronous
@@ -54,11 +58,13 @@ import websockets
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from conftest import SECRET, free_port_pair, free_ports, http_request, token  # noqa: E402  (independent JWTs, as the e2e tests)
+from conftest import SECRET, Proxy, free_port_pair, free_ports, http_request, token  # noqa: E402  (independent JWTs, as the e2e tests)
 
 import check  # noqa: E402
 
-FAULTS = ("kill", "pause", "pg-restart", "pg-kill", "etcd-kill", "pg-failover", "pg-switchover")
+FAULTS = ("kill", "pause", "pg-restart", "pg-kill", "etcd-kill", "partition", "pg-failover",
+          "pg-switchover")
+CLUSTER_FAULTS = ("etcd-kill", "partition")
 PATRONI_FAULTS = ("pg-failover", "pg-switchover")
 
 
@@ -239,7 +245,7 @@ class Fanoutd:
                     f"read_dsn = {read_dsn}\n"
                     f"[log]\nlevel = notice\n{cluster}")
         self.log = open(os.path.join(directory, "fanoutd.log"), "a")
-        self.proc = None
+        self.proc, self.proxy = None, None
         self.start()
 
     def start(self):
@@ -274,6 +280,9 @@ class Fanoutd:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return -9
+        finally:
+            if self.proxy:
+                self.proxy.stop()
 
     def http(self, method, path, user, body=None, headers=None, timeout=5):
         return http_request(self.url, method, path, body, user, headers=headers, timeout=timeout)
@@ -282,7 +291,10 @@ class Fanoutd:
 class Run:
     def __init__(self, a, nodes, pg, hist, etcd=None):
         self.a, self.nodes, self.pg, self.h, self.etcd = a, nodes, pg, hist, etcd
-        self.rng = random.Random(a.seed)
+        self.rng = random.Random(a.seed)  # the workload's
+        # The nemesis draws from its own generator: the seed alone fixes the
+        # schedule of faults, whatever the workload's tasks draw meanwhile.
+        self.fault_rng = random.Random(f"faults-{a.seed}")
         self.stopping = False  # publishers stop starting new publishes
         self.ending = False  # subscribers stop dropping and catch up
 
@@ -417,26 +429,30 @@ class Run:
 
     async def nemesis(self, faults, until):
         while time.monotonic() < until:
-            await asyncio.sleep(self.rng.uniform(0.5, 1.5) * self.a.interval)
+            await asyncio.sleep(self.fault_rng.uniform(0.5, 1.5) * self.a.interval)
             if time.monotonic() >= until:
                 break
-            kind = self.rng.choice(faults)
+            kind = self.fault_rng.choice(faults)
             self.h.add("fault", kind=kind, phase="start")
             await asyncio.to_thread(self.inject, kind)
             self.h.add("fault", kind=kind, phase="end")
 
     def inject(self, kind):
-        node = self.rng.choice(self.nodes)
+        node = self.fault_rng.choice(self.nodes)
         if kind == "kill":
             node.kill()
-            time.sleep(self.rng.uniform(0.1, 0.8))
+            time.sleep(self.fault_rng.uniform(0.1, 0.8))
             node.start()
         elif kind == "pause":  # in a cluster, often past the node's 1 s lease
             node.signal(signal.SIGSTOP)
-            time.sleep(self.rng.uniform(0.5, 4))
+            time.sleep(self.fault_rng.uniform(0.5, 4))
             node.signal(signal.SIGCONT)
         elif kind == "etcd-kill":
-            self.etcd.kill(self.rng.uniform(0.5, 3))
+            self.etcd.kill(self.fault_rng.uniform(0.5, 3))
+        elif kind == "partition":
+            node.proxy.cut()
+            time.sleep(self.fault_rng.uniform(0.5, 3))
+            node.proxy.heal()
         elif kind == "pg-restart":
             self.pg.ctl("restart")
         elif kind == "pg-kill":
@@ -500,10 +516,13 @@ def start_nodes(a, pg, etcd):
                         read_dsn=getattr(pg, "read_dsn", ""))]
     nodes = []
     for k in range(1, a.nodes + 1):
+        proxy = Proxy()  # the others reach this node's peer port through it
         section = (f"[cluster]\netcd = {etcd.url}\nname = n{k}\ncluster = faults{a.seed}\n"
-                   f"peer = 127.0.0.1:{free_port()}\nlease_ttl_s = 1\n")
+                   f"peer = 127.0.0.1:{proxy.target}\nadvertise = 127.0.0.1:{proxy.port}\n"
+                   "lease_ttl_s = 1\n")
         nodes.append(Fanoutd(a.bin, os.path.join(a.out, f"n{k}"), pg.dsn,
                              a.unsafe_async_commit, section))
+        nodes[-1].proxy = proxy
     return nodes
 
 
@@ -537,10 +556,10 @@ def main(argv=None):
                                                    os.path.join(ROOT, "build/apps/fanoutd")))
     a = p.parse_args(argv)
     faults = [f for f in a.faults.split(",") if f]
-    bad = [f for f in faults if f not in FAULTS or (f == "etcd-kill" and a.nodes == 1) or
+    bad = [f for f in faults if f not in FAULTS or (f in CLUSTER_FAULTS and a.nodes == 1) or
            (f in PATRONI_FAULTS) != a.patroni and f in PATRONI_FAULTS + ("pg-kill", "pg-restart")]
     if bad or a.publishers < 2 or not 1 <= a.nodes <= 5:
-        print(f"run: unknown faults {bad} (known: {','.join(FAULTS)}; etcd-kill needs "
+        print(f"run: unknown faults {bad} (known: {','.join(FAULTS)}; etcd-kill and partition need "
               "--nodes > 1; pg-failover and pg-switchover need --patroni, which takes no pg-kill or "
               "pg-restart), fewer than 2 publishers, or --nodes not 1..5", file=sys.stderr)
         return 2

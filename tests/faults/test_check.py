@@ -96,3 +96,23 @@ def test_a_seq_gap_in_storage_is_caught():
 def test_two_acks_apart_for_one_id_are_caught():
     h = copy.deepcopy(BASE) + [op("ok", proc="p2", author="p2", channel=1, id="b", seq=3)]
     assert "acked twice apart" in kinds(h, BASE_ROWS)
+
+
+def with_epochs(rows, epochs):
+    return [dict(x, epoch=e) for x, e in zip(rows, epochs)]
+
+
+def test_owner_epochs_that_rise_pass():
+    r = check(BASE, with_epochs(BASE_ROWS, [5, 5, 9]))
+    assert r.violations == []
+    assert dict(r.epochs) == {1: {5, 9}}
+    # rows from before the epochs were kept are not judged
+    assert check(BASE, with_epochs(BASE_ROWS, [None, 9, 9])).violations == []
+
+
+def test_a_stale_owner_commit_is_caught():
+    # seq 3 committed under epoch 5 after seq 2 under epoch 9: the old
+    # owner committed after the new one had taken the channel
+    r = check(BASE, with_epochs(BASE_ROWS, [5, 9, 5]))
+    assert [v["kind"] for v in r.violations] == ["stale owner commit"]
+    assert "seq 3" in r.violations[0]["detail"] and "epoch 9" in r.violations[0]["detail"]

@@ -34,13 +34,18 @@ def test_a_run_with_faults_loses_nothing(tmp_path):
 
 def test_a_cluster_run_with_faults_loses_nothing(tmp_path):
     """Three nodes on a private etcd: a random node killed or paused past
-    its lease, etcd killed; clients move to another node."""
+    its lease, its peer link cut, etcd killed; clients move to another
+    node."""
     rc, report = run(tmp_path, "--nodes", "3", "--duration", "30",
-                     "--faults", "kill,pause,etcd-kill", "--interval", "2", "--seed", "11")
+                     "--faults", "kill,pause,etcd-kill,partition", "--interval", "2", "--seed", "13")
     assert report is not None
     assert rc == 0, report["violations"][:10]
     assert sum(report["faults"].values()) >= 5, report["faults"]
+    assert report["faults"].get("partition", 0) >= 1, report["faults"]  # the seed's schedule
     assert report["acknowledged"] > 300
+    # channels changed owner, so rule 5 (no commit under an old epoch) judged
+    # something
+    assert report["owner_changes"] >= 1, report
 
 
 def test_the_negative_control_is_caught(tmp_path):
@@ -86,7 +91,8 @@ def test_the_patroni_negative_control_is_caught(tmp_path):
 
 
 def test_bad_arguments_are_refused(tmp_path):
-    for args in (["--faults", "meteor"], ["--faults", "etcd-kill"], ["--nodes", "9"],
+    for args in (["--faults", "meteor"], ["--faults", "etcd-kill"], ["--faults", "partition"],
+                 ["--nodes", "9"],
                  ["--faults", "pg-failover"], ["--faults", "pg-switchover"],
                  ["--patroni", "--faults", "pg-kill"]):
         rc, report = run(tmp_path, *args)

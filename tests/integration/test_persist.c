@@ -537,6 +537,12 @@ static void test_owner_epoch_fences_a_stale_owner(void **state)
 	wait_for(cs, 1);
 	assert_int_equal(cs->got[0].outcome, PERSIST_COMMITTED);
 	assert_int_equal(cs->got[0].seq, 4);
+	/* Each row keeps the epoch it was committed under: the first owner's
+	 * 5, then the new owner's claim, 6, which the node alone adopted. */
+	assert_int_equal(sql_long("SELECT count(*) FROM messages WHERE channel_id = %ld AND "
+				  "owner_epoch = CASE WHEN seq = 1 THEN 5 ELSE 6 END",
+				  (long)channel),
+			 4);
 	PQclear(sql("UPDATE channels SET owner_epoch = 7 WHERE id = %ld", (long)channel));
 	assert_int_equal(publish_at(alone, channel, 0, "s2", 2), 0);
 	wait_for(cs, 2);
