@@ -155,6 +155,26 @@ bool pg_result_is(const PGresult *res, const char *code)
 	return state != NULL && strcmp(state, code) == 0;
 }
 
+PGresult *pg_exec_prepared(PGconn *conn, const char *name, const char *sql, int n, const Oid *types,
+			   const char *const *values, const int *lengths, const int *formats,
+			   int result_format)
+{
+	PGresult *res = PQexecPrepared(conn, name, n, values, lengths, formats, result_format);
+
+	if (!pg_result_is(res, PG_SQLSTATE_NO_SUCH_STATEMENT))
+		return res;
+	PQclear(res);
+	/* Generic plans for this connection's prepared statements: planned
+	 * once, partitions pruned at run time. PostgreSQL's own choice ("auto")
+	 * keeps planning a partitioned page each time (docs/benchmarks.md). */
+	PQclear(PQexec(conn, "SET plan_cache_mode = force_generic_plan"));
+	res = PQprepare(conn, name, sql, n, types);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return res;
+	PQclear(res);
+	return PQexecPrepared(conn, name, n, values, lengths, formats, result_format);
+}
+
 int pg_buf_put_be32(struct buf *b, uint32_t v)
 {
 	v = htobe32(v);

@@ -20,7 +20,8 @@
 #define PG_OID_TEXT_ARRAY 1009
 
 /* SQLSTATEs the persist tier reacts to. */
-#define PG_SQLSTATE_UNIQUE_VIOLATION "23505"
+#define PG_SQLSTATE_UNIQUE_VIOLATION  "23505"
+#define PG_SQLSTATE_NO_SUCH_STATEMENT "26000"
 
 /* Connects and checks that commits are durable: synchronous_commit must not be
  * off and fsync must be on, unless allow_unsafe. Returns the connection, or
@@ -45,6 +46,15 @@ bool pg_conn_dead(PGconn *conn);
 /* Sends everything buffered in a nonblocking connection, consuming input
  * meanwhile so the server never stalls on a full socket. 0 or -EIO. */
 int pg_flush(PGconn *conn);
+
+/* Runs the statement sql as the prepared statement name on conn, preparing
+ * it first when conn does not have it yet (a new connection: the first call
+ * per statement costs two more round trips). Parameters as PQexecParams.
+ * The connection's prepared statements get generic plans (plan_cache_mode
+ * = force_generic_plan): planned once, not at every call. */
+PGresult *pg_exec_prepared(PGconn *conn, const char *name, const char *sql, int n, const Oid *types,
+			   const char *const *values, const int *lengths, const int *formats,
+			   int result_format);
 
 /* True when the result's SQLSTATE equals code. */
 bool pg_result_is(const PGresult *res, const char *code);

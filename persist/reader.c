@@ -64,6 +64,19 @@
 	"SELECT " COLUMNS FROM " AND m.seq > $2 AND (m.seq = $4 OR (m.parent_seq = $4"             \
 	" AND m.kind = 'message')) ORDER BY m.seq LIMIT $3"
 
+/* Prepared once per connection (pg_exec_prepared): a page is planned once,
+ * not at every call. */
+static const char *const name_by_mode[] = {
+    [PERSIST_HISTORY_AFTER] = "fanout_page_after",
+    [PERSIST_HISTORY_BEFORE] = "fanout_page_before",
+    [PERSIST_HISTORY_THREAD] = "fanout_page_thread",
+};
+static const char *const standby_name_by_mode[] = {
+    [PERSIST_HISTORY_AFTER] = "fanout_standby_page_after",
+    [PERSIST_HISTORY_BEFORE] = "fanout_standby_page_before",
+    [PERSIST_HISTORY_THREAD] = "fanout_standby_page_thread",
+};
+
 static const char *const sql_by_mode[] = {
     [PERSIST_HISTORY_AFTER] = PAGE_AFTER,
     [PERSIST_HISTORY_BEFORE] = PAGE_BEFORE,
@@ -185,9 +198,11 @@ static PGresult *run_query(PGconn *conn, const struct persist_history_query *q, 
 		values[i] = (const char *)&v[i];
 	/* Every mode takes all five; $4 is simply unused outside threads. */
 	if (need >= 0)
-		return PQexecParams(conn, standby_sql_by_mode[q->mode], 6, types, values, lengths,
-				    formats, 1);
-	return PQexecParams(conn, sql_by_mode[q->mode], 5, types, values, lengths, formats, 1);
+		return pg_exec_prepared(conn, standby_name_by_mode[q->mode],
+					standby_sql_by_mode[q->mode], 6, types, values, lengths,
+					formats, 1);
+	return pg_exec_prepared(conn, name_by_mode[q->mode], sql_by_mode[q->mode], 5, types, values,
+				lengths, formats, 1);
 }
 
 /* The channel's last_seq on conn, or -1. */
