@@ -4,6 +4,7 @@ for the service manager. READY=1 once it serves, WATCHDOG=1 at least twice
 per WATCHDOG_USEC while it runs, STOPPING=1 when SIGTERM starts the
 shutdown, RELOADING=1 then READY=1 around a SIGHUP reload; without
 NOTIFY_SOCKET it runs as before (every other test)."""
+import asyncio
 import json
 import os
 import signal
@@ -221,6 +222,9 @@ def test_sighup_applies_the_limits_to_open_connections(tmp_path):
         first = [await c.publish(general, f"slow {i}") for i in range(3)]
         reload(original.replace("publish_rate = 1\n", "publish_rate = 1000\n")
                .replace("publish_burst = 2\n", "publish_burst = 1000\nmax_text_bytes = 10\n"))
+        # the bucket refills at the new rate: 0.2 s is 200 publishes' worth,
+        # where the old rate would have given 0.2 of one
+        await asyncio.sleep(0.2)
         fast = [await c.publish(general, f"fast {i}") for i in range(20)]
         long = await c.publish(general, "x" * 11)
         await c.close()
