@@ -19,6 +19,7 @@
 #include "log.h"
 #include "notify.h"
 #include "cluster.h"
+#include "membership.h"
 #include "metrics.h"
 #include "migrate.h"
 #include "publish.h"
@@ -321,6 +322,15 @@ static int start_core(struct daemon *d)
 	return 0;
 }
 
+/* The operator's list of the cluster's members (the socket edge asks). */
+static json_t *cluster_nodes(void *arg)
+{
+	struct daemon *d = arg;
+	struct membership *m = cluster_membership(d->cluster);
+
+	return m ? membership_nodes_json(m) : NULL;
+}
+
 /* The socket edge, and with mode = dpdk the DPDK edge. 0, or -1 with what
  * started stopped again. */
 static int start_edges(struct daemon *d)
@@ -338,6 +348,8 @@ static int start_edges(struct daemon *d)
 	    .max_connections = d->cfg.server.max_connections,
 	    .admins = d->cfg.auth.admins,
 	    .node = d->node_name,
+	    .nodes = d->cluster ? cluster_nodes : NULL,
+	    .nodes_arg = d,
 	};
 	struct rlimit files;
 
@@ -378,10 +390,16 @@ static int start_edges(struct daemon *d)
 	return 0;
 }
 
-/* Order matters: the writer's callbacks post to the workers, so they stay up
- * until the writer has committed what it holds. */
+/* Order matters: stop accepting; commit what the writer holds and let its
+ * acks reach the sessions' queues (the callbacks post to the workers, which
+ * stay up), then close every connection with 1012 after what is queued for
+ * it; the writer commits what came meanwhile. */
 static void shut_down(struct daemon *d)
 {
+	socket_server_drain(d->server);
+	if (persist_writer_flush(d->writer, 5000) < 0)
+		LOG(WARN, "shutdown: the writer did not commit what it held within 5 s; "
+			  "clients may retry those publishes");
 	dpdk_edge_close_all(d->dpdk, 1012, "server restarting", 0);
 	socket_server_close_all(d->server, 1012, "server restarting", 2000);
 	dpdk_edge_close_all(d->dpdk, 1012, "server restarting", 1000);

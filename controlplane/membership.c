@@ -555,3 +555,18 @@ int membership_members(struct membership *m, struct member_info *out, int max)
 	pthread_mutex_unlock(&m->lock);
 	return n;
 }
+
+json_t *membership_nodes_json(struct membership *m)
+{
+	struct member_info *v = calloc(MEMBERS_JSON_MAX, sizeof(*v));
+	json_t *out = json_array();
+	int n = v ? membership_members(m, v, MEMBERS_JSON_MAX) : 0;
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:b, s:b}", "name", v[i].name,
+						     "admin", v[i].admin, "peer", v[i].peer,
+						     "draining", v[i].draining, "self",
+						     strcmp(v[i].name, m->cfg.name) == 0));
+	free(v);
+	return out;
+}

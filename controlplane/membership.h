@@ -58,6 +58,11 @@ bool membership_may_ack(struct membership *m);
 int membership_member(struct membership *m, const char *name, struct member_info *out);
 /* Copies up to max members (drained ones too) into out; returns how many. */
 int membership_members(struct membership *m, struct member_info *out, int max);
+/* The members as JSON for the operator's API: [{"name", "admin", "peer",
+ * "draining", "self"}], up to MEMBERS_JSON_MAX. */
+#define MEMBERS_JSON_MAX 1024
+#include <jansson.h>
+json_t *membership_nodes_json(struct membership *m);
 /* Whether this node owns channel by the current ring (false while drained:
  * not in it); owner gets the owner's id and epoch the ring's epoch. Any
  * thread, lock-free. */

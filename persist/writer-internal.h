@@ -58,6 +58,8 @@ struct persist_writer {
 	pthread_cond_t drained;
 	struct request *head, *tail;
 	int depth;
+	uint64_t submitted;	   /* publishes queued, ever (under lock) */
+	_Atomic uint64_t answered; /* publishes whose outcome was told */
 	bool stopping;
 	bool finished;
 

@@ -154,6 +154,7 @@ int persist_writer_submit(struct persist_writer *w, const struct persist_publish
 		w->head = r;
 	w->tail = r;
 	w->depth++;
+	w->submitted++;
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 	return 0;
@@ -318,6 +319,7 @@ static void deliver(struct persist_writer *w, struct batch *b)
 			metric_add(&m_failed, 1);
 		}
 		w->fn(w->fn_arg, st->outcome, st->error, &r->msg, r->cookie);
+		atomic_fetch_add(&w->answered, 1);
 		free(r);
 	}
 }
@@ -500,6 +502,23 @@ void persist_writer_destroy(struct persist_writer *w)
 bool persist_writer_connected(struct persist_writer *w)
 {
 	return atomic_load(&w->connected);
+}
+
+int persist_writer_flush(struct persist_writer *w, int timeout_ms)
+{
+	uint64_t target, deadline = time_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	pthread_mutex_lock(&w->lock);
+	target = w->submitted;
+	pthread_mutex_unlock(&w->lock);
+	while (atomic_load(&w->answered) < target) {
+		struct timespec ts = {0, 2000000};
+
+		if (time_mono_ns() >= deadline)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
 }
 
 int persist_writer_queue_depth(struct persist_writer *w)

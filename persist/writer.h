@@ -91,6 +91,12 @@ int persist_writer_submit(struct persist_writer *w, const struct persist_publish
  * and must refuse what that writer would. 0 or -EINVAL, -EMSGSIZE, -EILSEQ. */
 int persist_publish_validate(const struct persist_publish *p);
 
+/* Waits until every publish queued before the call has its outcome told
+ * (committed, a duplicate, or failed), at most timeout_ms: 0 or
+ * -ETIMEDOUT. Keeps accepting meanwhile. For a shutdown that acknowledges
+ * what it holds before it closes the connections. */
+int persist_writer_flush(struct persist_writer *w, int timeout_ms);
+
 /* Stops accepting, commits what is queued (up to drain_timeout_ms while
  * PostgreSQL is unreachable; the rest fail with -ECANCELED), joins and frees. */
 void persist_writer_destroy(struct persist_writer *w);

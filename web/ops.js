@@ -89,6 +89,19 @@ function renderFigures(body, r) {
   drawSpark($("ops-spark"), ops.history);
 }
 
+// A cluster's members as this node knows them (null for a node alone).
+function renderNodes(nodes) {
+  $("ops-nodes-box").hidden = !nodes;
+  if (!nodes) return;
+  $("ops-nodes").replaceChildren(...nodes.map((n) => {
+    const tr = opsEl("tr", n.self ? "ops-self" : "");
+    for (const v of [n.self ? `${n.name} (this node)` : n.name, n.admin, n.peer,
+                     n.draining ? "draining" : "active"])
+      tr.append(opsEl("td", "", v));
+    return tr;
+  }));
+}
+
 function renderConnections(body) {
   const rows = body.connections.map((c) => {
     const tr = opsEl("tr");
@@ -128,6 +141,7 @@ async function refreshOps() {
   ops.last = { m: s.body.metrics, t: now };
   if (r.deliveries !== null) ops.history = [...ops.history, r.deliveries].slice(-SAMPLES);
   renderFigures(s.body, r);
+  renderNodes(s.body.nodes);
   renderConnections(c.body);
 }
 

@@ -38,6 +38,8 @@ struct api_call {
 	size_t body_len;
 	bool admin;	  /* the user is one of [auth] admins: the operator's API */
 	const char *node; /* this node's name, for the operator's API */
+	struct json_t *(*nodes)(void *arg); /* the cluster's members, or NULL */
+	void *nodes_arg;
 };
 
 /* {"error":{"code":..,"message":..}}, malloc'd (NULL on ENOMEM). */

@@ -134,12 +134,17 @@ static void channel_counted(void *arg, const struct edge_conn_info *v, int n)
 static char *status_body(const struct api_call *c)
 {
 	json_t *metrics = metrics_snapshot();
+	json_t *nodes = c->nodes ? c->nodes(c->nodes_arg) : NULL;
 	char now[40];
 
 	encode_timestamp(time_real_us(), now);
-	return metrics ? dump(json_pack("{s:s, s:s, s:o}", "node", c->node, "time", now, "metrics",
-					metrics))
-		       : NULL;
+	if (metrics == NULL) {
+		json_decref(nodes);
+		return NULL;
+	}
+	/* nodes: the cluster's members; null for a node alone */
+	return dump(json_pack("{s:s, s:s, s:o, s:o}", "node", c->node, "time", now, "metrics",
+			      metrics, "nodes", nodes ? nodes : json_null()));
 }
 
 /* Starts the list, the close or the channel count; 0, or a status with

@@ -285,6 +285,8 @@ static void api_begin(struct sconn *c, struct http_conn *h)
 	memcpy(h->call.user, out.user, sizeof(out.user));
 	h->call.admin = config_name_listed(srv->cfg.admins, h->call.user);
 	h->call.node = srv->cfg.node;
+	h->call.nodes = srv->cfg.nodes;
+	h->call.nodes_arg = srv->cfg.nodes_arg;
 	if (h->body_expected == 0) {
 		api_start(c, h);
 		return;

@@ -286,6 +286,11 @@ struct socket_server *socket_server_start(const struct socket_server_config *cfg
 	return srv;
 }
 
+void socket_server_drain(struct socket_server *srv)
+{
+	atomic_store(&srv->draining, true);
+}
+
 void socket_server_close_all(struct socket_server *srv, int code, const char *reason, int wait_ms)
 {
 	uint64_t deadline = time_mono_ns() + (uint64_t)wait_ms * 1000000ull;

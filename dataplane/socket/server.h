@@ -22,6 +22,10 @@ struct socket_server_config {
 	int max_connections; /* websocket connections at once; past them close 1013; 0: no cap */
 	const char *admins;  /* user names that may call the operator's API, "a,b" */
 	const char *node;    /* this node's name, as the operator's API reports it */
+	/* The cluster's members as JSON for the operator's API (a new
+	 * reference), or NULL for a node alone; any thread. */
+	struct json_t *(*nodes)(void *arg);
+	void *nodes_arg;
 };
 
 /* Readiness as the daemon sees it; called on service threads, must not block. */
@@ -41,6 +45,10 @@ struct socket_server *socket_server_start(const struct socket_server_config *cfg
  * waiting keeps its deadline. Any thread. */
 void socket_server_set_limits(struct socket_server *srv, int max_connections, int api_timeout_ms,
 			      int http_idle_ms);
+
+/* Stops accepting: new upgrades and API calls are refused with 503 and
+ * /readyz says so; open connections stay. */
+void socket_server_drain(struct socket_server *srv);
 
 /* Stops accepting and asks every connection to close with code (after what
  * is queued for it), waiting up to wait_ms for them to go. */

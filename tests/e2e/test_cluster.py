@@ -22,7 +22,7 @@ PRESENCE_GRACE_MS = 800
 
 
 def cluster_ini(name, cluster, peer_port, advertise=None):
-    return ("[dataplane]\nchannels = 65536\n"
+    return ("[dataplane]\nchannels = 65536\n[auth]\nadmins = ops\n"
             f"[cluster]\netcd = {ETCD}\nname = {name}\ncluster = {cluster}\n"
             f"peer = 127.0.0.1:{peer_port}\nlease_ttl_s = 1\n"
             + (f"advertise = 127.0.0.1:{advertise}\n" if advertise else ""))
@@ -105,6 +105,12 @@ def test_fanoutctl_sees_the_cluster(cluster):
         assert n.metric("fanout_cluster_ring_members") == 3
         assert n.metric("fanout_cluster_lease_held") == 1
         assert n.metric("fanout_cluster_draining") == 0
+    # the operator's view lists the members, this node marked
+    status, body = cluster.nodes[1].http("GET", "/api/v1/admin/status", user="ops")
+    assert status == 200, body
+    assert sorted((n["name"], n["self"]) for n in body["nodes"]) == \
+        [("n1", False), ("n2", True), ("n3", False)]
+    assert all(n["admin"] and not n["draining"] for n in body["nodes"])
     # each node's own share is the ring's figure for it
     shares = {m["name"]: m["share"] for m in ring["members"]}
     for n in cluster.nodes:

@@ -9,12 +9,13 @@ import os
 import socket
 import threading
 import time
+import uuid
 
 import pytest
 import websockets
 import websockets.exceptions
 
-from conftest import Client, Server, run, sql, token, unique
+from conftest import Client, Server, channel_id, run, sql, token, unique
 
 
 def new_channel(server, owner):
@@ -122,6 +123,38 @@ def test_sigterm_closes_1012_and_exits_0():
         assert e.value.rcvd.code == 1012
     run(go())
     assert server.proc.wait(timeout=15) == 0
+
+
+def test_sigterm_acknowledges_what_the_writer_holds():
+    """SIGTERM while publishes wait in the writer (a 300 ms batch window
+    holds them): fanoutd commits them, their acks reach the client before
+    the 1012, and every one is stored. None is lost or left unanswered."""
+    server = Server(extra_ini="[persist]\nbatch_window_us = 300000\nbatch_max = 1000\n")
+
+    async def go():
+        c = await Client.connect(server, unique())
+        general = channel_id(c, "general")
+        ids = [uuid.uuid4().hex for _ in range(50)]
+        for i, cmid in enumerate(ids):
+            await c.send({"type": "publish", "channel": general, "text": f"queued {i}",
+                          "client_msg_id": cmid, "req": cmid})
+        await asyncio.sleep(0.05)  # in the writer's queue, its window still open
+        server.proc.send_signal(signal.SIGTERM)
+        acks = {}
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as e:
+            while True:
+                f = await c.next(lambda f: f.get("req") in ids, timeout=15)
+                acks[f["req"]] = f
+        assert e.value.rcvd.code == 1012
+        return general, ids, acks
+
+    general, ids, acks = run(go())
+    assert server.proc.wait(timeout=15) == 0
+    assert sorted(acks) == sorted(ids), f"{len(acks)} of {len(ids)} answered before the 1012"
+    assert all(a["type"] == "ack" for a in acks.values()), acks
+    stored = sql(f"SELECT count(*) FROM messages WHERE channel_id = {general} AND "
+                 f"client_msg_id IN ({','.join(repr(i) for i in ids)})")
+    assert int(stored[0][0]) == len(ids)
 
 
 def test_wss_and_https_on_the_same_port():
