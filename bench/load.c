@@ -178,6 +178,8 @@ int64_t load_dm(const struct load_target *t, const char *a, const char *b)
 	int status;
 
 	snprintf(body, sizeof(body), "{\"user\":\"%s\"}", b);
+	/* A DM needs b to exist: b is seen once it calls the API. */
+	load_api(t, "GET", "/api/v1/channels", b, NULL, out, sizeof(out));
 	status = load_api(t, "POST", "/api/v1/dms", a, body, out, sizeof(out));
 	return status == 200 || status == 201 ? id_from(out) : -1;
 }

@@ -229,6 +229,86 @@ int store_members_list(PGconn *conn, int64_t channel, struct store_member **out,
 	return 0;
 }
 
+int64_t store_user_find(PGconn *conn, const char *name)
+{
+	const char *params[1] = {name};
+	PGresult *res =
+	    run(conn, "cannot find a user", "SELECT id FROM users WHERE name = $1", 1, params);
+	int64_t id;
+
+	if (res == NULL)
+		return -EIO;
+	id = PQntuples(res) == 1 ? atoll(PQgetvalue(res, 0, 0)) : -ENOENT;
+	PQclear(res);
+	return id;
+}
+
+/* A LIKE pattern that matches text literally, then anything: names hold
+ * '_', LIKE's any-one-character. */
+static void like_prefix(char *out, size_t n, const char *text)
+{
+	size_t k = 0;
+
+	for (; *text && k + 3 < n; text++) {
+		if (*text == '_' || *text == '%' || *text == '\\')
+			out[k++] = '\\';
+		out[k++] = *text;
+	}
+	out[k++] = '%';
+	out[k] = '\0';
+}
+
+int store_users_search(PGconn *conn, const char *prefix, int limit, char (*names)[STORE_NAME_MAX],
+		       int *n)
+{
+	char pattern[2 * STORE_NAME_MAX + 2], lim[16];
+	const char *params[2] = {pattern, lim};
+	PGresult *res;
+
+	like_prefix(pattern, sizeof(pattern), prefix);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	res = run(conn, "cannot search users",
+		  "SELECT name FROM users WHERE name ILIKE $1 ORDER BY lower(name), name LIMIT $2",
+		  2, params);
+	*n = 0;
+	if (res == NULL)
+		return -EIO;
+	for (int r = 0; r < PQntuples(res) && r < limit; r++)
+		snprintf(names[(*n)++], STORE_NAME_MAX, "%s", PQgetvalue(res, r, 0));
+	PQclear(res);
+	return 0;
+}
+
+int store_public_channels(PGconn *conn, int64_t user, const char *text, int limit,
+			  struct store_public_channel *out, int *n)
+{
+	char u[24], pattern[2 * STORE_NAME_MAX + 3], lim[16];
+	const char *params[3] = {u, pattern, lim};
+	PGresult *res;
+
+	id_text(u, user);
+	pattern[0] = '%';
+	like_prefix(pattern + 1, sizeof(pattern) - 1, text);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	res = run(conn, "cannot list public channels",
+		  "SELECT c.id, c.name, (SELECT count(*) FROM channel_members m WHERE "
+		  "m.channel_id = c.id), EXISTS (SELECT 1 FROM channel_members m WHERE "
+		  "m.channel_id = c.id AND m.user_id = $1) FROM channels c WHERE c.kind = 'public' "
+		  "AND c.name ILIKE $2 ORDER BY c.name LIMIT $3",
+		  3, params);
+	*n = 0;
+	if (res == NULL)
+		return -EIO;
+	for (int r = 0; r < PQntuples(res) && r < limit; r++, (*n)++) {
+		out[r].id = atoll(PQgetvalue(res, r, 0));
+		snprintf(out[r].name, sizeof(out[r].name), "%s", PQgetvalue(res, r, 1));
+		out[r].members = atoll(PQgetvalue(res, r, 2));
+		out[r].joined = PQgetvalue(res, r, 3)[0] == 't';
+	}
+	PQclear(res);
+	return 0;
+}
+
 int store_channel_info(PGconn *conn, int64_t channel, struct store_channel_info *out)
 {
 	char c[24];

@@ -63,6 +63,25 @@ int store_member_remove(struct pg_conn *conn, int64_t channel, int64_t user);
 
 /* The members of channel by name, at most 10,000, into *out (malloc'd, *n;
  * free it). 0 or -EIO, -ENOMEM. */
+/* A user's id by exact name, without creating one: the id, -ENOENT, -EIO. */
+int64_t store_user_find(struct pg_conn *conn, const char *name);
+
+/* Up to limit user names starting with prefix, case ignored, sorted: the
+ * directory (docs/api.md). 0 or -EIO; names has limit slots. */
+int store_users_search(struct pg_conn *conn, const char *prefix, int limit,
+		       char (*names)[STORE_NAME_MAX], int *n);
+
+/* Public channels whose name contains text (case ignored), sorted by name,
+ * with their member counts and whether user is one: the channel browser. */
+struct store_public_channel {
+	int64_t id;
+	char name[STORE_NAME_MAX];
+	int64_t members;
+	bool joined;
+};
+int store_public_channels(struct pg_conn *conn, int64_t user, const char *text, int limit,
+			  struct store_public_channel *out, int *n);
+
 /* A channel as the operator sees it (any kind, no access check: the caller
  * is an operator). */
 struct store_channel_info {

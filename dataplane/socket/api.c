@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#define DIRECTORY_MAX 100 /* users or public channels in one answer */
+
 struct api_job {
 	struct fanout_event ev;
 	struct commit_cookie cookie;
@@ -290,7 +292,12 @@ static void open_dm(struct api_job *j, struct pg_conn *conn)
 		set_error(j, 400, "bad_request", "\"user\": the name of another user is required");
 		return;
 	}
-	peer = store_user_ensure(conn, json_string_value(user));
+	peer = store_user_find(conn, json_string_value(user));
+	if (peer == -ENOENT) {
+		json_decref(o);
+		set_error(j, 404, "not_found", "no such user");
+		return;
+	}
 	lo = peer < j->user_id ? peer : j->user_id;
 	hi = peer < j->user_id ? j->user_id : peer;
 	if (peer < 0 || store_dm_open(conn, lo, hi, &j->channel, &added) < 0) {
@@ -307,6 +314,58 @@ static void open_dm(struct api_job *j, struct pg_conn *conn)
 		edge_membership_changed(j->call.edge, lo, j->channel, true, false);
 		edge_membership_changed(j->call.edge, hi, j->channel, true, false);
 	}
+}
+
+/* The query argument name's text ("" when absent). */
+static const char *query_text(const struct api_call *c, const char *name)
+{
+	for (int i = 0; i < c->nquery; i++)
+		if (strcmp(c->query[i].name, name) == 0)
+			return c->query[i].value;
+	return "";
+}
+
+/* GET /users?q=: the directory, names starting with q. */
+static void list_users(struct api_job *j, struct pg_conn *conn)
+{
+	char(*names)[STORE_NAME_MAX] = calloc(DIRECTORY_MAX, sizeof(*names));
+	json_t *list = json_array();
+	int n = 0;
+
+	if (names == NULL ||
+	    store_users_search(conn, query_text(&j->call, "q"), DIRECTORY_MAX, names, &n) < 0) {
+		set_error(j, 503, "unavailable", "retry later");
+		n = -1;
+	}
+	for (int i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:s}", "name", names[i]));
+	if (n >= 0)
+		set_json(j, 200, json_pack("{s:O}", "users", list));
+	json_decref(list);
+	free(names);
+}
+
+/* GET /channels?scope=public&q=: the channel browser. */
+static void list_public(struct api_job *j, struct pg_conn *conn)
+{
+	struct store_public_channel *v = calloc(DIRECTORY_MAX, sizeof(*v));
+	json_t *list = json_array();
+	int n = 0;
+
+	if (v == NULL || store_public_channels(conn, j->user_id, query_text(&j->call, "q"),
+					       DIRECTORY_MAX, v, &n) < 0) {
+		set_error(j, 503, "unavailable", "retry later");
+		n = -1;
+	}
+	for (int i = 0; i < n; i++)
+		json_array_append_new(
+		    list, json_pack("{s:I, s:s, s:s, s:I, s:b}", "id", (json_int_t)v[i].id, "name",
+				    v[i].name, "kind", "public", "members",
+				    (json_int_t)v[i].members, "joined", v[i].joined));
+	if (n >= 0)
+		set_json(j, 200, json_pack("{s:O}", "channels", list));
+	json_decref(list);
+	free(v);
 }
 
 static json_t *message_json(const struct persist_message *m)
@@ -640,6 +699,8 @@ static void run(void *arg, struct pg_conn *conn)
 	case ROUTE_CHANNELS:
 		if (j->call.method == API_POST) {
 			create_channel(j, conn);
+		} else if (strcmp(query_text(&j->call, "scope"), "public") == 0) {
+			list_public(j, conn);
 		} else {
 			json_t *list = edge_user_channels(conn, j->user_id);
 			if (list)
@@ -666,6 +727,9 @@ static void run(void *arg, struct pg_conn *conn)
 		break;
 	case ROUTE_THREAD:
 		read_messages(j, conn);
+		break;
+	case ROUTE_USERS:
+		list_users(j, conn);
 		break;
 	case ROUTE_DMS:
 		open_dm(j, conn);

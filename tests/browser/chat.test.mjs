@@ -242,3 +242,34 @@ test("the operator page: admins only, live figures, closing a connection", async
   await ops.context().close();
   await d.context().close();
 });
+
+test("a public channel nobody added you to is found in the browser and joined", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  const erin = `erin${suffix}`, finn = `finn${suffix}`;
+  const e = await signIn(erin), f = await signIn(finn);
+  // erin creates a public channel; finn was never added to it
+  const made = await e.evaluate(async (name) =>
+    (await api("POST", "/api/v1/channels", { name })).status, `found-${suffix}`);
+  assert.equal(made, 201);
+  assert.equal(await f.locator("#channels .item", { hasText: `found-${suffix}` }).count(), 0);
+  await f.click("#browse-channels");
+  await f.fill("#browse-q", `FOUND-${suffix}`);
+  const row = f.locator("#browse-list li", { hasText: `#found-${suffix}` });
+  await row.locator(".count", { hasText: "1 member" }).waitFor();
+  await f.screenshot({ path: join(ARTIFACTS, "7-channel-browser.png") });
+  await row.locator("button", { hasText: "Join" }).click();
+  await f.locator("#channel-title", { hasText: `found-${suffix}` }).waitFor();
+  await f.locator("#channels .item", { hasText: `found-${suffix}` }).waitFor();
+  // and now it is live for finn: erin's message arrives
+  await e.locator("#channels .item", { hasText: `found-${suffix}` }).click();
+  await sendFrom(e, `welcome ${finn}`);
+  await messages(f, `welcome ${finn}`).waitFor();
+  // a DM with someone who does not exist is refused, in words
+  await f.click("#new-dm");
+  await f.fill("#prompt-input", `ghost${suffix}`);
+  await f.click("#prompt-ok");
+  await f.locator("text=no such user").first().waitFor({ timeout: 10000 });
+  assert.deepEqual(pageErrors, [], "no script errors in the pages");
+  await e.context().close();
+  await f.context().close();
+});

@@ -50,5 +50,7 @@ def test_no_ephemeral_dms_or_other_kinds(server):
     for kind in ("dm", "broadcast"):
         status, body = server.http("POST", "/api/v1/channels", {"name": unique("k"), "kind": kind}, user=user)
         assert status == 400 and body["error"]["code"] == "bad_request", kind
-    status, body = server.http("POST", "/api/v1/dms", {"user": unique()}, user=user)
+    peer = unique()
+    server.http("GET", "/api/v1/channels", user=peer)  # a DM is with someone who exists
+    status, body = server.http("POST", "/api/v1/dms", {"user": peer}, user=user)
     assert status == 201 and body["channel"]["kind"] == "dm"

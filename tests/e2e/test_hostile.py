@@ -84,6 +84,7 @@ def world():
     general, seq = run(setup())
     _, body = server.http("POST", "/api/v1/channels", {"name": unique("priv"), "kind": "private"}, user=owner)
     private = body["channel"]["id"]
+    server.http("GET", "/api/v1/channels", user=peer)  # a DM is with someone who exists
     _, body = server.http("POST", "/api/v1/dms", {"user": peer}, user=owner)
     dm = body["channel"]["id"]
     _, ack = server.http("POST", f"/api/v1/channels/{private}/messages", {"text": "secret"}, user=owner)
