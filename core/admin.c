@@ -94,7 +94,7 @@ static void gather_run(void *worker_arg, struct fanout_event *ev)
 			struct edge_conn_info *v = realloc(g->v, (size_t)cap * sizeof(*v));
 
 			if (v == NULL)
-				break; /* a shorter list; the count says so */
+				break; /* out of memory: a shorter list */
 			g->v = v;
 			g->cap = cap;
 		}

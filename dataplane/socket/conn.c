@@ -292,24 +292,25 @@ void conn_set_ws(struct sconn *c, const struct conn_ops *ops)
 
 const char *conn_peer(struct sconn *c, char *out, size_t n)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	socklen_t len = sizeof(ss);
 	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
 
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_INET) {
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+		ss.ss_family = AF_UNSPEC;
+	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 
 		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		port = ntohs(a->sin_port);
+		snprintf(out, n, "%s:%d", host, ntohs(a->sin_port));
 	} else if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 
 		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
 		snprintf(out, n, "[%s]:%d", host, ntohs(a->sin6_port));
-		return out;
+	} else {
+		snprintf(out, n, "?");
 	}
-	snprintf(out, n, "%s:%d", host, port);
 	return out;
 }
 
