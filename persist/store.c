@@ -229,6 +229,26 @@ int store_members_list(PGconn *conn, int64_t channel, struct store_member **out,
 	return 0;
 }
 
+int store_channel_admin(PGconn *conn, int64_t channel, int64_t user)
+{
+	char c[24], u[24];
+	const char *params[2] = {c, u};
+	PGresult *res;
+	int rc;
+
+	id_text(c, channel);
+	id_text(u, user);
+	res = run(conn, "cannot read a member's role",
+		  "SELECT 1 FROM channel_members WHERE channel_id = $1 AND user_id = $2 AND "
+		  "role = 'admin'",
+		  2, params);
+	if (res == NULL)
+		return -EIO;
+	rc = PQntuples(res) == 1;
+	PQclear(res);
+	return rc;
+}
+
 int64_t store_user_find(PGconn *conn, const char *name)
 {
 	const char *params[1] = {name};

@@ -63,6 +63,9 @@ int store_member_remove(struct pg_conn *conn, int64_t channel, int64_t user);
 
 /* The members of channel by name, at most 10,000, into *out (malloc'd, *n;
  * free it). 0 or -EIO, -ENOMEM. */
+/* Whether user administers channel: 1, 0, or -EIO. */
+int store_channel_admin(struct pg_conn *conn, int64_t channel, int64_t user);
+
 /* A user's id by exact name, without creating one: the id, -ENOENT, -EIO. */
 int64_t store_user_find(struct pg_conn *conn, const char *name);
 

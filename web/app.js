@@ -54,6 +54,7 @@ function channelState(info) {
   c.name = info.name;
   c.kind = info.kind;
   c.peer = info.peer || c.peer;
+  c.role = info.role || c.role;
   return c;
 }
 
@@ -127,6 +128,7 @@ async function openChannel(id) {
   $("channel-meta").textContent = c.kind === "dm" ? "direct message"
     : c.kind === "ephemeral" ? "live feed: messages are not kept" : c.kind + " channel";
   $("composer-input").placeholder = "Message " + (c.kind === "dm" ? label(c) : "#" + label(c));
+  document.dispatchEvent(new CustomEvent("fanout:channel", { detail: c })); // directory.js
   closeThread();
   renderSidebar();
   renderMessages();

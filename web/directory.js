@@ -2,8 +2,10 @@
 // The channel browser of the web client: the public channels, searched by
 // name, each with its member count and a Join button (docs/api.md,
 // "Channels": GET /api/v1/channels?scope=public&q=). A channel nobody added
-// you to is found here. Loaded after app.js, whose api(), refreshChannels()
-// and openChannel() it uses.
+// you to is found here. And "Add people" to the open channel (any member of
+// a public one, the admins of a private one: the server decides), its
+// refusals shown in the dialog. Loaded after app.js, whose api(),
+// refreshChannels(), openChannel() and flash() it uses.
 "use strict";
 
 const browse = { timer: null };
@@ -51,7 +53,34 @@ async function loadBrowse() {
   $("browse-list").replaceChildren(...items);
 }
 
+// Offered where the server would allow it; it checks again.
+document.addEventListener("fanout:channel", (e) => {
+  const c = e.detail;
+  $("invite").hidden = !(c.kind === "public" || (c.kind === "private" && c.role === "admin"));
+});
+
+async function invite(e) {
+  e.preventDefault();
+  const name = $("invite-input").value.trim();
+  if (e.submitter && e.submitter.value === "cancel") return $("invite-dialog").close();
+  if (!name) return;
+  const r = await api("POST", `/api/v1/channels/${state.current}/members`, { user: name });
+  if (!r.ok) {
+    $("invite-error").hidden = false;
+    $("invite-error").textContent = r.body.error ? r.body.error.message : "The server did not answer; try again.";
+    return;
+  }
+  $("invite-dialog").close();
+  flash(r.body.added ? `${name} was added` : `${name} is already a member`);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("invite").addEventListener("click", () => {
+    $("invite-input").value = "";
+    $("invite-error").hidden = true;
+    $("invite-dialog").showModal();
+  });
+  $("invite-form").addEventListener("submit", invite);
   $("browse-channels").addEventListener("click", () => {
     $("browse-q").value = "";
     $("browse").showModal();

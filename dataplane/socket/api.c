@@ -258,12 +258,20 @@ static void add_member(struct api_job *j, struct pg_conn *conn)
 	rc = store_channel_access(conn, j->channel, j->user_id, kind, &member);
 	if (!deny(j, rc, member, true) && strcmp(kind, "dm") == 0)
 		set_error(j, 403, "forbidden", "a DM has exactly its two members");
+	else if (!j->out && strcmp(kind, "private") == 0 &&
+		 (rc = store_channel_admin(conn, j->channel, j->user_id)) <= 0)
+		set_error(j, rc < 0 ? 503 : 403, rc < 0 ? "unavailable" : "forbidden",
+			  rc < 0 ? "retry later" : "only the channel's admins add members to it");
 	if (j->out) {
 		json_decref(o);
 		return;
 	}
-	target = store_user_ensure(conn, json_string_value(user));
+	target = store_user_find(conn, json_string_value(user));
 	json_decref(o);
+	if (target == -ENOENT) {
+		set_error(j, 404, "not_found", "no such user");
+		return;
+	}
 	rc = target < 0 ? -EIO : store_member_add(conn, j->channel, target);
 	if (rc < 0) {
 		set_error(j, 503, "unavailable", "retry later");

@@ -264,6 +264,23 @@ test("a public channel nobody added you to is found in the browser and joined", 
   await e.locator("#channels .item", { hasText: `found-${suffix}` }).click();
   await sendFrom(e, `welcome ${finn}`);
   await messages(f, `welcome ${finn}`).waitFor();
+  // erin adds finn to a private channel of hers; a name nobody has is
+  // refused in the dialog, in words; finn, not its admin, is offered no add
+  await e.evaluate(async (name) => {
+    await api("POST", "/api/v1/channels", { name, kind: "private" });
+    await refreshChannels();
+  }, `hush-${suffix}`);
+  await e.locator("#channels .item", { hasText: `hush-${suffix}` }).click();
+  await e.click("#invite");
+  await e.fill("#invite-input", `ghost${suffix}`);
+  await e.click("#invite-ok");
+  await e.locator("#invite-error", { hasText: "no such user" }).waitFor();
+  await e.screenshot({ path: join(ARTIFACTS, "8-invite-refused.png") });
+  await e.fill("#invite-input", finn);
+  await e.click("#invite-ok");
+  await f.locator("#channels .item", { hasText: `hush-${suffix}` }).click();
+  await f.locator("#channel-title", { hasText: `hush-${suffix}` }).waitFor();
+  assert.equal(await f.locator("#invite").isVisible(), false);
   // a DM with someone who does not exist is refused, in words
   await f.click("#new-dm");
   await f.fill("#prompt-input", `ghost${suffix}`);

@@ -349,7 +349,9 @@ def test_http_api_errors(server):
 
 
 def test_members_and_invites(server):
-    owner, guest = unique(), unique()
+    owner, guest, third = unique(), unique(), unique()
+    for u in (guest, third):
+        server.http("GET", "/api/v1/channels", user=u)  # users exist once seen
     status, body = server.http("POST", "/api/v1/channels", {"name": unique("team"), "kind": "private"}, user=owner)
     chan = body["channel"]["id"]
     status, body = server.http("POST", f"/api/v1/channels/{chan}/members", {"user": guest}, user=owner)
@@ -359,6 +361,20 @@ def test_members_and_invites(server):
     assert {(m["name"], m["role"]) for m in body["members"]} == {(owner, "admin"), (guest, "member")}
     status, body = server.http("POST", f"/api/v1/channels/{chan}/members", {"user": unique()}, user=unique())
     assert status == 404
+    # a private channel's members are added by its admins only
+    status, body = server.http("POST", f"/api/v1/channels/{chan}/members", {"user": third}, user=guest)
+    assert status == 403 and body["error"]["code"] == "forbidden", body
+    # nobody of that name: 404, and no user is made
+    ghost = unique("ghost")
+    status, body = server.http("POST", f"/api/v1/channels/{chan}/members", {"user": ghost}, user=owner)
+    assert status == 404 and body["error"]["message"] == "no such user", body
+    assert sql(f"SELECT count(*) FROM users WHERE name = '{ghost}'") == [["0"]]
+    # a public channel's members may add others
+    status, body = server.http("POST", "/api/v1/channels", {"name": unique("open")}, user=owner)
+    pub = body["channel"]["id"]
+    server.http("POST", f"/api/v1/channels/{pub}/join", user=guest)
+    status, body = server.http("POST", f"/api/v1/channels/{pub}/members", {"user": third}, user=guest)
+    assert status == 201, body
 
 
 # Bad input on the websocket.
