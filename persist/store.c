@@ -172,16 +172,23 @@ int store_channel_create(PGconn *conn, const char *name, const char *kind, int64
 	return rc;
 }
 
-static int member_change(PGconn *conn, int64_t channel, int64_t user, const char *sql)
+/* sql run with $1 the channel and $2 the user. */
+static PGresult *run_member(PGconn *conn, const char *what, const char *sql, int64_t channel,
+			    int64_t user)
 {
 	char c[24], u[24];
 	const char *params[2] = {c, u};
-	PGresult *res;
-	int rc;
 
 	id_text(c, channel);
 	id_text(u, user);
-	res = run(conn, "cannot change a channel's members", sql, 2, params);
+	return run(conn, what, sql, 2, params);
+}
+
+static int member_change(PGconn *conn, int64_t channel, int64_t user, const char *sql)
+{
+	PGresult *res = run_member(conn, "cannot change a channel's members", sql, channel, user);
+	int rc;
+
 	if (res == NULL)
 		return -EIO;
 	rc = atoi(PQcmdTuples(res)) > 0;
@@ -231,17 +238,12 @@ int store_members_list(PGconn *conn, int64_t channel, struct store_member **out,
 
 int store_channel_admin(PGconn *conn, int64_t channel, int64_t user)
 {
-	char c[24], u[24];
-	const char *params[2] = {c, u};
-	PGresult *res;
+	PGresult *res = run_member(conn, "cannot read a member's role",
+				   "SELECT 1 FROM channel_members WHERE channel_id = $1 AND "
+				   "user_id = $2 AND role = 'admin'",
+				   channel, user);
 	int rc;
 
-	id_text(c, channel);
-	id_text(u, user);
-	res = run(conn, "cannot read a member's role",
-		  "SELECT 1 FROM channel_members WHERE channel_id = $1 AND user_id = $2 AND "
-		  "role = 'admin'",
-		  2, params);
 	if (res == NULL)
 		return -EIO;
 	rc = PQntuples(res) == 1;
