@@ -470,10 +470,10 @@ static void needs_restart(void *arg, const char *section, const char *key)
 }
 
 /* SIGHUP (systemctl reload): reads the configuration again and applies what
- * can change while serving, the log level and the limits; names every other
- * key that
- * changed, which takes a restart. A file that does not load changes
- * nothing. Connections are not touched. */
+ * can change while serving, the log level and the [server] limits; names
+ * every other key that changed, which takes a restart. A file that does not
+ * load changes nothing. Connections are not closed; they follow the limits
+ * from their next publish or frame. */
 static void reload(struct daemon *d)
 {
 	struct config *next = malloc(sizeof(*next));
