@@ -332,8 +332,9 @@ static int channel_info(struct node_opts *o, const char *id)
 	       json_string_value(json_object_get(r, "name")),
 	       json_string_value(json_object_get(r, "kind")),
 	       json_string_value(json_object_get(r, "created_at")));
-	printf("  last seq %lld, %lld members\n",
+	printf("  last seq %lld, owner epoch %lld, %lld members\n",
 	       (long long)json_integer_value(json_object_get(r, "last_seq")),
+	       (long long)json_integer_value(json_object_get(r, "owner_epoch")),
 	       (long long)json_integer_value(json_object_get(r, "members")));
 	printf("  on %s: %lld subscribed connections; %s\n",
 	       json_string_value(json_object_get(node, "name")),

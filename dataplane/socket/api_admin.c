@@ -102,12 +102,13 @@ static void channel_read(void *arg, struct pg_conn *conn)
 	} else {
 		owned = publish_owns(edge_publish(j->call.edge), ci.id, &epoch);
 		j->status = 200;
-		j->out = dump(json_pack(
-		    "{s:I, s:s, s:s, s:I, s:I, s:s, s:{s:s, s:b, s:I, s:i}}", "id",
-		    (json_int_t)ci.id, "name", ci.name, "kind", ci.kind, "last_seq",
-		    (json_int_t)ci.last_seq, "members", (json_int_t)ci.members, "created_at",
-		    ci.created_at, "node", "name", j->call.node, "owner", owned, "epoch",
-		    (json_int_t)(owned ? epoch : 0), "subscribers", j->subscribers));
+		j->out = dump(
+		    json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:{s:s, s:b, s:I, s:i}}", "id",
+			      (json_int_t)ci.id, "name", ci.name, "kind", ci.kind, "last_seq",
+			      (json_int_t)ci.last_seq, "owner_epoch", (json_int_t)ci.owner_epoch,
+			      "members", (json_int_t)ci.members, "created_at", ci.created_at,
+			      "node", "name", j->call.node, "owner", owned, "epoch",
+			      (json_int_t)(owned ? epoch : 0), "subscribers", j->subscribers));
 	}
 	fanout_post_event(edge_fanout(j->call.edge), j->call.worker, &j->ev);
 }

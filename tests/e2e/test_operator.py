@@ -92,6 +92,7 @@ def test_list_filter_and_kill(node):
         rc, out, err = ctl(node, "channel", "info", str(general), "-o", "json")
         info = json.loads(out)
         assert rc == 0 and info["name"] == "general" and info["node"]["owner"] is True
+        assert info["owner_epoch"] >= 0 and info["last_seq"] >= 0
         assert info["node"]["subscribers"] >= 1 and info["members"] >= 2
         # kill bob: his client sees 4002, alice stays
         rc, out, err = ctl(node, "connections", "kill", str(mine[bob]["id"]))
