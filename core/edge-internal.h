@@ -14,6 +14,8 @@
 struct sub {
 	int64_t channel;
 	int64_t last_seq; /* highest seq queued to the client */
+	bool anchored;	  /* last_seq is a cursor the client holds (since given,
+			   * or a frame queued): a gap above it is fetched */
 	int64_t seen_seq; /* highest seq this connection has seen, live or read */
 	bool catching_up; /* replaying from PostgreSQL; live frames are held */
 	bool fetching;	  /* a history page is in flight */

@@ -84,6 +84,7 @@ static void on_subscribe(struct session *s, json_t *msg, const char *req, const 
 		/* A live-only channel has no history: since is ignored. */
 		if (since && json_is_integer(since) && !session_is_ephemeral(s, channel)) {
 			sub->last_seq = json_integer_value(since);
+			sub->anchored = true;
 			sub->catching_up = true;
 		}
 		json_array_append_new(done, json_integer(channel));

@@ -175,7 +175,7 @@ static void lag(struct session *s, struct frame *extra)
 		if (sub && f->seq - 1 < sub->last_seq)
 			sub->last_seq = f->seq - 1;
 		if (sub)
-			sub->catching_up = true;
+			sub->catching_up = sub->anchored = true;
 		s->qbytes -= f->len;
 		frame_unref(f);
 	}
@@ -184,7 +184,7 @@ static void lag(struct session *s, struct frame *extra)
 		if (sub && extra->seq - 1 < sub->last_seq)
 			sub->last_seq = extra->seq - 1;
 		if (sub)
-			sub->catching_up = true;
+			sub->catching_up = sub->anchored = true;
 	}
 	for (unsigned i = 0; i < nkeep; i++)
 		s->q[i] = keep[i];
@@ -387,14 +387,16 @@ void session_deliver(struct session *s, struct frame *f)
 		frame_unref(f); /* already sent: from history, or a duplicate */
 		return;
 	}
-	if (sub->last_seq > 0 && f->seq != sub->last_seq + 1) {
-		/* A gap (a lost inbox frame): fetch it, hold this one. */
+	if (sub->anchored && f->seq != sub->last_seq + 1) {
+		/* A gap (a lost inbox frame; seq 1 itself after a subscribe
+		 * from since 0): fetch it, hold this one. */
 		sub->catching_up = true;
 		hold(sub, s, f);
 		session_fetch_more(s);
 		return;
 	}
 	sub->last_seq = f->seq;
+	sub->anchored = true;
 	enqueue(s, f);
 }
 
@@ -419,7 +421,7 @@ void session_catch_up(struct session *s, int64_t channel)
 {
 	struct sub *sub = session_find_sub(s, channel);
 
-	if (sub && sub->last_seq > 0) {
+	if (sub && sub->anchored) {
 		sub->catching_up = true;
 		session_fetch_more(s);
 	}
@@ -428,7 +430,7 @@ void session_catch_up(struct session *s, int64_t channel)
 void session_catch_up_all(struct session *s)
 {
 	for (int i = 0; i < s->nsubs; i++)
-		if (s->subs[i].last_seq > 0)
+		if (s->subs[i].anchored)
 			s->subs[i].catching_up = true;
 	session_fetch_more(s);
 }

@@ -276,6 +276,74 @@ static void test_slow_consumer_stays_bounded_and_resumes_from_its_cursor(void **
 	assert_int_equal(seq_of(next_out()), 13);
 }
 
+/* A catch-up page of history holding seqs from..to of a channel. */
+static void answer_page(int64_t channel, struct persist_message *m, int64_t from, int64_t to,
+			int64_t head)
+{
+	struct persist_history page = {.count = 0, .head = head, .messages = m};
+
+	for (int64_t seq = from; seq <= to; seq++)
+		m[page.count++] = (struct persist_message){.channel_id = channel,
+							   .seq = seq,
+							   .author_name = "bob",
+							   .kind = "message",
+							   .client_msg_id = "c",
+							   .body = "b",
+							   .body_len = 1,
+							   .reactions = ""};
+	session_history_page(s, &page, channel, NULL, true);
+}
+
+/* A subscribe from since 0 to an empty channel is a cursor at 0: seq 1 lost
+ * on its way (a cut peer link) and seq 2 arriving live is a gap, fetched
+ * from PostgreSQL, not a start; a lost-frame catch-up reaches it too. A
+ * subscribe without since starts at the first live frame, whatever it is. */
+static void test_a_subscribe_from_zero_fetches_a_lost_first_seq(void **state)
+{
+	struct persist_message m[4];
+
+	drain_out();
+	send_text("{\"type\":\"subscribe\",\"channels\":[{\"channel\":1,\"since\":0}]}");
+	drain_out();
+	assert_int_equal(history.calls, 1);
+	answer_page(1, m, 1, 0, 0); /* empty: the channel has no rows yet */
+	assert_false(session_find_sub(s, 1)->catching_up);
+
+	session_deliver(s, durable(2));
+	assert_string_equal(next_out(), ""); /* held, not sent before seq 1 */
+	assert_int_equal(history.calls, 2);
+	assert_int_equal(history.after, 0);
+	answer_page(1, m, 1, 2, -1);
+	assert_int_equal(seq_of(next_out()), 1);
+	assert_int_equal(seq_of(next_out()), 2);
+	assert_false(session_find_sub(s, 1)->catching_up);
+
+	/* Channel 2 from since 0, still empty when the peer link comes back:
+	 * the catch-up after a lost frame reads it again. */
+	send_text("{\"type\":\"subscribe\",\"channels\":[{\"channel\":2,\"since\":0}]}");
+	drain_out();
+	assert_int_equal(history.channel, 2);
+	answer_page(2, m, 1, 0, 0);
+	assert_false(session_find_sub(s, 2)->catching_up);
+	history.calls = 0;
+	session_catch_up(s, 2);
+	assert_int_equal(history.calls, 1);
+	assert_int_equal(history.after, 0);
+}
+
+static void test_a_subscribe_without_since_starts_live(void **state)
+{
+	drain_out();
+	send_text("{\"type\":\"subscribe\",\"channels\":[{\"channel\":1}]}");
+	drain_out();
+	assert_int_equal(history.calls, 0);
+	session_deliver(s, durable(5));
+	assert_int_equal(seq_of(next_out()), 5);
+	session_catch_up(s, 1); /* now a cursor at 5 */
+	assert_int_equal(history.calls, 1);
+	assert_int_equal(history.after, 5);
+}
+
 /* Drains the worker until n answers have come out (or 5 s pass); their
  * texts in out. */
 static int answers(char out[][256], int n)
@@ -407,6 +475,10 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_slow_consumer_stays_bounded_and_resumes_from_its_cursor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_subscribe_from_zero_fetches_a_lost_first_seq,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_subscribe_without_since_starts_live, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_handoff_answers_every_publish_in_order,
 					    setup_handoff, teardown),
 	    cmocka_unit_test_setup_teardown(test_handoff_refusals_are_answered, setup_handoff,
