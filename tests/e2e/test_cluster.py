@@ -6,7 +6,6 @@ cluster of its own (a unique cluster name in etcd)."""
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import time

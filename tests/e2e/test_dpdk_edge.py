@@ -98,7 +98,6 @@ def edge(netns):
              f"--vdev=net_af_packet{SUFFIX},iface={VETH_EDGE},qdisc_bypass=0,framecnt=4096\n"
              f"port = net_af_packet{SUFFIX}\naddress = {EDGE_IP}/24\nlisten_port = {WS_PORT}\n"
              "max_connections = 1024\nupgrade_slots = 256\n")
-    # publishes as fast as the test sends them (the default allows 50/s)
     # publishes as fast as the test sends them (the default allows 50/s); a
     # heartbeat longer than the slowest run under impairment
     extra += "[auth]\nadmins = ops\n"

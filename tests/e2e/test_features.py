@@ -2,7 +2,6 @@
 """End-to-end tests of edits, deletes, reactions, read cursors and typing:
 each feature and each refusal."""
 import asyncio
-import json
 
 from conftest import Client, run, sql, unique
 

@@ -3,7 +3,6 @@
 protocol, membership boundaries, and the invariants of DESIGN.md section 3."""
 import asyncio
 import json
-import time
 
 import pytest
 import websockets

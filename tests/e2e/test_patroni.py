@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import time
 import urllib.parse
 
 import pytest

@@ -22,7 +22,6 @@ def test_random_disconnects_and_resumes(server):
         assert server.http("POST", f"/api/v1/channels/{chan}/join", user=u)[0] == 200
     total = PUBLISHERS * PER_PUBLISHER
     received = {u: [] for u in subs}
-    done = asyncio.Event
 
     async def publisher(user, seed):
         r = random.Random(seed)
