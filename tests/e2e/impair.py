@@ -1,15 +1,19 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""An impairing Ethernet forwarder for the DPDK edge tests: bridges two
-interfaces (raw AF_PACKET sockets) and, in both directions, drops, delays,
-reorders and duplicates frames like tc netem would. The test kernel has no
-sch_netem, so test_dpdk_edge.py puts this between the kernel clients and
-the DPDK port instead. Seeded: a run is reproducible.
+"""An impairing Ethernet forwarder for the DPDK edge tests and the fault
+harness's clients (tests/faults/netem.py): bridges two interfaces (raw
+AF_PACKET sockets) and, in both directions, drops, delays, reorders and
+duplicates frames like tc netem would. The test kernel has no sch_netem, so
+test_dpdk_edge.py puts this between the kernel clients and the DPDK port,
+and the fault harness between its clients and the nodes. Seeded: a run is
+reproducible.
 
     python3 impair.py IFACE_A IFACE_B [--loss P] [--delay MS] [--jitter MS]
-                      [--reorder P] [--duplicate P] [--seed N] [--stats FILE]
+                      [--reorder P] [--duplicate P] [--seed N] [--stats FILE] [--off]
 
 Reordering as netem does it: a reordered frame goes out at once while the
-others wait their delay. Stops on SIGTERM, writing its counts to --stats."""
+others wait their delay. SIGUSR1 turns the impairment on, SIGUSR2 off (the
+fault harness's netem bursts); --off starts it off, forwarding frames as
+they come. Stops on SIGTERM, writing its counts to --stats."""
 import argparse
 import heapq
 import json
@@ -41,18 +45,27 @@ def main():
     p.add_argument("--duplicate", type=float, default=0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--stats")
+    p.add_argument("--off", action="store_true")
     a = p.parse_args()
     rnd = random.Random(a.seed)
     socks = {"a": open_raw(a.a), "b": open_raw(a.b)}
     other = {"a": socks["b"], "b": socks["a"]}
     queue, seq = [], 0  # (due, seq, socket, frame)
-    stats = {"forwarded": 0, "dropped": 0, "duplicated": 0, "reordered": 0}
-    running = [True]
+    stats = {"forwarded": 0, "dropped": 0, "duplicated": 0, "reordered": 0, "bursts": 0}
+    running, on = [True], [not a.off]
     signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
+
+    def switch(state):
+        stats["bursts"] += state and not on[0]
+        on[0] = state
+    signal.signal(signal.SIGUSR1, lambda *_: switch(True))
+    signal.signal(signal.SIGUSR2, lambda *_: switch(False))
 
     def schedule(out, frame, now):
         nonlocal seq
-        if rnd.random() < a.reorder:
+        if not on[0]:
+            due = now
+        elif rnd.random() < a.reorder:
             due = now
             stats["reordered"] += 1
         else:
@@ -82,11 +95,11 @@ def main():
                     break
                 if addr[2] == PACKET_OUTGOING:
                     continue  # our own sends, seen again
-                if rnd.random() < a.loss:
+                if on[0] and rnd.random() < a.loss:
                     stats["dropped"] += 1
                     continue
                 schedule(other[name], frame, now)
-                if rnd.random() < a.duplicate:
+                if on[0] and rnd.random() < a.duplicate:
                     stats["duplicated"] += 1
                     schedule(other[name], frame, now)
     if a.stats:

@@ -12,6 +12,12 @@ operation to a history (JSON lines), then runs the checker (check.py) on it.
     run.py --out DIR [--duration 60|30m] [--faults kill,pause,pg-restart,pg-kill]
            [--interval 2s] [--seed N] [--nodes 1..5] [--publishers 4]
            [--subscribers 3] [--unsafe-async-commit] [--patroni]
+           [--netem loss=P,delay=MS,jitter=MS,reorder=P,duplicate=P]
+
+With netem among the faults the clients reach the nodes through an
+impairing forwarder in network namespaces of their own (netem.py), and a
+netem fault makes it drop, delay, reorder and duplicate their frames for 1
+to 4 s (--netem says how much).
 
 With --nodes N > 1 it starts a private etcd and a cluster of N nodes
 (docs/cluster.md); clients spread over the nodes and move to another when
@@ -41,7 +47,6 @@ were acknowledged: the checker must report lost acks. Exit: the checker's
 (0 clean, 1 violations), 2 when the run itself could not be made."""
 import argparse
 import asyncio
-import http.client
 import json
 import os
 import random
@@ -61,9 +66,10 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from conftest import SECRET, Proxy, free_port_pair, free_ports, http_request, token  # noqa: E402  (independent JWTs, as the e2e tests)
 
 import check  # noqa: E402
+import netem  # noqa: E402
 
 FAULTS = ("kill", "pause", "pg-restart", "pg-kill", "etcd-kill", "partition", "pg-failover",
-          "pg-switchover")
+          "pg-switchover", "netem")
 CLUSTER_FAULTS = ("etcd-kill", "partition")
 PATRONI_FAULTS = ("pg-failover", "pg-switchover")
 
@@ -230,16 +236,19 @@ class Etcd:
 
 
 class Fanoutd:
-    def __init__(self, binary, directory, dsn, unsafe, cluster="", read_dsn=""):
+    def __init__(self, binary, directory, dsn, unsafe, cluster="", read_dsn="",
+                 listen="127.0.0.1"):
         """cluster: a [cluster] section's text, or "" for a node alone;
-        read_dsn: standbys for history pages."""
+        read_dsn: standbys for history pages; listen: the address the
+        clients' path reaches (the harness itself uses loopback)."""
         self.binary, self.dir, self.dsn = binary, directory, dsn
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         os.makedirs(directory, exist_ok=True)
         self.config = os.path.join(directory, "fanout.ini")
         with open(self.config, "w") as f:
-            f.write(f"[server]\nport = {self.port}\nheartbeat_ms = 30000\n"
+            f.write(f"[server]\nport = {self.port}\nlisten_address = {listen}\n"
+                    "heartbeat_ms = 30000\n"
                     "publish_rate = 100000\npublish_burst = 100000\n"
                     f"[postgres]\nallow_unsafe_commit = {'true' if unsafe else 'false'}\n"
                     f"read_dsn = {read_dsn}\n"
@@ -289,8 +298,9 @@ class Fanoutd:
 
 
 class Run:
-    def __init__(self, a, nodes, pg, hist, etcd=None):
+    def __init__(self, a, nodes, pg, hist, etcd=None, path=None):
         self.a, self.nodes, self.pg, self.h, self.etcd = a, nodes, pg, hist, etcd
+        self.path = path or netem.Loopback()  # where the clients' sockets live
         self.rng = random.Random(a.seed)  # the workload's
         # The nemesis draws from its own generator: the seed alone fixes the
         # schedule of faults, whatever the workload's tasks draw meanwhile.
@@ -304,9 +314,10 @@ class Run:
             node = self.nodes[at % len(self.nodes)]
             at += 1
             try:
-                ws = await websockets.connect(f"ws://127.0.0.1:{node.port}/ws?token="
-                                              f"{token(user)}", ping_interval=None,
-                                              open_timeout=2, close_timeout=1, max_size=2**24)
+                ws = await websockets.connect(f"ws://{self.path.host}:{node.port}/ws?token="
+                                              f"{token(user)}", sock=await self.dial(node),
+                                              ping_interval=None, open_timeout=2,
+                                              close_timeout=1, max_size=2**24)
                 hello = json.loads(await asyncio.wait_for(ws.recv(), 3))
                 if hello.get("type") == "hello":
                     return ws
@@ -315,6 +326,42 @@ class Run:
                 pass
             await asyncio.sleep(0.2)
         return None
+
+    async def dial(self, node):
+        """A TCP connection to node over the clients' path."""
+        s = self.path.socket()
+        s.setblocking(False)
+        try:
+            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(
+                s, (self.path.host, node.port)), 2)
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+    async def http(self, node, method, path, user, body, headers, timeout):
+        """One HTTP/1.1 request over the clients' path: (status, JSON body or
+        None)."""
+        async def call():
+            reader, writer = await asyncio.open_connection(sock=await self.dial(node))
+            try:
+                data = json.dumps(body).encode()
+                head = [f"{method} {path} HTTP/1.1", f"Host: {self.path.host}:{node.port}",
+                        f"Authorization: Bearer {token(user)}", "Connection: close",
+                        "Content-Type: application/json", f"Content-Length: {len(data)}"]
+                head += [f"{k}: {v}" for k, v in headers.items()]
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+                status = int((await reader.readline()).split()[1])
+                length = None
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    key, _, value = line.decode().partition(":")
+                    if key.strip().lower() == "content-length":
+                        length = int(value)
+                raw = await (reader.read() if length is None else reader.readexactly(length))
+                return status, (json.loads(raw) if raw else None)
+            finally:
+                writer.close()
+        return await asyncio.wait_for(call(), timeout)
 
     # ---- publishers ----
 
@@ -349,10 +396,10 @@ class Run:
             body["parent_seq"] = parent
         try:
             node = self.nodes[state["at"] % len(self.nodes)]
-            status, body = await asyncio.to_thread(
-                node.http, "POST", f"/api/v1/channels/{channel}/messages", user, body,
-                {"Idempotency-Key": cid}, 3)
-        except (OSError, http.client.HTTPException, ValueError) as e:
+            status, body = await self.http(node, "POST", f"/api/v1/channels/{channel}/messages",
+                                           user, body, {"Idempotency-Key": cid}, 3)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError,
+                IndexError) as e:
             # killed mid-answer: the outcome is unknown; the next try elsewhere
             state["at"] += 1
             return "info", type(e).__name__
@@ -461,6 +508,8 @@ class Run:
             self.pg.fail_over()
         elif kind == "pg-switchover":
             self.pg.switch_over()
+        elif kind == "netem":  # the clients' path drops, delays, reorders, duplicates
+            self.path.burst(self.fault_rng.uniform(1, 4))
 
 
 def setup_channels(node, publishers, subscribers):
@@ -509,11 +558,11 @@ def seconds(text):
     return float(text)
 
 
-def start_nodes(a, pg, etcd):
+def start_nodes(a, pg, etcd, path):
     """One fanoutd, or with --nodes N a cluster of N on the private etcd."""
     if a.nodes == 1:
         return [Fanoutd(a.bin, a.out, pg.dsn, a.unsafe_async_commit,
-                        read_dsn=getattr(pg, "read_dsn", ""))]
+                        read_dsn=getattr(pg, "read_dsn", ""), listen=path.listen)]
     nodes = []
     for k in range(1, a.nodes + 1):
         proxy = Proxy()  # the others reach this node's peer port through it
@@ -521,7 +570,7 @@ def start_nodes(a, pg, etcd):
                    f"peer = 127.0.0.1:{proxy.target}\nadvertise = 127.0.0.1:{proxy.port}\n"
                    "lease_ttl_s = 1\n")
         nodes.append(Fanoutd(a.bin, os.path.join(a.out, f"n{k}"), pg.dsn,
-                             a.unsafe_async_commit, section))
+                             a.unsafe_async_commit, section, listen=path.listen))
         nodes[-1].proxy = proxy
     return nodes
 
@@ -552,6 +601,8 @@ def main(argv=None):
     p.add_argument("--subscribers", type=int, default=3)
     p.add_argument("--unsafe-async-commit", action="store_true")
     p.add_argument("--patroni", action="store_true")
+    p.add_argument("--netem", default=netem.DEFAULT,
+                   help="what a netem burst does to the clients' path (default %(default)s)")
     p.add_argument("--bin", default=os.environ.get("FANOUT_BIN",
                                                    os.path.join(ROOT, "build/apps/fanoutd")))
     a = p.parse_args(argv)
@@ -563,31 +614,51 @@ def main(argv=None):
               "--nodes > 1; pg-failover and pg-switchover need --patroni, which takes no pg-kill or "
               "pg-restart), fewer than 2 publishers, or --nodes not 1..5", file=sys.stderr)
         return 2
+    try:
+        knobs = netem.parse(a.netem)
+    except ValueError as e:
+        print(f"run: {e}", file=sys.stderr)
+        return 2
     os.makedirs(a.out, exist_ok=True)
     print(f"run: seed {a.seed}, {a.duration:g} s, {a.nodes} node(s), faults "
           f"{a.faults or 'none'} every ~{a.interval:g} s"
           f"{', UNSAFE async commit (negative control)' if a.unsafe_async_commit else ''}")
-    hist, pg, etcd, nodes = History(), None, None, []
+    hist, pg, etcd, nodes, lane = History(), None, None, [], netem.Loopback()
     try:
+        if "netem" in faults:
+            lane = netem.ClientPath(a.out, a.seed, knobs)
         etcd = Etcd(os.path.join(a.out, "etcd")) if a.nodes > 1 or a.patroni else None
         pg = (Patroni(os.path.join(a.out, "patroni"), etcd, a.unsafe_async_commit) if a.patroni
               else Postgres(os.path.join(a.out, "pg"), a.unsafe_async_commit))
-        nodes = start_nodes(a, pg, etcd)
+        nodes = start_nodes(a, pg, etcd, lane)
         tag = f"{a.seed % 100000}"
         publishers = [f"fp{tag}x{i}" for i in range(a.publishers)]
         subscribers = [f"fs{tag}x{i}" for i in range(a.subscribers)]
         channels, dm = setup_channels(nodes[0], publishers, subscribers)
-        r = Run(a, nodes, pg, hist, etcd)
+        r = Run(a, nodes, pg, hist, etcd, lane)
         asyncio.run(drive(r, publishers, subscribers, channels, dm))
         path = os.path.join(a.out, "history.jsonl")
         hist.write(path)
         if a.patroni:
             report_failovers(hist, pg)
-        return check.main([path, "--dsn", pg.dsn, "--json", os.path.join(a.out, "report.json")])
+        counts = lane.stop()
+        if counts:
+            print(f"run: netem on the clients' path ({a.netem}): {counts['bursts']} burst(s), "
+                  f"{counts['forwarded']} frames forwarded, {counts['dropped']} dropped, "
+                  f"{counts['reordered']} reordered, {counts['duplicated']} duplicated")
+        report = os.path.join(a.out, "report.json")
+        rc = check.main([path, "--dsn", pg.dsn, "--json", report])
+        if counts and os.path.exists(report):
+            with open(report) as f:
+                merged = dict(json.load(f), netem=counts)
+            with open(report, "w") as f:
+                json.dump(merged, f, indent=1)
+        return rc
     except (RuntimeError, subprocess.CalledProcessError, OSError, KeyError, TypeError) as e:
         print(f"run: the run could not be made: {e}", file=sys.stderr)
         return 2
     finally:
+        lane.stop()
         for node in nodes:
             node.stop()
         if etcd:

@@ -34,14 +34,21 @@ def test_a_run_with_faults_loses_nothing(tmp_path):
 
 def test_a_cluster_run_with_faults_loses_nothing(tmp_path):
     """Three nodes on a private etcd: a random node killed or paused past
-    its lease, its peer link cut, etcd killed; clients move to another
-    node."""
+    its lease, its peer link cut, etcd killed, the clients' path lossy for a
+    while (netem: frames dropped, delayed, reordered, duplicated); clients
+    move to another node."""
     rc, report = run(tmp_path, "--nodes", "3", "--duration", "30",
-                     "--faults", "kill,pause,etcd-kill,partition", "--interval", "2", "--seed", "13")
+                     "--faults", "kill,pause,etcd-kill,partition,netem", "--interval", "2",
+                     "--seed", "8")
     assert report is not None
     assert rc == 0, report["violations"][:10]
     assert sum(report["faults"].values()) >= 5, report["faults"]
-    assert report["faults"].get("partition", 0) >= 1, report["faults"]  # the seed's schedule
+    for kind in ("partition", "netem"):  # the seed's schedule has both
+        assert report["faults"].get(kind, 0) >= 1, report["faults"]
+    # the clients' frames really crossed the forwarder, and some were hit
+    netem = report["netem"]
+    assert netem["bursts"] >= 1 and netem["forwarded"] > 1000, netem
+    assert netem["dropped"] > 0 and netem["reordered"] > 0 and netem["duplicated"] > 0, netem
     assert report["acknowledged"] > 300
     # channels changed owner, so rule 5 (no commit under an old epoch) judged
     # something
@@ -94,6 +101,7 @@ def test_bad_arguments_are_refused(tmp_path):
     for args in (["--faults", "meteor"], ["--faults", "etcd-kill"], ["--faults", "partition"],
                  ["--nodes", "9"],
                  ["--faults", "pg-failover"], ["--faults", "pg-switchover"],
-                 ["--patroni", "--faults", "pg-kill"]):
+                 ["--patroni", "--faults", "pg-kill"], ["--netem", "loss=2"],
+                 ["--netem", "jam=1"]):
         rc, report = run(tmp_path, *args)
         assert rc == 2 and report is None, args
