@@ -241,10 +241,30 @@ char *metrics_render(size_t *len)
  * bound when it is in the +Inf bucket), or -1 with no observations. */
 double metric_histogram_quantile(struct metric_histogram *h, double q)
 {
+	return metric_histogram_quantile_since(h, NULL, q);
+}
+
+void metric_histogram_copy(struct metric_histogram *dst, const struct metric_histogram *src)
+{
+	dst->bounds_ns = src->bounds_ns;
+	dst->nbounds = src->nbounds;
+	for (int i = 0; i <= src->nbounds; i++)
+		atomic_store(&dst->buckets[i],
+			     atomic_load_explicit(&src->buckets[i], memory_order_relaxed));
+	atomic_store(&dst->sum_ns, atomic_load_explicit(&src->sum_ns, memory_order_relaxed));
+	atomic_store(&dst->count, atomic_load_explicit(&src->count, memory_order_relaxed));
+}
+
+double metric_histogram_quantile_since(const struct metric_histogram *h,
+				       const struct metric_histogram *before, double q)
+{
 	uint64_t counts[METRIC_HISTOGRAM_MAX_BUCKETS + 1], total = 0, seen = 0;
 
 	for (int i = 0; i <= h->nbounds; i++) {
 		counts[i] = atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+		if (before)
+			counts[i] -=
+			    atomic_load_explicit(&before->buckets[i], memory_order_relaxed);
 		total += counts[i];
 	}
 	if (total == 0 || h->nbounds == 0)

@@ -76,6 +76,12 @@ json_t *metrics_snapshot(void);
  * observations; the largest finite bound when it is past them; -1 when h is
  * empty. */
 double metric_histogram_quantile(struct metric_histogram *h, double q);
+/* The same over the observations made since before, a copy of h taken
+ * earlier (NULL: all of them). */
+double metric_histogram_quantile_since(const struct metric_histogram *h,
+				       const struct metric_histogram *before, double q);
+/* Copies src's figures into dst (each read atomically, not all at once). */
+void metric_histogram_copy(struct metric_histogram *dst, const struct metric_histogram *src);
 
 /* Renders every registered metric; returns a malloc'd NUL-terminated string
  * (free() it) and its length in *len, or NULL with errno set. */

@@ -405,6 +405,7 @@ static void cluster_on_publish(struct cluster *c, const char *peer, const struct
 		return;
 	}
 	rc->cookie.done = remote_done;
+	rc->cookie.received_ns = time_mono_ns();
 	rc->c = c;
 	rc->req = m->req;
 	snprintf(rc->peer, sizeof(rc->peer), "%s", peer);

@@ -154,6 +154,7 @@ void handoff_offer(struct session *s, int64_t channel, const char *data, size_t 
 		return;
 	}
 	slot->session = s->id;
+	slot->base.received_ns = s->last_rx_ns;
 	slot->channel = channel;
 	slot->user_id = s->user_id;
 	memcpy(slot->user_name, s->user_name, sizeof(slot->user_name));

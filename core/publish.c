@@ -33,6 +33,16 @@ struct publish_state {
 };
 
 static struct metric_counter m_publishes, m_frames_encoded;
+/* The publish's stages on this node (docs/operations.md, "The durable
+ * path's stages"): arrival to the door, and arrival to its frame handed to
+ * the fan-out. */
+static struct metric_histogram m_accept, m_publish;
+
+static void observe_since(struct metric_histogram *h, const struct commit_cookie *c)
+{
+	if (c && c->received_ns)
+		metric_observe_ns(h, time_mono_ns() - c->received_ns);
+}
 
 static enum route_owner local_owner(void *ctx, int64_t channel, int64_t *epoch)
 {
@@ -58,6 +68,16 @@ struct publish_state *publish_create(const struct route *route, struct fanout *f
 					 "Messages encoded into a frame for the fan-out (once "
 					 "each).",
 					 &m_frames_encoded);
+		metric_histogram_init(&m_accept, metric_latency_bounds_ns, metric_latency_nbounds);
+		metric_histogram_init(&m_publish, metric_latency_bounds_ns, metric_latency_nbounds);
+		metrics_register_histogram("fanout_publish_accept_seconds",
+					   "From a publish's arrival to the publish door (parse, "
+					   "checks, hand-off).",
+					   &m_accept);
+		metrics_register_histogram("fanout_publish_seconds",
+					   "From a publish's arrival to its frame handed to the "
+					   "fan-out (after COMMIT when durable).",
+					   &m_publish);
 		registered = true;
 	}
 	ps->route = route ? *route : route_local;
@@ -158,6 +178,7 @@ static int publish_live(struct publish_state *ps, const struct persist_publish *
 	if (f == NULL)
 		return -ENOMEM;
 	metric_add(&m_frames_encoded, 1);
+	observe_since(&m_publish, cookie);
 	cookie->done(ps->owner, cookie, PERSIST_COMMITTED, 0, &m);
 	return 0;
 }
@@ -173,6 +194,7 @@ int publish_submit(struct publish_state *ps, const struct persist_publish *p, bo
 	struct persist_publish routed = *p;
 	int rc;
 
+	observe_since(&m_accept, cookie);
 	if (ps->route.owner(ps->route.ctx, p->channel_id, &routed.epoch) != ROUTE_OWNER_LOCAL)
 		rc = ps->route.forward ? ps->route.forward(ps->route.ctx, p, live, cookie) : -EXDEV;
 	else if (live)
@@ -200,6 +222,7 @@ void publish_on_commit(void *arg, enum persist_outcome outcome, int error,
 		if (f) {
 			metric_add(&m_frames_encoded, 1);
 			publish_broadcast(ps, f);
+			observe_since(&m_publish, c);
 		} else {
 			LOG(ERR, "cannot encode message %lld:%lld; subscribers will catch up",
 			    (long long)m->channel_id, (long long)m->seq);

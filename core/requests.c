@@ -176,6 +176,7 @@ static struct publish_cookie *publish_cookie(struct session *s, const char *req,
 		return NULL;
 	}
 	c->base.done = publish_done;
+	c->base.received_ns = s->last_rx_ns;
 	c->worker = s->w->index;
 	c->session = s->id;
 	c->channel = channel;

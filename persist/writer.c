@@ -55,7 +55,18 @@
 /* Metrics: process-wide, registered once. */
 struct metric_counter m_batches, m_committed, m_duplicates, m_failed, m_fence_failures,
     m_reconnects, m_resolves;
-struct metric_histogram m_commit_latency, m_publish_latency;
+struct metric_histogram m_commit_latency, m_publish_latency, m_queue_latency, m_callback_latency;
+static pthread_once_t histograms_once = PTHREAD_ONCE_INIT;
+
+/* Once per process, before the first writer observes anything. */
+static void histograms_init(void)
+{
+	struct metric_histogram *all[] = {&m_commit_latency, &m_publish_latency, &m_queue_latency,
+					  &m_callback_latency};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		metric_histogram_init(all[i], metric_latency_bounds_ns, metric_latency_nbounds);
+}
 
 /* Submission */
 
@@ -319,6 +330,7 @@ static void deliver(struct persist_writer *w, struct batch *b)
 			metric_add(&m_failed, 1);
 		}
 		w->fn(w->fn_arg, st->outcome, st->error, &r->msg, r->cookie);
+		metric_observe_ns(&m_callback_latency, time_mono_ns() - now);
 		atomic_fetch_add(&w->answered, 1);
 		free(r);
 	}
@@ -331,6 +343,7 @@ static void deliver(struct persist_writer *w, struct batch *b)
 static int take_batch(struct persist_writer *w)
 {
 	struct timespec idle = time_mono_deadline(WRITER_IDLE_CHECK_NS);
+	uint64_t now;
 	int n = 0;
 
 	pthread_mutex_lock(&w->lock);
@@ -347,12 +360,14 @@ static int take_batch(struct persist_writer *w)
 		       pthread_cond_timedwait(&w->wake, &w->lock, &until) == 0)
 			;
 	}
+	now = time_mono_ns();
 	while (w->head && n < w->cfg.batch_max) {
 		struct request *r = w->head;
 		w->head = r->next;
 		if (w->head == NULL)
 			w->tail = NULL;
 		w->reqs[n] = r;
+		metric_observe_ns(&m_queue_latency, now - r->submitted_ns);
 		w->items[n] = (struct seq_item){
 		    .channel = r->msg.channel_id,
 		    .author = r->msg.author_id,
@@ -435,6 +450,7 @@ struct persist_writer *persist_writer_create(const struct persist_writer_config 
 
 	if (cfg->dsn == NULL || cfg->batch_max < 1 || cfg->queue_max < 1 || fn == NULL)
 		return err_null(-EINVAL);
+	pthread_once(&histograms_once, histograms_init);
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return NULL;
@@ -541,6 +557,15 @@ static double connected_gauge(void *arg)
 	return persist_writer_connected(arg) ? 1 : 0;
 }
 
+void persist_writer_stages(struct persist_writer_stages *out)
+{
+	pthread_once(&histograms_once, histograms_init);
+	metric_histogram_copy(&out->queue, &m_queue_latency);
+	metric_histogram_copy(&out->commit, &m_commit_latency);
+	metric_histogram_copy(&out->durable, &m_publish_latency);
+	metric_histogram_copy(&out->callback, &m_callback_latency);
+}
+
 int persist_writer_register_metrics(struct persist_writer *w)
 {
 	static const struct {
@@ -561,21 +586,30 @@ int persist_writer_register_metrics(struct persist_writer *w)
 	    {"fanout_persist_resolves_total", "Batches whose outcome was re-read from PostgreSQL.",
 	     &m_resolves},
 	};
+	static const struct {
+		const char *name, *help;
+		struct metric_histogram *histogram;
+	} histograms[] = {
+	    {"fanout_persist_commit_seconds", "Round trip of one batch transaction.",
+	     &m_commit_latency},
+	    {"fanout_persist_publish_seconds", "From submit to durable, per message.",
+	     &m_publish_latency},
+	    {"fanout_persist_queue_seconds", "From submit to taken into a batch, per message.",
+	     &m_queue_latency},
+	    {"fanout_persist_callback_seconds",
+	     "From the batch settled to this message's callback done (callbacks run in batch "
+	     "order), per message.",
+	     &m_callback_latency},
+	};
 	int rc = 0;
 
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]) && rc == 0; i++)
 		rc = metrics_register_counter(counters[i].name, counters[i].help,
 					      counters[i].counter);
-	metric_histogram_init(&m_commit_latency, metric_latency_bounds_ns, metric_latency_nbounds);
-	metric_histogram_init(&m_publish_latency, metric_latency_bounds_ns, metric_latency_nbounds);
-	rc = rc
-		 ?: metrics_register_histogram("fanout_persist_commit_seconds",
-					       "Round trip of one batch transaction.",
-					       &m_commit_latency);
-	rc = rc
-		 ?: metrics_register_histogram("fanout_persist_publish_seconds",
-					       "From submit to durable, per message.",
-					       &m_publish_latency);
+	pthread_once(&histograms_once, histograms_init);
+	for (size_t i = 0; i < sizeof(histograms) / sizeof(histograms[0]) && rc == 0; i++)
+		rc = metrics_register_histogram(histograms[i].name, histograms[i].help,
+						histograms[i].histogram);
 	rc = rc
 		 ?: metrics_register_gauge("fanout_persist_queue_depth",
 					   "Publishes waiting for the writer.", queue_depth_gauge,

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "persist-types.h"
 
 enum persist_outcome {
@@ -110,6 +111,15 @@ int persist_writer_queue_depth(struct persist_writer *w);
 /* Registers the fanout_persist_* metrics (once per process; the queue gauge
  * follows this instance). */
 int persist_writer_register_metrics(struct persist_writer *w);
+
+/* The writer's stage histograms, process-wide (every writer's), copied: per
+ * message the wait in the queue, submit to durable, and batch settled to its
+ * callback done; per batch the transaction. For a benchmark's before and
+ * after (metric_histogram_quantile_since). */
+struct persist_writer_stages {
+	struct metric_histogram queue, commit, durable, callback;
+};
+void persist_writer_stages(struct persist_writer_stages *out);
 
 /* The libpq the persist tier is linked with, as PQlibVersion() gives it
  * (150008 for 15.8). */

@@ -10,6 +10,7 @@
 #define LOG_COMPONENT "api"
 #include "api.h"
 
+#include "clock.h"
 #include "err.h"
 #include "log.h"
 #include "publish.h"
@@ -770,6 +771,7 @@ int api_dispatch(const struct api_call *c, char **body)
 		return 401;
 	}
 	j->call = *c;
+	j->cookie.received_ns = time_mono_ns();
 	j->route = c->route.id;
 	j->channel = c->route.channel;
 	j->seq = c->route.seq;

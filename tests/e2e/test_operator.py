@@ -5,6 +5,7 @@ admins may call it; everyone else gets 403, nobody without a token gets in."""
 import json
 import os
 import subprocess
+import time
 
 import pytest
 import websockets
@@ -106,6 +107,50 @@ def test_list_filter_and_kill(node):
         assert rc == 4 and "404" in err
         await a.close()
     run(go())
+
+
+STAGES = ("fanout_publish_accept_seconds", "fanout_persist_queue_seconds",
+          "fanout_persist_publish_seconds", "fanout_persist_callback_seconds",
+          "fanout_publish_seconds")
+
+
+def stages(node):
+    status, body = node.http("GET", "/api/v1/admin/status", user=ADMIN)
+    assert status == 200
+    return {k: body["metrics"][k] for k in STAGES}
+
+
+def test_the_durable_path_is_timed_stage_by_stage(node):
+    """Each durable publish, websocket or HTTP, is counted once in every stage
+    histogram, and the stages nest: arrival to broadcast takes at least as
+    long as submit to durable, which takes at least as long as the writer's
+    queue."""
+    async def go():
+        alice = unique("st")
+        a = await Client.connect(node, alice)
+        general = channel_id(a, "general")
+        before = stages(node)
+        for i in range(20):
+            assert (await a.publish(general, f"stage {i}"))["type"] == "ack"
+        for i in range(5):
+            status, body = node.http("POST", f"/api/v1/channels/{general}/messages",
+                                     {"text": f"http stage {i}"}, user=alice)
+            assert status == 201, body
+        await a.close()
+        return before
+    before = run(go())
+    deadline = time.time() + 5  # the last callback's figure lands just after its ack
+    while time.time() < deadline:
+        after = stages(node)
+        grew = {k: after[k]["count"] - before[k]["count"] for k in STAGES}
+        if min(grew.values()) >= 25:
+            break
+        time.sleep(0.05)
+    assert grew == {k: 25 for k in STAGES}, grew
+    spent = {k: after[k]["sum_seconds"] - before[k]["sum_seconds"] for k in STAGES}
+    assert spent["fanout_publish_seconds"] >= spent["fanout_persist_publish_seconds"], spent
+    assert spent["fanout_persist_publish_seconds"] >= spent["fanout_persist_queue_seconds"], spent
+    assert spent["fanout_persist_publish_seconds"] > 0, spent
 
 
 def test_channel_info_and_bad_ids(node):

@@ -166,12 +166,31 @@ static void test_metrics_snapshot(void **state)
 	metrics_reset();
 }
 
+/* A quantile over what was observed since a copy: the earlier
+ * observations do not count. */
+static void test_histogram_quantile_since(void **state)
+{
+	static struct metric_histogram h, before;
+	static const uint64_t bounds[] = {1000000, 10000000, 100000000};
+
+	(void)state;
+	metric_histogram_init(&h, bounds, 3);
+	for (int i = 0; i < 1000; i++)
+		metric_observe_ns(&h, 50000000); /* a slow past: 50 ms */
+	metric_histogram_copy(&before, &h);
+	assert_int_equal(atomic_load(&before.count), 1000);
+	for (int i = 0; i < 100; i++)
+		metric_observe_ns(&h, 500000); /* since: 0.5 ms */
+	assert_true(metric_histogram_quantile(&h, 0.99) == 0.1);
+	assert_true(metric_histogram_quantile_since(&h, &before, 0.99) == 0.001);
+	assert_true(metric_histogram_quantile_since(&before, &before, 0.5) == -1); /* none */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_utf8),
-	    cmocka_unit_test(test_metrics_render),
-	    cmocka_unit_test(test_metrics_info),
+	    cmocka_unit_test(test_histogram_quantile_since), cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_metrics_render),	     cmocka_unit_test(test_metrics_info),
 	    cmocka_unit_test(test_metrics_snapshot),
 	};
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);

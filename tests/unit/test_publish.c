@@ -78,7 +78,7 @@ static enum route_owner remote_owner(void *ctx, int64_t channel, int64_t *epoch)
 }
 
 static struct publish_state *ps;
-static struct commit_cookie cookie = {done};
+static struct commit_cookie cookie = {.done = done};
 
 static int setup(void **state)
 {
