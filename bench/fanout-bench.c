@@ -272,6 +272,52 @@ static double run_naive(const struct persist_opts *o, PGconn *conn)
 	return o->naive_messages / seconds;
 }
 
+/* pg_stat_wal's counters now: WAL records, bytes, syncs, and the time the
+ * syncs took in ms (0 unless track_wal_io_timing is on). */
+static void wal_counters(PGconn *conn, double out[4])
+{
+	PGresult *res = PQexec(conn, "SELECT wal_records, wal_bytes, wal_sync, wal_sync_time "
+				     "FROM pg_stat_wal");
+
+	for (int i = 0; i < 4; i++)
+		out[i] = PQresultStatus(res) == PGRES_TUPLES_OK ? atof(PQgetvalue(res, 0, i)) : 0;
+	PQclear(res);
+}
+
+/* Where the offered-load run's time went inside the writer (its stage
+ * histograms over that run: bucket upper bounds, so "<= x ms"), and what
+ * PostgreSQL's WAL did meanwhile. */
+static void report_stages(const struct persist_writer_stages *before, const double wal0[4],
+			  PGconn *conn)
+{
+	struct persist_writer_stages after;
+	const struct {
+		const char *name;
+		const struct metric_histogram *now, *then;
+	} rows[] = {
+	    {"queue (submit to batch)", &after.queue, &before->queue},
+	    {"batch transaction", &after.commit, &before->commit},
+	    {"submit to durable", &after.durable, &before->durable},
+	    {"settled to callback done", &after.callback, &before->callback},
+	};
+	double wal[4];
+
+	persist_writer_stages(&after);
+	wal_counters(conn, wal);
+	printf("  stages of the offered-load run   p50 ms    p99 ms  (bucket bounds)\n");
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		printf("  %-30s %8.2f  %8.2f\n", rows[i].name,
+		       metric_histogram_quantile_since(rows[i].now, rows[i].then, 0.5) * 1e3,
+		       metric_histogram_quantile_since(rows[i].now, rows[i].then, 0.99) * 1e3);
+	printf(
+	    "  batches %llu; WAL: %.0f records, %.1f MB, %.0f syncs (%.2f ms each on average%s)\n",
+	    (unsigned long long)(atomic_load(&after.commit.count) -
+				 atomic_load(&before->commit.count)),
+	    wal[0] - wal0[0], (wal[1] - wal0[1]) / 1e6, wal[2] - wal0[2],
+	    wal[2] > wal0[2] ? (wal[3] - wal0[3]) / (wal[2] - wal0[2]) : 0,
+	    wal[3] > wal0[3] ? "" : "; track_wal_io_timing is off");
+}
+
 int bench_persist(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -299,7 +345,7 @@ int bench_persist(int argc, char **argv)
 	    .rate = 20000,
 	};
 	char err[512];
-	double batched, naive;
+	double batched, naive, ceiling;
 	PGconn *conn;
 	int opt;
 
@@ -391,10 +437,21 @@ int bench_persist(int argc, char **argv)
 	if (o.rate > 0) {
 		/* Five seconds of offered load, at least one message per producer. */
 		long n = (long)o.rate * 5;
+		struct persist_writer_stages before;
+		double wal0[4];
+
+		persist_writer_stages(&before);
+		wal_counters(conn, wal0);
 		run_batched(&o, conn, (int)(n < o.producers ? o.producers : n), o.rate, NULL, NULL);
+		report_stages(&before, wal0, conn);
 	}
 	naive = run_naive(&o, conn);
+	ceiling = bench_copy_ceiling(conn, o.messages, o.channels, o.body_bytes);
 	printf("throughput, batched saturated / naive: %.1fx\n", batched / naive);
+	if (ceiling > 0)
+		printf("ceiling: one COPY of %d such rows into a table with the same keys: %.0f "
+		       "rows/s durable; the writer (batched, saturated) at %.2f of it\n",
+		       o.messages, ceiling, batched / ceiling);
 	printf("latency: per message, from submit (saturated, naive) or from its due time "
 	       "(offered load) to the durable callback\n");
 	PQfinish(conn);

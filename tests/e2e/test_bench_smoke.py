@@ -4,11 +4,12 @@ seconds, few connections. It checks that the tool works and that its JSON
 result parses with the expected figures; it asserts nothing about speed."""
 import json
 import os
+import re
 import subprocess
 
 import pytest
 
-from conftest import SECRET, Server
+from conftest import SECRET, Server, sql
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,31 @@ def test_w6_persistence_sweep(tmp_path):
     assert r["scenario"] == "W6" and len(r["runs"]) == 12
     assert {(x["batch_max"], x["batch_window_us"]) for x in r["runs"]} >= {(1, 0), (4096, 2000)}
     assert all(x["failed"] == 0 and x["durable_per_s"] > 0 for x in r["runs"])
+
+
+def test_persist_prints_its_stages_and_its_copy_ceiling():
+    """The writer benchmark splits its offered-load run into the writer's
+    stages, and measures the COPY ceiling in the same run, leaving no
+    scratch table behind."""
+    proc = subprocess.run([os.environ["FANOUT_BENCH"], "persist", "--dsn",
+                           os.environ["FANOUT_TEST_PG_DSN"], "--messages", "2000",
+                           "--naive-messages", "50", "--channels", "4", "--producers", "2",
+                           "--rate", "400"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    for stage in ("queue (submit to batch)", "batch transaction", "submit to durable",
+                  "settled to callback done"):
+        line = next((x for x in out.splitlines() if x.strip().startswith(stage)), None)
+        assert line, (stage, out)
+        p50, p99 = (float(v) for v in line.split()[-2:])
+        assert 0 < p50 <= p99, line
+    m = re.search(r"batches (\d+); WAL: (\d+) records", out)
+    assert m and int(m.group(1)) >= 1 and int(m.group(2)) >= 2000, out
+    m = re.search(r"ceiling: one COPY of 2000 such rows .*: (\d+) rows/s durable; "
+                  r"the writer \(batched, saturated\) at ([0-9.]+) of it", out)
+    assert m and int(m.group(1)) > 0 and float(m.group(2)) > 0, out
+    assert sql("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bench_copy_ceiling_%'") \
+        == [["0"]]
 
 
 def test_w5_slow_consumers(bench_server, tmp_path):
