@@ -41,15 +41,6 @@ struct api_job {
 	bool live; /* a live-only channel: answered with "ephemeral": true */
 };
 
-char *api_error_body(const char *code, const char *message)
-{
-	json_t *o = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
-	char *text = json_dumps(o, JSON_COMPACT);
-
-	json_decref(o);
-	return text;
-}
-
 static void set_error(struct api_job *j, int status, const char *code, const char *message)
 {
 	j->status = status;
@@ -61,30 +52,6 @@ static void set_json(struct api_job *j, int status, json_t *o)
 	j->status = status;
 	j->out = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-}
-
-void api_query_add(struct api_call *c, const char *arg)
-{
-	const char *eq = strchr(arg, '=');
-
-	if (c->nquery == API_QUERY_MAX || eq == NULL)
-		return;
-	snprintf(c->query[c->nquery].name, sizeof(c->query[0].name), "%.*s", (int)(eq - arg), arg);
-	snprintf(c->query[c->nquery].value, sizeof(c->query[0].value), "%s", eq + 1);
-	c->nquery++;
-}
-
-/* A query argument as a non-negative integer: 1 found, 0 absent, -1 bad. */
-int api_query_int(const struct api_call *c, const char *name, int64_t *out)
-{
-	for (int i = 0; i < c->nquery; i++) {
-		char *end;
-		if (strcmp(c->query[i].name, name) != 0)
-			continue;
-		*out = strtoll(c->query[i].value, &end, 10);
-		return (*end || end == c->query[i].value || *out < 0) ? -1 : 1;
-	}
-	return 0;
 }
 
 /* Answering */
@@ -325,15 +292,6 @@ static void open_dm(struct api_job *j, struct pg_conn *conn)
 	}
 }
 
-/* The query argument name's text ("" when absent). */
-static const char *query_text(const struct api_call *c, const char *name)
-{
-	for (int i = 0; i < c->nquery; i++)
-		if (strcmp(c->query[i].name, name) == 0)
-			return c->query[i].value;
-	return "";
-}
-
 /* GET /users?q=: the directory, names starting with q. */
 static void list_users(struct api_job *j, struct pg_conn *conn)
 {
@@ -342,7 +300,7 @@ static void list_users(struct api_job *j, struct pg_conn *conn)
 	int n = 0;
 
 	if (names == NULL ||
-	    store_users_search(conn, query_text(&j->call, "q"), DIRECTORY_MAX, names, &n) < 0) {
+	    store_users_search(conn, api_query_text(&j->call, "q"), DIRECTORY_MAX, names, &n) < 0) {
 		set_error(j, 503, "unavailable", "retry later");
 		n = -1;
 	}
@@ -361,7 +319,7 @@ static void list_public(struct api_job *j, struct pg_conn *conn)
 	json_t *list = json_array();
 	int n = 0;
 
-	if (v == NULL || store_public_channels(conn, j->user_id, query_text(&j->call, "q"),
+	if (v == NULL || store_public_channels(conn, j->user_id, api_query_text(&j->call, "q"),
 					       DIRECTORY_MAX, v, &n) < 0) {
 		set_error(j, 503, "unavailable", "retry later");
 		n = -1;
@@ -708,7 +666,7 @@ static void run(void *arg, struct pg_conn *conn)
 	case ROUTE_CHANNELS:
 		if (j->call.method == API_POST) {
 			create_channel(j, conn);
-		} else if (strcmp(query_text(&j->call, "scope"), "public") == 0) {
+		} else if (strcmp(api_query_text(&j->call, "scope"), "public") == 0) {
 			list_public(j, conn);
 		} else {
 			json_t *list = edge_user_channels(conn, j->user_id);
@@ -739,6 +697,9 @@ static void run(void *arg, struct pg_conn *conn)
 		break;
 	case ROUTE_USERS:
 		list_users(j, conn);
+		break;
+	case ROUTE_SEARCH:
+		j->status = api_search(conn, j->user_id, &j->call, &j->out);
 		break;
 	case ROUTE_DMS:
 		open_dm(j, conn);

@@ -31,7 +31,7 @@ struct api_call {
 	char idempotency_key[HTTP_IDEM_MAX];
 	struct {
 		char name[32];
-		char value[96];
+		char value[256]; /* a longer one is cut to 255 bytes */
 	} query[API_QUERY_MAX];
 	int nquery;
 	const char *body;
@@ -46,6 +46,8 @@ struct api_call {
 char *api_error_body(const char *code, const char *message);
 /* A query argument as a non-negative integer: 1 found, 0 absent, -1 bad. */
 int api_query_int(const struct api_call *c, const char *name, int64_t *out);
+/* A query argument's text, "" when absent. */
+const char *api_query_text(const struct api_call *c, const char *name);
 
 /* Adds one "name=value" query argument. */
 void api_query_add(struct api_call *c, const char *arg);
@@ -59,3 +61,8 @@ int api_dispatch(const struct api_call *c, char **body);
 /* The operator's API (api_admin.c, docs/api.md "Operator API"), the same
  * contract as api_dispatch(); a caller that is not an admin gets 403. */
 int api_admin_dispatch(const struct api_call *c, char **body);
+
+struct pg_conn;
+/* GET /search (api_search.c, docs/api.md "Search") for user, on a reader
+ * job's connection: an HTTP status and *out (malloc'd JSON). */
+int api_search(struct pg_conn *conn, int64_t user, const struct api_call *c, char **out);

@@ -244,7 +244,7 @@ static void read_query(struct http_conn *h)
 	for (int i = 0; q && i < 32; i++) {
 		const char *arg = q + 1, *end = strchr(arg, '&');
 		size_t len = end ? (size_t)(end - arg) : strlen(arg);
-		char decoded[256];
+		char decoded[320];
 
 		http_query_decode(arg, len, decoded, sizeof(decoded));
 		if (decoded[0])

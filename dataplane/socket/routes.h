@@ -22,6 +22,7 @@ enum api_route_id {
 	ROUTE_MESSAGE_EDIT,
 	ROUTE_MESSAGE_DELETE,
 	ROUTE_REACTIONS,
+	ROUTE_SEARCH,
 	/* the operator's (api_admin.c): admins only */
 	ROUTE_ADMIN_STATUS,
 	ROUTE_ADMIN_CONNECTIONS,
