@@ -290,3 +290,57 @@ test("a public channel nobody added you to is found in the browser and joined", 
   await e.context().close();
   await f.context().close();
 });
+
+test("search finds a message in my channels and opens it in context", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  const gina = `gina${suffix}`, hank = `hank${suffix}`;
+  const g = await signIn(gina), h = await signIn(hank);
+  const needle = `needle${suffix}`;
+  // gina's channel: a message with the word, deep under 60 others, and a
+  // reply with it in a thread; hank's private channel has the word too
+  const seqs = await g.evaluate(async ([name, needle]) => {
+    const made = await api("POST", "/api/v1/channels", { name });
+    const id = made.body.channel.id;
+    const post = async (text, parent_seq) =>
+      (await api("POST", `/api/v1/channels/${id}/messages`, parent_seq ? { text, parent_seq } : { text })).body.seq;
+    const hit = await post(`the ${needle} is in the haystack`);
+    for (let i = 0; i < 60; i++) await post(`hay ${i}`);
+    const reply = await post(`a ${needle} in a thread`, hit + 1);
+    await refreshChannels();
+    return { id, hit, reply };
+  }, [`srch-${suffix}`, needle]);
+  await h.evaluate(async ([name, needle]) => {
+    const made = await api("POST", "/api/v1/channels", { name, kind: "private" });
+    await api("POST", `/api/v1/channels/${made.body.channel.id}/messages`, { text: `hank's ${needle}` });
+  }, [`hankpriv-${suffix}`, needle]);
+  // gina searches from the sidebar: her two hits, the word marked; not hank's
+  await g.fill("#search-q", needle);
+  await g.press("#search-q", "Enter");
+  await g.locator("#search-list .hit").nth(1).waitFor();
+  assert.equal(await g.locator("#search-list .hit").count(), 2);
+  assert.equal(await g.locator("#search-list .hit", { hasText: "hank's" }).count(), 0);
+  assert.equal(await g.locator("#search-list mark", { hasText: needle }).count(), 2);
+  await g.screenshot({ path: join(ARTIFACTS, "9-search.png") });
+  // the channel message opens in its channel, scrolled to and highlighted
+  await g.locator("#search-list .hit", { hasText: "haystack" }).click();
+  await g.locator("#channel-title", { hasText: `srch-${suffix}` }).waitFor();
+  const found = g.locator(`#messages .message.found[data-seq="${seqs.hit}"]`);
+  await found.waitFor();
+  assert.ok(await found.isVisible() && await found.evaluate((el) => {
+    const r = el.getBoundingClientRect(), list = document.getElementById("messages").getBoundingClientRect();
+    return r.top >= list.top && r.bottom <= list.bottom;
+  }), "the hit is scrolled into view");
+  // the reply opens its thread, highlighted there
+  await g.fill("#search-q", `${needle} thread`);
+  await g.press("#search-q", "Enter");
+  await g.locator("#search-list .hit", { hasText: "in a thread" }).click();
+  await g.locator(`#thread-messages .message.found[data-seq="${seqs.reply}"]`).waitFor();
+  assert.equal(await g.locator("#thread").isVisible(), true);
+  // a refusal shows in the dialog, in words
+  await g.fill("#search-q", `${needle} before:2026-02-30`);
+  await g.press("#search-q", "Enter");
+  await g.locator("#search-error", { hasText: "take a day" }).waitFor();
+  assert.deepEqual(pageErrors, [], "no script errors in the pages");
+  await g.context().close();
+  await h.context().close();
+});
