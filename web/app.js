@@ -343,18 +343,22 @@ async function react(m, emoji, add) {
   if (r && r.type === "error") flash(r.message);
 }
 
-async function editMessage(m) {
-  const a = await ask("Edit message", { value: m.text });
-  if (!a || a.value === m.text) return;
-  const r = await request({ type: "edit", channel: m.channel, seq: m.seq, text: a.value, client_msg_id: newId() }).catch(() => null);
-  if (r && r.type === "error") flash(r.message);
+// A request's refusal in words, or null when it was done.
+async function refusal(msg) {
+  const r = await request(msg).catch(() => null);
+  if (!r) return "The server did not answer; try again.";
+  return r.type === "error" ? r.message : null;
 }
 
-async function deleteMessage(m) {
-  const a = await ask("Delete this message? Type \"delete\" to confirm", {});
-  if (!a || a.value !== "delete") return;
-  const r = await request({ type: "delete", channel: m.channel, seq: m.seq, client_msg_id: newId() }).catch(() => null);
-  if (r && r.type === "error") flash(r.message);
+function editMessage(m) {
+  ask("Edit message", { value: m.text }, (a) => a.value === m.text ? null
+    : refusal({ type: "edit", channel: m.channel, seq: m.seq, text: a.value, client_msg_id: newId() }));
+}
+
+function deleteMessage(m) {
+  ask("Delete this message? Type \"delete\" to confirm", {}, (a) => a.value !== "delete"
+    ? "Type delete to confirm, or Cancel."
+    : refusal({ type: "delete", channel: m.channel, seq: m.seq, client_msg_id: newId() }));
 }
 
 function renderMessages() {
@@ -613,36 +617,60 @@ function flash(text) {
   setTimeout(() => state.connected && setStatus("Connected", true), 3000);
 }
 
-function ask(title, { privateOption = false, value = "" } = {}) {
-  return new Promise((resolve) => {
-    const d = $("prompt");
-    $("prompt-title").textContent = title;
-    $("prompt-input").value = value;
-    $("prompt-private").checked = false;
-    $("prompt-private-label").hidden = !privateOption;
-    $("prompt-error").hidden = true;
-    d.onclose = () => resolve(d.returnValue === "ok" && $("prompt-input").value.trim()
-      ? { value: $("prompt-input").value.trim(), private: $("prompt-private").checked } : null);
-    d.showModal();
+// The one-line dialog. submit({value, private}) does the work and returns
+// null when done (the dialog closes) or what went wrong, in words, which
+// the dialog shows under the field and stays open to correct. Cancel closes.
+function ask(title, { privateOption = false, value = "" } = {}, submit) {
+  const d = $("prompt");
+  $("prompt-title").textContent = title;
+  $("prompt-input").value = value;
+  $("prompt-private").checked = false;
+  $("prompt-private-label").hidden = !privateOption;
+  $("prompt-error").hidden = true;
+  $("prompt-form").onsubmit = async (e) => {
+    if (e.submitter && e.submitter.value === "cancel") return; // the dialog closes
+    e.preventDefault();
+    const v = $("prompt-input").value.trim();
+    if (!v) return $("prompt-input").focus();
+    $("prompt-ok").disabled = true;
+    const error = await Promise.resolve()
+      .then(() => submit({ value: v, private: $("prompt-private").checked }))
+      .catch(() => "The server did not answer; try again.");
+    $("prompt-ok").disabled = false;
+    if (!error) return d.close();
+    $("prompt-error").hidden = false;
+    $("prompt-error").textContent = error;
+    $("prompt-input").focus();
+  };
+  d.showModal();
+}
+
+// An API answer's refusal in words, or null when it succeeded.
+function apiRefusal(r) {
+  if (r.ok) return null;
+  return r.body && r.body.error ? r.body.error.message : "The server did not answer; try again.";
+}
+
+function createChannel() {
+  ask("Create a channel", { privateOption: true }, async (a) => {
+    const r = await api("POST", "/api/v1/channels", { name: a.value.toLowerCase(), kind: a.private ? "private" : "public" });
+    if (r.ok) {
+      await refreshChannels();
+      openChannel(r.body.channel.id);
+    }
+    return apiRefusal(r);
   });
 }
 
-async function createChannel() {
-  const a = await ask("Create a channel", { privateOption: true });
-  if (!a) return;
-  const r = await api("POST", "/api/v1/channels", { name: a.value.toLowerCase(), kind: a.private ? "private" : "public" });
-  if (!r.ok) return flash(r.body.error ? r.body.error.message : "could not create it");
-  await refreshChannels();
-  openChannel(r.body.channel.id);
-}
-
-async function openDm() {
-  const a = await ask("Message someone (user name)");
-  if (!a) return;
-  const r = await api("POST", "/api/v1/dms", { user: a.value });
-  if (!r.ok) return flash(r.body.error ? r.body.error.message : "could not open it");
-  await refreshChannels();
-  openChannel(r.body.channel.id);
+function openDm() {
+  ask("Message someone (user name)", {}, async (a) => {
+    const r = await api("POST", "/api/v1/dms", { user: a.value });
+    if (r.ok) {
+      await refreshChannels();
+      openChannel(r.body.channel.id);
+    }
+    return apiRefusal(r);
+  });
 }
 
 function showSignin(error) {

@@ -4,8 +4,8 @@
 // "Channels": GET /api/v1/channels?scope=public&q=). A channel nobody added
 // you to is found here. And "Add people" to the open channel (any member of
 // a public one, the admins of a private one: the server decides), its
-// refusals shown in the dialog. Loaded after app.js, whose api(),
-// refreshChannels(), openChannel() and flash() it uses.
+// refusals shown in the dialog. Loaded after app.js, whose api(), ask(),
+// apiRefusal(), refreshChannels(), openChannel() and flash() it uses.
 "use strict";
 
 const browse = { timer: null };
@@ -59,28 +59,17 @@ document.addEventListener("fanout:channel", (e) => {
   $("invite").hidden = !(c.kind === "public" || (c.kind === "private" && c.role === "admin"));
 });
 
-async function invite(e) {
-  e.preventDefault();
-  const name = $("invite-input").value.trim();
-  if (e.submitter && e.submitter.value === "cancel") return $("invite-dialog").close();
-  if (!name) return;
-  const r = await api("POST", `/api/v1/channels/${state.current}/members`, { user: name });
-  if (!r.ok) {
-    $("invite-error").hidden = false;
-    $("invite-error").textContent = r.body.error ? r.body.error.message : "The server did not answer; try again.";
-    return;
-  }
-  $("invite-dialog").close();
-  flash(r.body.added ? `${name} was added` : `${name} is already a member`);
+function invite() {
+  const c = state.channels.get(state.current);
+  ask(`Add people to #${c ? label(c) : ""} (user name)`, {}, async (a) => {
+    const r = await api("POST", `/api/v1/channels/${state.current}/members`, { user: a.value });
+    if (r.ok) flash(r.body.added ? `${a.value} was added` : `${a.value} is already a member`);
+    return apiRefusal(r);
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("invite").addEventListener("click", () => {
-    $("invite-input").value = "";
-    $("invite-error").hidden = true;
-    $("invite-dialog").showModal();
-  });
-  $("invite-form").addEventListener("submit", invite);
+  $("invite").addEventListener("click", invite);
   $("browse-channels").addEventListener("click", () => {
     $("browse-q").value = "";
     $("browse").showModal();

@@ -132,7 +132,8 @@ static void create_channel(struct api_job *j, struct pg_conn *conn)
 						strcmp(json_string_value(kind), "ephemeral"))))) {
 		json_decref(o);
 		set_error(j, 400, "bad_request",
-			  "name is [a-z0-9][a-z0-9_-]{0,79}; kind is public, private or ephemeral");
+			  "a channel name is 1 to 80 lowercase letters, digits, - and _, starting "
+			  "with a letter or a digit; its kind is public, private or ephemeral");
 		return;
 	}
 	rc = store_channel_create(conn, json_string_value(name),

@@ -272,12 +272,13 @@ test("a public channel nobody added you to is found in the browser and joined", 
   }, `hush-${suffix}`);
   await e.locator("#channels .item", { hasText: `hush-${suffix}` }).click();
   await e.click("#invite");
-  await e.fill("#invite-input", `ghost${suffix}`);
-  await e.click("#invite-ok");
-  await e.locator("#invite-error", { hasText: "no such user" }).waitFor();
+  await e.fill("#prompt-input", `ghost${suffix}`);
+  await e.click("#prompt-ok");
+  await e.locator("#prompt-error", { hasText: "no such user" }).waitFor();
   await e.screenshot({ path: join(ARTIFACTS, "8-invite-refused.png") });
-  await e.fill("#invite-input", finn);
-  await e.click("#invite-ok");
+  await e.fill("#prompt-input", finn);
+  await e.click("#prompt-ok");
+  await e.locator("#prompt").waitFor({ state: "hidden" });
   await f.locator("#channels .item", { hasText: `hush-${suffix}` }).click();
   await f.locator("#channel-title", { hasText: `hush-${suffix}` }).waitFor();
   assert.equal(await f.locator("#invite").isVisible(), false);
@@ -285,7 +286,20 @@ test("a public channel nobody added you to is found in the browser and joined", 
   await f.click("#new-dm");
   await f.fill("#prompt-input", `ghost${suffix}`);
   await f.click("#prompt-ok");
-  await f.locator("text=no such user").first().waitFor({ timeout: 10000 });
+  await f.locator("#prompt-error", { hasText: "no such user" }).waitFor({ timeout: 10000 });
+  assert.equal(await f.locator("#prompt").isVisible(), true, "the dialog stays to correct it");
+  await f.click("#prompt button[value=cancel]");
+  // a bad channel name is refused in the dialog, in words, and the footer
+  // keeps saying what it said
+  await f.click("#new-channel");
+  await f.fill("#prompt-input", "no spaces allowed!");
+  await f.click("#prompt-ok");
+  await f.locator("#prompt-error", { hasText: "lowercase letters, digits" }).waitFor();
+  assert.equal(await f.locator("#status").textContent(), "Connected");
+  await f.screenshot({ path: join(ARTIFACTS, "10-bad-channel-name.png") });
+  await f.fill("#prompt-input", `fixed-${suffix}`);
+  await f.click("#prompt-ok");
+  await f.locator("#channel-title", { hasText: `fixed-${suffix}` }).waitFor();
   assert.deepEqual(pageErrors, [], "no script errors in the pages");
   await e.context().close();
   await f.context().close();
