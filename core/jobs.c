@@ -42,7 +42,9 @@ static void hello_answer(void *worker_arg, struct fanout_event *ev)
 	if (s && j->error == 0)
 		session_ready(s, j->user_id, j->channels, j->member, j->nmember);
 	else {
-		if (s)
+		if (s && j->error == -EEXIST)
+			session_request_close(s, 1008, "another user has this name in other case");
+		else if (s)
 			session_request_close(s, 1011, "cannot load the user; retry");
 		json_decref(j->channels);
 	}
@@ -80,8 +82,11 @@ static void hello_run(void *arg, struct pg_conn *conn)
 	json_t *c;
 
 	j->error = -EIO;
-	if (conn == NULL || (j->user_id = store_user_ensure(conn, j->user)) < 0)
+	if (conn == NULL || (j->user_id = store_user_ensure(conn, j->user)) < 0) {
+		if (conn && j->user_id == -EEXIST)
+			j->error = -EEXIST;
 		goto out;
+	}
 	j->channels = edge_user_channels(conn, j->user_id);
 	if (j->channels == NULL)
 		goto out;

@@ -56,7 +56,7 @@ int64_t store_user_ensure(PGconn *conn, const char *name)
 		PGresult *res = run(
 		    conn, "cannot load a user",
 		    attempt == 0
-			? "WITH u AS (INSERT INTO users (name) VALUES ($1) ON CONFLICT (name) DO "
+			? "WITH u AS (INSERT INTO users (name) VALUES ($1) ON CONFLICT DO "
 			  "NOTHING RETURNING id), g AS (INSERT INTO channel_members (channel_id, "
 			  "user_id) SELECT c.id, u.id FROM channels c, u WHERE c.name = 'general' "
 			  "RETURNING 1) SELECT id FROM u UNION ALL SELECT id FROM users WHERE name "
@@ -68,7 +68,7 @@ int64_t store_user_ensure(PGconn *conn, const char *name)
 			id = atoll(PQgetvalue(res, 0, 0));
 		PQclear(res);
 	}
-	return id;
+	return id < 0 && store_user_find(conn, name, NULL) > 0 ? -EEXIST : id;
 }
 
 /* The user's channels for hello: DMs are named after the other user;
@@ -251,16 +251,24 @@ int store_channel_admin(PGconn *conn, int64_t channel, int64_t user)
 	return rc;
 }
 
-int64_t store_user_find(PGconn *conn, const char *name)
+int64_t store_user_find(PGconn *conn, const char *name, char found[STORE_NAME_MAX])
 {
 	const char *params[1] = {name};
+	/* The name as written, else the one that equals it but for case
+	 * (unique among names held to it: migration 0009). */
 	PGresult *res =
-	    run(conn, "cannot find a user", "SELECT id FROM users WHERE name = $1", 1, params);
+	    run(conn, "cannot find a user",
+		"(SELECT id, name FROM users WHERE name = $1) UNION ALL (SELECT id, "
+		"name FROM users WHERE lower(name) = lower($1) AND NOT name_fold_exempt) "
+		"LIMIT 1",
+		1, params);
 	int64_t id;
 
 	if (res == NULL)
 		return -EIO;
 	id = PQntuples(res) == 1 ? atoll(PQgetvalue(res, 0, 0)) : -ENOENT;
+	if (found && id > 0)
+		snprintf(found, STORE_NAME_MAX, "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return id;
 }

@@ -37,7 +37,8 @@ struct store_member {
 };
 
 /* The id of the user named name, creating the user and their membership of
- * "general" on first sight. -1 on error (logged). */
+ * "general" on first sight. -EEXIST when a user of that name but for case
+ * exists (names ignore case: migration 0009), -1 on error (logged). */
 int64_t store_user_ensure(struct pg_conn *conn, const char *name);
 
 /* The user's channels, sorted by id, into *out (malloc'd, *n of them; free
@@ -66,8 +67,10 @@ int store_member_remove(struct pg_conn *conn, int64_t channel, int64_t user);
 /* Whether user administers channel: 1, 0, or -EIO. */
 int store_channel_admin(struct pg_conn *conn, int64_t channel, int64_t user);
 
-/* A user's id by exact name, without creating one: the id, -ENOENT, -EIO. */
-int64_t store_user_find(struct pg_conn *conn, const char *name);
+/* A user's id by name, case ignored (the exact name first), without
+ * creating one: the id, -ENOENT, -EIO; the name as stored into found
+ * unless NULL. */
+int64_t store_user_find(struct pg_conn *conn, const char *name, char found[STORE_NAME_MAX]);
 
 /* Up to limit user names starting with prefix, case ignored, sorted: the
  * directory (docs/api.md). 0 or -EIO; names has limit slots. */

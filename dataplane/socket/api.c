@@ -235,7 +235,7 @@ static void add_member(struct api_job *j, struct pg_conn *conn)
 		json_decref(o);
 		return;
 	}
-	target = store_user_find(conn, json_string_value(user));
+	target = store_user_find(conn, json_string_value(user), NULL);
 	json_decref(o);
 	if (target == -ENOENT) {
 		set_error(j, 404, "not_found", "no such user");
@@ -256,7 +256,7 @@ static void add_member(struct api_job *j, struct pg_conn *conn)
 static void open_dm(struct api_job *j, struct pg_conn *conn)
 {
 	json_t *o = body_json(j), *user;
-	char name[64];
+	char name[64], peer_name[STORE_NAME_MAX];
 	int64_t peer, lo, hi;
 	int added;
 
@@ -269,10 +269,15 @@ static void open_dm(struct api_job *j, struct pg_conn *conn)
 		set_error(j, 400, "bad_request", "\"user\": the name of another user is required");
 		return;
 	}
-	peer = store_user_find(conn, json_string_value(user));
+	peer = store_user_find(conn, json_string_value(user), peer_name);
 	if (peer == -ENOENT) {
 		json_decref(o);
 		set_error(j, 404, "not_found", "no such user");
+		return;
+	}
+	if (peer == j->user_id) { /* oneself, in other case */
+		json_decref(o);
+		set_error(j, 400, "bad_request", "\"user\": the name of another user is required");
 		return;
 	}
 	lo = peer < j->user_id ? peer : j->user_id;
@@ -284,8 +289,8 @@ static void open_dm(struct api_job *j, struct pg_conn *conn)
 	}
 	snprintf(name, sizeof(name), "dm:%lld:%lld", (long long)lo, (long long)hi);
 	set_json(j, added ? 201 : 200,
-		 json_pack("{s:{s:I, s:s, s:s, s:O}}", "channel", "id", (json_int_t)j->channel,
-			   "name", name, "kind", "dm", "peer", user));
+		 json_pack("{s:{s:I, s:s, s:s, s:s}}", "channel", "id", (json_int_t)j->channel,
+			   "name", name, "kind", "dm", "peer", peer_name));
 	json_decref(o);
 	if (added) {
 		edge_membership_changed(j->call.edge, lo, j->channel, true, false);
@@ -658,7 +663,13 @@ static void run(void *arg, struct pg_conn *conn)
 	struct api_job *j = arg;
 	bool later = false;
 
-	if (conn == NULL || (j->user_id = store_user_ensure(conn, j->call.user)) < 0) {
+	if (conn && (j->user_id = store_user_ensure(conn, j->call.user)) == -EEXIST) {
+		set_error(j, 403, "name_taken",
+			  "another user has this name in other letter case (names ignore case)");
+		post_answer(j);
+		return;
+	}
+	if (conn == NULL || j->user_id < 0) {
 		set_error(j, 503, "unavailable", "the database is unreachable; retry later");
 		post_answer(j);
 		return;

@@ -60,3 +60,79 @@ def test_a_dm_with_nobody_is_404_and_creates_nobody(server):
     server.http("GET", "/api/v1/channels", user=real)
     status, body = server.http("POST", "/api/v1/dms", {"user": real}, user=unique())
     assert status == 201 and body["channel"]["peer"] == real
+
+
+def test_names_ignore_case(server):
+    """Once alice exists, Alice is not a second user: her API calls are
+    refused 403 name_taken and her websocket closed 1008; a DM or a member
+    add written in other case reaches alice herself."""
+    import asyncio
+    import websockets
+    from conftest import token
+    alice = unique("cased")
+    assert server.http("GET", "/api/v1/channels", user=alice)[0] == 200
+    twin = alice.upper()
+    status, body = server.http("GET", "/api/v1/channels", user=twin)
+    assert status == 403 and body["error"]["code"] == "name_taken", body
+    assert sql(f"SELECT count(*) FROM users WHERE lower(name) = '{alice}'") == [["1"]]
+
+    async def ws():
+        async with websockets.connect(f"{server.ws_url}?token={token(twin)}") as c:
+            await asyncio.wait_for(c.recv(), 5)
+    with pytest.raises(websockets.exceptions.ConnectionClosed) as e:
+        asyncio.run(ws())
+    assert e.value.rcvd.code == 1008, e.value
+    # alice herself still signs in
+    assert server.http("GET", "/api/v1/channels", user=alice)[0] == 200
+    # written in other case, a DM reaches her, not a new user
+    status, body = server.http("POST", "/api/v1/dms", {"user": twin}, user=unique())
+    assert status == 201 and body["channel"]["peer"] == alice, body
+    status, body = server.http("POST", "/api/v1/dms", {"user": twin}, user=alice)
+    assert status == 400, body  # herself
+    owner = unique("own")
+    status, body = server.http("POST", "/api/v1/channels", {"name": unique("c")}, user=owner)
+    cid = body["channel"]["id"]
+    status, body = server.http("POST", f"/api/v1/channels/{cid}/members", {"user": twin},
+                               user=owner)
+    assert status in (200, 201), body
+    status, body = server.http("GET", f"/api/v1/channels/{cid}/members", user=owner)
+    assert alice in [m["name"] for m in body["members"]], body
+
+
+def test_an_upgrade_keeps_names_equal_but_for_case_working(tmp_path):
+    """Migration 0009 on a database that already holds names equal but for
+    case: the first of each set stays held to the rule, the later ones are
+    exempt, all keep working (fanoutd --migrate on a scratch database taken
+    back to version 8)."""
+    import os
+    import subprocess
+    db = unique("upgrade")
+    port = os.environ["FANOUT_TEST_PG_PORT"]
+
+    def psql(query, dbname="postgres", user="postgres"):
+        return subprocess.run(["psql", "-h", "127.0.0.1", "-p", port, "-U", user, "-d", dbname,
+                               "-qtAX", "-v", "ON_ERROR_STOP=1", "-c", query],
+                              check=True, capture_output=True, text=True).stdout.split()
+
+    def migrate():
+        dsn = f"host=127.0.0.1 port={port} dbname={db} user=fanout"
+        p = subprocess.run([os.environ["FANOUT_BIN"], "--migrate"], capture_output=True,
+                           text=True, env=dict(os.environ, FANOUT_PG_DSN=dsn, FANOUT_JWT_SECRET="x"),
+                           timeout=60)
+        assert p.returncode == 0, p.stdout + p.stderr
+
+    psql(f"CREATE DATABASE {db} OWNER fanout")
+    try:
+        migrate()
+        psql("DELETE FROM schema_migrations WHERE version = 9; DROP INDEX users_name_folded; "
+             "ALTER TABLE users DROP COLUMN name_fold_exempt; "
+             "INSERT INTO users (name) VALUES ('Dup'), ('dup'), ('DUP'), ('solo')", db, "fanout")
+        migrate()
+        rows = psql("SELECT name || ':' || name_fold_exempt FROM users ORDER BY id", db, "fanout")
+        assert rows == ["Dup:false", "dup:true", "DUP:true", "solo:false"], rows
+        with pytest.raises(subprocess.CalledProcessError):  # new names are held to it
+            psql("INSERT INTO users (name) VALUES ('dUp')", db, "fanout")
+        with pytest.raises(subprocess.CalledProcessError):
+            psql("INSERT INTO users (name) VALUES ('SOLO')", db, "fanout")
+    finally:
+        psql(f"DROP DATABASE {db} WITH (FORCE)")
