@@ -493,7 +493,8 @@ function connect() {
     state.waiting.clear();
     clearInterval(state.pingTimer);
     if (!state.me) { // never got hello: the token was refused
-      showSignin("That token was not accepted.");
+      showSignin(e.code === 1008 && e.reason ? `That token was not accepted: ${e.reason}.`
+        : "That token was not accepted.");
       return;
     }
     const delay = Math.min(10000, 250 * 2 ** state.retry++);

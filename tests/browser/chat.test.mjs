@@ -354,6 +354,11 @@ test("search finds a message in my channels and opens it in context", async () =
   await g.fill("#search-q", `${needle} before:2026-02-30`);
   await g.press("#search-q", "Enter");
   await g.locator("#search-error", { hasText: "take a day" }).waitFor();
+  // gina's name in capitals is not a second gina: the sign-in says why
+  const twin = await (await browser.newContext()).newPage();
+  await twin.goto(`${url}/?token=${token(gina.toUpperCase())}`);
+  await twin.locator("#signin-error", { hasText: "other case" }).waitFor();
+  await twin.context().close();
   assert.deepEqual(pageErrors, [], "no script errors in the pages");
   await g.context().close();
   await h.context().close();
