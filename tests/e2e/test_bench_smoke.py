@@ -176,3 +176,18 @@ def test_dpdk_null_send_path(tmp_path):
         else:
             assert x["bytes_by_reference"] >= payload_bytes, x
     assert "10GbE ceiling" in proc.stdout
+
+
+def test_search_scale_smoke(tmp_path):
+    """bench/search-scale on a small table: it loads, builds the index,
+    times every query through fanoutd and writes its JSON."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([os.path.join(root, "bench", "search-scale"), "--messages", "20000",
+                           "--repeat", "3", "--out", str(tmp_path)], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = json.loads((tmp_path / "search.json").read_text())
+    assert r["messages"] == 20000 and 0 < r["readable"] < 20000
+    assert len(r["queries"]) == 6
+    assert all(q["p50_ms"] > 0 and q["p99_ms"] >= q["p50_ms"] for q in r["queries"].values())
+    assert r["queries"]["a common word"]["hits"] == 20  # the words are really found
