@@ -258,9 +258,8 @@ int64_t store_user_find(PGconn *conn, const char *name, char found[STORE_NAME_MA
 	 * (unique among names held to it: migration 0009). */
 	PGresult *res =
 	    run(conn, "cannot find a user",
-		"(SELECT id, name FROM users WHERE name = $1) UNION ALL (SELECT id, "
-		"name FROM users WHERE lower(name) = lower($1) AND NOT name_fold_exempt) "
-		"LIMIT 1",
+		"SELECT id, name FROM users WHERE name = $1 OR (lower(name) = lower($1) "
+		"AND NOT name_fold_exempt) ORDER BY name = $1 DESC LIMIT 1",
 		1, params);
 	int64_t id;
 
