@@ -717,6 +717,11 @@ document.addEventListener("DOMContentLoaded", () => {
   document.addEventListener("click", closePicker);
   submitOnEnter($("thread-input"), $("thread-composer"));
   $("thread-close").addEventListener("click", closeThread);
+  // Enter in the dialog means OK (its first button, Cancel, would be the
+  // browser's default).
+  $("prompt-input").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); $("prompt-form").requestSubmit($("prompt-ok")); }
+  });
   $("new-channel").addEventListener("click", createChannel);
   $("new-dm").addEventListener("click", openDm);
   $("signout").addEventListener("click", () => { state.me = null; state.ws && state.ws.close(); showSignin(); });
