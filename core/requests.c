@@ -212,6 +212,17 @@ static bool emoji_valid(const char *e)
 	return true;
 }
 
+/* A message sent ends its typing: the next "typing" on that channel is
+ * announced at once, not coalesced with the one before the message (the
+ * others' clients drop the typing line when the message arrives). */
+static void typing_done(struct session *s, int64_t channel)
+{
+	struct sub *sub = session_find_sub(s, channel);
+
+	if (sub)
+		sub->typing_ns = 0;
+}
+
 static void on_publish(struct session *s, json_t *msg, const char *req, const char *type)
 {
 	const char *code, *message;
@@ -224,6 +235,7 @@ static void on_publish(struct session *s, json_t *msg, const char *req, const ch
 		session_error(s, req, code, message);
 		return;
 	}
+	typing_done(s, r.channel);
 	if (!session_is_member(s, r.channel)) {
 		session_error(s, req, "not_member", "not a member of that channel");
 		return;
@@ -506,6 +518,7 @@ void session_handle(struct session *s, const char *data, size_t len)
 	if (s->w->handoff && strcmp(t, "publish") == 0 &&
 	    request_channel(json_object_get(msg, "channel"), &channel)) {
 		/* Still handed off, so that a client's publishes keep their order. */
+		typing_done(s, channel);
 		handoff_offer(s, channel, data, len);
 		json_decref(msg);
 		return;

@@ -216,6 +216,8 @@ function onMessage(m) {
   if (!c || !accept(c, m, true)) return;
   const visible = c.id === state.current && document.visibilityState === "visible";
   if (!visible && !m.parent_seq && m.author !== state.me.name) c.unread++;
+  // The message they were typing has arrived: they are not typing now.
+  if (state.typing.has(c.id) && state.typing.get(c.id).delete(m.author) && c.id === state.current) renderTyping();
   if (m.kind && m.kind !== "message") {
     rerender(c);
     return;
@@ -379,7 +381,14 @@ function renderMessages() {
   const top = [...c.messages.values()].filter((m) => !m.parent_seq && (m.kind || "message") === "message")
     .sort((a, b) => a.seq - b.seq);
   watchPresence();
-  for (const m of top) list.append(messageElement(m));
+  let prev = null;
+  for (const m of top) {
+    const li = messageElement(m);
+    // Consecutive messages of one author within five minutes: one header.
+    if (prev && prev.author === m.author && Date.parse(m.ts) - Date.parse(prev.ts) < 5 * 60000) li.classList.add("cont");
+    list.append(li);
+    prev = m;
+  }
   for (const p of c.pending.values()) if (!p.parent_seq) list.append(messageElement(p, { pending: true }));
   list.scrollTop = list.scrollHeight;
 }
@@ -406,6 +415,9 @@ async function send(channelId, text, parentSeq) {
   const echo = { channel: channelId, author: state.me.name, text, client_msg_id: newId(),
                  parent_seq: parentSeq || null };
   c.pending.set(echo.client_msg_id, echo);
+  // Others drop our typing line when the message arrives; the next
+  // keystroke announces typing again at once.
+  state.typingSent = 0;
   parentSeq ? renderThread() : renderMessages();
   for (let attempt = 0; attempt < 50; attempt++) {
     try {

@@ -110,7 +110,12 @@ test("two users chat, DM, reply in a thread and survive a reconnect", async () =
   // Typing: alice types, bob sees it.
   await a.type("#composer-input", "typ");
   await b.locator("#typing", { hasText: `${alice} is typing` }).waitFor();
+  // the message she was typing arrives: the typing line goes with it, not
+  // seconds later
   await a.fill("#composer-input", "");
+  await sendFrom(a, `typed by ${alice}`);
+  await messages(b, `typed by ${alice}`).waitFor();
+  assert.equal(await b.locator("#typing").textContent(), "", "no typing line after the message");
 
   // A reaction from bob shows on alice's screen, counted once.
   const bobsView = b.locator("#messages .message", { hasText: `hello from ${alice}` });
@@ -340,6 +345,11 @@ test("search finds a message in my channels and opens it in context", async () =
   await g.locator("#channel-title", { hasText: `srch-${suffix}` }).waitFor();
   const found = g.locator(`#messages .message.found[data-seq="${seqs.hit}"]`);
   await found.waitFor();
+  // a run of gina's messages shows her name once: the first has a header,
+  // the ones that follow within five minutes do not
+  assert.equal(await found.evaluate((el) => el.classList.contains("cont")), false);
+  assert.ok(await g.locator("#messages .message.cont").count() >= 40, "one header for the run");
+  assert.equal(await g.locator("#messages .message.cont .head").first().isVisible(), false);
   assert.ok(await found.isVisible() && await found.evaluate((el) => {
     const r = el.getBoundingClientRect(), list = document.getElementById("messages").getBoundingClientRect();
     return r.top >= list.top && r.bottom <= list.bottom;
