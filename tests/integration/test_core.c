@@ -207,10 +207,27 @@ static int64_t seq_of(const char *out)
 	return p ? atoll(p + 6) : -1;
 }
 
+/* A catch-up page of history holding seqs from..to of a channel. */
+static void answer_page(int64_t channel, struct persist_message *m, int64_t from, int64_t to,
+			int64_t head)
+{
+	struct persist_history page = {.count = 0, .head = head, .messages = m};
+
+	for (int64_t seq = from; seq <= to; seq++)
+		m[page.count++] = (struct persist_message){.channel_id = channel,
+							   .seq = seq,
+							   .author_name = "bob",
+							   .kind = "message",
+							   .client_msg_id = "c",
+							   .body = "b",
+							   .body_len = 1,
+							   .reactions = ""};
+	session_history_page(s, &page, channel, NULL, true);
+}
+
 static void test_slow_consumer_stays_bounded_and_resumes_from_its_cursor(void **state)
 {
 	struct persist_message m[12];
-	struct persist_history page = {.count = 12, .head = -1, .messages = m};
 	int64_t want = 1;
 	const char *out;
 	bool lagged = false;
@@ -249,17 +266,7 @@ static void test_slow_consumer_stays_bounded_and_resumes_from_its_cursor(void **
 	for (int round = 0; round < 5 && session_find_sub(s, 1)->catching_up; round++) {
 		int calls = history.calls;
 
-		page.count = 0;
-		for (int64_t seq = history.after + 1; seq <= 12; seq++)
-			m[page.count++] = (struct persist_message){.channel_id = 1,
-								   .seq = seq,
-								   .author_name = "bob",
-								   .kind = "message",
-								   .client_msg_id = "c",
-								   .body = "b",
-								   .body_len = 1,
-								   .reactions = ""};
-		session_history_page(s, &page, 1, NULL, true);
+		answer_page(1, m, history.after + 1, 12, -1);
 		while (*(out = next_out())) {
 			assert_int_equal(seq_of(out), want);
 			want++;
@@ -274,24 +281,6 @@ static void test_slow_consumer_stays_bounded_and_resumes_from_its_cursor(void **
 	/* And live again: the next frame goes straight out. */
 	session_deliver(s, durable(13));
 	assert_int_equal(seq_of(next_out()), 13);
-}
-
-/* A catch-up page of history holding seqs from..to of a channel. */
-static void answer_page(int64_t channel, struct persist_message *m, int64_t from, int64_t to,
-			int64_t head)
-{
-	struct persist_history page = {.count = 0, .head = head, .messages = m};
-
-	for (int64_t seq = from; seq <= to; seq++)
-		m[page.count++] = (struct persist_message){.channel_id = channel,
-							   .seq = seq,
-							   .author_name = "bob",
-							   .kind = "message",
-							   .client_msg_id = "c",
-							   .body = "b",
-							   .body_len = 1,
-							   .reactions = ""};
-	session_history_page(s, &page, channel, NULL, true);
 }
 
 /* A subscribe from since 0 to an empty channel is a cursor at 0: seq 1 lost
