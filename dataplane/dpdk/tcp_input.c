@@ -326,6 +326,11 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 		}
 	}
 
+	/* What the ACK opened is sent at the flush, whatever the data below
+	 * does (a held segment or a trimmed FIN returns early). */
+	if (c->dupacks || c->in_recovery || c->q_bytes)
+		tcp_mark_pending(e, c);
+
 	/* The data, in order; a segment beyond rcv_nxt is held (ooo_hold) or
 	 * dropped, and answered at once with a duplicate ACK. */
 	if (len > 0 || (seg->flags & TCP_FIN)) {
@@ -406,8 +411,6 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 			tcp_mark_pending(e, c);
 		}
 	}
-	if (c->state != TCP_S_CLOSED && (c->dupacks || c->in_recovery || c->q_bytes))
-		tcp_mark_pending(e, c); /* the window may have opened */
 	tcp_reap(e);
 }
 

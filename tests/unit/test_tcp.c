@@ -912,6 +912,36 @@ static void test_out_of_order_reassembly(void **state)
 	assert_null(conn(40002));
 }
 
+/* An ACK that empties the flight rides on a segment ahead of a hole (or
+ * one trimmed to the window): what the ACK opened is still sent at the
+ * next flush, and the data left unsent times out if nobody answers. */
+static void test_ack_on_held_segment_sends_more(void **state)
+{
+	uint32_t iss = handshake(40000);
+	struct opts o = ts(200);
+	static const uint8_t data[20000];
+	struct tcp_stats st;
+
+	assert_int_equal(tcp_send(H.e, conn(40000), data, sizeof(data), (void *)data), 0);
+	flush();
+	assert_int_equal(H.nout, 10); /* the initial window: 10 segments (RFC 6928) */
+	H.nout = 0;
+	/* all ten acknowledged by a segment beyond rcv_nxt */
+	peer(40000, 1101, iss + 1 + 14000, TCP_ACK, 16384, &o, "x", 1);
+	assert_int_equal(H.nout, 1); /* the duplicate ACK for the hole */
+	flush();
+	assert_true(H.nout > 1);
+	assert_int_equal(H.out[1].seg.seq, iss + 1 + 14000);
+	assert_int_equal(H.out[1].seg.len, 1400);
+	/* nobody answers again: the connection times out, the chunk released */
+	for (int i = 0; i < 20 && conn(40000); i++)
+		advance(61000000);
+	assert_null(conn(40000));
+	assert_int_equal(H.released, 1);
+	tcp_engine_stats(H.e, &st);
+	assert_int_equal(st.timeouts, 1);
+}
+
 /* The engine's pool of held segments is shared, and bounded: past it a
  * segment ahead of a hole is dropped as before, and an abort from inside
  * on_data while held segments are being delivered is safe. */
@@ -1232,6 +1262,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_out_of_order_reassembly, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sack_blocks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_out_of_order_pool_and_abort, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ack_on_held_segment_sends_more, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_syn_flood_within_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resets_and_bad_headers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_inside_callback, setup, teardown),
