@@ -68,7 +68,18 @@ function dot(user) {
   const d = document.createElement("span");
   d.className = "dot " + status;
   d.title = status;
+  d.dataset.user = user;
   return d;
+}
+
+// A presence change redraws the dots in place: the message list is not
+// rebuilt (nor scrolled) under a reader.
+function refreshDots() {
+  for (const d of document.querySelectorAll("#messages .dot, #thread-messages .dot")) {
+    const status = d.dataset.user === state.me.name ? "online" : state.presence.get(d.dataset.user) || "offline";
+    d.className = "dot " + status;
+    d.title = status;
+  }
 }
 
 // Watches the presence of the users on screen: DM peers and the authors of
@@ -88,7 +99,7 @@ function watchPresence() {
     if (r && r.type === "presence_subscribed") {
       for (const u of r.users) state.presence.set(u.user, u.status);
       renderSidebar();
-      renderMessages();
+      refreshDots();
     }
   }, 200);
 }
@@ -584,7 +595,7 @@ function onFrame(f) {
     case "presence":
       state.presence.set(f.user, f.status);
       renderSidebar();
-      if (state.current) renderMessages();
+      refreshDots();
       break;
     case "typing":
       if (f.user !== state.me.name) {
