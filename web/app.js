@@ -271,12 +271,14 @@ function messageElement(m, { pending = false, inThread = false } = {}) {
   head.append(author, time);
   const text = document.createElement("div");
   text.className = "text" + (m.deleted ? " deleted" : "");
-  text.textContent = m.deleted ? "This message was deleted." : m.text;
+  if (m.deleted) text.textContent = "This message was deleted.";
+  else text.append(Format.render(m.text));
   if (m.edited && !m.deleted) {
     const mark = document.createElement("span");
     mark.className = "edited";
     mark.textContent = " (edited)";
-    text.append(mark);
+    const last = text.lastElementChild;
+    (last && last.tagName === "P" ? last : text).append(mark);
   }
   li.append(head, text);
   if (!pending && !m.deleted) {
@@ -299,7 +301,7 @@ function reactionBar(m) {
   for (const r of m.reactions || []) {
     const chip = document.createElement("button");
     chip.className = "chip" + (r.me ? " mine" : "");
-    chip.textContent = `${r.emoji} ${r.count}`;
+    chip.textContent = `${Format.emojify(r.emoji)} ${r.count}`;
     chip.title = r.me ? "Remove your reaction" : "React";
     chip.addEventListener("click", () => react(m, r.emoji, !r.me));
     bar.append(chip);
@@ -348,6 +350,12 @@ function picker(box, m) {
     b.addEventListener("click", () => { closePicker(); react(m, e, true); });
     p.append(b);
   }
+  const more = document.createElement("button");
+  more.className = "more";
+  more.textContent = "More…";
+  more.title = "Every emoji, searched by name";
+  more.addEventListener("click", (e) => { e.stopPropagation(); openEmojiPicker(m); });
+  p.append(more);
   box.append(p);
 }
 

@@ -123,13 +123,31 @@ static char *read_file(const char *root, const char *rel, size_t *len)
 	return data;
 }
 
+/* The libraries the web client uses, from the Debian packages that ship
+ * them (deploy/bootstrap and the package's Depends install them): served
+ * under /vendor/ at fixed paths, so they get the distribution's updates and
+ * nothing else outside the web root can be asked for. */
+static const struct {
+	const char *path, *dir, *file;
+} vendor[] = {
+    {"/vendor/markdown-it.js", "/usr/share/javascript/markdown-it", "markdown-it.js"},
+    {"/vendor/emoji.json", "/usr/share/nodejs/node-emoji/lib", "emoji.json"},
+};
+
 void files_read(const char *root, const char *path, struct file_answer *out)
 {
 	char rel[1024];
+	size_t v = 0, nv = sizeof(vendor) / sizeof(vendor[0]);
 
 	*out = (struct file_answer){.status = 404, .content_type = "text/plain; charset=utf-8"};
-	if (root && *root && file_path(path, rel, sizeof(rel)))
+	while (v < nv && strcmp(path, vendor[v].path) != 0)
+		v++;
+	if (v < nv) {
+		snprintf(rel, sizeof(rel), "%s", vendor[v].file);
+		out->data = read_file(vendor[v].dir, rel, &out->len);
+	} else if (root && *root && file_path(path, rel, sizeof(rel))) {
 		out->data = read_file(root, rel, &out->len);
+	}
 	if (out->data == NULL) {
 		out->data = strdup("not found\n");
 		out->len = out->data ? strlen(out->data) : 0;

@@ -373,3 +373,105 @@ test("search finds a message in my channels and opens it in context", async () =
   await g.context().close();
   await h.context().close();
 });
+
+test("messages show a Markdown subset and :shortcodes:, and no payload runs or becomes markup", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  const a = await signIn(`fmt${suffix}`), b = await signIn(`fmtb${suffix}`);
+  const fmt = [
+    `**bold${suffix}** _it_ ~~gone~~ \`code()\` :tada: [site](https://example.com/x)`,
+    `\`\`\`\nint main(void) /* ${suffix} */\n{\n  return 0;\n}\n\`\`\``,
+    `> quoted ${suffix}\n\n- one\n- two\n\n3. three\n4. four`,
+  ];
+  for (const t of fmt) await sendFrom(a, t);
+  const first = messages(b, `bold${suffix}`);
+  await first.waitFor();
+  assert.equal(await first.locator("strong").textContent(), `bold${suffix}`);
+  assert.equal(await first.locator("em").textContent(), "it");
+  assert.equal(await first.locator("s").textContent(), "gone");
+  assert.equal(await first.locator("code").textContent(), "code()");
+  assert.match(await first.textContent(), /🎉/, ":tada: is shown as its emoji");
+  const link = first.locator("a");
+  assert.equal(await link.getAttribute("href"), "https://example.com/x");
+  assert.equal(await link.getAttribute("rel"), "noopener noreferrer");
+  assert.equal(await link.getAttribute("target"), "_blank");
+  await messages(b, `int main(void) /* ${suffix} */`).locator("pre code", { hasText: "return 0;" }).waitFor();
+  const lists = messages(b, `quoted ${suffix}`);
+  await lists.locator("blockquote", { hasText: `quoted ${suffix}` }).waitFor();
+  assert.equal(await lists.locator("ul li").count(), 2);
+  assert.equal(await lists.locator("ol").getAttribute("start"), "3");
+  // past 4,000 characters a text is shown as typed (a bound on the renderer)
+  await sendFrom(a, `**long${suffix}** ${"word ".repeat(820)}`);
+  const long = messages(b, `long${suffix}`);
+  await long.waitFor();
+  assert.equal(await long.locator("strong").count(), 0);
+  assert.match(await long.textContent(), new RegExp(`\\*\\*long${suffix}\\*\\*`));
+  // what was typed is what is stored: the source comes back on edit
+  const mine = a.locator("#messages .message", { hasText: `bold${suffix}` });
+  await mine.hover();
+  await mine.locator(".action", { hasText: "Edit" }).click();
+  assert.equal(await a.inputValue("#prompt-input"), fmt[0]);
+  await a.click("#prompt-form button[value=cancel]");
+
+  // The usual payloads, as messages and as a reaction: shown as text or as
+  // harmless markup of the subset; none runs.
+  const payloads = [
+    `<script>window.__xss = 1</script> s${suffix}`,
+    `<img src=x onerror="window.__xss = 2"> i${suffix}`,
+    `[click](javascript:window.__xss=3) j${suffix}`,
+    `[case](JaVaScRiPt:window.__xss=4) k${suffix}`,
+    `<a href="javascript:window.__xss=5">raw</a> l${suffix}`,
+    `![image](https://example.com/x.png) m${suffix}`,
+    `<svg onload="window.__xss=6"></svg> n${suffix}`,
+    `[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==) o${suffix}`,
+    `<iframe src="javascript:window.__xss=7"></iframe> p${suffix}`,
+    `[vb](vbscript:msgbox) q${suffix}`,
+    `<details open ontoggle="window.__xss=8">x</details> r${suffix}`,
+    `[rel](//example.com/protocol-relative) t${suffix}`,
+    `javascript:window.__xss=9 u${suffix}`,
+    `\`<b>inert</b>\` v${suffix}`,
+  ];
+  for (const t of payloads) await sendFrom(a, t);
+  await messages(b, `v${suffix}`).waitFor();
+  const msg = await a.locator("#messages .message", { hasText: `s${suffix}` }).getAttribute("data-seq");
+  await a.evaluate((seq) => request({ type: "react", channel: state.current, seq: Number(seq),
+                                      emoji: "<img/src=x/onerror=__xss=10>" }), msg);
+  await b.locator("#messages .message", { hasText: `s${suffix}` })
+    .locator(".chip", { hasText: "<img/src=x/onerror=__xss=10> 1" }).waitFor();
+  await b.waitForTimeout(300); // an onerror or ontoggle would have fired by now
+  for (const page of [a, b]) {
+    assert.equal(await page.evaluate(() => window.__xss), undefined, "no payload ran");
+    const found = await page.$$eval("#messages .text *", (els) => els.map((e) => ({
+      tag: e.tagName, attrs: [...e.attributes].map((x) => `${x.name}=${x.value}`) })));
+    const allowed = new Set(["P", "BR", "STRONG", "EM", "S", "CODE", "PRE", "BLOCKQUOTE", "UL",
+                             "OL", "LI", "A", "SPAN"]);
+    for (const { tag, attrs } of found) {
+      assert.ok(allowed.has(tag), `no <${tag}> in a message`);
+      for (const at of attrs) {
+        assert.ok(/^(href=(https?:\/\/|mailto:)|rel=|target=_blank|start=\d+|class=(edited|plain)$)/.test(at),
+                  `<${tag} ${at}> is not allowed`);
+      }
+    }
+  }
+  // each payload is there as the text it is, not dropped
+  await messages(b, `<script>window.__xss = 1</script> s${suffix}`).waitFor();
+  await messages(b, `<b>inert</b> v${suffix}`).locator("code").waitFor();
+  assert.equal(await messages(b, `j${suffix}`).locator("a").count(), 0, "a javascript: link is text");
+  assert.equal(await messages(b, `t${suffix}`).locator("a").count(), 0, "a protocol-relative link is text");
+  await b.screenshot({ path: join(ARTIFACTS, "7-formatting-bob.png") });
+
+  // The full picker: searched by name, the choice becomes a reaction.
+  const target = b.locator("#messages .message", { hasText: `bold${suffix}` });
+  await target.hover();
+  await target.locator(".action", { hasText: "☺+" }).click();
+  await b.locator(".picker .more").click();
+  await b.locator("#emoji-dialog[open]").waitFor();
+  assert.ok(await b.locator("#emoji-grid button").count() > 1000, "the whole list is offered");
+  await b.fill("#emoji-q", "rocket");
+  assert.ok(await b.locator("#emoji-grid button").count() < 10, "the list is filtered by name");
+  await b.locator("#emoji-grid button[title=':rocket:']").click();
+  await target.locator(".chip.mine", { hasText: "🚀 1" }).waitFor();
+  await a.locator("#messages .message", { hasText: `bold${suffix}` }).locator(".chip", { hasText: "🚀 1" }).waitFor();
+  await a.context().close();
+  await b.context().close();
+  assert.deepEqual(pageErrors, [], "no script errors in the pages");
+});

@@ -89,6 +89,12 @@ check "metrics content type" contains "$(curl -s -D - -o /dev/null "$url/metrics
 check "HEAD answered without a body" contains "$(curl -sI "$url/healthz")" "^HTTP/1.1 200"
 check "web root served at /" contains "$(curl -s "$url/")" "probe-page"
 check "unknown path 404" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/nope.html")" = 404
+# the web client's libraries, from their Debian packages, whatever the root
+out=$(curl -s -D - "$url/vendor/markdown-it.js" | head -c 2000)
+check "markdown-it served from its package" contains "$out" "markdownit"
+check "as javascript" contains "$out" "content-type: text/javascript"
+check "emoji names served" contains "$(curl -s "$url/vendor/emoji.json")" '"tada":"🎉"'
+check "no other file under /vendor" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/vendor/markdown-it.min.js")" = 404
 check "logs are JSON lines" contains "$(head -1 "$work/log")" '^{"ts":"'
 
 # Losing the database: not ready, then ready again.
