@@ -253,25 +253,39 @@ class Fanoutd:
                     f"[postgres]\nallow_unsafe_commit = {'true' if unsafe else 'false'}\n"
                     f"read_dsn = {read_dsn}\n"
                     f"[log]\nlevel = notice\n{cluster}")
-        self.log = open(os.path.join(directory, "fanoutd.log"), "a")
+        self.log_path = os.path.join(directory, "fanoutd.log")
+        self.log = open(self.log_path, "a")
         self.proc, self.proxy = None, None
+        self.refused_starts = 0
         self.start()
 
     def start(self):
+        """Starts the node and waits until it is ready. A start that fails
+        (fanoutd exits 1 when no PostgreSQL host takes writes, as during a
+        failover) is tried again 2 s later, as systemd's Restart=on-failure
+        with the unit's RestartSec does, for up to two minutes."""
         env = dict(os.environ, FANOUT_PG_DSN=self.dsn, FANOUT_JWT_SECRET=SECRET,
                    FANOUT_CLUSTER_SECRET="faults-cluster-secret")
+        deadline = time.time() + 120
         self.proc = subprocess.Popen([self.binary, "-c", self.config], env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
         while time.time() < deadline:
             try:
                 urllib.request.urlopen(self.url + "/readyz", timeout=1)
                 return
             except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"fanoutd exited {self.proc.returncode}")
-                time.sleep(0.05)
-        raise RuntimeError("fanoutd did not become ready")
+                if self.proc.poll() is None:
+                    time.sleep(0.05)
+                    continue
+                if self.proc.returncode != 1:
+                    break
+                self.refused_starts += 1
+                time.sleep(2)
+                self.proc = subprocess.Popen([self.binary, "-c", self.config], env=env,
+                                             stdout=self.log, stderr=subprocess.STDOUT)
+        with open(self.log_path, errors="replace") as f:
+            last = (f.read().strip().splitlines() or [""])[-1]
+        raise RuntimeError(f"fanoutd did not become ready (exit {self.proc.poll()}): {last}")
 
     def signal(self, sig):
         if self.proc.poll() is None:
@@ -641,6 +655,10 @@ def main(argv=None):
         hist.write(path)
         if a.patroni:
             report_failovers(hist, pg)
+        refused = sum(n.refused_starts for n in nodes)
+        if refused:
+            print(f"run: {refused} node start(s) failed (no PostgreSQL host took writes) and "
+                  "were made again 2 s later, as systemd's Restart=on-failure does")
         counts = lane.stop()
         if counts:
             print(f"run: netem on the clients' path ({a.netem}): {counts['bursts']} burst(s), "
