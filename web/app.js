@@ -149,16 +149,6 @@ async function openChannel(id) {
   $("composer-input").focus();
 }
 
-async function loadOlder(c) {
-  const oldest = Math.min(...[...c.messages.keys()], c.lastSeq + 1);
-  const page = await request({ type: "history", channel: c.id, before: oldest, limit: 50 });
-  if (page.type !== "history") return;
-  for (const m of page.messages) accept(c, m);
-  c.loaded = true;
-  c.hasOlder = page.has_more;
-  if (c.id === state.current) renderMessages();
-}
-
 // ---------------------------------------------------------------- messages
 
 // Takes a stored message into the channel's state; false if already there.
@@ -210,15 +200,16 @@ function refreshReactions(c, seq) {
       const target = c.messages.get(seq);
       if (fresh && target && fresh.seq === seq) {
         target.reactions = fresh.reactions || [];
-        rerender(c);
+        rerender(c, seq);
       }
     } catch { /* offline: the resume brings the events again */ }
   }, 50));
 }
 
-function rerender(c) {
+// After an event on message seq: its item, and the thread pane.
+function rerender(c, seq) {
   if (c.id !== state.current) return;
-  renderMessages();
+  updateMessage(c, seq);
   renderThread();
 }
 
@@ -230,11 +221,11 @@ function onMessage(m) {
   // The message they were typing has arrived: they are not typing now.
   if (state.typing.has(c.id) && state.typing.get(c.id).delete(m.author) && c.id === state.current) renderTyping();
   if (m.kind && m.kind !== "message") {
-    rerender(c);
+    rerender(c, m.parent_seq);
     return;
   }
   if (c.id === state.current) {
-    if (!m.parent_seq) renderMessages(); else updateReplyCount(c, m.parent_seq);
+    if (!m.parent_seq) updateMessages(c); else updateReplyCount(c, m.parent_seq);
     if (state.thread && state.thread.parent === m.parent_seq) renderThread();
     if (visible) markRead(c);
   }
@@ -382,45 +373,6 @@ function deleteMessage(m) {
     : refusal({ type: "delete", channel: m.channel, seq: m.seq, client_msg_id: newId() }));
 }
 
-function renderMessages() {
-  const c = state.channels.get(state.current);
-  const list = $("messages");
-  list.replaceChildren();
-  if (!c) return;
-  if (c.loaded && c.hasOlder) {
-    const more = document.createElement("li");
-    more.className = "older";
-    const button = document.createElement("button");
-    button.className = "link";
-    button.textContent = "Show older messages";
-    button.addEventListener("click", () => loadOlder(c));
-    more.append(button);
-    list.append(more);
-  }
-  const top = [...c.messages.values()].filter((m) => !m.parent_seq && (m.kind || "message") === "message")
-    .sort((a, b) => a.seq - b.seq);
-  watchPresence();
-  let prev = null;
-  for (const m of top) {
-    const li = messageElement(m);
-    // Consecutive messages of one author within five minutes: one header.
-    if (prev && prev.author === m.author && Date.parse(m.ts) - Date.parse(prev.ts) < 5 * 60000) li.classList.add("cont");
-    list.append(li);
-    prev = m;
-  }
-  for (const p of c.pending.values()) if (!p.parent_seq) list.append(messageElement(p, { pending: true }));
-  list.scrollTop = list.scrollHeight;
-}
-
-function updateReplyCount(c, parentSeq) {
-  const li = $("messages").querySelector(`li[data-seq="${parentSeq}"] .replies`);
-  const parent = c.messages.get(parentSeq);
-  if (li && parent) {
-    li.textContent = `${parent.reply_count} ${parent.reply_count === 1 ? "reply" : "replies"}`;
-    li.classList.remove("none");
-  }
-}
-
 function newId() {
   const b = new Uint8Array(12);
   crypto.getRandomValues(b);
@@ -437,7 +389,7 @@ async function send(channelId, text, parentSeq) {
   // Others drop our typing line when the message arrives; the next
   // keystroke announces typing again at once.
   state.typingSent = 0;
-  parentSeq ? renderThread() : renderMessages();
+  parentSeq ? renderThread() : updateMessages(c);
   for (let attempt = 0; attempt < 50; attempt++) {
     try {
       const ack = await request({ type: "publish", channel: channelId, text,
@@ -461,7 +413,7 @@ async function send(channelId, text, parentSeq) {
       await sleep(500); // disconnected: retry after the reconnect
     }
   }
-  if (c.id === state.current) parentSeq ? renderThread() : renderMessages();
+  if (c.id === state.current) parentSeq ? renderThread() : updateMessages(c);
 }
 
 // ---------------------------------------------------------------- threads
@@ -570,7 +522,9 @@ async function refreshChannels() {
   for (const info of r.body.channels) {
     const known = state.channels.has(info.id);
     const c = channelState(info);
-    if (!known && state.connected) await request({ type: "subscribe", channels: [{ channel: c.id, since: 0 }] });
+    // from the head the list reported: the history comes a page at a time
+    // when the channel opens, not all of it over the socket now
+    if (!known && state.connected) await request({ type: "subscribe", channels: [{ channel: c.id, since: c.lastSeq }] });
   }
   renderSidebar();
 }

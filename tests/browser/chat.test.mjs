@@ -475,3 +475,57 @@ test("messages show a Markdown subset and :shortcodes:, and no payload runs or b
   await b.context().close();
   assert.deepEqual(pageErrors, [], "no script errors in the pages");
 });
+
+test("the list changes in place: older pages keep the reader's place, new messages do not pull them down", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  const r = await signIn(`reader${suffix}`), w = await signIn(`writer${suffix}`);
+  const name = `scroll-${suffix}`;
+  const id = await w.evaluate(async (name) => {
+    const made = await api("POST", "/api/v1/channels", { name });
+    const id = made.body.channel.id;
+    for (let i = 0; i < 120; i++)
+      await api("POST", `/api/v1/channels/${id}/messages`, { text: `line ${i} of ${name}` });
+    return id;
+  }, name);
+  await r.evaluate(async (id) => { await api("POST", `/api/v1/channels/${id}/join`); await refreshChannels(); }, id);
+  await r.locator("#channels .item", { hasText: name }).click();
+  await messages(r, `line 119 of ${name}`).waitFor();
+  assert.equal(await messages(r, `line 69 of ${name}`).count(), 0, "one page of 50 at first");
+  // mark every item: an item redrawn or replaced loses its mark
+  const mark = () => r.evaluate(() => { for (const li of document.querySelectorAll("#messages .message")) li.__kept = true; });
+  const kept = () => r.evaluate(() => [...document.querySelectorAll("#messages .message")].filter((li) => li.__kept).length);
+  await mark();
+  const before = await kept();
+  // an older page goes above, the first message read stays where it was
+  await r.evaluate(() => { document.getElementById("messages").scrollTop = 0; });
+  const anchor = messages(r, `line 70 of ${name}`);
+  const y0 = (await anchor.boundingBox()).y;
+  await r.locator("#messages .older button").click();
+  await messages(r, `line 20 of ${name}`).waitFor();
+  const y1 = (await anchor.boundingBox()).y;
+  assert.ok(Math.abs(y1 - y0) < 3, `the place is kept (${y0} then ${y1})`);
+  assert.equal(await kept(), before, "the items shown before were not redrawn");
+  // up in the history, a new message does not move the list; the button shows
+  const top = await r.evaluate(() => document.getElementById("messages").scrollTop);
+  await w.evaluate(async (id) => api("POST", `/api/v1/channels/${id}/messages`, { text: "fresh news" }), id);
+  await messages(r, "fresh news").waitFor({ state: "attached" });
+  assert.equal(await r.evaluate(() => document.getElementById("messages").scrollTop), top);
+  await r.locator("#jump-latest:not([hidden])").waitFor();
+  assert.equal(await kept(), before, "a new message is appended, nothing redrawn");
+  // a reaction redraws its one message
+  await w.evaluate(async (id) => {
+    const seq = (await api("GET", `/api/v1/channels/${id}/messages?limit=1`)).body.messages[0].seq;
+    await request({ type: "react", channel: id, seq, emoji: "👍" });
+  }, id);
+  await messages(r, "fresh news").locator("xpath=..").locator(".chip", { hasText: "👍 1" }).waitFor();
+  assert.equal(await kept(), before);
+  await r.click("#jump-latest");
+  await r.locator("#jump-latest").waitFor({ state: "hidden" });
+  assert.ok(await r.evaluate(() => {
+    const l = document.getElementById("messages");
+    return l.scrollHeight - l.scrollTop - l.clientHeight < 40;
+  }), "at the bottom after the jump");
+  assert.deepEqual(pageErrors, [], "no script errors in the pages");
+  await r.context().close();
+  await w.context().close();
+});
