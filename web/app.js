@@ -114,6 +114,9 @@ function renderSidebar() {
     const li = document.createElement("li");
     li.className = "item" + (c.id === state.current ? " active" : "") + (c.unread ? " unread" : "");
     li.dataset.channel = c.id;
+    li.tabIndex = 0; // reached with Tab, opened with Enter (nav.js)
+    li.setAttribute("role", "button");
+    if (c.id === state.current) li.setAttribute("aria-current", "page");
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = (c.kind === "dm" ? "" : c.kind === "private" ? "🔒 " : c.kind === "ephemeral" ? "⚡ " : "# ") + label(c);

@@ -529,3 +529,72 @@ test("the list changes in place: older pages keep the reader's place, new messag
   await r.context().close();
   await w.context().close();
 });
+
+test("a phone, the dark, and the keyboard", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  const user = `phone${suffix}`;
+  const context = await browser.newContext({ viewport: { width: 390, height: 800 }, colorScheme: "dark",
+                                             isMobile: true, hasTouch: true });
+  const p = await context.newPage();
+  p.on("pageerror", (e) => pageErrors.push(`${user}: ${e.message}`));
+  await p.goto(`${url}/?token=${token(user)}`);
+  await p.locator("#status.ok").waitFor({ state: "attached", timeout: 10000 });
+  await p.locator("#channel-title", { hasText: "general" }).waitFor();
+  // dark: the page and a message are light on dark
+  const lum = (rgb) => { const [r, g, b] = rgb.match(/\d+/g).map(Number); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  await sendFrom(p, `from the phone ${suffix}`);
+  const text = messages(p, `from the phone ${suffix}`);
+  await text.waitFor();
+  const bg = await p.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const fg = await text.evaluate((el) => getComputedStyle(el).color);
+  assert.ok(lum(bg) < 60 && lum(fg) > 150, `dark background ${bg}, light text ${fg}`);
+  // 390 px: the channel takes the width, the sidebar waits in a drawer
+  assert.equal(await p.locator("#sidebar").isVisible(), false, "the sidebar is a closed drawer");
+  assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= 390), "nothing wider than the screen");
+  const box = await p.locator("#composer").boundingBox();
+  assert.ok(box.x >= 0 && box.x + box.width <= 390 && box.width > 300, `the composer fits (${JSON.stringify(box)})`);
+  await p.screenshot({ path: join(ARTIFACTS, "11-phone-dark.png") });
+  await p.click("#menu");
+  await p.locator("#sidebar").waitFor({ state: "visible" });
+  await p.screenshot({ path: join(ARTIFACTS, "12-phone-drawer.png") });
+  await p.locator("#channels .item", { hasText: "general" }).click();
+  await p.locator("#sidebar").waitFor({ state: "hidden" });
+  // Escape closes the thread pane
+  // no hover on a phone: a tap on the message shows its actions
+  const mine = p.locator("#messages .message", { hasText: `from the phone ${suffix}` });
+  assert.equal(await mine.locator(".replies").isVisible(), false);
+  await text.tap();
+  await mine.locator(".actions").waitFor();
+  await mine.locator(".replies").tap();
+  await p.locator("#thread").waitFor();
+  await p.keyboard.press("Escape");
+  await p.locator("#thread").waitFor({ state: "hidden" });
+  // Up in the empty composer edits my last message
+  await p.focus("#composer-input");
+  await p.keyboard.press("ArrowUp");
+  assert.equal(await p.inputValue("#prompt-input"), `from the phone ${suffix}`);
+  await p.keyboard.press("Escape");
+  // Ctrl-K jumps to a channel by name; a wrong name is answered in place
+  await p.keyboard.press("Control+k");
+  await p.fill("#prompt-input", `nosuch${suffix}`);
+  await p.keyboard.press("Enter");
+  await p.locator("#prompt-error", { hasText: "No channel" }).waitFor();
+  await p.fill("#prompt-input", "gen");
+  await p.keyboard.press("Enter");
+  await p.locator("#prompt").waitFor({ state: "hidden" });
+  // Tab reaches the channel items; Enter opens one
+  await context.setDefaultTimeout(10000);
+  await p.click("#menu");
+  await p.locator("#sidebar").waitFor({ state: "visible" });
+  await p.focus("#new-channel");
+  let reached = false;
+  for (let i = 0; i < 6 && !reached; i++) {
+    await p.keyboard.press("Tab");
+    reached = await p.evaluate(() => document.activeElement?.classList.contains("item"));
+  }
+  assert.ok(reached, "a channel item takes the focus from the keyboard");
+  await p.keyboard.press("Enter");
+  await p.locator("#sidebar").waitFor({ state: "hidden" });
+  assert.deepEqual(pageErrors, [], "no script errors in the pages");
+  await context.close();
+});
