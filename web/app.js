@@ -30,7 +30,6 @@ const state = {
   heartbeatMs: 30000,
   typing: new Map(), // channel -> Map(user -> expiry ms)
   typingSent: 0,
-  readTimer: null,
   presence: new Map(), // user -> "online" | "away" | "offline"
   watched: "",
   watchTimer: null,
@@ -48,7 +47,7 @@ function channelState(info) {
     // the channel; after that this page counts what arrives itself, so a
     // reconnect does not reset what the user has already seen.
     c = { id: info.id, messages: new Map(), pending: new Map(), lastSeq: info.last_seq || 0,
-          unread: info.unread || 0, loaded: false, hasOlder: true };
+          unread: info.unread || 0, lastRead: info.last_read_seq || 0, loaded: false, hasOlder: true };
     state.channels.set(info.id, c);
   }
   c.name = info.name;
@@ -131,12 +130,17 @@ function renderSidebar() {
     li.addEventListener("click", () => openChannel(c.id));
     (c.kind === "dm" ? dms : channels).append(li);
   }
+  // the tab says how many messages wait unread
+  const unread = sorted.reduce((n, c) => n + c.unread, 0);
+  document.title = unread ? `(${unread > 99 ? "99+" : unread}) fanout` : "fanout";
 }
 
 async function openChannel(id) {
   const c = state.channels.get(id);
   if (!c) return;
   state.current = id;
+  // "New messages" marks where the reader left off, while the channel is open
+  c.divider = c.unread > 0 ? c.lastRead : null;
   c.unread = 0;
   $("channel-title").textContent = (c.kind === "dm" ? "" : c.kind === "private" ? "🔒 " : "#") + label(c);
   $("channel-meta").textContent = c.kind === "dm" ? "direct message"
@@ -235,11 +239,16 @@ function onMessage(m) {
   renderSidebar();
 }
 
-// Moves the read cursor to what is on screen (at most once a second).
+// Moves the read cursor to what is on screen now (sent a moment later, at
+// most one request per burst). Per channel, and with the seq seen now: a
+// reader who leaves at once still moves the cursor of the channel left,
+// and only over what they saw there.
 function markRead(c) {
-  clearTimeout(state.readTimer);
-  state.readTimer = setTimeout(() => {
-    if (state.connected && c.lastSeq) request({ type: "mark_read", channel: c.id, seq: c.lastSeq }).catch(() => {});
+  const seq = c.lastSeq;
+  clearTimeout(c.readTimer);
+  c.readTimer = setTimeout(() => {
+    if (state.connected && seq) request({ type: "mark_read", channel: c.id, seq }).catch(() => {});
+    c.lastRead = Math.max(c.lastRead, seq);
   }, 300);
 }
 
@@ -551,6 +560,7 @@ function onFrame(f) {
       // Another device of ours (or this one) read up to f.seq.
       const c = state.channels.get(f.channel);
       if (c) {
+        c.lastRead = Math.max(c.lastRead, f.seq);
         c.unread = [...c.messages.values()].filter((m) => m.seq > f.seq && !m.parent_seq &&
           (m.kind || "message") === "message" && m.author !== state.me.name).length;
         renderSidebar();

@@ -32,16 +32,39 @@ function olderButton(c) {
   return more;
 }
 
-// The items of msgs (sorted), headers shared after prev.
-function items(msgs, prev) {
+// The items of msgs (sorted), headers shared after prev; the "new
+// messages" line before the first of c's messages past its divider.
+function items(c, msgs, prev) {
   const frag = document.createDocumentFragment();
   for (const m of msgs) {
     const li = messageElement(m);
+    if (startsUnread(c, prev, m)) {
+      frag.append(dividerItem());
+      prev = null;
+    }
     if (continues(prev, m)) li.classList.add("cont");
     frag.append(li);
     prev = m;
   }
   return frag;
+}
+
+// Whether m, after prev (null: the first drawn), is the first unread. At
+// the top of what is drawn that is known only once the history down to the
+// divider is loaded (pages are contiguous in seq).
+function startsUnread(c, prev, m) {
+  const d = c.divider;
+  if (d === null || d === undefined || m.seq <= d || m.author === state.me.name) return false;
+  if (prev) return prev.seq <= d;
+  return !c.hasOlder || Math.min(...c.messages.keys()) <= d + 1;
+}
+
+function dividerItem() {
+  const li = document.createElement("li");
+  li.className = "divider";
+  li.setAttribute("role", "separator");
+  li.textContent = "New messages";
+  return li;
 }
 
 function renderMessages() {
@@ -54,9 +77,12 @@ function renderMessages() {
   if (c.loaded && c.hasOlder) list.append(olderButton(c));
   const top = [...c.messages.values()].filter(topLevel).sort((a, b) => a.seq - b.seq);
   watchPresence();
-  list.append(items(top, null));
+  list.append(items(c, top, null));
   for (const p of c.pending.values()) if (!p.parent_seq) list.append(messageElement(p, { pending: true }));
   list.scrollTop = list.scrollHeight;
+  // a long unread run opens at its start, not its end
+  const divider = list.querySelector(".divider");
+  if (divider && divider.offsetTop < list.scrollTop) list.scrollTop = divider.offsetTop - list.offsetTop;
 }
 
 // The stored items on screen, in order.
@@ -77,7 +103,7 @@ function updateMessages(c) {
   // a message below the last one shown but not on screen: draw it all again
   if (stored.length + fresh.length < [...c.messages.values()].filter(topLevel).length) return renderMessages();
   for (const li of list.querySelectorAll(".message.pending")) li.remove();
-  list.append(items(fresh, last));
+  list.append(items(c, fresh, last));
   for (const p of c.pending.values()) if (!p.parent_seq) list.append(messageElement(p, { pending: true }));
   watchPresence();
   const mine = fresh.some((m) => m.author === state.me.name) || c.pending.size > 0;
@@ -117,8 +143,12 @@ function showOlder(c) {
   const older = [...c.messages.values()].filter((m) => topLevel(m) && m.seq < first.seq)
     .sort((a, b) => a.seq - b.seq);
   const fromBottom = list.scrollHeight - list.scrollTop;
-  firstLi.before(items(older, null));
-  firstLi.classList.toggle("cont", continues(older[older.length - 1], first));
+  const before = firstLi.previousElementSibling;
+  const lastOlder = older[older.length - 1];
+  (before && before.classList.contains("divider") ? before : firstLi).before(items(c, older, null));
+  if (!list.querySelector(".divider") && lastOlder && startsUnread(c, lastOlder, first)) firstLi.before(dividerItem());
+  firstLi.classList.toggle("cont", firstLi.previousElementSibling?.classList.contains("message") === true
+    && continues(lastOlder, first));
   const button = list.querySelector(".older");
   if (!c.hasOlder) button?.remove();
   else if (!button) list.prepend(olderButton(c));
