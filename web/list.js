@@ -82,7 +82,8 @@ function renderMessages() {
   list.scrollTop = list.scrollHeight;
   // a long unread run opens at its start, not its end
   const divider = list.querySelector(".divider");
-  if (divider && divider.offsetTop < list.scrollTop) list.scrollTop = divider.offsetTop - list.offsetTop;
+  const at = divider ? divider.getBoundingClientRect().top - list.getBoundingClientRect().top + list.scrollTop : 0;
+  if (divider && at < list.scrollTop) list.scrollTop = at;
 }
 
 // The stored items on screen, in order.
