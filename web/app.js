@@ -62,23 +62,24 @@ function label(c) {
 }
 
 function dot(user) {
-  // We are present to ourselves, before any answer from the server.
-  const status = user === state.me.name ? "online" : state.presence.get(user) || "offline";
   const d = document.createElement("span");
+  d.dataset.user = user;
+  paintDot(d);
+  return d;
+}
+
+function paintDot(d) {
+  // We are present to ourselves, before any answer from the server.
+  const user = d.dataset.user;
+  const status = user === state.me.name ? "online" : state.presence.get(user) || "offline";
   d.className = "dot " + status;
   d.title = status;
-  d.dataset.user = user;
-  return d;
 }
 
 // A presence change redraws the dots in place: the message list is not
 // rebuilt (nor scrolled) under a reader.
 function refreshDots() {
-  for (const d of document.querySelectorAll("#messages .dot, #thread-messages .dot")) {
-    const status = d.dataset.user === state.me.name ? "online" : state.presence.get(d.dataset.user) || "offline";
-    d.className = "dot " + status;
-    d.title = status;
-  }
+  for (const d of document.querySelectorAll("#messages .dot, #thread-messages .dot")) paintDot(d);
 }
 
 // Watches the presence of the users on screen: DM peers and the authors of

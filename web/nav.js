@@ -5,7 +5,7 @@
 // channels and DMs are reached with Tab and opened with Enter, Escape closes
 // the reaction picker, the thread pane or the drawer, Up in an empty
 // composer edits one's last message, and Ctrl-K (Cmd-K) jumps to a channel
-// by name. Loaded after app.js, whose state and functions it uses.
+// by name. Loaded after app.js and list.js, whose state and functions it uses.
 "use strict";
 
 function setDrawer(open) {
@@ -36,8 +36,7 @@ function lastOwnMessage() {
   if (!c) return null;
   let last = null;
   for (const m of c.messages.values())
-    if (m.author === state.me.name && !m.parent_seq && !m.deleted && (m.kind || "message") === "message"
-        && (!last || m.seq > last.seq)) last = m;
+    if (m.author === state.me.name && topLevel(m) && !m.deleted && (!last || m.seq > last.seq)) last = m;
   return last;
 }
 
