@@ -576,8 +576,14 @@ int main(int argc, char **argv)
 	sigaddset(&signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (start_core(&d) < 0 || start_edges(&d) < 0)
-		return 1;
+	if (start_core(&d) < 0 || start_edges(&d) < 0) {
+		/* The reader's and writer's threads may be inside libpq (its
+		 * Kerberos mutexes, say): exit()'s destructors would pull the
+		 * libraries from under them and abort. Nothing is acknowledged
+		 * yet, so leave without them. */
+		fflush(NULL);
+		_exit(1);
+	}
 	sig = wait_for_signal(&d, &signals);
 	LOG(NOTICE, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	notify_send("STOPPING=1\nSTATUS=shutting down");

@@ -18,22 +18,30 @@ setsid deploy/cluster --no-build >"$log" 2>&1 &
 pid=$!
 cleanup() { kill -INT -- -"$pid" 2>/dev/null; sleep 2; kill -KILL -- -"$pid" 2>/dev/null; rm -f "$log"; }
 trap cleanup EXIT
+# Bounded in time as well as count: one status call waits up to 2 s per node
+# that accepts and does not answer. On a failure it shows why: the script's
+# output, each node's log and what fanoutctl sees.
 ready() {
+    local deadline=$((SECONDS + 60))
     for _ in $(seq 1 300); do
-        out=$("$ctl" cluster status --endpoints http://127.0.0.1:23795 -o json 2>/dev/null) &&
+        [ "$SECONDS" -lt "$deadline" ] || break
+        out=$(timeout 10 "$ctl" cluster status --endpoints http://127.0.0.1:23795 -o json 2>/dev/null) &&
             [ "$(python3 -c 'import json,sys; print(sum(n["ready"] == "ready" for n in json.load(sys.stdin)["nodes"]))' <<<"$out")" = 3 ] &&
             return 0
         sleep 0.1
     done
+    echo "not ready after $SECONDS s; deploy/cluster said:" >&2
     cat "$log" >&2
+    for n in var/cluster/n*.log; do echo "--- $n (last lines)" >&2; tail -n 20 "$n" >&2; done
+    timeout 10 "$ctl" cluster status --endpoints http://127.0.0.1:23795 >&2
     return 1
 }
 check "three nodes ready within 30 s" ready
 check "it prints where each node listens" grep -q "n3  web client and API http://127.0.0.1:8083/" "$log"
-check "the web client is served by a node" curl -sf -o /dev/null http://127.0.0.1:8082/
+check "the web client is served by a node" curl -sf -m 5 -o /dev/null http://127.0.0.1:8082/
 kill -INT -- -"$pid"
 for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-gone() { ! kill -0 "$pid" 2>/dev/null && ! curl -sf -o /dev/null http://127.0.0.1:8081/healthz; }
+gone() { ! kill -0 "$pid" 2>/dev/null && ! curl -sf -m 5 -o /dev/null http://127.0.0.1:8081/healthz; }
 check "Ctrl-C stops every node" gone
 echo "cluster-script: $passed passed, $failed failed"
 [ "$failed" = 0 ]
