@@ -264,6 +264,7 @@ static int start_core(struct daemon *d)
 	    .publish_rate = d->cfg.server.publish_rate,
 	    .publish_burst = d->cfg.server.publish_burst,
 	    .max_text_bytes = (size_t)d->cfg.server.max_text_bytes,
+	    .broad_mention_ms = d->cfg.server.broad_mention_interval_ms,
 	    .presence_grace_ms = d->cfg.server.presence_grace_ms,
 	    .presence_interval_ms = d->cfg.server.presence_interval_ms,
 	};
@@ -428,7 +429,7 @@ static const struct {
 } reloadable[] = {
 	LIMIT(publish_rate), LIMIT(publish_burst), LIMIT(max_text_bytes),
 	LIMIT(send_queue_bytes), LIMIT(max_connections), LIMIT(api_timeout_ms),
-	LIMIT(http_idle_ms),
+	LIMIT(http_idle_ms), LIMIT(broad_mention_interval_ms),
 };
 /* clang-format on */
 
@@ -449,9 +450,9 @@ static void reload_limits(struct daemon *d, const struct config *next)
 		if (was != now)
 			LOG(NOTICE, "reload: [server] %s %d -> %d", reloadable[i].key, was, now);
 	}
-	edge_set_limits(d->edge, &(struct edge_limits){s->publish_rate, s->publish_burst,
-						       (size_t)s->max_text_bytes,
-						       (size_t)s->send_queue_bytes});
+	edge_set_limits(d->edge, &(struct edge_limits){
+				     s->publish_rate, s->publish_burst, (size_t)s->max_text_bytes,
+				     (size_t)s->send_queue_bytes, s->broad_mention_interval_ms});
 	socket_server_set_limits(d->server, s->max_connections, s->api_timeout_ms, s->http_idle_ms);
 	for (size_t i = 0; i < sizeof(reloadable) / sizeof(reloadable[0]); i++)
 		*(int *)((char *)&d->cfg.server + reloadable[i].offset) =

@@ -73,6 +73,7 @@ static const struct key keys[] = {
     INT("server", "publish_rate", server.publish_rate, 1, 1000000),
     INT("server", "publish_burst", server.publish_burst, 1, 1000000),
     INT("server", "max_text_bytes", server.max_text_bytes, 1, 1048576),
+    INT("server", "broad_mention_interval_ms", server.broad_mention_interval_ms, -1, 86400000),
     INT("server", "presence_grace_ms", server.presence_grace_ms, 0, 3600000),
     INT("server", "presence_interval_ms", server.presence_interval_ms, 0, 600000),
     STR("postgres", "dsn", postgres.dsn),
@@ -132,6 +133,7 @@ void config_defaults(struct config *cfg)
 	cfg->server.publish_rate = 50;
 	cfg->server.publish_burst = 100;
 	cfg->server.max_text_bytes = 40000;
+	cfg->server.broad_mention_interval_ms = 30000;
 	cfg->server.presence_grace_ms = 10000;
 	cfg->server.presence_interval_ms = 1000;
 	snprintf(cfg->postgres.dsn, sizeof(cfg->postgres.dsn),

@@ -49,9 +49,11 @@ struct config_server {
 	int send_queue_bytes;  /* per connection, before it is lagged */
 	int publish_rate;      /* publishes per second per connection */
 	int publish_burst;
-	int max_text_bytes;	  /* one message's text */
-	int presence_grace_ms;	  /* offline only after this long with no connection */
-	int presence_interval_ms; /* at most one presence change per user per interval */
+	int max_text_bytes;	       /* one message's text */
+	int broad_mention_interval_ms; /* @channel/@here: one per user and channel per
+					  this (per node); 0 unlimited, -1 refused */
+	int presence_grace_ms;	       /* offline only after this long with no connection */
+	int presence_interval_ms;      /* at most one presence change per user per interval */
 };
 
 struct config_postgres {

@@ -222,7 +222,8 @@ void cluster_broadcast(void *ctx, const struct frame *f)
 /* A frame from a peer for this node's subscribers. */
 static struct frame *frame_of(const struct peer_msg *m)
 {
-	if (m->frame_kind != FRAME_DURABLE && m->frame_kind != FRAME_EPHEMERAL)
+	if (m->frame_kind != FRAME_DURABLE && m->frame_kind != FRAME_EPHEMERAL &&
+	    m->frame_kind != FRAME_MENTION)
 		return NULL;
 	return frame_new((enum frame_kind)m->frame_kind, m->channel, m->seq, m->payload,
 			 m->payload_len);

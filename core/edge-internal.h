@@ -64,6 +64,7 @@ struct edge {
 	struct {
 		_Atomic double publish_rate, publish_burst;
 		_Atomic size_t max_text_bytes, send_queue_bytes;
+		_Atomic int broad_mention_ms;
 	} limits; /* edge_limits(): what a reload may change */
 	struct edge_protocol protocol;
 	struct publish_state *publish;
@@ -72,6 +73,7 @@ struct edge {
 	int nworkers;
 	struct presence *presence;
 	struct handoff *handoff; /* once a worker hands its publishes off */
+	struct mention_gate *mention_gate;
 	struct edge_worker *workers[FANOUT_WORKERS_MAX];
 };
 

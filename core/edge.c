@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+#include "mention.h"
 #include "metrics.h"
 #include "presence.h"
 #include "publish.h"
@@ -37,7 +38,9 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 		return NULL;
 	e->cfg = *cfg;
 	edge_set_limits(e, &(struct edge_limits){cfg->publish_rate, cfg->publish_burst,
-						 cfg->max_text_bytes, cfg->send_queue_bytes});
+						 cfg->max_text_bytes, cfg->send_queue_bytes,
+						 cfg->broad_mention_ms});
+	e->mention_gate = mention_gate_create();
 	e->fanout = fanout;
 	e->reader = reader;
 	e->nworkers = nworkers;
@@ -47,7 +50,9 @@ struct edge *edge_create(const struct edge_config *cfg, struct fanout *fanout,
 			  ? presence_create(fanout, cfg->presence_grace_ms,
 					    cfg->presence_interval_ms, protocol->presence_deliver)
 			  : NULL;
-	if (e->presence == NULL) {
+	if (e->presence == NULL || e->mention_gate == NULL) {
+		presence_destroy(e->presence);
+		mention_gate_destroy(e->mention_gate);
 		publish_destroy(e->publish);
 		free(e);
 		return NULL;
@@ -87,8 +92,28 @@ void edge_destroy(struct edge *e)
 	if (e == NULL)
 		return;
 	presence_destroy(e->presence);
+	mention_gate_destroy(e->mention_gate);
 	publish_destroy(e->publish);
 	free(e);
+}
+
+const char *edge_mention_refusal(struct edge *e, int64_t user, int64_t channel, const char *cmid,
+				 const char *text, size_t len, const char **message)
+{
+	int interval = edge_limits(e).broad_mention_ms;
+	struct mentions ms;
+
+	if (!mention_parse(text, len, &ms) || ms.broad == MENTION_NONE)
+		return NULL;
+	if (interval < 0) {
+		*message = "@channel and @here are turned off on this server";
+		return "mention_refused";
+	}
+	if (!mention_gate_take(e->mention_gate, user, channel, cmid, time_mono_ns(), interval)) {
+		*message = "@channel and @here are limited per channel; try again later";
+		return "mention_limited";
+	}
+	return NULL;
 }
 
 struct presence *edge_presence(struct edge *e)
@@ -137,7 +162,8 @@ struct edge_limits edge_limits(struct edge *e)
 	    atomic_load_explicit(&e->limits.publish_rate, memory_order_relaxed),
 	    atomic_load_explicit(&e->limits.publish_burst, memory_order_relaxed),
 	    atomic_load_explicit(&e->limits.max_text_bytes, memory_order_relaxed),
-	    atomic_load_explicit(&e->limits.send_queue_bytes, memory_order_relaxed)};
+	    atomic_load_explicit(&e->limits.send_queue_bytes, memory_order_relaxed),
+	    atomic_load_explicit(&e->limits.broad_mention_ms, memory_order_relaxed)};
 }
 
 void edge_set_limits(struct edge *e, const struct edge_limits *l)
@@ -146,6 +172,8 @@ void edge_set_limits(struct edge *e, const struct edge_limits *l)
 	atomic_store_explicit(&e->limits.publish_burst, l->publish_burst, memory_order_relaxed);
 	atomic_store_explicit(&e->limits.max_text_bytes, l->max_text_bytes, memory_order_relaxed);
 	atomic_store_explicit(&e->limits.send_queue_bytes, l->send_queue_bytes,
+			      memory_order_relaxed);
+	atomic_store_explicit(&e->limits.broad_mention_ms, l->broad_mention_ms,
 			      memory_order_relaxed);
 }
 

@@ -37,6 +37,7 @@ struct edge_config {
 	double publish_rate;	  /* publishes per second per connection */
 	double publish_burst;
 	size_t max_text_bytes; /* a message's text */
+	int broad_mention_ms;  /* @channel/@here interval (edge_mention_refusal) */
 	int presence_grace_ms;
 	int presence_interval_ms;
 };
@@ -163,6 +164,7 @@ struct edge_limits {
 	double publish_rate, publish_burst; /* per connection */
 	size_t max_text_bytes;		    /* a message's text */
 	size_t send_queue_bytes;	    /* per connection, before it lags */
+	int broad_mention_ms;		    /* config_server.broad_mention_interval_ms */
 };
 
 /* The limits now. Any thread. */
@@ -171,6 +173,14 @@ struct edge_limits edge_limits(struct edge *e);
  * already fuller than a new burst is cut to it at its next refill). Any
  * thread. */
 void edge_set_limits(struct edge *e, const struct edge_limits *l);
+
+/* Why a publish of text by user to channel is refused for its @channel or
+ * @here (core/mention.h): an error code with *message, or NULL to go on.
+ * A NULL answer for a broad mention takes its turn of the interval; a retry
+ * with the same client_msg_id cmid (NULL: none) is let through again. Any
+ * thread. */
+const char *edge_mention_refusal(struct edge *e, int64_t user, int64_t channel, const char *cmid,
+				 const char *text, size_t len, const char **message);
 
 /* Shared with the HTTP API (dataplane/socket/api.c). */
 struct edge_worker *edge_worker_of(struct edge *e, int index);

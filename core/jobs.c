@@ -62,11 +62,12 @@ json_t *edge_user_channels(struct pg_conn *conn, int64_t user_id)
 		return NULL;
 	list = json_array();
 	for (int r = 0; list && r < n; r++) {
-		json_t *c = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s}", "id",
+		json_t *c = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "id",
 				      (json_int_t)rows[r].id, "name", rows[r].name, "kind",
 				      rows[r].kind, "last_seq", (json_int_t)rows[r].last_seq,
 				      "last_read_seq", (json_int_t)rows[r].last_read_seq, "unread",
-				      (json_int_t)rows[r].unread, "role", rows[r].role);
+				      (json_int_t)rows[r].unread, "mentions",
+				      (json_int_t)rows[r].mentions, "role", rows[r].role);
 		if (rows[r].peer[0])
 			json_object_set_new(c, "peer", json_string(rows[r].peer));
 		json_array_append_new(list, c);

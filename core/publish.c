@@ -8,11 +8,13 @@
 
 #include "clock.h"
 #include "log.h"
+#include "mention.h"
 #include "metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define LIVE_BUCKETS 256
 
@@ -206,6 +208,28 @@ int publish_submit(struct publish_state *ps, const struct persist_publish *p, bo
 	return rc;
 }
 
+/* After a committed message's frame: one `mention` frame, if it mentions
+ * anyone, for the subscribers it names (mention.h). Edits and reactions
+ * notify nobody. */
+static void publish_mentions(struct publish_state *ps, const struct persist_message *m)
+{
+	struct mentions ms;
+	struct frame *f = NULL;
+	size_t len;
+	char *json;
+
+	if (strcmp(m->kind, "message") != 0 || !mention_parse(m->body, m->body_len, &ms))
+		return;
+	json = mention_encode(m, &ms, &len);
+	f = json ? frame_new(FRAME_MENTION, m->channel_id, m->seq, json, len) : NULL;
+	free(json);
+	if (f)
+		publish_broadcast(ps, f);
+	else
+		LOG(ERR, "cannot encode the mentions of %lld:%lld", (long long)m->channel_id,
+		    (long long)m->seq);
+}
+
 void publish_on_commit(void *arg, enum persist_outcome outcome, int error,
 		       const struct persist_message *m, void *cookie)
 {
@@ -222,6 +246,7 @@ void publish_on_commit(void *arg, enum persist_outcome outcome, int error,
 		if (f) {
 			metric_add(&m_frames_encoded, 1);
 			publish_broadcast(ps, f);
+			publish_mentions(ps, m);
 			observe_since(&m_publish, c);
 		} else {
 			LOG(ERR, "cannot encode message %lld:%lld; subscribers will catch up",

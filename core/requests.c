@@ -244,6 +244,12 @@ static void on_publish(struct session *s, json_t *msg, const char *req, const ch
 		session_error(s, req, "rate_limited", "too many publishes; slow down and retry");
 		return;
 	}
+	code = edge_mention_refusal(s->w->e, s->user_id, r.channel, r.client_msg_id, r.text,
+				    r.text_len, &message);
+	if (code) {
+		session_error(s, req, code, message);
+		return;
+	}
 	c = publish_cookie(s, req, r.client_msg_id, r.channel);
 	if (c == NULL)
 		return;

@@ -27,6 +27,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "mention.h"
 #include "presence.h"
 #include "utf8.h"
 
@@ -209,7 +210,7 @@ static void enqueue(struct session *s, struct frame *f)
 		return;
 	}
 	if (s->qbytes + f->len > cap && f->kind != FRAME_CONTROL) {
-		if (f->kind == FRAME_EPHEMERAL) {
+		if (f->kind == FRAME_EPHEMERAL || f->kind == FRAME_MENTION) {
 			frame_unref(f);
 			return;
 		}
@@ -371,6 +372,12 @@ void session_deliver(struct session *s, struct frame *f)
 
 	if (sub == NULL || s->state != SESSION_READY) {
 		frame_unref(f);
+		return;
+	}
+	if (f->kind == FRAME_MENTION &&
+	    !(session_is_member(s, f->channel) &&
+	      mention_wants((const char *)frame_payload(f), f->len, s->user_name))) {
+		frame_unref(f); /* for other members */
 		return;
 	}
 	if (f->kind != FRAME_DURABLE) {

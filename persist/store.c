@@ -73,14 +73,21 @@ int64_t store_user_ensure(PGconn *conn, const char *name)
 
 /* The user's channels for hello: DMs are named after the other user;
  * unread counts others' top-level messages after the cursor, up to 1000 (a
- * badge needs no more). */
+ * badge needs no more); mentions counts others' messages and replies after
+ * the cursor that name the user or @channel (0010), among the newest 5000. */
 #define CHANNELS_SQL                                                                               \
-	"SELECT c.id, c.name, c.kind, c.last_seq, m.last_read_seq, m.role,"                        \
+	"WITH me AS (SELECT ARRAY[lower(name), 'channel'] AS names FROM users WHERE id = $1)"      \
+	" SELECT c.id, c.name, c.kind, c.last_seq, m.last_read_seq, m.role,"                       \
 	" (SELECT count(*) FROM (SELECT 1 FROM messages x WHERE x.channel_id = c.id"               \
 	"  AND x.seq > m.last_read_seq AND x.kind = 'message' AND x.parent_seq IS NULL"            \
 	"  AND x.author_id <> $1 AND x.deleted_at IS NULL LIMIT 1000) n),"                         \
 	" CASE WHEN c.kind = 'dm' THEN (SELECT u.name FROM channel_members o JOIN users u"         \
-	"  ON u.id = o.user_id WHERE o.channel_id = c.id AND o.user_id <> $1 LIMIT 1) END"         \
+	"  ON u.id = o.user_id WHERE o.channel_id = c.id AND o.user_id <> $1 LIMIT 1) END,"        \
+	" (SELECT count(*) FROM (SELECT x.mentions, x.author_id, x.deleted_at FROM messages x"     \
+	"  WHERE x.channel_id = c.id AND x.seq > m.last_read_seq ORDER BY x.seq DESC LIMIT 5000) " \
+	"t"                                                                                        \
+	"  WHERE t.mentions && (SELECT names FROM me) AND t.author_id <> $1"                       \
+	"  AND t.deleted_at IS NULL)"                                                              \
 	" FROM channel_members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = $1"      \
 	" ORDER BY c.id"
 
@@ -110,6 +117,7 @@ int store_user_channels(PGconn *conn, int64_t user, struct store_channel **out, 
 		snprintf(c->role, sizeof(c->role), "%s", PQgetvalue(res, r, 5));
 		c->unread = atoll(PQgetvalue(res, r, 6));
 		snprintf(c->peer, sizeof(c->peer), "%s", PQgetvalue(res, r, 7));
+		c->mentions = atoll(PQgetvalue(res, r, 8));
 	}
 	*n = PQntuples(res);
 	PQclear(res);

@@ -27,6 +27,8 @@ struct store_channel {
 	int64_t last_seq;
 	int64_t last_read_seq;
 	int64_t unread;		   /* others' top-level messages after the cursor, up to 1000 */
+	int64_t mentions;	   /* of those after the cursor (the newest 5000), others' naming
+				      the user or @channel */
 	char role[16];		   /* "member" or "admin" */
 	char peer[STORE_NAME_MAX]; /* a DM: the other user's name; else "" */
 };

@@ -18,6 +18,8 @@ enum frame_kind {
 	FRAME_DURABLE,	 /* a persisted message: resumable by seq */
 	FRAME_EPHEMERAL, /* typing, presence: dropped first, never replayed */
 	FRAME_CONTROL,	 /* a reply to one session (ack, history, error) */
+	FRAME_MENTION,	 /* a channel's notice for some members (core/mention.h):
+			    dropped like ephemeral, never replayed */
 };
 
 struct frame {

@@ -624,6 +624,7 @@ static bool message_event(struct api_job *j, struct pg_conn *conn)
 static bool post_message(struct api_job *j, struct pg_conn *conn)
 {
 	json_t *o = body_json(j), *text, *parent;
+	const char *code, *message;
 	char kind[16];
 	bool member = false, later;
 	int rc;
@@ -647,6 +648,13 @@ static bool post_message(struct api_job *j, struct pg_conn *conn)
 	rc = store_channel_access(conn, j->channel, j->user_id, kind, &member);
 	if (deny(j, rc, member, true)) {
 		json_decref(o);
+		return false;
+	}
+	code = edge_mention_refusal(j->call.edge, j->user_id, j->channel, j->call.idempotency_key,
+				    json_string_value(text), json_string_length(text), &message);
+	if (code) {
+		json_decref(o);
+		set_error(j, strcmp(code, "mention_limited") == 0 ? 429 : 403, code, message);
 		return false;
 	}
 	/* A live-only channel: not stored, no duplicate detection, answered

@@ -146,6 +146,26 @@ static void test_ack_and_broadcast_only_after_commit(void **state)
 	assert_int_equal(ack.seq, 41);
 }
 
+/* A message that mentions someone is followed by one mention frame of the
+ * same channel and seq; an edit that does is not. */
+static void test_a_mention_follows_its_message(void **state)
+{
+	struct persist_publish p = message(1, "ship it @bob");
+	struct persist_message m = committed(&p, 9);
+
+	assert_int_equal(publish_submit(ps, &p, false, &cookie), 0);
+	publish_on_commit(ps, PERSIST_COMMITTED, 0, &m, writer.cookie);
+	assert_int_equal(fanout.frames, 2);
+	assert_int_equal(fanout.kind[0], FRAME_DURABLE);
+	assert_int_equal(fanout.kind[1], FRAME_MENTION);
+	assert_int_equal(fanout.seq[1], 9);
+	m.kind = "edit";
+	m.seq = 10;
+	publish_on_commit(ps, PERSIST_COMMITTED, 0, &m, NULL);
+	assert_int_equal(fanout.frames, 3);
+	assert_int_equal(fanout.kind[2], FRAME_DURABLE);
+}
+
 static void test_fenced_or_failed_commit_is_never_broadcast(void **state)
 {
 	struct persist_publish p = message(1, "stale owner");
@@ -221,6 +241,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_ack_and_broadcast_only_after_commit, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_a_mention_follows_its_message, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fenced_or_failed_commit_is_never_broadcast, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
