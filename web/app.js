@@ -47,7 +47,7 @@ function channelState(info) {
     // the channel; after that this page counts what arrives itself, so a
     // reconnect does not reset what the user has already seen.
     c = { id: info.id, messages: new Map(), pending: new Map(), lastSeq: info.last_seq || 0,
-          unread: info.unread || 0, lastRead: info.last_read_seq || 0, loaded: false, hasOlder: true };
+          unread: info.unread || 0, mentions: info.mentions || 0, lastRead: info.last_read_seq || 0, loaded: false, hasOlder: true };
     state.channels.set(info.id, c);
   }
   c.name = info.name;
@@ -122,18 +122,21 @@ function renderSidebar() {
     name.textContent = (c.kind === "dm" ? "" : c.kind === "private" ? "🔒 " : c.kind === "ephemeral" ? "⚡ " : "# ") + label(c);
     if (c.kind === "dm" && c.peer) name.prepend(dot(c.peer));
     li.append(name);
-    if (c.unread) {
+    if (c.mentions || c.unread) {
+      // a mention outranks a count: "@2" says someone asked for you
       const badge = document.createElement("span");
-      badge.className = "badge";
-      badge.textContent = c.unread > 99 ? "99+" : String(c.unread);
+      const n = c.mentions || c.unread;
+      badge.className = "badge" + (c.mentions ? " mention" : "");
+      badge.textContent = (c.mentions ? "@" : "") + (n > 99 ? "99+" : String(n));
       li.append(badge);
     }
     li.addEventListener("click", () => openChannel(c.id));
     (c.kind === "dm" ? dms : channels).append(li);
   }
-  // the tab says how many messages wait unread
-  const unread = sorted.reduce((n, c) => n + c.unread, 0);
-  document.title = unread ? `(${unread > 99 ? "99+" : unread}) fanout` : "fanout";
+  // the tab says how many mentions and messages wait unread: "(@1 · 3) fanout"
+  const count = (key) => Math.min(sorted.reduce((n, c) => n + c[key], 0), 99);
+  const parts = [count("mentions") && `@${count("mentions")}`, count("unread")].filter((x) => x);
+  document.title = parts.length ? `(${parts.join(" · ")}) fanout` : "fanout";
 }
 
 async function openChannel(id) {
@@ -142,7 +145,7 @@ async function openChannel(id) {
   state.current = id;
   // "New messages" marks where the reader left off, while the channel is open
   c.divider = c.unread > 0 ? c.lastRead : null;
-  c.unread = 0;
+  c.unread = c.mentions = 0;
   $("channel-title").textContent = (c.kind === "dm" ? "" : c.kind === "private" ? "🔒 " : "#") + label(c);
   $("channel-meta").textContent = c.kind === "dm" ? "direct message"
     : c.kind === "ephemeral" ? "live feed: messages are not kept" : c.kind + " channel";
@@ -226,6 +229,8 @@ function onMessage(m) {
   if (!c || !accept(c, m, true)) return;
   const visible = c.id === state.current && document.visibilityState === "visible";
   if (!visible && !m.parent_seq && m.author !== state.me.name) c.unread++;
+  if (c.kind === "dm" && m.author !== state.me.name && (m.kind || "message") === "message")
+    document.dispatchEvent(new CustomEvent("fanout:notice", { detail: { c, m } })); // notify.js
   // The message they were typing has arrived: they are not typing now.
   if (state.typing.has(c.id) && state.typing.get(c.id).delete(m.author) && c.id === state.current) renderTyping();
   if (m.kind && m.kind !== "message") {
@@ -542,6 +547,16 @@ async function refreshChannels() {
   renderSidebar();
 }
 
+// Someone named us (or the channel) in a message (docs/protocol.md): a badge
+// unless it is in view, and notify.js tells the desktop while the page is hidden.
+function onMention(f) {
+  const c = state.channels.get(f.channel);
+  if (!c) return;
+  if (!(c.id === state.current && document.visibilityState === "visible")) c.mentions++;
+  renderSidebar();
+  document.dispatchEvent(new CustomEvent("fanout:notice", { detail: { c, m: f } }));
+}
+
 function onFrame(f) {
   if (f.req && state.waiting.has(f.req)) {
     const w = state.waiting.get(f.req);
@@ -551,6 +566,7 @@ function onFrame(f) {
   switch (f.type) {
     case "hello": onHello(f); break;
     case "message": onMessage(f); break;
+    case "mention": onMention(f); break;
     case "joined": refreshChannels(); break;
     case "left":
       state.channels.delete(f.channel);
@@ -562,6 +578,7 @@ function onFrame(f) {
       const c = state.channels.get(f.channel);
       if (c) {
         c.lastRead = Math.max(c.lastRead, f.seq);
+        if (f.seq >= c.lastSeq) c.mentions = 0;
         c.unread = [...c.messages.values()].filter((m) => m.seq > f.seq && !m.parent_seq &&
           (m.kind || "message") === "message" && m.author !== state.me.name).length;
         renderSidebar();
@@ -726,7 +743,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("signout").addEventListener("click", () => { state.me = null; state.ws && state.ws.close(); showSignin(); });
   document.addEventListener("visibilitychange", () => {
     const c = state.channels.get(state.current);
-    if (c && document.visibilityState === "visible") { c.unread = 0; markRead(c); renderSidebar(); }
+    if (c && document.visibilityState === "visible") { c.unread = c.mentions = 0; markRead(c); renderSidebar(); }
     // Away after a minute out of sight; back as soon as the page is seen.
     clearTimeout(state.awayTimer);
     if (document.visibilityState === "hidden") {

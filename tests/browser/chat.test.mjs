@@ -628,3 +628,45 @@ test("unread: the tab counts it, and the channel opens at a 'new messages' line"
   await r.context().close();
   await w.context().close();
 });
+
+test("a mention: a badge, the tab's count, and desktop notifications while hidden", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  const alice = `mna${suffix}`, bob = `mnb${suffix}`;
+  const a = await signIn(alice), b = await signIn(bob);
+  await b.context().grantPermissions(["notifications"], { origin: url });
+  // Bob looks away: the page is hidden (as the browser says of a tab in the
+  // background), and what the real Notification is asked to show is noted.
+  await b.evaluate(() => {
+    window.shown = [];
+    window.Notification = new Proxy(window.Notification, {
+      construct(Real, args) { window.shown.push([args[0], args[1].body]); return Reflect.construct(Real, args); },
+    });
+    Object.defineProperty(document, "visibilityState", { get: () => "hidden", configurable: true });
+  });
+  await a.evaluate(async (bob) => {
+    const general = [...state.channels.values()].find((c) => c.name === "general").id;
+    await api("POST", `/api/v1/channels/${general}/messages`, { text: `@${bob} can you look?` });
+    await api("POST", `/api/v1/channels/${general}/messages`, { text: "no mention here" });
+  }, bob);
+  const item = b.locator("#channels .item", { hasText: "general" });
+  await item.locator(".badge.mention", { hasText: "@1" }).waitFor();
+  await b.waitForFunction(() => window.shown.length >= 1);
+  assert.deepEqual(await b.evaluate(() => window.shown), [[`${alice} in #general`, `@${bob} can you look?`]]);
+  assert.match(await b.title(), /^\(@1 · \d+\) fanout$/);
+  // a direct message notifies too
+  await a.evaluate(async (bob) => {
+    const dm = await api("POST", "/api/v1/dms", { user: bob });
+    await api("POST", `/api/v1/channels/${dm.body.channel.id}/messages`, { text: "a quiet word" });
+  }, bob);
+  await b.waitForFunction(() => window.shown.length >= 2);
+  assert.deepEqual((await b.evaluate(() => window.shown))[1], [alice, "a quiet word"]);
+  // back in view: general is read, its mention gone from the tab
+  await b.evaluate(() => {
+    delete document.visibilityState;
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  await item.locator(".badge").waitFor({ state: "detached" });
+  assert.doesNotMatch(await b.title(), /@/);
+  await a.context().close();
+  await b.context().close();
+});
