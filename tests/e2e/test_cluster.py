@@ -180,6 +180,32 @@ def test_direct_messages_across_nodes(cluster):
     run(go())
 
 
+def test_a_mention_crosses_nodes(cluster):
+    """The owner reads the mention; the frame reaches the named user on
+    another node, and the author, on a third, gets none."""
+    async def go():
+        a, b = unique(), unique()
+        cluster.nodes[0].http("GET", "/api/v1/channels", user=b)  # b exists
+        status, body = cluster.nodes[0].http("POST", "/api/v1/dms", {"user": b}, user=a)
+        assert status in (200, 201), body
+        dm = body["channel"]["id"]
+        others = [n for n in cluster.nodes if n.name != cluster.owner(dm)]
+        ca = await Client.connect(others[0], a)
+        cb = await Client.connect(others[1], b)
+        await ca.subscribe(dm)
+        await cb.subscribe(dm)
+        await asyncio.sleep(0.3)
+        ack = await ca.publish(dm, f"@{b} over here")
+        assert ack["type"] == "ack"
+        m = await cb.expect("mention")
+        assert (m["channel"], m["seq"], m["author"], m["users"]) == (dm, ack["seq"], a, [b])
+        await ca.messages(dm, 1)
+        await ca.quiet(0.3)
+        assert not [f for f in ca.frames if f.get("type") == "mention"]
+        await ca.close(); await cb.close()
+    run(go())
+
+
 def test_a_retried_publish_is_one_row_across_nodes(cluster):
     """The same client_msg_id sent through two different gateways: one row,
     one seq."""
