@@ -111,26 +111,27 @@ function renderSidebar() {
   dms.replaceChildren();
   const sorted = [...state.channels.values()].sort((a, b) => label(a).localeCompare(label(b)));
   for (const c of sorted) {
-    const li = document.createElement("li");
-    li.className = "item" + (c.id === state.current ? " active" : "") + (c.unread ? " unread" : "");
-    li.dataset.channel = c.id;
-    li.tabIndex = 0; // reached with Tab, opened with Enter (nav.js)
-    li.setAttribute("role", "button");
-    if (c.id === state.current) li.setAttribute("aria-current", "page");
+    // a list item holding a button: Tab reaches it, Enter and Space open it
+    const li = document.createElement("li"), item = document.createElement("button");
+    item.type = "button";
+    item.className = "item" + (c.id === state.current ? " active" : "") + (c.unread ? " unread" : "");
+    item.dataset.channel = c.id;
+    if (c.id === state.current) item.setAttribute("aria-current", "page");
+    li.append(item);
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = (c.kind === "dm" ? "" : c.kind === "private" ? "🔒 " : c.kind === "ephemeral" ? "⚡ " : "# ") + label(c);
     if (c.kind === "dm" && c.peer) name.prepend(dot(c.peer));
-    li.append(name);
+    item.append(name);
     if (c.mentions || c.unread) {
       // a mention outranks a count: "@2" says someone asked for you
       const badge = document.createElement("span");
       const n = c.mentions || c.unread;
       badge.className = "badge" + (c.mentions ? " mention" : "");
       badge.textContent = (c.mentions ? "@" : "") + (n > 99 ? "99+" : String(n));
-      li.append(badge);
+      item.append(badge);
     }
-    li.addEventListener("click", () => openChannel(c.id));
+    item.addEventListener("click", () => openChannel(c.id));
     (c.kind === "dm" ? dms : channels).append(li);
   }
   // the tab says how many mentions and messages wait unread: "(@1 · 3) fanout"

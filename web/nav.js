@@ -56,12 +56,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("scrim").addEventListener("click", () => setDrawer(false));
   for (const list of [$("channels"), $("dms")]) {
     list.addEventListener("click", () => setDrawer(false));
-    list.addEventListener("keydown", (e) => {
-      if ((e.key === "Enter" || e.key === " ") && e.target.classList.contains("item")) {
-        e.preventDefault();
-        e.target.click();
-      }
-    });
   }
   $("composer-input").addEventListener("keydown", (e) => {
     if (e.key !== "ArrowUp" || e.target.value !== "") return;

@@ -8,12 +8,14 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, writeFileSync, openSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync, openSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const SECRET = "browser-secret";
 const ADMIN = "opsadmin"; // [auth] admins: the operator page is theirs
 const ARTIFACTS = process.env.FANOUT_ARTIFACTS || join(tmpdir(), "fanout-browser");
@@ -669,4 +671,38 @@ test("a mention: a badge, the tab's count, and desktop notifications while hidde
   assert.doesNotMatch(await b.title(), /@/);
   await a.context().close();
   await b.context().close();
+});
+
+// axe-core (npm, pinned by the lockfile) checks the page against WCAG 2 A and
+// AA: roles and names, labels, contrast, focusable controls. It is read into
+// the page by the driver (the page's CSP lets no inline script in).
+async function accessibilityViolations(page) {
+  await page.evaluate(AXE);
+  return page.evaluate(async () => {
+    const r = await axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+  });
+}
+
+test("accessibility: no WCAG 2.1 A/AA violations at 1280 and 390 px, light and dark", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  for (const [width, scheme] of [[1280, "light"], [1280, "dark"], [390, "light"], [390, "dark"]]) {
+    const user = `a11y${width}${scheme[0]}${suffix}`;
+    const context = await browser.newContext({ viewport: { width, height: 800 }, colorScheme: scheme });
+    const p = await context.newPage();
+    p.on("pageerror", (e) => pageErrors.push(`${user}: ${e.message}`));
+    await p.goto(`${url}/?token=${token(user)}`);
+    await p.locator("#status.ok").waitFor({ state: "attached", timeout: 10000 });
+    await p.locator("#channel-title", { hasText: "general" }).waitFor();
+    await sendFrom(p, `**checked** by axe, \`code\` and a [link](https://example.com/) ${suffix}`);
+    await messages(p, `checked`).last().waitFor();
+    await p.screenshot({ path: join(ARTIFACTS, `a11y-${width}-${scheme}.png`) });
+    assert.deepEqual(await accessibilityViolations(p), [], `${width} px, ${scheme}`);
+    if (width < 600) { // the drawer open
+      await p.click("#menu");
+      await p.locator("#sidebar").waitFor({ state: "visible" });
+      assert.deepEqual(await accessibilityViolations(p), [], `${width} px, ${scheme}, drawer`);
+    }
+    await context.close();
+  }
 });
