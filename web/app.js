@@ -575,13 +575,16 @@ function onFrame(f) {
       renderSidebar();
       break;
     case "read": {
-      // Another device of ours (or this one) read up to f.seq.
+      // Another device of ours (or this one) read up to f.seq. An answer
+      // to an older mark_read can come after the channel was opened again:
+      // what is in view stays read.
       const c = state.channels.get(f.channel);
       if (c) {
         c.lastRead = Math.max(c.lastRead, f.seq);
-        if (f.seq >= c.lastSeq) c.mentions = 0;
-        c.unread = [...c.messages.values()].filter((m) => m.seq > f.seq && !m.parent_seq &&
-          (m.kind || "message") === "message" && m.author !== state.me.name).length;
+        const inView = c.id === state.current && document.visibilityState === "visible";
+        if (inView || c.lastRead >= c.lastSeq) c.mentions = 0;
+        c.unread = inView ? 0 : [...c.messages.values()].filter((m) => m.seq > c.lastRead &&
+          !m.parent_seq && (m.kind || "message") === "message" && m.author !== state.me.name).length;
         renderSidebar();
       }
       break;
