@@ -243,7 +243,15 @@ function onMessage(m) {
     if (state.thread && state.thread.parent === m.parent_seq) renderThread();
     if (visible) markRead(c);
   }
-  renderSidebar();
+  sidebarSoon();
+}
+
+// The sidebar again at the next frame, once however many messages came.
+let sidebarQueued = false;
+function sidebarSoon() {
+  if (sidebarQueued) return;
+  sidebarQueued = true;
+  requestAnimationFrame(() => { sidebarQueued = false; renderSidebar(); });
 }
 
 // Moves the read cursor to what is on screen now (sent a moment later, at
@@ -710,9 +718,15 @@ function start(token) {
   connect();
 }
 
+// Enter sends: the form's own submit handler, called by an event of our
+// own (requestSubmit would first lay out the whole page to find the submit
+// button, tens of ms under a long channel).
 function submitOnEnter(input, form) {
   input.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+    if (e.key === "Enter" && !e.shiftKey) {
+      e.preventDefault();
+      form.dispatchEvent(new Event("submit", { cancelable: true }));
+    }
   });
 }
 

@@ -89,23 +89,52 @@ function renderMessages() {
 // The stored items on screen, in order.
 const shown = (list) => list.querySelectorAll(".message:not(.pending)");
 
-// Brings the list up to date with c after live messages or a send: new
-// stored messages appended, echoes replaced. Followed when the reader was at
-// the bottom or sent it; otherwise "Jump to latest" shows.
+// Brings the list up to date with c after live messages or a send, at most
+// once an animation frame: a burst of sends and their acks (or a busy
+// channel) becomes one change of the list, not one per message.
+let updateQueued = false;
 function updateMessages(c) {
+  if (c.id !== state.current || updateQueued) return;
+  updateQueued = true;
+  requestAnimationFrame(() => {
+    updateQueued = false;
+    const now = state.channels.get(state.current);
+    if (now) updateNow(now);
+  });
+}
+
+// The echoes at the end of the list (they always follow the stored items).
+function pendingItems(list) {
+  const out = [];
+  for (let li = list.lastElementChild; li && li.classList.contains("pending"); li = li.previousElementSibling)
+    out.unshift(li);
+  return out;
+}
+
+// New stored messages go in above the echoes, an echo whose message came
+// leaves, new echoes go at the end. Followed when the reader was at the
+// bottom or sent it; otherwise "Jump to latest" shows.
+function updateNow(c) {
   const list = $("messages");
-  if (c.id !== state.current) return;
   if (list.dataset.channel !== String(c.id)) return renderMessages();
   const follow = atBottom(list);
-  const stored = shown(list);
-  const last = stored.length ? c.messages.get(Number(stored[stored.length - 1].dataset.seq)) : null;
+  const echoes = pendingItems(list);
+  let lastLi = echoes.length ? echoes[0].previousElementSibling : list.lastElementChild;
+  while (lastLi && !lastLi.classList.contains("message")) lastLi = lastLi.previousElementSibling;
+  const last = lastLi ? c.messages.get(Number(lastLi.dataset.seq)) : null;
   const fresh = [...c.messages.values()].filter((m) => topLevel(m) && (!last || m.seq > last.seq))
     .sort((a, b) => a.seq - b.seq);
   // a message below the last one shown but not on screen: draw it all again
-  if (stored.length + fresh.length < [...c.messages.values()].filter(topLevel).length) return renderMessages();
-  for (const li of list.querySelectorAll(".message.pending")) li.remove();
-  list.append(items(c, fresh, last));
-  for (const p of c.pending.values()) if (!p.parent_seq) list.append(messageElement(p, { pending: true }));
+  if (shown(list).length + fresh.length < [...c.messages.values()].filter(topLevel).length) return renderMessages();
+  const showing = new Set();
+  for (const li of echoes) {
+    if (c.pending.has(li.dataset.clientMsgId)) showing.add(li.dataset.clientMsgId);
+    else li.remove();
+  }
+  const firstEcho = echoes.find((li) => li.isConnected);
+  if (firstEcho) firstEcho.before(items(c, fresh, last)); else list.append(items(c, fresh, last));
+  for (const p of c.pending.values())
+    if (!p.parent_seq && !showing.has(p.client_msg_id)) list.append(messageElement(p, { pending: true }));
   watchPresence();
   const mine = fresh.some((m) => m.author === state.me.name) || c.pending.size > 0;
   if (follow || mine) list.scrollTop = list.scrollHeight;
@@ -137,9 +166,10 @@ async function loadOlder(c) {
 // Puts the messages above the first one shown, the reader's place kept.
 function showOlder(c) {
   const list = $("messages");
-  const stored = shown(list);
-  if (list.dataset.channel !== String(c.id) || !stored.length) return renderMessages();
-  const firstLi = stored[0];
+  let firstLi = list.firstElementChild; // the first stored item, found from the top
+  while (firstLi && !(firstLi.classList.contains("message") && !firstLi.classList.contains("pending")))
+    firstLi = firstLi.nextElementSibling;
+  if (list.dataset.channel !== String(c.id) || !firstLi) return renderMessages();
   const first = c.messages.get(Number(firstLi.dataset.seq));
   const older = [...c.messages.values()].filter((m) => topLevel(m) && m.seq < first.seq)
     .sort((a, b) => a.seq - b.seq);

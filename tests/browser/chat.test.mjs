@@ -631,6 +631,16 @@ test("unread: the tab counts it, and the channel opens at a 'new messages' line"
   await w.context().close();
 });
 
+// Polls fn in the page until it is true (page.waitForFunction would need
+// eval, which the page's CSP refuses).
+async function until(page, fn, timeoutMs = 10000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await page.evaluate(fn))) {
+    if (Date.now() > end) throw new Error(`not true within ${timeoutMs} ms: ${fn}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 test("a mention: a badge, the tab's count, and desktop notifications while hidden", async () => {
   const suffix = randomBytes(3).toString("hex");
   const alice = `mna${suffix}`, bob = `mnb${suffix}`;
@@ -652,7 +662,7 @@ test("a mention: a badge, the tab's count, and desktop notifications while hidde
   }, bob);
   const item = b.locator("#channels .item", { hasText: "general" });
   await item.locator(".badge.mention", { hasText: "@1" }).waitFor();
-  await b.waitForFunction(() => window.shown.length >= 1);
+  await until(b, () => window.shown.length >= 1);
   assert.deepEqual(await b.evaluate(() => window.shown), [[`${alice} in #general`, `@${bob} can you look?`]]);
   assert.match(await b.title(), /^\(@1 · \d+\) fanout$/);
   // a direct message notifies too
@@ -660,7 +670,7 @@ test("a mention: a badge, the tab's count, and desktop notifications while hidde
     const dm = await api("POST", "/api/v1/dms", { user: bob });
     await api("POST", `/api/v1/channels/${dm.body.channel.id}/messages`, { text: "a quiet word" });
   }, bob);
-  await b.waitForFunction(() => window.shown.length >= 2);
+  await until(b, () => window.shown.length >= 2);
   assert.deepEqual((await b.evaluate(() => window.shown))[1], [alice, "a quiet word"]);
   // back in view: general is read, its mention gone from the tab
   await b.evaluate(() => {
