@@ -295,25 +295,65 @@ static void like_prefix(char *out, size_t n, const char *text)
 	out[k] = '\0';
 }
 
-int store_users_search(PGconn *conn, const char *prefix, int limit, char (*names)[STORE_NAME_MAX],
-		       int *n)
+/* The (name, display_name) rows of res into out. */
+static int users_of(PGresult *res, int limit, struct store_user *out, int *n)
 {
-	char pattern[2 * STORE_NAME_MAX + 2], lim[16];
-	const char *params[2] = {pattern, lim};
-	PGresult *res;
-
-	like_prefix(pattern, sizeof(pattern), prefix);
-	snprintf(lim, sizeof(lim), "%d", limit);
-	res = run(conn, "cannot search users",
-		  "SELECT name FROM users WHERE name ILIKE $1 ORDER BY lower(name), name LIMIT $2",
-		  2, params);
 	*n = 0;
 	if (res == NULL)
 		return -EIO;
-	for (int r = 0; r < PQntuples(res) && r < limit; r++)
-		snprintf(names[(*n)++], STORE_NAME_MAX, "%s", PQgetvalue(res, r, 0));
+	for (int r = 0; r < PQntuples(res) && r < limit; r++, (*n)++) {
+		snprintf(out[*n].name, sizeof(out[*n].name), "%s", PQgetvalue(res, r, 0));
+		snprintf(out[*n].display, sizeof(out[*n].display), "%s", PQgetvalue(res, r, 1));
+	}
 	PQclear(res);
 	return 0;
+}
+
+int store_users_search(PGconn *conn, const char *prefix, int limit, struct store_user *out, int *n)
+{
+	char pattern[2 * STORE_NAME_MAX + 2], lim[16];
+	const char *params[2] = {pattern, lim};
+
+	like_prefix(pattern, sizeof(pattern), prefix);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	return users_of(run(conn, "cannot search users",
+			    "SELECT name, display_name FROM users WHERE name ILIKE $1 OR "
+			    "display_name ILIKE $1 OR display_name ILIKE '% ' || $1 "
+			    "ORDER BY lower(name), name LIMIT $2",
+			    2, params),
+			limit, out, n);
+}
+
+int store_users_named(PGconn *conn, const char *names, int limit, struct store_user *out, int *n)
+{
+	char lim[16];
+	const char *params[2] = {names, lim};
+
+	snprintf(lim, sizeof(lim), "%d", limit);
+	return users_of(
+	    run(conn, "cannot look up users",
+		"SELECT name, display_name FROM users WHERE lower(name) = "
+		"ANY (string_to_array(lower($1), ',')) ORDER BY lower(name), name LIMIT $2",
+		2, params),
+	    limit, out, n);
+}
+
+int store_user_set_display(PGconn *conn, int64_t user, const char *display, struct store_user *out)
+{
+	char u[24];
+	const char *params[2] = {u, display};
+	PGresult *res;
+	int n, rc;
+
+	id_text(u, user);
+	/* Normalised before it is measured: a look-alike folds to its letters. */
+	res = run(conn, "cannot set a display name",
+		  "WITH v AS (SELECT btrim(normalize($2, NFKC)) AS d) UPDATE users SET "
+		  "display_name = v.d FROM v WHERE id = $1 AND char_length(v.d) <= 64 AND "
+		  "v.d !~ '[[:cntrl:]]' RETURNING name, display_name",
+		  2, params);
+	rc = users_of(res, 1, out, &n);
+	return rc < 0 ? rc : n == 1 ? 0 : -EINVAL;
 }
 
 int store_public_channels(PGconn *conn, int64_t user, const char *text, int limit,

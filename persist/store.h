@@ -74,10 +74,26 @@ int store_channel_admin(struct pg_conn *conn, int64_t channel, int64_t user);
  * unless NULL. */
 int64_t store_user_find(struct pg_conn *conn, const char *name, char found[STORE_NAME_MAX]);
 
-/* Up to limit user names starting with prefix, case ignored, sorted: the
- * directory (docs/api.md). 0 or -EIO; names has limit slots. */
-int store_users_search(struct pg_conn *conn, const char *prefix, int limit,
-		       char (*names)[STORE_NAME_MAX], int *n);
+#define STORE_DISPLAY_MAX 257 /* 64 characters of UTF-8, and the NUL */
+
+/* A user as the directory shows one. */
+struct store_user {
+	char name[STORE_NAME_MAX];
+	char display[STORE_DISPLAY_MAX]; /* "" when none is set */
+};
+
+/* Up to limit users whose name, or a word of whose display name, starts
+ * with prefix, case ignored, sorted by name: the directory (docs/api.md).
+ * 0 or -EIO; out has limit slots. */
+int store_users_search(struct pg_conn *conn, const char *prefix, int limit, struct store_user *out,
+		       int *n);
+/* The users among names (comma-separated, case ignored), up to limit. */
+int store_users_named(struct pg_conn *conn, const char *names, int limit, struct store_user *out,
+		      int *n);
+/* Sets user's display name to display in NFKC (PostgreSQL's normalize());
+ * the stored value into out. 0, -EINVAL (not valid text for it), -EIO. */
+int store_user_set_display(struct pg_conn *conn, int64_t user, const char *display,
+			   struct store_user *out);
 
 /* Public channels whose name contains text (case ignored), sorted by name,
  * with their member counts and whether user is one: the channel browser. */

@@ -92,6 +92,7 @@ function watchPresence() {
     const c = state.channels.get(state.current);
     if (c) for (const m of c.messages.values()) if (m.author) users.add(m.author);
     const list = [...users].sort().slice(0, 500);
+    lookupNames(list); // names.js: display names of the users on screen
     const key = list.join(",");
     if (!state.connected || key === state.watched) return;
     state.watched = key;
@@ -281,8 +282,7 @@ function messageElement(m, { pending = false, inThread = false } = {}) {
   head.className = "head";
   const author = document.createElement("span");
   author.className = "author";
-  author.textContent = m.author;
-  author.append(dot(m.author));
+  author.append(whoElement(m.author), dot(m.author)); // names.js
   const time = document.createElement("time");
   time.textContent = pending ? "sending…" : formatTime(m.ts);
   if (!pending) time.dateTime = m.ts;
@@ -522,7 +522,8 @@ async function onHello(h) {
   state.heartbeatMs = h.heartbeat_ms;
   clearInterval(state.pingTimer);
   state.pingTimer = setInterval(() => request({ type: "ping" }).catch(() => {}), h.heartbeat_ms / 2);
-  $("me").textContent = h.user.name;
+  $("me").textContent = displayOf(h.user.name);
+  lookupNames([h.user.name]);
   setStatus("Connected", true);
   for (const info of h.channels) {
     const c = channelState(info);
@@ -552,6 +553,13 @@ async function refreshChannels() {
     // from the head the list reported: the history comes a page at a time
     // when the channel opens, not all of it over the socket now
     if (!known && state.connected) await request({ type: "subscribe", channels: [{ channel: c.id, since: c.lastSeq }] });
+    // a DM that came with its first message already in it: that message is
+    // before the head subscribed from, so notify.js hears of it here
+    if (!known && c.kind === "dm" && info.unread > 0) {
+      const page = await request({ type: "history", channel: c.id, before: c.lastSeq + 1, limit: 1 }).catch(() => null);
+      const m = page && page.messages && page.messages[0];
+      if (m && m.author !== state.me.name) document.dispatchEvent(new CustomEvent("fanout:notice", { detail: { c, m } }));
+    }
   }
   renderSidebar();
 }

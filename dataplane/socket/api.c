@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define DIRECTORY_MAX 100 /* users or public channels in one answer */
+#define DIRECTORY_MAX 100 /* public channels in one answer */
 
 struct api_job {
 	struct fanout_event ev;
@@ -296,26 +296,6 @@ static void open_dm(struct api_job *j, struct pg_conn *conn)
 		edge_membership_changed(j->call.edge, lo, j->channel, true, false);
 		edge_membership_changed(j->call.edge, hi, j->channel, true, false);
 	}
-}
-
-/* GET /users?q=: the directory, names starting with q. */
-static void list_users(struct api_job *j, struct pg_conn *conn)
-{
-	char(*names)[STORE_NAME_MAX] = calloc(DIRECTORY_MAX, sizeof(*names));
-	json_t *list = json_array();
-	int n = 0;
-
-	if (names == NULL ||
-	    store_users_search(conn, api_query_text(&j->call, "q"), DIRECTORY_MAX, names, &n) < 0) {
-		set_error(j, 503, "unavailable", "retry later");
-		n = -1;
-	}
-	for (int i = 0; i < n; i++)
-		json_array_append_new(list, json_pack("{s:s}", "name", names[i]));
-	if (n >= 0)
-		set_json(j, 200, json_pack("{s:O}", "users", list));
-	json_decref(list);
-	free(names);
 }
 
 /* GET /channels?scope=public&q=: the channel browser. */
@@ -716,7 +696,7 @@ static void run(void *arg, struct pg_conn *conn)
 		read_messages(j, conn);
 		break;
 	case ROUTE_USERS:
-		list_users(j, conn);
+		j->status = api_users(conn, j->user_id, &j->call, &j->out);
 		break;
 	case ROUTE_SEARCH:
 		j->status = api_search(conn, j->user_id, &j->call, &j->out);
@@ -766,7 +746,7 @@ int api_dispatch(const struct api_call *c, char **body)
 		memcpy(j->body, c->body, c->body_len);
 		j->body[c->body_len] = '\0';
 	}
-	j->call.body = NULL;
+	j->call.body = j->body; /* the job's own copy, or NULL */
 	if (persist_reader_run(edge_reader(c->edge), run, j) < 0) {
 		free(j->body);
 		free(j);

@@ -66,3 +66,6 @@ struct pg_conn;
 /* GET /search (api_search.c, docs/api.md "Search") for user, on a reader
  * job's connection: an HTTP status and *out (malloc'd JSON). */
 int api_search(struct pg_conn *conn, int64_t user, const struct api_call *c, char **out);
+/* GET /users and POST /users/me (api_users.c, docs/api.md "Users") for
+ * user, on a reader job's connection: an HTTP status and *out. */
+int api_users(struct pg_conn *conn, int64_t user, const struct api_call *c, char **out);

@@ -19,6 +19,7 @@ static const struct {
     {"/api/v1/channels", M(API_GET) | M(API_POST), ROUTE_CHANNELS},
     {"/api/v1/dms", M(API_POST), ROUTE_DMS},
     {"/api/v1/users", M(API_GET), ROUTE_USERS},
+    {"/api/v1/users/me", M(API_POST), ROUTE_USERS},
     {"/api/v1/search", M(API_GET), ROUTE_SEARCH},
     {"/api/v1/channels/{c}/join", M(API_POST), ROUTE_CHANNEL_JOIN},
     {"/api/v1/channels/{c}/leave", M(API_POST), ROUTE_CHANNEL_LEAVE},

@@ -716,3 +716,28 @@ test("accessibility: no WCAG 2.1 A/AA violations at 1280 and 390 px, light and d
     await context.close();
   }
 });
+
+test("a display name: set from the sidebar, shown on messages to others, the user name on hover", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  const alice = `dna${suffix}`, bob = `dnb${suffix}`;
+  const a = await signIn(alice), b = await signIn(bob);
+  await b.click("#me");
+  await b.fill("#prompt-input", `Robert ${suffix}`);
+  await b.click("#prompt-ok");
+  await b.locator("#prompt").waitFor({ state: "hidden" });
+  assert.equal(await b.locator("#me").textContent(), `Robert ${suffix}`);
+  await sendFrom(b, `signed ${suffix}`);
+  const item = a.locator("#messages .message", { hasText: `signed ${suffix}` });
+  await item.waitFor();
+  const who = item.locator(".who");
+  await who.filter({ hasText: `Robert ${suffix}` }).waitFor();
+  assert.equal(await who.getAttribute("title"), `@${bob}`);
+  // a refusal shows in the dialog, which stays open
+  await b.click("#me");
+  await b.fill("#prompt-input", "x".repeat(65));
+  await b.click("#prompt-ok");
+  await b.locator("#prompt-error", { hasText: "64 characters" }).waitFor();
+  await b.keyboard.press("Escape");
+  await a.context().close();
+  await b.context().close();
+});

@@ -136,3 +136,33 @@ def test_an_upgrade_keeps_names_equal_but_for_case_working(tmp_path):
             psql("INSERT INTO users (name) VALUES ('SOLO')", db, "fanout")
     finally:
         psql(f"DROP DATABASE {db} WITH (FORCE)")
+
+
+def test_a_display_name_is_set_normalised_found_and_looked_up(server):
+    me, other = unique("dn"), unique("dn")
+    server.http("GET", "/api/v1/channels", user=other)  # other exists
+    tag = unique("Zq")
+    status, body = server.http("POST", "/api/v1/users/me",
+                               {"display_name": f"  Ａｌｉｃｅ {tag}  "}, user=me)
+    assert status == 200, body
+    # NFKC: the full-width letters are the plain ones; the ends trimmed
+    assert body["user"] == {"name": me, "display_name": f"Alice {tag}"}
+    status, body = server.http("GET", f"/api/v1/users?q={tag.lower()}", user=other)
+    assert status == 200 and body["users"] == [{"name": me, "display_name": f"Alice {tag}"}]
+    status, body = server.http("GET", f"/api/v1/users?names={me.upper()},{other},nobody-{tag}",
+                               user=other)
+    assert status == 200
+    assert sorted((u["name"], u["display_name"]) for u in body["users"]) == \
+        sorted([(me, f"Alice {tag}"), (other, "")])
+
+
+@pytest.mark.parametrize("value", ["x" * 65, "tab\tinside", "\u0000nul", 42, None])
+def test_a_bad_display_name_is_refused_and_changes_nothing(server, value):
+    me = unique("dnb")
+    status, _ = server.http("POST", "/api/v1/users/me", {"display_name": "Kept"}, user=me)
+    assert status == 200
+    status, body = server.http("POST", "/api/v1/users/me", {"display_name": value}, user=me)
+    assert status == 400 and body["error"]["code"] == "bad_request", body
+    assert sql(f"SELECT display_name FROM users WHERE name = '{me}'") == [["Kept"]]
+    status, body = server.http("POST", "/api/v1/users/me", {"display_name": ""}, user=me)
+    assert status == 200 and body["user"]["display_name"] == ""

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: BSD-3-Clause
+// Display names: a message shows its author's display name (the user name
+// stays the identity: it is in the item's title, and in mentions), looked up
+// from the user directory (GET /api/v1/users?names=) for the authors on
+// screen, a batch at a time, and remembered for the page's life. Your own is
+// set from the name at the top of the sidebar (POST /api/v1/users/me).
+// Loaded after app.js, whose state and dialog it uses.
+"use strict";
+
+const displayNames = new Map(); // user name -> display name ("" when none)
+
+function displayOf(user) {
+  return displayNames.get(user) || user;
+}
+
+// The author's name in a message head, kept current by paintNames().
+function whoElement(user) {
+  const who = document.createElement("span");
+  who.className = "who";
+  who.dataset.user = user;
+  paintWho(who);
+  return who;
+}
+
+function paintWho(who) {
+  const user = who.dataset.user;
+  who.textContent = displayOf(user);
+  who.title = displayNames.get(user) ? `@${user}` : "";
+}
+
+function paintNames() {
+  for (const who of document.querySelectorAll(".who[data-user]")) paintWho(who);
+  if (state.me) $("me").textContent = displayOf(state.me.name);
+}
+
+// Asks for the display names of users not yet known, in batches that fit
+// the server's query length (255 bytes).
+async function lookupNames(users) {
+  const unknown = users.filter((u) => !displayNames.has(u));
+  for (const u of unknown) displayNames.set(u, ""); // asked once
+  while (unknown.length) {
+    const batch = [];
+    while (unknown.length && [...batch, unknown[0]].join(",").length <= 240) batch.push(unknown.shift());
+    if (!batch.length) batch.push(unknown.shift()); // a name too long alone: asked, not found
+    const r = await api("GET", `/api/v1/users?names=${encodeURIComponent(batch.join(","))}`).catch(() => null);
+    if (r && r.ok) for (const u of r.body.users) displayNames.set(u.name, u.display_name);
+  }
+  paintNames();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("me").addEventListener("click", () => {
+    ask("Your display name", { value: displayNames.get(state.me.name) || "" }, async (a) => {
+      const r = await api("POST", "/api/v1/users/me", { display_name: a.value });
+      if (r.ok) {
+        displayNames.set(state.me.name, r.body.user.display_name);
+        paintNames();
+      }
+      return apiRefusal(r);
+    });
+  });
+});
