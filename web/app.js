@@ -379,7 +379,29 @@ function picker(box, m) {
 
 async function react(m, emoji, add) {
   const r = await request({ type: add ? "react" : "unreact", channel: m.channel, seq: m.seq, emoji }).catch(() => null);
-  if (r && r.type === "error") flash(r.message);
+  if (r && r.type === "error") itemError(m, r.message);
+}
+
+// A refused send: the reason under the composer it came from, and the text
+// back in it (unless something new was typed) to correct and send again.
+function refused(where, text, message) {
+  const input = $(where === "thread" ? "thread-input" : "composer-input");
+  const error = $(where === "thread" ? "thread-error" : "composer-error");
+  if (!input.value) input.value = text;
+  error.textContent = message;
+  error.hidden = false;
+}
+
+// A refusal about one message, shown under it for a while.
+function itemError(m, message) {
+  const li = document.querySelector(`#messages li[data-seq="${m.seq}"], #thread-messages li[data-seq="${m.seq}"]`);
+  if (!li) return flash(message);
+  const p = document.createElement("p");
+  p.className = "error";
+  p.setAttribute("role", "alert");
+  p.textContent = message;
+  li.append(p);
+  setTimeout(() => p.remove(), 6000);
 }
 
 // A request's refusal in words, or null when it was done.
@@ -434,7 +456,7 @@ async function send(channelId, text, parentSeq) {
         continue;
       }
       c.pending.delete(echo.client_msg_id);
-      flash(ack.message || ack.code);
+      refused(parentSeq ? "thread" : "composer", text, ack.message || ack.code);
       break;
     } catch (e) {
       await sleep(500); // disconnected: retry after the reconnect
@@ -740,6 +762,8 @@ function submitOnEnter(input, form) {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("signin-form").addEventListener("submit", (e) => { e.preventDefault(); start($("token-input").value.trim()); });
+  for (const [input, error] of [["composer-input", "composer-error"], ["thread-input", "thread-error"]])
+    $(input).addEventListener("input", () => { $(error).hidden = true; });
   $("composer").addEventListener("submit", (e) => {
     e.preventDefault();
     const text = $("composer-input").value.trim();

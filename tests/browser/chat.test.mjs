@@ -741,3 +741,25 @@ test("a display name: set from the sidebar, shown on messages to others, the use
   await a.context().close();
   await b.context().close();
 });
+
+test("a refused message says why under the composer and keeps its text", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  const p = await signIn(`ref${suffix}`);
+  const name = `refuse-${suffix}`;
+  await p.evaluate(async (name) => {
+    const made = await api("POST", "/api/v1/channels", { name });
+    await refreshChannels();
+    openChannel(made.body.channel.id);
+  }, name);
+  await p.locator("#channel-title", { hasText: name }).waitFor();
+  await sendFrom(p, `@here first ${suffix}`);
+  await messages(p, `first ${suffix}`).waitFor();
+  await sendFrom(p, `@here second ${suffix}`);
+  // @channel and @here are one per user and channel per 30 s (the default)
+  await p.locator("#composer-error", { hasText: "limited" }).waitFor();
+  assert.equal(await p.inputValue("#composer-input"), `@here second ${suffix}`);
+  assert.equal(await messages(p, `second ${suffix}`).count(), 0, "not shown as sent");
+  await p.type("#composer-input", "!");
+  await p.locator("#composer-error").waitFor({ state: "hidden" });
+  await p.context().close();
+});
