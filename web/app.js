@@ -679,10 +679,12 @@ function flash(text) {
 // The one-line dialog. submit({value, private}) does the work and returns
 // null when done (the dialog closes) or what went wrong, in words, which
 // the dialog shows under the field and stays open to correct. Cancel closes.
-function ask(title, { privateOption = false, value = "" } = {}, submit) {
+function ask(title, { privateOption = false, value = "", people = false } = {}, submit) {
   const d = $("prompt");
   $("prompt-title").textContent = title;
   $("prompt-input").value = value;
+  // people: the field suggests users from the directory as one types (names.js)
+  if (people) $("prompt-input").setAttribute("list", "people"); else $("prompt-input").removeAttribute("list");
   $("prompt-private").checked = false;
   $("prompt-private-label").hidden = !privateOption;
   $("prompt-error").hidden = true;
@@ -722,7 +724,7 @@ function createChannel() {
 }
 
 function openDm() {
-  ask("Message someone (user name)", {}, async (a) => {
+  ask("Message someone (user name)", { people: true }, async (a) => {
     const r = await api("POST", "/api/v1/dms", { user: a.value });
     if (r.ok) {
       await refreshChannels();

@@ -3,7 +3,8 @@
 // stays the identity: it is in the item's title, and in mentions), looked up
 // from the user directory (GET /api/v1/users?names=) for the authors on
 // screen, a batch at a time, and remembered for the page's life. Your own is
-// set from the name at the top of the sidebar (POST /api/v1/users/me).
+// set from the name at the top of the sidebar (POST /api/v1/users/me), and
+// the dialog that opens a DM suggests people from the directory.
 // Loaded after app.js, whose state and dialog it uses.
 "use strict";
 
@@ -48,7 +49,28 @@ async function lookupNames(users) {
   paintNames();
 }
 
+// The directory's users whose name or display name starts with what is
+// typed, offered under a field that has list="people".
+let peopleTimer = 0;
+function suggestPeople(input) {
+  clearTimeout(peopleTimer);
+  const q = input.value.trim();
+  if (!q || input.getAttribute("list") !== "people") return;
+  peopleTimer = setTimeout(async () => {
+    const r = await api("GET", `/api/v1/users?q=${encodeURIComponent(q)}`).catch(() => null);
+    if (!r || !r.ok || input.value.trim() !== q) return;
+    $("people").replaceChildren(...r.body.users.filter((u) => u.name !== state.me.name).slice(0, 20).map((u) => {
+      displayNames.set(u.name, u.display_name);
+      const o = document.createElement("option");
+      o.value = u.name;
+      o.label = u.display_name || u.name;
+      return o;
+    }));
+  }, 150);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("prompt-input").addEventListener("input", (e) => suggestPeople(e.target));
   $("me").addEventListener("click", () => {
     ask("Your display name", { value: displayNames.get(state.me.name) || "" }, async (a) => {
       const r = await api("POST", "/api/v1/users/me", { display_name: a.value });

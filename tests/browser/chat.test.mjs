@@ -732,6 +732,12 @@ test("a display name: set from the sidebar, shown on messages to others, the use
   const who = item.locator(".who");
   await who.filter({ hasText: `Robert ${suffix}` }).waitFor();
   assert.equal(await who.getAttribute("title"), `@${bob}`);
+  // the DM dialog suggests bob by a word of his display name
+  await a.click("#new-dm");
+  await a.type("#prompt-input", suffix); // the second word of "Robert <suffix>"
+  await a.locator(`#people option[value="${bob}"]`).waitFor({ state: "attached" });
+  assert.equal(await a.locator(`#people option[value="${bob}"]`).getAttribute("label"), `Robert ${suffix}`);
+  await a.keyboard.press("Escape");
   // a refusal shows in the dialog, which stays open
   await b.click("#me");
   await b.fill("#prompt-input", "x".repeat(65));
