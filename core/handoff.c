@@ -244,9 +244,14 @@ static const char *check(struct handoff *h, struct handoff_slot *slot, json_t *m
 		return "bad_request";
 	}
 	code = publish_request_parse(msg, edge_limits(h->e).max_text_bytes, r, message);
-	if (code == NULL && slot->refusal)
+	if (code == NULL && slot->refusal) {
 		*message = slot->refusal_message;
-	return code ? code : slot->refusal;
+		return slot->refusal;
+	}
+	/* @channel and @here, as on_publish checks them (requests.c) */
+	return code ? code
+		    : edge_mention_refusal(h->e, slot->user_id, r->channel, r->client_msg_id,
+					   r->text, r->text_len, message);
 }
 
 static void submit(struct handoff *h, struct handoff_slot *slot)

@@ -24,9 +24,9 @@ function whoElement(user) {
 }
 
 function paintWho(who) {
-  const user = who.dataset.user;
-  who.textContent = displayOf(user);
-  who.title = displayNames.get(user) ? `@${user}` : "";
+  const user = who.dataset.user, text = displayOf(user), title = displayNames.get(user) ? `@${user}` : "";
+  if (who.textContent !== text) who.textContent = text; // untouched items are not laid out again
+  if (who.title !== title) who.title = title;
 }
 
 function paintNames() {
@@ -38,6 +38,7 @@ function paintNames() {
 // the server's query length (255 bytes).
 async function lookupNames(users) {
   const unknown = users.filter((u) => !displayNames.has(u));
+  if (!unknown.length) return;
   for (const u of unknown) displayNames.set(u, ""); // asked once
   while (unknown.length) {
     const batch = [];

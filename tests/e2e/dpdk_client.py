@@ -86,6 +86,36 @@ async def pubsub(a):
     return {"acks": acks, "received": got, "types": sorted({f.get("type") for f in frames})}
 
 
+async def mention(a):
+    """The publisher says @here twice; the subscriber, a member, collects
+    what comes for a.timeout / 10 s: the answers and the mention frames."""
+    pub, _ = await connect(a.url_pub)
+    sub, _ = await connect(a.url_sub)
+    await subscribe(sub, a.channel)
+    while (await recv_json(sub, a.timeout)).get("type") not in ("subscribed", "error"):
+        pass
+    answers = []
+    for i, text in enumerate([f"@here {a.tag} first", f"@here {a.tag} again"]):
+        await pub.send(json.dumps({"type": "publish", "req": f"m{i}", "channel": a.channel,
+                                   "client_msg_id": f"{a.tag}-m{i}", "text": text}))
+        while True:
+            f = await recv_json(pub, a.timeout)
+            if f.get("req") == f"m{i}":
+                answers.append(f.get("code") or f.get("type"))
+                break
+    got, deadline = [], time.monotonic() + a.timeout / 10
+    while time.monotonic() < deadline:
+        try:
+            f = await recv_json(sub, max(0.05, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            break
+        if f.get("type") == "mention":
+            got.append(f)
+    await pub.close()
+    await sub.close()
+    return {"answers": answers, "mentions": [(f["broad"], f["text"]) for f in got]}
+
+
 def text_of(tag, i, size):
     """The text of message i: size characters that differ from message to
     message and place to place (some of them two or three bytes of UTF-8),
@@ -182,7 +212,8 @@ def plain_http(a):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["pubsub", "resume", "frames", "http", "burst", "texts"])
+    p.add_argument("scenario", choices=["pubsub", "resume", "frames", "http", "burst", "texts",
+                                        "mention"])
     p.add_argument("--url-pub")
     p.add_argument("--url-sub")
     p.add_argument("--channel", type=int)
@@ -202,7 +233,7 @@ def main():
         out = plain_http(a)
     else:
         out = asyncio.run({"pubsub": pubsub, "resume": resume, "frames": frames,
-                           "burst": burst, "texts": texts}[a.scenario](a))
+                           "burst": burst, "texts": texts, "mention": mention}[a.scenario](a))
     json.dump(out, sys.stdout)
     print()
 

@@ -180,6 +180,18 @@ def test_publish_subscribe_and_resume(edge):
     assert r["received"] == list(range(last + 1, last + 21))
 
 
+def test_a_mention_over_the_dpdk_edge(edge):
+    """@here over our TCP: the member gets the mention frame, and a second
+    @here within the interval is refused as on the socket edge (the DPDK
+    worker's publishes are checked on the hand-off's control thread)."""
+    alice, bob = unique("a"), unique("b")
+    chan = channel_for(edge, alice, bob)
+    r = result("mention", "--url-pub", ws_url(alice), "--url-sub", ws_url(bob), "--channel",
+               str(chan), "--tag", "men")
+    assert r["answers"] == ["ack", "mention_limited"], r
+    assert r["mentions"] == [["here", "@here men first"]], r
+
+
 def test_the_operator_sees_and_closes_a_dpdk_connection(edge):
     """The operator's API lists a connection of the DPDK edge with the
     client's address as our TCP saw it, closes it with 4002, and reports
