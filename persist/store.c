@@ -350,7 +350,8 @@ int store_user_set_display(PGconn *conn, int64_t user, const char *display, stru
 	res = run(conn, "cannot set a display name",
 		  "WITH v AS (SELECT btrim(normalize($2, NFKC)) AS d) UPDATE users SET "
 		  "display_name = v.d FROM v WHERE id = $1 AND char_length(v.d) <= 64 AND "
-		  "v.d !~ '[[:cntrl:]]' RETURNING name, display_name",
+		  "v.d !~ '[[:cntrl:]\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]' "
+		  "RETURNING name, display_name",
 		  2, params);
 	rc = users_of(res, 1, out, &n);
 	return rc < 0 ? rc : n == 1 ? 0 : -EINVAL;

@@ -90,8 +90,10 @@ int store_users_search(struct pg_conn *conn, const char *prefix, int limit, stru
 /* The users among names (comma-separated, case ignored), up to limit. */
 int store_users_named(struct pg_conn *conn, const char *names, int limit, struct store_user *out,
 		      int *n);
-/* Sets user's display name to display in NFKC (PostgreSQL's normalize());
- * the stored value into out. 0, -EINVAL (not valid text for it), -EIO. */
+/* Sets user's display name to display in NFKC (PostgreSQL's normalize()),
+ * trimmed; over 64 characters, or with a control or a bidirectional
+ * formatting character, it is refused. The stored value into out. 0,
+ * -EINVAL (refused), -EIO. */
 int store_user_set_display(struct pg_conn *conn, int64_t user, const char *display,
 			   struct store_user *out);
 

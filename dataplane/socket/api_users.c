@@ -60,8 +60,9 @@ static int set_me(struct pg_conn *conn, int64_t user, const struct api_call *c, 
 	rc = store_user_set_display(conn, user, json_string_value(display), &u);
 	json_decref(body);
 	if (rc == -EINVAL) {
-		*out = api_error_body("bad_request", "a display name is at most 64 characters, no "
-						     "control characters");
+		*out =
+		    api_error_body("bad_request", "a display name is at most 64 characters, with "
+						  "no control or text-direction characters");
 		return 400;
 	}
 	o = rc == 0 ? json_pack("{s:o}", "user", user_json(&u)) : NULL;

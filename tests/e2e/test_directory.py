@@ -156,7 +156,8 @@ def test_a_display_name_is_set_normalised_found_and_looked_up(server):
         sorted([(me, f"Alice {tag}"), (other, "")])
 
 
-@pytest.mark.parametrize("value", ["x" * 65, "tab\tinside", "\u0000nul", 42, None])
+@pytest.mark.parametrize("value", ["x" * 65, "tab\tinside", "\u0000nul", "\u202eevil", "a\u2066b",
+                                   42, None])
 def test_a_bad_display_name_is_refused_and_changes_nothing(server, value):
     me = unique("dnb")
     status, _ = server.http("POST", "/api/v1/users/me", {"display_name": "Kept"}, user=me)
