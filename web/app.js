@@ -36,8 +36,6 @@ const state = {
   awayTimer: null,
 };
 
-const EMOJI = ["👍", "❤️", "😂", "🎉", "👀", "✅"];
-
 // ---------------------------------------------------------------- channels
 
 function channelState(info) {
@@ -201,24 +199,6 @@ function applyEvent(c, e) {
   }
 }
 
-const reactionRefresh = new Map();
-function refreshReactions(c, seq) {
-  const key = `${c.id}:${seq}`;
-  if (reactionRefresh.has(key)) return;
-  reactionRefresh.set(key, setTimeout(async () => {
-    reactionRefresh.delete(key);
-    try {
-      const page = await request({ type: "history", channel: c.id, thread: seq, limit: 1 });
-      const fresh = page.messages && page.messages[0];
-      const target = c.messages.get(seq);
-      if (fresh && target && fresh.seq === seq) {
-        target.reactions = fresh.reactions || [];
-        rerender(c, seq);
-      }
-    } catch { /* offline: the resume brings the events again */ }
-  }, 50));
-}
-
 // After an event on message seq: its item, and the thread pane.
 function rerender(c, seq) {
   if (c.id !== state.current) return;
@@ -313,20 +293,6 @@ function messageElement(m, { pending = false, inThread = false } = {}) {
   return li;
 }
 
-function reactionBar(m) {
-  const bar = document.createElement("div");
-  bar.className = "reactions";
-  for (const r of m.reactions || []) {
-    const chip = document.createElement("button");
-    chip.className = "chip" + (r.me ? " mine" : "");
-    chip.textContent = `${Format.emojify(r.emoji)} ${r.count}`;
-    chip.title = r.me ? "Remove your reaction" : "React";
-    chip.addEventListener("click", () => react(m, r.emoji, !r.me));
-    bar.append(chip);
-  }
-  return bar;
-}
-
 function actions(m) {
   const box = document.createElement("div");
   box.className = "actions";
@@ -350,36 +316,6 @@ function actions(m) {
     box.append(edit, del);
   }
   return box;
-}
-
-function closePicker() {
-  state.picker = null;
-  document.querySelectorAll(".picker").forEach((p) => p.remove());
-}
-
-function picker(box, m) {
-  closePicker();
-  state.picker = `${m.channel}:${m.seq}`;
-  const p = document.createElement("div");
-  p.className = "picker";
-  for (const e of EMOJI) {
-    const b = document.createElement("button");
-    b.textContent = e;
-    b.addEventListener("click", () => { closePicker(); react(m, e, true); });
-    p.append(b);
-  }
-  const more = document.createElement("button");
-  more.className = "more";
-  more.textContent = "More…";
-  more.title = "Every emoji, searched by name";
-  more.addEventListener("click", (e) => { e.stopPropagation(); openEmojiPicker(m); });
-  p.append(more);
-  box.append(p);
-}
-
-async function react(m, emoji, add) {
-  const r = await request({ type: add ? "react" : "unreact", channel: m.channel, seq: m.seq, emoji }).catch(() => null);
-  if (r && r.type === "error") itemError(m, r.message);
 }
 
 // A refused send: the reason under the composer it came from, and the text
