@@ -31,6 +31,7 @@ const state = {
   typing: new Map(), // channel -> Map(user -> expiry ms)
   typingSent: 0,
   presence: new Map(), // user -> "online" | "away" | "offline"
+  readDelayMs: 300, // a burst of reads becomes one mark_read
   watched: "",
   watchTimer: null,
   awayTimer: null,
@@ -235,17 +236,19 @@ function sidebarSoon() {
   requestAnimationFrame(() => { sidebarQueued = false; renderSidebar(); });
 }
 
-// Moves the read cursor to what is on screen now (sent a moment later, at
-// most one request per burst). Per channel, and with the seq seen now: a
-// reader who leaves at once still moves the cursor of the channel left,
-// and only over what they saw there.
+// Moves the read cursor to what is on screen now: at once in this page (a
+// reader who leaves and comes straight back finds the "new messages" line
+// after what they saw), on the server a moment later, at most one request
+// per burst. Per channel, and with the seq seen now: a reader who leaves at
+// once still moves the cursor of the channel left, and only over what they
+// saw there.
 function markRead(c) {
   const seq = c.lastSeq;
+  c.lastRead = Math.max(c.lastRead, seq);
   clearTimeout(c.readTimer);
   c.readTimer = setTimeout(() => {
     if (state.connected && seq) request({ type: "mark_read", channel: c.id, seq }).catch(() => {});
-    c.lastRead = Math.max(c.lastRead, seq);
-  }, 300);
+  }, state.readDelayMs);
 }
 
 function formatTime(ts) {
