@@ -61,10 +61,13 @@ try {
       }
       const button = list.querySelector(".older button");
       if (!button) break;
-      const before = list.querySelectorAll(".message").length;
+      // a page has come when the first message shown is another one (the
+      // count alone does not say it: a windowed list drops as many below)
+      const firstSeq = () => list.querySelector(".message")?.dataset.seq;
+      const before = firstSeq();
       button.click();
       loads++;
-      for (let i = 0; i < 600 && list.querySelectorAll(".message").length === before; i++) await frame();
+      for (let i = 0; i < 600 && firstSeq() === before; i++) await frame();
       await frame();
     }
     window.benchStop = true;

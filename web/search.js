@@ -113,7 +113,7 @@ async function openHit(h) {
     return highlight($("thread-messages"), h.seq);
   }
   await loadAround(c, h.seq);
-  renderMessages();
+  renderMessages(h.seq);
   highlight($("messages"), h.seq);
 }
 

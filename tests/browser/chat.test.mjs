@@ -532,6 +532,78 @@ test("the list changes in place: older pages keep the reader's place, new messag
   await w.context().close();
 });
 
+test("a long channel: the page holds a window of it, older pages drop the bottom and scrolling down brings it back", async () => {
+  const suffix = randomBytes(3).toString("hex");
+  const r = await signIn(`win${suffix}`), w = await signIn(`wiw${suffix}`);
+  const name = `window-${suffix}`;
+  const line = (i) => `line ${String(i).padStart(3, "0")} of ${name}`;
+  const id = await w.evaluate(async ([name, n]) => {
+    const made = await api("POST", "/api/v1/channels", { name });
+    const id = made.body.channel.id;
+    for (let i = 0; i < n; i++)
+      await api("POST", `/api/v1/channels/${id}/messages`, { text: `line ${String(i).padStart(3, "0")} of ${name}` });
+    return id;
+  }, [name, 130]);
+  // a window of 100 here (300 in use) shows the same rules on a short channel
+  await r.evaluate(async (id) => {
+    listView.size = 100;
+    await api("POST", `/api/v1/channels/${id}/join`);
+    await refreshChannels();
+  }, id);
+  await r.locator("#channels .item", { hasText: name }).click();
+  await messages(r, line(129)).waitFor();
+  const texts = () => r.evaluate(() => [...document.querySelectorAll("#messages .message:not(.pending) .text")]
+    .map((t) => t.textContent.trim().split(" ")[1]));
+  const toTop = () => r.evaluate(() => { document.getElementById("messages").scrollTop = 0; });
+  assert.equal((await texts()).length, 50, "one page of 50 at first");
+  await toTop();
+  await r.locator("#messages .older button").click();
+  await messages(r, line(30)).waitFor();
+  assert.equal((await texts()).length, 100);
+  // the last older page: 130 in memory, the 100 from the top of it in the page
+  await toTop();
+  const anchor = messages(r, line(30));
+  const y0 = (await anchor.boundingBox()).y;
+  await r.locator("#messages .older button").click();
+  await messages(r, line(0)).waitFor();
+  assert.ok(Math.abs((await anchor.boundingBox()).y - y0) < 3, "the place is kept");
+  let shown = await texts();
+  assert.deepEqual([shown.length, shown[0], shown[99]], [100, "000", "099"]);
+  assert.equal(await r.locator("#messages .older").count(), 0, "no older button at the first message");
+  // up in the history, a new message waits in memory; the button shows
+  await w.evaluate(async (id) => api("POST", `/api/v1/channels/${id}/messages`, { text: "fresh news" }), id);
+  await r.locator("#jump-latest:not([hidden])").waitFor();
+  assert.equal(await messages(r, "fresh news").count(), 0, "not drawn in a window that stops above it");
+  // back down: the rest comes from memory, the top goes
+  for (let i = 0; i < 20 && (await messages(r, "fresh news").count()) === 0; i++) {
+    await r.evaluate(() => { const l = document.getElementById("messages"); l.scrollTop = l.scrollHeight; });
+    await r.waitForTimeout(50);
+  }
+  await messages(r, "fresh news").waitFor();
+  shown = await texts();
+  assert.ok(shown.length <= 100, `at most the window (${shown.length})`);
+  assert.equal(shown[shown.length - 2], "129");
+  assert.deepEqual(shown.slice(0, -1), [...shown.slice(0, -1)].sort(), "in order, none twice");
+  assert.ok(!shown.includes("000"), "the top went");
+  // up again: the older page comes from memory, and the bottom goes again
+  await toTop();
+  await r.locator("#messages .older button").click();
+  await messages(r, line(0)).waitFor();
+  shown = await texts();
+  assert.deepEqual([shown.length, shown[0], shown[99]], [100, "000", "099"]);
+  // "Jump to latest" from the top of the history
+  await r.click("#jump-latest");
+  await messages(r, "fresh news").waitFor();
+  assert.ok(await r.evaluate(() => {
+    const l = document.getElementById("messages");
+    return l.scrollHeight - l.scrollTop - l.clientHeight < 40;
+  }), "at the bottom after the jump");
+  assert.ok((await texts()).length <= 100);
+  assert.deepEqual(pageErrors, [], "no script errors in the pages");
+  await r.context().close();
+  await w.context().close();
+});
+
 test("a phone, the dark, and the keyboard", async () => {
   const suffix = randomBytes(3).toString("hex");
   const user = `phone${suffix}`;
