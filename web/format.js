@@ -73,10 +73,27 @@ const Format = (() => {
     }
   }
 
+  // Text that Markdown, the linkifier and the shortcodes leave as it is:
+  // one line of letters, digits, spaces and , . ; : ? ! ' " where a . or :
+  // is followed by a space or ends it (so no address or :name:), not
+  // starting like a list item. The renderer would make it one paragraph of
+  // itself; made directly it costs a tenth (a page of history is mostly
+  // such lines).
+  const AS_IS = /^[\p{L}\p{N} ,.;:?!'"]*$/u;
+  const asIs = (text) => text.length > 0 && AS_IS.test(text) && !/[.:][^ ]/.test(text)
+    && !/^\d+[.]/.test(text) && text === text.trim();
+
   // The text as a fragment of allowed elements; plain (pre-wrapped) when
-  // the renderer is missing or the text is very long.
-  function render(text) {
+  // the renderer is missing or the text is very long. full: through the
+  // renderer even when the text is as is (a test compares the two).
+  function render(text, full = false) {
     const frag = document.createDocumentFragment();
+    if (md && !full && asIs(text)) {
+      const p = document.createElement("p");
+      p.textContent = text;
+      frag.append(p, "\n"); // as the renderer ends a paragraph
+      return frag;
+    }
     if (!md || text.length > PLAIN_ABOVE) {
       const p = document.createElement("p");
       p.className = "plain";

@@ -149,10 +149,10 @@ function updateNow(c) {
   const drawn = shown(list);
   const first = drawn.length ? c.messages.get(Number(drawn[0].dataset.seq)) : null;
   const last = drawn.length ? c.messages.get(Number(drawn[drawn.length - 1].dataset.seq)) : null;
-  const top = sortedTop(c);
-  const fresh = top.filter((m) => !last || m.seq > last.seq);
+  const all = [...c.messages.values()].filter(topLevel);
+  const fresh = all.filter((m) => !last || m.seq > last.seq).sort((a, b) => a.seq - b.seq);
   // a message inside the window but not on screen: draw it all again
-  if (first && top.filter((m) => m.seq >= first.seq && m.seq <= last.seq).length !== drawn.length)
+  if (first && all.filter((m) => m.seq >= first.seq && m.seq <= last.seq).length !== drawn.length)
     return renderMessages();
   if (list.dataset.tail === "cut") {
     if (c.pending.size > 0) return jumpToLatest();

@@ -460,6 +460,17 @@ test("messages show a Markdown subset and :shortcodes:, and no payload runs or b
   assert.equal(await messages(b, `j${suffix}`).locator("a").count(), 0, "a javascript: link is text");
   assert.equal(await messages(b, `t${suffix}`).locator("a").count(), 0, "a protocol-relative link is text");
   await b.screenshot({ path: join(ARTIFACTS, "7-formatting-bob.png") });
+  // Lines the renderer would leave as they are skip it; whatever the line,
+  // the two ways give the same markup.
+  const same = await b.evaluate(() => {
+    const lines = ["plain words", "message 12: ship it today", "Ça va? Oui, très bien! 'quoted' \"too\".",
+      "see example.com", "a.b", "1. first", "10. tenth", "a :tada: here", "time: 5:30", "wait...",
+      "  indented", "mail x@example.com", "https://example.com/", "ends with a colon:", "", "#hash", "x_y_z",
+      "2 + 2", "a; b, c? d!", "ab:cd", "**x**", "日本語のテキスト", "tab\there"];
+    const html = (t, full) => { const d = document.createElement("div"); d.append(Format.render(t, full)); return d.innerHTML; };
+    return lines.filter((t) => html(t, false) !== html(t, true)).map((t) => [t, html(t, false), html(t, true)]);
+  });
+  assert.deepEqual(same, [], "the short way and the renderer agree");
 
   // The full picker: searched by name, the choice becomes a reaction.
   const target = b.locator("#messages .message", { hasText: `bold${suffix}` });
