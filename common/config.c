@@ -246,7 +246,9 @@ static int set_names(struct parse_state *st, const struct key *k, char *field, c
 	for (char *name = strtok_r(list, ", \t", &save); name;
 	     name = strtok_r(NULL, ", \t", &save)) {
 		if (!jwt_subject_valid(name))
-			return fail(st, "'%s': '%s' is not a user name ([A-Za-z0-9_.-]{1,64})",
+			return fail(st,
+				    "'%s': '%s' is not a user name ([A-Za-z0-9_.-]{1,64}, not "
+				    "channel, everyone or here)",
 				    k->name, name);
 		used +=
 		    (size_t)snprintf(out + used, sizeof(out) - used, "%s%s", used ? "," : "", name);

@@ -9,6 +9,7 @@
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define JWT_TOKEN_MAX 2048
 
@@ -74,6 +75,10 @@ const char *jwt_error_code(int rc)
 	return rc == -ENOENT ? "missing_token" : rc == -EKEYEXPIRED ? "token_expired" : "bad_token";
 }
 
+/* The words @channel, @everyone and @here name everyone in a channel
+ * (core/mention.c): no user may be called so, in any case. */
+static const char *const reserved[] = {"channel", "everyone", "here"};
+
 int jwt_subject_valid(const char *s)
 {
 	size_t n = strlen(s);
@@ -86,6 +91,9 @@ int jwt_subject_valid(const char *s)
 		      c == '_' || c == '.' || c == '-'))
 			return 0;
 	}
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (strcasecmp(s, reserved[i]) == 0)
+			return 0;
 	return 1;
 }
 

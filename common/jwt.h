@@ -32,5 +32,6 @@ int jwt_verify(const char *secret, const char *token, int64_t now, char *subject
  * -EKEYEXPIRED, "bad_token" for anything else. */
 const char *jwt_error_code(int rc);
 
-/* A subject fanout accepts: [A-Za-z0-9_.-]{1,64}. */
+/* A subject fanout accepts: [A-Za-z0-9_.-]{1,64}, and not channel, everyone
+ * or here in any case (they are @mentions of everyone). */
 int jwt_subject_valid(const char *subject);

@@ -90,7 +90,10 @@ static int cmd_token(int argc, char **argv)
 		return 2;
 	}
 	if (!jwt_subject_valid(user)) {
-		fprintf(stderr, "fanoutctl: user name '%s' is not [A-Za-z0-9_.-]{1,64}\n", user);
+		fprintf(stderr,
+			"fanoutctl: user name '%s' is not [A-Za-z0-9_.-]{1,64} or is reserved "
+			"(channel, everyone, here)\n",
+			user);
 		return 2;
 	}
 	rc = jwt_sign(cfg.auth.jwt_secret, user, (int64_t)time(NULL),

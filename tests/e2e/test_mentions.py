@@ -161,3 +161,22 @@ def test_broad_mentions_can_be_turned_off():
         run(go())
     finally:
         assert s.stop() == 0
+
+
+@pytest.mark.parametrize("name", ["here", "Channel", "EVERYONE"])
+def test_the_words_that_mention_everyone_are_no_user_names(server, name):
+    # a token for one is refused, on the API and the websocket alike
+    status, body = server.http("GET", "/api/v1/channels", user=name)
+    assert (status, body["error"]["code"]) == (401, "bad_token"), body
+
+    async def upgrade():
+        with pytest.raises(Exception) as refused:
+            await Client.connect(server, name)
+        return str(refused.value)
+    assert "401" in run(upgrade())
+    # nor can anyone open a DM with one
+    status, body = server.http("POST", "/api/v1/dms", {"user": name}, user=unique("dm"))
+    assert status == 400, body
+    # and names that only contain one are users like any other
+    status, _ = server.http("GET", "/api/v1/channels", user=name.lower() + "_1")
+    assert status == 200

@@ -112,6 +112,8 @@ static void test_claims_refused_without_identity(void **state)
 	    {"{\"exp\":1900000000}", -EINVAL},
 	    {"{\"sub\":\"\",\"exp\":1900000000}", -EINVAL},
 	    {"{\"sub\":\"a b\",\"exp\":1900000000}", -EINVAL},
+	    {"{\"sub\":\"here\",\"exp\":1900000000}", -EINVAL},
+	    {"{\"sub\":\"Channel\",\"exp\":1900000000}", -EINVAL},
 	    {"{\"sub\":7,\"exp\":1900000000}", -EINVAL},
 	    {"[\"mallory\"]", -EINVAL},
 	    {"not json", -EINVAL},
@@ -144,9 +146,23 @@ static void test_sign_refusals(void **state)
 
 	assert_int_equal(jwt_sign("secret", "bad name", NOW, 60, token, sizeof(token)), -EINVAL);
 	assert_int_equal(jwt_sign("secret", "", NOW, 60, token, sizeof(token)), -EINVAL);
+	assert_int_equal(jwt_sign("secret", "everyone", NOW, 60, token, sizeof(token)), -EINVAL);
 	assert_int_equal(jwt_sign("", "alice", NOW, 60, token, sizeof(token)), -EINVAL);
 	assert_int_equal(jwt_sign("secret", "alice", NOW, 0, token, sizeof(token)), -EINVAL);
 	assert_int_equal(jwt_sign("secret", "alice", NOW, 60, token, 16), -ENOSPC);
+}
+
+/* @channel, @everyone and @here name everyone: no user is called so, in any
+ * case; names that only begin or end so are users like any other. */
+static void test_reserved_names(void **state)
+{
+	static const char *const refused[] = {"channel", "everyone", "here", "HERE", "Everyone"};
+	static const char *const taken[] = {"channels", "here2", "the-channel", "everyone_", "her"};
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		assert_false(jwt_subject_valid(refused[i]));
+	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++)
+		assert_true(jwt_subject_valid(taken[i]));
 }
 
 int main(void)
@@ -156,6 +172,7 @@ int main(void)
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_claims_refused_without_identity),
 	    cmocka_unit_test(test_sign_refusals),
+	    cmocka_unit_test(test_reserved_names),
 	};
 	return cmocka_run_group_tests_name("jwt", tests, NULL, NULL);
 }
