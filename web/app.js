@@ -251,9 +251,10 @@ function markRead(c) {
   }, state.readDelayMs);
 }
 
+// One formatter for every item (toLocaleTimeString builds one per call).
+const timeFormat = new Intl.DateTimeFormat([], { hour: "2-digit", minute: "2-digit" });
 function formatTime(ts) {
-  const d = new Date(ts);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return timeFormat.format(new Date(ts));
 }
 
 function messageElement(m, { pending = false, inThread = false } = {}) {
