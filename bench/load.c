@@ -261,8 +261,12 @@ void seq_check(struct seq_check *c, int64_t seq)
 
 int load_write_json(const char *path, json_t *result)
 {
+	json_t *cpu =
+	    cpu_window_report((uint64_t)json_integer_value(json_object_get(result, "deliveries")));
 	int rc = 0;
 
+	if (cpu)
+		json_object_set_new(result, "cpu", cpu);
 	if (path && json_dump_file(result, path, JSON_INDENT(2)) != 0) {
 		fprintf(stderr, "fanout-bench: cannot write %s\n", path);
 		rc = -EIO;
@@ -307,6 +311,8 @@ bool load_option(int opt, const char *arg, struct load_target *t, const char **j
 	case 'j':
 		*json_path = arg;
 		return true;
+	case CPU_OPTION:
+		return cpu_option(arg);
 	default:
 		return false;
 	}

@@ -4,6 +4,8 @@
  * scan of server frames, per-stream seq checking, and the JSON result file. */
 #pragma once
 
+#include "cpu.h"
+
 #include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -63,12 +65,13 @@ struct seq_check {
 void seq_check(struct seq_check *c, int64_t seq);
 
 /* The options every network scenario takes: --host, --port, --sources,
- * --api HOST:PORT, --json. Returns true when opt was one of them (its value
- * stored). */
+ * --api HOST:PORT, --source-base, --cpu NAME=PID,... (cpu.h), --json. Returns true when opt was one
+ * of them (its value stored). */
 #define LOAD_OPTIONS                                                                               \
 	{"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'P'},            \
 	    {"sources", required_argument, NULL, 'S'}, {"api", required_argument, NULL, 'A'},      \
 	    {"source-base", required_argument, NULL, 'B'},                                         \
+	    {"cpu", required_argument, NULL, CPU_OPTION},                                          \
 	{                                                                                          \
 		"json", required_argument, NULL, 'j'                                               \
 	}
@@ -80,5 +83,6 @@ struct hist;
 json_t *load_latency_report(const struct hist *h);
 
 /* Writes result (taking it) to path, or does nothing without a path. 0 or
- * -errno (printed). */
+ * -errno (printed). The CPU of a window taken (cpu.h) is printed and goes
+ * in as "cpu", per delivery of result's "deliveries". */
 int load_write_json(const char *path, json_t *result);

@@ -439,6 +439,7 @@ int bench_fanout(int argc, char **argv)
 	       ephemeral ? "ephemeral" : "durable", subscribers, t.sources, rate, seconds, size,
 	       t.host, t.port);
 	start = time_mono_ns();
+	cpu_window_start();
 	end = start + (uint64_t)seconds * 1000000000ull;
 	while (time_mono_ns() < end) {
 		uint64_t now = time_mono_ns();
@@ -510,6 +511,7 @@ int bench_fanout(int argc, char **argv)
 		free(cr);
 		waitpid(kids[c], NULL, 0);
 	}
+	cpu_window_stop();
 	double secs = (double)(time_mono_ns() - start) / 1e9;
 	for (int i = lo; i < hi; i++) {
 		struct seq_check *c = &run.subs[i].seq;

@@ -185,6 +185,7 @@ int bench_groups(int argc, char **argv)
 	       "%s:%d\n",
 	       nusers, nusers / 10, nusers / 2, rate, seconds, t.host, t.port);
 	start = time_mono_ns();
+	cpu_window_start();
 	end = start + (uint64_t)seconds * 1000000000ull;
 	while (time_mono_ns() < end) {
 		uint64_t now = time_mono_ns();
@@ -211,6 +212,7 @@ int bench_groups(int argc, char **argv)
 		totals(nusers, &rx, &gaps, &dups, &reorders);
 	} while ((G.acked + G.errors < (int64_t)sent || rx < expected) &&
 		 time_mono_ns() < deadline);
+	cpu_window_stop();
 	double secs = (double)(time_mono_ns() - start) / 1e9;
 	printf("published %lu, acked %ld, errors %ld\n", (unsigned long)sent, (long)G.acked,
 	       (long)G.errors);

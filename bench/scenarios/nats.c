@@ -140,6 +140,7 @@ int bench_nats(int argc, char **argv)
 	       "payload, nats-server websocket at %s:%d\n",
 	       SUBJECT, subscribers, rate, seconds, size, t.host, t.port);
 	start = time_mono_ns();
+	cpu_window_start();
 	end = start + (uint64_t)seconds * 1000000000ull;
 	while (time_mono_ns() < end) {
 		uint64_t now = time_mono_ns();
@@ -166,6 +167,7 @@ int bench_nats(int argc, char **argv)
 			break;
 		ws_loop_run(loop, 10);
 	}
+	cpu_window_stop();
 	double secs = (double)(time_mono_ns() - start) / 1e9;
 	uint64_t rx = 0, gaps = 0, dups = 0, reorders = 0, behind = 0, errors = pub.c.errors;
 	for (int i = 0; i < subscribers; i++) {

@@ -156,6 +156,7 @@ int bench_nats_groups(int argc, char **argv)
 	       "%d s, nats-server websocket at %s:%d\n",
 	       nusers, nusers / 10, nusers / 2, rate, seconds, t.host, t.port);
 	start = time_mono_ns();
+	cpu_window_start();
 	end = start + (uint64_t)seconds * 1000000000ull;
 	while (time_mono_ns() < end) {
 		uint64_t now = time_mono_ns();
@@ -181,6 +182,7 @@ int bench_nats_groups(int argc, char **argv)
 		ws_loop_run(loop, 10);
 		totals(nusers, &rx, &gaps, &dups, &reorders);
 	} while (rx < expected && time_mono_ns() < deadline);
+	cpu_window_stop();
 	double secs = (double)(time_mono_ns() - start) / 1e9;
 	for (int i = 0; i < nusers; i++)
 		errors += NG.users[i].c.errors;

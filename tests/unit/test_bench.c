@@ -7,11 +7,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "cpu.h"
 #include "hist.h"
 #include "load.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_in_order(void **state)
 {
@@ -75,6 +78,47 @@ static void test_field_scan(void **state)
 	assert_int_equal(load_field(f, strlen(f), "\"nope\":"), -1);
 }
 
+/* --cpu: bad values are refused and leave nothing behind; a window over
+ * this very process sees the CPU it burns, for its group and as the bench's. */
+static void test_cpu_window(void **state)
+{
+	static const char *const bad[] = {"x",
+					  "=1",
+					  "a=",
+					  "a=1,",
+					  "a=1,,2",
+					  "a=b",
+					  "a=-3",
+					  "a=0",
+					  "a=1x",
+					  "a=99999999999",
+					  "a-name-far-too-long-for-its-field-here=1"};
+	char arg[64];
+	volatile double x = 0;
+	json_t *r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(cpu_option(bad[i]));
+	assert_null(cpu_window_report(10)); /* no window taken yet */
+	snprintf(arg, sizeof(arg), "self=%d,%d", (int)getpid(), (int)getpid());
+	assert_true(cpu_option(arg));
+	cpu_window_start();
+	for (long i = 0; i < 60000000; i++)
+		x += (double)i * 0.5;
+	cpu_window_stop();
+	r = cpu_window_report(1000);
+	assert_non_null(r);
+	double self = json_real_value(json_object_get(json_object_get(r, "self"), "cpu_s"));
+	double bench = json_real_value(json_object_get(json_object_get(r, "bench"), "cpu_s"));
+	double wall = json_real_value(json_object_get(r, "wall_s"));
+	/* the pid twice: counted twice */
+	assert_true(self > 1.5 * bench && bench > 0.01 && bench <= wall + 0.02);
+	assert_true(
+	    fabs(json_real_value(json_object_get(json_object_get(r, "bench"), "us_per_delivery")) -
+		 bench * 1e3) < 1e-6);
+	json_decref(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -82,6 +126,7 @@ int main(void)
 	    cmocka_unit_test(test_gap_duplicate_reorder),
 	    cmocka_unit_test(test_histogram_percentiles),
 	    cmocka_unit_test(test_field_scan),
+	    cmocka_unit_test(test_cpu_window),
 	};
 	return cmocka_run_group_tests_name("bench", tests, NULL, NULL);
 }
