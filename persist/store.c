@@ -74,7 +74,8 @@ int64_t store_user_ensure(PGconn *conn, const char *name)
 /* The user's channels for hello: DMs are named after the other user;
  * unread counts others' top-level messages after the cursor, up to 1000 (a
  * badge needs no more); mentions counts others' messages and replies after
- * the cursor that name the user or @channel (0010), among the newest 5000. */
+ * the cursor that name the user or @channel (0010), among the newest 5000
+ * that name anyone (0011 indexes those). */
 #define CHANNELS_SQL                                                                               \
 	"WITH me AS (SELECT ARRAY[lower(name), 'channel'] AS names FROM users WHERE id = $1)"      \
 	" SELECT c.id, c.name, c.kind, c.last_seq, m.last_read_seq, m.role,"                       \
@@ -84,7 +85,8 @@ int64_t store_user_ensure(PGconn *conn, const char *name)
 	" CASE WHEN c.kind = 'dm' THEN (SELECT u.name FROM channel_members o JOIN users u"         \
 	"  ON u.id = o.user_id WHERE o.channel_id = c.id AND o.user_id <> $1 LIMIT 1) END,"        \
 	" (SELECT count(*) FROM (SELECT x.mentions, x.author_id, x.deleted_at FROM messages x"     \
-	"  WHERE x.channel_id = c.id AND x.seq > m.last_read_seq ORDER BY x.seq DESC LIMIT 5000) " \
+	"  WHERE x.channel_id = c.id AND x.seq > m.last_read_seq AND cardinality(x.mentions) > 0"  \
+	"  ORDER BY x.seq DESC LIMIT 5000) "                                                       \
 	"t"                                                                                        \
 	"  WHERE t.mentions && (SELECT names FROM me) AND t.author_id <> $1"                       \
 	"  AND t.deleted_at IS NULL)"                                                              \
@@ -93,6 +95,7 @@ int64_t store_user_ensure(PGconn *conn, const char *name)
 
 int store_user_channels(PGconn *conn, int64_t user, struct store_channel **out, int *n)
 {
+	static const Oid types[1] = {PG_OID_INT8};
 	char u[24];
 	const char *params[1] = {u};
 	PGresult *res;
@@ -100,9 +103,17 @@ int store_user_channels(PGconn *conn, int64_t user, struct store_channel **out, 
 	*out = NULL;
 	*n = 0;
 	id_text(u, user);
-	res = run(conn, "cannot load a user's channels", CHANNELS_SQL, 1, params);
-	if (res == NULL)
+	/* Prepared: at every hello, planning this over the partitions cost more
+	 * than running it (docs/benchmarks.md, "The hello's cost"). */
+	res = conn ? pg_exec_prepared(conn, "fanout_user_channels", CHANNELS_SQL, 1, types, params,
+				      NULL, NULL, 0)
+		   : NULL;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		LOG(WARN, "cannot load a user's channels: %s",
+		    res ? PQresultErrorMessage(res) : "no connection");
+		PQclear(res);
 		return -EIO;
+	}
 	*out = rows_alloc(res, sizeof(**out));
 	if (*out == NULL)
 		return -ENOMEM;

@@ -163,6 +163,33 @@ def test_broad_mentions_can_be_turned_off():
         assert s.stop() == 0
 
 
+def test_a_mention_counts_behind_thousands_of_plain_messages(server):
+    # hello reads only the messages that mention anyone (migration 0011), so
+    # a mention is counted however much plain talk came after it
+    alice, bob = unique("al"), unique("bo")
+    chan = channel_with(server, alice, bob)
+
+    async def go():
+        a = await Client.connect(server, alice)
+        assert (await a.publish(chan, f"@{bob} before the flood"))["type"] == "ack"
+        await a.close()
+    run(go())
+    # 6,000 plain messages after it, written straight to the table (no
+    # publish follows in this channel, so the writer's head is not needed)
+    sql(f"INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body, created_at) "
+        f"SELECT {chan}, c.last_seq + g, u.id, 'flood-' || g, 'message', 'plain words ' || g, now() "
+        f"FROM channels c, users u, generate_series(1, 6000) g "
+        f"WHERE c.id = {chan} AND lower(u.name) = lower('{alice}');"
+        f"UPDATE channels SET last_seq = last_seq + 6000 WHERE id = {chan}")
+
+    async def hello():
+        b = await Client.connect(server, bob)
+        e = entry(b, chan)
+        await b.close()
+        return e["mentions"], e["unread"]
+    assert run(hello()) == (1, 1000)
+
+
 @pytest.mark.parametrize("name", ["here", "Channel", "EVERYONE"])
 def test_the_words_that_mention_everyone_are_no_user_names(server, name):
     # a token for one is refused, on the API and the websocket alike
