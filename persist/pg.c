@@ -175,6 +175,22 @@ PGresult *pg_exec_prepared(PGconn *conn, const char *name, const char *sql, int 
 	return PQexecPrepared(conn, name, n, values, lengths, formats, result_format);
 }
 
+PGresult *pg_exec_custom(PGconn *conn, const char *sql, int n, const char *const *values)
+{
+	/* pg_exec_prepared() set force_generic_plan on the connection, and
+	 * PostgreSQL applies it to unnamed statements too: SET LOCAL undoes it
+	 * for this statement's own transaction only. */
+	PGresult *res =
+	    PQexec(conn, "BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan");
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return res;
+	PQclear(res);
+	res = PQexecParams(conn, sql, n, NULL, values, NULL, NULL, 0);
+	PQclear(PQexec(conn, "COMMIT")); /* after a failure, a rollback */
+	return res;
+}
+
 int pg_buf_put_be32(struct buf *b, uint32_t v)
 {
 	v = htobe32(v);

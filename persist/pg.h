@@ -56,6 +56,13 @@ PGresult *pg_exec_prepared(PGconn *conn, const char *name, const char *sql, int 
 			   const char *const *values, const int *lengths, const int *formats,
 			   int result_format);
 
+/* Runs the read-only statement sql with text parameters, planned with its
+ * own values whatever the connection's plan_cache_mode (a generic plan, as
+ * pg_exec_prepared() sets, keeps every "$3 = '' OR ..." and can miss an
+ * index the values would choose). Its own transaction: call it outside
+ * one. Three round trips. */
+PGresult *pg_exec_custom(PGconn *conn, const char *sql, int n, const char *const *values);
+
 /* True when the result's SQLSTATE equals code. */
 bool pg_result_is(const PGresult *res, const char *code);
 

@@ -58,19 +58,7 @@ int search_messages(struct pg_conn *conn, int64_t user, const struct search_quer
 	snprintf(u, sizeof(u), "%lld", (long long)user);
 	snprintf(lim, sizeof(lim), "%d", q->limit + 1);
 	snprintf(off, sizeof(off), "%d", q->offset);
-	/* Planned with its own values whatever the connection's plan_cache_mode:
-	 * pg_exec_prepared() forces generic plans on it for the prepared pages,
-	 * and PostgreSQL applies that to an unnamed statement too, which would
-	 * keep every "$3 = '' OR ..." and miss the search index. */
-	res = PQexec(conn, "BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan");
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		LOG(WARN, "cannot search: %s", PQresultErrorMessage(res));
-		PQclear(res);
-		return -EIO;
-	}
-	PQclear(res);
-	res = PQexecParams(conn, SEARCH_SQL, 8, NULL, params, NULL, NULL, 0);
-	PQclear(PQexec(conn, "COMMIT")); /* after a failure, a rollback */
+	res = pg_exec_custom(conn, SEARCH_SQL, 8, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		LOG(WARN, "cannot search: %s", PQresultErrorMessage(res));
 		PQclear(res);

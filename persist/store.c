@@ -14,11 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Runs sql with text parameters; the result, or NULL (logged) on error. */
-static PGresult *run(PGconn *conn, const char *what, const char *sql, int n,
-		     const char *const *params)
+/* res when it holds rows or a command's success; otherwise NULL, with the
+ * error logged after what and res cleared. */
+static PGresult *checked(PGresult *res, const char *what)
 {
-	PGresult *res = conn ? PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0) : NULL;
 	ExecStatusType st = PQresultStatus(res);
 
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
@@ -26,6 +25,22 @@ static PGresult *run(PGconn *conn, const char *what, const char *sql, int n,
 	LOG(WARN, "%s: %s", what, res ? PQresultErrorMessage(res) : "no connection");
 	PQclear(res);
 	return NULL;
+}
+
+/* Runs sql with text parameters; the result, or NULL (logged) on error. */
+static PGresult *run(PGconn *conn, const char *what, const char *sql, int n,
+		     const char *const *params)
+{
+	return checked(conn ? PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0) : NULL, what);
+}
+
+/* As run(), as the prepared statement name (pg_exec_prepared) with
+ * parameters of the given types. */
+static PGresult *run_prepared(PGconn *conn, const char *what, const char *name, const char *sql,
+			      int n, const Oid *types, const char *const *params)
+{
+	return checked(
+	    conn ? pg_exec_prepared(conn, name, sql, n, types, params, NULL, NULL, 0) : NULL, what);
 }
 
 /* An array for res's rows (one more, so never a zero-size allocation); NULL,
@@ -105,15 +120,10 @@ int store_user_channels(PGconn *conn, int64_t user, struct store_channel **out, 
 	id_text(u, user);
 	/* Prepared: at every hello, planning this over the partitions cost more
 	 * than running it (docs/benchmarks.md, "The hello's cost"). */
-	res = conn ? pg_exec_prepared(conn, "fanout_user_channels", CHANNELS_SQL, 1, types, params,
-				      NULL, NULL, 0)
-		   : NULL;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		LOG(WARN, "cannot load a user's channels: %s",
-		    res ? PQresultErrorMessage(res) : "no connection");
-		PQclear(res);
+	res = run_prepared(conn, "cannot load a user's channels", "fanout_user_channels",
+			   CHANNELS_SQL, 1, types, params);
+	if (res == NULL)
 		return -EIO;
-	}
 	*out = rows_alloc(res, sizeof(**out));
 	if (*out == NULL)
 		return -ENOMEM;
