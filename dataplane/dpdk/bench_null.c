@@ -137,9 +137,15 @@ int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b)
 
 		if (f == NULL)
 			goto out;
-		for (uint32_t i = 0; i < b->connections; i++)
+		for (uint32_t i = 0; i < b->connections; i++) {
+			/* as conn_pump fetches ahead on its list */
+			if (i + 8 < b->connections)
+				__builtin_prefetch(conns[i + 8], 1);
+			if (i + 4 < b->connections)
+				tcp_prefetch(conns[i + 4]->tcp);
 			if (conn_queue_frame(conns[i], f, WS_TEXT) == 0)
 				b->deliveries++;
+		}
 		frame_unref(f);
 		w->now_us = now_us();
 		tcp_flush(w->tcp, w->now_us);

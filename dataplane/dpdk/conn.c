@@ -24,9 +24,9 @@ int conn_queue_frame(struct dconn *dc, struct frame *f, enum ws_opcode op)
 		t->shinfo.fcb_opaque = f;
 		rte_mbuf_ext_refcnt_set(&t->shinfo, 0);
 	}
-	frame_ref(f);
+	tx_frame_take(f);
 	if (tcp_send(dc->w->tcp, dc->tcp, payload - t->hlen, t->hlen + f->len, f) < 0) {
-		frame_unref(f);
+		tx_frame_give(f);
 		return -1;
 	}
 	return 0;
@@ -121,6 +121,21 @@ static void pause_rx(void *ctx, bool off)
 }
 
 /* Moves frames from sessions to their TCP send queues. */
+/* While dc is pumped, the next connection's TCP state and session (its own
+ * first line is on its way) and the one after are fetched: with many
+ * connections none of it is in cache. */
+static void pump_prefetch(const struct dconn *dc)
+{
+	const struct dconn *next = dc->wnext;
+
+	if (next == NULL)
+		return;
+	if (next->wnext)
+		__builtin_prefetch(next->wnext, 1);
+	tcp_prefetch(next->tcp);
+	__builtin_prefetch(next->s, 1);
+}
+
 void conn_pump(struct dworker *w)
 {
 	struct dconn *list = w->write_list;
@@ -130,6 +145,7 @@ void conn_pump(struct dworker *w)
 		struct dconn *dc = list;
 		struct frame *fr[PEEK_MAX];
 
+		pump_prefetch(dc);
 		list = dc->wnext;
 		dc->in_write_list = false;
 		if (dc->state != DC_WS || dc->s == NULL)
@@ -377,9 +393,8 @@ void conn_on_release(void *ctx, void *ref)
 	struct dworker *w = ctx;
 	struct handshake *h = tx_ref_hs(ref);
 
-	if (h) {
+	if (h)
 		hs_put(w, h);
-	} else {
-		frame_unref(ref);
-	}
+	else
+		tx_frame_give(ref);
 }

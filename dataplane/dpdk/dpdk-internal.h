@@ -47,11 +47,14 @@
 #define PEEK_MAX       16    /* frames taken from a session at a time */
 #define SEND_BYTES_MAX 65536 /* unacknowledged bytes per connection before we wait */
 
-/* Per-frame transmit state, in the frame's zeroed headroom (frame.c). */
+/* Per-frame transmit state, in the frame's zeroed headroom (frame.c). A
+ * frame is one worker's (fanout.c gives each worker its own copy), so its
+ * state is the worker's alone. */
 struct frame_tx {
 	struct rte_mbuf_ext_shared_info shinfo; /* counts the mbufs pointing into it */
 	uint32_t csum;				/* partial sum of header and payload */
-	uint8_t hlen;				/* websocket header length; 0: not prepared */
+	uint32_t queued; /* send queue entries holding it: one reference on the frame */
+	uint8_t hlen;	 /* websocket header length; 0: not prepared */
 };
 static_assert(sizeof(struct frame_tx) + 10 <= FRAME_HEADROOM, "frame_tx and a ws header fit");
 static_assert(offsetof(struct frame, buf) % 8 == 0, "frame headroom is 8-aligned");
@@ -65,18 +68,21 @@ struct handshake {
 
 enum { DC_FREE, DC_HTTP, DC_WS, DC_CLOSING };
 
+/* What sending touches comes first, in the line the TCP engine prefetches
+ * (tcp.h, tcp_flush) and conn_pump with it. */
 struct dconn {
-	struct dworker *w;
-	struct tcp_conn *tcp;
-	struct session *s;
-	struct handshake *hs; /* while the upgrade request is parsed */
-	struct ws_decoder dec;
-	struct buf rx; /* the message being received */
 	uint8_t mac[6];
 	uint8_t state;
 	bool in_write_list, close_sent;
 	bool waiting; /* for a handshake slot, reading paused */
-	struct dconn *wnext, *fnext, *hnext;
+	struct dworker *w;
+	struct tcp_conn *tcp;
+	struct session *s;
+	struct dconn *wnext;
+	struct handshake *hs; /* while the upgrade request is parsed */
+	struct dconn *fnext, *hnext;
+	struct ws_decoder dec;
+	struct buf rx; /* the message being received */
 };
 
 struct dworker {
@@ -127,7 +133,27 @@ static inline uint64_t now_us(void)
 /* tx.c: the transmit side */
 void *tx_hs_ref(struct handshake *h);
 struct handshake *tx_ref_hs(void *ref);
-struct frame_tx *tx_frame_state(struct frame *f);
+
+static inline struct frame_tx *tx_frame_state(struct frame *f)
+{
+	return (struct frame_tx *)f->buf;
+}
+
+/* A send queue entry takes f, or gives it back. The worker's entries share
+ * one reference on the frame, taken by the first and dropped by the last:
+ * not an atomic operation per delivery. */
+static inline void tx_frame_take(struct frame *f)
+{
+	if (tx_frame_state(f)->queued++ == 0)
+		frame_ref(f);
+}
+
+static inline void tx_frame_give(struct frame *f)
+{
+	if (--tx_frame_state(f)->queued == 0)
+		frame_unref(f);
+}
+
 void tx_flush(struct dworker *w);
 void tx_push(struct dworker *w, struct rte_mbuf *m);
 void tx_ext_free(void *addr, void *opaque);

@@ -16,17 +16,48 @@ static uint32_t fold16(uint64_t s)
 	return (uint32_t)s;
 }
 
+static uint32_t swap16(uint32_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return ((v & 0xff) << 8) | (v >> 8);
+#else
+	return v;
+#endif
+}
+
+/* Eight bytes at a time in the host's order, with the carries added back
+ * (a 64-bit one's complement sum): by RFC 1071's byte-order independence
+ * the folded sum, swapped on a little-endian host, is the sum of the
+ * big-endian 16-bit words. Pairs bytes from data's start, aligned or not. */
 uint32_t csum_partial(const void *data, size_t len, uint32_t sum)
 {
 	const uint8_t *p = data;
-	uint64_t s = sum;
-	size_t i = 0;
+	uint64_t s = swap16(fold16(sum)), q;
+	uint32_t w = 0;
 
-	for (; i + 1 < len; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (i < len)
-		s += (uint32_t)p[i] << 8;
-	return fold16(s);
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&q, p, 8);
+		s += q;
+		s += s < q;
+	}
+	s = (s & 0xffffffff) + (s >> 32);
+	if (len >= 4) {
+		memcpy(&w, p, 4);
+		s += w;
+		p += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		uint16_t h;
+
+		memcpy(&h, p, 2);
+		s += h;
+		p += 2;
+		len -= 2;
+	}
+	if (len)
+		s += swap16((uint32_t)p[0] << 8);
+	return swap16(fold16(s));
 }
 
 uint32_t csum_add_at(uint32_t sum, uint32_t block, size_t off)
@@ -336,19 +367,30 @@ void net_ip_headers(const struct net *n, uint8_t *p, const uint8_t dst_mac[6], u
 	put16(ip + 6, 0x4000); /* don't fragment */
 	ip[8] = 64;
 	ip[9] = 6;
-	put16(ip + 10, 0);
 	put32(ip + 12, n->ip);
 	put32(ip + 16, daddr);
-	if (!n->tx_csum_offload)
-		put16(ip + 10, csum_fold(csum_partial(ip, NET_IP_HLEN, 0)));
+	/* the sum of the words just written, from their values: reading them
+	 * back would wait for the stores */
+	put16(ip + 10, n->tx_csum_offload
+			   ? 0
+			   : csum_fold(fold16(0x4500u + NET_IP_HLEN + tcp_len + ip_id + 0x4000u +
+					      (64u << 8 | 6u) + (n->ip >> 16) + (n->ip & 0xffff) +
+					      (daddr >> 16) + (daddr & 0xffff))));
 }
 
 void net_tcp_checksum(uint8_t *tcp_hdr, size_t hlen, uint32_t saddr, uint32_t daddr,
 		      uint32_t payload_sum, size_t payload_len)
 {
+	net_tcp_checksum_sums(tcp_hdr, hlen, csum_partial(tcp_hdr, hlen, 0), saddr, daddr,
+			      payload_sum, payload_len);
+}
+
+void net_tcp_checksum_sums(uint8_t *tcp_hdr, size_t hlen, uint32_t header_sum, uint32_t saddr,
+			   uint32_t daddr, uint32_t payload_sum, size_t payload_len)
+{
 	uint32_t s = csum_pseudo(saddr, daddr, 6, (uint16_t)(hlen + payload_len));
 
-	s = csum_partial(tcp_hdr, hlen, s);
+	s = fold16((uint64_t)s + header_sum);
 	s = csum_add_at(s, payload_sum, hlen);
 	put16(tcp_hdr + 16, csum_fold(s));
 }

@@ -110,6 +110,10 @@ void net_ip_headers(const struct net *n, uint8_t *p, const uint8_t dst_mac[6], u
 void net_tcp_checksum(uint8_t *tcp_hdr, size_t hlen, uint32_t saddr, uint32_t daddr,
 		      uint32_t payload_sum, size_t payload_len);
 
+/* The same, from the header's sum (tcp_out_sum) instead of its bytes. */
+void net_tcp_checksum_sums(uint8_t *tcp_hdr, size_t hlen, uint32_t header_sum, uint32_t saddr,
+			   uint32_t daddr, uint32_t payload_sum, size_t payload_len);
+
 /* For a NIC that completes the TCP checksum (tx_csum_offload): the sum of
  * the pseudo-header for a segment of tcp_len bytes, not complemented, in
  * the checksum field; the NIC adds header and payload and complements. */

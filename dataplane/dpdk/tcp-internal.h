@@ -44,44 +44,52 @@ struct tcp_chunk {
 	void *ref;
 };
 
+/* Ordered for the send path: what queueing data (tcp_send) touches is in
+ * the first 64 bytes, what sending a segment reads and writes in the first
+ * 128 (tcp_flush prefetches them ahead); the rest after. */
 struct tcp_conn {
+	/* first line: which connection, its queue, its flags */
 	struct tcp_tuple t;
-	uint16_t ooo;		/* segments held ahead of a hole: a list, 1-based; 0 none */
-	uint8_t n_ooo;		/* how many */
-	bool sack_ok;		/* the peer may be told of them (RFC 2018) */
-	struct tcp_conn *hnext; /* hash chain */
-	struct tcp_conn *pnext; /* flush list, or free list */
-	struct wheel_node timer;
-	void *app;
 	uint8_t state;
 	bool pending; /* on the flush list */
 	bool ack_now; /* an ACK is owed */
-	bool fin_queued, fin_rcvd;
-	bool ts_ok, ws_ok;
-	bool rx_closed;	  /* the application paused reading: window 0 */
-	bool fin_out;	  /* our FIN went out (at least once) */
-	bool recover_set; /* recover holds a value (RFC 6582) */
-	bool rtt_timing;
-	bool in_recovery;
-	bool eifel; /* a timeout's retransmission awaits its first ACK */
-	uint8_t snd_ws, rcv_ws;
-	uint8_t dupacks;
-	uint8_t retries;
-	uint16_t snd_mss;
-	/* send sequence space (3.3.1) */
-	uint32_t iss, snd_una, snd_nxt, snd_max, snd_wnd, snd_wl1, snd_wl2;
-	uint32_t cwnd, ssthresh, recover;
-	uint32_t eifel_ts, prior_cwnd, prior_ssthresh; /* at the timeout (RFC 3522) */
-	uint32_t srtt_us, rttvar_us, rto_us, rtt_seq;
-	uint64_t rtt_start_us;
-	/* receive sequence space */
-	uint32_t irs, rcv_nxt, ts_recent, last_ack_sent;
+	bool ts_ok;
+	struct tcp_conn *pnext; /* flush list, or free list */
+	void *app;
 	/* the send queue, taken from the engine's pool while there is
 	 * something to send (NULL when idle): chunks [q_head, q_tail) of a
 	 * ring; q_bytes from
 	 * snd_una (the head chunk's first q_head_off bytes are acknowledged) */
 	struct tcp_chunk *q;
 	uint32_t q_mask, q_head, q_tail, q_head_off, q_bytes;
+	bool fin_queued;
+	bool sack_ok;	/* the peer may be told of held segments (RFC 2018) */
+	bool rx_closed; /* the application paused reading: window 0 */
+	bool fin_rcvd;
+	/* second line: the sequence spaces as sending uses them (3.3.1) */
+	uint32_t snd_una, snd_nxt, snd_max, snd_wnd, cwnd;
+	uint32_t rcv_nxt, ts_recent, last_ack_sent;
+	uint16_t ooo; /* segments held ahead of a hole: a list, 1-based; 0 none */
+	uint8_t rcv_ws, snd_ws;
+	uint16_t snd_mss;
+	bool rtt_timing;
+	bool fin_out; /* ours went out (at least once) */
+	struct wheel_node timer;
+	/* the rest: input, recovery, RTT */
+	struct tcp_conn *hnext; /* hash chain */
+	uint8_t n_ooo;		/* how many */
+	bool ws_ok;
+	bool recover_set; /* recover holds a value (RFC 6582) */
+	bool in_recovery;
+	bool eifel; /* a timeout's retransmission awaits its first ACK */
+	uint8_t dupacks;
+	uint8_t retries;
+	uint32_t iss, snd_wl1, snd_wl2;
+	uint32_t ssthresh, recover;
+	uint32_t eifel_ts, prior_cwnd, prior_ssthresh; /* at the timeout (RFC 3522) */
+	uint32_t srtt_us, rttvar_us, rto_us, rtt_seq;
+	uint64_t rtt_start_us;
+	uint32_t irs;
 	uint32_t rexmit_hi; /* in recovery: sent again up to here (SACK) */
 };
 

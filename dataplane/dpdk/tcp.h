@@ -90,6 +90,10 @@ struct tcp_out {
  * length. */
 size_t tcp_out_header(const struct tcp_out *o, uint8_t *p);
 
+/* The one's complement sum of the header tcp_out_header() writes (checksum
+ * zero), from o's fields: no bytes read back. Options are whole words. */
+uint32_t tcp_out_sum(const struct tcp_out *o);
+
 /* Calls fn for each piece of o's payload, in order: chunk data and length,
  * and the chunk's reference. */
 void tcp_out_walk(const struct tcp_out *o,
@@ -165,12 +169,18 @@ int tcp_listen(struct tcp_engine *e, uint16_t lport);
 void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us);
 
 /* Sends what each connection touched since the last flush (data the
- * application queued, held ACKs, FINs). Call after each burst. */
+ * application queued, held ACKs, FINs). Call after each burst. While one
+ * connection is sent, the next ones' state, queue head and the first cache
+ * line of their application state (tcp_conn_app) are prefetched. */
 void tcp_flush(struct tcp_engine *e, uint64_t now_us);
 
 /* Runs the timers due by now_us: retransmission, zero-window probes,
  * TIME_WAIT and half-open expiry. Cheap when nothing is due. */
 void tcp_timers(struct tcp_engine *e, uint64_t now_us);
+
+/* Starts fetching what tcp_send() touches of c into the cache, for a caller
+ * about to send on many connections in turn. */
+void tcp_prefetch(const struct tcp_conn *c);
 
 /* Queues a chunk for sending (sent at the next tcp_flush). Returns 0, or -1
  * when the connection's send queue is full or the connection no longer sends

@@ -88,6 +88,12 @@ void tcp_timers(struct tcp_engine *e, uint64_t now_us)
 
 /* ---- the application's calls ---- */
 
+void tcp_prefetch(const struct tcp_conn *c)
+{
+	__builtin_prefetch(c, 1);
+	__builtin_prefetch((const char *)c + 63, 1);
+}
+
 int tcp_send(struct tcp_engine *e, struct tcp_conn *c, const uint8_t *data, uint32_t len, void *ref)
 {
 	struct tcp_chunk *k;

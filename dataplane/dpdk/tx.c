@@ -17,11 +17,6 @@ struct handshake *tx_ref_hs(void *ref)
 	return (uintptr_t)ref & 1 ? (struct handshake *)((uintptr_t)ref & ~(uintptr_t)1) : NULL;
 }
 
-struct frame_tx *tx_frame_state(struct frame *f)
-{
-	return (struct frame_tx *)f->buf;
-}
-
 void tx_ext_free(void *addr, void *opaque)
 {
 	frame_unref(opaque); /* the last mbuf pointing into the frame is gone */
@@ -202,8 +197,9 @@ void tx_segment(void *ctx, const struct tcp_out *o)
 		k.head->ol_flags |=
 		    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
 	} else {
-		net_tcp_checksum(p + NET_ETH_HLEN + NET_IP_HLEN, hlen - NET_ETH_HLEN - NET_IP_HLEN,
-				 o->t.laddr, o->t.raddr, k.sum, o->len);
+		net_tcp_checksum_sums(p + NET_ETH_HLEN + NET_IP_HLEN,
+				      hlen - NET_ETH_HLEN - NET_IP_HLEN, tcp_out_sum(o), o->t.laddr,
+				      o->t.raddr, k.sum, o->len);
 	}
 	net_ip_headers(&w->net, p, mac, o->t.raddr,
 		       (uint16_t)(hlen - NET_ETH_HLEN - NET_IP_HLEN + o->len), w->ip_id++);

@@ -79,6 +79,41 @@ static void test_checksum_pieces(void **state)
 	}
 }
 
+/* The byte at a time sum of big-endian words, as RFC 1071 writes it. */
+static uint32_t slow_sum(const uint8_t *p, size_t len, uint32_t sum)
+{
+	uint64_t s = sum;
+
+	for (size_t i = 0; i < len; i += 2)
+		s += (uint32_t)p[i] << 8 | (i + 1 < len ? p[i + 1] : 0);
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint32_t)s;
+}
+
+/* The word at a time sum equals it at every length and alignment, from any
+ * starting sum, on bytes that make carries (0xff runs) and on zeros. */
+static void test_checksum_against_bytewise(void **state)
+{
+	uint8_t data[1600];
+	uint32_t seed = 12345;
+
+	for (size_t i = 0; i < sizeof(data); i++) {
+		seed = seed * 1103515245u + 12345u;
+		data[i] = i % 97 < 40 ? 0xff : (uint8_t)(seed >> 16);
+	}
+	for (size_t off = 0; off < 9; off++)
+		for (size_t len = 0; len + off <= sizeof(data); len += len < 80 ? 1 : 37)
+			for (uint32_t start = 0; start < 0x30000; start += 0xfff1)
+				assert_int_equal(csum_partial(data + off, len, start),
+						 slow_sum(data + off, len, start));
+	memset(data, 0, sizeof(data));
+	assert_int_equal(csum_partial(data, 1500, 0), 0);
+	memset(data, 0xff, sizeof(data));
+	assert_int_equal(csum_partial(data, 1500, 0), 0xffff);
+	assert_int_equal(csum_partial(data, 1499, 0), slow_sum(data, 1499, 0));
+}
+
 /* A header's checksum completed from a payload's sum taken once verifies
  * as a whole segment. */
 static void test_tcp_checksum_from_payload_sum(void **state)
@@ -320,6 +355,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_checksum_pieces),
+	    cmocka_unit_test(test_checksum_against_bytewise),
 	    cmocka_unit_test(test_tcp_checksum_from_payload_sum),
 	    cmocka_unit_test(test_tcp_checksum_offload),
 	    cmocka_unit_test_setup_teardown(test_arp_answer, setup, teardown),
