@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- the upgrade's answer ---- */
@@ -48,6 +49,13 @@ void ws_decoder_init(struct ws_decoder *d, uint64_t max_message)
 	d->state = D_HEADER;
 	d->hdr_need = 2;
 	d->max_message = max_message > UINT32_MAX ? UINT32_MAX : (uint32_t)max_message;
+}
+
+void ws_decoder_release(struct ws_decoder *d)
+{
+	free(d->ctl);
+	d->ctl = NULL;
+	d->ctl_len = 0;
 }
 
 bool ws_close_code_valid(int code)
@@ -117,9 +125,7 @@ static int begin_payload(struct ws_decoder *d, const struct ws_events *ev, void 
 	memcpy(d->mask, d->hdr + off, 4);
 	d->mask_off = 0;
 	d->remaining = len;
-	if (d->opcode >= WS_CLOSE) {
-		d->ctl_len = 0;
-	} else {
+	if (d->opcode < WS_CLOSE) {
 		if (len > d->max_message || d->msg_len + len > d->max_message)
 			return violation(d, 1009);
 		if (d->opcode != WS_CONT) {
@@ -137,36 +143,62 @@ static int end_frame(struct ws_decoder *d, const struct ws_events *ev, void *ctx
 	d->state = D_HEADER;
 	d->hdr_len = 0;
 	d->hdr_need = 2;
-	if (d->opcode < WS_CLOSE) {
-		if (!d->fin)
-			return 0;
-		if (d->msg_opcode == WS_TEXT && !utf8_complete(&d->utf8))
-			return violation(d, 1007);
-		ev->on_data(ctx, (enum ws_opcode)d->msg_opcode, NULL, 0, true);
-		d->msg_opcode = 0;
-		d->msg_len = 0;
+	if (!d->fin)
 		return 0;
-	}
-	if (d->opcode == WS_CLOSE) {
-		int code = 1005;
-
-		if (d->ctl_len == 1)
-			return violation(d, 1002);
-		if (d->ctl_len >= 2) {
-			code = d->ctl[0] << 8 | d->ctl[1];
-			if (!ws_close_code_valid(code))
-				return violation(d, 1002);
-			if (!utf8_valid(d->ctl + 2, d->ctl_len - 2u))
-				return violation(d, 1007);
-		}
-		d->state = D_DONE;
-		d->closed = true;
-		ev->on_control(ctx, WS_CLOSE, d->ctl_len >= 2 ? d->ctl + 2 : d->ctl,
-			       d->ctl_len >= 2 ? d->ctl_len - 2u : 0, code);
-		return 0;
-	}
-	ev->on_control(ctx, (enum ws_opcode)d->opcode, d->ctl, d->ctl_len, 0);
+	if (d->msg_opcode == WS_TEXT && !utf8_complete(&d->utf8))
+		return violation(d, 1007);
+	ev->on_data(ctx, (enum ws_opcode)d->msg_opcode, NULL, 0, true);
+	d->msg_opcode = 0;
+	d->msg_len = 0;
 	return 0;
+}
+
+/* A whole control frame, its payload p (n bytes, unmasked). */
+static int end_control(struct ws_decoder *d, const struct ws_events *ev, void *ctx,
+		       const uint8_t *p, size_t n)
+{
+	int code = 1005;
+
+	d->state = D_HEADER;
+	d->hdr_len = 0;
+	d->hdr_need = 2;
+	if (d->opcode != WS_CLOSE) {
+		ev->on_control(ctx, (enum ws_opcode)d->opcode, p, n, 0);
+		return 0;
+	}
+	if (n == 1)
+		return violation(d, 1002);
+	if (n >= 2) {
+		code = p[0] << 8 | p[1];
+		if (!ws_close_code_valid(code))
+			return violation(d, 1002);
+		if (!utf8_valid(p + 2, n - 2u))
+			return violation(d, 1007);
+	}
+	d->state = D_DONE;
+	d->closed = true;
+	ev->on_control(ctx, WS_CLOSE, n >= 2 ? p + 2 : p, n >= 2 ? n - 2u : 0, code);
+	return 0;
+}
+
+/* n bytes of a control frame's payload: handed over from the input when
+ * the whole payload is there, else gathered until it is. */
+static int control_bytes(struct ws_decoder *d, const struct ws_events *ev, void *ctx,
+			 const uint8_t *data, size_t n)
+{
+	int rc;
+
+	if (d->ctl == NULL && d->remaining == 0)
+		return end_control(d, ev, ctx, data, n);
+	if (d->ctl == NULL && (d->ctl = malloc(125)) == NULL)
+		return violation(d, 1011);
+	memcpy(d->ctl + d->ctl_len, data, n);
+	d->ctl_len = (uint8_t)(d->ctl_len + n);
+	if (d->remaining > 0)
+		return 0;
+	rc = end_control(d, ev, ctx, d->ctl, d->ctl_len);
+	ws_decoder_release(d);
+	return rc;
 }
 
 int ws_decode(struct ws_decoder *d, uint8_t *data, size_t len, const struct ws_events *ev,
@@ -198,9 +230,13 @@ int ws_decode(struct ws_decoder *d, uint8_t *data, size_t len, const struct ws_e
 		d->mask_off = (uint8_t)((d->mask_off + n) & 3);
 		d->remaining -= n;
 		if (d->opcode >= WS_CLOSE) {
-			memcpy(d->ctl + d->ctl_len, data, n);
-			d->ctl_len = (uint8_t)(d->ctl_len + n);
-		} else if (n > 0) {
+			if ((rc = control_bytes(d, ev, ctx, data, n)) != 0)
+				return rc;
+			data += n;
+			len -= n;
+			continue;
+		}
+		if (n > 0) {
 			if (d->msg_opcode == WS_TEXT && !utf8_feed(&d->utf8, data, n))
 				return violation(d, 1007); /* fail fast (8.1) */
 			d->msg_len += n;

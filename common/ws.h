@@ -58,12 +58,18 @@ struct ws_decoder {
 	uint64_t remaining;   /* payload bytes of the frame still to come */
 	uint64_t msg_len;     /* of the message so far */
 	struct utf8_state utf8;
-	uint8_t ctl[125];
+	/* a control frame's payload (at most 125 bytes) split between inputs,
+	 * gathered in a buffer taken for it alone; NULL otherwise, so an idle
+	 * decoder holds none */
+	uint8_t *ctl;
 	uint8_t ctl_len;
 	bool closed; /* a close frame was received: nothing more is read */
 };
 
 void ws_decoder_init(struct ws_decoder *d, uint64_t max_message);
+
+/* Frees what d holds (a split control frame's bytes); init may follow. */
+void ws_decoder_release(struct ws_decoder *d);
 
 /* Decodes data (unmasking it in place). Returns 0, or the close code for
  * the first violation (1002 protocol, 1007 invalid UTF-8, 1009 too big);

@@ -381,6 +381,7 @@ void conn_on_closed(void *ctx, struct tcp_conn *c, void *app, enum tcp_close_rea
 		hs_put(w, h);
 	}
 	buf_free(&dc->rx);
+	ws_decoder_release(&dc->dec);
 	dc->state = DC_FREE;
 	dc->tcp = NULL;
 	dc->fnext = w->free_conns;

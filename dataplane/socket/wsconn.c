@@ -301,6 +301,7 @@ static void ws_release(struct sconn *c)
 	if (c->ws == NULL)
 		return;
 	buf_free(&c->ws->rx);
+	ws_decoder_release(&c->ws->dec);
 	free(c->ws);
 	c->ws = NULL;
 }
