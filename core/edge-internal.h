@@ -28,34 +28,36 @@ struct sub {
 
 enum session_state { SESSION_STARTING, SESSION_READY, SESSION_CLOSING };
 
+/* Pointers first, then the counts, then the flags, without holes: an idle
+ * connection's session is one allocation, with its names at the end. */
 struct session {
 	struct edge_worker *w;
 	uint64_t id;
-	enum session_state state;
 	struct session_transport t;
 	struct session *prev, *next; /* the worker's list */
 	int64_t user_id;
-	char user_name[65];
-	char peer[48];	   /* the transport's address of the client */
-	int64_t opened_us; /* wall clock, for the operator */
-	int64_t *member;   /* channels the user belongs to, sorted */
-	int nmember, capmember;
+	int64_t opened_us;  /* wall clock, for the operator */
+	int64_t *member;    /* channels the user belongs to, sorted */
 	int64_t *ephemeral; /* those of them that are live-only, sorted */
-	int nephemeral, capephemeral;
 	struct sub *subs;
-	int nsubs, capsubs;
 	struct frame **q; /* send queue: a ring */
-	unsigned qhead, qlen, qcap;
 	size_t qbytes;
-	bool sending;	/* q[qhead] was peeked and not yet sent */
-	bool rx_paused; /* replies back up: the client is not read */
-	char **pending; /* requests before hello (allocated for the first) */
-	int npending;
+	char **pending;	       /* requests before hello (allocated for the first) */
 	uint64_t presence_gen; /* the latest presence_subscribe */
 	double tokens;
 	uint64_t refill_ns, last_rx_ns;
-	int close_code;
 	char *close_reason; /* once closing */
+	const char *peer;   /* the transport's address of the client, in names */
+	enum session_state state;
+	int nmember, capmember;
+	int nephemeral, capephemeral;
+	int nsubs, capsubs;
+	unsigned qhead, qlen, qcap;
+	int npending;
+	int close_code;
+	bool sending;	  /* q[qhead] was peeked and not yet sent */
+	bool rx_paused;	  /* replies back up: the client is not read */
+	char user_name[]; /* then the peer's address (both NUL-terminated) */
 };
 
 /* The node. */

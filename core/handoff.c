@@ -157,7 +157,7 @@ void handoff_offer(struct session *s, int64_t channel, const char *data, size_t 
 	slot->base.received_ns = s->last_rx_ns;
 	slot->channel = channel;
 	slot->user_id = s->user_id;
-	memcpy(slot->user_name, s->user_name, sizeof(slot->user_name));
+	snprintf(slot->user_name, sizeof(slot->user_name), "%s", s->user_name);
 	slot->done = false;
 	slot->answer = NULL;
 	slot->refusal = NULL;

@@ -594,15 +594,20 @@ void session_remove_sub(struct session *s, struct sub *sub)
 struct session *session_open(struct edge_worker *w, const char *user_name,
 			     const struct session_transport *t)
 {
-	struct session *s = calloc(1, sizeof(*s));
+	const char *peer = t->peer ? t->peer : "";
+	size_t ulen = strnlen(user_name, 64), plen = strnlen(peer, 47);
+	struct session *s = calloc(1, sizeof(*s) + ulen + 1 + plen + 1);
+	char *tail;
 
 	if (s == NULL)
 		return NULL;
 	s->w = w;
 	s->t = *t;
 	s->state = SESSION_STARTING;
-	snprintf(s->user_name, sizeof(s->user_name), "%s", user_name);
-	snprintf(s->peer, sizeof(s->peer), "%s", t->peer ? t->peer : "");
+	memcpy(s->user_name, user_name, ulen);
+	tail = s->user_name + ulen + 1;
+	memcpy(tail, peer, plen);
+	s->peer = tail;
 	s->opened_us = time_real_us();
 	s->tokens = edge_limits(w->e).publish_burst;
 	s->refill_ns = s->last_rx_ns = time_mono_ns();
