@@ -97,6 +97,8 @@ struct dworker {
 	struct dconn *hs_wait, *hs_wait_tail; /* accepted, waiting for a slot */
 	struct rte_mbuf *tx[TX_MAX];
 	int ntx;
+	struct rte_mbuf *spare[BURST]; /* taken from the pool a burst at a time */
+	int nspare;
 	const uint8_t *src_mac; /* of the frame being input */
 	uint16_t ip_id;
 	uint64_t now_us, next_tick_us, timers_us;
@@ -155,6 +157,8 @@ static inline void tx_frame_give(struct frame *f)
 }
 
 void tx_flush(struct dworker *w);
+struct rte_mbuf *tx_mbuf(struct dworker *w);
+void tx_spares_free(struct dworker *w);
 void tx_push(struct dworker *w, struct rte_mbuf *m);
 void tx_ext_free(void *addr, void *opaque);
 void tx_segment(void *ctx, const struct tcp_out *o);

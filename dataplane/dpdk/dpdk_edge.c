@@ -116,6 +116,7 @@ void dpdk_edge_stop(struct dpdk_edge *d)
 		if (w->tcp)
 			tcp_flush(w->tcp, now_us());
 		tx_flush(w);
+		tx_spares_free(w);
 		if (w->ew) {
 			edge_worker_drain(w->ew);
 			handoff_detach(w->ew);

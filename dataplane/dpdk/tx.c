@@ -41,6 +41,23 @@ void tx_flush(struct dworker *w)
 	w->ntx = 0;
 }
 
+/* A packet mbuf from the pool: BURST at a time into the worker's spares
+ * (one trip to the mempool's cache instead of one per packet), one at a
+ * time when the pool cannot give a burst. */
+struct rte_mbuf *tx_mbuf(struct dworker *w)
+{
+	if (w->nspare == 0 && rte_pktmbuf_alloc_bulk(w->d->pool, w->spare, BURST) == 0)
+		w->nspare = BURST;
+	return w->nspare ? w->spare[--w->nspare] : rte_pktmbuf_alloc(w->d->pool);
+}
+
+void tx_spares_free(struct dworker *w)
+{
+	if (w->nspare)
+		rte_pktmbuf_free_bulk(w->spare, (unsigned)w->nspare);
+	w->nspare = 0;
+}
+
 void tx_push(struct dworker *w, struct rte_mbuf *m)
 {
 	if (w->ntx == TX_MAX)
@@ -65,7 +82,7 @@ static bool append_copy(struct walk *k, const uint8_t *data, uint32_t len)
 		uint16_t n;
 
 		if (RTE_MBUF_HAS_EXTBUF(last) || rte_pktmbuf_tailroom(last) == 0) {
-			struct rte_mbuf *m = rte_pktmbuf_alloc(k->w->d->pool);
+			struct rte_mbuf *m = tx_mbuf(k->w);
 
 			if (m == NULL || rte_pktmbuf_chain(k->head, m) < 0) {
 				rte_pktmbuf_free(m);
@@ -175,7 +192,7 @@ void tx_segment(void *ctx, const struct tcp_out *o)
 		}
 		return;
 	}
-	k.head = rte_pktmbuf_alloc(w->d->pool);
+	k.head = tx_mbuf(w);
 	if (k.head == NULL) {
 		w->no_mbuf++;
 		return;
