@@ -226,6 +226,7 @@ static int decode(uint8_t *buf, size_t len, bool bytewise)
 static int reset(void **state)
 {
 	memset(&E, 0, sizeof(E));
+	ws_decoder_release(&D);
 	ws_decoder_init(&D, 65536);
 	return 0;
 }
@@ -260,6 +261,7 @@ static void test_frames_whole_and_bytewise(void **state)
 		assert_int_equal(E.ncontrols, 1);
 		assert_int_equal(E.controls[0], 'i');
 		/* a 64-bit length, at the limit exactly */
+		ws_decoder_release(&D);
 		ws_decoder_init(&D, 65536);
 		E.msg_len = 0;
 		memset(big, 'y', 65536);
