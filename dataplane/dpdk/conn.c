@@ -120,7 +120,6 @@ static void pause_rx(void *ctx, bool off)
 		tcp_pause_rx(dc->w->tcp, dc->tcp, off);
 }
 
-/* Moves frames from sessions to their TCP send queues. */
 /* While dc is pumped, the next connection's TCP state and session (its own
  * first line is on its way) and the one after are fetched: with many
  * connections none of it is in cache. */
@@ -136,6 +135,7 @@ static void pump_prefetch(const struct dconn *dc)
 	__builtin_prefetch(next->s, 1);
 }
 
+/* Moves frames from sessions to their TCP send queues. */
 void conn_pump(struct dworker *w)
 {
 	struct dconn *list = w->write_list;
