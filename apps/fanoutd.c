@@ -271,6 +271,7 @@ static int start_core(struct daemon *d)
 	struct persist_writer_config wcfg = {
 	    .dsn = d->cfg.postgres.dsn,
 	    .allow_unsafe_commit = d->cfg.postgres.allow_unsafe_commit,
+	    .writers = d->cfg.persist.writers,
 	    .batch_max = d->cfg.persist.batch_max,
 	    .batch_window_us = d->cfg.persist.batch_window_us,
 	    .queue_max = d->cfg.persist.queue_max,

@@ -81,6 +81,7 @@ static const struct key keys[] = {
     BOOL("postgres", "allow_unsafe_commit", postgres.allow_unsafe_commit),
     INT("postgres", "reader_threads", postgres.reader_threads, 1, 32),
     INT("postgres", "reconnect_max_ms", postgres.reconnect_max_ms, 10, 600000),
+    INT("persist", "writers", persist.writers, 1, 16),
     INT("persist", "batch_max", persist.batch_max, 1, 65536),
     INT("persist", "batch_window_us", persist.batch_window_us, 0, 1000000),
     INT("persist", "queue_max", persist.queue_max, 1, 100000000),
@@ -142,6 +143,7 @@ void config_defaults(struct config *cfg)
 	/* A failover's new primary is found within a second of its promotion;
 	 * a second between attempts costs the server nothing. */
 	cfg->postgres.reconnect_max_ms = 1000;
+	cfg->persist.writers = 2;
 	cfg->persist.batch_max = 1024;
 	cfg->persist.batch_window_us = 0;
 	cfg->persist.queue_max = 100000;

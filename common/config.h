@@ -65,6 +65,7 @@ struct config_postgres {
 };
 
 struct config_persist {
+	int writers;	     /* writer lanes: connections, threads */
 	int batch_max;	     /* messages per transaction, at most */
 	int batch_window_us; /* wait this long for a batch to fill; 0: never wait */
 	int queue_max;	     /* publishes waiting for the writer before -EAGAIN */

@@ -233,7 +233,7 @@ void edge_membership_changed(struct edge *e, int64_t user_id, int64_t channel_id
 			     bool ephemeral);
 
 /* What a publish's commit outcome is handed to (the writer's cookie). done
- * runs on the writer thread and must post, not block. received_ns: when the
+ * runs on a writer lane's thread (several at once) and must post, not block. received_ns: when the
  * request arrived (monotonic; 0 unknown), for the publish's stage metrics
  * (fanout_publish_accept_seconds, fanout_publish_seconds). */
 struct commit_cookie {

@@ -34,7 +34,7 @@ void publish_destroy(struct publish_state *ps);
 
 /* Publishes p into its channel. live: the channel is live-only (not stored,
  * not deduplicated). Returns 0 when cookie->done will be called exactly once:
- * on the writer thread after COMMIT (or the failure), or for a live-only
+ * on a writer lane's thread after COMMIT (or the failure), or for a live-only
  * publish before this returns. Else, and then done is never called:
  * -EAGAIN (the writer is full: overloaded), -EINVAL or -EILSEQ (bad ids,
  * kind or text), -ENOMEM, -EXDEV (another node owns the channel and the

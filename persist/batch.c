@@ -37,7 +37,7 @@
 
 /* Connection */
 
-int batch_connect(struct persist_writer *w)
+int batch_connect(struct writer_lane *w)
 {
 	static const Oid types[9] = {PG_OID_INT8,	PG_OID_INT8,	   PG_OID_INT8_ARRAY,
 				     PG_OID_TEXT_ARRAY, PG_OID_TEXT_ARRAY, PG_OID_TEXT_ARRAY,
@@ -77,7 +77,7 @@ int batch_connect(struct persist_writer *w)
 	return 0;
 }
 
-bool conn_lost(struct persist_writer *w)
+bool conn_lost(struct writer_lane *w)
 {
 	return PQstatus(w->conn) != CONNECTION_OK;
 }
@@ -117,7 +117,7 @@ static void batch_fence_channel(struct batch *b, int64_t channel, int64_t ours, 
 
 /* The channels to claim: every pending one whose head is unknown, or was
  * claimed at an older epoch than a publish now routed to it. */
-static int batch_claims(struct persist_writer *w, struct batch *b, struct pg_array *ids,
+static int batch_claims(struct writer_lane *w, struct batch *b, struct pg_array *ids,
 			struct pg_array *epochs)
 {
 	int64_t head;
@@ -142,7 +142,7 @@ static int batch_claims(struct persist_writer *w, struct batch *b, struct pg_arr
 /* Claims and loads the heads of the batch's channels (CLAIM_SQL). Requests
  * for channels that do not exist are settled -ENOENT, for channels a newer
  * owner holds -ESTALE. 0, or -EPIPE when the connection failed. */
-int batch_load_heads(struct persist_writer *w, struct batch *b)
+int batch_load_heads(struct writer_lane *w, struct batch *b)
 {
 	struct pg_array ids, epochs;
 	const char *values[2];
@@ -194,7 +194,7 @@ int batch_load_heads(struct persist_writer *w, struct batch *b)
 
 /* A reply must name a message that is already durable: parent_seq at most the
  * channel head (heads only grow, so it is also below the new seq). */
-void batch_check_parents(struct persist_writer *w, struct batch *b)
+void batch_check_parents(struct writer_lane *w, struct batch *b)
 {
 	const int n = b->n;
 	int64_t head;
@@ -220,8 +220,7 @@ static int order_by_channel(const void *a, const void *b, void *arg)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int send_append(struct persist_writer *w, struct batch *b, int from, int to,
-		       int64_t created_at)
+static int send_append(struct writer_lane *w, struct batch *b, int from, int to, int64_t created_at)
 {
 	const struct seq_item *first = &b->items[w->order[from]];
 	struct pg_array authors, ids, kinds, bodies, parents;
@@ -302,7 +301,7 @@ static ExecStatusType read_one(PGconn *conn, PGresult **keep)
  * are marked in the items (state set to SEQ_DONE with -ESTALE). Over 80
  * lines on purpose: one pipeline round trip, its sends and reads in the
  * order PostgreSQL answers them. */
-enum exec_result batch_execute(struct persist_writer *w, struct batch *b, int nnew)
+enum exec_result batch_execute(struct writer_lane *w, struct batch *b, int nnew)
 {
 	const int n = b->n;
 	int64_t created_at = time_real_us();
@@ -424,7 +423,7 @@ out:
  * so a resolve interrupted by another failure can simply run again.
  * 0, -EPIPE (connection lost), -EIO. Over 80 lines on purpose: its queries
  * and their answers in one order, as the design note tells them. */
-int batch_resolve(struct persist_writer *w, struct batch *b)
+int batch_resolve(struct writer_lane *w, struct batch *b)
 {
 	const int n = b->n;
 	struct settle *found = w->found;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* The persist writer's state, shared by writer.c (the queue, the thread, the
- * batches' outcomes) and batch.c (one batch against PostgreSQL: the
- * connection, the channels' heads, the pipelined append and the fence, and
- * resolving an unknown outcome). Nothing outside persist/ includes this. */
+/* The persist writer's inside, shared by writer.c (the public face: checks a
+ * publish, routes it to its channel's lane), lane.c (one lane: the queue, the
+ * thread, the batches' outcomes) and batch.c (one batch against PostgreSQL:
+ * the connection, the channels' heads, the pipelined append and the fence,
+ * and resolving an unknown outcome). Nothing outside persist/ includes this. */
 #pragma once
 
 #include "writer.h"
@@ -14,6 +15,7 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 /* How many times a batch is re-planned after unique violations before the
  * remaining requests fail; each round settles at least one request. */
@@ -47,7 +49,8 @@ struct batch {
 	int n;
 };
 
-struct persist_writer {
+/* One lane: a thread and its connection, for the channels routed to it. */
+struct writer_lane {
 	struct persist_writer_config cfg;
 	persist_commit_fn fn;
 	void *fn_arg;
@@ -87,12 +90,28 @@ enum exec_result { EXEC_OK, EXEC_UNIQUE, EXEC_CONN, EXEC_SQL };
 /* Metrics: process-wide, registered once (writer.c). */
 extern struct metric_counter m_batches, m_committed, m_duplicates, m_failed, m_fence_failures,
     m_reconnects, m_resolves;
-extern struct metric_histogram m_commit_latency, m_publish_latency;
+extern struct metric_histogram m_commit_latency, m_publish_latency, m_queue_latency,
+    m_callback_latency;
+
+/* lane.c. create starts the lane's thread (cfg already checked); enqueue
+ * takes r, or returns -ESHUTDOWN or -EAGAIN (full) and leaves it to the
+ * caller; stop stops taking publishes; join waits for the queue to drain
+ * until the deadline (CLOCK_MONOTONIC), then fails what is left, joins and
+ * frees. */
+struct writer_lane *lane_create(const struct persist_writer_config *cfg, persist_commit_fn fn,
+				void *arg);
+int lane_enqueue(struct writer_lane *w, struct request *r);
+void lane_stop(struct writer_lane *w);
+void lane_join(struct writer_lane *w, const struct timespec *until);
+bool lane_connected(struct writer_lane *w);
+/* Publishes waiting now; *submitted (if given): queued ever. */
+int lane_queued(struct writer_lane *w, uint64_t *submitted);
+uint64_t lane_answered(struct writer_lane *w); /* publishes told their outcome, ever */
 
 /* batch.c */
-int batch_connect(struct persist_writer *w);
-bool conn_lost(struct persist_writer *w);
-int batch_load_heads(struct persist_writer *w, struct batch *b);
-void batch_check_parents(struct persist_writer *w, struct batch *b);
-enum exec_result batch_execute(struct persist_writer *w, struct batch *b, int nnew);
-int batch_resolve(struct persist_writer *w, struct batch *b);
+int batch_connect(struct writer_lane *w);
+bool conn_lost(struct writer_lane *w);
+int batch_load_heads(struct writer_lane *w, struct batch *b);
+void batch_check_parents(struct writer_lane *w, struct batch *b);
+enum exec_result batch_execute(struct writer_lane *w, struct batch *b, int nnew);
+int batch_resolve(struct writer_lane *w, struct batch *b);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The persist writer: the sequencer and durable stage of DESIGN.md §2, steps
- * 3-5. Any thread submits publishes; one writer thread per instance assigns
+ * 3-5. Any thread submits publishes; the thread of the channel's lane assigns
  * dense per-channel seqs, drops retried client_msg_ids, commits batches in one
  * transaction (libpq pipeline mode) fenced by a compare-and-set on each
  * channel's head, and only after COMMIT hands each message on, in seq order
- * per channel, through the commit callback.
+ * per channel, through the commit callback. With cfg.writers above one, the
+ * channels are spread over that many lanes, each its own thread, connection
+ * and transactions; a channel always goes to the same lane.
  *
- * The callback runs on the writer thread and must not block for long: copy or
+ * The callback runs on the thread of the channel's lane (so, with several
+ * lanes, on several threads at once) and must not block for long: copy or
  * enqueue what it needs; the message's strings are freed after it returns.
  * Outcomes:
  *   PERSIST_COMMITTED  newly durable: ack the publisher and broadcast;
@@ -38,13 +41,17 @@ enum persist_outcome {
 typedef void (*persist_commit_fn)(void *arg, enum persist_outcome outcome, int error,
 				  const struct persist_message *m, void *cookie);
 
+#define PERSIST_WRITERS_MAX 16
+
 struct persist_writer_config {
 	const char *dsn;
 	bool allow_unsafe_commit;
+	int writers;	      /* lanes: connections and threads (0: one), at most 16 */
 	int batch_max;	      /* messages per transaction */
 	int batch_window_us;  /* linger for a fuller batch; 0 commits what is there */
-	int queue_max;	      /* queued publishes before submit says -EAGAIN */
-	int dedup_cache;      /* recent ids remembered in memory */
+	int queue_max;	      /* queued publishes before submit says -EAGAIN (a lane
+			       * takes its share) */
+	int dedup_cache;      /* recent ids remembered in memory (shared out too) */
 	int reconnect_max_ms; /* ceiling of the reconnect backoff */
 	int drain_timeout_ms; /* at destroy: how long to keep trying to commit */
 	/* In a cluster: asked before each batch; false fails the batch with
@@ -75,7 +82,7 @@ struct persist_publish {
 
 struct persist_writer;
 
-/* Starts the writer thread, which connects (with retries) on its own. Returns
+/* Starts the lanes' threads, which connect (with retries) on their own. Returns
  * NULL with errno EINVAL (bad config) or ENOMEM. */
 struct persist_writer *persist_writer_create(const struct persist_writer_config *cfg,
 					     persist_commit_fn fn, void *arg);
@@ -102,7 +109,7 @@ int persist_writer_flush(struct persist_writer *w, int timeout_ms);
  * PostgreSQL is unreachable; the rest fail with -ECANCELED), joins and frees. */
 void persist_writer_destroy(struct persist_writer *w);
 
-/* True while the writer holds a working connection. */
+/* True while every lane holds a working connection. */
 bool persist_writer_connected(struct persist_writer *w);
 
 /* Publishes waiting in the queue. */

@@ -20,175 +20,14 @@
 #include "store.h"
 #include "writer.h"
 
+#include "persist_fixture.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static const char *dsn;
-static PGconn *db;
-
-/* Test helpers */
-
-static PGresult *sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static PGresult *sql(const char *fmt, ...)
-{
-	char text[1024];
-	va_list ap;
-	PGresult *res;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	res = PQexec(db, text);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
-		fail_msg("%s: %s", text, PQresultErrorMessage(res));
-	return res;
-}
-
-static long sql_long(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static long sql_long(const char *fmt, ...)
-{
-	char text[1024];
-	va_list ap;
-	PGresult *res;
-	long v;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	res = sql("%s", text);
-	assert_int_equal(PQntuples(res), 1);
-	v = atol(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return v;
-}
-
-static int64_t new_channel(const char *prefix)
-{
-	static int counter;
-	char name[96];
-	snprintf(name, sizeof(name), "%s-%d-%d-%ld", prefix, (int)getpid(), ++counter,
-		 (long)time_real_us());
-	return sql_long("INSERT INTO channels (name, kind) VALUES ('%s', 'public') RETURNING id",
-			name);
-}
-
-/* Collects every callback; wait_for() blocks until n arrived or 60 s. */
-struct outcome {
-	enum persist_outcome outcome;
-	int error;
-	int64_t channel, seq, created_at_us;
-	char id[72];
-	uintptr_t cookie;
-};
-
-struct collector {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct outcome *got;
-	int n, cap;
-};
-
-static void collect(void *arg, enum persist_outcome outcome, int error,
-		    const struct persist_message *m, void *cookie)
-{
-	struct collector *c = arg;
-
-	pthread_mutex_lock(&c->lock);
-	if (c->n < c->cap) {
-		struct outcome *o = &c->got[c->n++];
-		o->outcome = outcome;
-		o->error = error;
-		o->channel = m->channel_id;
-		o->seq = m->seq;
-		o->created_at_us = m->created_at_us;
-		o->cookie = (uintptr_t)cookie;
-		snprintf(o->id, sizeof(o->id), "%s", m->client_msg_id);
-	}
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-}
-
-static struct collector *collector_new(int cap)
-{
-	struct collector *c = calloc(1, sizeof(*c));
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
-	c->got = calloc((size_t)cap, sizeof(*c->got));
-	c->cap = cap;
-	return c;
-}
-
-static void collector_free(struct collector *c)
-{
-	free(c->got);
-	free(c);
-}
-
-static void wait_for(struct collector *c, int n)
-{
-	uint64_t deadline = time_mono_ns() + 60ull * 1000000000ull;
-
-	pthread_mutex_lock(&c->lock);
-	while (c->n < n && time_mono_ns() < deadline) {
-		pthread_mutex_unlock(&c->lock);
-		usleep(2000);
-		pthread_mutex_lock(&c->lock);
-	}
-	pthread_mutex_unlock(&c->lock);
-	if (c->n < n)
-		fail_msg("only %d of %d outcomes arrived within 60 s", c->n, n);
-}
-
-static struct persist_writer *writer_new(struct collector *c, int batch_max, int dedup)
-{
-	struct persist_writer_config cfg = {
-	    .dsn = dsn,
-	    .batch_max = batch_max,
-	    .queue_max = 100000,
-	    .dedup_cache = dedup,
-	    .reconnect_max_ms = 200,
-	    .drain_timeout_ms = 2000,
-	};
-	struct persist_writer *w = persist_writer_create(&cfg, collect, c);
-	assert_non_null(w);
-	return w;
-}
-
-static int publish(struct persist_writer *w, int64_t channel, int64_t author, const char *id,
-		   const char *body, uintptr_t cookie)
-{
-	struct persist_publish p = {
-	    .channel_id = channel,
-	    .author_id = author,
-	    .client_msg_id = id,
-	    .body = body,
-	    .body_len = strlen(body),
-	};
-	return persist_writer_submit(w, &p, (void *)cookie);
-}
-
-/* Checks the channel's rows are exactly seqs 1..n with distinct ids and the
- * head at n. */
-static void assert_dense(int64_t channel, long n)
-{
-	assert_int_equal(
-	    sql_long("SELECT count(*) FROM messages WHERE channel_id = %ld", (long)channel), n);
-	assert_int_equal(sql_long("SELECT coalesce(max(seq), 0) FROM messages WHERE channel_id = "
-				  "%ld",
-				  (long)channel),
-			 n);
-	assert_int_equal(sql_long("SELECT count(DISTINCT seq) FROM messages WHERE channel_id = %ld",
-				  (long)channel),
-			 n);
-	assert_int_equal(sql_long("SELECT last_seq FROM channels WHERE id = %ld", (long)channel),
-			 n);
-}
 
 /* Setup */
 
@@ -720,11 +559,7 @@ static void test_backpressure_and_shutdown(void **state)
 	assert_true(accepted >= 4 && accepted <= 8);
 	assert_int_equal(accepted + refused, 20);
 	persist_writer_destroy(w);
-	assert_int_equal(c->n, accepted);
-	for (int i = 0; i < c->n; i++) {
-		assert_int_equal(c->got[i].outcome, PERSIST_FAILED);
-		assert_int_equal(c->got[i].error, -ECANCELED);
-	}
+	assert_all_failed(c, accepted, -ECANCELED);
 	collector_free(c);
 }
 

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Helpers of the persist tier's integration tests (test_persist.c,
+ * test_lanes.c) against the real PostgreSQL deploy/test starts: include
+ * after cmocka.h. dsn and db are the test's to set in its group setup. */
+#pragma once
+
+#include "pg.h"
+#include "writer.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+extern const char *dsn;
+extern PGconn *db;
+
+PGresult *sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+long sql_long(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int64_t new_channel(const char *prefix);
+
+/* Collects every callback; wait_for() blocks until n arrived or 60 s. */
+struct outcome {
+	enum persist_outcome outcome;
+	int error;
+	int64_t channel, seq, created_at_us;
+	char id[72];
+	uintptr_t cookie;
+	pthread_t thread; /* that ran the callback */
+};
+
+struct collector {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct outcome *got;
+	int n, cap;
+};
+
+void collect(void *arg, enum persist_outcome outcome, int error, const struct persist_message *m,
+	     void *cookie);
+struct collector *collector_new(int cap);
+void collector_free(struct collector *c);
+void wait_for(struct collector *c, int n);
+struct persist_writer *writer_new(struct collector *c, int batch_max, int dedup);
+int publish(struct persist_writer *w, int64_t channel, int64_t author, const char *id,
+	    const char *body, uintptr_t cookie);
+void assert_dense(int64_t channel, long n);
+/* Exactly n outcomes arrived, each a failure with error. */
+void assert_all_failed(struct collector *c, int n, int error);
