@@ -55,7 +55,8 @@ struct persist_opts {
 	int body_bytes;
 	int rate; /* open-loop run: messages per second offered; 0 skips it */
 	int batch_window_us;
-	bool sweep; /* W6: saturated runs over batch sizes and windows */
+	int writers; /* the writer's lanes */
+	bool sweep;  /* W6: saturated runs over batch sizes and windows */
 	const char *json;
 };
 
@@ -175,6 +176,7 @@ static double run_batched(const struct persist_opts *o, PGconn *conn, int messag
 	    .dsn = o->dsn,
 	    .batch_max = o->batch_max,
 	    .batch_window_us = o->batch_window_us,
+	    .writers = o->writers,
 	    .queue_max = 200000,
 	    .dedup_cache = 262144,
 	};
@@ -329,6 +331,7 @@ int bench_persist(int argc, char **argv)
 	    {"batch-max", required_argument, NULL, 'b'},
 	    {"body-bytes", required_argument, NULL, 's'},
 	    {"rate", required_argument, NULL, 'r'},
+	    {"writers", required_argument, NULL, 'w'},
 	    {"sweep", no_argument, NULL, 'W'},
 	    {"json", required_argument, NULL, 'j'},
 	    {NULL, 0, NULL, 0},
@@ -343,6 +346,7 @@ int bench_persist(int argc, char **argv)
 	    .batch_max = 1024,
 	    .body_bytes = 100,
 	    .rate = 20000,
+	    .writers = 1,
 	};
 	char err[512];
 	double batched, naive, ceiling;
@@ -375,6 +379,9 @@ int bench_persist(int argc, char **argv)
 		case 'r':
 			o.rate = atoi(optarg);
 			break;
+		case 'w':
+			o.writers = atoi(optarg);
+			break;
 		case 'W':
 			o.sweep = true;
 			break;
@@ -384,16 +391,18 @@ int bench_persist(int argc, char **argv)
 		default:
 			fprintf(stderr, "usage: fanout-bench persist [--dsn DSN] [--messages N] "
 					"[--naive-messages N] [--channels N] [--producers N] "
-					"[--batch-max N] [--body-bytes N] [--rate N] [--sweep] "
-					"[--json FILE]\n");
+					"[--batch-max N] [--body-bytes N] [--rate N] [--writers N] "
+					"[--sweep] [--json FILE]\n");
 			return 2;
 		}
 	}
 	if (o.messages < 1 || o.naive_messages < 1 || o.channels < 1 || o.producers < 1 ||
 	    o.producers > 64 || o.batch_max < 1 || o.body_bytes < 0 || o.body_bytes > 65536 ||
-	    o.rate < 0) {
-		fprintf(stderr, "fanout-bench persist: counts must be positive (producers at most "
-				"64, body at most 65536 bytes)\n");
+	    o.rate < 0 || o.writers < 1 || o.writers > PERSIST_WRITERS_MAX) {
+		fprintf(stderr,
+			"fanout-bench persist: counts must be positive (producers at most "
+			"64, writers at most %d, body at most 65536 bytes)\n",
+			PERSIST_WRITERS_MAX);
 		return 2;
 	}
 	conn = pg_connect(o.dsn, false, err, sizeof(err));
@@ -405,9 +414,10 @@ int bench_persist(int argc, char **argv)
 		fprintf(stderr, "fanout-bench: %s\n", err);
 		return 1;
 	}
-	printf("fanout-bench persist: %d channels, %d producer threads, batch_max %d, %d-byte "
-	       "bodies, synchronous_commit on, %s\n",
-	       o.channels, o.producers, o.batch_max, o.body_bytes, alloc_name());
+	printf("fanout-bench persist: %d channels, %d producer threads, %d writer lane%s, "
+	       "batch_max %d, %d-byte bodies, synchronous_commit on, %s\n",
+	       o.channels, o.producers, o.writers, o.writers == 1 ? "" : "s", o.batch_max,
+	       o.body_bytes, alloc_name());
 	printf("%-26s %10s %12s %9s %9s %9s %7s\n", "writer", "messages", "durable/s", "p50 ms",
 	       "p99 ms", "p99.9 ms", "failed");
 	if (o.sweep) {
