@@ -51,12 +51,12 @@ int batch_connect(struct writer_lane *w)
 		}
 		atomic_store(&w->connected, false);
 		w->conn = pg_connect_retry(w->cfg.dsn, w->cfg.allow_unsafe_commit,
-					   w->cfg.reconnect_max_ms, &w->abandon, "writer");
+					   w->cfg.reconnect_max_ms, &w->abandon, w->name);
 		if (w->conn == NULL)
 			return -ECANCELED;
 		res = PQprepare(w->conn, APPEND_STMT, APPEND_SQL, 9, types);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			LOG(ERR, "writer: cannot prepare append statement: %s",
+			LOG(ERR, "%s: cannot prepare append statement: %s", w->name,
 			    PQresultErrorMessage(res));
 			PQclear(res);
 			PQfinish(w->conn);
@@ -69,7 +69,7 @@ int batch_connect(struct writer_lane *w)
 		PQclear(res);
 		if (w->ever_connected) {
 			metric_add(&m_reconnects, 1);
-			LOG(NOTICE, "writer: reconnected to PostgreSQL");
+			LOG(NOTICE, "%s: reconnected to PostgreSQL", w->name);
 		}
 		w->ever_connected = true;
 		atomic_store(&w->connected, true);
@@ -408,7 +408,7 @@ out:
 			PQclear(PQexec(w->conn, "ROLLBACK"));
 	}
 	if (result == EXEC_CONN) {
-		LOG(WARN, "writer: connection lost during a batch of %d: %s", nnew,
+		LOG(WARN, "%s: connection lost during a batch of %d: %s", w->name, nnew,
 		    PQerrorMessage(w->conn));
 		/* Reset forces a fresh connection; the outcome is resolved on it. */
 		PQfinish(w->conn);

@@ -47,6 +47,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -290,7 +291,7 @@ static void check_idle_connection(struct writer_lane *w)
 {
 	if (w->conn && PQconsumeInput(w->conn) && PQstatus(w->conn) == CONNECTION_OK)
 		return;
-	LOG(WARN, "writer: connection to PostgreSQL lost while idle: %s",
+	LOG(WARN, "%s: connection to PostgreSQL lost while idle: %s", w->name,
 	    w->conn ? PQerrorMessage(w->conn) : "not connected");
 	if (w->conn)
 		PQfinish(w->conn);
@@ -343,8 +344,8 @@ static void writer_free(struct writer_lane *w)
 	free(w);
 }
 
-struct writer_lane *lane_create(const struct persist_writer_config *cfg, persist_commit_fn fn,
-				void *arg)
+struct writer_lane *lane_create(const struct persist_writer_config *cfg, int index,
+				persist_commit_fn fn, void *arg)
 {
 	struct writer_lane *w = calloc(1, sizeof(*w));
 	pthread_condattr_t attr;
@@ -353,6 +354,10 @@ struct writer_lane *lane_create(const struct persist_writer_config *cfg, persist
 	if (w == NULL)
 		return NULL;
 	w->cfg = *cfg;
+	if (cfg->writers > 1)
+		snprintf(w->name, sizeof(w->name), "writer lane %d", index + 1);
+	else
+		snprintf(w->name, sizeof(w->name), "writer");
 	w->fn = fn;
 	w->fn_arg = arg;
 	pthread_mutex_init(&w->lock, NULL);
@@ -400,7 +405,7 @@ void lane_join(struct writer_lane *w, const struct timespec *until)
 	while (!w->finished && pthread_cond_timedwait(&w->drained, &w->lock, until) == 0)
 		;
 	if (!w->finished)
-		LOG(WARN, "writer: drain timed out with %d queued; failing them", w->depth);
+		LOG(WARN, "%s: drain timed out with %d queued; failing them", w->name, w->depth);
 	pthread_mutex_unlock(&w->lock);
 	/* Past the deadline, reconnect attempts give up and the queue fails fast. */
 	atomic_store(&w->abandon, true);

@@ -52,6 +52,7 @@ struct batch {
 /* One lane: a thread and its connection, for the channels routed to it. */
 struct writer_lane {
 	struct persist_writer_config cfg;
+	char name[24]; /* in its log lines: "writer", or "writer lane 2" of several */
 	persist_commit_fn fn;
 	void *fn_arg;
 	pthread_t thread;
@@ -98,8 +99,8 @@ extern struct metric_histogram m_commit_latency, m_publish_latency, m_queue_late
  * caller; stop stops taking publishes; join waits for the queue to drain
  * until the deadline (CLOCK_MONOTONIC), then fails what is left, joins and
  * frees. */
-struct writer_lane *lane_create(const struct persist_writer_config *cfg, persist_commit_fn fn,
-				void *arg);
+struct writer_lane *lane_create(const struct persist_writer_config *cfg, int index,
+				persist_commit_fn fn, void *arg);
 int lane_enqueue(struct writer_lane *w, struct request *r);
 void lane_stop(struct writer_lane *w);
 void lane_join(struct writer_lane *w, const struct timespec *until);

@@ -188,7 +188,7 @@ struct persist_writer *persist_writer_create(const struct persist_writer_config 
 	lane_cfg.queue_max = (cfg->queue_max + n - 1) / n;
 	lane_cfg.dedup_cache = cfg->dedup_cache / n;
 	for (int i = 0; i < n; i++) {
-		if ((w->lanes[i] = lane_create(&lane_cfg, fn, arg)) == NULL) {
+		if ((w->lanes[i] = lane_create(&lane_cfg, i, fn, arg)) == NULL) {
 			writer_stop(w);
 			return err_null(-ENOMEM);
 		}
