@@ -43,11 +43,18 @@ enum {
 	D_DONE, /* closed or failed */
 };
 
+/* The decoder waits for the next frame's header. */
+static void await_header(struct ws_decoder *d)
+{
+	d->state = D_HEADER;
+	d->hdr_len = 0;
+	d->hdr_need = 2;
+}
+
 void ws_decoder_init(struct ws_decoder *d, uint64_t max_message)
 {
 	memset(d, 0, sizeof(*d));
-	d->state = D_HEADER;
-	d->hdr_need = 2;
+	await_header(d);
 	d->max_message = max_message > UINT32_MAX ? UINT32_MAX : (uint32_t)max_message;
 }
 
@@ -140,9 +147,7 @@ static int begin_payload(struct ws_decoder *d, const struct ws_events *ev, void 
 
 static int end_frame(struct ws_decoder *d, const struct ws_events *ev, void *ctx)
 {
-	d->state = D_HEADER;
-	d->hdr_len = 0;
-	d->hdr_need = 2;
+	await_header(d);
 	if (!d->fin)
 		return 0;
 	if (d->msg_opcode == WS_TEXT && !utf8_complete(&d->utf8))
@@ -159,9 +164,7 @@ static int end_control(struct ws_decoder *d, const struct ws_events *ev, void *c
 {
 	int code = 1005;
 
-	d->state = D_HEADER;
-	d->hdr_len = 0;
-	d->hdr_need = 2;
+	await_header(d);
 	if (d->opcode != WS_CLOSE) {
 		ev->on_control(ctx, (enum ws_opcode)d->opcode, p, n, 0);
 		return 0;

@@ -11,6 +11,7 @@
 #include "persist_fixture.h"
 
 #include "clock.h"
+#include "migrate.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +21,24 @@
 
 const char *dsn;
 PGconn *db;
+
+int fixture_connect(void)
+{
+	char err[512];
+
+	db = pg_connect(dsn, false, err, sizeof(err));
+	if (db == NULL || migrate_apply(db, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+int fixture_teardown(void **state)
+{
+	PQfinish(db);
+	return 0;
+}
 
 PGresult *sql(const char *fmt, ...)
 {

@@ -13,6 +13,11 @@
 extern const char *dsn;
 extern PGconn *db;
 
+/* Group setup's common part: connects db to dsn and applies the
+ * migrations; 0, or -1 with the reason on stderr. Teardown closes db. */
+int fixture_connect(void);
+int fixture_teardown(void **state);
+
 PGresult *sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 long sql_long(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t new_channel(const char *prefix);

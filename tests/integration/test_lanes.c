@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include "clock.h"
-#include "migrate.h"
 #include "pg.h"
 #include "writer.h"
 
@@ -45,25 +44,12 @@ static struct persist_writer *lanes_new(struct collector *c, int writers, int ba
 
 static int group_setup(void **state)
 {
-	char err[512];
-
 	dsn = getenv("FANOUT_TEST_PG_DSN");
 	if (dsn == NULL) {
 		fprintf(stderr, "FANOUT_TEST_PG_DSN must be set (deploy/test sets it)\n");
 		return -1;
 	}
-	db = pg_connect(dsn, false, err, sizeof(err));
-	if (db == NULL || migrate_apply(db, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	PQfinish(db);
-	return 0;
+	return fixture_connect();
 }
 
 #define CHANNELS    12
@@ -280,5 +266,5 @@ int main(void)
 	    cmocka_unit_test(test_lanes_shutdown_drains_at_once),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, fixture_teardown);
 }

@@ -33,32 +33,13 @@
 
 static int group_setup(void **state)
 {
-	char err[512];
-	int rc;
-
 	dsn = getenv("FANOUT_TEST_PG_DSN");
 	if (dsn == NULL || getenv("FANOUT_TEST_PG_RESTART") == NULL) {
 		fprintf(stderr, "FANOUT_TEST_PG_DSN and FANOUT_TEST_PG_RESTART must be set "
 				"(deploy/test sets them)\n");
 		return -1;
 	}
-	db = pg_connect(dsn, false, err, sizeof(err));
-	if (db == NULL) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	rc = migrate_apply(db, err, sizeof(err));
-	if (rc < 0) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	PQfinish(db);
-	return 0;
+	return fixture_connect();
 }
 
 /* Tests */
@@ -846,5 +827,5 @@ int main(void)
 	    cmocka_unit_test(test_postgres_restart_mid_stream),
 	    cmocka_unit_test(test_reader_job_after_a_restart),
 	};
-	return cmocka_run_group_tests_name("persist", tests, group_setup, group_teardown);
+	return cmocka_run_group_tests_name("persist", tests, group_setup, fixture_teardown);
 }
