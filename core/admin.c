@@ -58,12 +58,12 @@ static void describe(struct edge_conn_info *c, struct edge_worker *w, struct ses
 	    .opened_us = s->opened_us,
 	    .state = state_name(s->state),
 	    .subscriptions = s->nsubs,
-	    .queued_frames = s->qlen,
-	    .queued_bytes = s->qbytes,
+	    .queued_frames = session_queued(s),
+	    .queued_bytes = session_queued_bytes(s),
 	    .paused = s->rx_paused,
 	};
 	snprintf(c->user, sizeof(c->user), "%s", s->user_name);
-	snprintf(c->peer, sizeof(c->peer), "%s", s->peer);
+	snprintf(c->peer, sizeof(c->peer), "%s", session_peer(s));
 }
 
 static void gather_finish(void *worker_arg, struct fanout_event *ev)

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <rte_hash.h>
+#include <string.h>
 
 #include "metrics.h"
 
@@ -28,37 +29,67 @@ struct sub {
 
 enum session_state { SESSION_STARTING, SESSION_READY, SESSION_CLOSING };
 
+/* A sorted set of channel ids, with its count and room in the same
+ * allocation (NULL: empty). */
+struct chanset {
+	int n, cap;
+	int64_t id[];
+};
+
+/* A session's send queue: a ring of frames, allocated while any wait (an
+ * idle session holds none). */
+struct sendq {
+	size_t bytes; /* of the frames queued */
+	unsigned head, len, cap;
+	struct frame *f[];
+};
+
 /* Pointers first, then the counts, then the flags, without holes: an idle
- * connection's session is one allocation, with its names at the end. */
+ * connection's session is one allocation, with its names at the end, within
+ * jemalloc's 192-byte class for names up to 34 bytes (test_core checks it).
+ * What only some sessions use is allocated apart: the send queue while
+ * frames wait, the requests sent before hello, the close reason. */
 struct session {
 	struct edge_worker *w;
 	uint64_t id;
-	struct session_transport t;
+	const struct session_ops *ops;
+	void *ctx;
 	struct session *prev, *next; /* the worker's list */
 	int64_t user_id;
-	int64_t opened_us;  /* wall clock, for the operator */
-	int64_t *member;    /* channels the user belongs to, sorted */
-	int64_t *ephemeral; /* those of them that are live-only, sorted */
+	int64_t opened_us;	   /* wall clock, for the operator */
+	struct chanset *member;	   /* channels the user belongs to */
+	struct chanset *ephemeral; /* those of them that are live-only */
 	struct sub *subs;
-	struct frame **q; /* send queue: a ring */
-	size_t qbytes;
+	struct sendq *q;
 	char **pending;	       /* requests before hello (allocated for the first) */
 	uint64_t presence_gen; /* the latest presence_subscribe */
 	double tokens;
 	uint64_t refill_ns, last_rx_ns;
 	char *close_reason; /* once closing */
-	const char *peer;   /* the transport's address of the client, in names */
-	enum session_state state;
-	int nmember, capmember;
-	int nephemeral, capephemeral;
 	int nsubs, capsubs;
-	unsigned qhead, qlen, qcap;
-	int npending;
-	int close_code;
-	bool sending;	  /* q[qhead] was peeked and not yet sent */
+	uint16_t close_code;
+	uint8_t npending;
+	uint8_t state;	  /* enum session_state */
+	bool sending;	  /* q's head was peeked and not yet sent */
 	bool rx_paused;	  /* replies back up: the client is not read */
 	char user_name[]; /* then the peer's address (both NUL-terminated) */
 };
+
+/* The client's address, kept after the user's name. */
+static inline const char *session_peer(const struct session *s)
+{
+	return s->user_name + strlen(s->user_name) + 1;
+}
+
+static inline unsigned session_queued(const struct session *s)
+{
+	return s->q ? s->q->len : 0;
+}
+
+static inline size_t session_queued_bytes(const struct session *s)
+{
+	return s->q ? s->q->bytes : 0;
+}
 
 /* The node. */
 struct edge {

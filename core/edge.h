@@ -46,10 +46,16 @@ struct edge;
 struct edge_worker;
 struct session;
 
-struct session_transport {
+/* What a session asks of its transport: one table per kind of transport,
+ * shared by all its sessions (a session keeps a pointer to it, not two). */
+struct session_ops {
 	void (*want_write)(void *ctx);	       /* call session_peek() soon */
 	void (*pause_rx)(void *ctx, bool off); /* stop (or resume) reading */
-	void *ctx;
+};
+
+struct session_transport {
+	const struct session_ops *ops;
+	void *ctx;	  /* passed to ops */
 	const char *peer; /* the client's address, "a.b.c.d:port" (copied; may be NULL) */
 };
 

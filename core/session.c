@@ -32,6 +32,7 @@
 #include "utf8.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,15 +45,15 @@
 /* Membership */
 
 /* Sorted sets of channel ids: the user's channels, and the ephemeral ones. */
-static int set_index(const int64_t *set, int n, int64_t channel)
+static int set_index(const struct chanset *set, int64_t channel)
 {
-	int lo = 0, hi = n - 1;
+	int lo = 0, hi = set ? set->n - 1 : -1;
 
 	while (lo <= hi) {
 		int mid = (lo + hi) / 2;
-		if (set[mid] == channel)
+		if (set->id[mid] == channel)
 			return mid;
-		if (set[mid] < channel)
+		if (set->id[mid] < channel)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
@@ -60,39 +61,54 @@ static int set_index(const int64_t *set, int n, int64_t channel)
 	return -(lo + 1);
 }
 
-/* Adds or removes channel; 0 or -ENOMEM. */
-static int set_change(int64_t **set, int *n, int *cap, int64_t channel, bool add)
+/* A set with room for cap ids, holding the n of ids; NULL without memory. */
+static struct chanset *set_make(const int64_t *ids, int n, int cap)
 {
-	int i = set_index(*set, *n, channel);
+	struct chanset *set = malloc(sizeof(*set) + (size_t)cap * sizeof(set->id[0]));
+
+	if (set == NULL)
+		return NULL;
+	set->n = n;
+	set->cap = cap;
+	if (n > 0)
+		memcpy(set->id, ids, (size_t)n * sizeof(ids[0]));
+	return set;
+}
+
+/* Adds or removes channel; 0 or -ENOMEM. */
+static int set_change(struct chanset **pset, int64_t channel, bool add)
+{
+	struct chanset *set = *pset;
+	int i = set_index(set, channel);
 
 	if (add && i < 0) {
-		int at = -i - 1;
-		if (*n == *cap) {
-			int c = *cap ? *cap * 2 : 8;
-			int64_t *m = realloc(*set, (size_t)c * sizeof(*m));
+		int at = -i - 1, n = set ? set->n : 0;
+		if (set == NULL || set->n == set->cap) {
+			struct chanset *m = set_make(set ? set->id : NULL, n, n ? n * 2 : 4);
 			if (m == NULL)
 				return -ENOMEM;
-			*set = m;
-			*cap = c;
+			free(set);
+			*pset = set = m;
 		}
-		memmove(*set + at + 1, *set + at, (size_t)(*n - at) * sizeof(**set));
-		(*set)[at] = channel;
-		(*n)++;
+		memmove(set->id + at + 1, set->id + at, (size_t)(n - at) * sizeof(set->id[0]));
+		set->id[at] = channel;
+		set->n++;
 	} else if (!add && i >= 0) {
-		memmove(*set + i, *set + i + 1, (size_t)(*n - i - 1) * sizeof(**set));
-		(*n)--;
+		memmove(set->id + i, set->id + i + 1,
+			(size_t)(set->n - i - 1) * sizeof(set->id[0]));
+		set->n--;
 	}
 	return 0;
 }
 
 bool session_is_member(const struct session *s, int64_t channel)
 {
-	return set_index(s->member, s->nmember, channel) >= 0;
+	return set_index(s->member, channel) >= 0;
 }
 
 bool session_is_ephemeral(const struct session *s, int64_t channel)
 {
-	return set_index(s->ephemeral, s->nephemeral, channel) >= 0;
+	return set_index(s->ephemeral, channel) >= 0;
 }
 
 /* The publish rate limit's token bucket: true when a publish may go now. */
@@ -123,53 +139,71 @@ struct sub *session_find_sub(struct session *s, int64_t channel)
 
 static void kick(struct session *s)
 {
-	if (s->qlen > 0 || s->close_code)
-		s->t.want_write(s->t.ctx);
+	if (session_queued(s) > 0 || s->close_code)
+		s->ops->want_write(s->ctx);
 }
 
 static int queue_push(struct session *s, struct frame *f)
 {
-	if (s->qlen == s->qcap) {
-		unsigned cap = s->qcap ? s->qcap * 2 : 16;
-		struct frame **q = malloc(cap * sizeof(*q));
+	struct sendq *q = s->q;
 
-		if (q == NULL)
+	if (q == NULL || q->len == q->cap) {
+		unsigned cap = q ? q->cap * 2 : 16;
+		struct sendq *n = malloc(sizeof(*n) + cap * sizeof(n->f[0]));
+
+		if (n == NULL)
 			return -ENOMEM;
-		for (unsigned i = 0; i < s->qlen; i++)
-			q[i] = s->q[(s->qhead + i) % s->qcap];
-		free(s->q);
-		s->q = q;
-		s->qhead = 0;
-		s->qcap = cap;
+		*n = (struct sendq){q ? q->bytes : 0, 0, q ? q->len : 0, cap};
+		for (unsigned i = 0; i < n->len; i++)
+			n->f[i] = q->f[(q->head + i) % q->cap];
+		free(q);
+		s->q = q = n;
 	}
-	s->q[(s->qhead + s->qlen) % s->qcap] = f;
-	s->qlen++;
-	s->qbytes += f->len;
+	q->f[(q->head + q->len) % q->cap] = f;
+	q->len++;
+	q->bytes += f->len;
 	return 0;
+}
+
+/* Takes the frame at the head (the caller's reference now). The ring is
+ * given back when it empties: most sessions are idle most of the time, and
+ * an idle one then holds no queue (16 entries, 128 bytes, at least). */
+static struct frame *queue_pop(struct session *s)
+{
+	struct sendq *q = s->q;
+	struct frame *f = q->f[q->head];
+
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
+	q->bytes -= f->len;
+	if (q->len == 0) {
+		free(q);
+		s->q = NULL;
+	}
+	return f;
 }
 
 /* Drops every queued durable and ephemeral frame, rewinding subscriptions;
  * extra (not yet queued, may be NULL) counts as dropped too. */
 static void lag(struct session *s, struct frame *extra)
 {
-	struct frame **keep = malloc((s->qlen + 1) * sizeof(*keep));
+	struct sendq *q = s->q;
 	unsigned nkeep = 0, first = s->sending ? 1 : 0;
 	json_t *list = json_array();
 
 	metric_add(&edge_m_lagged, 1);
-	if (keep == NULL || list == NULL) {
-		free(keep);
-		json_decref(list);
+	if (list == NULL) {
 		session_request_close(s, CLOSE_NOT_READING, "out of memory");
 		return;
 	}
-	/* A frame already handed to the transport stays: it is on its way. */
-	for (unsigned i = 0; i < s->qlen; i++) {
-		struct frame *f = s->q[(s->qhead + i) % s->qcap];
+	/* A frame already handed to the transport stays: it is on its way. The
+	 * kept ones move up in place (a kept frame never overtakes one unread). */
+	for (unsigned i = 0; q && i < q->len; i++) {
+		struct frame *f = q->f[(q->head + i) % q->cap];
 		struct sub *sub;
 
 		if (i < first || f->kind == FRAME_CONTROL) {
-			keep[nkeep++] = f;
+			q->f[(q->head + nkeep++) % q->cap] = f;
 			continue;
 		}
 		sub = f->kind == FRAME_DURABLE ? session_find_sub(s, f->channel) : NULL;
@@ -177,9 +211,11 @@ static void lag(struct session *s, struct frame *extra)
 			sub->last_seq = f->seq - 1;
 		if (sub)
 			sub->catching_up = sub->anchored = true;
-		s->qbytes -= f->len;
+		q->bytes -= f->len;
 		frame_unref(f);
 	}
+	if (q)
+		q->len = nkeep; /* an empty ring is refilled at once, below */
 	if (extra && extra->kind == FRAME_DURABLE) {
 		struct sub *sub = session_find_sub(s, extra->channel);
 		if (sub && extra->seq - 1 < sub->last_seq)
@@ -187,11 +223,6 @@ static void lag(struct session *s, struct frame *extra)
 		if (sub)
 			sub->catching_up = sub->anchored = true;
 	}
-	for (unsigned i = 0; i < nkeep; i++)
-		s->q[i] = keep[i];
-	s->qhead = 0;
-	s->qlen = nkeep;
-	free(keep);
 	for (int i = 0; i < s->nsubs; i++)
 		if (s->subs[i].catching_up)
 			json_array_append_new(
@@ -209,7 +240,7 @@ static void enqueue(struct session *s, struct frame *f)
 		frame_unref(f);
 		return;
 	}
-	if (s->qbytes + f->len > cap && f->kind != FRAME_CONTROL) {
+	if (session_queued_bytes(s) + f->len > cap && f->kind != FRAME_CONTROL) {
 		if (f->kind == FRAME_EPHEMERAL || f->kind == FRAME_MENTION) {
 			frame_unref(f);
 			return;
@@ -219,7 +250,7 @@ static void enqueue(struct session *s, struct frame *f)
 		kick(s);
 		return;
 	}
-	if (f->kind == FRAME_CONTROL && s->qbytes > 4 * cap) {
+	if (f->kind == FRAME_CONTROL && session_queued_bytes(s) > 4 * cap) {
 		frame_unref(f);
 		session_request_close(s, CLOSE_NOT_READING, "not reading");
 		return;
@@ -259,18 +290,18 @@ void session_error(struct session *s, const char *req, const char *code, const c
 
 struct frame *session_peek(struct session *s)
 {
-	if (s->qlen == 0)
+	if (session_queued(s) == 0)
 		return NULL;
 	s->sending = true;
-	return s->q[s->qhead];
+	return s->q->f[s->q->head];
 }
 
 int session_peek_many(struct session *s, struct frame **out, int max)
 {
 	int n = 0;
 
-	for (; n < max && (unsigned)n < s->qlen; n++)
-		out[n] = s->q[(s->qhead + (unsigned)n) % s->qcap];
+	for (; n < max && (unsigned)n < session_queued(s); n++)
+		out[n] = s->q->f[(s->q->head + (unsigned)n) % s->q->cap];
 	s->sending = n > 0;
 	return n;
 }
@@ -279,13 +310,8 @@ void session_sent_many(struct session *s, int n)
 {
 	/* Each but the last released quietly; the last through session_sent(),
 	 * which also resumes reading and catch-up and asks to write more. */
-	for (; n > 1 && s->qlen > 0; n--) {
-		struct frame *f = s->q[s->qhead];
-		s->qhead = (s->qhead + 1) % s->qcap;
-		s->qlen--;
-		s->qbytes -= f->len;
-		frame_unref(f);
-	}
+	for (; n > 1 && session_queued(s) > 0; n--)
+		frame_unref(queue_pop(s));
 	if (n == 1) {
 		s->sending = true;
 		session_sent(s);
@@ -295,20 +321,14 @@ void session_sent_many(struct session *s, int n)
 
 void session_sent(struct session *s)
 {
-	struct frame *f;
-
-	if (!s->sending || s->qlen == 0)
+	if (!s->sending || session_queued(s) == 0)
 		return;
-	f = s->q[s->qhead];
-	s->qhead = (s->qhead + 1) % s->qcap;
-	s->qlen--;
-	s->qbytes -= f->len;
 	s->sending = false;
-	frame_unref(f);
-	if (s->qbytes < edge_limits(s->w->e).send_queue_bytes / 2) {
+	frame_unref(queue_pop(s));
+	if (session_queued_bytes(s) < edge_limits(s->w->e).send_queue_bytes / 2) {
 		if (s->rx_paused) {
 			s->rx_paused = false;
-			s->t.pause_rx(s->t.ctx, false);
+			s->ops->pause_rx(s->ctx, false);
 		}
 		session_fetch_more(s);
 	}
@@ -325,13 +345,13 @@ void session_request_close(struct session *s, int code, const char *reason)
 	if (code != 1000 && code != 1001 && code != 1012)
 		LOG(INFO, "closing a session of %s: %d %s", s->user_name, code, reason);
 	s->state = SESSION_CLOSING;
-	s->t.want_write(s->t.ctx);
+	s->ops->want_write(s->ctx);
 }
 
 int session_close_code(struct session *s, const char **reason)
 {
 	/* Replies queued before the close decision go out first. */
-	if (!s->close_code || (s->qlen > 0 && s->close_code != CLOSE_NOT_READING))
+	if (!s->close_code || (session_queued(s) > 0 && s->close_code != CLOSE_NOT_READING))
 		return 0;
 	*reason = s->close_reason ? s->close_reason : "";
 	return s->close_code;
@@ -411,7 +431,8 @@ void session_deliver(struct session *s, struct frame *f)
  * has room. */
 void session_fetch_more(struct session *s)
 {
-	if (s->state != SESSION_READY || s->qbytes >= edge_limits(s->w->e).send_queue_bytes / 2)
+	if (s->state != SESSION_READY ||
+	    session_queued_bytes(s) >= edge_limits(s->w->e).send_queue_bytes / 2)
 		return;
 	for (int i = 0; i < s->nsubs; i++) {
 		struct sub *sub = &s->subs[i];
@@ -534,7 +555,7 @@ void session_history_page(struct session *s, struct persist_history *page, int64
 		free(text);
 		if (f == NULL)
 			return;
-		if (s->qbytes + f->len > edge_limits(s->w->e).send_queue_bytes) {
+		if (session_queued_bytes(s) + f->len > edge_limits(s->w->e).send_queue_bytes) {
 			/* Replay never overfills the queue (that would lag it again):
 			 * the rest of the page is read again once it drains. */
 			frame_unref(f);
@@ -574,9 +595,9 @@ void session_on_text(struct session *s, const char *data, size_t len)
 		return;
 	}
 	s->w->e->protocol.handle(s, data, len);
-	if (!s->rx_paused && s->qbytes > edge_limits(s->w->e).send_queue_bytes) {
+	if (!s->rx_paused && session_queued_bytes(s) > edge_limits(s->w->e).send_queue_bytes) {
 		s->rx_paused = true;
-		s->t.pause_rx(s->t.ctx, true);
+		s->ops->pause_rx(s->ctx, true);
 	}
 }
 
@@ -596,18 +617,16 @@ struct session *session_open(struct edge_worker *w, const char *user_name,
 {
 	const char *peer = t->peer ? t->peer : "";
 	size_t ulen = strnlen(user_name, 64), plen = strnlen(peer, 47);
-	struct session *s = calloc(1, sizeof(*s) + ulen + 1 + plen + 1);
-	char *tail;
+	struct session *s = calloc(1, offsetof(struct session, user_name) + ulen + 1 + plen + 1);
 
 	if (s == NULL)
 		return NULL;
 	s->w = w;
-	s->t = *t;
+	s->ops = t->ops;
+	s->ctx = t->ctx;
 	s->state = SESSION_STARTING;
 	memcpy(s->user_name, user_name, ulen);
-	tail = s->user_name + ulen + 1;
-	memcpy(tail, peer, plen);
-	s->peer = tail;
+	memcpy(s->user_name + ulen + 1, peer, plen); /* session_peer() */
 	s->opened_us = time_real_us();
 	s->tokens = edge_limits(w->e).publish_burst;
 	s->refill_ns = s->last_rx_ns = time_mono_ns();
@@ -631,8 +650,8 @@ static void mark_ephemeral(struct session *s, json_t *channels)
 	{
 		json_t *kind = json_object_get(c, "kind");
 		if (json_is_string(kind) && strcmp(json_string_value(kind), "ephemeral") == 0)
-			set_change(&s->ephemeral, &s->nephemeral, &s->capephemeral,
-				   json_integer_value(json_object_get(c, "id")), true);
+			set_change(&s->ephemeral, json_integer_value(json_object_get(c, "id")),
+				   true);
 	}
 }
 
@@ -643,14 +662,12 @@ void session_ready(struct session *s, int64_t user_id, json_t *channels, const i
 	char id[40];
 
 	s->user_id = user_id;
-	s->member = malloc((size_t)(nmember ? nmember : 1) * sizeof(*s->member));
-	if (s->member == NULL) {
+	s->member = nmember > 0 ? set_make(member, nmember, nmember) : NULL;
+	if (nmember > 0 && s->member == NULL) {
 		json_decref(channels);
 		session_request_close(s, 1011, "out of memory");
 		return;
 	}
-	memcpy(s->member, member, (size_t)nmember * sizeof(*member));
-	s->nmember = s->capmember = nmember;
 	mark_ephemeral(s, channels);
 	s->state = SESSION_READY;
 	presence_connect(edge_presence(s->w->e), s->user_name);
@@ -674,8 +691,8 @@ void session_member_change(struct session *s, int64_t channel, bool added, bool 
 
 	if (s->state != SESSION_READY)
 		return;
-	set_change(&s->member, &s->nmember, &s->capmember, channel, added);
-	set_change(&s->ephemeral, &s->nephemeral, &s->capephemeral, channel, added && ephemeral);
+	set_change(&s->member, channel, added);
+	set_change(&s->ephemeral, channel, added && ephemeral);
 	if (!added && (sub = session_find_sub(s, channel)) != NULL)
 		session_remove_sub(s, sub);
 	session_send_json(s, json_pack("{s:s, s:I}", "type", added ? "joined" : "left", "channel",
@@ -690,11 +707,8 @@ void session_closed(struct session *s)
 	}
 	while (s->nsubs > 0)
 		session_remove_sub(s, &s->subs[s->nsubs - 1]);
-	while (s->qlen > 0) {
-		frame_unref(s->q[s->qhead]);
-		s->qhead = (s->qhead + 1) % s->qcap;
-		s->qlen--;
-	}
+	while (session_queued(s) > 0)
+		frame_unref(queue_pop(s));
 	for (int i = 0; i < s->npending; i++)
 		free(s->pending[i]);
 	worker_forget(s->w, s);

@@ -90,7 +90,8 @@ struct result {
 
 static void run(struct edge *e, bool handoff, long n, long window, struct result *r)
 {
-	struct session_transport t = {no_write, no_pause, NULL, NULL};
+	static const struct session_ops ops = {no_write, no_pause};
+	struct session_transport t = {&ops, NULL, NULL};
 	struct edge_worker *w = edge_worker_create(e, 0, 16);
 	struct handoff *h = handoff ? handoff_start(e) : NULL;
 	struct session *s = w ? session_open(w, "bench", &t) : NULL;

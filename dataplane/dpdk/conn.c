@@ -264,7 +264,8 @@ static void upgrade(struct dconn *dc)
 
 	snprintf(peer, sizeof(peer), "%u.%u.%u.%u:%u", tu->raddr >> 24, (tu->raddr >> 16) & 255,
 		 (tu->raddr >> 8) & 255, tu->raddr & 255, tu->rport);
-	struct session_transport t = {want_write, pause_rx, dc, peer};
+	static const struct session_ops ops = {want_write, pause_rx};
+	struct session_transport t = {&ops, dc, peer};
 	dc->s = session_open(w->ew, user, &t);
 	if (dc->s == NULL) {
 		dc->state = DC_WS; /* so that the close frame goes out */

@@ -266,7 +266,8 @@ void ws_upgrade(struct sconn *c, struct http_req *req)
 	int cap = atomic_load_explicit(&srv->max_connections, memory_order_relaxed);
 	bool full = cap && open >= cap;
 	char peer[48];
-	struct session_transport t = {want_write, pause_rx, c, conn_peer(c, peer, sizeof(peer))};
+	static const struct session_ops ops = {want_write, pause_rx};
+	struct session_transport t = {&ops, c, conn_peer(c, peer, sizeof(peer))};
 
 	ws->s = full ? NULL : session_open(c->svc->worker, user, &t);
 	ws->counted = ws->s != NULL;

@@ -19,6 +19,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -95,7 +96,8 @@ static int setup(void **state)
 				  .max_text_bytes = 4000,
 				  .presence_grace_ms = 1000,
 				  .presence_interval_ms = 1000};
-	struct session_transport t = {want_write, pause_rx, NULL, "test"};
+	static const struct session_ops ops = {want_write, pause_rx};
+	struct session_transport t = {&ops, NULL, "test"};
 
 	memset(&history, 0, sizeof(history));
 	fanout = fanout_create(1, 1024);
@@ -153,6 +155,36 @@ static void drain_out(void)
 static void send_text(const char *json)
 {
 	session_on_text(s, json, strlen(json));
+}
+
+/* An idle session is one allocation within jemalloc's 192-byte class (for
+ * names up to 34 bytes, here 5 and 4): its send queue is given back once it
+ * drains and taken again by the next frame, and its membership is a set. */
+static void test_an_idle_session_holds_one_small_allocation(void **state)
+{
+	assert_non_null(strstr(next_out(), "\"type\":\"hello\""));
+	drain_out();
+	assert_null(s->q);
+	assert_null(s->pending);
+	assert_null(s->close_reason);
+	assert_true(malloc_usable_size(s) <= 192);
+	assert_true(offsetof(struct session, user_name) + 34 <= 192);
+	assert_string_equal(session_peer(s), "test");
+
+	assert_true(session_is_member(s, 2) && session_is_ephemeral(s, 3));
+	assert_false(session_is_member(s, 4) || session_is_ephemeral(s, 1));
+	session_member_change(s, 4, true, true);
+	assert_true(session_is_member(s, 4) && session_is_ephemeral(s, 4));
+	session_member_change(s, 2, false, false);
+	assert_false(session_is_member(s, 2));
+	assert_int_equal(session_queued(s), 2); /* "joined", "left" */
+	assert_non_null(s->q);
+	assert_true(session_queued_bytes(s) > 0);
+	assert_non_null(strstr(next_out(), "\"joined\""));
+	assert_non_null(s->q);
+	assert_non_null(strstr(next_out(), "\"left\""));
+	assert_null(s->q);
+	assert_int_equal(session_queued_bytes(s), 0);
 }
 
 static void test_no_request_reaches_a_channel_of_others(void **state)
@@ -238,7 +270,7 @@ static void test_slow_consumer_stays_bounded_and_resumes_from_its_cursor(void **
 	/* Twelve frames to a client that reads none of them. */
 	for (int64_t seq = 1; seq <= 12; seq++) {
 		session_deliver(s, durable(seq));
-		assert_true(s->qbytes <= SENDQ_BYTES);
+		assert_true(session_queued_bytes(s) <= SENDQ_BYTES);
 	}
 	/* What is queued now: the frames that fit, then "lagged" saying where
 	 * to resume (the seq before the first dropped frame), and nothing more
@@ -277,7 +309,7 @@ static void test_slow_consumer_stays_bounded_and_resumes_from_its_cursor(void **
 	}
 	assert_false(session_find_sub(s, 1)->catching_up);
 	assert_int_equal(want, 13); /* every seq once, in order */
-	assert_true(s->qbytes <= SENDQ_BYTES);
+	assert_true(session_queued_bytes(s) <= SENDQ_BYTES);
 	/* And live again: the next frame goes straight out. */
 	session_deliver(s, durable(13));
 	assert_int_equal(seq_of(next_out()), 13);
@@ -460,6 +492,8 @@ static void test_handoff_worker_parses_no_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_an_idle_session_holds_one_small_allocation, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_no_request_reaches_a_channel_of_others, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
