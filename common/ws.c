@@ -131,7 +131,6 @@ static int begin_payload(struct ws_decoder *d, const struct ws_events *ev, void 
 	}
 	memcpy(d->mask, d->hdr + off, 4);
 	d->mask_off = 0;
-	d->remaining = len;
 	if (d->opcode < WS_CLOSE) {
 		if (len > d->max_message || d->msg_len + len > d->max_message)
 			return violation(d, 1009);
@@ -141,6 +140,7 @@ static int begin_payload(struct ws_decoder *d, const struct ws_events *ev, void 
 			d->utf8 = (struct utf8_state)UTF8_STATE_INIT;
 		}
 	}
+	d->remaining = (uint32_t)len; /* a control frame's is at most 125 */
 	d->state = D_PAYLOAD;
 	return 0;
 }
@@ -231,7 +231,7 @@ int ws_decode(struct ws_decoder *d, uint8_t *data, size_t len, const struct ws_e
 		for (size_t i = 0; i < n; i++)
 			data[i] ^= d->mask[(d->mask_off + i) & 3];
 		d->mask_off = (uint8_t)((d->mask_off + n) & 3);
-		d->remaining -= n;
+		d->remaining -= (uint32_t)n;
 		if (d->opcode >= WS_CLOSE) {
 			if ((rc = control_bytes(d, ev, ctx, data, n)) != 0)
 				return rc;
@@ -242,7 +242,7 @@ int ws_decode(struct ws_decoder *d, uint8_t *data, size_t len, const struct ws_e
 		if (n > 0) {
 			if (d->msg_opcode == WS_TEXT && !utf8_feed(&d->utf8, data, n))
 				return violation(d, 1007); /* fail fast (8.1) */
-			d->msg_len += n;
+			d->msg_len += (uint32_t)n;
 			ev->on_data(ctx, (enum ws_opcode)d->msg_opcode, data, n, false);
 		}
 		data += n;

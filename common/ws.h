@@ -53,17 +53,18 @@ struct ws_decoder {
 	uint8_t msg_opcode; /* of the message in progress (text or binary), or 0 */
 	bool fin;
 	uint8_t mask[4];
-	uint8_t mask_off;     /* 0..3 */
-	uint32_t max_message; /* (a decoder per connection: kept small) */
-	uint64_t remaining;   /* payload bytes of the frame still to come */
-	uint64_t msg_len;     /* of the message so far */
+	uint8_t mask_off; /* 0..3 */
+	uint8_t ctl_len;
+	bool closed;	      /* a close frame was received: nothing more is read */
+	uint32_t max_message; /* (a decoder per connection: kept small, 64 bytes) */
+	uint32_t remaining;   /* payload bytes of the frame still to come (a frame
+			       * longer than max_message is refused first) */
+	uint32_t msg_len;     /* of the message so far, at most max_message */
 	struct utf8_state utf8;
 	/* a control frame's payload (at most 125 bytes) split between inputs,
 	 * gathered in a buffer taken for it alone; NULL otherwise, so an idle
 	 * decoder holds none */
 	uint8_t *ctl;
-	uint8_t ctl_len;
-	bool closed; /* a close frame was received: nothing more is read */
 };
 
 void ws_decoder_init(struct ws_decoder *d, uint64_t max_message);

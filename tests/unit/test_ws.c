@@ -371,6 +371,17 @@ static void test_frame_violations(void **state)
 	memset(buf + 2, 0xff, 8);
 	memset(buf + 10, 0, 4);
 	assert_int_equal(violation(buf, 14), 1002);
+	/* 2^32 + 2 bytes to a decoder that takes the most it can (2^32 - 1):
+	 * too big, not read as the 2 bytes of its low 32 bits */
+	buf[1] = 0x80 | 127;
+	memset(buf + 2, 0, 8);
+	buf[5] = 1;
+	buf[9] = 2;
+	memcpy(buf + 14, "ab", 2);
+	reset(NULL);
+	ws_decoder_init(&D, UINT64_MAX);
+	assert_int_equal(decode(buf, 16, false), 1009);
+	assert_int_equal(E.messages, 0);
 	/* UTF-8: fail fast inside a frame; a sequence cut at the message end */
 	n = frame(buf, 0x81, "ok\xff...", 6, true);
 	assert_int_equal(violation(buf, n), 1007);
