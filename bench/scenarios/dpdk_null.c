@@ -112,6 +112,8 @@ int bench_dpdk_null(int argc, char **argv)
 	printf("fanout-bench dpdk-null: %u connections, %u messages each, acknowledged every %u, "
 	       "frames under %d bytes copied, one worker lcore into net_null\n",
 	       connections, messages, ack_every, copy_below);
+	size_t slot_bytes = 0;
+
 	printf("%8s %7s %14s %12s %10s %16s %16s\n", "payload", "send", "deliveries/s", "packets/s",
 	       "seconds", "10GbE ceiling/s", "25GbE ceiling/s");
 	for (unsigned k = 0; k < npayloads * nmodes; k++) {
@@ -135,6 +137,7 @@ int bench_dpdk_null(int argc, char **argv)
 		rate = (double)b.deliveries / b.seconds;
 		printf("%8u %7s %14.0f %12.0f %10.2f %16.0f %16.0f\n", payload, mode_names[mode],
 		       rate, (double)b.tx_packets / b.seconds, b.seconds, c10, c25);
+		slot_bytes = b.conn_slot_bytes;
 		if (k == 0)
 			printf("per connection: %zu bytes of TCP state and edge slot, allocated "
 			       "at start; a %zu-byte send queue while sending\n",
@@ -153,8 +156,9 @@ int bench_dpdk_null(int argc, char **argv)
 			       (unsigned long)b.tx_dropped);
 	}
 	load_write_json(json_path,
-			json_pack("{s:s, s:i, s:i, s:i, s:i, s:o}", "scenario", "dpdk-null",
+			json_pack("{s:s, s:i, s:i, s:i, s:i, s:I, s:o}", "scenario", "dpdk-null",
 				  "connections", connections, "messages", messages, "ack_every",
-				  ack_every, "copy_below", copy_below, "runs", runs));
+				  ack_every, "copy_below", copy_below, "conn_slot_bytes",
+				  (json_int_t)slot_bytes, "runs", runs));
 	return 0;
 }

@@ -42,8 +42,10 @@ static struct dconn *handshake(struct dworker *w, uint32_t i, struct tcp_tuple *
 	tcp_input(w->tcp, &ack, w->now_us);
 	w->src_mac = NULL;
 	dc = tcp_conn_app(c);
-	if (dc)
+	if (dc) { /* as if upgraded: its slot, or its place waiting, given up */
+		conn_leave_http(dc);
 		dc->state = DC_WS;
+	}
 	return dc;
 }
 
@@ -60,7 +62,7 @@ static void ack_all(struct dworker *w, struct dconn **conns, const struct tcp_tu
 				      .tsval = 1};
 		struct tcp_cc_info cc;
 
-		tcp_conn_cc(conns[i]->tcp, &cc);
+		tcp_conn_cc(dconn_tcp(conns[i]), &cc);
 		ack.ack = cc.snd_nxt;
 		tcp_input(w->tcp, &ack, w->now_us);
 	}
@@ -142,7 +144,7 @@ int dpdk_edge_bench_null(const char *port, struct dpdk_null_bench *b)
 			if (i + 8 < b->connections)
 				__builtin_prefetch(conns[i + 8], 1);
 			if (i + 4 < b->connections)
-				tcp_prefetch(conns[i + 4]->tcp);
+				tcp_prefetch(dconn_tcp(conns[i + 4]));
 			if (conn_queue_frame(conns[i], f, WS_TEXT) == 0)
 				b->deliveries++;
 		}

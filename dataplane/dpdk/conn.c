@@ -3,7 +3,8 @@
  * handshake slot (the longest-waiting connection gets the next free one),
  * the token and path checked as the socket edge does, the same session of
  * the messaging core, websocket frames in and out, and the close. The TCP
- * engine's callbacks. */
+ * engine's callbacks. A connection's struct dconn is w->conns[i] for the
+ * engine's connection i: taken and freed with it. */
 #include "dpdk-internal.h"
 
 /* ---- sending on a connection ---- */
@@ -25,7 +26,7 @@ int conn_queue_frame(struct dconn *dc, struct frame *f, enum ws_opcode op)
 		rte_mbuf_ext_refcnt_set(&t->shinfo, 0);
 	}
 	tx_frame_take(f);
-	if (tcp_send(dc->w->tcp, dc->tcp, payload - t->hlen, t->hlen + f->len, f) < 0) {
+	if (tcp_send(dc->w->tcp, dconn_tcp(dc), payload - t->hlen, t->hlen + f->len, f) < 0) {
 		tx_frame_give(f);
 		return -1;
 	}
@@ -49,55 +50,94 @@ static void send_close(struct dconn *dc, int code, const char *reason)
 		frame_unref(f);
 	}
 	dc->state = DC_CLOSING;
-	tcp_close(dc->w->tcp, dc->tcp);
+	tcp_close(dc->w->tcp, dconn_tcp(dc));
 }
 
 static void http_feed(struct dconn *dc, uint8_t *data, size_t len);
+
+/* The connections waiting for a handshake slot: a list in arrival order,
+ * each taken off it when it gets a slot or closes. */
+static void wait_add(struct dworker *w, struct dconn *dc)
+{
+	dc->waiting = true;
+	dc->u.http.wait_next = NULL;
+	dc->u.http.wait_prev = w->hs_wait_tail;
+	if (w->hs_wait_tail)
+		w->hs_wait_tail->u.http.wait_next = dc;
+	else
+		w->hs_wait = dc;
+	w->hs_wait_tail = dc;
+}
+
+static void wait_remove(struct dworker *w, struct dconn *dc)
+{
+	struct dconn *next = dc->u.http.wait_next, *prev = dc->u.http.wait_prev;
+
+	if (prev)
+		prev->u.http.wait_next = next;
+	else
+		w->hs_wait = next;
+	if (next)
+		next->u.http.wait_prev = prev;
+	else
+		w->hs_wait_tail = prev;
+	dc->waiting = false;
+}
 
 /* A handshake slot is free again: the longest-waiting connection gets it
  * and parses what it holds of its request (its window opens if it was
  * shut). */
 static void hs_put(struct dworker *w, struct handshake *h)
 {
+	struct dconn *dc = w->hs_wait;
+	struct buf held;
+
 	h->next = w->free_hs;
 	w->free_hs = h;
-	while (w->hs_wait) {
-		struct dconn *dc = w->hs_wait;
+	if (dc == NULL)
+		return;
+	wait_remove(w, dc);
+	dc->u.http.hs = w->free_hs;
+	w->free_hs = h->next;
+	http_req_init(&h->req);
+	tcp_pause_rx(w->tcp, dconn_tcp(dc), false);
+	held = dc->u.http.held;
+	dc->u.http.held = (struct buf){0};
+	if (held.len)
+		http_feed(dc, (uint8_t *)held.data, held.len);
+	buf_free(&held);
+}
 
-		w->hs_wait = dc->hnext;
-		if (w->hs_wait == NULL)
-			w->hs_wait_tail = NULL;
-		if (!dc->waiting || dc->state != DC_HTTP)
-			continue; /* gone, or reused since */
-		dc->waiting = false;
-		dc->hs = w->free_hs;
-		w->free_hs = dc->hs->next;
-		http_req_init(&dc->hs->req);
-		tcp_pause_rx(w->tcp, dc->tcp, false);
-		if (dc->rx.len) { /* out of rx first: a websocket message needs it */
-			struct buf held = dc->rx;
+/* dc is done with its upgrade request (upgraded, refused or closed): it
+ * gives back its handshake slot unless its answer still holds it (the
+ * caller then took it), leaves the wait list, drops what it held, and its
+ * union becomes the websocket's, empty (the decoder is set up on upgrade). */
+void conn_leave_http(struct dconn *dc)
+{
+	struct handshake *h = dc->u.http.hs;
 
-			dc->rx = (struct buf){0};
-			http_feed(dc, (uint8_t *)held.data, held.len);
-			buf_free(&held);
-		}
-		break;
-	}
+	if (dc->waiting)
+		wait_remove(dc->w, dc);
+	buf_free(&dc->u.http.held);
+	memset(&dc->u, 0, sizeof(dc->u));
+	if (h)
+		hs_put(dc->w, h);
 }
 
 /* An HTTP answer to the upgrade request, then our FIN. */
 static void refuse(struct dconn *dc, int status, const char *code, const char *reason)
 {
-	struct handshake *h = dc->hs;
+	struct handshake *h = dc->u.http.hs;
 	size_t n = http_error_response(status, code, reason, h->resp, sizeof(h->resp));
 
-	dc->hs = NULL;
+	dc->u.http.hs = NULL;
+	conn_leave_http(dc);
 	dc->state = DC_CLOSING;
 	dc->w->refused++;
-	if (n == 0 ||
-	    tcp_send(dc->w->tcp, dc->tcp, (const uint8_t *)h->resp, (uint32_t)n, tx_hs_ref(h)) < 0)
+	if (n == 0 || tcp_send(dc->w->tcp, dconn_tcp(dc), (const uint8_t *)h->resp, (uint32_t)n,
+			       tx_hs_ref(h)) < 0)
 		hs_put(dc->w, h);
-	tcp_close(dc->w->tcp, dc->tcp);
+	tcp_close(dc->w->tcp, dconn_tcp(dc));
 }
 
 static void want_write(void *ctx)
@@ -107,7 +147,7 @@ static void want_write(void *ctx)
 
 	if (!dc->in_write_list) {
 		dc->in_write_list = true;
-		dc->wnext = w->write_list;
+		dc->wnext = dconn_link(w->write_list);
 		w->write_list = dc;
 	}
 }
@@ -117,7 +157,7 @@ static void pause_rx(void *ctx, bool off)
 	struct dconn *dc = ctx;
 
 	if (dc->state != DC_FREE)
-		tcp_pause_rx(dc->w->tcp, dc->tcp, off);
+		tcp_pause_rx(dc->w->tcp, dconn_tcp(dc), off);
 }
 
 /* While dc is pumped, the next connection's TCP state and session (its own
@@ -125,13 +165,13 @@ static void pause_rx(void *ctx, bool off)
  * connections none of it is in cache. */
 static void pump_prefetch(const struct dconn *dc)
 {
-	const struct dconn *next = dc->wnext;
+	const struct dconn *next = dconn_wnext(dc);
 
 	if (next == NULL)
 		return;
 	if (next->wnext)
-		__builtin_prefetch(next->wnext, 1);
-	tcp_prefetch(next->tcp);
+		__builtin_prefetch(dconn_wnext(next), 1);
+	tcp_prefetch(dconn_tcp(next));
 	__builtin_prefetch(next->s, 1);
 }
 
@@ -146,16 +186,19 @@ void conn_pump(struct dworker *w)
 		struct frame *fr[PEEK_MAX];
 
 		pump_prefetch(dc);
-		list = dc->wnext;
+		list = dconn_wnext(dc);
+		dc->wnext = 0;
 		dc->in_write_list = false;
 		if (dc->state != DC_WS || dc->s == NULL)
 			continue;
+		struct tcp_conn *c = dconn_tcp(dc);
+
 		for (;;) {
-			uint32_t room = tcp_sndq_free(dc->tcp);
+			uint32_t room = tcp_sndq_free(c);
 			const char *why;
 			int n, code, k;
 
-			if (room <= 1 || tcp_unacked(dc->tcp) >= SEND_BYTES_MAX) {
+			if (room <= 1 || tcp_unacked(c) >= SEND_BYTES_MAX) {
 				want_write(dc); /* again when acknowledgements make room */
 				break;
 			}
@@ -180,21 +223,37 @@ void conn_pump(struct dworker *w)
 
 /* ---- receiving on a connection ---- */
 
+static void rx_free(struct dconn *dc)
+{
+	if (dc->u.ws.rx) {
+		buf_free(dc->u.ws.rx);
+		free(dc->u.ws.rx);
+		dc->u.ws.rx = NULL;
+	}
+}
+
 static void ws_on_data(void *ctx, enum ws_opcode op, const uint8_t *data, size_t len, bool last)
 {
 	struct dconn *dc = ctx;
+	struct buf whole = {0}, *rx = dc->u.ws.rx;
 	const char *msg;
 	size_t msg_len;
 	int rc;
 
 	if (dc->state != DC_WS)
 		return;
-	rc = ws_message_piece(&dc->rx, op, data, len, last, &msg, &msg_len);
+	/* A message split between reads is gathered in a buffer taken for it
+	 * and given back after it: an idle connection holds none. */
+	if (rx == NULL && !last && (rx = dc->u.ws.rx = calloc(1, sizeof(*rx))) == NULL) {
+		send_close(dc, 1011, "out of memory");
+		return;
+	}
+	rc = ws_message_piece(rx ? rx : &whole, op, data, len, last, &msg, &msg_len);
 	if (rc > 1) {
 		send_close(dc, rc, ws_close_reason(rc));
 	} else if (rc == 1) { /* the mbuf's own bytes, or its pieces gathered */
 		session_on_text(dc->s, msg, msg_len);
-		ws_message_done(&dc->rx);
+		rx_free(dc);
 	}
 }
 
@@ -220,7 +279,7 @@ static const struct ws_events ws_events = {ws_on_data, ws_on_control};
 
 static void ws_feed(struct dconn *dc, uint8_t *data, size_t len)
 {
-	int rc = ws_decode(&dc->dec, data, len, &ws_events, dc);
+	int rc = ws_decode(&dc->u.ws.dec, data, len, &ws_events, dc);
 
 	if (rc)
 		send_close(dc, rc, ws_close_reason(rc));
@@ -230,7 +289,7 @@ static void ws_feed(struct dconn *dc, uint8_t *data, size_t len)
 static void upgrade(struct dconn *dc)
 {
 	struct dworker *w = dc->w;
-	struct handshake *h = dc->hs;
+	struct handshake *h = dc->u.http.hs;
 	char user[JWT_SUBJECT_MAX + 1];
 	const char *token;
 	int64_t exp;
@@ -252,14 +311,17 @@ static void upgrade(struct dconn *dc)
 		return;
 	}
 	n = ws_handshake_response(&h->req, h->resp, sizeof(h->resp));
-	dc->hs = NULL;
-	if (n == 0 ||
-	    tcp_send(w->tcp, dc->tcp, (const uint8_t *)h->resp, (uint32_t)n, tx_hs_ref(h)) < 0) {
+	dc->u.http.hs = NULL;
+	conn_leave_http(dc);
+	dc->state = DC_WS; /* a session's, once it opens; else its close frame goes out */
+	ws_decoder_init(&dc->u.ws.dec, edge_config(w->d->edge)->max_message_bytes);
+	if (n == 0 || tcp_send(w->tcp, dconn_tcp(dc), (const uint8_t *)h->resp, (uint32_t)n,
+			       tx_hs_ref(h)) < 0) {
 		hs_put(w, h);
-		tcp_abort(w->tcp, dc->tcp);
+		tcp_abort(w->tcp, dconn_tcp(dc));
 		return;
 	}
-	const struct tcp_tuple *tu = tcp_conn_tuple(dc->tcp);
+	const struct tcp_tuple *tu = tcp_conn_tuple(dconn_tcp(dc));
 	char peer[48];
 
 	snprintf(peer, sizeof(peer), "%u.%u.%u.%u:%u", tu->raddr >> 24, (tu->raddr >> 16) & 255,
@@ -268,15 +330,11 @@ static void upgrade(struct dconn *dc)
 	struct session_transport t = {&ops, dc, peer};
 	dc->s = session_open(w->ew, user, &t);
 	if (dc->s == NULL) {
-		dc->state = DC_WS; /* so that the close frame goes out */
 		if (errno == ENOSPC)
 			send_close(dc, 1013, "server full; try again later");
 		else
 			send_close(dc, 1011, "cannot open a session");
-		return;
 	}
-	dc->state = DC_WS;
-	ws_decoder_init(&dc->dec, edge_config(w->d->edge)->max_message_bytes);
 }
 
 /* Upgrade request bytes, for a connection that holds a slot. */
@@ -284,11 +342,11 @@ static void http_feed(struct dconn *dc, uint8_t *data, size_t len)
 {
 	size_t used;
 
-	switch (http_req_feed(&dc->hs->req, data, len, &used)) {
+	switch (http_req_feed(&dc->u.http.hs->req, data, len, &used)) {
 	case HTTP_MORE:
 		return;
 	case HTTP_ERROR:
-		refuse(dc, dc->hs->req.status, NULL, dc->hs->req.reason);
+		refuse(dc, dc->u.http.hs->req.status, NULL, dc->u.http.hs->req.reason);
 		return;
 	case HTTP_DONE:
 		upgrade(dc);
@@ -301,36 +359,28 @@ static void http_feed(struct dconn *dc, uint8_t *data, size_t len)
 void *conn_on_accept(void *ctx, struct tcp_conn *c)
 {
 	struct dworker *w = ctx;
-	struct dconn *dc = w->free_conns;
+	struct dconn *dc = &w->conns[tcp_conn_index(w->tcp, c)];
 
-	if (dc == NULL || w->src_mac == NULL)
+	if (w->src_mac == NULL)
 		return NULL;
-	w->free_conns = dc->fnext;
-	dc->tcp = c;
 	dc->s = NULL;
-	dc->hs = NULL;
 	dc->state = DC_HTTP;
 	dc->close_sent = false;
-	dc->waiting = false;
+	dc->waiting = false; /* (a write list it may still be on passes it by) */
+	memset(&dc->u, 0, sizeof(dc->u));
 	memcpy(dc->mac, w->src_mac, 6);
 	atomic_fetch_add(&w->open, 1);
 	/* Its upgrade request is parsed in a slot; with none free, the
 	 * connection waits, holding what it receives of its request (up to
 	 * HELD_MAX, then its window shuts: the client keeps the rest until
 	 * a slot frees). */
-	dc->hs = w->free_hs;
-	if (dc->hs) {
-		w->free_hs = dc->hs->next;
-		http_req_init(&dc->hs->req);
+	dc->u.http.hs = w->free_hs;
+	if (dc->u.http.hs) {
+		w->free_hs = dc->u.http.hs->next;
+		http_req_init(&dc->u.http.hs->req);
 	} else {
-		dc->waiting = true;
 		w->hs_waited++;
-		dc->hnext = NULL;
-		if (w->hs_wait_tail)
-			w->hs_wait_tail->hnext = dc;
-		else
-			w->hs_wait = dc;
-		w->hs_wait_tail = dc;
+		wait_add(w, dc);
 	}
 	return dc;
 }
@@ -340,10 +390,10 @@ void conn_on_data(void *ctx, struct tcp_conn *c, void *app, const uint8_t *data,
 	struct dconn *dc = app;
 
 	if (dc->state == DC_HTTP) {
-		if (dc->hs == NULL) { /* waiting for a slot: held until one frees */
-			if (buf_put(&dc->rx, data, len) < 0)
+		if (dc->waiting) { /* held until a slot frees */
+			if (buf_put(&dc->u.http.held, data, len) < 0)
 				tcp_abort(dc->w->tcp, c); /* acknowledged, and lost: start over */
-			else if (dc->rx.len >= HELD_MAX)
+			else if (dc->u.http.held.len >= HELD_MAX)
 				tcp_pause_rx(dc->w->tcp, c, true);
 			return;
 		}
@@ -358,7 +408,10 @@ void conn_on_peer_fin(void *ctx, struct tcp_conn *c, void *app)
 {
 	struct dconn *dc = app;
 
-	/* A websocket client closes with a close frame; a bare FIN ends it. */
+	/* A websocket client closes with a close frame; a bare FIN ends it
+	 * (before the upgrade too: its request is dropped, its slot freed). */
+	if (dc->state == DC_HTTP)
+		conn_leave_http(dc);
 	dc->state = DC_CLOSING;
 	tcp_close(dc->w->tcp, c);
 }
@@ -374,19 +427,13 @@ void conn_on_closed(void *ctx, struct tcp_conn *c, void *app, enum tcp_close_rea
 		session_closed(dc->s);
 		dc->s = NULL;
 	}
-	dc->waiting = false;
-	if (dc->hs) {
-		struct handshake *h = dc->hs;
-
-		dc->hs = NULL;
-		hs_put(w, h);
+	if (dc->state == DC_HTTP) {
+		conn_leave_http(dc);
+	} else {
+		rx_free(dc);
+		ws_decoder_release(&dc->u.ws.dec);
 	}
-	buf_free(&dc->rx);
-	ws_decoder_release(&dc->dec);
 	dc->state = DC_FREE;
-	dc->tcp = NULL;
-	dc->fnext = w->free_conns;
-	w->free_conns = dc;
 	atomic_fetch_sub(&w->open, 1);
 }
 

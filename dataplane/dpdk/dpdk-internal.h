@@ -68,21 +68,31 @@ struct handshake {
 
 enum { DC_FREE, DC_HTTP, DC_WS, DC_CLOSING };
 
-/* What sending touches comes first, in the line the TCP engine prefetches
- * (tcp.h, tcp_flush) and conn_pump with it. */
+/* A connection's state beside its TCP state: w->conns[i] goes with the
+ * engine's connection i (tcp_conn_index), so neither points at the other.
+ * What sending touches comes first, in the line the TCP engine prefetches
+ * (tcp.h, tcp_flush) and conn_pump with it. Until the upgrade a connection
+ * uses u.http, after it u.ws (conn_leave_http() turns one into the other):
+ * 104 bytes, which with the TCP state makes the 320-byte slot. */
 struct dconn {
 	uint8_t mac[6];
 	uint8_t state;
 	bool in_write_list, close_sent;
-	bool waiting; /* for a handshake slot, reading paused */
+	bool waiting;	/* for a handshake slot, reading paused */
+	uint32_t wnext; /* the next on the write list: its index + 1, or 0 */
 	struct dworker *w;
-	struct tcp_conn *tcp;
 	struct session *s;
-	struct dconn *wnext;
-	struct handshake *hs; /* while the upgrade request is parsed */
-	struct dconn *fnext, *hnext;
-	struct ws_decoder dec;
-	struct buf rx; /* the message being received */
+	union {
+		struct {
+			struct handshake *hs; /* while the upgrade request is parsed */
+			struct dconn *wait_next, *wait_prev; /* waiting for a slot */
+			struct buf held;		     /* the request's bytes meanwhile */
+		} http;
+		struct {
+			struct ws_decoder dec;
+			struct buf *rx; /* a message split between reads, gathered */
+		} ws;
+	} u;
 };
 
 struct dworker {
@@ -92,7 +102,7 @@ struct dworker {
 	struct edge_worker *ew;
 	struct tcp_engine *tcp;
 	struct net net;
-	struct dconn *conns, *free_conns, *write_list;
+	struct dconn *conns, *write_list;
 	struct handshake *handshakes, *free_hs;
 	struct dconn *hs_wait, *hs_wait_tail; /* accepted, waiting for a slot */
 	struct rte_mbuf *tx[TX_MAX];
@@ -126,6 +136,23 @@ struct dpdk_edge {
 	int nworkers;
 	struct dworker *workers;
 };
+
+/* The TCP connection beside dc; the connection after dc on the write list;
+ * the link to dc from the one before. */
+static inline struct tcp_conn *dconn_tcp(const struct dconn *dc)
+{
+	return tcp_conn_at(dc->w->tcp, (uint32_t)(dc - dc->w->conns));
+}
+
+static inline struct dconn *dconn_wnext(const struct dconn *dc)
+{
+	return dc->wnext ? &dc->w->conns[dc->wnext - 1] : NULL;
+}
+
+static inline uint32_t dconn_link(const struct dconn *dc)
+{
+	return dc ? (uint32_t)(dc - dc->w->conns) + 1 : 0;
+}
 
 static inline uint64_t now_us(void)
 {
@@ -171,6 +198,7 @@ void conn_on_data(void *ctx, struct tcp_conn *c, void *app, const uint8_t *data,
 void conn_on_peer_fin(void *ctx, struct tcp_conn *c, void *app);
 void conn_on_closed(void *ctx, struct tcp_conn *c, void *app, enum tcp_close_reason why);
 void conn_on_release(void *ctx, void *ref);
+void conn_leave_http(struct dconn *dc);
 
 /* lcore.c: the worker lcore's loop */
 int lcore_main(void *arg);

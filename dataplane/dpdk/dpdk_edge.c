@@ -111,8 +111,8 @@ void dpdk_edge_stop(struct dpdk_edge *d)
 
 		/* what is left is reset: its sessions end, its frames return */
 		for (uint32_t k = 0; w->conns && k < d->cfg.max_connections; k++)
-			if (w->conns[k].state != DC_FREE && w->conns[k].tcp)
-				tcp_abort(w->tcp, w->conns[k].tcp);
+			if (w->conns[k].state != DC_FREE)
+				tcp_abort(w->tcp, tcp_conn_at(w->tcp, k));
 		if (w->tcp)
 			tcp_flush(w->tcp, now_us());
 		tx_flush(w);

@@ -82,11 +82,8 @@ int port_worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned lco
 	w->handshakes = calloc(d->cfg.upgrade_slots, sizeof(*w->handshakes));
 	if (w->conns == NULL || w->handshakes == NULL)
 		return -1;
-	for (uint32_t k = d->cfg.max_connections; k-- > 0;) {
+	for (uint32_t k = 0; k < d->cfg.max_connections; k++)
 		w->conns[k].w = w;
-		w->conns[k].fnext = w->free_conns;
-		w->free_conns = &w->conns[k];
-	}
 	for (uint32_t k = d->cfg.upgrade_slots; k-- > 0;) {
 		w->handshakes[k].next = w->free_hs;
 		w->free_hs = &w->handshakes[k];

@@ -14,9 +14,10 @@
 
 size_t tcp_conn_bytes(const struct tcp_config *cfg)
 {
-	/* the connection, its send queue, and its share of the hash table
-	 * (two bucket pointers per connection) */
-	return sizeof(struct tcp_conn) + 2 * sizeof(struct tcp_conn *);
+	/* the connection and its share of the hash table: a bucket pointer per
+	 * connection (the table is max_conns rounded up to a power of two; at
+	 * most one connection per bucket on average, the chains short) */
+	return sizeof(struct tcp_conn) + sizeof(struct tcp_conn *);
 }
 
 size_t tcp_queue_bytes(const struct tcp_config *cfg)
@@ -53,7 +54,7 @@ struct tcp_engine *tcp_engine_create(const struct tcp_config *cfg, const struct 
 	    cfg->rcv_wnd >> cfg->wscale > 65535 || cfg->rto_min_us == 0 || cb->output == NULL ||
 	    cfg->ooo_segs > 65535)
 		return NULL;
-	while (buckets < cfg->max_conns * 2)
+	while (buckets < cfg->max_conns)
 		buckets <<= 1;
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)

@@ -206,6 +206,12 @@ void tcp_close(struct tcp_engine *e, struct tcp_conn *c);
 void tcp_abort(struct tcp_engine *e, struct tcp_conn *c);
 
 const struct tcp_tuple *tcp_conn_tuple(const struct tcp_conn *c);
+/* A connection's place in the engine's table, 0 .. max_conns - 1, fixed
+ * for its life; and the connection at a place. An application keeps its own
+ * state per connection in an array of max_conns beside the engine's, at the
+ * same index, rather than pointers both ways. */
+uint32_t tcp_conn_index(const struct tcp_engine *e, const struct tcp_conn *c);
+struct tcp_conn *tcp_conn_at(struct tcp_engine *e, uint32_t i);
 /* The application's pointer (on_accept's answer), NULL before. */
 void *tcp_conn_app(const struct tcp_conn *c);
 

@@ -158,6 +158,16 @@ const struct tcp_tuple *tcp_conn_tuple(const struct tcp_conn *c)
 	return &c->t;
 }
 
+uint32_t tcp_conn_index(const struct tcp_engine *e, const struct tcp_conn *c)
+{
+	return (uint32_t)(c - e->conns);
+}
+
+struct tcp_conn *tcp_conn_at(struct tcp_engine *e, uint32_t i)
+{
+	return &e->conns[i];
+}
+
 void *tcp_conn_app(const struct tcp_conn *c)
 {
 	return c->app;

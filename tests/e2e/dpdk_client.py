@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import http.client
 import json
+import socket
+import struct
 import sys
 import time
 
@@ -177,6 +179,49 @@ async def burst(a):
     return {"connected": sum(ok)}
 
 
+async def waiters(a):
+    """The handshake slots' queue: --holders connections each take a slot
+    with half a request; --count more send whole requests and wait; every
+    other waiter then resets its connection and as many new ones come (each
+    on a connection state just given back); the holders leave. Every waiter
+    still connected must get its 101."""
+    request = ("GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n").format(path=a.path, host=a.host).encode()
+
+    async def opened(data):
+        r, w = await asyncio.open_connection(a.host, a.port)
+        w.write(data)
+        await w.drain()
+        await asyncio.sleep(0.01)  # one at a time, in order
+        return r, w
+
+    holders = [await opened(request[:20]) for _ in range(a.holders)]
+    first = [await opened(request) for _ in range(a.count)]
+    await asyncio.sleep(0.5)
+    for i, (_, w) in enumerate(first):
+        if i % 2:
+            w.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            w.close()
+    await asyncio.sleep(0.5)
+    later = [await opened(request) for _ in range(a.count // 2)]
+    await asyncio.sleep(0.5)
+    for _, w in holders:
+        w.close()
+
+    async def status(r):
+        try:
+            return (await asyncio.wait_for(r.readline(), a.timeout)).decode(errors="replace")
+        except asyncio.TimeoutError:
+            return ""
+    waiting = [c for i, c in enumerate(first) if i % 2 == 0] + later
+    statuses = await asyncio.gather(*(status(r) for r, _ in waiting))
+    for _, w in waiting:
+        w.close()
+    return {"waiting": len(statuses), "statuses": [x.strip() for x in statuses]}
+
+
 async def resume(a):
     """Subscribes with since and collects count messages."""
     ws, hello = await connect(a.url_sub)
@@ -213,7 +258,7 @@ def plain_http(a):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("scenario", choices=["pubsub", "resume", "frames", "http", "burst", "texts",
-                                        "mention"])
+                                        "mention", "waiters"])
     p.add_argument("--url-pub")
     p.add_argument("--url-sub")
     p.add_argument("--channel", type=int)
@@ -228,12 +273,14 @@ def main():
     p.add_argument("--port", type=int)
     p.add_argument("--path", default="/ws")
     p.add_argument("--upgrade", action="store_true")
+    p.add_argument("--holders", type=int, default=0)
     a = p.parse_args()
     if a.scenario == "http":
         out = plain_http(a)
     else:
         out = asyncio.run({"pubsub": pubsub, "resume": resume, "frames": frames,
-                           "burst": burst, "texts": texts, "mention": mention}[a.scenario](a))
+                           "burst": burst, "texts": texts, "mention": mention,
+                           "waiters": waiters}[a.scenario](a))
     json.dump(out, sys.stdout)
     print()
 

@@ -159,6 +159,20 @@ def test_a_burst_of_upgrades_beyond_the_handshake_slots(edge):
     assert edge.metric("fanout_dpdk_tcp_window_drops_total") == drops
 
 
+def test_waiters_that_leave_do_not_cut_the_queue(edge):
+    """256 connections hold every upgrade slot with half a request; 40 more
+    wait with whole ones; 20 of those reset their connections and 20 new
+    ones take the connection state they gave back. When the holders leave,
+    every waiter still there gets its 101. (A waiter that left used to stay
+    on the queue until its turn, and cut the queue behind it when its state
+    was taken again and queued anew.)"""
+    path = "/ws?token=" + token(unique("wait"))
+    r = result("waiters", "--host", EDGE_IP, "--port", str(WS_PORT), "--path", path,
+               "--holders", "256", "--count", "40", "--timeout", "10", timeout=600)
+    assert r["waiting"] == 40
+    assert all(s.startswith("HTTP/1.1 101") for s in r["statuses"]), r["statuses"]
+
+
 def test_publish_subscribe_and_resume(edge):
     """Two DPDK clients in a channel; then one resumes from a seq after
     messages published over the socket edge (the same sessions and

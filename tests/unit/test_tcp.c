@@ -357,6 +357,12 @@ static void test_handshake_and_options(void **state)
 	peer(40001, 5001, s->seg.seq + 1, TCP_ACK, 8192, &NO_OPTS, NULL, 0);
 	tcp_conn_cc(conn(40001), &cc);
 	assert_int_equal(cc.cwnd, 10 * 536);
+	/* Each connection has its own place in the table, for the
+	 * application's state beside it (tcp_conn_index). */
+	uint32_t i0 = tcp_conn_index(H.e, conn(40000)), i1 = tcp_conn_index(H.e, conn(40001));
+	assert_true(i0 != i1 && i0 < 64 && i1 < 64);
+	assert_ptr_equal(tcp_conn_at(H.e, i0), conn(40000));
+	assert_ptr_equal(tcp_conn_at(H.e, i1), conn(40001));
 
 	/* Our window in later segments is scaled by our shift (7). */
 	H.nout = 0;
