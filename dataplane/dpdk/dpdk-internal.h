@@ -101,6 +101,8 @@ struct dworker {
 	unsigned lcore;
 	struct edge_worker *ew;
 	struct tcp_engine *tcp;
+	uint8_t *tcp_conns; /* the engine's connections, tcp_conn_size apart */
+	size_t tcp_conn_size;
 	struct net net;
 	struct dconn *conns, *write_list;
 	struct handshake *handshakes, *free_hs;
@@ -141,7 +143,9 @@ struct dpdk_edge {
  * the link to dc from the one before. */
 static inline struct tcp_conn *dconn_tcp(const struct dconn *dc)
 {
-	return tcp_conn_at(dc->w->tcp, (uint32_t)(dc - dc->w->conns));
+	const struct dworker *w = dc->w;
+
+	return (struct tcp_conn *)(w->tcp_conns + (size_t)(dc - w->conns) * w->tcp_conn_size);
 }
 
 static inline struct dconn *dconn_wnext(const struct dconn *dc)

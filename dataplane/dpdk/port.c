@@ -75,6 +75,8 @@ int port_worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned lco
 	w->tcp = tcp_engine_create(&tc, &cb);
 	if (w->tcp == NULL || tcp_listen(w->tcp, d->cfg.listen_port) < 0)
 		return -1;
+	w->tcp_conns = (uint8_t *)tcp_conn_at(w->tcp, 0);
+	w->tcp_conn_size = tcp_conn_size();
 	if (net_init(&w->net, d->mac, d->cfg.address, d->cfg.netmask, d->cfg.gateway, 1024) < 0)
 		return -1;
 	w->net.tx_csum_offload = d->tx_csum;

@@ -212,6 +212,9 @@ const struct tcp_tuple *tcp_conn_tuple(const struct tcp_conn *c);
  * same index, rather than pointers both ways. */
 uint32_t tcp_conn_index(const struct tcp_engine *e, const struct tcp_conn *c);
 struct tcp_conn *tcp_conn_at(struct tcp_engine *e, uint32_t i);
+/* The connections are one array, tcp_conn_size() bytes apart from
+ * tcp_conn_at(e, 0): a send path finds connection i without a call. */
+size_t tcp_conn_size(void);
 /* The application's pointer (on_accept's answer), NULL before. */
 void *tcp_conn_app(const struct tcp_conn *c);
 

@@ -168,6 +168,11 @@ struct tcp_conn *tcp_conn_at(struct tcp_engine *e, uint32_t i)
 	return &e->conns[i];
 }
 
+size_t tcp_conn_size(void)
+{
+	return sizeof(struct tcp_conn);
+}
+
 void *tcp_conn_app(const struct tcp_conn *c)
 {
 	return c->app;

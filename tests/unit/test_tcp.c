@@ -363,6 +363,7 @@ static void test_handshake_and_options(void **state)
 	assert_true(i0 != i1 && i0 < 64 && i1 < 64);
 	assert_ptr_equal(tcp_conn_at(H.e, i0), conn(40000));
 	assert_ptr_equal(tcp_conn_at(H.e, i1), conn(40001));
+	assert_ptr_equal((char *)tcp_conn_at(H.e, 0) + i1 * tcp_conn_size(), conn(40001));
 
 	/* Our window in later segments is scaled by our shift (7). */
 	H.nout = 0;
