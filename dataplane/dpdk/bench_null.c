@@ -41,8 +41,8 @@ static struct dconn *handshake(struct dworker *w, uint32_t i, struct tcp_tuple *
 	ack.has_mss = ack.has_ws = false;
 	tcp_input(w->tcp, &ack, w->now_us);
 	w->src_mac = NULL;
-	dc = tcp_conn_app(c);
-	if (dc) { /* as if upgraded: its slot, or its place waiting, given up */
+	dc = &w->conns[tcp_conn_index(w->tcp, c)];
+	if (dc->state == DC_HTTP) { /* as if upgraded: its slot, or its place waiting, given up */
 		conn_leave_http(dc);
 		dc->state = DC_WS;
 	}

@@ -356,13 +356,13 @@ static void http_feed(struct dconn *dc, uint8_t *data, size_t len)
 	}
 }
 
-void *conn_on_accept(void *ctx, struct tcp_conn *c)
+bool conn_on_accept(void *ctx, struct tcp_conn *c)
 {
 	struct dworker *w = ctx;
 	struct dconn *dc = &w->conns[tcp_conn_index(w->tcp, c)];
 
 	if (w->src_mac == NULL)
-		return NULL;
+		return false;
 	dc->s = NULL;
 	dc->state = DC_HTTP;
 	dc->close_sent = false;
@@ -382,7 +382,7 @@ void *conn_on_accept(void *ctx, struct tcp_conn *c)
 		w->hs_waited++;
 		wait_add(w, dc);
 	}
-	return dc;
+	return true;
 }
 
 void conn_on_data(void *ctx, struct tcp_conn *c, void *app, const uint8_t *data, uint32_t len)

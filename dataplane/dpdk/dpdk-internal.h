@@ -73,7 +73,8 @@ enum { DC_FREE, DC_HTTP, DC_WS, DC_CLOSING };
  * What sending touches comes first, in the line the TCP engine prefetches
  * (tcp.h, tcp_flush) and conn_pump with it. Until the upgrade a connection
  * uses u.http, after it u.ws (conn_leave_http() turns one into the other):
- * 104 bytes, which with the TCP state makes the 320-byte slot. */
+ * 104 bytes, which with the TCP state (192, and 8 of its table) makes the
+ * 304-byte slot. */
 struct dconn {
 	uint8_t mac[6];
 	uint8_t state;
@@ -197,7 +198,7 @@ void tx_segment(void *ctx, const struct tcp_out *o);
 /* conn.c: connections, from the upgrade to the close */
 int conn_queue_frame(struct dconn *dc, struct frame *f, enum ws_opcode op);
 void conn_pump(struct dworker *w);
-void *conn_on_accept(void *ctx, struct tcp_conn *c);
+bool conn_on_accept(void *ctx, struct tcp_conn *c);
 void conn_on_data(void *ctx, struct tcp_conn *c, void *app, const uint8_t *data, uint32_t len);
 void conn_on_peer_fin(void *ctx, struct tcp_conn *c, void *app);
 void conn_on_closed(void *ctx, struct tcp_conn *c, void *app, enum tcp_close_reason why);

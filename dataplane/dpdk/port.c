@@ -70,6 +70,13 @@ int port_worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned lco
 		tc.mss = RTE_MBUF_DEFAULT_DATAROOM - 80;
 	tc.max_conns = d->cfg.max_connections;
 	tc.max_half_open = d->cfg.max_connections / 4 + 1;
+	w->conns = calloc(d->cfg.max_connections, sizeof(*w->conns));
+	if (w->conns == NULL)
+		return -1;
+	for (uint32_t k = 0; k < d->cfg.max_connections; k++)
+		w->conns[k].w = w;
+	tc.app = w->conns; /* the engine's connection i goes with w->conns[i] */
+	tc.app_size = sizeof(*w->conns);
 	if (getrandom(tc.cookie_key, sizeof(tc.cookie_key), 0) != sizeof(tc.cookie_key))
 		return -1;
 	w->tcp = tcp_engine_create(&tc, &cb);
@@ -80,12 +87,9 @@ int port_worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned lco
 	if (net_init(&w->net, d->mac, d->cfg.address, d->cfg.netmask, d->cfg.gateway, 1024) < 0)
 		return -1;
 	w->net.tx_csum_offload = d->tx_csum;
-	w->conns = calloc(d->cfg.max_connections, sizeof(*w->conns));
 	w->handshakes = calloc(d->cfg.upgrade_slots, sizeof(*w->handshakes));
-	if (w->conns == NULL || w->handshakes == NULL)
+	if (w->handshakes == NULL)
 		return -1;
-	for (uint32_t k = 0; k < d->cfg.max_connections; k++)
-		w->conns[k].w = w;
 	for (uint32_t k = d->cfg.upgrade_slots; k-- > 0;) {
 		w->handshakes[k].next = w->free_hs;
 		w->free_hs = &w->handshakes[k];

@@ -55,7 +55,6 @@ struct tcp_conn {
 	bool ack_now; /* an ACK is owed */
 	bool ts_ok;
 	struct tcp_conn *pnext; /* flush list, or free list */
-	void *app;
 	/* the send queue, taken from the engine's pool while there is
 	 * something to send (NULL when idle): chunks [q_head, q_tail) of a
 	 * ring; q_bytes from
@@ -84,13 +83,13 @@ struct tcp_conn {
 	bool eifel; /* a timeout's retransmission awaits its first ACK */
 	uint8_t dupacks;
 	uint8_t retries;
+	bool accepted; /* on_accept took it: its app entry is in use */
 	uint32_t iss, snd_wl1, snd_wl2;
 	uint32_t ssthresh, recover;
 	uint32_t eifel_ts, prior_cwnd, prior_ssthresh; /* at the timeout (RFC 3522) */
 	uint32_t srtt_us, rttvar_us, rto_us, rtt_seq;
-	uint64_t rtt_start_us;
-	uint32_t irs;
-	uint32_t rexmit_hi; /* in recovery: sent again up to here (SACK) */
+	uint32_t rtt_start_us; /* the low 32 bits of now_us: intervals under 71 minutes */
+	uint32_t rexmit_hi;    /* in recovery: sent again up to here (SACK) */
 };
 
 /* Send queues are allocated 64 at a time (a slab) as the number of
@@ -157,6 +156,14 @@ static inline uint16_t adv_window(const struct tcp_engine *e, const struct tcp_c
 static inline uint32_t ts_clock(const struct tcp_engine *e)
 {
 	return (uint32_t)(e->now_us / 1000);
+}
+
+/* The application's entry for c, once accepted (tcp_config.app). */
+static inline void *conn_app(const struct tcp_engine *e, const struct tcp_conn *c)
+{
+	if (!c->accepted || e->cfg.app == NULL)
+		return NULL;
+	return (char *)e->cfg.app + (size_t)(c - e->conns) * e->cfg.app_size;
 }
 
 static inline uint32_t flight(const struct tcp_conn *c)

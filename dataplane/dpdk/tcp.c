@@ -363,7 +363,7 @@ void tcp_ooo_deliver(struct tcp_engine *e, struct tcp_conn *c)
 
 			c->rcv_nxt += n;
 			if (e->cb.on_data)
-				e->cb.on_data(e->cb.ctx, c, c->app, k->data + skip, n);
+				e->cb.on_data(e->cb.ctx, c, conn_app(e, c), k->data + skip, n);
 		}
 		ooo_put(e, i);
 		if (c->state == TCP_S_CLOSED)
@@ -394,8 +394,8 @@ void tcp_conn_kill(struct tcp_engine *e, struct tcp_conn *c, enum tcp_close_reas
 	c->q_bytes = 0;
 	tcp_queue_put(e, c);
 	if (notify && e->cb.on_closed)
-		e->cb.on_closed(e->cb.ctx, c, c->app, why);
-	c->app = NULL;
+		e->cb.on_closed(e->cb.ctx, c, conn_app(e, c), why);
+	c->accepted = false;
 	if (!c->pending) {
 		c->pnext = e->dead;
 		e->dead = c;

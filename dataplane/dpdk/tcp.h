@@ -110,9 +110,11 @@ struct tcp_callbacks {
 	void *ctx;
 	/* Emits one segment; called from tcp_input, tcp_flush and tcp_timers. */
 	void (*output)(void *ctx, const struct tcp_out *o);
-	/* A connection is established; returns the application's pointer for
-	 * it, or NULL to refuse it (the engine then resets it). */
-	void *(*on_accept)(void *ctx, struct tcp_conn *c);
+	/* A connection is established; returns true to take it, false to
+	 * refuse it (the engine then resets it). The app given to the calls
+	 * below is the connection's entry in tcp_config's app array (NULL
+	 * without one). */
+	bool (*on_accept)(void *ctx, struct tcp_conn *c);
 	/* In-order bytes from the peer. */
 	void (*on_data)(void *ctx, struct tcp_conn *c, void *app, const uint8_t *data,
 			uint32_t len);
@@ -142,6 +144,11 @@ struct tcp_config {
 	uint32_t syn_timeout_us; /* a half-open entry's lifetime */
 	uint64_t cookie_key[2];	 /* SipHash key for SYN cookies and ISNs */
 	uint32_t ooo_segs;	 /* segments held out of order, for the engine (<= 65535) */
+	/* The application's state per connection, max_conns entries of
+	 * app_size bytes (may be NULL): connection i's is entry i, given to the
+	 * callbacks once accepted. */
+	void *app;
+	size_t app_size;
 };
 
 /* Bytes the engine sets aside per connection under cfg (its state and its
@@ -171,7 +178,7 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 /* Sends what each connection touched since the last flush (data the
  * application queued, held ACKs, FINs). Call after each burst. While one
  * connection is sent, the next ones' state, queue head and the first cache
- * line of their application state (tcp_conn_app) are prefetched. */
+ * line of their application state (tcp_config.app) are prefetched. */
 void tcp_flush(struct tcp_engine *e, uint64_t now_us);
 
 /* Runs the timers due by now_us: retransmission, zero-window probes,
@@ -209,14 +216,12 @@ const struct tcp_tuple *tcp_conn_tuple(const struct tcp_conn *c);
 /* A connection's place in the engine's table, 0 .. max_conns - 1, fixed
  * for its life; and the connection at a place. An application keeps its own
  * state per connection in an array of max_conns beside the engine's, at the
- * same index, rather than pointers both ways. */
+ * same index (tcp_config.app), rather than pointers both ways. */
 uint32_t tcp_conn_index(const struct tcp_engine *e, const struct tcp_conn *c);
 struct tcp_conn *tcp_conn_at(struct tcp_engine *e, uint32_t i);
 /* The connections are one array, tcp_conn_size() bytes apart from
  * tcp_conn_at(e, 0): a send path finds connection i without a call. */
 size_t tcp_conn_size(void);
-/* The application's pointer (on_accept's answer), NULL before. */
-void *tcp_conn_app(const struct tcp_conn *c);
 
 /* Counters, for /metrics. */
 struct tcp_stats {

@@ -15,8 +15,8 @@ static void established(struct tcp_engine *e, struct tcp_conn *c)
 	c->retries = 0;
 	wheel_cancel(&c->timer);
 	e->st.accepted++;
-	c->app = e->cb.on_accept ? e->cb.on_accept(e->cb.ctx, c) : NULL;
-	if (c->app == NULL && e->cb.on_accept) {
+	c->accepted = e->cb.on_accept == NULL || e->cb.on_accept(e->cb.ctx, c);
+	if (!c->accepted) {
 		e->st.refused++;
 		tcp_send_seg(e, c, c->snd_nxt, TCP_RST, 0, 0);
 		tcp_conn_kill(e, c, TCP_CLOSED_ABORTED, false);
@@ -81,7 +81,6 @@ static struct tcp_conn *accept_cookie(struct tcp_engine *e, const struct tcp_seg
 	e->st.syn_cookies_ok++;
 	c->iss = cookie;
 	c->snd_una = c->snd_nxt = c->snd_max = cookie + 1;
-	c->irs = peer_isn;
 	c->rcv_nxt = seg->seq;
 	c->snd_mss =
 	    (uint16_t)(min_u32(cookie_mss[cookie & 7], e->cfg.mss) - (seg->has_ts ? 12 : 0));
@@ -114,7 +113,6 @@ static void listen_syn(struct tcp_engine *e, const struct tcp_seg *seg)
 	c = tcp_conn_new(e, &seg->t);
 	c->state = TCP_S_SYN_RECEIVED;
 	e->st.half_open++;
-	c->irs = seg->seq;
 	c->rcv_nxt = seg->seq + 1;
 	/* RFC 6528: a keyed hash of the tuple plus a 4 us clock */
 	c->iss =
@@ -132,8 +130,8 @@ static void listen_syn(struct tcp_engine *e, const struct tcp_seg *seg)
 	c->ts_ok = seg->has_ts;
 	c->sack_ok = seg->sack_ok;
 	c->ts_recent = seg->tsval;
-	c->rtt_start_us = e->now_us; /* the half-open entry's birth */
-	c->snd_wnd = seg->wnd;	     /* a SYN's window is never scaled */
+	c->rtt_start_us = (uint32_t)e->now_us; /* the half-open entry's birth */
+	c->snd_wnd = seg->wnd;		       /* a SYN's window is never scaled */
 	c->snd_wl1 = seg->seq;
 	tcp_send_synack(e, &c->t, c->iss, c->rcv_nxt, seg->has_ws, seg->has_ts, seg->sack_ok,
 			ts_clock(e), seg->tsval);
@@ -191,8 +189,8 @@ static void enter_time_wait(struct tcp_engine *e, struct tcp_conn *c)
 {
 	c->state = TCP_S_TIME_WAIT;
 	if (e->cb.on_closed)
-		e->cb.on_closed(e->cb.ctx, c, c->app, TCP_CLOSED_NORMAL);
-	c->app = NULL;
+		e->cb.on_closed(e->cb.ctx, c, conn_app(e, c), TCP_CLOSED_NORMAL);
+	c->accepted = false;
 	arm(e, c, e->cfg.time_wait_us);
 }
 
@@ -221,7 +219,7 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 		return;
 	}
 	if (c->state == TCP_S_SYN_RECEIVED && (seg->flags & TCP_SYN) && !(seg->flags & TCP_ACK) &&
-	    seg->seq == c->irs) {
+	    seg->seq == c->rcv_nxt - 1) { /* its ISN: nothing is received before ESTABLISHED */
 		/* the peer retransmitted its SYN: our SYN-ACK was lost */
 		tcp_send_synack(e, &c->t, c->iss, c->rcv_nxt, c->ws_ok, c->ts_ok, c->sack_ok,
 				ts_clock(e), c->ts_recent);
@@ -369,7 +367,7 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 				c->ack_now = true; /* at once, also when a hole filled */
 				tcp_mark_pending(e, c);
 				if (e->cb.on_data)
-					e->cb.on_data(e->cb.ctx, c, c->app, data, len);
+					e->cb.on_data(e->cb.ctx, c, conn_app(e, c), data, len);
 				if (c->state != TCP_S_CLOSED && c->ooo)
 					tcp_ooo_deliver(e, c);
 				if (c->state == TCP_S_CLOSED) {
@@ -389,7 +387,7 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 			case TCP_S_ESTABLISHED:
 				c->state = TCP_S_CLOSE_WAIT;
 				if (e->cb.on_peer_fin)
-					e->cb.on_peer_fin(e->cb.ctx, c, c->app);
+					e->cb.on_peer_fin(e->cb.ctx, c, conn_app(e, c));
 				break;
 			case TCP_S_FIN_WAIT_1:
 				if (fin_acked(c)) {
@@ -426,9 +424,10 @@ static void prefetch_conn(const struct tcp_conn *c)
  * (its state is already on its way) and the one after's state are fetched:
  * with many connections they are not in cache, and each would stall the
  * segment that needs it (docs/benchmarks.md). */
-static void prefetch_ahead(const struct tcp_conn *c)
+static void prefetch_ahead(const struct tcp_engine *e, const struct tcp_conn *c)
 {
 	const struct tcp_conn *next = c->pnext;
+	const void *app;
 
 	if (next == NULL)
 		return;
@@ -436,8 +435,8 @@ static void prefetch_ahead(const struct tcp_conn *c)
 		prefetch_conn(next->pnext);
 	if (next->q)
 		__builtin_prefetch(&next->q[next->q_head & next->q_mask]);
-	if (next->app)
-		__builtin_prefetch(next->app);
+	if ((app = conn_app(e, next)) != NULL)
+		__builtin_prefetch(app);
 }
 
 void tcp_flush(struct tcp_engine *e, uint64_t now_us)
@@ -448,7 +447,7 @@ void tcp_flush(struct tcp_engine *e, uint64_t now_us)
 	while (e->pending) {
 		struct tcp_conn *c = e->pending;
 
-		prefetch_ahead(c);
+		prefetch_ahead(e, c);
 		e->pending = c->pnext;
 		c->pending = false;
 		if (c->state == TCP_S_CLOSED) {

@@ -173,7 +173,7 @@ void tcp_conn_output(struct tcp_engine *e, struct tcp_conn *c)
 		if (!c->rtt_timing && c->snd_nxt == c->snd_max) {
 			c->rtt_timing = true;
 			c->rtt_seq = c->snd_nxt;
-			c->rtt_start_us = e->now_us;
+			c->rtt_start_us = (uint32_t)e->now_us;
 		}
 		c->snd_nxt += len;
 		if (seq_lt(c->snd_max, c->snd_nxt))
@@ -322,7 +322,7 @@ void tcp_new_ack(struct tcp_engine *e, struct tcp_conn *c, uint32_t ack, uint32_
 	uint32_t mss = c->snd_mss;
 
 	if (c->rtt_timing && seq_lt(c->rtt_seq, ack)) {
-		rtt_sample(e, c, (uint32_t)(e->now_us - c->rtt_start_us));
+		rtt_sample(e, c, (uint32_t)e->now_us - c->rtt_start_us);
 		c->rtt_timing = false;
 	}
 	if (c->eifel)

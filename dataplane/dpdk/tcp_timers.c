@@ -15,7 +15,7 @@ static void on_timer(void *arg, struct wheel_node *n)
 		return;
 	case TCP_S_SYN_RECEIVED:
 		if (c->retries >= SYNACK_RETRIES ||
-		    e->now_us - c->rtt_start_us >= e->cfg.syn_timeout_us) {
+		    (uint32_t)e->now_us - c->rtt_start_us >= e->cfg.syn_timeout_us) {
 			e->st.half_open_dropped++;
 			tcp_conn_kill(e, c, TCP_CLOSED_TIMEOUT, false);
 			return;
@@ -171,11 +171,6 @@ struct tcp_conn *tcp_conn_at(struct tcp_engine *e, uint32_t i)
 size_t tcp_conn_size(void)
 {
 	return sizeof(struct tcp_conn);
-}
-
-void *tcp_conn_app(const struct tcp_conn *c)
-{
-	return c->app;
 }
 
 enum tcp_state tcp_conn_state(const struct tcp_conn *c)

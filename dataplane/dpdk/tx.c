@@ -170,7 +170,7 @@ static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
 void tx_segment(void *ctx, const struct tcp_out *o)
 {
 	struct dworker *w = ctx;
-	const struct dconn *dc = o->conn ? tcp_conn_app(o->conn) : NULL;
+	const struct dconn *dc = o->conn ? &w->conns[tcp_conn_index(w->tcp, o->conn)] : NULL;
 	uint8_t mac[6], req[60];
 	size_t req_len, hlen = NET_ETH_HLEN + NET_IP_HLEN + 20 + o->optlen;
 	struct walk k = {w, NULL, 0, 0, false};

@@ -34,9 +34,9 @@ static void output(void *ctx, const struct tcp_out *o)
 	last_seq = o->seq;
 }
 
-static void *on_accept(void *ctx, struct tcp_conn *c)
+static bool on_accept(void *ctx, struct tcp_conn *c)
 {
-	return (void *)1;
+	return true;
 }
 
 static void on_data(void *ctx, struct tcp_conn *c, void *app, const uint8_t *d, uint32_t n)

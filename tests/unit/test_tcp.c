@@ -84,17 +84,19 @@ static void output(void *ctx, const struct tcp_out *o)
 	assert_int_equal(tcp_parse(x->bytes, hlen + x->paylen, o->t.laddr, o->t.raddr, &x->seg), 0);
 }
 
-static int app_token;
+/* The application's state per connection: the engine hands connection i
+ * entry i once accepted (tcp_config.app). */
+static int app_state[256]; /* the most connections a test configures */
 
-static void *on_accept(void *ctx, struct tcp_conn *c)
+static bool on_accept(void *ctx, struct tcp_conn *c)
 {
 	H.accepted++;
-	return H.refuse ? NULL : &app_token;
+	return !H.refuse;
 }
 
 static void on_data(void *ctx, struct tcp_conn *c, void *app, const uint8_t *d, uint32_t n)
 {
-	assert_ptr_equal(app, &app_token);
+	assert_ptr_equal(app, &app_state[tcp_conn_index(H.e, c)]);
 	memcpy(H.rx + H.rxlen, d, n);
 	H.rxlen += n;
 	if (H.abort_on_data)
@@ -103,11 +105,13 @@ static void on_data(void *ctx, struct tcp_conn *c, void *app, const uint8_t *d, 
 
 static void on_peer_fin(void *ctx, struct tcp_conn *c, void *app)
 {
+	assert_ptr_equal(app, &app_state[tcp_conn_index(H.e, c)]);
 	H.peer_fins++;
 }
 
 static void on_closed(void *ctx, struct tcp_conn *c, void *app, enum tcp_close_reason why)
 {
+	assert_ptr_equal(app, &app_state[tcp_conn_index(H.e, c)]); /* only what was accepted */
 	H.closed++;
 	H.why = why;
 }
@@ -124,6 +128,8 @@ static struct tcp_config config(void)
 	tcp_config_defaults(&c);
 	c.max_conns = 64;
 	c.max_half_open = 8;
+	c.app = app_state;
+	c.app_size = sizeof(app_state[0]);
 	c.sndq_chunks = 16;
 	c.cookie_key[0] = 0x0123456789abcdefull;
 	c.cookie_key[1] = 0xfedcba9876543210ull;
