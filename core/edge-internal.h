@@ -36,8 +36,9 @@ struct chanset {
 	int64_t id[];
 };
 
-/* A session's send queue: a ring of frames, allocated while any wait (an
- * idle session holds none). */
+/* A session's send queue: a ring of frames, allocated when a frame comes
+ * and given back at the worker's tick once it is empty (session_trim): an
+ * idle session holds none. */
 struct sendq {
 	size_t bytes; /* of the frames queued */
 	unsigned head, len, cap;
@@ -80,6 +81,8 @@ static inline const char *session_peer(const struct session *s)
 {
 	return s->user_name + strlen(s->user_name) + 1;
 }
+
+void session_trim(struct session *s);
 
 static inline unsigned session_queued(const struct session *s)
 {

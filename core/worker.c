@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* A worker's loop: what the transport calls on the worker's own thread to
  * hand queued frames to the sessions that subscribe (edge_worker_drain), to
- * check heartbeats once a second (edge_worker_tick), and to close every
- * session (at shutdown). Above sessions in the core: it calls them, they
- * never call it. */
+ * check heartbeats and give back idle sessions' queues once a second
+ * (edge_worker_tick), and to close every session (at shutdown). Above sessions in the core: it
+ * calls them, they never call it. */
 #define LOG_COMPONENT "edge"
 #include "edge-internal.h"
 
@@ -56,9 +56,11 @@ void edge_worker_tick(struct edge_worker *w)
 {
 	uint64_t now = time_mono_ns(), limit = (uint64_t)w->e->cfg.heartbeat_ms * 2000000ull;
 
-	for (struct session *s = w->sessions; s; s = s->next)
+	for (struct session *s = w->sessions; s; s = s->next) {
 		if (now - s->last_rx_ns > limit)
 			session_request_close(s, CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout");
+		session_trim(s);
+	}
 }
 
 void edge_worker_close_all(struct edge_worker *w, int code, const char *reason)
