@@ -9,22 +9,6 @@
 
 /* ---- checksum ---- */
 
-static uint32_t fold16(uint64_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
-}
-
-static uint32_t swap16(uint32_t v)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return ((v & 0xff) << 8) | (v >> 8);
-#else
-	return v;
-#endif
-}
-
 /* Eight bytes at a time in the host's order, with the carries added back
  * (a 64-bit one's complement sum): by RFC 1071's byte-order independence
  * the folded sum, swapped on a little-endian host, is the sum of the
@@ -32,7 +16,7 @@ static uint32_t swap16(uint32_t v)
 uint32_t csum_partial(const void *data, size_t len, uint32_t sum)
 {
 	const uint8_t *p = data;
-	uint64_t s = swap16(fold16(sum)), q;
+	uint64_t s = csum_swap16(csum_fold16(sum)), q;
 	uint32_t w = 0;
 
 	for (; len >= 8; p += 8, len -= 8) {
@@ -56,27 +40,8 @@ uint32_t csum_partial(const void *data, size_t len, uint32_t sum)
 		len -= 2;
 	}
 	if (len)
-		s += swap16((uint32_t)p[0] << 8);
-	return swap16(fold16(s));
-}
-
-uint32_t csum_add_at(uint32_t sum, uint32_t block, size_t off)
-{
-	block = fold16(block);
-	if (off & 1)
-		block = ((block & 0xff) << 8) | (block >> 8);
-	return fold16((uint64_t)sum + block);
-}
-
-uint16_t csum_fold(uint32_t sum)
-{
-	return (uint16_t)~fold16(sum);
-}
-
-uint32_t csum_pseudo(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_t len)
-{
-	return fold16((uint64_t)(saddr >> 16) + (saddr & 0xffff) + (daddr >> 16) +
-		      (daddr & 0xffff) + proto + len);
+		s += csum_swap16((uint32_t)p[0] << 8);
+	return csum_swap16(csum_fold16(s));
 }
 
 /* ---- ARP ---- */
@@ -352,47 +317,11 @@ enum net_verdict net_rx(struct net *n, uint8_t *p, size_t len, uint64_t now_us,
 	}
 }
 
-void net_ip_headers(const struct net *n, uint8_t *p, const uint8_t dst_mac[6], uint32_t daddr,
-		    uint16_t tcp_len, uint16_t ip_id)
-{
-	uint8_t *ip = p + NET_ETH_HLEN;
-
-	memcpy(p, dst_mac, 6);
-	memcpy(p + 6, n->mac, 6);
-	put16(p + 12, 0x0800);
-	ip[0] = 0x45;
-	ip[1] = 0;
-	put16(ip + 2, (uint16_t)(NET_IP_HLEN + tcp_len));
-	put16(ip + 4, ip_id);
-	put16(ip + 6, 0x4000); /* don't fragment */
-	ip[8] = 64;
-	ip[9] = 6;
-	put32(ip + 12, n->ip);
-	put32(ip + 16, daddr);
-	/* the sum of the words just written, from their values: reading them
-	 * back would wait for the stores */
-	put16(ip + 10, n->tx_csum_offload
-			   ? 0
-			   : csum_fold(fold16(0x4500u + NET_IP_HLEN + tcp_len + ip_id + 0x4000u +
-					      (64u << 8 | 6u) + (n->ip >> 16) + (n->ip & 0xffff) +
-					      (daddr >> 16) + (daddr & 0xffff))));
-}
-
 void net_tcp_checksum(uint8_t *tcp_hdr, size_t hlen, uint32_t saddr, uint32_t daddr,
 		      uint32_t payload_sum, size_t payload_len)
 {
 	net_tcp_checksum_sums(tcp_hdr, hlen, csum_partial(tcp_hdr, hlen, 0), saddr, daddr,
 			      payload_sum, payload_len);
-}
-
-void net_tcp_checksum_sums(uint8_t *tcp_hdr, size_t hlen, uint32_t header_sum, uint32_t saddr,
-			   uint32_t daddr, uint32_t payload_sum, size_t payload_len)
-{
-	uint32_t s = csum_pseudo(saddr, daddr, 6, (uint16_t)(hlen + payload_len));
-
-	s = fold16((uint64_t)s + header_sum);
-	s = csum_add_at(s, payload_sum, hlen);
-	put16(tcp_hdr + 16, csum_fold(s));
 }
 
 void net_tcp_checksum_offload(uint8_t *tcp_hdr, uint32_t saddr, uint32_t daddr, size_t tcp_len)

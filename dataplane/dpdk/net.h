@@ -8,9 +8,12 @@
  * host byte order except inside frames. */
 #pragma once
 
+#include "bytes.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define NET_ETH_HLEN 14
 #define NET_IP_HLEN  20
@@ -20,14 +23,52 @@
 /* The 32-bit one's-complement partial sum of data added to sum, as if data
  * started at an even offset. */
 uint32_t csum_partial(const void *data, size_t len, uint32_t sum);
+
+/* The helpers below, and the header writers under "send", are inline: every
+ * segment the edge sends goes through them (tx.c). */
+
+/* A partial sum folded to 16 bits, not complemented. */
+static inline uint32_t csum_fold16(uint64_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint32_t)s;
+}
+
+/* A 16-bit sum of words in the host's order as the sum of the same words
+ * big-endian (RFC 1071's byte-order independence), and back. */
+static inline uint32_t csum_swap16(uint32_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return ((v & 0xff) << 8) | (v >> 8);
+#else
+	return v;
+#endif
+}
+
 /* Adds a block's partial sum that sits at offset off of the summed whole
  * (an odd offset swaps its bytes). */
-uint32_t csum_add_at(uint32_t sum, uint32_t block, size_t off);
+static inline uint32_t csum_add_at(uint32_t sum, uint32_t block, size_t off)
+{
+	block = csum_fold16(block);
+	if (off & 1)
+		block = ((block & 0xff) << 8) | (block >> 8);
+	return csum_fold16((uint64_t)sum + block);
+}
+
 /* Folds a partial sum to 16 bits and complements it (network order value
  * as a host integer: store it with the high byte first). */
-uint16_t csum_fold(uint32_t sum);
+static inline uint16_t csum_fold(uint32_t sum)
+{
+	return (uint16_t)~csum_fold16(sum);
+}
+
 /* The TCP pseudo-header's partial sum (RFC 9293 3.1). */
-uint32_t csum_pseudo(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_t len);
+static inline uint32_t csum_pseudo(uint32_t saddr, uint32_t daddr, uint8_t proto, uint16_t len)
+{
+	return csum_fold16((uint64_t)(saddr >> 16) + (saddr & 0xffff) + (daddr >> 16) +
+			   (daddr & 0xffff) + proto + len);
+}
 
 /* ---- ARP cache ---- */
 
@@ -100,9 +141,28 @@ enum net_verdict net_rx(struct net *n, uint8_t *frame, size_t len, uint64_t now_
 /* Writes the Ethernet and IPv4 headers of a TCP segment of tcp_len bytes
  * (header and payload) to dst (its MAC already resolved) into p (34
  * bytes). ip_id is the caller's counter. The IPv4 checksum is left 0 when
- * tx_csum_offload. */
-void net_ip_headers(const struct net *n, uint8_t *p, const uint8_t dst_mac[6], uint32_t daddr,
-		    uint16_t tcp_len, uint16_t ip_id);
+ * tx_csum_offload; else it is the sum of the words written, from their
+ * values (reading them back would wait for the stores). */
+static inline void net_ip_headers(const struct net *n, uint8_t *p, const uint8_t dst_mac[6],
+				  uint32_t daddr, uint16_t tcp_len, uint16_t ip_id)
+{
+	uint8_t *ip = p + NET_ETH_HLEN;
+	uint16_t total = (uint16_t)(NET_IP_HLEN + tcp_len);
+
+	memcpy(p, dst_mac, 6);
+	memcpy(p + 6, n->mac, 6);
+	put16(p + 12, 0x0800);
+	put32(ip, 0x45000000u | total);
+	put32(ip + 4, (uint32_t)ip_id << 16 | 0x4000); /* don't fragment */
+	put32(ip + 8, (64u << 8 | 6u) << 16 |
+			  (n->tx_csum_offload
+			       ? 0
+			       : csum_fold(0x4500u + total + ip_id + 0x4000u + (64u << 8 | 6u) +
+					   (n->ip >> 16) + (n->ip & 0xffff) + (daddr >> 16) +
+					   (daddr & 0xffff))));
+	put32(ip + 12, n->ip);
+	put32(ip + 16, daddr);
+}
 
 /* Completes the TCP checksum of a segment whose header is tcp_hdr (hlen
  * bytes, checksum field zero) followed by a payload of payload_len bytes
@@ -110,9 +170,17 @@ void net_ip_headers(const struct net *n, uint8_t *p, const uint8_t dst_mac[6], u
 void net_tcp_checksum(uint8_t *tcp_hdr, size_t hlen, uint32_t saddr, uint32_t daddr,
 		      uint32_t payload_sum, size_t payload_len);
 
-/* The same, from the header's sum (tcp_out_sum) instead of its bytes. */
-void net_tcp_checksum_sums(uint8_t *tcp_hdr, size_t hlen, uint32_t header_sum, uint32_t saddr,
-			   uint32_t daddr, uint32_t payload_sum, size_t payload_len);
+/* The same, from the header's sum (tcp_out_header's) instead of its bytes. */
+static inline void net_tcp_checksum_sums(uint8_t *tcp_hdr, size_t hlen, uint32_t header_sum,
+					 uint32_t saddr, uint32_t daddr, uint32_t payload_sum,
+					 size_t payload_len)
+{
+	uint32_t s = csum_pseudo(saddr, daddr, 6, (uint16_t)(hlen + payload_len));
+
+	s = csum_fold16((uint64_t)s + header_sum);
+	s = csum_add_at(s, payload_sum, hlen);
+	put16(tcp_hdr + 16, csum_fold(s));
+}
 
 /* For a NIC that completes the TCP checksum (tx_csum_offload): the sum of
  * the pseudo-header for a segment of tcp_len bytes, not complemented, in

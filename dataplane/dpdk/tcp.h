@@ -28,9 +28,12 @@
  * it. */
 #pragma once
 
+#include "bytes.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* TCP header flags. */
 enum {
@@ -86,13 +89,42 @@ struct tcp_out {
 	uint32_t len;
 };
 
-/* The TCP header of o (20 + optlen bytes, checksum zero) into p. Returns its
- * length. */
-size_t tcp_out_header(const struct tcp_out *o, uint8_t *p);
+/* The TCP header of o (20 + optlen bytes, checksum zero) into p, and into
+ * *sum its one's complement sum, from o's values (no bytes read back).
+ * Returns its length. Inline: every segment sent goes through it. Options
+ * are whole 32-bit words (the header's length counts them so); they are
+ * summed in the host's order and the folded sum swapped (RFC 1071). */
+static inline size_t tcp_out_header(const struct tcp_out *o, uint8_t *p, uint32_t *sum)
+{
+	size_t hlen = 20 + o->optlen;
+	uint32_t lenflags = (uint32_t)(hlen / 4) << 12 | o->flags;
+	uint64_t s = (uint64_t)o->t.lport + o->t.rport + (o->seq >> 16) + (o->seq & 0xffff) +
+		     (o->ack >> 16) + (o->ack & 0xffff) + lenflags + o->wnd;
+	uint64_t opts = 0;
 
-/* The one's complement sum of the header tcp_out_header() writes (checksum
- * zero), from o's fields: no bytes read back. Options are whole words. */
-uint32_t tcp_out_sum(const struct tcp_out *o);
+	put32(p, (uint32_t)o->t.lport << 16 | o->t.rport);
+	put32(p + 4, o->seq);
+	put32(p + 8, o->ack);
+	put32(p + 12, lenflags << 16 | o->wnd);
+	put32(p + 16, 0); /* checksum: the glue's (or the NIC's); no urgent data */
+	for (uint32_t i = 0; i < o->optlen; i += 4) {
+		uint32_t w;
+
+		memcpy(&w, o->opts + i, 4);
+		memcpy(p + 20 + i, &w, 4);
+		opts += w;
+	}
+	while (opts >> 16)
+		opts = (opts & 0xffff) + (opts >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	opts = (opts & 0xff) << 8 | opts >> 8;
+#endif
+	s += opts;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	*sum = (uint32_t)s;
+	return hlen;
+}
 
 /* Calls fn for each piece of o's payload, in order: chunk data and length,
  * and the chunk's reference. */

@@ -127,36 +127,6 @@ int tcp_parse(const uint8_t *p, size_t len, uint32_t saddr, uint32_t daddr, stru
 	return 0;
 }
 
-size_t tcp_out_header(const struct tcp_out *o, uint8_t *p)
-{
-	size_t hlen = 20 + o->optlen;
-
-	put16(p, o->t.lport);
-	put16(p + 2, o->t.rport);
-	put32(p + 4, o->seq);
-	put32(p + 8, o->ack);
-	p[12] = (uint8_t)(hlen / 4) << 4;
-	p[13] = o->flags;
-	put16(p + 14, o->wnd);
-	put16(p + 16, 0); /* checksum: the glue's (or the NIC's) */
-	put16(p + 18, 0);
-	memcpy(p + 20, o->opts, o->optlen);
-	return hlen;
-}
-
-uint32_t tcp_out_sum(const struct tcp_out *o)
-{
-	uint64_t s = (uint64_t)o->t.lport + o->t.rport + (o->seq >> 16) + (o->seq & 0xffff) +
-		     (o->ack >> 16) + (o->ack & 0xffff) + ((uint32_t)(20 + o->optlen) / 4 << 12) +
-		     o->flags + o->wnd;
-
-	for (uint32_t i = 0; i + 1 < o->optlen; i += 2)
-		s += get16(o->opts + i);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
-}
-
 void tcp_out_walk(const struct tcp_out *o,
 		  void (*fn)(void *arg, const uint8_t *data, uint32_t len, void *ref), void *arg)
 {

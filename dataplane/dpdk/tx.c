@@ -172,6 +172,7 @@ void tx_segment(void *ctx, const struct tcp_out *o)
 	struct dworker *w = ctx;
 	const struct dconn *dc = o->conn ? &w->conns[tcp_conn_index(w->tcp, o->conn)] : NULL;
 	uint8_t mac[6], req[60];
+	uint32_t hsum;
 	size_t req_len, hlen = NET_ETH_HLEN + NET_IP_HLEN + 20 + o->optlen;
 	struct walk k = {w, NULL, 0, 0, false};
 	uint8_t *p;
@@ -198,7 +199,7 @@ void tx_segment(void *ctx, const struct tcp_out *o)
 		return;
 	}
 	p = (uint8_t *)rte_pktmbuf_append(k.head, (uint16_t)hlen);
-	tcp_out_header(o, p + NET_ETH_HLEN + NET_IP_HLEN);
+	tcp_out_header(o, p + NET_ETH_HLEN + NET_IP_HLEN, &hsum);
 	tcp_out_walk(o, add_piece, &k);
 	if (k.failed) {
 		w->no_mbuf++;
@@ -215,7 +216,7 @@ void tx_segment(void *ctx, const struct tcp_out *o)
 		    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
 	} else {
 		net_tcp_checksum_sums(p + NET_ETH_HLEN + NET_IP_HLEN,
-				      hlen - NET_ETH_HLEN - NET_IP_HLEN, tcp_out_sum(o), o->t.laddr,
+				      hlen - NET_ETH_HLEN - NET_IP_HLEN, hsum, o->t.laddr,
 				      o->t.raddr, k.sum, o->len);
 	}
 	net_ip_headers(&w->net, p, mac, o->t.raddr,

@@ -28,8 +28,9 @@ static uint32_t last_seq; /* of the last segment we sent */
 static void output(void *ctx, const struct tcp_out *o)
 {
 	uint8_t hdr[64];
+	uint32_t sum;
 
-	if (tcp_out_header(o, hdr) > sizeof(hdr))
+	if (tcp_out_header(o, hdr, &sum) > sizeof(hdr))
 		abort();
 	last_seq = o->seq;
 }
