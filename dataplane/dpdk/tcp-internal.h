@@ -60,7 +60,14 @@ struct tcp_conn {
 	 * ring; q_bytes from
 	 * snd_una (the head chunk's first q_head_off bytes are acknowledged) */
 	struct tcp_chunk *q;
-	uint32_t q_mask, q_head, q_tail, q_head_off, q_bytes;
+	uint16_t q_mask;
+	/* where the last segment's payload began: chunk q_head + walk_rel,
+	 * whose first byte is walk_seq (the head chunk's start when nothing
+	 * better is known). A segment of new data starts its walk there, not
+	 * at the head: the chunks between were sent and wait for their ACK,
+	 * and their lines have left the cache. */
+	uint16_t walk_rel;
+	uint32_t q_head, q_tail, q_head_off, q_bytes;
 	bool fin_queued;
 	bool sack_ok;	/* the peer may be told of held segments (RFC 2018) */
 	bool rx_closed; /* the application paused reading: window 0 */
@@ -74,6 +81,8 @@ struct tcp_conn {
 	bool rtt_timing;
 	bool fin_out; /* ours went out (at least once) */
 	struct wheel_node timer;
+	uint32_t walk_seq;
+	uint32_t rtt_start_us; /* the low 32 bits of now_us: intervals under 71 minutes */
 	/* the rest: input, recovery, RTT */
 	struct tcp_conn *hnext; /* hash chain */
 	uint8_t n_ooo;		/* how many */
@@ -84,12 +93,11 @@ struct tcp_conn {
 	uint8_t dupacks;
 	uint8_t retries;
 	bool accepted; /* on_accept took it: its app entry is in use */
-	uint32_t iss, snd_wl1, snd_wl2;
+	uint32_t snd_wl1, snd_wl2;
 	uint32_t ssthresh, recover;
 	uint32_t eifel_ts, prior_cwnd, prior_ssthresh; /* at the timeout (RFC 3522) */
 	uint32_t srtt_us, rttvar_us, rto_us, rtt_seq;
-	uint32_t rtt_start_us; /* the low 32 bits of now_us: intervals under 71 minutes */
-	uint32_t rexmit_hi;    /* in recovery: sent again up to here (SACK) */
+	uint32_t rexmit_hi; /* in recovery: sent again up to here (SACK) */
 };
 
 /* Send queues are allocated 64 at a time (a slab) as the number of

@@ -147,7 +147,7 @@ struct tcp_conn *tcp_conn_new(struct tcp_engine *e, const struct tcp_tuple *t)
 		return NULL;
 	e->free_list = c->pnext;
 	memset(c, 0, sizeof(*c));
-	c->q_mask = e->cfg.sndq_chunks - 1;
+	c->q_mask = (uint16_t)(e->cfg.sndq_chunks - 1);
 	c->t = *t;
 	b = tuple_hash(e, t);
 	c->hnext = e->buckets[b];
@@ -252,6 +252,8 @@ int tcp_queue_get(struct tcp_engine *e, struct tcp_conn *c)
 	if (s->free == NULL)
 		avail_remove(e, s);
 	c->q_head = c->q_tail = c->q_head_off = 0;
+	c->walk_rel = 0; /* everything sent was acknowledged: new data starts at snd_una */
+	c->walk_seq = c->snd_una;
 	return 0;
 }
 

@@ -79,7 +79,6 @@ static struct tcp_conn *accept_cookie(struct tcp_engine *e, const struct tcp_seg
 	if (c == NULL)
 		return NULL;
 	e->st.syn_cookies_ok++;
-	c->iss = cookie;
 	c->snd_una = c->snd_nxt = c->snd_max = cookie + 1;
 	c->rcv_nxt = seg->seq;
 	c->snd_mss =
@@ -114,12 +113,12 @@ static void listen_syn(struct tcp_engine *e, const struct tcp_seg *seg)
 	c->state = TCP_S_SYN_RECEIVED;
 	e->st.half_open++;
 	c->rcv_nxt = seg->seq + 1;
-	/* RFC 6528: a keyed hash of the tuple plus a 4 us clock */
-	c->iss =
+	/* the ISS (RFC 6528: a keyed hash of the tuple plus a 4 us clock);
+	 * snd_una holds it in SYN-RECEIVED, the SYN-ACK's sequence number */
+	c->snd_una =
 	    (uint32_t)tcp_siphash3(e->cfg.cookie_key, tcp_tuple_word(&seg->t), seg->t.laddr, 0x15) +
 	    (uint32_t)(e->now_us / 4);
-	c->snd_una = c->iss;
-	c->snd_nxt = c->snd_max = c->iss + 1;
+	c->snd_nxt = c->snd_max = c->snd_una + 1;
 	/* the MSS counts no options: timestamps take 12 bytes of every segment */
 	c->snd_mss = (uint16_t)(peer_mss(e, seg) - (seg->has_ts ? 12 : 0));
 	if (seg->has_ws) {
@@ -133,7 +132,7 @@ static void listen_syn(struct tcp_engine *e, const struct tcp_seg *seg)
 	c->rtt_start_us = (uint32_t)e->now_us; /* the half-open entry's birth */
 	c->snd_wnd = seg->wnd;		       /* a SYN's window is never scaled */
 	c->snd_wl1 = seg->seq;
-	tcp_send_synack(e, &c->t, c->iss, c->rcv_nxt, seg->has_ws, seg->has_ts, seg->sack_ok,
+	tcp_send_synack(e, &c->t, c->snd_una, c->rcv_nxt, seg->has_ws, seg->has_ts, seg->sack_ok,
 			ts_clock(e), seg->tsval);
 	c->last_ack_sent = c->rcv_nxt;
 	arm(e, c, c->rto_us);
@@ -221,7 +220,7 @@ void tcp_input(struct tcp_engine *e, const struct tcp_seg *seg, uint64_t now_us)
 	if (c->state == TCP_S_SYN_RECEIVED && (seg->flags & TCP_SYN) && !(seg->flags & TCP_ACK) &&
 	    seg->seq == c->rcv_nxt - 1) { /* its ISN: nothing is received before ESTABLISHED */
 		/* the peer retransmitted its SYN: our SYN-ACK was lost */
-		tcp_send_synack(e, &c->t, c->iss, c->rcv_nxt, c->ws_ok, c->ts_ok, c->sack_ok,
+		tcp_send_synack(e, &c->t, c->snd_una, c->rcv_nxt, c->ws_ok, c->ts_ok, c->sack_ok,
 				ts_clock(e), c->ts_recent);
 		return;
 	}
@@ -420,7 +419,7 @@ static void prefetch_conn(const struct tcp_conn *c)
 	__builtin_prefetch((const char *)c + 127, 1);
 }
 
-/* While c is sent, the next connection's queue head and application state
+/* While c is sent, the next connection's queue entries and application state
  * (its state is already on its way) and the one after's state are fetched:
  * with many connections they are not in cache, and each would stall the
  * segment that needs it (docs/benchmarks.md). */
@@ -433,8 +432,10 @@ static void prefetch_ahead(const struct tcp_engine *e, const struct tcp_conn *c)
 		return;
 	if (next->pnext)
 		prefetch_conn(next->pnext);
-	if (next->q)
-		__builtin_prefetch(&next->q[next->q_head & next->q_mask]);
+	if (next->q) { /* its segment's walk: from where the last one began to the newest chunk */
+		__builtin_prefetch(&next->q[(next->q_head + next->walk_rel) & next->q_mask]);
+		__builtin_prefetch(&next->q[(next->q_tail - 1) & next->q_mask]);
+	}
 	if ((app = conn_app(e, next)) != NULL)
 		__builtin_prefetch(app);
 }

@@ -71,6 +71,28 @@ static void put_sack(struct tcp_engine *e, const struct tcp_conn *c, struct tcp_
 	o->optlen = (uint8_t)(o->optlen + 4 + 8 * put);
 }
 
+/* The queue chunk holding the byte off bytes past snd_una, and how far
+ * into it: walked from the chunk the last segment began in when the byte is
+ * not before it (new data, in order), else from the head (a
+ * retransmission); remembered for the next segment. */
+static void seg_start(struct tcp_conn *c, uint32_t off, uint32_t *first, uint32_t *skip)
+{
+	uint32_t target = c->snd_una + off, i = c->q_head, seq = c->snd_una - c->q_head_off;
+
+	if (seq_leq(c->walk_seq, target)) {
+		i += c->walk_rel;
+		seq = c->walk_seq;
+	}
+	for (; i != c->q_tail && target - seq >= c->q[i & c->q_mask].len; i++)
+		seq += c->q[i & c->q_mask].len;
+	if (i != c->q_tail) {
+		c->walk_rel = (uint16_t)(i - c->q_head);
+		c->walk_seq = seq;
+	}
+	*first = i;
+	*skip = target - seq;
+}
+
 /* One segment of c: seq, flags, payload [off, off + len) of the queue. */
 void tcp_send_seg(struct tcp_engine *e, struct tcp_conn *c, uint32_t seq, uint8_t flags,
 		  uint32_t off, uint32_t len)
@@ -81,9 +103,10 @@ void tcp_send_seg(struct tcp_engine *e, struct tcp_conn *c, uint32_t seq, uint8_
 			    .flags = flags | TCP_ACK,
 			    .wnd = adv_window(e, c),
 			    .conn = c,
-			    .off = off,
 			    .len = len};
 
+	if (len > 0)
+		seg_start(c, off, &o.first, &o.skip);
 	if (c->ts_ok)
 		put_ts(&o, ts_clock(e), c->ts_recent);
 	if (c->sack_ok && c->ooo && len == 0)
@@ -272,6 +295,8 @@ static void rtt_sample(struct tcp_engine *e, struct tcp_conn *c, uint32_t r)
 /* Drops acked bytes from the head of the queue, releasing whole chunks. */
 static void sndq_drop(struct tcp_engine *e, struct tcp_conn *c, uint32_t bytes)
 {
+	uint32_t start = c->snd_una - c->q_head_off, n = 0; /* the head chunk's first byte */
+
 	c->q_bytes -= bytes;
 	bytes += c->q_head_off;
 	while (c->q_head != c->q_tail) {
@@ -280,11 +305,19 @@ static void sndq_drop(struct tcp_engine *e, struct tcp_conn *c, uint32_t bytes)
 		if (bytes < k->len)
 			break;
 		bytes -= k->len;
+		start += k->len;
+		n++;
 		if (e->cb.on_release)
 			e->cb.on_release(e->cb.ctx, k->ref);
 		c->q_head++;
 	}
 	c->q_head_off = bytes;
+	if (c->walk_rel >= n) { /* the walk's chunk stays: it is nearer the head */
+		c->walk_rel = (uint16_t)(c->walk_rel - n);
+	} else {
+		c->walk_rel = 0;
+		c->walk_seq = start;
+	}
 	tcp_queue_put(e, c);
 }
 

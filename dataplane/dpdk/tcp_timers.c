@@ -22,7 +22,7 @@ static void on_timer(void *arg, struct wheel_node *n)
 		}
 		c->retries++;
 		c->rto_us = min_u32(c->rto_us * 2, e->cfg.rto_max_us);
-		tcp_send_synack(e, &c->t, c->iss, c->rcv_nxt, c->ws_ok, c->ts_ok, c->sack_ok,
+		tcp_send_synack(e, &c->t, c->snd_una, c->rcv_nxt, c->ws_ok, c->ts_ok, c->sack_ok,
 				ts_clock(e), c->ts_recent);
 		arm(e, c, c->rto_us);
 		return;

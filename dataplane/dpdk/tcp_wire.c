@@ -131,19 +131,14 @@ void tcp_out_walk(const struct tcp_out *o,
 		  void (*fn)(void *arg, const uint8_t *data, uint32_t len, void *ref), void *arg)
 {
 	const struct tcp_conn *c = o->conn;
-	uint32_t skip, left = o->len;
+	uint32_t skip = o->skip, left = o->len;
 
 	if (c == NULL)
 		return;
-	skip = o->off + c->q_head_off;
-	for (uint32_t i = c->q_head; left > 0 && i != c->q_tail; i++) {
+	for (uint32_t i = o->first; left > 0 && i != c->q_tail; i++) {
 		const struct tcp_chunk *k = &c->q[i & c->q_mask];
 		uint32_t take;
 
-		if (skip >= k->len) {
-			skip -= k->len;
-			continue;
-		}
 		take = min_u32(k->len - skip, left);
 		fn(arg, k->data + skip, take, k->ref);
 		left -= take;

@@ -491,6 +491,60 @@ static void test_send_queues_shrink_after_burst(void **state)
 	assert_int_equal(tcp_unacked(conn(41007)), 0);
 }
 
+/* Every segment sent since the last H.nout = 0 carries the stream's bytes
+ * at its sequence number. */
+static void check_segments(const uint8_t *stream, uint32_t iss)
+{
+	for (int i = 0; i < H.nout; i++) {
+		const struct out *x = &H.out[i];
+
+		if (x->seg.len > 0)
+			assert_memory_equal(x->payload, stream + (x->seg.seq - iss - 1),
+					    x->seg.len);
+	}
+	H.nout = 0;
+}
+
+/* A segment's payload is found from where the last one began (not walked
+ * from the head of the queue): chunks of many sizes, ACKs that end inside
+ * chunks, a retransmission from the head and new data after it, segments
+ * that begin inside a chunk and span several; each carries the right bytes. */
+static void test_segments_carry_the_stream_bytes(void **state)
+{
+	static uint8_t stream[40000];
+	uint32_t iss = handshake(40000), queued = 0, acked = 0, nchunk = 0;
+	struct opts o = ts(200);
+
+	for (uint32_t i = 0; i < sizeof(stream); i++)
+		stream[i] = (uint8_t)(i * 7 + i / 251);
+	for (int round = 0; round < 40; round++) {
+		/* fill the queue (16 chunks) with chunks of 1 to 600 bytes */
+		for (;;) {
+			uint32_t len = 1 + (nchunk * 263 + (uint32_t)round * 31) % 600;
+
+			if (queued + len > sizeof(stream) ||
+			    tcp_send(H.e, conn(40000), stream + queued, len, NULL) < 0)
+				break;
+			queued += len;
+			nchunk++;
+		}
+		flush();
+		check_segments(stream, iss);
+		if (round % 5 == 4) { /* a timeout: the first unacknowledged bytes again */
+			advance(3000000);
+			check_segments(stream, iss);
+		}
+		/* acknowledge some of what was sent, often inside a chunk */
+		acked += (tcp_unacked(conn(40000)) * (uint32_t)(1 + round % 3)) / 4 + 1;
+		if (acked > queued)
+			acked = queued;
+		peer(40000, 1001, iss + 1 + acked, TCP_ACK, 16384, &o, NULL, 0);
+		flush();
+		check_segments(stream, iss);
+	}
+	assert_true(queued > 20000); /* the queue refilled many times over */
+}
+
 /* RFC 6298: retransmission after the RTO, exponential backoff, Karn's
  * rule, an RTO from a sample, and giving up after max_retries. */
 static void test_retransmit_after_rto(void **state)
@@ -1295,6 +1349,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_syn_flood_within_bounds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resets_and_bad_headers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_inside_callback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_segments_carry_the_stream_bytes, setup, teardown),
 	    cmocka_unit_test(test_wheel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
