@@ -165,8 +165,18 @@ static inline uint64_t now_us(void)
 }
 
 /* tx.c: the transmit side */
-void *tx_hs_ref(struct handshake *h);
-struct handshake *tx_ref_hs(void *ref);
+
+/* A chunk's reference in the TCP send queue: a frame, or a handshake's
+ * response (its pointer with the low bit set). */
+static inline void *tx_hs_ref(struct handshake *h)
+{
+	return (void *)((uintptr_t)h | 1);
+}
+
+static inline struct handshake *tx_ref_hs(void *ref)
+{
+	return (uintptr_t)ref & 1 ? (struct handshake *)((uintptr_t)ref & ~(uintptr_t)1) : NULL;
+}
 
 static inline struct frame_tx *tx_frame_state(struct frame *f)
 {

@@ -85,6 +85,7 @@ struct tcp_out {
 	uint8_t optlen;
 	uint8_t opts[40];
 	const struct tcp_conn *conn; /* NULL for a RST or SYN-ACK with no connection */
+	void *app;		     /* conn's application entry, once accepted (else NULL) */
 	uint32_t first, skip;	     /* payload: from queue chunk first, skip bytes into it */
 	uint32_t len;
 };

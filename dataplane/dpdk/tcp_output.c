@@ -6,7 +6,7 @@
 
 /* ---- output ---- */
 
-static void put_ts(struct tcp_out *o, uint32_t tsval, uint32_t tsecr)
+static inline void put_ts(struct tcp_out *o, uint32_t tsval, uint32_t tsecr)
 {
 	uint8_t *p = o->opts + o->optlen;
 
@@ -103,6 +103,7 @@ void tcp_send_seg(struct tcp_engine *e, struct tcp_conn *c, uint32_t seq, uint8_
 			    .flags = flags | TCP_ACK,
 			    .wnd = adv_window(e, c),
 			    .conn = c,
+			    .app = conn_app(e, c),
 			    .len = len};
 
 	if (len > 0)

@@ -5,17 +5,7 @@
  * and bursts to the port. The TCP engine's output callback. */
 #include "dpdk-internal.h"
 
-/* ---- refs in the TCP send queue: frames, or handshake responses ---- */
-
-void *tx_hs_ref(struct handshake *h)
-{
-	return (void *)((uintptr_t)h | 1);
-}
-
-struct handshake *tx_ref_hs(void *ref)
-{
-	return (uintptr_t)ref & 1 ? (struct handshake *)((uintptr_t)ref & ~(uintptr_t)1) : NULL;
-}
+/* ---- frames in the TCP send queue ---- */
 
 void tx_ext_free(void *addr, void *opaque)
 {
@@ -170,7 +160,7 @@ static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
 void tx_segment(void *ctx, const struct tcp_out *o)
 {
 	struct dworker *w = ctx;
-	const struct dconn *dc = o->conn ? &w->conns[tcp_conn_index(w->tcp, o->conn)] : NULL;
+	const struct dconn *dc = o->app;
 	uint8_t mac[6], req[60];
 	uint32_t hsum;
 	size_t req_len, hlen = NET_ETH_HLEN + NET_IP_HLEN + 20 + o->optlen;
