@@ -1,0 +1,3 @@
+BEGIN;
+INSERT INTO scratch_t(v) VALUES (1);
+COMMIT;
