@@ -2,8 +2,8 @@
 /* A worker's loop: what the transport calls on the worker's own thread to
  * hand queued frames to the sessions that subscribe (edge_worker_drain), to
  * check heartbeats and give back idle sessions' queues once a second
- * (edge_worker_tick), and to close every session (at shutdown). Above sessions in the core: it
- * calls them, they never call it. */
+ * (edge_worker_tick), and to close every session (at shutdown). Above
+ * sessions in the core: it calls them, they never call it. */
 #define LOG_COMPONENT "edge"
 #include "edge-internal.h"
 

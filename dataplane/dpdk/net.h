@@ -24,27 +24,9 @@
  * started at an even offset. */
 uint32_t csum_partial(const void *data, size_t len, uint32_t sum);
 
-/* The helpers below, and the header writers under "send", are inline: every
- * segment the edge sends goes through them (tx.c). */
-
-/* A partial sum folded to 16 bits, not complemented. */
-static inline uint32_t csum_fold16(uint64_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
-}
-
-/* A 16-bit sum of words in the host's order as the sum of the same words
- * big-endian (RFC 1071's byte-order independence), and back. */
-static inline uint32_t csum_swap16(uint32_t v)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return ((v & 0xff) << 8) | (v >> 8);
-#else
-	return v;
-#endif
-}
+/* The helpers below (and bytes.h's csum_fold16 and csum_swap16), and the
+ * header writers under "send", are inline: every segment the edge sends
+ * goes through them (tx.c). */
 
 /* Adds a block's partial sum that sits at offset off of the summed whole
  * (an odd offset swaps its bytes). */

@@ -115,15 +115,7 @@ static inline size_t tcp_out_header(const struct tcp_out *o, uint8_t *p, uint32_
 		memcpy(p + 20 + i, &w, 4);
 		opts += w;
 	}
-	while (opts >> 16)
-		opts = (opts & 0xffff) + (opts >> 16);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	opts = (opts & 0xff) << 8 | opts >> 8;
-#endif
-	s += opts;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	*sum = (uint32_t)s;
+	*sum = csum_fold16(s + csum_swap16(csum_fold16(opts)));
 	return hlen;
 }
 
