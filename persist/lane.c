@@ -210,11 +210,35 @@ static void isolate_each(struct writer_lane *w, struct batch *b)
 	}
 }
 
+/* Tells the indexer the batch's channels and the highest seq committed in
+ * each (a run of one channel's requests noted once). */
+static void note_committed(struct writer_lane *w, struct batch *b)
+{
+	int64_t channel = 0, seq = 0;
+
+	for (int i = 0; i < b->n; i++) {
+		if (b->settled[i].outcome != PERSIST_COMMITTED)
+			continue;
+		if (b->items[i].channel != channel && channel != 0)
+			search_indexer_note(w->indexer, channel, seq);
+		if (b->items[i].channel != channel)
+			seq = 0;
+		channel = b->items[i].channel;
+		if (b->items[i].seq > seq)
+			seq = b->items[i].seq;
+	}
+	if (channel != 0)
+		search_indexer_note(w->indexer, channel, seq);
+}
+
 /* Hands each request of the batch to the callback, in batch order, and frees
- * it. */
+ * it; then tells the indexer what was committed. */
 static void deliver(struct writer_lane *w, struct batch *b)
 {
 	uint64_t now = time_mono_ns();
+
+	if (w->indexer)
+		note_committed(w, b);
 
 	for (int i = 0; i < b->n; i++) {
 		struct request *r = b->reqs[i];
@@ -345,7 +369,7 @@ static void writer_free(struct writer_lane *w)
 }
 
 struct writer_lane *lane_create(const struct persist_writer_config *cfg, int index,
-				persist_commit_fn fn, void *arg)
+				persist_commit_fn fn, void *arg, struct search_indexer *ix)
 {
 	struct writer_lane *w = calloc(1, sizeof(*w));
 	pthread_condattr_t attr;
@@ -360,6 +384,7 @@ struct writer_lane *lane_create(const struct persist_writer_config *cfg, int ind
 		snprintf(w->name, sizeof(w->name), "writer");
 	w->fn = fn;
 	w->fn_arg = arg;
+	w->indexer = ix;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);

@@ -8,6 +8,7 @@
 
 #include "writer.h"
 
+#include "indexer.h"
 #include "metrics.h"
 #include "pg.h"
 #include "seqtab.h"
@@ -55,6 +56,7 @@ struct writer_lane {
 	char name[24]; /* in its log lines: "writer", or "writer lane 2" of several */
 	persist_commit_fn fn;
 	void *fn_arg;
+	struct search_indexer *indexer; /* told each channel's committed seqs */
 	pthread_t thread;
 
 	pthread_mutex_t lock;
@@ -100,7 +102,7 @@ extern struct metric_histogram m_commit_latency, m_publish_latency, m_queue_late
  * until the deadline (CLOCK_MONOTONIC), then fails what is left, joins and
  * frees. */
 struct writer_lane *lane_create(const struct persist_writer_config *cfg, int index,
-				persist_commit_fn fn, void *arg);
+				persist_commit_fn fn, void *arg, struct search_indexer *ix);
 int lane_enqueue(struct writer_lane *w, struct request *r);
 void lane_stop(struct writer_lane *w);
 void lane_join(struct writer_lane *w, const struct timespec *until);

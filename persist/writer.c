@@ -31,6 +31,7 @@
 /* The writer: its lanes, a channel in lanes[lane_of(channel)]. */
 struct persist_writer {
 	struct persist_writer_config cfg;
+	struct search_indexer *indexer;
 	int nlanes;
 	struct writer_lane *lanes[];
 };
@@ -149,6 +150,7 @@ int persist_writer_submit(struct persist_writer *w, const struct persist_publish
 
 static void writer_stop(struct persist_writer *w)
 {
+	uint64_t deadline = time_mono_ns() + (uint64_t)w->cfg.drain_timeout_ms * 1000000, left;
 	struct timespec until = time_mono_deadline((uint64_t)w->cfg.drain_timeout_ms * 1000000);
 
 	/* All lanes drain at once, within one deadline. */
@@ -158,6 +160,10 @@ static void writer_stop(struct persist_writer *w)
 	for (int i = 0; i < w->nlanes; i++)
 		if (w->lanes[i])
 			lane_join(w->lanes[i], &until);
+	/* Within the same deadline (what is not indexed by then, a sweep
+	 * finds later). */
+	left = time_mono_ns() < deadline ? (deadline - time_mono_ns()) / 1000000 : 0;
+	search_indexer_destroy(w->indexer, (int)left);
 	free(w);
 }
 
@@ -187,8 +193,14 @@ struct persist_writer *persist_writer_create(const struct persist_writer_config 
 	lane_cfg = w->cfg;
 	lane_cfg.queue_max = (cfg->queue_max + n - 1) / n;
 	lane_cfg.dedup_cache = cfg->dedup_cache / n;
+	w->indexer = search_indexer_create(cfg->dsn, cfg->allow_unsafe_commit,
+					   w->cfg.reconnect_max_ms, cfg->search_sweep_ms);
+	if (w->indexer == NULL) {
+		writer_stop(w);
+		return err_null(-ENOMEM);
+	}
 	for (int i = 0; i < n; i++) {
-		if ((w->lanes[i] = lane_create(&lane_cfg, i, fn, arg)) == NULL) {
+		if ((w->lanes[i] = lane_create(&lane_cfg, i, fn, arg, w->indexer)) == NULL) {
 			writer_stop(w);
 			return err_null(-ENOMEM);
 		}
@@ -227,6 +239,11 @@ int persist_writer_flush(struct persist_writer *w, int timeout_ms)
 		}
 	}
 	return 0;
+}
+
+int persist_writer_search_flush(struct persist_writer *w, int timeout_ms)
+{
+	return search_indexer_flush(w->indexer, timeout_ms);
 }
 
 int persist_writer_queue_depth(struct persist_writer *w)
@@ -310,7 +327,7 @@ int persist_writer_register_metrics(struct persist_writer *w)
 			"fanout_persist_connected",
 			"1 while every lane of the writer holds a PostgreSQL connection.",
 			connected_gauge, w);
-	return rc;
+	return rc ?: search_indexer_register_metrics(w->indexer);
 }
 
 int persist_libpq_version(void)

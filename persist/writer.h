@@ -54,6 +54,8 @@ struct persist_writer_config {
 	int dedup_cache;      /* recent ids remembered in memory (shared out too) */
 	int reconnect_max_ms; /* ceiling of the reconnect backoff */
 	int drain_timeout_ms; /* at destroy: how long to keep trying to commit */
+	int search_sweep_ms;  /* how often the search indexer looks for channels
+			       * left behind (indexer.h); 0: a minute */
 	/* In a cluster: asked before each batch; false fails the batch with
 	 * -ESTALE, uncommitted (the node's lease may have expired). NULL: always. */
 	bool (*may_commit)(void *arg);
@@ -104,6 +106,11 @@ int persist_publish_validate(const struct persist_publish *p);
  * -ETIMEDOUT. Keeps accepting meanwhile. For a shutdown that acknowledges
  * what it holds before it closes the connections. */
 int persist_writer_flush(struct persist_writer *w, int timeout_ms);
+
+/* Waits until every message committed before the call is in the search
+ * index (indexer.h: a moment after its commit), at most timeout_ms: 0 or
+ * -ETIMEDOUT. */
+int persist_writer_search_flush(struct persist_writer *w, int timeout_ms);
 
 /* Stops accepting, commits what is queued (up to drain_timeout_ms while
  * PostgreSQL is unreachable; the rest fail with -ECANCELED), joins and frees. */

@@ -7,6 +7,7 @@ refused with 400."""
 import datetime
 import random
 import string
+import time
 import urllib.parse
 
 import pytest
@@ -30,6 +31,18 @@ def word():
 def search(server, user, q, **page):
     query = urllib.parse.urlencode({"q": q, **page})
     return server.http("GET", f"/api/v1/search?{query}", user=user)
+
+
+def indexed(server, user, q, n, **page):
+    """search() once the index holds the n hits a test just posted: words
+    are indexed a moment after the commit (docs/api.md), so the first
+    search of a test waits for them, at most 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        status, body = search(server, user, q, **page)
+        if status != 200 or len(body["results"]) >= n or time.monotonic() > deadline:
+            return status, body
+        time.sleep(0.02)
 
 
 def channel(server, owner, kind="public", members=()):
@@ -59,7 +72,7 @@ def test_found_stemmed_and_ranked(server):
     post(server, alice, cid, f"{w} deploying the release tonight")
     post(server, bob, cid, f"{w} {w} {w} deploy deploy notes")
     post(server, bob, cid, "nothing to see")
-    status, body = search(server, alice, f"{w} deploy")
+    status, body = indexed(server, alice, f"{w} deploy", 2)
     assert status == 200, body
     hits = body["results"]
     assert [h["author"] for h in hits] == [bob, alice]  # more of the words: first
@@ -82,7 +95,7 @@ def test_a_private_channel_and_a_dm_reach_nobody_else(server):
     assert status in (200, 201), body
     post(server, dave, body["channel"]["id"], f"re {secret}")
     for who, want in ((carol, 2), (dave, 2), (eve, 0)):
-        status, body = search(server, who, secret)
+        status, body = indexed(server, who, secret, want)
         assert status == 200 and len(body["results"]) == want, (who, body)
     # naming the channel does not open it either
     status, body = search(server, eve, f"{secret} in:#{priv}")
@@ -102,6 +115,7 @@ def test_filters(server):
     post(server, fay, one, f"{w} first")
     post(server, gus, one, f"{w} second")
     post(server, gus, two, f"{w} third")
+    assert indexed(server, fay, w, 3)[0] == 200
     status, body = search(server, fay, f"{w} in:#{names[one]}")
     assert status == 200 and {h["channel"] for h in body["results"]} == {one}, body
     assert len(body["results"]) == 2 and body["query"]["in"] == names[one]
@@ -127,6 +141,7 @@ def test_pages(server):
     for i in range(25):
         post(server, hal, cid, f"{w} number {i}")
     seen = []
+    assert len(indexed(server, hal, w, 25, limit=50)[1]["results"]) == 25
     status, body = search(server, hal, w, limit=10)
     assert status == 200 and len(body["results"]) == 10 and body["has_more"], body
     seen += body["results"]
@@ -150,7 +165,7 @@ def test_edits_deletes_and_replies_are_followed(server):
     assert [h["seq"] for h in search(server, ivy, new)[1]["results"]] == [seq]
     # the edit event itself is not a hit: one result, the message
     r = post(server, ivy, cid, f"{reply} in the thread", parent=seq)
-    status, body = search(server, ivy, reply)
+    status, body = indexed(server, ivy, reply, 1)
     assert [(h["seq"], h["parent_seq"]) for h in body["results"]] == [(r, seq)]
     status, body = server.http("DELETE", f"/api/v1/channels/{cid}/messages/{seq}", user=ivy)
     assert status in (200, 201, 204), body

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Integration tests of the search indexer (persist/indexer.c) against the
+ * real PostgreSQL deploy/test starts: what a writer commits reaches the
+ * index after its commit, every message once and the channel's head with
+ * it; a channel thousands of messages behind is caught up in rounds; the
+ * sweep finds a channel nobody noted; an edit or a delete that comes before
+ * the indexer leaves the index saying what the message says now.
+ *
+ * Needs FANOUT_TEST_PG_DSN; missing it is a failure, not a skip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "clock.h"
+#include "indexer.h"
+#include "pg.h"
+#include "writer.h"
+
+#include "persist_fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int group_setup(void **state)
+{
+	(void)state;
+	dsn = getenv("FANOUT_TEST_PG_DSN");
+	if (dsn == NULL) {
+		fprintf(stderr, "FANOUT_TEST_PG_DSN must be set (deploy/test sets it)\n");
+		return -1;
+	}
+	return fixture_connect();
+}
+
+/* Messages seq from..to of channel, written as a writer would, the head
+ * moved to `to`; nothing noted. */
+static void insert_messages(int64_t channel, int from, int to, const char *word)
+{
+	PQclear(sql("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, body,"
+		    " created_at) SELECT %lld, g, 1, 'm' || g, '%s number ' || g, now()"
+		    " FROM generate_series(%d, %d) g",
+		    (long long)channel, word, from, to));
+	PQclear(sql("UPDATE channels SET last_seq = %d WHERE id = %lld", to, (long long)channel));
+}
+
+static long indexed_rows(int64_t channel, const char *word)
+{
+	return sql_long("SELECT count(*) FROM message_search WHERE channel_id = %lld"
+			" AND search @@ to_tsquery('english', '%s')",
+			(long long)channel, word);
+}
+
+static long head(int64_t channel)
+{
+	return sql_long("SELECT coalesce((SELECT indexed_seq FROM search_heads"
+			" WHERE channel_id = %lld), -1)",
+			(long long)channel);
+}
+
+static void test_committed_messages_are_indexed(void **state)
+{
+	struct collector *c = collector_new(64);
+	struct persist_writer *w = writer_new(c, 8, 1024);
+	int64_t ch = new_channel("ix");
+	char id[16];
+
+	(void)state;
+	for (int i = 0; i < 30; i++) {
+		snprintf(id, sizeof(id), "x%d", i);
+		assert_int_equal(publish(w, ch, 1, id, "the zebrafish swims", (uintptr_t)i), 0);
+	}
+	wait_for(c, 30);
+	assert_int_equal(persist_writer_search_flush(w, 10000), 0);
+	assert_int_equal(indexed_rows(ch, "zebrafish"), 30);
+	assert_int_equal(
+	    sql_long("SELECT count(*) FROM message_search WHERE channel_id = %lld", (long long)ch),
+	    30);
+	assert_int_equal(head(ch), 30);
+	persist_writer_destroy(w);
+	collector_free(c);
+}
+
+/* Past INDEX_ROWS_MAX (5,000) a channel takes several statements. */
+static void test_a_channel_far_behind_is_caught_up_in_rounds(void **state)
+{
+	struct search_indexer *ix = search_indexer_create(dsn, false, 200, 0);
+	int64_t ch = new_channel("ixfar");
+
+	(void)state;
+	assert_non_null(ix);
+	insert_messages(ch, 1, 12345, "okapi");
+	assert_int_equal(head(ch), -1);
+	search_indexer_note(ix, ch, 12345);
+	assert_int_equal(search_indexer_flush(ix, 60000), 0);
+	assert_int_equal(head(ch), 12345);
+	assert_int_equal(indexed_rows(ch, "okapi"), 12345);
+	search_indexer_destroy(ix, 1000);
+}
+
+static void test_the_sweep_finds_a_channel_nobody_noted(void **state)
+{
+	struct search_indexer *ix;
+	int64_t ch = new_channel("ixsweep");
+	uint64_t until = time_mono_ns() + 20000000000ull;
+
+	(void)state;
+	insert_messages(ch, 1, 7, "quokka");
+	ix = search_indexer_create(dsn, false, 200, 100);
+	assert_non_null(ix);
+	while (head(ch) != 7 && time_mono_ns() < until)
+		usleep(20000);
+	assert_int_equal(head(ch), 7);
+	assert_int_equal(indexed_rows(ch, "quokka"), 7);
+	/* Left behind again later (a node gone before its round): found again. */
+	insert_messages(ch, 8, 9, "quokka");
+	while (head(ch) != 9 && time_mono_ns() < until)
+		usleep(20000);
+	assert_int_equal(indexed_rows(ch, "quokka"), 9);
+	search_indexer_destroy(ix, 1000);
+}
+
+static void test_edits_and_deletes_before_the_indexer(void **state)
+{
+	struct search_indexer *ix = search_indexer_create(dsn, false, 200, 0);
+	int64_t ch = new_channel("ixedit");
+
+	(void)state;
+	assert_non_null(ix);
+	insert_messages(ch, 1, 2, "alpaca");
+	PQclear(
+	    sql("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"
+		" parent_seq, created_at) VALUES (%lld, 3, 1, 'e3', 'edit', 'capybara', 1, now()),"
+		" (%lld, 4, 1, 'd4', 'delete', '', 2, now())",
+		(long long)ch, (long long)ch));
+	PQclear(sql("UPDATE channels SET last_seq = 4 WHERE id = %lld", (long long)ch));
+	/* The edit wrote its words at once; the indexer has not run. */
+	assert_int_equal(indexed_rows(ch, "capybara"), 1);
+	assert_int_equal(head(ch), -1);
+	search_indexer_note(ix, ch, 4);
+	assert_int_equal(search_indexer_flush(ix, 10000), 0);
+	assert_int_equal(head(ch), 4);
+	/* Message 1 says capybara now, message 2 is gone, the events are no hits. */
+	assert_int_equal(indexed_rows(ch, "capybara"), 1);
+	assert_int_equal(indexed_rows(ch, "alpaca"), 0);
+	assert_int_equal(
+	    sql_long("SELECT count(*) FROM message_search WHERE channel_id = %lld", (long long)ch),
+	    1);
+	/* Edited again, after the indexer: the words follow. */
+	PQclear(
+	    sql("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"
+		" parent_seq, created_at) VALUES (%lld, 5, 1, 'e5', 'edit', 'wombat', 1, now())",
+		(long long)ch));
+	assert_int_equal(indexed_rows(ch, "capybara"), 0);
+	assert_int_equal(indexed_rows(ch, "wombat"), 1);
+	search_indexer_destroy(ix, 1000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_committed_messages_are_indexed),
+	    cmocka_unit_test(test_a_channel_far_behind_is_caught_up_in_rounds),
+	    cmocka_unit_test(test_the_sweep_finds_a_channel_nobody_noted),
+	    cmocka_unit_test(test_edits_and_deletes_before_the_indexer),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, fixture_teardown);
+}
