@@ -57,6 +57,7 @@ struct persist_opts {
 	int batch_window_us;
 	int writers; /* the writer's lanes */
 	bool sweep;  /* W6: saturated runs over batch sizes and windows */
+	bool text;   /* bodies of made-up words, each message its own, not 'bbb...' */
 	const char *json;
 };
 
@@ -98,6 +99,31 @@ static void on_commit(void *arg, enum persist_outcome outcome, int error,
 	atomic_fetch_add(&r->done, 1);
 }
 
+/* body_bytes of made-up words for message i (--text): two to four
+ * syllables each from 70, so about 300,000 words, about 15 in 100 bytes:
+ * each message gives the search index a dozen lexemes of its own, as real
+ * text does, where 'bbb...' gives one shared by all. */
+void bench_text_body(char *body, int bytes, int i)
+{
+	static const char consonants[] = "bdfgklmnprstvz", vowels[] = "aeiou";
+	uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+	int n = 0;
+
+	while (n < bytes) {
+		int syllables = 2;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		syllables += (int)(x % 3);
+		for (int k = 0; k < syllables && n + 2 <= bytes; k++) {
+			body[n++] = consonants[(x >> (8 + 8 * k)) % 14];
+			body[n++] = vowels[(x >> (12 + 8 * k)) % 5];
+		}
+		if (n < bytes)
+			body[n++] = ' ';
+	}
+	body[bytes] = '\0';
+}
+
 static void *producer_main(void *arg)
 {
 	struct run *r = arg;
@@ -116,6 +142,8 @@ static void *producer_main(void *arg)
 		    .body_len = (size_t)o->body_bytes,
 		};
 		snprintf(id, sizeof(id), "b%d-%d-%d", getpid(), r->rate, i);
+		if (o->text)
+			bench_text_body(body, o->body_bytes, i);
 		if (r->rate > 0) {
 			/* Open loop: latency counts from when the message was due,
 			 * so a stalled writer cannot hide its stall (coordinated
@@ -182,7 +210,7 @@ static double run_batched(const struct persist_opts *o, PGconn *conn, int messag
 	};
 	pthread_t threads[o->producers];
 	uint64_t start;
-	double seconds;
+	double seconds, index_ms;
 
 	r.channel_ids = make_channels(conn, o->channels, "batched");
 	r.latency_ns = calloc((size_t)messages, sizeof(uint64_t));
@@ -202,6 +230,12 @@ static double run_batched(const struct persist_opts *o, PGconn *conn, int messag
 	while (atomic_load(&r.done) < messages)
 		usleep(500);
 	seconds = (double)(time_mono_ns() - start) / 1e9;
+	/* The search index follows the commits (persist/indexer.c): how far
+	 * behind the last one it was. */
+	start = time_mono_ns();
+	index_ms = persist_writer_search_flush(r.w, 300000) == 0
+		       ? (double)(time_mono_ns() - start) / 1e6
+		       : -1;
 	persist_writer_destroy(r.w);
 	if (label)
 		snprintf(name, sizeof(name), "%s", label);
@@ -210,15 +244,17 @@ static double run_batched(const struct persist_opts *o, PGconn *conn, int messag
 	else
 		snprintf(name, sizeof(name), "batched, saturated");
 	report(name, messages, seconds, r.latency_ns, atomic_load(&r.failed));
+	printf("  search index: caught up %.0f ms after the last commit%s\n", index_ms,
+	       index_ms < 0 ? " (not within 300 s)" : "");
 	if (rows)
 		json_array_append_new(
-		    rows, json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:i}", "batch_max",
+		    rows, json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:i, s:f}", "batch_max",
 				    o->batch_max, "batch_window_us", o->batch_window_us,
 				    "durable_per_s", messages / seconds, "p50_ms",
 				    percentile_ms(r.latency_ns, messages, 0.5), "p99_ms",
 				    percentile_ms(r.latency_ns, messages, 0.99), "p999_ms",
 				    percentile_ms(r.latency_ns, messages, 0.999), "failed",
-				    atomic_load(&r.failed)));
+				    atomic_load(&r.failed), "index_catchup_ms", index_ms));
 	free(r.channel_ids);
 	free(r.latency_ns);
 	free(r.submit_ns);
@@ -333,6 +369,7 @@ int bench_persist(int argc, char **argv)
 	    {"rate", required_argument, NULL, 'r'},
 	    {"writers", required_argument, NULL, 'w'},
 	    {"sweep", no_argument, NULL, 'W'},
+	    {"text", no_argument, NULL, 't'},
 	    {"json", required_argument, NULL, 'j'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -385,6 +422,9 @@ int bench_persist(int argc, char **argv)
 		case 'W':
 			o.sweep = true;
 			break;
+		case 't':
+			o.text = true;
+			break;
 		case 'j':
 			o.json = optarg;
 			break;
@@ -392,7 +432,7 @@ int bench_persist(int argc, char **argv)
 			fprintf(stderr, "usage: fanout-bench persist [--dsn DSN] [--messages N] "
 					"[--naive-messages N] [--channels N] [--producers N] "
 					"[--batch-max N] [--body-bytes N] [--rate N] [--writers N] "
-					"[--sweep] [--json FILE]\n");
+					"[--sweep] [--text] [--json FILE]\n");
 			return 2;
 		}
 	}
@@ -456,7 +496,7 @@ int bench_persist(int argc, char **argv)
 		report_stages(&before, wal0, conn);
 	}
 	naive = run_naive(&o, conn);
-	ceiling = bench_copy_ceiling(conn, o.messages, o.channels, o.body_bytes);
+	ceiling = bench_copy_ceiling(conn, o.messages, o.channels, o.body_bytes, o.text);
 	printf("throughput, batched saturated / naive: %.1fx\n", batched / naive);
 	if (ceiling > 0)
 		printf("ceiling: one COPY of %d such rows into a table with the same keys: %.0f "

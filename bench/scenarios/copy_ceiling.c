@@ -27,7 +27,7 @@ static bool ok(PGconn *conn, PGresult *res, ExecStatusType want)
 }
 
 /* Sends rows lines of the messages' shape into the COPY in progress. */
-static bool copy_rows(PGconn *conn, int rows, int channels, int body_bytes)
+static bool copy_rows(PGconn *conn, int rows, int channels, int body_bytes, bool text)
 {
 	char *body = malloc((size_t)body_bytes + 1), *line = malloc((size_t)body_bytes + 160);
 	int64_t *heads = calloc((size_t)channels, sizeof(*heads));
@@ -40,6 +40,9 @@ static bool copy_rows(PGconn *conn, int rows, int channels, int body_bytes)
 	for (int i = 0; good && i < rows; i++) {
 		int ch = i % channels, n;
 
+		if (text)
+			bench_text_body(body, body_bytes, i);
+
 		n = snprintf(line, (size_t)body_bytes + 160,
 			     "%d\t%lld\t%d\tmessage\t%s\tc%d-%d\t2026-12-05 00:00:00+00\n", 1 + ch,
 			     (long long)++heads[ch], 1 + i % 4, body, getpid(), i);
@@ -51,7 +54,7 @@ static bool copy_rows(PGconn *conn, int rows, int channels, int body_bytes)
 	return PQputCopyEnd(conn, good ? NULL : "out of memory") == 1 && good;
 }
 
-double bench_copy_ceiling(struct pg_conn *conn, int rows, int channels, int body_bytes)
+double bench_copy_ceiling(struct pg_conn *conn, int rows, int channels, int body_bytes, bool text)
 {
 	char table[64], sql[512];
 	uint64_t start;
@@ -68,7 +71,7 @@ double bench_copy_ceiling(struct pg_conn *conn, int rows, int channels, int body
 		 table);
 	if (ok(conn, PQexec(conn, "BEGIN"), PGRES_COMMAND_OK) &&
 	    ok(conn, PQexec(conn, sql), PGRES_COPY_IN) &&
-	    copy_rows(conn, rows, channels, body_bytes) &&
+	    copy_rows(conn, rows, channels, body_bytes, text) &&
 	    ok(conn, PQgetResult(conn), PGRES_COMMAND_OK) &&
 	    ok(conn, PQexec(conn, "COMMIT"), PGRES_COMMAND_OK)) {
 		seconds = (double)(time_mono_ns() - start) / 1e9;
