@@ -110,7 +110,7 @@ def test_every_rule_evaluates(prom):
         if rules and all(r.get("lastEvaluation", "").startswith("20") for r in rules):
             break
         time.sleep(0.5)
-    assert len(rules) == len(rule_exprs()) == 14
+    assert len(rules) == len(rule_exprs()) == 15
     bad = [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
     assert not bad, bad
     # a healthy node with its PostgreSQL raises nothing
