@@ -31,14 +31,17 @@
 
 /* One statement: the channels' spans from their heads, their messages'
  * words, the heads moved (never back: another node may index the same
- * channel). Returns each moved head and the rows written. */
+ * channel). Returns each moved head and the rows written. The words of a
+ * body's first 100,000 characters: a tsvector holds at most 1 MB, and a
+ * body of up to 1 MiB of distinct words would exceed it and fail the
+ * round again and again. */
 #define INDEX_SQL                                                                                  \
 	"WITH want AS (SELECT * FROM unnest($1::int8[], $2::int8[]) AS u(channel_id, upto)),"      \
 	" span AS (SELECT w.channel_id, coalesce(h.indexed_seq, 0) AS from_seq,"                   \
 	"  least(w.upto, coalesce(h.indexed_seq, 0) + $3::int8) AS to_seq"                         \
 	"  FROM want w LEFT JOIN search_heads h ON h.channel_id = w.channel_id),"                  \
 	" words AS (INSERT INTO message_search (channel_id, seq, search)"                          \
-	"  SELECT m.channel_id, m.seq, to_tsvector('english'::regconfig, m.body)"                  \
+	"  SELECT m.channel_id, m.seq, to_tsvector('english'::regconfig, left(m.body, 100000))"    \
 	"  FROM span s JOIN messages m ON m.channel_id = s.channel_id"                             \
 	"  AND m.seq > s.from_seq AND m.seq <= s.to_seq"                                           \
 	"  WHERE s.to_seq > s.from_seq AND m.kind = 'message' AND m.deleted_at IS NULL"            \

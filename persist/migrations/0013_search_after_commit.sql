@@ -9,7 +9,8 @@
 -- nothing (another node, or this one at its next start, finds the channel
 -- behind). Edits and deletes still change the index in their own
 -- transaction (the trigger below): a search never finds what a message no
--- longer says. Copies the existing vectors: on a large database this takes
+-- longer says. The words are those of a body's first 100,000 characters
+-- (a tsvector holds at most 1 MB). Copies the existing vectors: on a large database this takes
 -- a while at the first start of this version.
 CREATE TABLE message_search (
     channel_id bigint NOT NULL,
@@ -40,7 +41,8 @@ BEGIN
            AND kind = 'message' AND deleted_at IS NULL;
         IF FOUND THEN
             INSERT INTO message_search (channel_id, seq, search)
-            VALUES (NEW.channel_id, NEW.parent_seq, to_tsvector('english'::regconfig, NEW.body))
+            VALUES (NEW.channel_id, NEW.parent_seq,
+                    to_tsvector('english'::regconfig, left(NEW.body, 100000)))
             ON CONFLICT (channel_id, seq) DO UPDATE SET search = excluded.search;
         END IF;
     ELSIF NEW.kind = 'delete' THEN

@@ -4,7 +4,9 @@
  * index after its commit, every message once and the channel's head with
  * it; a channel thousands of messages behind is caught up in rounds; the
  * sweep finds a channel nobody noted; an edit or a delete that comes before
- * the indexer leaves the index saying what the message says now.
+ * the indexer leaves the index saying what the message says now; a body of
+ * a megabyte of distinct words (more than a tsvector holds) does not stop
+ * the indexer.
  *
  * Needs FANOUT_TEST_PG_DSN; missing it is a failure, not a skip. */
 #include <setjmp.h>
@@ -158,6 +160,31 @@ static void test_edits_and_deletes_before_the_indexer(void **state)
 	search_indexer_destroy(ix, 1000);
 }
 
+static void test_a_body_too_big_for_a_vector_does_not_stop_it(void **state)
+{
+	struct search_indexer *ix = search_indexer_create(dsn, false, 200, 0);
+	int64_t ch = new_channel("ixbig");
+
+	(void)state;
+	assert_non_null(ix);
+	/* 30,000 distinct 32-letter words: over a megabyte of lexemes. */
+	PQclear(sql("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, body,"
+		    " created_at) SELECT %lld, 1, 1, 'big', string_agg(md5(g::text), ' '), now()"
+		    " FROM generate_series(1, 30000) g",
+		    (long long)ch));
+	insert_messages(ch, 2, 3, "narwhal");
+	search_indexer_note(ix, ch, 3);
+	assert_int_equal(search_indexer_flush(ix, 10000), 0);
+	assert_int_equal(head(ch), 3);
+	assert_int_equal(indexed_rows(ch, "narwhal"), 2);
+	/* The big one is found by a word from its start. */
+	assert_int_equal(sql_long("SELECT count(*) FROM message_search WHERE channel_id = %lld"
+				  " AND seq = 1 AND search @@ to_tsquery('simple', md5('1'))",
+				  (long long)ch),
+			 1);
+	search_indexer_destroy(ix, 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +192,7 @@ int main(void)
 	    cmocka_unit_test(test_a_channel_far_behind_is_caught_up_in_rounds),
 	    cmocka_unit_test(test_the_sweep_finds_a_channel_nobody_noted),
 	    cmocka_unit_test(test_edits_and_deletes_before_the_indexer),
+	    cmocka_unit_test(test_a_body_too_big_for_a_vector_does_not_stop_it),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, fixture_teardown);
