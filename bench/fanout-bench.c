@@ -100,7 +100,7 @@ static void on_commit(void *arg, enum persist_outcome outcome, int error,
 }
 
 /* body_bytes of made-up words for message i (--text): two to four
- * syllables each from 70, so about 300,000 words, about 15 in 100 bytes:
+ * syllables each of 70, so some 24 million words, about 14 in 100 bytes:
  * each message gives the search index a dozen lexemes of its own, as real
  * text does, where 'bbb...' gives one shared by all. */
 void bench_text_body(char *body, int bytes, int i)

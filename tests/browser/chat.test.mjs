@@ -334,6 +334,14 @@ test("search finds a message in my channels and opens it in context", async () =
     const made = await api("POST", "/api/v1/channels", { name, kind: "private" });
     await api("POST", `/api/v1/channels/${made.body.channel.id}/messages`, { text: `hank's ${needle}` });
   }, [`hankpriv-${suffix}`, needle]);
+  // words are indexed a moment after the commit (docs/api.md): wait for them
+  await g.evaluate(async (needle) => {
+    for (let i = 0; i < 500; i++) {
+      const r = await api("GET", `/api/v1/search?q=${needle}`);
+      if (r.body && r.body.results && r.body.results.length >= 2) return;
+      await new Promise((ok) => setTimeout(ok, 20));
+    }
+  }, needle);
   // gina searches from the sidebar: her two hits, the word marked; not hank's
   await g.fill("#search-q", needle);
   await g.press("#search-q", "Enter");
