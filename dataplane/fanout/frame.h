@@ -70,4 +70,11 @@ static inline struct frame *frame_ref(struct frame *f)
 	return f;
 }
 
+/* n more references in one atomic add: a worker handing a frame to n
+ * sessions. */
+static inline void frame_ref_n(struct frame *f, unsigned n)
+{
+	atomic_fetch_add_explicit(&f->refs, n, memory_order_relaxed);
+}
+
 void frame_unref(struct frame *f);
