@@ -9,6 +9,7 @@
 #include "indexer.h"
 
 #include "alloc.h"
+#include "buf.h"
 #include "clock.h"
 #include "err.h"
 #include "log.h"
@@ -92,6 +93,7 @@ struct search_indexer {
 	/* The thread's own. */
 	PGconn *conn;
 	struct notes work;
+	struct buf params[2]; /* the channels and seqs of a statement */
 	uint64_t next_sweep_ns;
 };
 
@@ -191,33 +193,43 @@ static int ix_connect(struct search_indexer *ix)
 	return 0;
 }
 
-/* v[0..n)'s channels (or seqs) as a PostgreSQL array literal, malloc'd. */
-static char *int8_array(const struct note *v, size_t n, bool seqs)
+/* v[0..n)'s channels and seqs as two binary int8[] parameters. 0, or
+ * -ENOMEM. */
+static int note_arrays(struct search_indexer *ix, const struct note *v, size_t n)
 {
-	char *s = malloc(n * 21 + 3), *p = s;
+	struct pg_array ids, upto;
 
-	if (s == NULL)
-		return NULL;
-	*p++ = '{';
+	buf_reset(&ix->params[0]);
+	buf_reset(&ix->params[1]);
+	if (pg_array_begin(&ids, &ix->params[0], PG_OID_INT8) < 0 ||
+	    pg_array_begin(&upto, &ix->params[1], PG_OID_INT8) < 0)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
-		p +=
-		    sprintf(p, "%s%lld", i ? "," : "", (long long)(seqs ? v[i].seq : v[i].channel));
-	*p++ = '}';
-	*p = '\0';
-	return s;
+		if (pg_array_add_int8(&ids, v[i].channel) < 0 ||
+		    pg_array_add_int8(&upto, v[i].seq) < 0)
+			return -ENOMEM;
+	pg_array_end(&ids);
+	pg_array_end(&upto);
+	return 0;
 }
 
 /* Indexes v[0..n) (sorted, one note per channel) in one statement; notes
  * again a channel whose head stopped short. 0, or -EIO. */
 static int index_some(struct search_indexer *ix, const struct note *v, size_t n, int *again)
 {
-	char *ids = int8_array(v, n, false), *upto = int8_array(v, n, true);
-	const char *params[3] = {ids, upto, STRINGIFY(INDEX_ROWS_MAX)};
+	static const Oid types[3] = {PG_OID_INT8_ARRAY, PG_OID_INT8_ARRAY, 0};
+	const char *params[3] = {NULL, NULL, STRINGIFY(INDEX_ROWS_MAX)};
+	int lengths[3] = {0, 0, 0}, formats[3] = {1, 1, 0};
 	PGresult *res = NULL;
 	int rc = -EIO;
 
-	if (ids && upto)
-		res = PQexecParams(ix->conn, INDEX_SQL, 3, NULL, params, NULL, NULL, 1);
+	if (note_arrays(ix, v, n) == 0) {
+		for (int i = 0; i < 2; i++) {
+			params[i] = ix->params[i].data;
+			lengths[i] = (int)ix->params[i].len;
+		}
+		res = PQexecParams(ix->conn, INDEX_SQL, 3, types, params, lengths, formats, 1);
+	}
 	if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
 		rc = 0;
 		if (PQntuples(res) > 0)
@@ -236,8 +248,6 @@ static int index_some(struct search_indexer *ix, const struct note *v, size_t n,
 		LOG(WARN, "cannot index messages for search: %s", PQresultErrorMessage(res));
 	}
 	PQclear(res);
-	free(ids);
-	free(upto);
 	return rc;
 }
 
@@ -371,6 +381,8 @@ static void indexer_free(struct search_indexer *ix)
 		PQfinish(ix->conn);
 	free(ix->pending.v);
 	free(ix->work.v);
+	buf_free(&ix->params[0]);
+	buf_free(&ix->params[1]);
 	free(ix->dsn);
 	pthread_mutex_destroy(&ix->lock);
 	pthread_cond_destroy(&ix->wake);
