@@ -24,24 +24,39 @@
 #include <unistd.h>
 
 #define APPEND_STMT "fanout_append"
+/* Every channel of a batch in one statement: each channel's head moved
+ * from what the writer expects to its last new seq, fenced by that head and
+ * the owner epoch the writer holds; the rows of the channels whose head
+ * moved are inserted, the others' left out. Returns the channels that
+ * moved: a channel missing is one another writer moved (the fence). One
+ * statement, not one per channel: on many small channels a batch is a
+ * thousand channels of a row or two, and a statement's own cost is then
+ * most of the batch (docs/benchmarks.md). */
 #define APPEND_SQL                                                                                 \
 	"WITH head AS ("                                                                           \
-	" UPDATE channels SET last_seq = $2 + cardinality($3::int8[])"                             \
-	" WHERE id = $1 AND last_seq = $2 AND owner_epoch = $9 RETURNING id)"                      \
-	" INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"            \
+	" UPDATE channels c SET last_seq = g.upto"                                                 \
+	" FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[]) AS g(id, old, upto, epoch)"  \
+	" WHERE c.id = g.id AND c.last_seq = g.old AND c.owner_epoch = g.epoch"                    \
+	" RETURNING c.id, c.owner_epoch),"                                                         \
+	" rows AS (INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"   \
 	" parent_seq, created_at, owner_epoch)"                                                    \
-	" SELECT head.id, $2 + m.ord, m.author, m.cmid, m.kind, m.body, m.parent,"                 \
-	" timestamptz 'epoch' + $8::int8 * interval '1 microsecond', $9"                           \
-	" FROM head, unnest($3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[])"           \
-	" WITH ORDINALITY AS m(author, cmid, kind, body, parent, ord)"
+	" SELECT m.channel, m.seq, m.author, m.cmid, m.kind, m.body, m.parent,"                    \
+	" timestamptz 'epoch' + $12::int8 * interval '1 microsecond', head.owner_epoch"            \
+	" FROM unnest($5::int8[], $6::int8[], $7::int8[], $8::text[], $9::text[], $10::text[],"    \
+	" $11::int8[]) AS m(channel, seq, author, cmid, kind, body, parent)"                       \
+	" JOIN head ON head.id = m.channel RETURNING 1)"                                           \
+	" SELECT id FROM head"
+#define APPEND_PARAMS 12
+#define APPEND_ARRAYS 11
 
 /* Connection */
 
 int batch_connect(struct writer_lane *w)
 {
-	static const Oid types[9] = {PG_OID_INT8,	PG_OID_INT8,	   PG_OID_INT8_ARRAY,
-				     PG_OID_TEXT_ARRAY, PG_OID_TEXT_ARRAY, PG_OID_TEXT_ARRAY,
-				     PG_OID_INT8_ARRAY, PG_OID_INT8,	   PG_OID_INT8};
+	static const Oid types[APPEND_PARAMS] = {
+	    PG_OID_INT8_ARRAY, PG_OID_INT8_ARRAY, PG_OID_INT8_ARRAY, PG_OID_INT8_ARRAY,
+	    PG_OID_INT8_ARRAY, PG_OID_INT8_ARRAY, PG_OID_INT8_ARRAY, PG_OID_TEXT_ARRAY,
+	    PG_OID_TEXT_ARRAY, PG_OID_TEXT_ARRAY, PG_OID_INT8_ARRAY, PG_OID_INT8};
 	PGresult *res;
 
 	while (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK) {
@@ -54,7 +69,7 @@ int batch_connect(struct writer_lane *w)
 					   w->cfg.reconnect_max_ms, &w->abandon, w->name);
 		if (w->conn == NULL)
 			return -ECANCELED;
-		res = PQprepare(w->conn, APPEND_STMT, APPEND_SQL, 9, types);
+		res = PQprepare(w->conn, APPEND_STMT, APPEND_SQL, APPEND_PARAMS, types);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			LOG(ERR, "%s: cannot prepare append statement: %s", w->name,
 			    PQresultErrorMessage(res));
@@ -220,60 +235,65 @@ static int order_by_channel(const void *a, const void *b, void *arg)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int send_append(struct writer_lane *w, struct batch *b, int from, int to, int64_t created_at)
+/* Adds group [from, to) of order[] to the append's arrays: the channel's
+ * head, fence and epoch, then its rows. 0 or -ENOMEM. */
+static int add_group(struct writer_lane *w, struct batch *b, int from, int to, struct pg_array *a)
 {
 	const struct seq_item *first = &b->items[w->order[from]];
-	struct pg_array authors, ids, kinds, bodies, parents;
-	const char *values[9];
-	int lengths[9], formats[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-	char channel[8], old[8], ts[8], epoch[8];
-	uint64_t v;
+	int rc = pg_array_add_int8(&a[0], first->channel);
 
-	for (int i = 0; i < 5; i++)
-		buf_reset(&w->params[i]);
-	if (pg_array_begin(&authors, &w->params[0], PG_OID_INT8) ||
-	    pg_array_begin(&ids, &w->params[1], PG_OID_TEXT) ||
-	    pg_array_begin(&kinds, &w->params[2], PG_OID_TEXT) ||
-	    pg_array_begin(&bodies, &w->params[3], PG_OID_TEXT) ||
-	    pg_array_begin(&parents, &w->params[4], PG_OID_INT8))
-		return -ENOMEM;
-	for (int k = from; k < to; k++) {
+	rc = rc ?: pg_array_add_int8(&a[1], first->seq - 1); /* the head the fence expects */
+	rc = rc ?: pg_array_add_int8(&a[2], b->items[w->order[to - 1]].seq);
+	rc = rc ?: pg_array_add_int8(&a[3], seqtab_epoch(w->seq, first->channel));
+	for (int k = from; k < to && rc == 0; k++) {
 		const struct persist_message *m = &b->reqs[w->order[k]]->msg;
-		int rc = pg_array_add_int8(&authors, m->author_id);
 
-		rc = rc ?: pg_array_add_text(&ids, m->client_msg_id, strlen(m->client_msg_id));
-		rc = rc ?: pg_array_add_text(&kinds, m->kind, strlen(m->kind));
-		rc = rc ?: pg_array_add_text(&bodies, m->body, m->body_len);
+		rc = pg_array_add_int8(&a[4], first->channel);
+		rc = rc ?: pg_array_add_int8(&a[5], b->items[w->order[k]].seq);
+		rc = rc ?: pg_array_add_int8(&a[6], m->author_id);
+		rc = rc ?: pg_array_add_text(&a[7], m->client_msg_id, strlen(m->client_msg_id));
+		rc = rc ?: pg_array_add_text(&a[8], m->kind, strlen(m->kind));
+		rc = rc ?: pg_array_add_text(&a[9], m->body, m->body_len);
 		rc = rc
-			 ?: (m->parent_seq ? pg_array_add_int8(&parents, m->parent_seq)
-					   : pg_array_add_null(&parents));
-		if (rc < 0)
-			return rc;
+			 ?: (m->parent_seq ? pg_array_add_int8(&a[10], m->parent_seq)
+					   : pg_array_add_null(&a[10]));
 	}
-	pg_array_end(&authors);
-	pg_array_end(&ids);
-	pg_array_end(&kinds);
-	pg_array_end(&bodies);
-	pg_array_end(&parents);
+	return rc;
+}
 
-	v = htobe64((uint64_t)first->channel);
-	memcpy(channel, &v, 8);
-	v = htobe64((uint64_t)(first->seq - 1)); /* the head the fence expects */
-	memcpy(old, &v, 8);
-	v = htobe64((uint64_t)created_at);
-	memcpy(ts, &v, 8);
-	v = htobe64((uint64_t)seqtab_epoch(w->seq, first->channel)); /* the claim it holds */
-	memcpy(epoch, &v, 8);
-	values[0] = channel;
-	values[1] = old;
-	values[7] = ts;
-	values[8] = epoch;
-	lengths[0] = lengths[1] = lengths[7] = lengths[8] = 8;
-	for (int i = 0; i < 5; i++) {
-		values[2 + i] = w->params[i].data;
-		lengths[2 + i] = (int)w->params[i].len;
+/* Sends the batch's one append statement (APPEND_SQL) for its ngroups
+ * channel groups. 0, -ENOMEM or -EIO. */
+static int send_append(struct writer_lane *w, struct batch *b, const int *groups, int ngroups,
+		       int64_t created_at)
+{
+	static const uint32_t elem[APPEND_ARRAYS] = {
+	    PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8,
+	    PG_OID_INT8, PG_OID_TEXT, PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT8};
+	struct pg_array a[APPEND_ARRAYS];
+	const char *values[APPEND_PARAMS];
+	int lengths[APPEND_PARAMS], formats[APPEND_PARAMS];
+	uint64_t ts = htobe64((uint64_t)created_at);
+
+	for (int i = 0; i < APPEND_ARRAYS; i++) {
+		buf_reset(&w->params[i]);
+		if (pg_array_begin(&a[i], &w->params[i], elem[i]) < 0)
+			return -ENOMEM;
 	}
-	return PQsendQueryPrepared(w->conn, APPEND_STMT, 9, values, lengths, formats, 0) ? 0 : -EIO;
+	for (int g = 0; g < ngroups; g++)
+		if (add_group(w, b, groups[g], groups[g + 1], a) < 0)
+			return -ENOMEM;
+	for (int i = 0; i < APPEND_ARRAYS; i++) {
+		pg_array_end(&a[i]);
+		values[i] = w->params[i].data;
+		lengths[i] = (int)w->params[i].len;
+		formats[i] = 1;
+	}
+	values[APPEND_ARRAYS] = (const char *)&ts;
+	lengths[APPEND_ARRAYS] = 8;
+	formats[APPEND_ARRAYS] = 1;
+	return PQsendQueryPrepared(w->conn, APPEND_STMT, APPEND_PARAMS, values, lengths, formats, 1)
+		   ? 0
+		   : -EIO;
 }
 
 /* Reads one command's result; returns its status and keeps the first result
@@ -295,6 +315,36 @@ static ExecStatusType read_one(PGconn *conn, PGresult **keep)
 		while ((next = PQgetResult(conn)) != NULL)
 			PQclear(next);
 	return st;
+}
+
+/* The groups whose channel the append's result (the channels whose head
+ * moved) does not name: another writer moved the head, and this lane steps
+ * down for the channel; its requests fail -ESTALE. */
+static void append_fenced(struct writer_lane *w, struct batch *b, const PGresult *res,
+			  const int *groups, int ngroups)
+{
+	int rows = PQntuples(res), r = 0;
+
+	if (rows == ngroups)
+		return;
+	for (int g = 0; g < ngroups; g++) {
+		int64_t channel = b->items[w->order[groups[g]]].channel;
+
+		for (r = 0; r < rows && pg_get_int8(res, r, 0) != channel; r++)
+			;
+		if (r < rows)
+			continue;
+		LOG(ERR,
+		    "writer: fence failed on channel %ld: its head is no longer %ld, another "
+		    "writer moved it; stepping down for this channel",
+		    (long)channel, (long)(b->items[w->order[groups[g]]].seq - 1));
+		metric_add(&m_fence_failures, 1);
+		seqtab_forget(w->seq, channel);
+		for (int k = groups[g]; k < groups[g + 1]; k++) {
+			b->items[w->order[k]].state = SEQ_DONE;
+			b->settled[w->order[k]] = (struct settle){PERSIST_FAILED, -ESTALE, true};
+		}
+	}
 }
 
 /* Sends the planned batch and reads its results. On EXEC_OK, fenced[] groups
@@ -328,9 +378,8 @@ enum exec_result batch_execute(struct writer_lane *w, struct batch *b, int nnew)
 		return EXEC_CONN;
 	if (!PQsendQueryParams(w->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
 		goto conn;
-	for (int g = 0; g < ngroups; g++)
-		if (send_append(w, b, groups[g], groups[g + 1], created_at) < 0)
-			goto conn;
+	if (send_append(w, b, groups, ngroups, created_at) < 0)
+		goto conn;
 	if (!PQsendQueryParams(w->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
 	    !PQpipelineSync(w->conn) || pg_flush(w->conn) < 0)
 		goto conn;
@@ -339,36 +388,13 @@ enum exec_result batch_execute(struct writer_lane *w, struct batch *b, int nnew)
 		goto failed;
 	PQclear(error);
 	error = NULL;
-	for (int g = 0; g < ngroups; g++) {
-		PGresult *res = NULL;
-		long inserted;
-
-		if (read_one(w->conn, &res) != PGRES_COMMAND_OK) {
-			error = res;
-			for (g++; g < ngroups; g++)
-				read_one(w->conn, NULL);
-			read_one(w->conn, NULL); /* COMMIT, skipped */
-			goto failed_read;
-		}
-		inserted = strtol(PQcmdTuples(res), NULL, 10);
-		PQclear(res);
-		if (inserted != groups[g + 1] - groups[g]) {
-			int64_t channel = b->items[w->order[groups[g]]].channel;
-
-			LOG(ERR,
-			    "writer: fence failed on channel %ld: its head is no longer %ld, "
-			    "another "
-			    "writer moved it; stepping down for this channel",
-			    (long)channel, (long)(b->items[w->order[groups[g]]].seq - 1));
-			metric_add(&m_fence_failures, 1);
-			seqtab_forget(w->seq, channel);
-			for (k = groups[g]; k < groups[g + 1]; k++) {
-				b->items[w->order[k]].state = SEQ_DONE;
-				b->settled[w->order[k]] =
-				    (struct settle){PERSIST_FAILED, -ESTALE, true};
-			}
-		}
+	if (read_one(w->conn, &error) != PGRES_TUPLES_OK) {
+		read_one(w->conn, NULL); /* COMMIT, skipped */
+		goto failed_read;
 	}
+	append_fenced(w, b, error, groups, ngroups);
+	PQclear(error);
+	error = NULL;
 	if (read_one(w->conn, &error) != PGRES_COMMAND_OK ||
 	    strcmp(PQcmdStatus(error), "COMMIT") != 0)
 		goto failed_read; /* COMMIT failed: nothing of the batch is durable */
@@ -380,9 +406,9 @@ enum exec_result batch_execute(struct writer_lane *w, struct batch *b, int nnew)
 	goto out;
 
 failed:
-	/* BEGIN failed: everything after it was skipped. */
-	for (int g = 0; g <= ngroups; g++)
-		read_one(w->conn, NULL);
+	/* BEGIN failed: the append and COMMIT after it were skipped. */
+	read_one(w->conn, NULL);
+	read_one(w->conn, NULL);
 	goto failed_read;
 failed_read:
 	read_one(w->conn, NULL); /* the sync marker */

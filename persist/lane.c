@@ -12,16 +12,16 @@
  * A batch is one transaction sent as one pipeline, one round trip:
  *
  *     BEGIN
- *     append(channel A, old head, arrays of A's messages)   -- one per channel
- *     append(channel B, ...)
+ *     append(each channel's old head and new head, arrays of the messages)
  *     COMMIT
  *
  * where append is the prepared statement APPEND_SQL (batch.c): a data-modifying
- * CTE that advances channels.last_seq from old to old+n only if it still is
- * old (the fence), and inserts the n rows only if that UPDATE matched. A
- * channel whose head moved under us therefore inserts nothing ("INSERT 0 0")
- * while the other channels of the batch commit: the fenced channel's requests
- * fail with -ESTALE and its head is forgotten.
+ * CTE that advances each channel's channels.last_seq from old to old+n only if
+ * it still is old (the fence), inserts the rows of the channels whose UPDATE
+ * matched, and returns those channels. A channel whose head moved under us
+ * therefore inserts nothing and is missing from the result, while the other
+ * channels of the batch commit: the fenced channel's requests fail with
+ * -ESTALE and its head is forgotten.
  *
  * Duplicates. seqtab catches retries of recent ids and repeats within a batch.
  * An older id hits the unique key (23505) and aborts the transaction; then,
@@ -351,7 +351,7 @@ static void *writer_main(void *arg)
 static void writer_free(struct writer_lane *w)
 {
 	seqtab_destroy(w->seq);
-	for (int i = 0; i < 5; i++)
+	for (size_t i = 0; i < sizeof(w->params) / sizeof(w->params[0]); i++)
 		buf_free(&w->params[i]);
 	free(w->reqs);
 	free(w->items);

@@ -84,7 +84,7 @@ struct writer_lane {
 	struct settle *found;
 	int64_t *found_seq, *heads;
 	bool *head_set;
-	struct buf params[5];
+	struct buf params[11]; /* the append's arrays (batch.c) */
 	bool ever_connected;
 };
 
