@@ -36,9 +36,25 @@ void tx_flush(struct dworker *w)
  * time when the pool cannot give a burst. */
 struct rte_mbuf *tx_mbuf(struct dworker *w)
 {
-	if (w->nspare == 0 && rte_pktmbuf_alloc_bulk(w->d->pool, w->spare, BURST) == 0)
+	struct rte_mbuf *m;
+
+	if (w->nspare == 0 && rte_mempool_get_bulk(w->d->pool, (void **)w->spare, BURST) == 0)
 		w->nspare = BURST;
-	return w->nspare ? w->spare[--w->nspare] : rte_pktmbuf_alloc(w->d->pool);
+	if (w->nspare == 0)
+		return rte_pktmbuf_alloc(w->d->pool);
+	/* A free mbuf of this (direct) pool already has one segment, no next
+	 * and one reference (rte_mbuf_raw_free's contract): only the fields of
+	 * its first line are set, as rte_pktmbuf_reset would. */
+	m = w->spare[--w->nspare];
+	m->data_off = (uint16_t)RTE_MIN((uint16_t)RTE_PKTMBUF_HEADROOM, m->buf_len);
+	m->pkt_len = 0;
+	m->data_len = 0;
+	m->ol_flags = 0;
+	m->packet_type = 0;
+	m->vlan_tci = 0;
+	m->vlan_tci_outer = 0;
+	m->port = RTE_MBUF_PORT_INVALID;
+	return m;
 }
 
 void tx_spares_free(struct dworker *w)
@@ -66,7 +82,15 @@ struct walk {
  * holds its own data and has room, else into new ones chained after it. */
 static bool append_copy(struct walk *k, const uint8_t *data, uint32_t len)
 {
-	struct rte_mbuf *last = rte_pktmbuf_lastseg(k->head);
+	struct rte_mbuf *last = k->head;
+
+	if (last->nb_segs == 1 && len <= rte_pktmbuf_tailroom(last)) { /* the usual case */
+		memcpy(rte_pktmbuf_mtod_offset(last, uint8_t *, last->data_len), data, len);
+		last->data_len = (uint16_t)(last->data_len + len);
+		last->pkt_len += len;
+		return true;
+	}
+	last = rte_pktmbuf_lastseg(k->head);
 
 	while (len) {
 		uint16_t n;
@@ -188,7 +212,9 @@ void tx_segment(void *ctx, const struct tcp_out *o)
 		w->no_mbuf++;
 		return;
 	}
-	p = (uint8_t *)rte_pktmbuf_append(k.head, (uint16_t)hlen);
+	p = rte_pktmbuf_mtod(k.head, uint8_t *); /* a fresh mbuf: room for the headers */
+	k.head->data_len = (uint16_t)hlen;
+	k.head->pkt_len = (uint32_t)hlen;
 	tcp_out_header(o, p + NET_ETH_HLEN + NET_IP_HLEN, &hsum);
 	tcp_out_walk(o, add_piece, &k);
 	if (k.failed) {
@@ -199,6 +225,7 @@ void tx_segment(void *ctx, const struct tcp_out *o)
 	if (w->d->tx_csum) {
 		net_tcp_checksum_offload(p + NET_ETH_HLEN + NET_IP_HLEN, o->t.laddr, o->t.raddr,
 					 hlen - NET_ETH_HLEN - NET_IP_HLEN + o->len);
+		k.head->tx_offload = 0; /* not set by tx_mbuf */
 		k.head->l2_len = NET_ETH_HLEN;
 		k.head->l3_len = NET_IP_HLEN;
 		k.head->l4_len = (uint8_t)(hlen - NET_ETH_HLEN - NET_IP_HLEN);
