@@ -82,15 +82,8 @@ struct walk {
  * holds its own data and has room, else into new ones chained after it. */
 static bool append_copy(struct walk *k, const uint8_t *data, uint32_t len)
 {
-	struct rte_mbuf *last = k->head;
-
-	if (last->nb_segs == 1 && len <= rte_pktmbuf_tailroom(last)) { /* the usual case */
-		memcpy(rte_pktmbuf_mtod_offset(last, uint8_t *, last->data_len), data, len);
-		last->data_len = (uint16_t)(last->data_len + len);
-		last->pkt_len += len;
-		return true;
-	}
-	last = rte_pktmbuf_lastseg(k->head);
+	/* one mbuf, the usual case: no walk to its end through next */
+	struct rte_mbuf *last = k->head->nb_segs == 1 ? k->head : rte_pktmbuf_lastseg(k->head);
 
 	while (len) {
 		uint16_t n;
