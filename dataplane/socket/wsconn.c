@@ -116,7 +116,9 @@ static void pause_rx(void *ctx, bool off)
 	conn_update_events(c);
 }
 
-void ws_pull(struct sconn *c)
+/* Moves the session's frames to the output until it reaches the high-water
+ * mark; true when that mark stopped it with frames still queued. */
+static bool pull_some(struct sconn *c)
 {
 	struct ws_conn *ws = c->ws;
 	struct frame *fr[PEEK_MAX];
@@ -131,16 +133,30 @@ void ws_pull(struct sconn *c)
 			int code = session_close_code(ws->s, &why);
 			if (code)
 				send_close(c, code, why);
-			break;
+			return false;
 		}
 		for (k = 0; k < n; k++) {
 			if (send_frame(c, WS_TEXT, frame_payload(fr[k]), fr[k]->len) < 0)
-				return; /* closed */
+				return false; /* closed */
 			bytes += fr[k]->len;
 		}
 		session_sent_many(ws->s, n);
 		metric_add(&m_frames_out, (uint64_t)n);
 		metric_add(&m_bytes_out, bytes);
+	}
+	return c->mode == CONN_WS && ws->s && !ws->close_sent;
+}
+
+void ws_pull(struct sconn *c)
+{
+	/* A flush that empties an output which had stopped the pull leaves
+	 * nothing to ask for EPOLLOUT, and nothing else wakes a session
+	 * whose frames wait (a close behind a backlog, a replay's last
+	 * page): pull again while the flush keeps making room. */
+	while (pull_some(c)) {
+		conn_flush(c);
+		if (c->mode == CONN_DEAD || c->out.len - c->out_off >= OUT_HIGH_WATER)
+			return;
 	}
 	if (c->mode != CONN_DEAD)
 		conn_flush(c);

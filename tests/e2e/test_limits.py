@@ -24,33 +24,62 @@ def new_channel(server, owner):
     return body["channel"]["id"]
 
 
+def stall_report(server, highest, nseqs, nlagged):
+    """What a stalled replay looked like, for the failure message: whether
+    pages were still being read (a spin) or not (a fetch never answered)."""
+    pages = [server.metric("fanout_history_pages_total")]
+    time.sleep(1)
+    pages.append(server.metric("fanout_history_pages_total"))
+    with open(server.log.name) as f:
+        tail = f.read()[-3000:]
+    return (f"replay stalled after seq {highest} ({nseqs} messages, {nlagged} lagged notices); "
+            f"history pages read {pages[0]:.0f} then {pages[1]:.0f} a second later; "
+            f"lagged_total {server.metric('fanout_lagged_total'):.0f}; server log tail:\n{tail}")
+
+
+async def slow_reader(server):
+    """A new channel and a member of it whose client has a tiny receive
+    buffer, subscribes, then stops reading: the server's output and send
+    queue back up behind it. (the channel's owner, the channel, the client)"""
+    owner = unique()
+    chan = new_channel(server, owner)
+    user = unique("slow")
+    assert server.http("POST", f"/api/v1/channels/{chan}/join", user=user)[0] == 200
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    ws = await websockets.connect(f"{server.ws_url}?token={token(user)}", sock=sock,
+                                  ping_interval=None, max_queue=1, max_size=2**24)
+    slow = Client(ws)
+    slow.hello = await slow.expect("hello")
+    await slow.subscribe(chan)
+    return owner, chan, slow
+
+
+async def flood(server, owner, chan, total):
+    """total messages of 3 KB published to chan, every one acknowledged in
+    order; the publisher's client."""
+    pub = await Client.connect(server, owner)
+    body = "x" * 3000
+    for i in range(total):
+        await pub.send({"type": "publish", "req": f"p{i}", "channel": chan, "text": f"{i} {body}",
+                        "client_msg_id": f"m{i}"})
+    acks = [await pub.next(lambda f: f.get("type") == "ack", 30) for _ in range(total)]
+    assert sorted(a["seq"] for a in acks) == list(range(1, total + 1))
+    return pub
+
+
 def test_slow_consumer_lags_and_loses_nothing():
-    server = Server(send_queue_bytes=65536, publish_rate=1000000, publish_burst=1000000)
+    # The slow client sends nothing while it does not read: a heartbeat
+    # longer than the run keeps a slow machine from closing it (4000).
+    server = Server(send_queue_bytes=65536, publish_rate=1000000, publish_burst=1000000,
+                    heartbeat_ms=300000)
     try:
         async def go():
-            owner = unique()
-            chan = new_channel(server, owner)
-            slow_user = unique("slow")
-            assert server.http("POST", f"/api/v1/channels/{chan}/join", user=slow_user)[0] == 200
-            # A tiny receive buffer and a client that stops reading: the
-            # server's send queue backs up past its 64 KiB cap.
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.connect(("127.0.0.1", server.port))
-            ws = await websockets.connect(f"{server.ws_url}?token={token(slow_user)}", sock=sock,
-                                          ping_interval=None, max_queue=1, max_size=2**24)
-            slow = Client(ws)
-            slow.hello = await slow.expect("hello")
-            await slow.subscribe(chan)
+            owner, chan, slow = await slow_reader(server)
             lagged_before = server.metric("fanout_lagged_total")
-
-            pub = await Client.connect(server, owner)
-            total, body = 4000, "x" * 3000
-            for i in range(total):
-                await pub.send({"type": "publish", "req": f"p{i}", "channel": chan, "text": f"{i} {body}",
-                                "client_msg_id": f"m{i}"})
-            acks = [await pub.next(lambda f: f.get("type") == "ack", 30) for _ in range(total)]
-            assert sorted(a["seq"] for a in acks) == list(range(1, total + 1))
+            total = 4000
+            pub = await flood(server, owner, chan, total)
             deadline = time.time() + 20
             while server.metric("fanout_lagged_total") == lagged_before and time.time() < deadline:
                 await asyncio.sleep(0.1)
@@ -59,7 +88,10 @@ def test_slow_consumer_lags_and_loses_nothing():
             # Now read everything: a lagged notice, then every seq in order.
             highest, seqs, lagged = 0, [], []
             while highest < total:
-                f = await slow.next(lambda f: f.get("type") in ("message", "lagged"), 30)
+                try:
+                    f = await slow.next(lambda f: f.get("type") in ("message", "lagged"), 30)
+                except TimeoutError:
+                    raise AssertionError(stall_report(server, highest, len(seqs), len(lagged)))
                 if f["type"] == "lagged":
                     lagged.append(f)
                     continue
@@ -69,6 +101,29 @@ def test_slow_consumer_lags_and_loses_nothing():
             assert lagged and lagged[0]["channels"][0]["channel"] == chan
             assert set(seqs) == set(range(1, total + 1))
             await slow.close(); await pub.close()
+        run(go())
+    finally:
+        assert server.stop() == 0
+
+
+def test_a_close_behind_a_full_output_still_reaches_the_client():
+    # A heartbeat close (4000) decided while the session's frames wait behind
+    # an output past its high-water mark: once the client reads, the frames
+    # and then the close frame follow. Before the fix the flush that emptied
+    # the output left the rest queued with nothing to pull it, and the
+    # connection hung open, silent (most runs).
+    server = Server(heartbeat_ms=1000, send_queue_bytes=65536, publish_rate=1000000,
+                    publish_burst=1000000)
+    try:
+        async def go():
+            owner, chan, slow = await slow_reader(server)
+            await flood(server, owner, chan, 2500)
+            await asyncio.sleep(3.5)  # past twice heartbeat_ms and the once-a-second check
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as e:
+                await slow.expect("never", timeout=20)
+            assert e.value.rcvd is not None and e.value.rcvd.code == 4000
+            seqs = [f["seq"] for f in slow.frames if f.get("type") == "message"]
+            assert seqs and seqs == sorted(set(seqs)), seqs[:20]
         run(go())
     finally:
         assert server.stop() == 0
