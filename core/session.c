@@ -8,8 +8,9 @@
  * and dropped; one beyond is a gap, and the subscription goes back to
  * PostgreSQL (catching_up) for the missing range while live frames are held.
  * Catch-up reads pages of history after last_seq and queues them; when the
- * last page is in, held frames above last_seq follow and the subscription is
- * live again. The same mechanism serves a resume (subscribe with since), a
+ * last page is in, held frames above last_seq follow (those the queue takes;
+ * the rest wait for the next page) and the subscription is live again. The
+ * same mechanism serves a resume (subscribe with since), a
  * lost inbox frame, and a slow consumer:
  *
  * The send queue is capped in bytes. A durable frame that does not fit drops
@@ -469,8 +470,16 @@ void session_catch_up_all(struct session *s)
 	session_fetch_more(s);
 }
 
+/* Keeps held frames from index i on (those before it are gone). */
+static void keep_held_from(struct sub *sub, int i)
+{
+	memmove(sub->held, sub->held + i, (size_t)(sub->nheld - i) * sizeof(*sub->held));
+	sub->nheld -= i;
+}
+
 static void release_held(struct session *s, struct sub *sub)
 {
+	size_t cap = edge_limits(s->w->e).send_queue_bytes;
 	int i = 0;
 
 	/* Held frames are in seq order; those already replayed are dropped. */
@@ -480,14 +489,20 @@ static void release_held(struct session *s, struct sub *sub)
 	}
 	if (i < sub->nheld && sub->held[i]->seq != sub->last_seq + 1) {
 		/* Still a gap: more was committed than the held frames cover. */
-		memmove(sub->held, sub->held + i, (size_t)(sub->nheld - i) * sizeof(*sub->held));
-		sub->nheld -= i;
+		keep_held_from(sub, i);
 		return;
 	}
-	for (; i < sub->nheld; i++) {
+	/* Queued while they fit, as a page is: one that would overfill the
+	 * queue would lag it and drop what was just replayed. The rest stay
+	 * held, still catching up, until the queue drains. */
+	for (; i < sub->nheld && session_queued_bytes(s) + sub->held[i]->len <= cap; i++) {
 		sub->last_seq = sub->held[i]->seq;
 		sub->held_bytes -= sub->held[i]->len;
 		enqueue(s, sub->held[i]);
+	}
+	if (i < sub->nheld) {
+		keep_held_from(sub, i);
+		return;
 	}
 	sub->nheld = 0;
 	sub->held_bytes = 0;

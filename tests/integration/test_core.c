@@ -320,6 +320,45 @@ static void test_slow_consumer_stays_bounded_and_resumes_from_its_cursor(void **
 	assert_int_equal(seq_of(next_out()), 13);
 }
 
+/* Live frames held during a catch-up are released after its last page, into
+ * a queue the page may have nearly filled: one that does not fit waits (it
+ * used to lag the queue, dropping the replayed frames, and then go out as if
+ * live: a gap the client never got back). */
+static void test_held_frames_that_do_not_fit_wait_for_the_next_page(void **state)
+{
+	struct persist_message m[24];
+	int64_t want = 2;
+	const char *out;
+
+	drain_out();
+	send_text("{\"type\":\"subscribe\",\"channels\":[{\"channel\":1}]}");
+	drain_out();
+	session_deliver(s, durable(1));
+	assert_int_equal(seq_of(next_out()), 1);
+	session_catch_up(s, 1); /* a lost inbox frame, say: catch up after 1 */
+	assert_int_equal(history.after, 1);
+	session_deliver(s, durable(20)); /* held meanwhile */
+	session_deliver(s, durable(21));
+	/* The page brings 2..19 (small rows) into the queue; 20 still fits
+	 * behind them, 21 would not. */
+	answer_page(1, m, 2, 19, -1);
+	assert_true(session_queued_bytes(s) <= SENDQ_BYTES);
+	for (int round = 0; round < 5 && want <= 21; round++) {
+		while (*(out = next_out())) {
+			assert_null(strstr(out, "\"type\":\"lagged\""));
+			assert_int_equal(seq_of(out), want);
+			want++;
+		}
+		session_fetch_more(s);
+		if (session_find_sub(s, 1)->catching_up)
+			answer_page(1, m, history.after + 1, 21, -1);
+	}
+	assert_int_equal(want, 22); /* 2..21, each once, in order */
+	assert_false(session_find_sub(s, 1)->catching_up);
+	session_deliver(s, durable(22));
+	assert_int_equal(seq_of(next_out()), 22);
+}
+
 /* A subscribe from since 0 to an empty channel is a cursor at 0: seq 1 lost
  * on its way (a cut peer link) and seq 2 arriving live is a gap, fetched
  * from PostgreSQL, not a start; a lost-frame catch-up reaches it too. A
@@ -503,6 +542,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_slow_consumer_stays_bounded_and_resumes_from_its_cursor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_held_frames_that_do_not_fit_wait_for_the_next_page,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_subscribe_from_zero_fetches_a_lost_first_seq,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_subscribe_without_since_starts_live, setup,
