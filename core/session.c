@@ -238,6 +238,16 @@ static void lag(struct session *s, struct frame *extra)
 	session_send_json(s, json_pack("{s:s, s:o}", "type", "lagged", "channels", list));
 }
 
+/* Whether f fits the send queue: within its cap, or alone. A frame larger
+ * than the whole cap (a small send_queue_bytes) goes out by itself, rather
+ * than lagging the queue, or being read again from PostgreSQL, for ever. */
+static bool fits(const struct session *s, const struct frame *f)
+{
+	size_t queued = session_queued_bytes(s);
+
+	return queued == 0 || queued + f->len <= edge_limits(s->w->e).send_queue_bytes;
+}
+
 /* Queues a frame (takes the reference). */
 static void enqueue(struct session *s, struct frame *f)
 {
@@ -247,7 +257,7 @@ static void enqueue(struct session *s, struct frame *f)
 		frame_unref(f);
 		return;
 	}
-	if (session_queued_bytes(s) + f->len > cap && f->kind != FRAME_CONTROL) {
+	if (f->kind != FRAME_CONTROL && !fits(s, f)) {
 		if (f->kind == FRAME_EPHEMERAL || f->kind == FRAME_MENTION) {
 			frame_unref(f);
 			return;
@@ -479,7 +489,6 @@ static void keep_held_from(struct sub *sub, int i)
 
 static void release_held(struct session *s, struct sub *sub)
 {
-	size_t cap = edge_limits(s->w->e).send_queue_bytes;
 	int i = 0;
 
 	/* Held frames are in seq order; those already replayed are dropped. */
@@ -495,7 +504,7 @@ static void release_held(struct session *s, struct sub *sub)
 	/* Queued while they fit, as a page is: one that would overfill the
 	 * queue would lag it and drop what was just replayed. The rest stay
 	 * held, still catching up, until the queue drains. */
-	for (; i < sub->nheld && session_queued_bytes(s) + sub->held[i]->len <= cap; i++) {
+	for (; i < sub->nheld && fits(s, sub->held[i]); i++) {
 		sub->last_seq = sub->held[i]->seq;
 		sub->held_bytes -= sub->held[i]->len;
 		enqueue(s, sub->held[i]);
@@ -576,7 +585,7 @@ void session_history_page(struct session *s, struct persist_history *page, int64
 		free(text);
 		if (f == NULL)
 			return;
-		if (session_queued_bytes(s) + f->len > edge_limits(s->w->e).send_queue_bytes) {
+		if (!fits(s, f)) {
 			/* Replay never overfills the queue (that would lag it again):
 			 * the rest of the page is read again once it drains. */
 			frame_unref(f);

@@ -225,16 +225,23 @@ static void test_no_request_reaches_a_channel_of_others(void **state)
 	assert_non_null(session_find_sub(s, 2));
 }
 
-static struct frame *durable(int64_t seq)
+/* A durable frame of channel 1 about size bytes long. */
+static struct frame *durable_of(int64_t seq, size_t size)
 {
-	char body[BODY_BYTES + 64];
+	char body[2 * SENDQ_BYTES];
 	int n =
 	    snprintf(body, sizeof(body),
 		     "{\"type\":\"message\",\"channel\":1,\"seq\":%lld,\"t\":\"", (long long)seq);
 
-	memset(body + n, 'x', BODY_BYTES - (size_t)n);
-	snprintf(body + BODY_BYTES, sizeof(body) - BODY_BYTES, "\"}");
+	assert_true(size < sizeof(body) - 64);
+	memset(body + n, 'x', size - (size_t)n);
+	snprintf(body + size, sizeof(body) - size, "\"}");
 	return frame_new(FRAME_DURABLE, 1, seq, body, strlen(body));
+}
+
+static struct frame *durable(int64_t seq)
+{
+	return durable_of(seq, BODY_BYTES);
 }
 
 static int64_t seq_of(const char *out)
@@ -357,6 +364,53 @@ static void test_held_frames_that_do_not_fit_wait_for_the_next_page(void **state
 	assert_false(session_find_sub(s, 1)->catching_up);
 	session_deliver(s, durable(22));
 	assert_int_equal(seq_of(next_out()), 22);
+}
+
+/* A frame larger than the whole send queue (a small send_queue_bytes) goes
+ * out alone, live or replayed, instead of lagging the queue, or being read
+ * again, for ever. */
+static void test_a_frame_larger_than_the_queue_goes_out_alone(void **state)
+{
+	static char big[SENDQ_BYTES + 1000];
+	struct persist_message m[2];
+	struct persist_history page = {.count = 2, .head = -1, .messages = m};
+	const char *out;
+
+	memset(big, 'y', sizeof(big) - 1);
+	for (int i = 0; i < 2; i++)
+		m[i] = (struct persist_message){.channel_id = 1,
+						.seq = i + 1,
+						.author_name = "bob",
+						.kind = "message",
+						.client_msg_id = "c",
+						.body = i ? big : "b",
+						.body_len = i ? sizeof(big) - 1 : 1,
+						.reactions = ""};
+	drain_out();
+	send_text("{\"type\":\"subscribe\",\"channels\":[{\"channel\":1}]}");
+	drain_out();
+	session_deliver(s, durable(1));
+	session_deliver(s, durable_of(2, SENDQ_BYTES + 500)); /* behind 1: lags */
+	assert_non_null(strstr(next_out(), "\"type\":\"lagged\""));
+	assert_string_equal(next_out(), "");
+	/* The replay: 1, then 2 does not fit behind it and is read again, and
+	 * then goes out alone. */
+	session_fetch_more(s);
+	assert_int_equal(history.after, 0);
+	session_history_page(s, &page, 1, NULL, true);
+	assert_int_equal(seq_of(next_out()), 1);
+	assert_string_equal(next_out(), "");
+	assert_int_equal(history.after, 1);
+	page = (struct persist_history){.count = 1, .head = -1, .messages = &m[1]};
+	session_history_page(s, &page, 1, NULL, true);
+	out = next_out();
+	assert_int_equal(seq_of(out), 2);
+	assert_true(strlen(out) > SENDQ_BYTES);
+	assert_false(session_find_sub(s, 1)->catching_up);
+	/* Live, into an empty queue: as it is. */
+	session_deliver(s, durable_of(3, SENDQ_BYTES + 500));
+	assert_int_equal(seq_of(next_out()), 3);
+	assert_string_equal(next_out(), "");
 }
 
 /* A subscribe from since 0 to an empty channel is a cursor at 0: seq 1 lost
@@ -543,6 +597,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_slow_consumer_stays_bounded_and_resumes_from_its_cursor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_held_frames_that_do_not_fit_wait_for_the_next_page,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_a_frame_larger_than_the_queue_goes_out_alone,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_subscribe_from_zero_fetches_a_lost_first_seq,
 					    setup, teardown),
