@@ -58,13 +58,19 @@ async def slow_reader(server):
 
 async def flood(server, owner, chan, total):
     """total messages of 3 KB published to chan, every one acknowledged in
-    order; the publisher's client."""
+    order; the publisher's client. It pings while it waits, so a short
+    heartbeat never closes it before its acks are in."""
     pub = await Client.connect(server, owner)
     body = "x" * 3000
     for i in range(total):
         await pub.send({"type": "publish", "req": f"p{i}", "channel": chan, "text": f"{i} {body}",
                         "client_msg_id": f"m{i}"})
-    acks = [await pub.next(lambda f: f.get("type") == "ack", 30) for _ in range(total)]
+    acks, deadline = [], time.monotonic() + 60
+    while len(acks) < total and time.monotonic() < deadline:
+        try:
+            acks.append(await pub.next(lambda f: f.get("type") == "ack", 0.5))
+        except TimeoutError:
+            await pub.send({"type": "ping", "req": "keepalive"})
     assert sorted(a["seq"] for a in acks) == list(range(1, total + 1))
     return pub
 
