@@ -117,7 +117,7 @@ static void pause_rx(void *ctx, bool off)
 }
 
 /* Moves the session's frames to the output until it reaches the high-water
- * mark; true when that mark stopped it with frames still queued. */
+ * mark; true when that mark stopped it (frames may still be queued). */
 static bool pull_some(struct sconn *c)
 {
 	struct ws_conn *ws = c->ws;
