@@ -112,6 +112,7 @@ struct dworker {
 	int ntx;
 	struct rte_mbuf *spare[BURST]; /* taken from the pool a burst at a time */
 	int nspare;
+	uint32_t mbuf_data_at;	/* a pool mbuf's data start, from the mbuf (tx_mbuf) */
 	const uint8_t *src_mac; /* of the frame being input */
 	uint16_t ip_id;
 	uint64_t now_us, next_tick_us, timers_us;

@@ -38,6 +38,17 @@ static inline uint32_t csum_add_at(uint32_t sum, uint32_t block, size_t off)
 	return csum_fold16((uint64_t)sum + block);
 }
 
+/* The same into a wide sum, not folded: a segment's pieces are added up
+ * and the whole folded once (net_tcp_checksum_sums). */
+static inline uint64_t csum_add_wide(uint64_t sum, uint32_t block, size_t off)
+{
+	if (off & 1) {
+		block = csum_fold16(block);
+		block = ((block & 0xff) << 8) | (block >> 8);
+	}
+	return sum + block;
+}
+
 /* Folds a partial sum to 16 bits and complements it (network order value
  * as a host integer: store it with the high byte first). */
 static inline uint16_t csum_fold(uint32_t sum)
@@ -152,16 +163,26 @@ static inline void net_ip_headers(const struct net *n, uint8_t *p, const uint8_t
 void net_tcp_checksum(uint8_t *tcp_hdr, size_t hlen, uint32_t saddr, uint32_t daddr,
 		      uint32_t payload_sum, size_t payload_len);
 
-/* The same, from the header's sum (tcp_out_header's) instead of its bytes. */
+/* The same, from the header's sum (tcp_out_header's) instead of its bytes.
+ * The pseudo-header, the header and the payload are added unfolded and
+ * the whole folded once (one's complement addition is associative; only a
+ * payload at an odd offset, which a TCP header of whole words never
+ * leaves, needs its sum folded and swapped first). */
 static inline void net_tcp_checksum_sums(uint8_t *tcp_hdr, size_t hlen, uint32_t header_sum,
-					 uint32_t saddr, uint32_t daddr, uint32_t payload_sum,
+					 uint32_t saddr, uint32_t daddr, uint64_t payload_sum,
 					 size_t payload_len)
 {
-	uint32_t s = csum_pseudo(saddr, daddr, 6, (uint16_t)(hlen + payload_len));
+	uint64_t s = (uint64_t)(saddr >> 16) + (saddr & 0xffff) + (daddr >> 16) + (daddr & 0xffff) +
+		     6 + (uint16_t)(hlen + payload_len) + header_sum;
 
-	s = csum_fold16((uint64_t)s + header_sum);
-	s = csum_add_at(s, payload_sum, hlen);
-	put16(tcp_hdr + 16, csum_fold(s));
+	if (hlen & 1) {
+		uint32_t p = csum_fold16(payload_sum);
+
+		s += ((p & 0xff) << 8) | (p >> 8);
+	} else {
+		s += payload_sum;
+	}
+	put16(tcp_hdr + 16, (uint16_t)~csum_fold16(s));
 }
 
 /* For a NIC that completes the TCP checksum (tx_csum_offload): the sum of

@@ -51,6 +51,8 @@ int port_worker_init(struct dpdk_edge *d, struct dworker *w, int i, unsigned lco
 	w->d = d;
 	w->queue = (uint16_t)i;
 	w->lcore = lcore;
+	w->mbuf_data_at = (uint32_t)(sizeof(struct rte_mbuf) + rte_pktmbuf_priv_size(d->pool) +
+				     RTE_PKTMBUF_HEADROOM);
 	if (d->edge) { /* none in the benchmark */
 		w->ew =
 		    edge_worker_create(d->edge, d->cfg.first_worker + i, d->cfg.max_connections);

@@ -91,7 +91,8 @@ struct tcp_out {
 };
 
 /* The TCP header of o (20 + optlen bytes, checksum zero) into p, and into
- * *sum its one's complement sum, from o's values (no bytes read back).
+ * *sum its one's complement sum, from o's values (no bytes read back), not
+ * folded (under 2^20: the caller folds it once with the rest).
  * Returns its length. Inline: every segment sent goes through it. Options
  * are whole 32-bit words (the header's length counts them so); they are
  * summed in the host's order and the folded sum swapped (RFC 1071). */
@@ -115,7 +116,7 @@ static inline size_t tcp_out_header(const struct tcp_out *o, uint8_t *p, uint32_
 		memcpy(p + 20 + i, &w, 4);
 		opts += w;
 	}
-	*sum = csum_fold16(s + csum_swap16(csum_fold16(opts)));
+	*sum = (uint32_t)(s + csum_swap16(csum_fold16(opts)));
 	return hlen;
 }
 

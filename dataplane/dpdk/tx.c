@@ -31,17 +31,34 @@ void tx_flush(struct dworker *w)
 	w->ntx = 0;
 }
 
+/* Fetches a spare mbuf's first line and the line its headers will be
+ * written to, ahead of its turn: both are stored to at once, and a store
+ * that misses stalls the segment. The data's place is the pool's layout
+ * (the buffer follows the mbuf and its private area, rte_pktmbuf_init):
+ * computed, not read from the mbuf, whose line is not here yet. */
+static inline void prefetch_spare(const struct dworker *w, int i)
+{
+	if (i >= 0) {
+		rte_prefetch0(w->spare[i]);
+		rte_prefetch0((uint8_t *)w->spare[i] + w->mbuf_data_at);
+	}
+}
+
 /* A packet mbuf from the pool: BURST at a time into the worker's spares
  * (one trip to the mempool's cache instead of one per packet), one at a
- * time when the pool cannot give a burst. */
+ * time when the pool cannot give a burst. The spare two ahead is fetched
+ * as one is taken. */
 struct rte_mbuf *tx_mbuf(struct dworker *w)
 {
 	struct rte_mbuf *m;
 
-	if (w->nspare == 0 && rte_mempool_get_bulk(w->d->pool, (void **)w->spare, BURST) == 0)
+	if (w->nspare == 0 && rte_mempool_get_bulk(w->d->pool, (void **)w->spare, BURST) == 0) {
 		w->nspare = BURST;
+		prefetch_spare(w, BURST - 2);
+	}
 	if (w->nspare == 0)
 		return rte_pktmbuf_alloc(w->d->pool);
+	prefetch_spare(w, w->nspare - 3);
 	/* A free mbuf of this (direct) pool already has one segment, no next
 	 * and one reference (rte_mbuf_raw_free's contract): only the fields of
 	 * its first line are set, as rte_pktmbuf_reset would. */
@@ -74,7 +91,8 @@ void tx_push(struct dworker *w, struct rte_mbuf *m)
 struct walk {
 	struct dworker *w;
 	struct rte_mbuf *head;
-	uint32_t sum, off;
+	uint64_t sum; /* the payload's, folded with the headers' at the end */
+	uint32_t off;
 	bool failed;
 };
 
@@ -131,7 +149,7 @@ static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
 			sum = tx_frame_state(f)->csum;
 		else
 			sum = csum_partial(data, len, 0);
-		k->sum = csum_add_at(k->sum, sum, k->off);
+		k->sum = csum_add_wide(k->sum, sum, k->off);
 	}
 	k->off += len;
 	if (f && len >= d->cfg.copy_below && k->head->nb_segs + 1 < d->max_segs) {

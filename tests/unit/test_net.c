@@ -73,9 +73,16 @@ static void test_checksum_pieces(void **state)
 		data[i] = (uint8_t)(i * 37 + 11);
 	whole = csum_partial(data, 301, 0);
 	for (size_t cut = 0; cut <= 301; cut += 7) {
+		uint64_t wide = 0;
+
 		pieces = csum_add_at(csum_partial(data, cut, 0),
 				     csum_partial(data + cut, 301 - cut, 0), cut);
 		assert_int_equal(csum_fold(pieces), csum_fold(whole));
+		/* the same in three pieces added wide, folded once */
+		wide = csum_add_wide(wide, csum_partial(data, cut / 2, 0), 0);
+		wide = csum_add_wide(wide, csum_partial(data + cut / 2, cut - cut / 2, 0), cut / 2);
+		wide = csum_add_wide(wide, csum_partial(data + cut, 301 - cut, 0), cut);
+		assert_int_equal(csum_fold16(wide), csum_fold16(whole));
 	}
 }
 
