@@ -200,9 +200,15 @@ static inline void tx_frame_give(struct frame *f)
 }
 
 void tx_flush(struct dworker *w);
-struct rte_mbuf *tx_mbuf(struct dworker *w);
 void tx_spares_free(struct dworker *w);
-void tx_push(struct dworker *w, struct rte_mbuf *m);
+
+/* Queues m for the next burst; a full burst goes out first. */
+static inline void tx_push(struct dworker *w, struct rte_mbuf *m)
+{
+	if (unlikely(w->ntx == TX_MAX))
+		tx_flush(w);
+	w->tx[w->ntx++] = m;
+}
 void tx_ext_free(void *addr, void *opaque);
 void tx_segment(void *ctx, const struct tcp_out *o);
 

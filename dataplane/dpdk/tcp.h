@@ -88,6 +88,11 @@ struct tcp_out {
 	void *app;		     /* conn's application entry, once accepted (else NULL) */
 	uint32_t first, skip;	     /* payload: from queue chunk first, skip bytes into it */
 	uint32_t len;
+	/* the payload's first piece, as tcp_out_walk would give it: when
+	 * piece == len the payload is this one piece and needs no walk */
+	const uint8_t *piece_data;
+	uint32_t piece;
+	void *piece_ref;
 };
 
 /* The TCP header of o (20 + optlen bytes, checksum zero) into p, and into

@@ -44,19 +44,26 @@ static inline void prefetch_spare(const struct dworker *w, int i)
 	}
 }
 
+/* The spares, empty, refilled with a burst from the pool; false when the
+ * pool cannot give one. Out of line: once in BURST packets. */
+static __attribute__((noinline)) bool spares_refill(struct dworker *w)
+{
+	if (rte_mempool_get_bulk(w->d->pool, (void **)w->spare, BURST) != 0)
+		return false;
+	w->nspare = BURST;
+	prefetch_spare(w, BURST - 2);
+	return true;
+}
+
 /* A packet mbuf from the pool: BURST at a time into the worker's spares
  * (one trip to the mempool's cache instead of one per packet), one at a
  * time when the pool cannot give a burst. The spare two ahead is fetched
- * as one is taken. */
-struct rte_mbuf *tx_mbuf(struct dworker *w)
+ * as one is taken. Inline: every segment sent takes one. */
+static inline struct rte_mbuf *tx_mbuf(struct dworker *w)
 {
 	struct rte_mbuf *m;
 
-	if (w->nspare == 0 && rte_mempool_get_bulk(w->d->pool, (void **)w->spare, BURST) == 0) {
-		w->nspare = BURST;
-		prefetch_spare(w, BURST - 2);
-	}
-	if (w->nspare == 0)
+	if (unlikely(w->nspare == 0) && !spares_refill(w))
 		return rte_pktmbuf_alloc(w->d->pool);
 	prefetch_spare(w, w->nspare - 3);
 	/* A free mbuf of this (direct) pool already has one segment, no next
@@ -79,13 +86,6 @@ void tx_spares_free(struct dworker *w)
 	if (w->nspare)
 		rte_pktmbuf_free_bulk(w->spare, (unsigned)w->nspare);
 	w->nspare = 0;
-}
-
-void tx_push(struct dworker *w, struct rte_mbuf *m)
-{
-	if (w->ntx == TX_MAX)
-		tx_flush(w);
-	w->tx[w->ntx++] = m;
 }
 
 struct walk {
@@ -125,6 +125,22 @@ static bool append_copy(struct walk *k, const uint8_t *data, uint32_t len)
 	return true;
 }
 
+/* Whether [data, data + len) is all of f as prepared (its header and
+ * payload), whose sum was computed once at prepare. */
+static inline bool whole_frame(struct frame *f, const uint8_t *data, uint32_t len)
+{
+	return data == frame_payload(f) - tx_frame_state(f)->hlen &&
+	       len == tx_frame_state(f)->hlen + f->len;
+}
+
+/* Whether the port could read len bytes of f where they are, and they are
+ * not short enough to copy anyway (add_piece's rule, below). */
+static inline bool ref_possible(const struct dpdk_edge *d, const struct frame *f, uint32_t len)
+{
+	return len >= d->cfg.copy_below &&
+	       (d->send_mode == ZERO_COPY_ALL || (d->send_mode == ZERO_COPY_POOLED && f->pooled));
+}
+
 /* One piece of a segment's payload: its checksum (the frame's own when the
  * piece is the whole frame), then chained by reference or copied. A frame
  * goes by reference when the port can read it where it is: any frame on a
@@ -144,20 +160,17 @@ static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
 	if (k->failed)
 		return;
 	if (!d->tx_csum) { /* else the NIC sums the payload */
-		if (f && data == frame_payload(f) - tx_frame_state(f)->hlen &&
-		    len == tx_frame_state(f)->hlen + f->len)
+		if (f && whole_frame(f, data, len))
 			sum = tx_frame_state(f)->csum;
 		else
 			sum = csum_partial(data, len, 0);
 		k->sum = csum_add_wide(k->sum, sum, k->off);
 	}
 	k->off += len;
-	if (f && len >= d->cfg.copy_below && k->head->nb_segs + 1 < d->max_segs) {
-		if (d->send_mode == ZERO_COPY_ALL)
-			iova = (rte_iova_t)(uintptr_t)data; /* unused: the driver copies */
-		else if (d->send_mode == ZERO_COPY_POOLED && f->pooled)
-			iova = framepool_iova(f, data);
-	}
+	if (f && k->head->nb_segs + 1 < d->max_segs && ref_possible(d, f, len))
+		iova = d->send_mode == ZERO_COPY_ALL
+			   ? (rte_iova_t)(uintptr_t)data /* unused: the driver copies */
+			   : framepool_iova(f, data);
 	if (iova != RTE_BAD_IOVA) {
 		struct rte_mbuf *m = rte_pktmbuf_alloc(d->ext_pool);
 		struct rte_mbuf_ext_shared_info *si = &tx_frame_state(f)->shinfo;
@@ -189,6 +202,29 @@ static void add_piece(void *arg, const uint8_t *data, uint32_t len, void *ref)
 		k->failed = true;
 	else
 		k->w->tx_copied += len;
+}
+
+/* The usual payload, on add_piece's copy path without its tests: one
+ * whole frame (its sum computed once, at prepare), copied because it is
+ * short or the port cannot read it in place, into the header mbuf's room.
+ * False, having done nothing, for any other. */
+static inline bool copy_whole_frame(struct walk *k, const struct tcp_out *o)
+{
+	const struct dpdk_edge *d = k->w->d;
+	struct rte_mbuf *m = k->head;
+	struct frame *f = o->piece_ref;
+
+	if (tx_ref_hs(f) || rte_pktmbuf_tailroom(m) < o->len || ref_possible(d, f, o->len) ||
+	    !whole_frame(f, o->piece_data, o->len))
+		return false;
+	if (!d->tx_csum)
+		k->sum += tx_frame_state(f)->csum; /* at offset 0 */
+	memcpy(rte_pktmbuf_mtod_offset(m, uint8_t *, m->data_len), o->piece_data, o->len);
+	m->data_len = (uint16_t)(m->data_len + o->len);
+	m->pkt_len += o->len;
+	k->off += o->len;
+	k->w->tx_copied += o->len;
+	return true;
 }
 
 /* The TCP engine's output: one segment, as mbufs. */
@@ -227,7 +263,12 @@ void tx_segment(void *ctx, const struct tcp_out *o)
 	k.head->data_len = (uint16_t)hlen;
 	k.head->pkt_len = (uint32_t)hlen;
 	tcp_out_header(o, p + NET_ETH_HLEN + NET_IP_HLEN, &hsum);
-	tcp_out_walk(o, add_piece, &k);
+	if (o->piece == o->len) { /* one piece or none: no walk */
+		if (o->len && !copy_whole_frame(&k, o))
+			add_piece(&k, o->piece_data, o->len, o->piece_ref);
+	} else {
+		tcp_out_walk(o, add_piece, &k);
+	}
 	if (k.failed) {
 		w->no_mbuf++;
 		rte_pktmbuf_free(k.head);
