@@ -57,6 +57,13 @@ int net_init(struct net *n, const uint8_t mac[6], uint32_t ip, uint32_t netmask,
 		return -1;
 	memcpy(n->mac, mac, 6);
 	n->ip = ip;
+	memcpy(n->hdr + 6, mac, 6);
+	put16(n->hdr + 12, 0x0800);
+	put32(n->hdr + NET_ETH_HLEN, 0x45000000u); /* IPv4, 20 bytes; length per packet */
+	put32(n->hdr + NET_ETH_HLEN + 4, 0x4000);  /* don't fragment; ID per packet */
+	put32(n->hdr + NET_ETH_HLEN + 8, (64u << 8 | 6u) << 16); /* TTL, TCP; sum per packet */
+	put32(n->hdr + NET_ETH_HLEN + 12, ip);
+	n->hdr_sum = 0x4500u + 0x4000u + (64u << 8 | 6u) + (ip >> 16) + (ip & 0xffff);
 	n->netmask = netmask;
 	n->gateway = gateway;
 	n->arp_size = arp_size;

@@ -91,6 +91,11 @@ struct net {
 	struct arp_entry *arp;	       /* arp_size entries, open addressing */
 	uint32_t arp_size;	       /* a power of two */
 	struct net_stats st;
+	/* what the Ethernet and IPv4 headers of every segment sent share (our
+	 * MAC, the type, version, don't-fragment, TTL, protocol, our address),
+	 * with the sum of those IPv4 words: net_ip_headers patches the rest */
+	uint8_t hdr[NET_ETH_HLEN + NET_IP_HLEN];
+	uint32_t hdr_sum;
 };
 
 /* Sets n up with an ARP table of arp_size entries (a power of two) it
@@ -133,27 +138,23 @@ enum net_verdict net_rx(struct net *n, uint8_t *frame, size_t len, uint64_t now_
 
 /* Writes the Ethernet and IPv4 headers of a TCP segment of tcp_len bytes
  * (header and payload) to dst (its MAC already resolved) into p (34
- * bytes). ip_id is the caller's counter. The IPv4 checksum is left 0 when
- * tx_csum_offload; else it is the sum of the words written, from their
- * values (reading them back would wait for the stores). */
+ * bytes): n's shared bytes (net_init), then the destination, length, ID
+ * and sum. ip_id is the caller's counter. The IPv4 checksum is left 0 when
+ * tx_csum_offload; else it is the sum of the words, from their values
+ * (reading them back would wait for the stores). */
 static inline void net_ip_headers(const struct net *n, uint8_t *p, const uint8_t dst_mac[6],
 				  uint32_t daddr, uint16_t tcp_len, uint16_t ip_id)
 {
 	uint8_t *ip = p + NET_ETH_HLEN;
 	uint16_t total = (uint16_t)(NET_IP_HLEN + tcp_len);
 
+	memcpy(p, n->hdr, sizeof(n->hdr));
 	memcpy(p, dst_mac, 6);
-	memcpy(p + 6, n->mac, 6);
-	put16(p + 12, 0x0800);
-	put32(ip, 0x45000000u | total);
-	put32(ip + 4, (uint32_t)ip_id << 16 | 0x4000); /* don't fragment */
-	put32(ip + 8, (64u << 8 | 6u) << 16 |
-			  (n->tx_csum_offload
-			       ? 0
-			       : csum_fold(0x4500u + total + ip_id + 0x4000u + (64u << 8 | 6u) +
-					   (n->ip >> 16) + (n->ip & 0xffff) + (daddr >> 16) +
-					   (daddr & 0xffff))));
-	put32(ip + 12, n->ip);
+	put16(ip + 2, total);
+	put16(ip + 4, ip_id);
+	if (!n->tx_csum_offload)
+		put16(ip + 10,
+		      csum_fold(n->hdr_sum + total + ip_id + (daddr >> 16) + (daddr & 0xffff)));
 	put32(ip + 16, daddr);
 }
 

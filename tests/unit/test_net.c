@@ -356,6 +356,14 @@ static void test_tcp_hand_up(void **state)
 	assert_int_equal(get16(f + 16), 44);
 	assert_int_equal(get32(f + 30), PEER_IP);
 	assert_memory_equal(f, PEER_MAC, 6);
+	/* and the bytes every segment shares, from net_init's template */
+	assert_memory_equal(f + 6, OUR_MAC, 6);
+	assert_int_equal(get16(f + 12), 0x0800);
+	assert_int_equal(f[14], 0x45);			/* IPv4, 20-byte header */
+	assert_int_equal(get16(f + 18), 7);		/* the ID given */
+	assert_int_equal(get16(f + 20), 0x4000);	/* don't fragment */
+	assert_int_equal(get16(f + 22), 64u << 8 | 6u); /* TTL 64, TCP */
+	assert_int_equal(get32(f + 26), OUR_IP);
 }
 
 int main(void)
