@@ -63,15 +63,17 @@ struct tcp_conn {
 	uint16_t q_mask;
 	/* where the last segment's payload began: chunk q_head + walk_rel,
 	 * whose first byte is walk_seq (the head chunk's start when nothing
-	 * better is known). A segment of new data starts its walk there, not
-	 * at the head: the chunks between were sent and wait for their ACK,
-	 * and their lines have left the cache. */
+	 * better is known); the chunk after, when that segment ended with its
+	 * chunk (then it may be q_tail: the next chunk queued). A segment of
+	 * new data starts its walk there, not at the head: the chunks between
+	 * were sent and wait for their ACK, and their lines have left the
+	 * cache. */
 	uint16_t walk_rel;
 	uint32_t q_head, q_tail, q_head_off, q_bytes;
 	bool fin_queued;
 	bool sack_ok;	/* the peer may be told of held segments (RFC 2018) */
 	bool rx_closed; /* the application paused reading: window 0 */
-	bool fin_rcvd;
+	bool accepted;	/* on_accept took it: its app entry is in use (each segment asks) */
 	/* second line: the sequence spaces as sending uses them (3.3.1) */
 	uint32_t snd_una, snd_nxt, snd_max, snd_wnd, cwnd;
 	uint32_t rcv_nxt, ts_recent, last_ack_sent;
@@ -92,7 +94,7 @@ struct tcp_conn {
 	bool eifel; /* a timeout's retransmission awaits its first ACK */
 	uint8_t dupacks;
 	uint8_t retries;
-	bool accepted; /* on_accept took it: its app entry is in use */
+	bool fin_rcvd; /* input's alone */
 	uint32_t snd_wl1, snd_wl2;
 	uint32_t ssthresh, recover;
 	uint32_t eifel_ts, prior_cwnd, prior_ssthresh; /* at the timeout (RFC 3522) */

@@ -72,9 +72,10 @@ static void put_sack(struct tcp_engine *e, const struct tcp_conn *c, struct tcp_
 }
 
 /* The queue chunk holding the byte off bytes past snd_una, and how far
- * into it: walked from the chunk the last segment began in when the byte is
- * not before it (new data, in order), else from the head (a
- * retransmission); remembered for the next segment. */
+ * into it: walked from the chunk the last segment began in (or the one
+ * after, when it ended with its chunk: tcp_send_seg) when the byte is not
+ * before it (new data, in order), else from the head (a retransmission);
+ * remembered for the next segment. */
 static void seg_start(struct tcp_conn *c, uint32_t off, uint32_t *first, uint32_t *skip)
 {
 	uint32_t target = c->snd_una + off, i = c->q_head, seq = c->snd_una - c->q_head_off;
@@ -121,6 +122,10 @@ void tcp_send_seg(struct tcp_engine *e, struct tcp_conn *c, uint32_t seq, uint8_
 		o.piece_data = k->data + o.skip;
 		o.piece = min_u32(k->len - o.skip, len);
 		o.piece_ref = k->ref;
+		if (o.skip + len == k->len) { /* it ends with its chunk: the next begins the next */
+			c->walk_rel = (uint16_t)(o.first + 1 - c->q_head);
+			c->walk_seq = seq + len;
+		}
 	}
 	if (c->ts_ok)
 		put_ts(&o, ts_clock(e), c->ts_recent);
