@@ -124,7 +124,7 @@ void tcp_send_seg(struct tcp_engine *e, struct tcp_conn *c, uint32_t seq, uint8_
 		o.piece_ref = k->ref;
 		if (o.skip + len == k->len) { /* it ends with its chunk: the next begins the next */
 			c->walk_rel = (uint16_t)(o.first + 1 - c->q_head);
-			c->walk_seq = seq + len;
+			c->walk_seq = c->snd_una + off + len; /* as seg_start counts */
 		}
 	}
 	if (c->ts_ok)

@@ -214,8 +214,8 @@ static inline bool copy_whole_frame(struct walk *k, const struct tcp_out *o)
 	struct rte_mbuf *m = k->head;
 	struct frame *f = o->piece_ref;
 
-	if (tx_ref_hs(f) || rte_pktmbuf_tailroom(m) < o->len || ref_possible(d, f, o->len) ||
-	    !whole_frame(f, o->piece_data, o->len))
+	if (f == NULL || tx_ref_hs(f) || rte_pktmbuf_tailroom(m) < o->len ||
+	    ref_possible(d, f, o->len) || !whole_frame(f, o->piece_data, o->len))
 		return false;
 	if (!d->tx_csum)
 		k->sum += tx_frame_state(f)->csum; /* at offset 0 */
