@@ -28,6 +28,17 @@ import websockets.exceptions
 SECRET = "e2e-secret"
 
 
+def pytest_configure(config):
+    """A SIGTERM (meson's test timeout, `timeout`) becomes an interrupt, so
+    that pytest tears down every fixture still set up before it exits: the
+    fanoutd, etcd and Patroni processes the tests started do not outlive the
+    run (test_harness.py)."""
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+
+
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
