@@ -4,7 +4,8 @@
  * index after its commit, every message once and the channel's head with
  * it; a channel thousands of messages behind is caught up in rounds; the
  * sweep finds a channel nobody noted; an edit or a delete that comes before
- * the indexer leaves the index saying what the message says now; a body of
+ * the indexer leaves the index saying what the message says now, and so
+ * does a delete that commits while a round is indexing the message; a body of
  * a megabyte of distinct words (more than a tsvector holds) does not stop
  * the indexer.
  *
@@ -126,11 +127,10 @@ static void test_the_sweep_finds_a_channel_nobody_noted(void **state)
 
 static void test_edits_and_deletes_before_the_indexer(void **state)
 {
-	struct search_indexer *ix = search_indexer_create(dsn, false, 200, 0);
+	struct search_indexer *ix;
 	int64_t ch = new_channel("ixedit");
 
 	(void)state;
-	assert_non_null(ix);
 	insert_messages(ch, 1, 2, "alpaca");
 	PQclear(
 	    sql("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"
@@ -138,18 +138,22 @@ static void test_edits_and_deletes_before_the_indexer(void **state)
 		" (%lld, 4, 1, 'd4', 'delete', '', 2, now())",
 		(long long)ch, (long long)ch));
 	PQclear(sql("UPDATE channels SET last_seq = 4 WHERE id = %lld", (long long)ch));
-	/* The edit wrote its words at once; the indexer has not run. */
+	/* The edit wrote its words at once; no indexer runs yet (one started
+	 * earlier could sweep the channel up meanwhile: the next test's race). */
 	assert_int_equal(indexed_rows(ch, "capybara"), 1);
 	assert_int_equal(head(ch), -1);
+	ix = search_indexer_create(dsn, false, 200, 0);
+	assert_non_null(ix);
 	search_indexer_note(ix, ch, 4);
 	assert_int_equal(search_indexer_flush(ix, 10000), 0);
 	assert_int_equal(head(ch), 4);
 	/* Message 1 says capybara now, message 2 is gone, the events are no hits. */
 	assert_int_equal(indexed_rows(ch, "capybara"), 1);
 	assert_int_equal(indexed_rows(ch, "alpaca"), 0);
-	assert_int_equal(
-	    sql_long("SELECT count(*) FROM message_search WHERE channel_id = %lld", (long long)ch),
-	    1);
+	assert_int_equal(sql_long("SELECT count(*) FROM message_search WHERE channel_id = %lld"
+				  " AND length(search) > 0",
+				  (long long)ch),
+			 1);
 	/* Edited again, after the indexer: the words follow. */
 	PQclear(
 	    sql("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"
@@ -157,6 +161,52 @@ static void test_edits_and_deletes_before_the_indexer(void **state)
 		(long long)ch));
 	assert_int_equal(indexed_rows(ch, "capybara"), 0);
 	assert_int_equal(indexed_rows(ch, "wombat"), 1);
+	search_indexer_destroy(ix, 1000);
+}
+
+/* Whether an indexer round is waiting for a lock (on the held head). */
+static bool round_waiting(void)
+{
+	return sql_long("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+			" AND query LIKE 'WITH want AS%%'") > 0;
+}
+
+/* A round takes its snapshot, then waits on the channel's search head,
+ * which another transaction holds; meanwhile message 2 is deleted and the
+ * delete commits. The round's insert of message 2's words, from its older
+ * snapshot, must not bring them back (migration 0014: the delete leaves a
+ * row for that insert to conflict with). */
+static void test_a_delete_during_an_index_round_stays_deleted(void **state)
+{
+	struct search_indexer *ix;
+	int64_t ch = new_channel("ixrace");
+	PGconn *hold = PQconnectdb(dsn);
+	uint64_t until = time_mono_ns() + 20000000000ull;
+	PGresult *res;
+	char q[160];
+
+	(void)state;
+	assert_int_equal(PQstatus(hold), CONNECTION_OK);
+	insert_messages(ch, 1, 2, "ibex");
+	snprintf(q, sizeof(q), "BEGIN; INSERT INTO search_heads VALUES (%lld, 0)", (long long)ch);
+	res = PQexec(hold, q);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	/* started now, its sweep at start waits on the head as well */
+	ix = search_indexer_create(dsn, false, 200, 0);
+	assert_non_null(ix);
+	search_indexer_note(ix, ch, 2);
+	while (!round_waiting() && time_mono_ns() < until)
+		usleep(20000);
+	assert_true(round_waiting());
+	PQclear(sql("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"
+		    " parent_seq, created_at) VALUES (%lld, 3, 1, 'd3', 'delete', '', 2, now())",
+		    (long long)ch));
+	PQclear(sql("UPDATE channels SET last_seq = 3 WHERE id = %lld", (long long)ch));
+	PQclear(PQexec(hold, "ROLLBACK"));
+	PQfinish(hold);
+	assert_int_equal(search_indexer_flush(ix, 10000), 0);
+	assert_int_equal(indexed_rows(ch, "ibex"), 1); /* message 1, not the deleted 2 */
 	search_indexer_destroy(ix, 1000);
 }
 
@@ -192,6 +242,7 @@ int main(void)
 	    cmocka_unit_test(test_a_channel_far_behind_is_caught_up_in_rounds),
 	    cmocka_unit_test(test_the_sweep_finds_a_channel_nobody_noted),
 	    cmocka_unit_test(test_edits_and_deletes_before_the_indexer),
+	    cmocka_unit_test(test_a_delete_during_an_index_round_stays_deleted),
 	    cmocka_unit_test(test_a_body_too_big_for_a_vector_does_not_stop_it),
 	};
 
