@@ -29,22 +29,14 @@ uint32_t csum_partial(const void *data, size_t len, uint32_t sum);
  * goes through them (tx.c). */
 
 /* Adds a block's partial sum that sits at offset off of the summed whole
- * (an odd offset swaps its bytes). */
-static inline uint32_t csum_add_at(uint32_t sum, uint32_t block, size_t off)
-{
-	block = csum_fold16(block);
-	if (off & 1)
-		block = ((block & 0xff) << 8) | (block >> 8);
-	return csum_fold16((uint64_t)sum + block);
-}
-
-/* The same into a wide sum, not folded: a segment's pieces are added up
- * and the whole folded once (net_tcp_checksum_sums). */
-static inline uint64_t csum_add_wide(uint64_t sum, uint32_t block, size_t off)
+ * (an odd offset swaps its bytes) to a wide sum, not folded: a segment's
+ * pieces are added up and the whole folded once (net_tcp_checksum_sums). */
+static inline uint64_t csum_add_wide(uint64_t sum, uint64_t block, size_t off)
 {
 	if (off & 1) {
-		block = csum_fold16(block);
-		block = ((block & 0xff) << 8) | (block >> 8);
+		uint32_t b = csum_fold16(block);
+
+		block = ((b & 0xff) << 8) | (b >> 8);
 	}
 	return sum + block;
 }
@@ -166,9 +158,7 @@ void net_tcp_checksum(uint8_t *tcp_hdr, size_t hlen, uint32_t saddr, uint32_t da
 
 /* The same, from the header's sum (tcp_out_header's) instead of its bytes.
  * The pseudo-header, the header and the payload are added unfolded and
- * the whole folded once (one's complement addition is associative; only a
- * payload at an odd offset, which a TCP header of whole words never
- * leaves, needs its sum folded and swapped first). */
+ * the whole folded once (one's complement addition is associative). */
 static inline void net_tcp_checksum_sums(uint8_t *tcp_hdr, size_t hlen, uint32_t header_sum,
 					 uint32_t saddr, uint32_t daddr, uint64_t payload_sum,
 					 size_t payload_len)
@@ -176,14 +166,7 @@ static inline void net_tcp_checksum_sums(uint8_t *tcp_hdr, size_t hlen, uint32_t
 	uint64_t s = (uint64_t)(saddr >> 16) + (saddr & 0xffff) + (daddr >> 16) + (daddr & 0xffff) +
 		     6 + (uint16_t)(hlen + payload_len) + header_sum;
 
-	if (hlen & 1) {
-		uint32_t p = csum_fold16(payload_sum);
-
-		s += ((p & 0xff) << 8) | (p >> 8);
-	} else {
-		s += payload_sum;
-	}
-	put16(tcp_hdr + 16, (uint16_t)~csum_fold16(s));
+	put16(tcp_hdr + 16, (uint16_t)~csum_fold16(csum_add_wide(s, payload_sum, hlen)));
 }
 
 /* For a NIC that completes the TCP checksum (tx_csum_offload): the sum of
