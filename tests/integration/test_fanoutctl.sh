@@ -5,12 +5,7 @@
 # Prints "N passed, N failed".
 set -uo pipefail
 ctl=$1
-passed=0 failed=0
-check() {
-    local name=$1; shift
-    if "$@"; then passed=$((passed + 1)); echo "ok - $name"
-    else failed=$((failed + 1)); echo "FAIL - $name"; fi
-}
+. "$(dirname "$0")/checks.sh"
 not() { ! "$@"; }
 verify() { # token secret user ttl
     python3 - "$@" <<'PY'
@@ -58,5 +53,4 @@ out=$("$ctl" ring simulate --nodes 1 2>&1); rc=$?
 check "ring simulate with one node exits 2" test "$rc" = 2
 out=$("$ctl" ring simulate -o yaml 2>&1); rc=$?
 check "an unknown output format exits 2" test "$rc" = 2
-echo "fanoutctl: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+checks_done fanoutctl
