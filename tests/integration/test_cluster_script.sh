@@ -31,7 +31,7 @@ ready() {
     timeout 10 "$ctl" cluster status --endpoints http://127.0.0.1:23795 >&2
     return 1
 }
-check "three nodes ready within 30 s" ready
+check "three nodes ready within 60 s" ready
 check "it prints where each node listens" grep -q "n3  web client and API http://127.0.0.1:8083/" "$log"
 # A port in the kernel's ephemeral range can be held by a loopback client
 # (or its TIME_WAIT) when the server binds: the servers start below it.
