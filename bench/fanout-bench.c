@@ -445,7 +445,7 @@ int bench_persist(int argc, char **argv)
 			PERSIST_WRITERS_MAX);
 		return 2;
 	}
-	conn = pg_connect(o.dsn, false, err, sizeof(err));
+	conn = pg_connect_as(o.dsn, "bench", false, err, sizeof(err));
 	if (conn == NULL) {
 		fprintf(stderr, "fanout-bench: %s\n", err);
 		return 1;

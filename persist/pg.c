@@ -62,10 +62,26 @@ bool pg_conn_dead(PGconn *conn)
 	return false;
 }
 
+PGconn *pg_connect_named(const char *dsn, const char *name)
+{
+	char app[64];
+	const char *keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *values[] = {dsn, app, NULL};
+
+	snprintf(app, sizeof(app), "fanout %s", name);
+	return PQconnectdbParams(keys, values, 1);
+}
+
 PGconn *pg_connect(const char *dsn, bool allow_unsafe, char *err, size_t err_size)
 {
+	return pg_connect_as(dsn, "fanoutd", allow_unsafe, err, err_size);
+}
+
+PGconn *pg_connect_as(const char *dsn, const char *who, bool allow_unsafe, char *err,
+		      size_t err_size)
+{
 	char sync_commit[32], fsync[32];
-	PGconn *conn = PQconnectdb(dsn);
+	PGconn *conn = pg_connect_named(dsn, who);
 
 	PQsetNoticeProcessor(conn, on_notice, NULL);
 	if (PQstatus(conn) != CONNECTION_OK) {
@@ -121,7 +137,7 @@ PGconn *pg_connect_retry(const char *dsn, bool allow_unsafe, int max_ms, atomic_
 	char err[512];
 
 	while (!atomic_load(stop)) {
-		PGconn *conn = pg_connect(dsn, allow_unsafe, err, sizeof(err));
+		PGconn *conn = pg_connect_as(dsn, who, allow_unsafe, err, sizeof(err));
 		if (conn != NULL)
 			return conn;
 		LOG(WARN, "%s: %s; retrying in %d ms", who, err, delay_ms);

@@ -23,14 +23,22 @@
 #define PG_SQLSTATE_UNIQUE_VIOLATION  "23505"
 #define PG_SQLSTATE_NO_SUCH_STATEMENT "26000"
 
+/* PQconnectdb(dsn) that names the connection in pg_stat_activity's
+ * application_name, "fanout NAME" ("fanout writer lane 2", "fanout search
+ * indexer"), unless the DSN names it itself. Check PQstatus as usual. */
+PGconn *pg_connect_named(const char *dsn, const char *name);
+
 /* Connects and checks that commits are durable: synchronous_commit must not be
  * off and fsync must be on, unless allow_unsafe. Returns the connection, or
- * NULL with a reason in err. */
+ * NULL with a reason in err. pg_connect names it "fanout fanoutd", _as
+ * "fanout WHO". */
 PGconn *pg_connect(const char *dsn, bool allow_unsafe, char *err, size_t err_size);
+PGconn *pg_connect_as(const char *dsn, const char *who, bool allow_unsafe, char *err,
+		      size_t err_size);
 
-/* Like pg_connect(), retrying with exponential backoff (50 ms doubling up to
- * max_ms) until it succeeds or *stop becomes true (then NULL). Logs each
- * failure once per attempt at WARN. */
+/* Like pg_connect_as(dsn, who, ...), retrying with exponential backoff (50 ms
+ * doubling up to max_ms) until it succeeds or *stop becomes true (then NULL).
+ * Logs each failure once per attempt at WARN. */
 PGconn *pg_connect_retry(const char *dsn, bool allow_unsafe, int max_ms, atomic_bool *stop,
 			 const char *who);
 

@@ -11,7 +11,7 @@
 
 static void connect_now(struct standby *sb, uint64_t now)
 {
-	PGconn *conn = PQconnectdb(sb->dsn);
+	PGconn *conn = pg_connect_named(sb->dsn, "standby reader");
 
 	if (PQstatus(conn) != CONNECTION_OK) {
 		const char *msg = PQerrorMessage(conn);

@@ -80,6 +80,54 @@ static void test_durability_refused(void **state)
 	PQfinish(conn);
 }
 
+/* A connection says what it is in pg_stat_activity: "fanout " and its
+ * name, unless the DSN names it itself; a writer's lanes by number. */
+static void test_connections_are_named(void **state)
+{
+	char own[1200], name[80];
+	struct collector *c = collector_new(4);
+	struct persist_writer_config cfg = {
+	    .dsn = dsn, .batch_max = 16, .queue_max = 100, .dedup_cache = 4096, .writers = 5};
+	struct persist_writer *w;
+	PGconn *conn = pg_connect_named(dsn, "probe");
+	PGresult *res;
+
+	assert_int_equal(PQstatus(conn), CONNECTION_OK);
+	res = PQexec(conn, "SHOW application_name");
+	assert_string_equal(PQgetvalue(res, 0, 0), "fanout probe");
+	PQclear(res);
+	PQfinish(conn);
+	snprintf(own, sizeof(own), "%s application_name=mine", dsn);
+	conn = pg_connect_named(own, "probe");
+	res = PQexec(conn, "SHOW application_name");
+	assert_string_equal(PQgetvalue(res, 0, 0), "mine");
+	PQclear(res);
+	PQfinish(conn);
+
+	/* Five lanes: no other test's writer has a fifth. */
+	w = persist_writer_create(&cfg, collect, c);
+	assert_non_null(w);
+	for (int i = 0; i < 500 && !persist_writer_connected(w); i++)
+		usleep(10000);
+	assert_true(persist_writer_connected(w));
+	for (int lane = 1; lane <= 5; lane++) {
+		snprintf(name, sizeof(name), "fanout writer lane %d", lane);
+		assert_true(sql_long("SELECT count(*) FROM pg_stat_activity WHERE application_name "
+				     "= '%s'",
+				     name) >= 1);
+	}
+	persist_writer_destroy(w);
+	/* A backend leaves pg_stat_activity a moment after its client. */
+	for (int i = 0; i < 500 && sql_long("SELECT count(*) FROM pg_stat_activity WHERE "
+					    "application_name = 'fanout writer lane 5'") > 0;
+	     i++)
+		usleep(10000);
+	assert_int_equal(sql_long("SELECT count(*) FROM pg_stat_activity WHERE application_name "
+				  "= 'fanout writer lane 5'"),
+			 0);
+	collector_free(c);
+}
+
 #define PUBLISHERS    8
 #define PER_PUBLISHER 500
 
@@ -812,6 +860,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_migrations_idempotent_and_checked),
 	    cmocka_unit_test(test_durability_refused),
+	    cmocka_unit_test(test_connections_are_named),
 	    cmocka_unit_test(test_dense_under_concurrent_publishers),
 	    cmocka_unit_test(test_duplicate_gets_same_seq),
 	    cmocka_unit_test(test_duplicate_within_one_batch),
