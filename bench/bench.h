@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 int bench_persist(int argc, char **argv);
 int bench_fanout(int argc, char **argv);	/* W1: one hot channel */
@@ -18,8 +19,25 @@ int bench_lcore_publish(int argc, char **argv); /* a publish's cost to its worke
 struct pg_conn;
 /* One durable COPY of rows of the messages' shape into a scratch table with
  * the same keys (dropped after): rows per second, or -1 (said on stderr).
- * text: the bodies bench_text_body() writes, not 'bbb...'. */
-double bench_copy_ceiling(struct pg_conn *conn, int rows, int channels, int body_bytes, bool text);
+ * text: the bodies bench_text_body() writes, not 'bbb...'. *backend_cores:
+ * how busy its backend was over it, -1 when not known (server elsewhere). */
+double bench_copy_ceiling(struct pg_conn *conn, int rows, int channels, int body_bytes, bool text,
+			  double *backend_cores);
+
+/* CPU seconds so far of PostgreSQL backend pid, or -1 when the server does
+ * not run on this host. */
+double bench_pg_backend_cpu_s(int pid);
+
+/* The server's clock now, as text for bench_pg_backends_cpu(); false (and
+ * nothing written) when it cannot be asked. */
+bool bench_pg_since(struct pg_conn *conn, char *since, size_t size);
+
+/* Writes into out one line: the CPU, in cores over seconds, of the backends
+ * named "fanout ..." (application_name) that started since `since`, by role
+ * (a writer's lanes summed), read from /proc when the server runs on this
+ * host; else a line saying so. Empty when pg_stat_activity cannot be read. */
+void bench_pg_backends_cpu(struct pg_conn *conn, const char *since, double seconds, char *out,
+			   size_t size);
 
 /* bytes of made-up words for message i, NUL-terminated at body[bytes]. */
 void bench_text_body(char *body, int bytes, int i);

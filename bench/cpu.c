@@ -56,9 +56,8 @@ bool cpu_option(const char *arg)
 	return true;
 }
 
-/* User+system CPU seconds of pid so far; 0 when it is gone. The fields are
- * read after the command name, which may hold spaces. */
-static double pid_cpu_s(int pid)
+/* The fields are read after the command name, which may hold spaces. */
+double cpu_pid_seconds(int pid)
 {
 	char path[64], buf[1024];
 	unsigned long utime = 0, stime = 0;
@@ -83,7 +82,7 @@ static double group_cpu_s(const struct group *g)
 	double s = 0;
 
 	for (int i = g->first; i < g->first + g->count; i++)
-		s += pid_cpu_s(pids[i]);
+		s += cpu_pid_seconds(pids[i]);
 	return s;
 }
 

@@ -12,6 +12,9 @@
 
 #define CPU_OPTION 0x100 /* getopt_long's value for --cpu */
 
+/* User+system CPU seconds of process pid so far; 0 when it is gone. */
+double cpu_pid_seconds(int pid);
+
 /* Takes one --cpu value; false (and a message) when it is not NAME=PID,... */
 bool cpu_option(const char *arg);
 

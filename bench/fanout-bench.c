@@ -211,10 +211,12 @@ static double run_batched(const struct persist_opts *o, PGconn *conn, int messag
 	pthread_t threads[o->producers];
 	uint64_t start;
 	double seconds, index_ms;
+	char since[64] = "", backends[512] = "";
 
 	r.channel_ids = make_channels(conn, o->channels, "batched");
 	r.latency_ns = calloc((size_t)messages, sizeof(uint64_t));
 	r.submit_ns = calloc((size_t)messages, sizeof(uint64_t));
+	bench_pg_since(conn, since, sizeof(since));
 	r.w = persist_writer_create(&cfg, on_commit, &r);
 	if (r.w == NULL) {
 		perror("fanout-bench: writer");
@@ -230,6 +232,8 @@ static double run_batched(const struct persist_opts *o, PGconn *conn, int messag
 	while (atomic_load(&r.done) < messages)
 		usleep(500);
 	seconds = (double)(time_mono_ns() - start) / 1e9;
+	if (since[0])
+		bench_pg_backends_cpu(conn, since, seconds, backends, sizeof(backends));
 	/* The search index follows the commits (persist/indexer.c): how far
 	 * behind the last one it was. */
 	start = time_mono_ns();
@@ -246,6 +250,7 @@ static double run_batched(const struct persist_opts *o, PGconn *conn, int messag
 	report(name, messages, seconds, r.latency_ns, atomic_load(&r.failed));
 	printf("  search index: caught up %.0f ms after the last commit%s\n", index_ms,
 	       index_ms < 0 ? " (not within 300 s)" : "");
+	fputs(backends, stdout);
 	if (rows)
 		json_array_append_new(
 		    rows, json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:i, s:f}", "batch_max",
@@ -386,7 +391,7 @@ int bench_persist(int argc, char **argv)
 	    .writers = 1,
 	};
 	char err[512];
-	double batched, naive, ceiling;
+	double batched, naive, ceiling, copy_cores = -1;
 	PGconn *conn;
 	int opt;
 
@@ -496,12 +501,15 @@ int bench_persist(int argc, char **argv)
 		report_stages(&before, wal0, conn);
 	}
 	naive = run_naive(&o, conn);
-	ceiling = bench_copy_ceiling(conn, o.messages, o.channels, o.body_bytes, o.text);
+	ceiling =
+	    bench_copy_ceiling(conn, o.messages, o.channels, o.body_bytes, o.text, &copy_cores);
 	printf("throughput, batched saturated / naive: %.1fx\n", batched / naive);
 	if (ceiling > 0)
 		printf("ceiling: one COPY of %d such rows into a table with the same keys: %.0f "
 		       "rows/s durable; the writer (batched, saturated) at %.2f of it\n",
 		       o.messages, ceiling, batched / ceiling);
+	if (ceiling > 0 && copy_cores >= 0)
+		printf("  the COPY's backend was busy %.2f of a core over it\n", copy_cores);
 	printf("latency: per message, from submit (saturated, naive) or from its due time "
 	       "(offered load) to the durable callback\n");
 	PQfinish(conn);

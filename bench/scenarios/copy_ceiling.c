@@ -54,16 +54,18 @@ static bool copy_rows(PGconn *conn, int rows, int channels, int body_bytes, bool
 	return PQputCopyEnd(conn, good ? NULL : "out of memory") == 1 && good;
 }
 
-double bench_copy_ceiling(struct pg_conn *conn, int rows, int channels, int body_bytes, bool text)
+double bench_copy_ceiling(struct pg_conn *conn, int rows, int channels, int body_bytes, bool text,
+			  double *backend_cores)
 {
 	char table[64], sql[512];
 	uint64_t start;
-	double seconds = -1;
+	double seconds = -1, cpu0;
 
 	snprintf(table, sizeof(table), "bench_copy_ceiling_%d", getpid());
 	snprintf(sql, sizeof(sql), "CREATE TABLE %s (LIKE messages INCLUDING ALL)", table);
 	if (!ok(conn, PQexec(conn, sql), PGRES_COMMAND_OK))
 		return -1;
+	cpu0 = bench_pg_backend_cpu_s(PQbackendPID(conn));
 	start = time_mono_ns();
 	snprintf(sql, sizeof(sql),
 		 "COPY %s (channel_id, seq, author_id, kind, body, client_msg_id, created_at) "
@@ -75,6 +77,8 @@ double bench_copy_ceiling(struct pg_conn *conn, int rows, int channels, int body
 	    ok(conn, PQgetResult(conn), PGRES_COMMAND_OK) &&
 	    ok(conn, PQexec(conn, "COMMIT"), PGRES_COMMAND_OK)) {
 		seconds = (double)(time_mono_ns() - start) / 1e9;
+		*backend_cores =
+		    cpu0 < 0 ? -1 : (bench_pg_backend_cpu_s(PQbackendPID(conn)) - cpu0) / seconds;
 	} else {
 		PGresult *res;
 

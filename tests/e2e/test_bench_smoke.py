@@ -80,8 +80,8 @@ def test_w6_persistence_sweep(tmp_path):
 
 def test_persist_prints_its_stages_and_its_copy_ceiling():
     """The writer benchmark splits its offered-load run into the writer's
-    stages, and measures the COPY ceiling in the same run, leaving no
-    scratch table behind."""
+    stages, measures the COPY ceiling in the same run, leaving no scratch
+    table behind, and says what PostgreSQL's backends spent by role."""
     proc = subprocess.run([os.environ["FANOUT_BENCH"], "persist", "--dsn",
                            os.environ["FANOUT_TEST_PG_DSN"], "--messages", "2000",
                            "--naive-messages", "50", "--channels", "4", "--producers", "2",
@@ -101,6 +101,14 @@ def test_persist_prints_its_stages_and_its_copy_ceiling():
     assert m and int(m.group(1)) > 0 and float(m.group(2)) > 0, out
     assert sql("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bench_copy_ceiling_%'") \
         == [["0"]]
+    # What PostgreSQL's backends spent, by the names fanout gives them (the
+    # test's PostgreSQL runs on this host): each run's writer and indexer.
+    lines = re.findall(r"PostgreSQL backends, cores busy over the run: (.*)", out)
+    assert len(lines) == 2, out
+    for line in lines:
+        roles = dict(re.findall(r"(fanout [a-z ]+?) ([0-9.]+) \(\d+ backends?\)", line))
+        assert set(roles) == {"fanout writer", "fanout search indexer"}, line
+    assert re.search(r"the COPY's backend was busy [0-9.]+ of a core over it", out), out
 
 
 def test_w5_slow_consumers(bench_server, tmp_path):
