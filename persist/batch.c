@@ -85,8 +85,8 @@ int batch_connect(struct writer_lane *w)
 		/* The append's plan is the same for a batch of one row or of
 		 * thousands (an index scan per head, a hash join of the rows), but
 		 * PostgreSQL, finding its custom plans cheaper, plans it again for
-		 * every batch: 0.1-0.2 ms for a small batch, more than executing
-		 * it, and 0.8 ms for 1,024 rows (docs/benchmarks.md). The
+		 * every batch: 0.14-0.25 ms for one row, half again what executing
+		 * it takes, and 0.8 ms for 1,024 rows (docs/benchmarks.md). The
 		 * session's other statements are unnamed and planned as before. */
 		res = PQexec(w->conn, "SET plan_cache_mode = force_generic_plan");
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)

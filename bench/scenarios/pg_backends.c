@@ -44,8 +44,8 @@ double bench_pg_backend_cpu_s(int pid)
 }
 
 /* Adds one backend to its role: "fanout writer lane 2" counts as "fanout
- * writer". False when the roles are full. */
-static bool add_backend(struct role *roles, int *nroles, const char *name, double cpu_s)
+ * writer". A role past ROLES_MAX is left out. */
+static void add_backend(struct role *roles, int *nroles, const char *name, double cpu_s)
 {
 	size_t len = strlen(name);
 	const char *lane = strstr(name, " lane ");
@@ -58,7 +58,7 @@ static bool add_backend(struct role *roles, int *nroles, const char *name, doubl
 			break;
 	if (i == *nroles) {
 		if (*nroles == ROLES_MAX)
-			return false;
+			return;
 		snprintf(roles[i].name, sizeof(roles[i].name), "%.*s", (int)len, name);
 		roles[i].backends = 0;
 		roles[i].cpu_s = 0;
@@ -66,7 +66,6 @@ static bool add_backend(struct role *roles, int *nroles, const char *name, doubl
 	}
 	roles[i].backends++;
 	roles[i].cpu_s += cpu_s;
-	return true;
 }
 
 void bench_pg_backends_cpu(struct pg_conn *conn, const char *since, double seconds, char *out,
@@ -89,9 +88,7 @@ void bench_pg_backends_cpu(struct pg_conn *conn, const char *since, double secon
 		return;
 	}
 	for (int r = 0; r < PQntuples(res); r++) {
-		int pid = atoi(PQgetvalue(res, r, 0));
-
-		double cpu_s = bench_pg_backend_cpu_s(pid);
+		double cpu_s = bench_pg_backend_cpu_s(atoi(PQgetvalue(res, r, 0)));
 
 		if (cpu_s < 0)
 			remote++;
