@@ -49,7 +49,7 @@ check "dpdk mode says what it needs" contains "$out" "address (a.b.c.d/len)"
 # On a port of its own: 8080 may be served (the quickstart), and fanoutd
 # refuses a port another process listens on.
 printf '[server]\nport = %s\n[dataplane]\nmode = dpdk\nport = nosuchport\naddress = 10.0.0.1/24\neal_args = --no-huge --no-pci --no-shconf -m 256\n' \
-    $((20000 + RANDOM % 20000)) >"$work/dpdk2.ini"
+    $(free_port) >"$work/dpdk2.ini"
 out=$(FANOUT_JWT_SECRET=x FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN" timeout 60 "$fanoutd" -c "$work/dpdk2.ini" 2>&1); rc=$?
 check "dpdk mode with no such port exits 1" test "$rc" = 1
 check "dpdk mode names the missing port" contains "$out" "no port named 'nosuchport'"
@@ -71,7 +71,7 @@ check "--migrate exits 0" test "$rc" = 0
 check "--migrate reports" contains "$out" "schema up to date"
 
 # A running daemon.
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 mkdir -p "$work/web"; echo '<title>probe-page</title>' >"$work/web/index.html"
 printf '[server]\nport = %s\nweb_root = %s\n[log]\nformat = json\n' "$port" "$work/web" >"$work/ok.ini"
 FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN" "$fanoutd" -c "$work/ok.ini" 2>"$work/log" &

@@ -203,9 +203,27 @@ static bool wait_int(int *v, int want, int ms)
 	return false;
 }
 
-static int base_port(void)
+/* n loopback ports no one listens on, chosen by the kernel (held together
+ * so that they differ). A port made from the pid could be one a server of
+ * the suite holds (CI once drew the test etcd's). */
+static void free_ports(int *port, int n)
 {
-	return 20000 + (int)(getpid() % 20000);
+	int fd[8];
+
+	assert_true(n <= 8);
+	for (int i = 0; i < n; i++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET};
+		socklen_t len = sizeof(sa);
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(fd[i] >= 0);
+		assert_int_equal(bind(fd[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(getsockname(fd[i], (struct sockaddr *)&sa, &len), 0);
+		port[i] = ntohs(sa.sin_port);
+	}
+	for (int i = 0; i < n; i++)
+		close(fd[i]);
 }
 
 static void test_link_handshake_and_traffic(void **state)
@@ -214,9 +232,11 @@ static void test_link_handshake_and_traffic(void **state)
 	char pa[32], pb[32];
 	struct peer_msg m = {.type = PEER_INTEREST, .channel = 42, .on = true};
 	uint64_t refused = 0;
+	int port[2];
 
-	snprintf(pa, sizeof(pa), "127.0.0.1:%d", base_port());
-	snprintf(pb, sizeof(pb), "127.0.0.1:%d", base_port() + 1);
+	free_ports(port, 2);
+	snprintf(pa, sizeof(pa), "127.0.0.1:%d", port[0]);
+	snprintf(pb, sizeof(pb), "127.0.0.1:%d", port[1]);
 	a.link = peer_link_start("a", pa, "secret", &ops, &a);
 	b.link = peer_link_start("b", pb, "secret", &ops, &b);
 	assert_non_null(a.link);
@@ -255,10 +275,12 @@ static void test_link_refusals(void **state)
 	struct node a = {.members = "a b"}, b = {.members = "a b"}, c = {.members = "a b c"};
 	char pa[32], pb[32], pc[32];
 	uint64_t before;
+	int port[3];
 
-	snprintf(pa, sizeof(pa), "127.0.0.1:%d", base_port() + 2);
-	snprintf(pb, sizeof(pb), "127.0.0.1:%d", base_port() + 3);
-	snprintf(pc, sizeof(pc), "127.0.0.1:%d", base_port() + 4);
+	free_ports(port, 3);
+	snprintf(pa, sizeof(pa), "127.0.0.1:%d", port[0]);
+	snprintf(pb, sizeof(pb), "127.0.0.1:%d", port[1]);
+	snprintf(pc, sizeof(pc), "127.0.0.1:%d", port[2]);
 	a.link = peer_link_start("a", pa, "secret", &ops, &a);
 	b.link = peer_link_start("b", pb, "other", &ops, &b);
 	c.link = peer_link_start("c", pc, "secret", &ops, &c);
@@ -277,7 +299,7 @@ static void test_link_refusals(void **state)
 	assert_int_equal(b.got + a.got, 0);
 
 	/* Raw bytes: a frame of another version is refused and the link closed. */
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(base_port() + 2)};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port[0])};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	uint8_t junk[] = {0, 0, 0, 3, 9, 1, 0};
 	char byte;
