@@ -22,6 +22,17 @@
 const char *dsn;
 PGconn *db;
 
+int fixture_setup(void **state)
+{
+	(void)state;
+	dsn = getenv("FANOUT_TEST_PG_DSN");
+	if (dsn == NULL) {
+		fprintf(stderr, "FANOUT_TEST_PG_DSN must be set (deploy/test sets it)\n");
+		return -1;
+	}
+	return fixture_connect();
+}
+
 int fixture_connect(void)
 {
 	char err[512];

@@ -17,6 +17,9 @@ extern PGconn *db;
  * migrations; 0, or -1 with the reason on stderr. Teardown closes db. */
 int fixture_connect(void);
 int fixture_teardown(void **state);
+/* A whole group setup: dsn from FANOUT_TEST_PG_DSN (missing it fails the
+ * group, not skips it), then fixture_connect(). */
+int fixture_setup(void **state);
 
 PGresult *sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 long sql_long(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -27,17 +27,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static int group_setup(void **state)
-{
-	(void)state;
-	dsn = getenv("FANOUT_TEST_PG_DSN");
-	if (dsn == NULL) {
-		fprintf(stderr, "FANOUT_TEST_PG_DSN must be set (deploy/test sets it)\n");
-		return -1;
-	}
-	return fixture_connect();
-}
-
 /* Messages seq from..to of channel, written as a writer would, the head
  * moved to `to`; nothing noted. */
 static void insert_messages(int64_t channel, int from, int to, const char *word)
@@ -246,5 +235,5 @@ int main(void)
 	    cmocka_unit_test(test_a_body_too_big_for_a_vector_does_not_stop_it),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, fixture_teardown);
+	return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

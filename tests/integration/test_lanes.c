@@ -42,16 +42,6 @@ static struct persist_writer *lanes_new(struct collector *c, int writers, int ba
 	return w;
 }
 
-static int group_setup(void **state)
-{
-	dsn = getenv("FANOUT_TEST_PG_DSN");
-	if (dsn == NULL) {
-		fprintf(stderr, "FANOUT_TEST_PG_DSN must be set (deploy/test sets it)\n");
-		return -1;
-	}
-	return fixture_connect();
-}
-
 #define CHANNELS    12
 #define PUBLISHERS  4
 #define PER_CHANNEL 120 /* per publisher */
@@ -266,5 +256,5 @@ int main(void)
 	    cmocka_unit_test(test_lanes_shutdown_drains_at_once),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, fixture_teardown);
+	return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }
