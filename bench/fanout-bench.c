@@ -55,9 +55,10 @@ struct persist_opts {
 	int body_bytes;
 	int rate; /* open-loop run: messages per second offered; 0 skips it */
 	int batch_window_us;
-	int writers; /* the writer's lanes */
-	bool sweep;  /* W6: saturated runs over batch sizes and windows */
-	bool text;   /* bodies of made-up words, each message its own, not 'bbb...' */
+	int writers;	   /* the writer's lanes */
+	int copy_min_rows; /* batches from this many rows go by COPY; 0: never */
+	bool sweep;	   /* W6: saturated runs over batch sizes and windows */
+	bool text;	   /* bodies of made-up words, each message its own, not 'bbb...' */
 	const char *json;
 };
 
@@ -205,6 +206,7 @@ static double run_batched(const struct persist_opts *o, PGconn *conn, int messag
 	    .batch_max = o->batch_max,
 	    .batch_window_us = o->batch_window_us,
 	    .writers = o->writers,
+	    .copy_min_rows = o->copy_min_rows,
 	    .queue_max = 200000,
 	    .dedup_cache = 262144,
 	};
@@ -373,6 +375,7 @@ int bench_persist(int argc, char **argv)
 	    {"body-bytes", required_argument, NULL, 's'},
 	    {"rate", required_argument, NULL, 'r'},
 	    {"writers", required_argument, NULL, 'w'},
+	    {"copy-min", required_argument, NULL, 'C'},
 	    {"sweep", no_argument, NULL, 'W'},
 	    {"text", no_argument, NULL, 't'},
 	    {"json", required_argument, NULL, 'j'},
@@ -389,6 +392,7 @@ int bench_persist(int argc, char **argv)
 	    .body_bytes = 100,
 	    .rate = 20000,
 	    .writers = 1,
+	    .copy_min_rows = 256, /* fanoutd's default */
 	};
 	char err[512];
 	double batched, naive, ceiling, copy_cores = -1;
@@ -424,6 +428,9 @@ int bench_persist(int argc, char **argv)
 		case 'w':
 			o.writers = atoi(optarg);
 			break;
+		case 'C':
+			o.copy_min_rows = atoi(optarg);
+			break;
 		case 'W':
 			o.sweep = true;
 			break;
@@ -437,13 +444,13 @@ int bench_persist(int argc, char **argv)
 			fprintf(stderr, "usage: fanout-bench persist [--dsn DSN] [--messages N] "
 					"[--naive-messages N] [--channels N] [--producers N] "
 					"[--batch-max N] [--body-bytes N] [--rate N] [--writers N] "
-					"[--sweep] [--text] [--json FILE]\n");
+					"[--copy-min N] [--sweep] [--text] [--json FILE]\n");
 			return 2;
 		}
 	}
 	if (o.messages < 1 || o.naive_messages < 1 || o.channels < 1 || o.producers < 1 ||
 	    o.producers > 64 || o.batch_max < 1 || o.body_bytes < 0 || o.body_bytes > 65536 ||
-	    o.rate < 0 || o.writers < 1 || o.writers > PERSIST_WRITERS_MAX) {
+	    o.rate < 0 || o.writers < 1 || o.writers > PERSIST_WRITERS_MAX || o.copy_min_rows < 0) {
 		fprintf(stderr,
 			"fanout-bench persist: counts must be positive (producers at most "
 			"64, writers at most %d, body at most 65536 bytes)\n",
@@ -460,9 +467,9 @@ int bench_persist(int argc, char **argv)
 		return 1;
 	}
 	printf("fanout-bench persist: %d channels, %d producer threads, %d writer lane%s, "
-	       "batch_max %d, %d-byte bodies, synchronous_commit on, %s\n",
+	       "batch_max %d, copy_min_rows %d, %d-byte bodies, synchronous_commit on, %s\n",
 	       o.channels, o.producers, o.writers, o.writers == 1 ? "" : "s", o.batch_max,
-	       o.body_bytes, alloc_name());
+	       o.copy_min_rows, o.body_bytes, alloc_name());
 	printf("%-26s %10s %12s %9s %9s %9s %7s\n", "writer", "messages", "durable/s", "p50 ms",
 	       "p99 ms", "p99.9 ms", "failed");
 	if (o.sweep) {

@@ -48,7 +48,6 @@
 	" SELECT id FROM head"
 #define APPEND_PARAMS 12
 #define APPEND_ARRAYS 11
-
 /* Connection */
 
 int batch_connect(struct writer_lane *w)
@@ -70,6 +69,10 @@ int batch_connect(struct writer_lane *w)
 		if (w->conn == NULL)
 			return -ECANCELED;
 		res = PQprepare(w->conn, APPEND_STMT, APPEND_SQL, APPEND_PARAMS, types);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			res = heads_prepare(w->conn);
+		}
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			LOG(ERR, "%s: cannot prepare append statement: %s", w->name,
 			    PQresultErrorMessage(res));
@@ -101,11 +104,6 @@ int batch_connect(struct writer_lane *w)
 		atomic_store(&w->connected, true);
 	}
 	return 0;
-}
-
-bool conn_lost(struct writer_lane *w)
-{
-	return PQstatus(w->conn) != CONNECTION_OK;
 }
 
 /* Claims channels at their publishes' owner epoch and loads their heads, in
@@ -246,16 +244,13 @@ static int order_by_channel(const void *a, const void *b, void *arg)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Adds group [from, to) of order[] to the append's arrays: the channel's
- * head, fence and epoch, then its rows. 0 or -ENOMEM. */
+/* Adds group [from, to) of order[] to the append's arrays: its head, then
+ * its rows. 0 or -ENOMEM. */
 static int add_group(struct writer_lane *w, struct batch *b, int from, int to, struct pg_array *a)
 {
 	const struct seq_item *first = &b->items[w->order[from]];
-	int rc = pg_array_add_int8(&a[0], first->channel);
+	int rc = heads_add(w, b, from, to, a);
 
-	rc = rc ?: pg_array_add_int8(&a[1], first->seq - 1); /* the head the fence expects */
-	rc = rc ?: pg_array_add_int8(&a[2], b->items[w->order[to - 1]].seq);
-	rc = rc ?: pg_array_add_int8(&a[3], seqtab_epoch(w->seq, first->channel));
 	for (int k = from; k < to && rc == 0; k++) {
 		const struct persist_message *m = &b->reqs[w->order[k]]->msg;
 
@@ -307,124 +302,80 @@ static int send_append(struct writer_lane *w, struct batch *b, const int *groups
 		   : -EIO;
 }
 
-/* Reads one command's result; returns its status and keeps the first result
- * of an error in *err (caller clears). */
-static ExecStatusType read_one(PGconn *conn, PGresult **keep)
+/* Sorts the batch's new items by channel into order[], marks where each
+ * channel's run starts in groups[] (and its end), and stamps each request
+ * with the row's created_at: if this attempt's COMMIT is lost and later
+ * found durable, the value still matches the row. Returns the groups. */
+static int plan_groups(struct writer_lane *w, struct batch *b, int nnew, int64_t created_at)
 {
-	PGresult *res = PQgetResult(conn), *next;
-	ExecStatusType st;
+	int ngroups = 0, k = 0;
 
-	if (res == NULL)
-		return PGRES_FATAL_ERROR;
-	st = PQresultStatus(res);
-	if (keep && *keep == NULL)
-		*keep = res;
-	else
-		PQclear(res);
-	/* Each command's results end with NULL; the sync marker has none. */
-	if (st != PGRES_PIPELINE_SYNC)
-		while ((next = PQgetResult(conn)) != NULL)
-			PQclear(next);
-	return st;
-}
-
-/* The groups whose channel the append's result (the channels whose head
- * moved) does not name: another writer moved the head, and this lane steps
- * down for the channel; its requests fail -ESTALE. */
-static void append_fenced(struct writer_lane *w, struct batch *b, const PGresult *res,
-			  const int *groups, int ngroups)
-{
-	int rows = PQntuples(res), r = 0;
-
-	if (rows == ngroups)
-		return;
-	for (int g = 0; g < ngroups; g++) {
-		int64_t channel = b->items[w->order[groups[g]]].channel;
-
-		for (r = 0; r < rows && pg_get_int8(res, r, 0) != channel; r++)
-			;
-		if (r < rows)
-			continue;
-		LOG(ERR,
-		    "writer: fence failed on channel %ld: its head is no longer %ld, another "
-		    "writer moved it; stepping down for this channel",
-		    (long)channel, (long)(b->items[w->order[groups[g]]].seq - 1));
-		metric_add(&m_fence_failures, 1);
-		seqtab_forget(w->seq, channel);
-		for (int k = groups[g]; k < groups[g + 1]; k++) {
-			b->items[w->order[k]].state = SEQ_DONE;
-			b->settled[w->order[k]] = (struct settle){PERSIST_FAILED, -ESTALE, true};
-		}
-	}
-}
-
-/* Sends the planned batch and reads its results. On EXEC_OK, fenced[] groups
- * are marked in the items (state set to SEQ_DONE with -ESTALE). Over 80
- * lines on purpose: one pipeline round trip, its sends and reads in the
- * order PostgreSQL answers them. */
-enum exec_result batch_execute(struct writer_lane *w, struct batch *b, int nnew)
-{
-	const int n = b->n;
-	int64_t created_at = time_real_us();
-	enum exec_result result = EXEC_OK;
-	PGresult *error = NULL;
-	int *groups = w->groups, ngroups = 0, k = 0;
-	uint64_t start = time_mono_ns();
-
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < b->n; i++) {
 		if (b->items[i].state != SEQ_NEW)
 			continue;
 		w->order[k++] = i;
-		/* The row's created_at; if this attempt's COMMIT is lost and
-		 * later found durable, the value still matches the row. */
 		b->reqs[i]->msg.created_at_us = created_at;
 	}
 	qsort_r(w->order, (size_t)nnew, sizeof(int), order_by_channel, b->items);
 	for (k = 0; k < nnew; k++)
 		if (k == 0 || b->items[w->order[k]].channel != b->items[w->order[k - 1]].channel)
-			groups[ngroups++] = k;
-	groups[ngroups] = nnew;
+			w->groups[ngroups++] = k;
+	w->groups[ngroups] = nnew;
+	return ngroups;
+}
+
+/* Sends the planned batch as one pipeline (BEGIN, the append, COMMIT) and
+ * reads its results. On EXEC_OK, fenced[] groups are marked in the items
+ * (state set to SEQ_DONE with -ESTALE). Over 60 lines on purpose: one
+ * round trip, its sends and reads in the order PostgreSQL answers them. */
+static enum exec_result execute_pipelined(struct writer_lane *w, struct batch *b, int nnew,
+					  int ngroups, int64_t created_at)
+{
+	enum exec_result result = EXEC_OK;
+	PGresult *error = NULL;
+	const int *groups = w->groups;
 
 	if (!PQenterPipelineMode(w->conn) || PQsetnonblocking(w->conn, 1) != 0)
 		return EXEC_CONN;
 	if (!PQsendQueryParams(w->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
-		goto conn;
+		return EXEC_CONN;
 	if (send_append(w, b, groups, ngroups, created_at) < 0)
-		goto conn;
+		return EXEC_CONN;
 	if (!PQsendQueryParams(w->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
 	    !PQpipelineSync(w->conn) || pg_flush(w->conn) < 0)
-		goto conn;
+		return EXEC_CONN;
 
-	if (read_one(w->conn, &error) != PGRES_COMMAND_OK)
+	if (pg_read_one(w->conn, &error) != PGRES_COMMAND_OK)
 		goto failed;
 	PQclear(error);
 	error = NULL;
-	if (read_one(w->conn, &error) != PGRES_TUPLES_OK) {
-		read_one(w->conn, NULL); /* COMMIT, skipped */
+	if (pg_read_one(w->conn, &error) != PGRES_TUPLES_OK) {
+		pg_read_one(w->conn, NULL); /* COMMIT, skipped */
 		goto failed_read;
 	}
-	append_fenced(w, b, error, groups, ngroups);
+	heads_fenced(w, b, error, groups, ngroups);
 	PQclear(error);
 	error = NULL;
-	if (read_one(w->conn, &error) != PGRES_COMMAND_OK ||
+	if (pg_read_one(w->conn, &error) != PGRES_COMMAND_OK ||
 	    strcmp(PQcmdStatus(error), "COMMIT") != 0)
 		goto failed_read; /* COMMIT failed: nothing of the batch is durable */
 	PQclear(error);
 	error = NULL;
-	if (read_one(w->conn, NULL) != PGRES_PIPELINE_SYNC)
-		goto conn;
-	metric_observe_ns(&m_commit_latency, time_mono_ns() - start);
+	if (pg_read_one(w->conn, NULL) != PGRES_PIPELINE_SYNC)
+		return EXEC_CONN;
 	goto out;
 
 failed:
 	/* BEGIN failed: the append and COMMIT after it were skipped. */
-	read_one(w->conn, NULL);
-	read_one(w->conn, NULL);
+	pg_read_one(w->conn, NULL);
+	pg_read_one(w->conn, NULL);
 	goto failed_read;
 failed_read:
-	read_one(w->conn, NULL); /* the sync marker */
-	if (conn_lost(w))
-		goto conn;
+	pg_read_one(w->conn, NULL); /* the sync marker */
+	if (conn_lost(w)) {
+		PQclear(error);
+		return EXEC_CONN;
+	}
 	if (error && pg_result_is(error, PG_SQLSTATE_UNIQUE_VIOLATION)) {
 		result = EXEC_UNIQUE;
 	} else {
@@ -432,18 +383,31 @@ failed_read:
 		    error ? PQresultErrorMessage(error) : PQerrorMessage(w->conn));
 		result = EXEC_SQL;
 	}
-	goto out;
-conn:
-	result = EXEC_CONN;
 out:
 	PQclear(error);
-	if (result != EXEC_CONN) {
-		PQsetnonblocking(w->conn, 0);
-		if (!PQexitPipelineMode(w->conn))
-			result = EXEC_CONN;
-		else if (PQtransactionStatus(w->conn) == PQTRANS_INERROR)
-			PQclear(PQexec(w->conn, "ROLLBACK"));
+	PQsetnonblocking(w->conn, 0);
+	if (!PQexitPipelineMode(w->conn))
+		return EXEC_CONN;
+	if (PQtransactionStatus(w->conn) == PQTRANS_INERROR)
+		PQclear(PQexec(w->conn, "ROLLBACK"));
+	return result;
+}
+
+enum exec_result batch_execute(struct writer_lane *w, struct batch *b, int nnew)
+{
+	int64_t created_at = time_real_us();
+	uint64_t start = time_mono_ns();
+	int ngroups = plan_groups(w, b, nnew, created_at);
+	enum exec_result result;
+
+	if (w->cfg.copy_min_rows > 0 && nnew >= w->cfg.copy_min_rows) {
+		metric_add(&m_copy_batches, 1);
+		result = batch_execute_copy(w, b, nnew, ngroups, created_at);
+	} else {
+		result = execute_pipelined(w, b, nnew, ngroups, created_at);
 	}
+	if (result == EXEC_OK)
+		metric_observe_ns(&m_commit_latency, time_mono_ns() - start);
 	if (result == EXEC_CONN) {
 		LOG(WARN, "%s: connection lost during a batch of %d: %s", w->name, nnew,
 		    PQerrorMessage(w->conn));

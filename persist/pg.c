@@ -165,6 +165,27 @@ int pg_flush(PGconn *conn)
 	return rc == 0 ? 0 : -EIO;
 }
 
+/* Reads one command's result; returns its status and keeps the first result
+ * of an error in *err (caller clears). */
+ExecStatusType pg_read_one(PGconn *conn, PGresult **keep)
+{
+	PGresult *res = PQgetResult(conn), *next;
+	ExecStatusType st;
+
+	if (res == NULL)
+		return PGRES_FATAL_ERROR;
+	st = PQresultStatus(res);
+	if (keep && *keep == NULL)
+		*keep = res;
+	else
+		PQclear(res);
+	/* Each command's results end with NULL; the sync marker has none. */
+	if (st != PGRES_PIPELINE_SYNC)
+		while ((next = PQgetResult(conn)) != NULL)
+			PQclear(next);
+	return st;
+}
+
 bool pg_result_is(const PGresult *res, const char *code)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);

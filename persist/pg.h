@@ -71,6 +71,12 @@ PGresult *pg_exec_prepared(PGconn *conn, const char *name, const char *sql, int 
  * one. Three round trips. */
 PGresult *pg_exec_custom(PGconn *conn, const char *sql, int n, const char *const *values);
 
+/* In pipeline mode: reads one command's result (and the NULL that ends
+ * it); returns its status and keeps the result in *keep when *keep is NULL
+ * (the first error of a pipeline; the caller clears it). keep may be NULL.
+ * PGRES_FATAL_ERROR when there is no result. */
+ExecStatusType pg_read_one(PGconn *conn, PGresult **keep);
+
 /* True when the result's SQLSTATE equals code. */
 bool pg_result_is(const PGresult *res, const char *code);
 

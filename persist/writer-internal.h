@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The persist writer's inside, shared by writer.c (the public face: checks a
  * publish, routes it to its channel's lane), lane.c (one lane: the queue, the
- * thread, the batches' outcomes) and batch.c (one batch against PostgreSQL:
- * the connection, the channels' heads, the pipelined append and the fence,
- * and resolving an unknown outcome). Nothing outside persist/ includes this. */
+ * thread, the batches' outcomes), batch.c (one batch against PostgreSQL:
+ * the connection, the channels' heads, the pipelined append, and resolving
+ * an unknown outcome), batch_copy.c (a large batch's append by COPY) and
+ * heads.c (the fence both appends share). Nothing outside persist/
+ * includes this. */
 #pragma once
 
 #include "writer.h"
@@ -92,7 +94,7 @@ enum exec_result { EXEC_OK, EXEC_UNIQUE, EXEC_CONN, EXEC_SQL };
 
 /* Metrics: process-wide, registered once (writer.c). */
 extern struct metric_counter m_batches, m_committed, m_duplicates, m_failed, m_fence_failures,
-    m_reconnects, m_resolves;
+    m_reconnects, m_resolves, m_copy_batches;
 extern struct metric_histogram m_commit_latency, m_publish_latency, m_queue_latency,
     m_callback_latency;
 
@@ -113,8 +115,32 @@ uint64_t lane_answered(struct writer_lane *w); /* publishes told their outcome, 
 
 /* batch.c */
 int batch_connect(struct writer_lane *w);
-bool conn_lost(struct writer_lane *w);
+/* Whether the lane's connection is gone (after a failed command). */
+static inline bool conn_lost(struct writer_lane *w)
+{
+	return PQstatus(w->conn) != CONNECTION_OK;
+}
 int batch_load_heads(struct writer_lane *w, struct batch *b);
 void batch_check_parents(struct writer_lane *w, struct batch *b);
+/* Commits the batch's nnew planned items: by the pipelined append, or, from
+ * cfg.copy_min_rows rows, by COPY (batch_copy.c). On EXEC_CONN the
+ * connection is gone; the outcome is for batch_resolve to find. */
 enum exec_result batch_execute(struct writer_lane *w, struct batch *b, int nnew);
+/* heads.c: the heads' statement prepared on a new connection (its result:
+ * PGRES_COMMAND_OK or why not); group [from, to) of order[] added to the
+ * four head arrays (channel, the head the fence expects, the new head,
+ * the epoch), 0 or -ENOMEM; the groups whose channel the result of a heads'
+ * UPDATE does not name marked fenced (their items SEQ_DONE, -ESTALE), the
+ * lane stepping down for them; and, for the COPY, BEGIN and the heads'
+ * UPDATE for w->groups in one round trip, the fenced groups marked
+ * (EXEC_SQL leaves the transaction failed for the caller to roll back). */
+PGresult *heads_prepare(PGconn *conn);
+int heads_add(struct writer_lane *w, struct batch *b, int from, int to, struct pg_array *a);
+void heads_fenced(struct writer_lane *w, struct batch *b, const PGresult *res, const int *groups,
+		  int ngroups);
+enum exec_result heads_begin(struct writer_lane *w, struct batch *b, int nnew, int ngroups);
+/* batch_copy.c: batch_execute's transaction by COPY; leaves the connection
+ * idle unless EXEC_CONN. */
+enum exec_result batch_execute_copy(struct writer_lane *w, struct batch *b, int nnew, int ngroups,
+				    int64_t created_at);
 int batch_resolve(struct writer_lane *w, struct batch *b);

@@ -38,7 +38,7 @@ struct persist_writer {
 
 /* Metrics: process-wide, registered once. */
 struct metric_counter m_batches, m_committed, m_duplicates, m_failed, m_fence_failures,
-    m_reconnects, m_resolves;
+    m_reconnects, m_resolves, m_copy_batches;
 struct metric_histogram m_commit_latency, m_publish_latency, m_queue_latency, m_callback_latency;
 static pthread_once_t histograms_once = PTHREAD_ONCE_INIT;
 
@@ -293,6 +293,9 @@ int persist_writer_register_metrics(struct persist_writer *w)
 	     &m_reconnects},
 	    {"fanout_persist_resolves_total", "Batches whose outcome was re-read from PostgreSQL.",
 	     &m_resolves},
+	    {"fanout_persist_copy_batches_total",
+	     "Transactions whose rows went by COPY (batches of copy_min_rows or more).",
+	     &m_copy_batches},
 	};
 	static const struct {
 		const char *name, *help;

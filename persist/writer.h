@@ -54,6 +54,8 @@ struct persist_writer_config {
 	int dedup_cache;      /* recent ids remembered in memory (shared out too) */
 	int reconnect_max_ms; /* ceiling of the reconnect backoff */
 	int drain_timeout_ms; /* at destroy: how long to keep trying to commit */
+	int copy_min_rows;    /* a batch of at least this many new rows goes by
+			       * COPY (batch_copy.c); 0: never */
 	int search_sweep_ms;  /* how often the search indexer looks for channels
 			       * left behind (indexer.h); 0: a minute */
 	/* In a cluster: asked before each batch; false fails the batch with

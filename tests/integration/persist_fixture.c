@@ -11,6 +11,7 @@
 #include "persist_fixture.h"
 
 #include "clock.h"
+#include "metrics.h"
 #include "migrate.h"
 
 #include <pthread.h>
@@ -145,10 +146,36 @@ void wait_for(struct collector *c, int n)
 		fail_msg("only %d of %d outcomes arrived within 60 s", c->n, n);
 }
 
+int fixture_copy_min_rows(void)
+{
+	const char *v = getenv("FANOUT_TEST_COPY_MIN_ROWS");
+
+	return v ? atoi(v) : 0;
+}
+
+long fixture_metric(const char *name)
+{
+	size_t len, n = strlen(name);
+	char *text = metrics_render(&len), *at = text;
+	long v = -1;
+
+	assert_non_null(text);
+	while ((at = strstr(at, name)) != NULL) {
+		if ((at == text || at[-1] == '\n') && at[n] == ' ') {
+			v = atol(at + n + 1);
+			break;
+		}
+		at += n;
+	}
+	free(text);
+	return v;
+}
+
 struct persist_writer *writer_new(struct collector *c, int batch_max, int dedup)
 {
 	struct persist_writer_config cfg = {
 	    .dsn = dsn,
+	    .copy_min_rows = fixture_copy_min_rows(),
 	    .batch_max = batch_max,
 	    .queue_max = 100000,
 	    .dedup_cache = dedup,

@@ -21,6 +21,12 @@ int fixture_teardown(void **state);
  * group, not skips it), then fixture_connect(). */
 int fixture_setup(void **state);
 
+/* The writers' copy_min_rows in these suites: FANOUT_TEST_COPY_MIN_ROWS (the
+ * suite run a second time with 1: every batch by COPY), else 0 (never). */
+int fixture_copy_min_rows(void);
+/* A counter's value in metrics_render()'s text; -1 when it is missing. */
+long fixture_metric(const char *name);
+
 PGresult *sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 long sql_long(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t new_channel(const char *prefix);

@@ -2,7 +2,10 @@
 /* Integration tests of what the persist writer's append stores per row,
  * against the real PostgreSQL deploy/test starts: each message's mentions
  * (migration 0015's fast path gives what 0010's query gave, and PostgreSQL
- * inlines it).
+ * inlines it), the same rows whether a batch goes by the pipelined append or
+ * by COPY (persist/batch_copy.c). The persist suite runs again as
+ * persist-copy with every batch by COPY: duplicates, the fence, a restart
+ * mid-stream.
  *
  * Needs FANOUT_TEST_PG_DSN; missing it is a failure, not a skip. */
 #include <setjmp.h>
@@ -11,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "metrics.h"
 #include "pg.h"
 #include "writer.h"
 
@@ -35,20 +39,31 @@ static const struct {
 };
 #define MENTION_CASES (int)(sizeof(mention_cases) / sizeof(mention_cases[0]))
 
-/* Publishes the mention cases into a new channel; returns it. */
-static int64_t publish_mention_cases(void)
+/* A writer whose batches from copy_min_rows rows go by COPY (0: never);
+ * a 100 ms window gathers what is published at once into one batch. */
+static struct persist_writer *writer_copying(struct collector *c, int copy_min_rows)
 {
-	struct collector *c = collector_new(MENTION_CASES);
 	struct persist_writer_config cfg = {.dsn = dsn,
 					    .batch_max = 64,
 					    .batch_window_us = 100000,
 					    .queue_max = 100,
-					    .dedup_cache = 4096};
+					    .dedup_cache = 4096,
+					    .copy_min_rows = copy_min_rows};
 	struct persist_writer *w = persist_writer_create(&cfg, collect, c);
-	int64_t channel = new_channel("mention");
-	char id[16];
 
 	assert_non_null(w);
+	return w;
+}
+
+/* Publishes the mention cases into a new channel through a writer whose
+ * batches from copy_min_rows rows go by COPY (0: never); returns it. */
+static int64_t publish_mention_cases(int copy_min_rows)
+{
+	struct collector *c = collector_new(MENTION_CASES);
+	struct persist_writer *w = writer_copying(c, copy_min_rows);
+	int64_t channel = new_channel(copy_min_rows ? "mention-copy" : "mention");
+	char id[16];
+
 	for (int i = 0; i < MENTION_CASES; i++) {
 		snprintf(id, sizeof(id), "m%d", i);
 		assert_int_equal(publish(w, channel, 1, id, mention_cases[i].body, (uintptr_t)i),
@@ -84,7 +99,7 @@ static void test_mentions_stored_and_inlined(void **state)
 	PGresult *res;
 	char plan[4096] = "";
 
-	assert_mentions(publish_mention_cases());
+	assert_mentions(publish_mention_cases(0));
 	/* The column's function is one CASE PostgreSQL inlines: the plan
 	 * shows the strpos, not a call of fanout_mentions itself. */
 	res = sql("EXPLAIN (VERBOSE, COSTS OFF) SELECT fanout_mentions(body) FROM messages "
@@ -101,10 +116,121 @@ static void test_mentions_stored_and_inlined(void **state)
 			 1);
 }
 
+/* A thread and its replies, a reaction, an edit and a delete, published in two
+ * batches (the events name messages of the first) through a writer with
+ * copy_min_rows; returns the channel. acks[] gets each message's ack. */
+#define EVENT_CASES 9
+static int64_t publish_thread(int copy_min_rows, struct outcome *acks)
+{
+	static const struct {
+		const char *kind, *body;
+		int64_t parent;
+	} cases[EVENT_CASES] = {
+	    {"message", "a thread for @dora", 0},
+	    {"message", "plain words", 0},
+	    {"message", "ünïcödé ✓ and a tab\t", 0},
+	    {"message", "to be deleted", 0},
+	    {"message", "a reply", 1},
+	    {"react", "thumbsup", 1},
+	    {"edit", "plain words, edited for @erin", 2},
+	    {"message", "another reply @Fay.", 1},
+	    {"delete", "", 4},
+	};
+	struct collector *c = collector_new(EVENT_CASES);
+	struct persist_writer *w;
+	int64_t channel = new_channel(copy_min_rows ? "events-copy" : "events");
+	char id[16];
+	long copies;
+
+	metrics_reset();
+	w = writer_copying(c, copy_min_rows);
+	assert_int_equal(persist_writer_register_metrics(w), 0);
+	copies = fixture_metric("fanout_persist_copy_batches_total"); /* process-wide */
+	for (int i = 0; i < EVENT_CASES; i++) {
+		struct persist_publish p = {.channel_id = channel,
+					    .author_id = 7,
+					    .kind = cases[i].kind,
+					    .client_msg_id = id,
+					    .body = cases[i].body,
+					    .body_len = strlen(cases[i].body),
+					    .parent_seq = cases[i].parent};
+
+		snprintf(id, sizeof(id), "t%d", i);
+		assert_int_equal(persist_writer_submit(w, &p, (void *)(uintptr_t)i), 0);
+		if (i == 3) /* the events' parents durable first */
+			wait_for(c, 4);
+	}
+	wait_for(c, EVENT_CASES);
+	/* Two batches, and by COPY exactly when asked. */
+	assert_int_equal(fixture_metric("fanout_persist_copy_batches_total") - copies,
+			 copy_min_rows ? 2 : 0);
+	persist_writer_destroy(w);
+	metrics_reset();
+	for (int i = 0; i < EVENT_CASES; i++) {
+		struct outcome *o = &c->got[i];
+
+		assert_int_equal(o->outcome, PERSIST_COMMITTED);
+		acks[o->cookie] = *o;
+	}
+	collector_free(c);
+	assert_dense(channel, EVENT_CASES);
+	return channel;
+}
+
+/* The channel's rows as text, one line each, in seq order, with each
+ * row's created_at against its ack's: "=" when they agree to the
+ * microsecond. */
+static void rows_text(int64_t channel, const struct outcome *acks, char *out, size_t size)
+{
+	PGresult *res = sql("SELECT seq, author_id, client_msg_id, kind, body, parent_seq, "
+			    "mentions, owner_epoch, edited_at IS NOT NULL, deleted_at IS NOT NULL, "
+			    "(extract(epoch FROM created_at) * 1000000)::int8, "
+			    "(SELECT string_agg(emoji || ':' || user_id, ',') FROM reactions r "
+			    " WHERE r.channel_id = m.channel_id AND r.seq = m.seq) "
+			    "FROM messages m WHERE channel_id = %ld ORDER BY seq",
+			    (long)channel);
+	size_t len = 0;
+
+	assert_int_equal(PQntuples(res), EVENT_CASES);
+	for (int r = 0; r < PQntuples(res); r++) {
+		const struct outcome *ack = &acks[atoi(PQgetvalue(res, r, 2) + 1)];
+
+		assert_int_equal(ack->seq, atol(PQgetvalue(res, r, 0)));
+		for (int col = 0; col < 10; col++)
+			len +=
+			    (size_t)snprintf(out + len, size - len, "%s|", PQgetvalue(res, r, col));
+		len += (size_t)snprintf(out + len, size - len, "%s|%s\n",
+					atoll(PQgetvalue(res, r, 10)) == ack->created_at_us ? "="
+											    : "!=",
+					PQgetvalue(res, r, 11));
+		assert_true(len < size);
+	}
+	PQclear(res);
+}
+
+static void test_copy_stores_what_the_append_stores(void **state)
+{
+	struct outcome acks[2][EVENT_CASES];
+	static char rows[2][8192];
+
+	rows_text(publish_thread(0, acks[0]), acks[0], rows[0], sizeof(rows[0]));
+	rows_text(publish_thread(1, acks[1]), acks[1], rows[1], sizeof(rows[1]));
+	if (strcmp(rows[0], rows[1]) != 0)
+		fail_msg("the append stored\n%sCOPY stored\n%s", rows[0], rows[1]);
+	/* Not two empty answers: the edit, the reaction and the delete took. */
+	assert_non_null(strstr(rows[0], "|plain words, edited for @erin|"));
+	assert_non_null(strstr(rows[0], "{erin}"));
+	assert_non_null(strstr(rows[0], "|thumbsup:7\n"));
+	assert_non_null(strstr(rows[0], "|t3|message||"));
+	assert_null(strstr(rows[0], "!="));
+	assert_mentions(publish_mention_cases(1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mentions_stored_and_inlined),
+	    cmocka_unit_test(test_copy_stores_what_the_append_stores),
 	};
 	return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

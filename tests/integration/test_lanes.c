@@ -29,6 +29,7 @@ static struct persist_writer *lanes_new(struct collector *c, int writers, int ba
 {
 	struct persist_writer_config cfg = {
 	    .dsn = dsn,
+	    .copy_min_rows = fixture_copy_min_rows(),
 	    .writers = writers,
 	    .batch_max = batch_max,
 	    .queue_max = 100000,

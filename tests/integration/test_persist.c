@@ -254,6 +254,7 @@ static void test_duplicate_within_one_batch(void **state)
 
 	/* A 100 ms window gathers all of these into one transaction. */
 	struct persist_writer_config cfg = {.dsn = dsn,
+					    .copy_min_rows = fixture_copy_min_rows(),
 					    .batch_max = 64,
 					    .batch_window_us = 100000,
 					    .queue_max = 100,
@@ -464,6 +465,7 @@ static void test_may_commit_refuses_without_a_lease(void **state)
 	bool lease_held = false;
 	struct persist_writer_config cfg = {
 	    .dsn = dsn,
+	    .copy_min_rows = fixture_copy_min_rows(),
 	    .batch_max = 64,
 	    .queue_max = 1000,
 	    .dedup_cache = 1024,

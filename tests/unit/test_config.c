@@ -89,20 +89,21 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.dataplane.checksum_offload, OFFLOAD_AUTO);
 	assert_false(cfg.postgres.allow_unsafe_commit);
 	assert_int_equal(cfg.persist.writers, 2);
+	assert_int_equal(cfg.persist.copy_min_rows, 256);
 }
 
 static void test_good_file(void **state)
 {
 	struct config cfg;
 	char err[256] = "";
-	int rc = load(
-	    &cfg,
-	    "; comment\n[server]\nport = 9000\nlisten_address = 0.0.0.0\n"
-	    "[postgres]\ndsn = host=db port=5432\nallow_unsafe_commit = yes\n"
-	    "[persist]\nbatch_max = 64\nwriters = 3\n[dataplane]\nmode = dpdk\nzero_copy = pooled\n"
-	    "checksum_offload = off\n"
-	    "[auth]\njwt_secret = s3cret\n[log]\nlevel = debug\nformat = json\n",
-	    err, sizeof(err));
+	int rc = load(&cfg,
+		      "; comment\n[server]\nport = 9000\nlisten_address = 0.0.0.0\n"
+		      "[postgres]\ndsn = host=db port=5432\nallow_unsafe_commit = yes\n"
+		      "[persist]\nbatch_max = 64\nwriters = 3\ncopy_min_rows = "
+		      "0\n[dataplane]\nmode = dpdk\nzero_copy = pooled\n"
+		      "checksum_offload = off\n"
+		      "[auth]\njwt_secret = s3cret\n[log]\nlevel = debug\nformat = json\n",
+		      err, sizeof(err));
 	assert_int_equal(rc, 0);
 	assert_int_equal(cfg.server.port, 9000);
 	assert_string_equal(cfg.server.listen_address, "0.0.0.0");
@@ -110,6 +111,7 @@ static void test_good_file(void **state)
 	assert_true(cfg.postgres.allow_unsafe_commit);
 	assert_int_equal(cfg.persist.batch_max, 64);
 	assert_int_equal(cfg.persist.writers, 3);
+	assert_int_equal(cfg.persist.copy_min_rows, 0);
 	assert_int_equal(cfg.dataplane.mode, DATAPLANE_MODE_DPDK);
 	assert_int_equal(cfg.dataplane.zero_copy, ZERO_COPY_POOLED);
 	assert_int_equal(cfg.dataplane.checksum_offload, OFFLOAD_OFF);
@@ -133,6 +135,7 @@ static void test_bad_files(void **state)
 	    {"[server]\nport = 70000\n", "'port' must be in 1..65535", 2},
 	    {"[persist]\nwriters = 0\n", "'writers' must be in 1..16", 2},
 	    {"[persist]\nbatch_max = 8\nwriters = 17\n", "'writers' must be in 1..16", 3},
+	    {"[persist]\ncopy_min_rows = -1\n", "'copy_min_rows' must be in 0..65536", 2},
 	    {"[postgres]\nallow_unsafe_commit = maybe\n", "needs true or false", 2},
 	    {"[log]\n\nlevel = loud\n", "'level' must be err, warn", 3},
 	    {"[dataplane]\nmode = tcp\n", "'mode' must be socket or dpdk", 2},
