@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Integration tests of what the persist writer's append stores per row,
  * against the real PostgreSQL deploy/test starts: each message's mentions
- * (migration 0015's fast path gives what 0010's query gave, and PostgreSQL
- * inlines it), the same rows whether a batch goes by the pipelined append or
+ * (migrations 0015 and 0016 give what 0010's query gave, and PostgreSQL
+ * inlines the fast path), the same rows whether a batch goes by the pipelined append or
  * by COPY (persist/batch_copy.c). The persist suite runs again as
  * persist-copy with every batch by COPY: duplicates, the fence, a restart
  * mid-stream.
@@ -110,6 +110,13 @@ static void test_mentions_stored_and_inlined(void **state)
 	PQclear(res);
 	if (strstr(plan, "strpos(") == NULL || strstr(plan, "fanout_mentions(") != NULL)
 		fail_msg("fanout_mentions is not inlined:\n%s", plan);
+	/* The scan it calls is no candidate for inlining (0016): PostgreSQL
+	 * would read its query back at every statement only to give up. */
+	res = sql("SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
+		  "WHERE p.proname = 'fanout_mentions_scan'");
+	assert_int_equal(PQntuples(res), 1);
+	assert_string_equal(PQgetvalue(res, 0, 0), "plpgsql");
+	PQclear(res);
 	/* NULL in, NULL out, as the STRICT function of 0010 answered. */
 	assert_int_equal(sql_long("SELECT count(*) FROM (SELECT fanout_mentions(NULL) AS m) x "
 				  "WHERE m IS NULL"),
