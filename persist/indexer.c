@@ -29,6 +29,11 @@
 #define INDEX_ROWS_MAX	   5000
 #define SWEEP_ROWS_MAX	   1000
 #define RETRY_PAUSE_US	   200000
+/* How long a note waits for others before its round: a round costs about
+ * as much for one message as for dozens, and on many small channels the
+ * rounds were a message or two each (docs/benchmarks.md). Search sees a
+ * message this much later. */
+#define INDEX_LINGER_NS 20000000ull
 
 /* One statement: the channels' spans from their heads, their messages'
  * words, the heads moved (never back: another node may index the same
@@ -303,8 +308,9 @@ static int index_round(struct search_indexer *ix, struct notes *work)
 
 /* The thread */
 
-/* Waits for notes or the sweep; swaps the pending notes into work. False
- * when stopping with nothing left. */
+/* Waits for notes or the sweep, then up to INDEX_LINGER_NS from the first
+ * note for more; swaps the pending notes into work. False when stopping
+ * with nothing left. */
 static bool take(struct search_indexer *ix, uint64_t *gen, uint64_t *since)
 {
 	struct notes t;
@@ -320,6 +326,13 @@ static bool take(struct search_indexer *ix, uint64_t *gen, uint64_t *since)
 	if (ix->pending.n == 0 && ix->stopping) {
 		pthread_mutex_unlock(&ix->lock);
 		return false;
+	}
+	while (ix->pending.n > 0 && ix->pending.n < INDEX_CHANNELS_MAX && !ix->stopping) {
+		uint64_t now = time_mono_ns(), due = ix->oldest_ns + INDEX_LINGER_NS;
+		struct timespec until = time_mono_deadline(due > now ? due - now : 0);
+
+		if (now >= due || pthread_cond_timedwait(&ix->wake, &ix->lock, &until) != 0)
+			break;
 	}
 	t = ix->pending;
 	ix->pending = ix->work;
