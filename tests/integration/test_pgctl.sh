@@ -10,7 +10,8 @@ cd "$root"
 . tests/integration/checks.sh
 not() { ! "$@"; }
 dir=var/test-pgctl
-first=${FANOUT_TEST_PGCTL_PORT:-25435} second=$((${FANOUT_TEST_PGCTL_PORT:-25435} + 1))
+first=${FANOUT_TEST_PGCTL_PORT:-25435}
+second=$((first + 1))
 cleanup() {
     deploy/pgctl stop "$dir" >/dev/null 2>&1
     rm -rf "$(deploy/pgctl datadir "$dir")" "$dir"
