@@ -48,6 +48,7 @@
 	" SELECT id FROM head"
 #define APPEND_PARAMS 12
 #define APPEND_ARRAYS 11
+
 /* Connection */
 
 int batch_connect(struct writer_lane *w)

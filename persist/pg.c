@@ -165,8 +165,6 @@ int pg_flush(PGconn *conn)
 	return rc == 0 ? 0 : -EIO;
 }
 
-/* Reads one command's result; returns its status and keeps the first result
- * of an error in *err (caller clears). */
 ExecStatusType pg_read_one(PGconn *conn, PGresult **keep)
 {
 	PGresult *res = PQgetResult(conn), *next;
