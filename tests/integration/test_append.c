@@ -2,10 +2,10 @@
 /* Integration tests of what the persist writer's append stores per row,
  * against the real PostgreSQL deploy/test starts: each message's mentions
  * (migrations 0015 and 0016 give what 0010's query gave, and PostgreSQL
- * inlines the fast path), the same rows whether a batch goes by the pipelined append or
- * by COPY (persist/batch_copy.c). The persist suite runs again as
- * persist-copy with every batch by COPY: duplicates, the fence, a restart
- * mid-stream.
+ * inlines the fast path), and the same rows whether a batch goes by the
+ * pipelined append or by COPY (persist/batch_copy.c). The persist suite
+ * runs again as persist-copy with every batch by COPY: duplicates, the
+ * fence, a restart mid-stream.
  *
  * Needs FANOUT_TEST_PG_DSN; missing it is a failure, not a skip. */
 #include <setjmp.h>
