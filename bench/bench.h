@@ -32,9 +32,10 @@ double bench_pg_backend_cpu_s(int pid);
  * nothing written) when it cannot be asked. */
 bool bench_pg_since(struct pg_conn *conn, char *since, size_t size);
 
-/* Writes into out one line: the CPU, in cores over seconds, of the backends
+/* Writes into out a line of the CPU, in cores over seconds, of the backends
  * named "fanout ..." (application_name) that started since `since`, by role
- * (a writer's lanes summed), read from /proc when the server runs on this
+ * (a writer's lanes summed), and a line of how long they waited for a CPU
+ * (the kernel's run delay), read from /proc when the server runs on this
  * host; else a line saying so. Empty when pg_stat_activity cannot be read. */
 void bench_pg_backends_cpu(struct pg_conn *conn, const char *since, double seconds, char *out,
 			   size_t size);

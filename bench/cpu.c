@@ -77,6 +77,21 @@ double cpu_pid_seconds(int pid)
 	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
+double cpu_pid_run_delay_s(int pid)
+{
+	char path[64];
+	unsigned long long on_cpu, delay;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fscanf(f, "%llu %llu", &on_cpu, &delay);
+	fclose(f);
+	return n == 2 ? (double)delay / 1e9 : -1;
+}
+
 static double group_cpu_s(const struct group *g)
 {
 	double s = 0;

@@ -15,6 +15,10 @@
 /* User+system CPU seconds of process pid so far; 0 when it is gone. */
 double cpu_pid_seconds(int pid);
 
+/* Seconds process pid (its main thread) has so far spent runnable but
+ * waiting for a CPU (/proc/PID/schedstat's run delay); -1 when not known. */
+double cpu_pid_run_delay_s(int pid);
+
 /* Takes one --cpu value; false (and a message) when it is not NAME=PID,... */
 bool cpu_option(const char *arg);
 

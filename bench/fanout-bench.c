@@ -213,7 +213,7 @@ static double run_batched(const struct persist_opts *o, PGconn *conn, int messag
 	pthread_t threads[o->producers];
 	uint64_t start;
 	double seconds, index_ms;
-	char since[64] = "", backends[512] = "";
+	char since[64] = "", backends[1024] = "";
 
 	r.channel_ids = make_channels(conn, o->channels, "batched");
 	r.latency_ns = calloc((size_t)messages, sizeof(uint64_t));

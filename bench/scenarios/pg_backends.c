@@ -5,7 +5,9 @@
  * started during the run are found in pg_stat_activity and their CPU read
  * from /proc, which works when the server runs on this host (and says so
  * when it does not). On a machine with few cores this tells whether the
- * writer's backend was busy or waiting, and what the indexer took beside it. */
+ * writer's backend was busy or waiting, what the indexer took beside it,
+ * and how long each role was ready to run with no CPU free (the kernel's
+ * run delay, /proc/PID/schedstat). */
 #include "bench.h"
 
 #include "cpu.h"
@@ -20,7 +22,7 @@
 struct role {
 	char name[64];
 	int backends;
-	double cpu_s;
+	double cpu_s, wait_s; /* wait_s < 0: some run delay not known */
 };
 
 /* Whether pid is a PostgreSQL process of this host's. */
@@ -45,8 +47,10 @@ double bench_pg_backend_cpu_s(int pid)
 
 /* Adds one backend to its role: "fanout writer lane 2" counts as "fanout
  * writer". A role past ROLES_MAX is left out. */
-static void add_backend(struct role *roles, int *nroles, const char *name, double cpu_s)
+static void add_backend(struct role *roles, int *nroles, const char *name, int pid, double cpu_s)
 {
+	double wait_s = cpu_pid_run_delay_s(pid);
+
 	size_t len = strlen(name);
 	const char *lane = strstr(name, " lane ");
 	int i;
@@ -62,10 +66,29 @@ static void add_backend(struct role *roles, int *nroles, const char *name, doubl
 		snprintf(roles[i].name, sizeof(roles[i].name), "%.*s", (int)len, name);
 		roles[i].backends = 0;
 		roles[i].cpu_s = 0;
+		roles[i].wait_s = 0;
 		(*nroles)++;
 	}
 	roles[i].backends++;
 	roles[i].cpu_s += cpu_s;
+	roles[i].wait_s = wait_s < 0 || roles[i].wait_s < 0 ? -1 : roles[i].wait_s + wait_s;
+}
+
+/* Appends ", waiting for a CPU" figures, when every one is known. */
+static void add_waits(const struct role *roles, int nroles, double seconds, char *out, size_t size)
+{
+	size_t len = strlen(out);
+
+	for (int i = 0; i < nroles; i++)
+		if (roles[i].wait_s < 0)
+			return;
+	len += (size_t)snprintf(out + len, size - len,
+				"  PostgreSQL backends, cores waiting for a CPU over the run:");
+	for (int i = 0; i < nroles && len < size; i++)
+		len += (size_t)snprintf(out + len, size - len, "%s %s %.2f", i ? "," : "",
+					roles[i].name, roles[i].wait_s / seconds);
+	if (len < size)
+		snprintf(out + len, size - len, "\n");
 }
 
 void bench_pg_backends_cpu(struct pg_conn *conn, const char *since, double seconds, char *out,
@@ -88,12 +111,13 @@ void bench_pg_backends_cpu(struct pg_conn *conn, const char *since, double secon
 		return;
 	}
 	for (int r = 0; r < PQntuples(res); r++) {
-		double cpu_s = bench_pg_backend_cpu_s(atoi(PQgetvalue(res, r, 0)));
+		int pid = atoi(PQgetvalue(res, r, 0));
+		double cpu_s = bench_pg_backend_cpu_s(pid);
 
 		if (cpu_s < 0)
 			remote++;
 		else
-			add_backend(roles, &nroles, PQgetvalue(res, r, 1), cpu_s);
+			add_backend(roles, &nroles, PQgetvalue(res, r, 1), pid, cpu_s);
 	}
 	PQclear(res);
 	if (nroles == 0) {
@@ -108,6 +132,7 @@ void bench_pg_backends_cpu(struct pg_conn *conn, const char *since, double secon
 					roles[i].backends, roles[i].backends > 1 ? "s" : "");
 	if (len < size)
 		snprintf(out + len, size - len, "\n");
+	add_waits(roles, nroles, seconds, out, size);
 }
 
 bool bench_pg_since(struct pg_conn *conn, char *since, size_t size)

@@ -108,6 +108,12 @@ def test_persist_prints_its_stages_and_its_copy_ceiling():
     for line in lines:
         roles = dict(re.findall(r"(fanout [a-z ]+?) ([0-9.]+) \(\d+ backends?\)", line))
         assert set(roles) == {"fanout writer", "fanout search indexer"}, line
+    # and how long they waited for a CPU (the kernel's run delay), by role
+    lines = re.findall(r"PostgreSQL backends, cores waiting for a CPU over the run: (.*)", out)
+    assert len(lines) == 2, out
+    for line in lines:
+        roles = dict(re.findall(r"(fanout [a-z ]+?) ([0-9.]+)(?:,|$)", line))
+        assert set(roles) == {"fanout writer", "fanout search indexer"}, line
     assert re.search(r"the COPY's backend was busy [0-9.]+ of a core over it", out), out
 
 
