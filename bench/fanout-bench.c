@@ -298,8 +298,8 @@ static double run_naive(const struct persist_opts *o, PGconn *conn)
 		    "WITH head AS (UPDATE channels SET last_seq = $2::int8 + 1 "
 		    "WHERE id = $1::int8 AND last_seq = $2::int8 RETURNING id) "
 		    "INSERT INTO messages (channel_id, seq, author_id, client_msg_id, "
-		    "kind, body, created_at) SELECT head.id, $2::int8 + 1, $3::int8, $4, "
-		    "'message', $5, now() FROM head",
+		    "kind, body, created_at, mentions) SELECT head.id, $2::int8 + 1, $3::int8, "
+		    "$4, 'message', $5, now(), fanout_mentions($5) FROM head",
 		    5, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK || strcmp(PQcmdTuples(res), "1") != 0)
 			failed++;

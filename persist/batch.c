@@ -39,13 +39,15 @@
 	" WHERE c.id = g.id AND c.last_seq = g.old AND c.owner_epoch = g.epoch"                    \
 	" RETURNING c.id, c.owner_epoch),"                                                         \
 	" rows AS (INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"   \
-	" parent_seq, created_at, owner_epoch)"                                                    \
+	" parent_seq, created_at, owner_epoch, mentions)"                                          \
 	" SELECT m.channel, m.seq, m.author, m.cmid, m.kind, m.body, m.parent,"                    \
-	" timestamptz 'epoch' + $12::int8 * interval '1 microsecond', head.owner_epoch"            \
-	" FROM unnest($5::int8[], $6::int8[], $7::int8[], $8::text[], $9::text[], $10::text[],"    \
-	" $11::int8[]) AS m(channel, seq, author, cmid, kind, body, parent)"                       \
-	" JOIN head ON head.id = m.channel RETURNING 1)"                                           \
-	" SELECT id FROM head"
+	" timestamptz 'epoch' + $12::int8 * interval '1 microsecond', head.owner_epoch,"           \
+	" " BATCH_MENTIONS_SQL(                                                                    \
+	    "m") " FROM unnest($5::int8[], $6::int8[], $7::int8[], $8::text[], $9::text[], "       \
+		 "$10::text[],"                                                                    \
+		 " $11::int8[]) AS m(channel, seq, author, cmid, kind, body, parent)"              \
+		 " JOIN head ON head.id = m.channel RETURNING 1)"                                  \
+		 " SELECT id FROM head"
 #define APPEND_PARAMS 12
 #define APPEND_ARRAYS 11
 
@@ -249,22 +251,10 @@ static int order_by_channel(const void *a, const void *b, void *arg)
  * its rows. 0 or -ENOMEM. */
 static int add_group(struct writer_lane *w, struct batch *b, int from, int to, struct pg_array *a)
 {
-	const struct seq_item *first = &b->items[w->order[from]];
 	int rc = heads_add(w, b, from, to, a);
 
-	for (int k = from; k < to && rc == 0; k++) {
-		const struct persist_message *m = &b->reqs[w->order[k]]->msg;
-
-		rc = pg_array_add_int8(&a[4], first->channel);
-		rc = rc ?: pg_array_add_int8(&a[5], b->items[w->order[k]].seq);
-		rc = rc ?: pg_array_add_int8(&a[6], m->author_id);
-		rc = rc ?: pg_array_add_text(&a[7], m->client_msg_id, strlen(m->client_msg_id));
-		rc = rc ?: pg_array_add_text(&a[8], m->kind, strlen(m->kind));
-		rc = rc ?: pg_array_add_text(&a[9], m->body, m->body_len);
-		rc = rc
-			 ?: (m->parent_seq ? pg_array_add_int8(&a[10], m->parent_seq)
-					   : pg_array_add_null(&a[10]));
-	}
+	for (int k = from; k < to && rc == 0; k++)
+		rc = batch_add_row(w, b, k, &a[4]);
 	return rc;
 }
 
@@ -281,20 +271,12 @@ static int send_append(struct writer_lane *w, struct batch *b, const int *groups
 	int lengths[APPEND_PARAMS], formats[APPEND_PARAMS];
 	uint64_t ts = htobe64((uint64_t)created_at);
 
-	for (int i = 0; i < APPEND_ARRAYS; i++) {
-		buf_reset(&w->params[i]);
-		if (pg_array_begin(&a[i], &w->params[i], elem[i]) < 0)
-			return -ENOMEM;
-	}
+	if (pg_arrays_begin(a, w->params, elem, APPEND_ARRAYS) < 0)
+		return -ENOMEM;
 	for (int g = 0; g < ngroups; g++)
 		if (add_group(w, b, groups[g], groups[g + 1], a) < 0)
 			return -ENOMEM;
-	for (int i = 0; i < APPEND_ARRAYS; i++) {
-		pg_array_end(&a[i]);
-		values[i] = w->params[i].data;
-		lengths[i] = (int)w->params[i].len;
-		formats[i] = 1;
-	}
+	pg_arrays_params(a, APPEND_ARRAYS, values, lengths, formats);
 	values[APPEND_ARRAYS] = (const char *)&ts;
 	lengths[APPEND_ARRAYS] = 8;
 	formats[APPEND_ARRAYS] = 1;

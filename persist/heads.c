@@ -47,24 +47,18 @@ int heads_add(struct writer_lane *w, struct batch *b, int from, int to, struct p
  * -EIO. */
 static int send_heads(struct writer_lane *w, struct batch *b, const int *groups, int ngroups)
 {
+	static const uint32_t elem[HEADS_ARRAYS] = {PG_OID_INT8, PG_OID_INT8, PG_OID_INT8,
+						    PG_OID_INT8};
 	struct pg_array a[HEADS_ARRAYS];
 	const char *values[HEADS_ARRAYS];
 	int lengths[HEADS_ARRAYS], formats[HEADS_ARRAYS];
 
-	for (int i = 0; i < HEADS_ARRAYS; i++) {
-		buf_reset(&w->params[i]);
-		if (pg_array_begin(&a[i], &w->params[i], PG_OID_INT8) < 0)
-			return -ENOMEM;
-	}
+	if (pg_arrays_begin(a, w->params, elem, HEADS_ARRAYS) < 0)
+		return -ENOMEM;
 	for (int g = 0; g < ngroups; g++)
 		if (heads_add(w, b, groups[g], groups[g + 1], a) < 0)
 			return -ENOMEM;
-	for (int i = 0; i < HEADS_ARRAYS; i++) {
-		pg_array_end(&a[i]);
-		values[i] = w->params[i].data;
-		lengths[i] = (int)w->params[i].len;
-		formats[i] = 1;
-	}
+	pg_arrays_params(a, HEADS_ARRAYS, values, lengths, formats);
 	return PQsendQueryPrepared(w->conn, HEADS_STMT, HEADS_ARRAYS, values, lengths, formats, 1)
 		   ? 0
 		   : -EIO;

@@ -283,6 +283,26 @@ void pg_array_end(struct pg_array *a)
 	memcpy(a->buf->data + a->start + 12, &count, 4);
 }
 
+int pg_arrays_begin(struct pg_array *a, struct buf *bufs, const uint32_t *elem, int n)
+{
+	for (int i = 0; i < n; i++) {
+		buf_reset(&bufs[i]);
+		if (pg_array_begin(&a[i], &bufs[i], elem[i]) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void pg_arrays_params(struct pg_array *a, int n, const char **values, int *lengths, int *formats)
+{
+	for (int i = 0; i < n; i++) {
+		pg_array_end(&a[i]);
+		values[i] = a[i].buf->data;
+		lengths[i] = (int)a[i].buf->len;
+		formats[i] = 1;
+	}
+}
+
 int64_t pg_get_int8(const PGresult *res, int row, int col)
 {
 	uint64_t v;

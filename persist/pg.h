@@ -98,6 +98,10 @@ int pg_array_add_int8(struct pg_array *a, int64_t v);
 int pg_array_add_text(struct pg_array *a, const char *s, size_t len);
 int pg_array_add_null(struct pg_array *a);
 void pg_array_end(struct pg_array *a);
+/* n arrays at once: a[i] of elem[i] begun in bufs[i] (emptied first), 0 or
+ * -ENOMEM; then ended, each the binary parameter values[i], lengths[i]. */
+int pg_arrays_begin(struct pg_array *a, struct buf *bufs, const uint32_t *elem, int n);
+void pg_arrays_params(struct pg_array *a, int n, const char **values, int *lengths, int *formats);
 
 /* Decodes a big-endian binary int8 field. */
 int64_t pg_get_int8(const PGresult *res, int row, int col);

@@ -18,10 +18,17 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 
 /* How many times a batch is re-planned after unique violations before the
  * remaining requests fail; each round settles at least one request. */
+/* A row's mentions, written by the statement that inserts it (migration
+ * 0017): a message's names by fanout_mentions, which PostgreSQL inlines
+ * once into the statement's plan; NULL for an event. m: the rows' alias. */
+#define BATCH_MENTIONS_SQL(m)                                                                      \
+	"CASE WHEN " m ".kind = 'message' THEN fanout_mentions(" m ".body) END"
+
 #define RESOLVE_ROUNDS_MAX 8
 
 /* An idle writer checks its connection this often. */
@@ -122,6 +129,24 @@ static inline bool conn_lost(struct writer_lane *w)
 }
 int batch_load_heads(struct writer_lane *w, struct batch *b);
 void batch_check_parents(struct writer_lane *w, struct batch *b);
+/* Adds item k of order[] to seven row arrays a[0..6]: channel, seq,
+ * author, client_msg_id, kind, body, parent_seq (both appends send them:
+ * batch.c, batch_copy.c). 0 or -ENOMEM. */
+static inline int batch_add_row(struct writer_lane *w, struct batch *b, int k, struct pg_array *a)
+{
+	const struct persist_message *m = &b->reqs[w->order[k]]->msg;
+	int rc = pg_array_add_int8(&a[0], b->items[w->order[k]].channel);
+
+	rc = rc ?: pg_array_add_int8(&a[1], b->items[w->order[k]].seq);
+	rc = rc ?: pg_array_add_int8(&a[2], m->author_id);
+	rc = rc ?: pg_array_add_text(&a[3], m->client_msg_id, strlen(m->client_msg_id));
+	rc = rc ?: pg_array_add_text(&a[4], m->kind, strlen(m->kind));
+	rc = rc ?: pg_array_add_text(&a[5], m->body, m->body_len);
+	return rc
+		   ?: (m->parent_seq ? pg_array_add_int8(&a[6], m->parent_seq)
+				     : pg_array_add_null(&a[6]));
+}
+
 /* Commits the batch's nnew planned items: by the pipelined append, or, from
  * cfg.copy_min_rows rows, by COPY (batch_copy.c). On EXEC_CONN the
  * connection is gone; the outcome is for batch_resolve to find. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The persist writer's ceiling for `fanout-bench persist`: one COPY of rows of
  * the messages' shape into a scratch table with the same columns and keys
- * (primary key, the idempotency key, the thread index), committed durably,
+ * (primary key, the idempotency key, the thread index, the mentions: none,
+ * as the writer's COPY gives a body without an '@'), committed durably,
  * on the same PostgreSQL in the same run. What the writer reaches is read as
  * a fraction of it: a COPY pays for the rows, the indexes and the WAL, none of
  * the fence, the sequencing, the dedup or the round trips. */
@@ -44,8 +45,8 @@ static bool copy_rows(PGconn *conn, int rows, int channels, int body_bytes, bool
 			bench_text_body(body, body_bytes, i);
 
 		n = snprintf(line, (size_t)body_bytes + 160,
-			     "%d\t%lld\t%d\tmessage\t%s\tc%d-%d\t2026-12-05 00:00:00+00\n", 1 + ch,
-			     (long long)++heads[ch], 1 + i % 4, body, getpid(), i);
+			     "%d\t%lld\t%d\tmessage\t%s\tc%d-%d\t2026-12-05 00:00:00+00\t{}\n",
+			     1 + ch, (long long)++heads[ch], 1 + i % 4, body, getpid(), i);
 		good = PQputCopyData(conn, line, n) == 1;
 	}
 	free(body);
@@ -68,8 +69,8 @@ double bench_copy_ceiling(struct pg_conn *conn, int rows, int channels, int body
 	cpu0 = bench_pg_backend_cpu_s(PQbackendPID(conn));
 	start = time_mono_ns();
 	snprintf(sql, sizeof(sql),
-		 "COPY %s (channel_id, seq, author_id, kind, body, client_msg_id, created_at) "
-		 "FROM STDIN",
+		 "COPY %s (channel_id, seq, author_id, kind, body, client_msg_id, created_at, "
+		 "mentions) FROM STDIN",
 		 table);
 	if (ok(conn, PQexec(conn, "BEGIN"), PGRES_COMMAND_OK) &&
 	    ok(conn, PQexec(conn, sql), PGRES_COPY_IN) &&

@@ -176,8 +176,9 @@ def test_a_mention_counts_behind_thousands_of_plain_messages(server):
     run(go())
     # 6,000 plain messages after it, written straight to the table (no
     # publish follows in this channel, so the writer's head is not needed)
-    sql(f"INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body, created_at) "
-        f"SELECT {chan}, c.last_seq + g, u.id, 'flood-' || g, 'message', 'plain words ' || g, now() "
+    sql(f"INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body, created_at, "
+        f"mentions) SELECT {chan}, c.last_seq + g, u.id, 'flood-' || g, 'message', "
+        f"'plain words ' || g, now(), '{{}}' "
         f"FROM channels c, users u, generate_series(1, 6000) g "
         f"WHERE c.id = {chan} AND lower(u.name) = lower('{alice}');"
         f"UPDATE channels SET last_seq = last_seq + 6000 WHERE id = {chan}")

@@ -67,6 +67,17 @@ PGresult *sql(const char *fmt, ...)
 	return res;
 }
 
+PGresult *sql_try(const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	return PQexec(db, text);
+}
+
 long sql_long(const char *fmt, ...)
 {
 	char text[1024];

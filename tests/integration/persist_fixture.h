@@ -28,6 +28,8 @@ int fixture_copy_min_rows(void);
 long fixture_metric(const char *name);
 
 PGresult *sql(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like sql(), but a statement that fails is returned, not failed on. */
+PGresult *sql_try(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 long sql_long(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t new_channel(const char *prefix);
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Integration tests of what the persist writer's append stores per row,
  * against the real PostgreSQL deploy/test starts: each message's mentions
- * (migrations 0015 and 0016 give what 0010's query gave, and PostgreSQL
- * inlines the fast path), and the same rows whether a batch goes by the
- * pipelined append or by COPY (persist/batch_copy.c). The persist suite
+ * (written by the append since migration 0017, the values 0010's query
+ * gave, the fast path inlined; a row without them refused), and the same
+ * rows whether a batch goes by the pipelined append or by COPY
+ * (persist/batch_copy.c). The persist suite
  * runs again as persist-copy with every batch by COPY: duplicates, the
  * fence, a restart mid-stream.
  *
@@ -94,12 +95,32 @@ static void assert_mentions(int64_t channel)
 	}
 }
 
-static void test_mentions_stored_and_inlined(void **state)
+static void test_mentions_written_and_inlined(void **state)
 {
 	PGresult *res;
 	char plan[4096] = "";
 
 	assert_mentions(publish_mention_cases(0));
+	/* Written by the append, not generated (0017): PostgreSQL no longer
+	 * plans the column at every statement. */
+	assert_int_equal(
+	    sql_long("SELECT count(*) FROM pg_attribute WHERE attrelid = "
+		     "'messages'::regclass AND attname = 'mentions' AND attgenerated = ''"),
+	    1);
+	/* A message without them is refused, an event row takes none. */
+	res = sql_try("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, body, "
+		      "created_at) VALUES (%ld, 1, 1, 'nomentions', 'x', now())",
+		      (long)new_channel("unmentioned"));
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	assert_non_null(strstr(PQresultErrorMessage(res), "messages_mentions_written"));
+	PQclear(res);
+	res =
+	    sql_try("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, "
+		    "body, created_at, mentions) VALUES (%ld, 1, 1, 'event', 'react', 'x', now(), "
+		    "'{}')",
+		    (long)new_channel("unmentioned-event"));
+	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	PQclear(res);
 	/* The column's function is one CASE PostgreSQL inlines: the plan
 	 * shows the strpos, not a call of fanout_mentions itself. */
 	res = sql("EXPLAIN (VERBOSE, COSTS OFF) SELECT fanout_mentions(body) FROM messages "
@@ -236,7 +257,7 @@ static void test_copy_stores_what_the_append_stores(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mentions_stored_and_inlined),
+	    cmocka_unit_test(test_mentions_written_and_inlined),
 	    cmocka_unit_test(test_copy_stores_what_the_append_stores),
 	};
 	return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

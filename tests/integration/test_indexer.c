@@ -33,7 +33,8 @@
 static void insert_messages(int64_t channel, int from, int to, const char *word)
 {
 	PQclear(sql("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, body,"
-		    " created_at) SELECT %lld, g, 1, 'm' || g, '%s number ' || g, now()"
+		    " created_at, mentions) SELECT %lld, g, 1, 'm' || g, '%s number ' || g, now(),"
+		    " '{}'"
 		    " FROM generate_series(%d, %d) g",
 		    (long long)channel, word, from, to));
 	PQclear(sql("UPDATE channels SET last_seq = %d WHERE id = %lld", to, (long long)channel));
@@ -245,10 +246,12 @@ static void test_a_body_too_big_for_a_vector_does_not_stop_it(void **state)
 	(void)state;
 	assert_non_null(ix);
 	/* 30,000 distinct 32-letter words: over a megabyte of lexemes. */
-	PQclear(sql("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, body,"
-		    " created_at) SELECT %lld, 1, 1, 'big', string_agg(md5(g::text), ' '), now()"
-		    " FROM generate_series(1, 30000) g",
-		    (long long)ch));
+	PQclear(
+	    sql("INSERT INTO messages (channel_id, seq, author_id, client_msg_id, body,"
+		" created_at, mentions) SELECT %lld, 1, 1, 'big', string_agg(md5(g::text), ' '),"
+		" now(), '{}'"
+		" FROM generate_series(1, 30000) g",
+		(long long)ch));
 	insert_messages(ch, 2, 3, "narwhal");
 	search_indexer_note(ix, ch, 3);
 	assert_int_equal(search_indexer_flush(ix, 10000), 0);

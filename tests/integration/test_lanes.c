@@ -146,10 +146,11 @@ static void test_lanes_dedup_and_fence_per_channel(void **state)
 		assert_int_equal(c->got[i].seq, 1);
 	}
 	/* Another writer moves channel 0's head: only that channel is refused. */
-	PQclear(sql("BEGIN; UPDATE channels SET last_seq = 2 WHERE id = %ld;"
-		    "INSERT INTO messages (channel_id, seq, author_id, client_msg_id, body, "
-		    "created_at) VALUES (%ld, 2, 9, 'intruder', 'x', now()); COMMIT",
-		    (long)channels[0], (long)channels[0]));
+	PQclear(
+	    sql("BEGIN; UPDATE channels SET last_seq = 2 WHERE id = %ld;"
+		"INSERT INTO messages (channel_id, seq, author_id, client_msg_id, body, "
+		"created_at, mentions) VALUES (%ld, 2, 9, 'intruder', 'x', now(), '{}'); COMMIT",
+		(long)channels[0], (long)channels[0]));
 	for (int k = 0; k < N; k++)
 		assert_int_equal(publish(w, channels[k], 1, "second", "two", 2), 0);
 	wait_for(c, 3 * N);

@@ -309,10 +309,11 @@ static void test_fence_violation_detected(void **state)
 	wait_for(c, 1);
 	assert_int_equal(c->got[0].seq, 1);
 	/* Another writer takes the channel over and commits seq 2. */
-	PQclear(sql("BEGIN; UPDATE channels SET last_seq = 2 WHERE id = %ld;"
-		    "INSERT INTO messages (channel_id, seq, author_id, client_msg_id, body, "
-		    "created_at) VALUES (%ld, 2, 9, 'intruder', 'x', now()); COMMIT",
-		    (long)channel, (long)channel));
+	PQclear(
+	    sql("BEGIN; UPDATE channels SET last_seq = 2 WHERE id = %ld;"
+		"INSERT INTO messages (channel_id, seq, author_id, client_msg_id, body, "
+		"created_at, mentions) VALUES (%ld, 2, 9, 'intruder', 'x', now(), '{}'); COMMIT",
+		(long)channel, (long)channel));
 	/* This writer still believes the head is 1: its commit must be refused,
 	 * while a message for another channel in the same batch commits. */
 	assert_int_equal(publish(w, channel, 1, "b", "b", 2), 0);
