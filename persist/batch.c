@@ -41,13 +41,12 @@
 	" rows AS (INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"   \
 	" parent_seq, created_at, owner_epoch, mentions)"                                          \
 	" SELECT m.channel, m.seq, m.author, m.cmid, m.kind, m.body, m.parent,"                    \
-	" timestamptz 'epoch' + $12::int8 * interval '1 microsecond', head.owner_epoch,"           \
-	" " BATCH_MENTIONS_SQL(                                                                    \
-	    "m") " FROM unnest($5::int8[], $6::int8[], $7::int8[], $8::text[], $9::text[], "       \
-		 "$10::text[],"                                                                    \
-		 " $11::int8[]) AS m(channel, seq, author, cmid, kind, body, parent)"              \
-		 " JOIN head ON head.id = m.channel RETURNING 1)"                                  \
-		 " SELECT id FROM head"
+	" timestamptz 'epoch' + $12::int8 * interval '1 microsecond', "                            \
+	"head.owner_epoch, " BATCH_MENTIONS_SQL                                                    \
+	" FROM unnest($5::int8[], $6::int8[], $7::int8[], $8::text[], $9::text[], $10::text[],"    \
+	" $11::int8[]) AS m(channel, seq, author, cmid, kind, body, parent)"                       \
+	" JOIN head ON head.id = m.channel RETURNING 1)"                                           \
+	" SELECT id FROM head"
 #define APPEND_PARAMS 12
 #define APPEND_ARRAYS 11
 

@@ -37,10 +37,9 @@
 	"INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body, parent_seq," \
 	" created_at, owner_epoch, mentions)"                                                      \
 	" SELECT m.channel, m.seq, m.author, m.cmid, m.kind, m.body, m.parent,"                    \
-	" timestamptz 'epoch' + $9::int8 * interval '1 microsecond', m.epoch,"                     \
-	" " BATCH_MENTIONS_SQL("m") " FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::text[]," \
-				    " $5::text[], $6::text[], $7::int8[], $8::int8[])"             \
-				    " AS m(channel, seq, author, cmid, kind, body, parent, epoch)"
+	" timestamptz 'epoch' + $9::int8 * interval '1 microsecond', m.epoch, " BATCH_MENTIONS_SQL \
+	" FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[],"     \
+	" $7::int8[], $8::int8[]) AS m(channel, seq, author, cmid, kind, body, parent, epoch)"
 #define MENTIONING_ARRAYS 8
 /* A binary text[] with no element: no dimension, no NULL, of type text. */
 static const char empty_text_array[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 25};

@@ -21,14 +21,13 @@
 #include <string.h>
 #include <time.h>
 
-/* How many times a batch is re-planned after unique violations before the
- * remaining requests fail; each round settles at least one request. */
 /* A row's mentions, written by the statement that inserts it (migration
  * 0017): a message's names by fanout_mentions, which PostgreSQL inlines
- * once into the statement's plan; NULL for an event. m: the rows' alias. */
-#define BATCH_MENTIONS_SQL(m)                                                                      \
-	"CASE WHEN " m ".kind = 'message' THEN fanout_mentions(" m ".body) END"
+ * once into the statement's plan; NULL for an event. The rows are m. */
+#define BATCH_MENTIONS_SQL "CASE WHEN m.kind = 'message' THEN fanout_mentions(m.body) END"
 
+/* How many times a batch is re-planned after unique violations before the
+ * remaining requests fail; each round settles at least one request. */
 #define RESOLVE_ROUNDS_MAX 8
 
 /* An idle writer checks its connection this often. */
