@@ -120,9 +120,11 @@ static void test_mentions_written_and_inlined(void **state)
 		    "'{}')",
 		    (long)new_channel("unmentioned-event"));
 	assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+	assert_non_null(strstr(PQresultErrorMessage(res), "messages_mentions_written"));
 	PQclear(res);
-	/* The column's function is one CASE PostgreSQL inlines: the plan
-	 * shows the strpos, not a call of fanout_mentions itself. */
+	/* The function the append calls is one CASE PostgreSQL inlines into
+	 * its plan: the plan shows the strpos, not a call of fanout_mentions
+	 * itself. */
 	res = sql("EXPLAIN (VERBOSE, COSTS OFF) SELECT fanout_mentions(body) FROM messages "
 		  "LIMIT 1");
 	for (int r = 0; r < PQntuples(res); r++)
