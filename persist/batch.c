@@ -31,13 +31,18 @@
  * moved: a channel missing is one another writer moved (the fence). One
  * statement, not one per channel: on many small channels a batch is a
  * thousand channels of a row or two, and a statement's own cost is then
- * most of the batch (docs/benchmarks.md). */
+ * most of the batch (docs/benchmarks.md). The heads are also named by
+ * "id = ANY($1)": the plan is generic (batch_connect), and a generic plan
+ * takes unnest() of a parameter for ten rows, for which, on a table of a
+ * few thousand channels, reading every row and hashing them looks cheaper
+ * than ten index lookups; every batch then read the whole table. With the
+ * ANY the heads are found by key whatever the table's size. */
 #define APPEND_SQL                                                                                 \
 	"WITH head AS ("                                                                           \
 	" UPDATE channels c SET last_seq = g.upto"                                                 \
 	" FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[]) AS g(id, old, upto, epoch)"  \
-	" WHERE c.id = g.id AND c.last_seq = g.old AND c.owner_epoch = g.epoch"                    \
-	" RETURNING c.id, c.owner_epoch),"                                                         \
+	" WHERE c.id = ANY($1::int8[]) AND c.id = g.id AND c.last_seq = g.old"                     \
+	" AND c.owner_epoch = g.epoch RETURNING c.id, c.owner_epoch),"                             \
 	" rows AS (INSERT INTO messages (channel_id, seq, author_id, client_msg_id, kind, body,"   \
 	" parent_seq, created_at, owner_epoch, mentions)"                                          \
 	" SELECT m.channel, m.seq, m.author, m.cmid, m.kind, m.body, m.parent,"                    \
@@ -92,7 +97,9 @@ int batch_connect(struct writer_lane *w)
 		 * PostgreSQL, finding its custom plans cheaper, plans it again for
 		 * every batch: 0.14-0.25 ms for one row, half again what executing
 		 * it takes, and 0.8 ms for 1,024 rows (docs/benchmarks.md). The
-		 * session's other statements are unnamed and planned as before. */
+		 * setting holds for the session's unnamed statements too (the
+		 * claim, the resolve): each names its rows by key, so that a plan
+		 * made without the parameters' values still finds them by index. */
 		res = PQexec(w->conn, "SET plan_cache_mode = force_generic_plan");
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			LOG(WARN, "%s: batches are planned one by one: %s", w->name,
@@ -116,16 +123,18 @@ int batch_connect(struct writer_lane *w)
  * whatever a cluster left there, so a cluster node claiming later still
  * fences it. Two claims racing on one row
  * can leave it out of both halves; it is then reported missing (-ENOENT),
- * and nothing is committed either way. */
+ * and nothing is committed either way. The rows by key (the ANY), as the
+ * append's: this statement's plan is generic too (batch_connect). */
 #define CLAIM_SQL                                                                                  \
 	"WITH want AS (SELECT id, max(epoch) AS epoch"                                             \
 	" FROM unnest($1::int8[], $2::int8[]) AS u(id, epoch) GROUP BY id),"                       \
 	" claimed AS (UPDATE channels c SET owner_epoch = want.epoch FROM want"                    \
-	" WHERE c.id = want.id AND c.owner_epoch < want.epoch"                                     \
+	" WHERE c.id = ANY($1::int8[]) AND c.id = want.id AND c.owner_epoch < want.epoch"          \
 	" RETURNING c.id, c.last_seq, c.owner_epoch, want.epoch AS wanted)"                        \
 	" SELECT id, last_seq, owner_epoch, wanted FROM claimed"                                   \
 	" UNION ALL SELECT c.id, c.last_seq, c.owner_epoch, want.epoch"                            \
-	" FROM channels c JOIN want ON c.id = want.id WHERE c.owner_epoch >= want.epoch"
+	" FROM channels c JOIN want ON c.id = want.id"                                             \
+	" WHERE c.id = ANY($1::int8[]) AND c.owner_epoch >= want.epoch"
 
 /* Settles every pending request of channel with -ESTALE: a newer owner has
  * it. */

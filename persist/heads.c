@@ -15,12 +15,13 @@
 
 /* The append's first half alone (batch.c's APPEND_SQL), for a batch whose
  * rows go by COPY: the heads moved, fenced; returns the channels that
- * moved. */
+ * moved. By key, as the append finds them (the ANY: batch.c). */
 #define HEADS_STMT "fanout_heads"
 #define HEADS_SQL                                                                                  \
 	"UPDATE channels c SET last_seq = g.upto"                                                  \
 	" FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[]) AS g(id, old, upto, epoch)"  \
-	" WHERE c.id = g.id AND c.last_seq = g.old AND c.owner_epoch = g.epoch RETURNING c.id"
+	" WHERE c.id = ANY($1::int8[]) AND c.id = g.id AND c.last_seq = g.old"                     \
+	" AND c.owner_epoch = g.epoch RETURNING c.id"
 #define HEADS_ARRAYS 4
 
 PGresult *heads_prepare(PGconn *conn)

@@ -40,18 +40,29 @@
  * channel). Returns each moved head and the rows written. The words of a
  * body's first 100,000 characters: a tsvector holds at most 1 MB, and a
  * body of up to 1 MiB of distinct words would exceed it and fail the
- * round again and again. */
+ * round again and again.
+ *
+ * The statement's plan is generic (made once per connection), and such a
+ * plan takes unnest() of a parameter for ten rows; the statement is written
+ * so that the plan finds its rows by key whatever the tables' sizes. The
+ * heads by "channel_id = ANY($1)" (as the writer's append; batch.c), or it
+ * reads all of search_heads at every round once that holds a thousand
+ * channels or so. The messages by a LATERAL subquery that PostgreSQL may
+ * not merge into the join (the OFFSET 0), so that each channel's span is an
+ * index range of its own; as a plain join, a table of some ten thousand
+ * messages was read and sorted whole at every round. */
 #define INDEX_SQL                                                                                  \
 	"WITH want AS (SELECT * FROM unnest($1::int8[], $2::int8[]) AS u(channel_id, upto)),"      \
 	" span AS (SELECT w.channel_id, coalesce(h.indexed_seq, 0) AS from_seq,"                   \
 	"  least(w.upto, coalesce(h.indexed_seq, 0) + $3::int8) AS to_seq"                         \
-	"  FROM want w LEFT JOIN search_heads h ON h.channel_id = w.channel_id),"                  \
+	"  FROM want w LEFT JOIN search_heads h"                                                   \
+	"  ON h.channel_id = ANY($1::int8[]) AND h.channel_id = w.channel_id),"                    \
 	" words AS (INSERT INTO message_search (channel_id, seq, search)"                          \
 	"  SELECT m.channel_id, m.seq, to_tsvector('english'::regconfig, left(m.body, 100000))"    \
-	"  FROM span s JOIN messages m ON m.channel_id = s.channel_id"                             \
-	"  AND m.seq > s.from_seq AND m.seq <= s.to_seq"                                           \
-	"  WHERE s.to_seq > s.from_seq AND m.kind = 'message' AND m.deleted_at IS NULL"            \
-	"  ORDER BY m.channel_id, m.seq"                                                           \
+	"  FROM span s CROSS JOIN LATERAL (SELECT m.channel_id, m.seq, m.body FROM messages m"     \
+	"  WHERE m.channel_id = s.channel_id AND m.seq > s.from_seq AND m.seq <= s.to_seq"         \
+	"  AND m.kind = 'message' AND m.deleted_at IS NULL OFFSET 0) m"                            \
+	"  WHERE s.to_seq > s.from_seq ORDER BY m.channel_id, m.seq"                               \
 	"  ON CONFLICT (channel_id, seq) DO NOTHING RETURNING 1),"                                 \
 	" heads AS (INSERT INTO search_heads (channel_id, indexed_seq)"                            \
 	"  SELECT channel_id, to_seq FROM span WHERE to_seq > from_seq"                            \
