@@ -42,15 +42,17 @@
  * body of up to 1 MiB of distinct words would exceed it and fail the
  * round again and again.
  *
- * The statement's plan is generic (made once per connection), and such a
- * plan takes unnest() of a parameter for ten rows; the statement is written
- * so that the plan finds its rows by key whatever the tables' sizes. The
- * heads by "channel_id = ANY($1)" (as the writer's append; batch.c), or it
- * reads all of search_heads at every round once that holds a thousand
- * channels or so. The messages by a LATERAL subquery that PostgreSQL may
- * not merge into the join (the OFFSET 0), so that each channel's span is an
- * index range of its own; as a plain join, a table of some ten thousand
- * messages was read and sorted whole at every round. */
+ * The statement's plan is generic (kept for the connection, made again
+ * when the tables' statistics change), and such a plan takes unnest() of a
+ * parameter for ten rows; the statement is written so that the plan finds
+ * its rows by key whatever the tables' sizes and statistics. The heads by
+ * "channel_id = ANY($1)" (as the writer's append; batch.c), or it reads all
+ * of search_heads at every round while that holds from about a thousand to
+ * a few thousand channels. The messages by a LATERAL subquery that
+ * PostgreSQL may not merge into the join (the OFFSET 0), so that each
+ * channel's span is an index range of its own: as a plain join, on a
+ * messages table of a few thousand rows not analyzed yet, every partition
+ * was read and sorted at every round. */
 #define INDEX_SQL                                                                                  \
 	"WITH want AS (SELECT * FROM unnest($1::int8[], $2::int8[]) AS u(channel_id, upto)),"      \
 	" span AS (SELECT w.channel_id, coalesce(h.indexed_seq, 0) AS from_seq,"                   \
