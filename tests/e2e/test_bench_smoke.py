@@ -51,12 +51,23 @@ def test_w1_over_several_processes(bench_server, tmp_path):
     assert r["latency_ms"]["max"] > 0
 
 
-def test_w2_many_small_channels(bench_server, tmp_path):
-    r, _ = bench(bench_server, tmp_path, "groups", "--users", "20", "--rate", "40", "--seconds", "2")
-    assert r["scenario"] == "W2" and r["published"] >= 70
+@pytest.mark.parametrize("kind", ["durable", "ephemeral"])
+def test_w2_many_small_channels(bench_server, tmp_path, kind):
+    extra = ["--ephemeral"] if kind == "ephemeral" else []
+    stored = int(sql("SELECT count(*) FROM messages")[0][0])
+    r, out = bench(bench_server, tmp_path, "groups", "--users", "20", "--rate", "40",
+                   "--seconds", "2", *extra)
+    assert r["scenario"] == "W2" and r["channel_kind"] == kind and r["published"] >= 70
     # Rounds of 20 publishers alternate group (ten members, the sender too) and DM (two).
     assert r["expected"] == sum(2 if (k // 20) % 2 else 10 for k in range(r["published"]))
     assert r["deliveries"] == r["expected"] and r["order"]["gaps"] == 0
+    # Durable: every message stored (and any other test's meanwhile); ephemeral: the
+    # pairs are ephemeral channels, not DMs, and nothing of this run is stored.
+    added = int(sql("SELECT count(*) FROM messages")[0][0]) - stored
+    if kind == "durable":
+        assert added >= r["published"] and "DMs" in out
+    else:
+        assert added == 0 and "ephemeral pairs" in out
 
 
 def test_w7_idle_connections(bench_server, tmp_path):
