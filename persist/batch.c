@@ -36,7 +36,8 @@
  * takes unnest() of a parameter for ten rows, for which, on a table of a
  * few thousand channels, reading every row and hashing them looks cheaper
  * than ten index lookups; every batch then read the whole table. With the
- * ANY the heads are found by key whatever the table's size. */
+ * ANY the heads are found by key from about a thousand channels up (below,
+ * the table is a few pages, and reading it is still the plan). */
 #define APPEND_SQL                                                                                 \
 	"WITH head AS ("                                                                           \
 	" UPDATE channels c SET last_seq = g.upto"                                                 \

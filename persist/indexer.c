@@ -45,7 +45,7 @@
  * The statement's plan is generic (kept for the connection, made again
  * when the tables' statistics change), and such a plan takes unnest() of a
  * parameter for ten rows; the statement is written so that the plan finds
- * its rows by key whatever the tables' sizes and statistics. The heads by
+ * its rows by key, but for tables of a few pages. The heads by
  * "channel_id = ANY($1)" (as the writer's append; batch.c), or it reads all
  * of search_heads at every round while that holds from about a thousand to
  * a few thousand channels. The messages by a LATERAL subquery that
