@@ -90,7 +90,11 @@ int64_t store_user_ensure(PGconn *conn, const char *name)
  * unread counts others' top-level messages after the cursor, up to 1000 (a
  * badge needs no more); mentions counts others' messages and replies after
  * the cursor that name the user or @channel (0010), among the newest 5000
- * that name anyone (0011 indexes those). */
+ * that name anyone (0011 indexes those). Each channel is found by its key
+ * (the LATERAL, kept out of the join by OFFSET 0): as a plain join, on
+ * tables not analyzed yet (a database restored a moment ago), the generic
+ * plan read channels whole at every hello (docs/benchmarks.md, "The hello's
+ * channels found by key"). */
 #define CHANNELS_SQL                                                                               \
 	"WITH me AS (SELECT ARRAY[lower(name), 'channel'] AS names FROM users WHERE id = $1)"      \
 	" SELECT c.id, c.name, c.kind, c.last_seq, m.last_read_seq, m.role,"                       \
@@ -105,7 +109,8 @@ int64_t store_user_ensure(PGconn *conn, const char *name)
 	"t"                                                                                        \
 	"  WHERE t.mentions && (SELECT names FROM me) AND t.author_id <> $1"                       \
 	"  AND t.deleted_at IS NULL)"                                                              \
-	" FROM channel_members m JOIN channels c ON c.id = m.channel_id WHERE m.user_id = $1"      \
+	" FROM channel_members m CROSS JOIN LATERAL (SELECT c.id, c.name, c.kind, c.last_seq"      \
+	"  FROM channels c WHERE c.id = m.channel_id OFFSET 0) c WHERE m.user_id = $1"             \
 	" ORDER BY c.id"
 
 int store_user_channels(PGconn *conn, int64_t user, struct store_channel **out, int *n)

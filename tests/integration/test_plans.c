@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Integration test of how PostgreSQL runs the writer's and the search
- * indexer's statements, on a database of its own with a few thousand
- * channels (the size of a small team's workspace): a batch finds its
- * channels' heads by key, by the append and by the COPY path, and an
- * indexer's round finds its search heads and its messages by key, instead
- * of reading a table whole at every batch or round. Their plans are generic (made once
- * per connection), and a generic plan takes an array parameter's unnest()
- * for ten rows: for that, on a table of a thousand to a few thousand rows,
+/* Integration test of how PostgreSQL runs the hello's, the writer's and the
+ * search indexer's statements, on a database of its own with a few thousand
+ * channels (the size of a small team's workspace): a hello finds the
+ * user's channels by key before the tables were ever analyzed (a database
+ * restored a moment ago); a batch finds its channels' heads by key, by the
+ * append and by the COPY path, and an indexer's round finds its search
+ * heads and its messages by key, instead of reading a table whole at every
+ * hello, batch or round. Their plans are generic (made once per
+ * connection), and a generic plan takes an array parameter's unnest() for
+ * ten rows: for that, on a table of a thousand to a few thousand rows,
  * scanning it all looks cheaper than ten lookups; and on a messages table
  * not analyzed yet, reading and sorting it all than a lookup per channel
  * (docs/benchmarks.md). What is counted is the tables' sequential scans in
@@ -23,6 +25,7 @@
 
 #include "clock.h"
 #include "pg.h"
+#include "store.h"
 #include "writer.h"
 
 #include "persist_fixture.h"
@@ -32,6 +35,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Users saying hello, each a member of two channels of their own. A table
+ * never analyzed and smaller than ten pages is planned as ten pages (about
+ * 1,100 channels): a hundred channels are planned as that many, the size at
+ * which the join went wrong. */
+#define HELLOS 50
 /* More than the tables' size at which the plans went wrong starts (about a
  * thousand), fewer than where they came right again (about four thousand). */
 #define CHANNELS 2000
@@ -40,7 +48,7 @@
 /* Messages already there (indexed), in that many channels: a table not
  * analyzed yet on which PostgreSQL 15's generic plan of a plain join read
  * every partition at every round (it did at 4,000 to 8,000 messages, not at
- * 20,000: the sort it avoids grows faster than the lookups it weighs). */
+ * 20,000: the sort that plan needs grows faster than the lookups). */
 #define MESSAGES 8000
 #define HISTORY	 400
 
@@ -141,6 +149,59 @@ static void write_batches(int64_t first, int copy_min_rows)
 	collector_free(c);
 }
 
+/* The hello's query of a user's channels on tables never analyzed (as
+ * after a restore, until autovacuum gets to them: it is kept off them
+ * here). Without statistics its generic plan hashed the user's memberships
+ * and read channels whole to join them, at every hello. */
+static void test_hello_finds_channels_by_key(void **state)
+{
+	static const char *const tables[] = {"users", "channels", "channel_members"};
+	struct store_channel *got;
+	char err[256];
+	int64_t first_user, first_channel;
+	long scans;
+	PGconn *conn;
+	int n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		PQclear(sql("ALTER TABLE %s SET (autovacuum_enabled = off)", tables[i]));
+	first_channel = sql_long("WITH made AS (INSERT INTO channels (name, kind)"
+				 " SELECT 'hello-' || g, 'public' FROM generate_series(1, %d) g"
+				 " RETURNING id) SELECT min(id) FROM made",
+				 2 * HELLOS);
+	first_user = sql_long("WITH made AS (INSERT INTO users (name)"
+			      " SELECT 'hello-' || g FROM generate_series(1, %d) g"
+			      " RETURNING id) SELECT min(id) FROM made",
+			      HELLOS);
+	PQclear(
+	    sql("INSERT INTO channel_members (channel_id, user_id)"
+		" SELECT %lld + (u.id - %lld) * 2 + k, u.id FROM users u, generate_series(0, 1) k"
+		" WHERE u.id >= %lld",
+		(long long)first_channel, (long long)first_user, (long long)first_user));
+	PQclear(sql("SELECT pg_stat_force_next_flush()"));
+	scans = stat_of("seq_scan", "channels");
+
+	conn = pg_connect_as(dsn, "hello test", false, err, sizeof(err));
+	if (conn == NULL)
+		fail_msg("%s", err);
+	for (int u = 0; u < HELLOS; u++) {
+		assert_int_equal(store_user_channels(conn, first_user + u, &got, &n), 0);
+		assert_int_equal(n, 2);
+		assert_int_equal(got[0].id, first_channel + 2 * u);
+		assert_int_equal(got[1].id, first_channel + 2 * u + 1);
+		free(got);
+	}
+	PQfinish(conn);
+	wait_backends_gone();
+
+	/* The premise: nothing was analyzed meanwhile. */
+	assert_int_equal(sql_long("SELECT count(*) FROM pg_class WHERE relname = 'channels'"
+				  " AND reltuples < 0"),
+			 1);
+	assert_int_equal(stat_of("seq_scan", "channels") - scans, 0);
+}
+
 static void test_heads_found_by_key(void **state)
 {
 	long scans_ch, scans_sh, scans_m, updated, indexed;
@@ -165,7 +226,8 @@ static void test_heads_found_by_key(void **state)
 		    (long long)first + CHANNELS - HISTORY));
 	PQclear(sql("INSERT INTO search_heads (channel_id, indexed_seq)"
 		    " SELECT id, last_seq FROM channels ON CONFLICT DO NOTHING"));
-	assert_in_range(sql_long("SELECT count(*) FROM search_heads"), CHANNELS, CHANNELS + 10);
+	assert_in_range(sql_long("SELECT count(*) FROM search_heads"), CHANNELS,
+			CHANNELS + 2 * HELLOS + 10);
 	PQclear(sql("ANALYZE channels"));
 	PQclear(sql("ANALYZE search_heads"));
 	PQclear(sql("SELECT pg_stat_force_next_flush()"));
@@ -195,6 +257,7 @@ static void test_heads_found_by_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_hello_finds_channels_by_key),
 	    cmocka_unit_test(test_heads_found_by_key),
 	};
 
