@@ -7,7 +7,7 @@
 # in every channel, and whether the plan reads channels whole. From the
 # repository root, with the test PostgreSQL running (deploy/pgctl start
 # var/test-pg 25433):
-#   run.sh [CHANNELS] [PORT]
+#   run.sh [CHANNELS] [PORT]      (KEEP=1: leave the database there after)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/../../.."
