@@ -316,72 +316,72 @@ static int plan_groups(struct writer_lane *w, struct batch *b, int nnew, int64_t
 	return ngroups;
 }
 
-/* Sends the planned batch as one pipeline (BEGIN, the append, COMMIT) and
- * reads its results. On EXEC_OK, fenced[] groups are marked in the items
- * (state set to SEQ_DONE with -ESTALE). Over 60 lines on purpose: one
- * round trip, its sends and reads in the order PostgreSQL answers them. */
+/* Why an append PostgreSQL answered with an error failed, its sync marker
+ * read: a lost connection (EXEC_CONN), a duplicate id (EXEC_UNIQUE) or the
+ * statement refused (EXEC_SQL). Takes error. */
+static enum exec_result append_failed(struct writer_lane *w, PGresult *error, int nnew)
+{
+	enum exec_result result = EXEC_SQL;
+
+	pg_read_one(w->conn, NULL); /* the sync marker */
+	if (conn_lost(w))
+		result = EXEC_CONN;
+	else if (error && pg_result_is(error, PG_SQLSTATE_UNIQUE_VIOLATION))
+		result = EXEC_UNIQUE;
+	else
+		LOG(ERR, "writer: batch of %d failed: %s", nnew,
+		    error ? PQresultErrorMessage(error) : PQerrorMessage(w->conn));
+	PQclear(error);
+	return result;
+}
+
+/* Sends the planned batch as one pipeline, the append and a sync, and reads
+ * its results: one round trip. The append is one statement, so it needs no
+ * BEGIN and COMMIT of its own: the sync ends the implicit transaction the
+ * extended protocol opens for it, committing it (and, synchronous_commit
+ * on, flushing it) before PostgreSQL answers the sync, or rolling it back
+ * after an error. On EXEC_OK, fenced groups are marked in the items (state
+ * SEQ_DONE with -ESTALE). An error in place of the sync is the commit
+ * refused and rolled back, as an error of the append's own is; a lost
+ * connection leaves the commit's fate unknown: EXEC_CONN, the connection
+ * is dropped (batch_execute) and the caller resolves. */
 static enum exec_result execute_pipelined(struct writer_lane *w, struct batch *b, int nnew,
 					  int ngroups, int64_t created_at)
 {
 	enum exec_result result = EXEC_OK;
-	PGresult *error = NULL;
-	const int *groups = w->groups;
+	PGresult *rows = NULL;
 
 	if (!PQenterPipelineMode(w->conn) || PQsetnonblocking(w->conn, 1) != 0)
 		return EXEC_CONN;
-	if (!PQsendQueryParams(w->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+	if (send_append(w, b, w->groups, ngroups, created_at) < 0 || !PQpipelineSync(w->conn) ||
+	    pg_flush(w->conn) < 0)
 		return EXEC_CONN;
-	if (send_append(w, b, groups, ngroups, created_at) < 0)
-		return EXEC_CONN;
-	if (!PQsendQueryParams(w->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
-	    !PQpipelineSync(w->conn) || pg_flush(w->conn) < 0)
-		return EXEC_CONN;
-
-	if (pg_read_one(w->conn, &error) != PGRES_COMMAND_OK)
-		goto failed;
-	PQclear(error);
-	error = NULL;
-	if (pg_read_one(w->conn, &error) != PGRES_TUPLES_OK) {
-		pg_read_one(w->conn, NULL); /* COMMIT, skipped */
-		goto failed_read;
-	}
-	heads_fenced(w, b, error, groups, ngroups);
-	PQclear(error);
-	error = NULL;
-	if (pg_read_one(w->conn, &error) != PGRES_COMMAND_OK ||
-	    strcmp(PQcmdStatus(error), "COMMIT") != 0)
-		goto failed_read; /* COMMIT failed: nothing of the batch is durable */
-	PQclear(error);
-	error = NULL;
-	if (pg_read_one(w->conn, NULL) != PGRES_PIPELINE_SYNC)
-		return EXEC_CONN;
-	goto out;
-
-failed:
-	/* BEGIN failed: the append and COMMIT after it were skipped. */
-	pg_read_one(w->conn, NULL);
-	pg_read_one(w->conn, NULL);
-	goto failed_read;
-failed_read:
-	pg_read_one(w->conn, NULL); /* the sync marker */
-	if (conn_lost(w)) {
-		PQclear(error);
-		return EXEC_CONN;
-	}
-	if (error && pg_result_is(error, PG_SQLSTATE_UNIQUE_VIOLATION)) {
-		result = EXEC_UNIQUE;
+	if (pg_read_one(w->conn, &rows) != PGRES_TUPLES_OK) {
+		result = append_failed(w, rows, nnew);
+		if (result == EXEC_CONN)
+			return EXEC_CONN;
 	} else {
-		LOG(ERR, "writer: batch of %d failed: %s", nnew,
-		    error ? PQresultErrorMessage(error) : PQerrorMessage(w->conn));
-		result = EXEC_SQL;
+		heads_fenced(w, b, rows, w->groups, ngroups);
+		PQclear(rows);
+		rows = NULL;
+		switch (pg_read_one(w->conn, &rows)) {
+		case PGRES_PIPELINE_SYNC:
+			PQclear(rows);
+			break;
+		case PGRES_FATAL_ERROR:
+			/* The commit refused (a check deferred to it), rolled back. */
+			result = append_failed(w, rows, nnew);
+			if (result == EXEC_CONN)
+				return EXEC_CONN;
+			break;
+		default:
+			PQclear(rows);
+			return EXEC_CONN; /* batch_execute drops the connection */
+		}
 	}
-out:
-	PQclear(error);
 	PQsetnonblocking(w->conn, 0);
 	if (!PQexitPipelineMode(w->conn))
 		return EXEC_CONN;
-	if (PQtransactionStatus(w->conn) == PQTRANS_INERROR)
-		PQclear(PQexec(w->conn, "ROLLBACK"));
 	return result;
 }
 

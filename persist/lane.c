@@ -11,11 +11,13 @@
  *
  * A batch is one transaction sent as one pipeline, one round trip:
  *
- *     BEGIN
  *     append(each channel's old head and new head, arrays of the messages)
- *     COMMIT
+ *     Sync
  *
- * where append is the prepared statement APPEND_SQL (batch.c): a data-modifying
+ * one statement in the implicit transaction the extended protocol opens for
+ * it, committed at the Sync before PostgreSQL answers it (no BEGIN and COMMIT
+ * of its own: two statements fewer for the backend to run a batch). append
+ * is the prepared statement APPEND_SQL (batch.c): a data-modifying
  * CTE that advances each channel's channels.last_seq from old to old+n only if
  * it still is old (the fence), inserts the rows of the channels whose UPDATE
  * matched, and returns those channels. A channel whose head moved under us
@@ -25,7 +27,7 @@
  *
  * Duplicates. seqtab catches retries of recent ids and repeats within a batch.
  * An older id hits the unique key (23505) and aborts the transaction; then,
- * and after a lost connection (when COMMIT may or may not have happened), the
+ * and after a lost connection (when the commit may or may not have happened), the
  * writer resolves: it reads each channel's head and looks the batch's ids up.
  * An id found with a seq above the head we started from was committed by this
  * very batch (COMMITTED, broadcast); one at or below it is an older duplicate
