@@ -26,6 +26,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -695,6 +696,7 @@ struct presence *presence_create(struct fanout *f, int grace_ms, int interval_ms
 		free(p);
 		return NULL;
 	}
+	name_thread(p->thread, "presence");
 	return p;
 }
 

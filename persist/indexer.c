@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pg.h"
+#include "thread.h"
 
 #include <libpq-fe.h>
 #include <errno.h>
@@ -444,6 +445,7 @@ struct search_indexer *search_indexer_create(const char *dsn, bool allow_unsafe,
 		indexer_free(ix);
 		return err_null(-ENOMEM);
 	}
+	name_thread(ix->thread, "search-indexer");
 	return ix;
 }
 

@@ -46,6 +46,7 @@
 #include "pg.h"
 #include "seqtab.h"
 #include "clock.h"
+#include "thread.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -412,6 +413,10 @@ struct writer_lane *lane_create(const struct persist_writer_config *cfg, int ind
 		goto fail;
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
 		goto fail;
+	if (cfg->writers > 1)
+		name_thread(w->thread, "writer-lane-%d", index + 1);
+	else
+		name_thread(w->thread, "writer");
 	return w;
 fail:
 	writer_free(w);

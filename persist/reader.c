@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "pg.h"
 #include "standby.h"
+#include "thread.h"
 
 #include <libpq-fe.h>
 #include <endian.h>
@@ -424,9 +425,11 @@ struct persist_reader *persist_reader_create(const char *dsn, const char *read_d
 	pthread_cond_init(&r->wake, NULL);
 	if (r->dsn == NULL || r->threads == NULL || (read_dsn && read_dsn[0] && !r->read_dsn))
 		goto fail;
-	for (; r->nthreads < nthreads; r->nthreads++)
+	for (; r->nthreads < nthreads; r->nthreads++) {
 		if (pthread_create(&r->threads[r->nthreads], NULL, reader_main, r) != 0)
 			goto fail;
+		name_thread(r->threads[r->nthreads], "pg-reader-%d", r->nthreads + 1);
+	}
 	return r;
 fail:
 	persist_reader_destroy(r);

@@ -20,6 +20,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -226,7 +227,10 @@ static int service_start(struct socket_server *srv, struct service *svc)
 		return -ENOMEM;
 	edge_worker_set_transport(svc->worker, svc);
 	fanout_set_wake(edge_fanout(srv->edge), svc->index, wake_service, svc);
-	return pthread_create(&svc->thread, NULL, service_main, svc) ? -ENOMEM : 0;
+	if (pthread_create(&svc->thread, NULL, service_main, svc) != 0)
+		return -ENOMEM;
+	name_thread(svc->thread, "service-%d", svc->index + 1);
+	return 0;
 }
 
 static void register_metrics(void)

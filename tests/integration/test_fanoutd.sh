@@ -96,6 +96,13 @@ check "as javascript" contains "$out" "content-type: text/javascript"
 check "emoji names served" contains "$(curl -s "$url/vendor/emoji.json")" '"tada":"🎉"'
 check "no other file under /vendor" test "$(curl -s -o /dev/null -w '%{http_code}' "$url/vendor/markdown-it.min.js")" = 404
 check "logs are JSON lines" contains "$(head -1 "$work/log")" '^{"ts":"'
+# Its threads named for top -H and perf (docs/operations.md): the defaults'
+# one service thread, two writer lanes and two readers.
+names=$(cat /proc/"$pid"/task/*/comm)
+for name in service-1 writer-lane-1 writer-lane-2 search-indexer pg-reader-1 pg-reader-2 presence; do
+    check "a thread named $name" contains "$names" "^$name\$"
+done
+check "no second service thread" test "$(grep -c '^service-' <<<"$names")" = 1
 
 # Losing the database: not ready, then ready again.
 "${psql_admin[@]}" -c "ALTER ROLE fanout NOLOGIN" >/dev/null
