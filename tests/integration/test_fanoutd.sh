@@ -49,7 +49,7 @@ check "dpdk mode says what it needs" contains "$out" "address (a.b.c.d/len)"
 # On a port of its own: 8080 may be served (the quickstart), and fanoutd
 # refuses a port another process listens on.
 printf '[server]\nport = %s\n[dataplane]\nmode = dpdk\nport = nosuchport\naddress = 10.0.0.1/24\neal_args = --no-huge --no-pci --no-shconf -m 256\n' \
-    $(free_port) >"$work/dpdk2.ini"
+    "$(free_port)" >"$work/dpdk2.ini"
 out=$(FANOUT_JWT_SECRET=x FANOUT_PG_DSN="$FANOUT_TEST_PG_DSN" timeout 60 "$fanoutd" -c "$work/dpdk2.ini" 2>&1); rc=$?
 check "dpdk mode with no such port exits 1" test "$rc" = 1
 check "dpdk mode names the missing port" contains "$out" "no port named 'nosuchport'"

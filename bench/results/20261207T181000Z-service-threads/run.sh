@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# fanoutd with 1 and with 2 service threads, alternated ROUNDS times on the
-# bench PostgreSQL (var/bench-pg, 55434), durable and ephemeral. From the
-# repository root:
-#   run.sh w2 ROUNDS OUTDIR   W2 (1,000 users, 2,000 msg/s, 12 s): fanoutd's
-#                             CPU-seconds over 5 s in the middle of the run,
-#                             its voluntary context switches then, latency
-#   run.sh w1 ROUNDS OUTDIR   W1 (one channel) at 20,000 and 1,000,000
-#                             deliveries/s, 8 s each: fanoutd's CPU over the
-#                             run, per delivery, and the latency
+# fanoutd with 1 and with 2 service threads on the bench PostgreSQL
+# (var/bench-pg, 55434). From the repository root:
+#   run.sh w2 ROUNDS OUTDIR   W2 (1,000 users, 2,000 msg/s, 12 s), durable and
+#                             ephemeral, 1 and 2 threads alternated ROUNDS
+#                             times: fanoutd's CPU-seconds over 5 s in the
+#                             middle of the run, its voluntary context
+#                             switches then, the latency
+#   run.sh w1 ROUNDS OUTDIR   the same for W1 (one channel) at 20,000 and
+#                             1,000,000 deliveries/s, 8 s each: fanoutd's
+#                             CPU over the run, per delivery, the latency
+#   run.sh stages THREADS OUTDIR
+#                             which stage of a durable message carries W2's
+#                             tail: fanoutd's stage histograms (/metrics)
+#                             before and after one W2 durable run; per stage
+#                             the count and the bucket bounds of p50, p99
+#                             and p99.9, beside the client's latency
+#   run.sh nats THREADS OUTDIR
+#                             bench/compare-nats at the issue's loads (W1
+#                             100 x 200 and 1,000 x 1,000, W2) against
+#                             fanoutd with THREADS service threads
 set -uo pipefail
-what=$1 rounds=$2 out=$3
+what=$1 rounds=$2 out=$3 threads=$2
 export FANOUT_JWT_SECRET=bench-secret
 mkdir -p "$out"
 deploy/pgctl start var/bench-pg 55434 >/dev/null
@@ -80,6 +91,52 @@ PY
     stop_fanoutd
 }
 
+stages() {
+    start_fanoutd "$threads"
+    curl -s http://127.0.0.1:18090/metrics >"$out/metrics.0"
+    build/bench/fanout-bench groups --port 18090 --users 1000 --rate 2000 --seconds 12 \
+        --json "$out/w2.json" >"$out/w2.txt" 2>&1
+    curl -s http://127.0.0.1:18090/metrics >"$out/metrics.1"
+    stop_fanoutd
+    python3 - "$out/metrics.0" "$out/metrics.1" "$out/w2.json" <<'PY' | tee "$out/stages.txt"
+import json, re, sys
+def buckets(path):
+    h = {}
+    for line in open(path):
+        m = re.match(r'(fanout_\w+_seconds)_bucket\{le="([^"]+)"\} (\d+)', line)
+        if m:
+            h.setdefault(m.group(1), []).append((float("inf") if m.group(2) == "+Inf" else float(m.group(2)), int(m.group(3))))
+    return h
+a, b = buckets(sys.argv[1]), buckets(sys.argv[2])
+print("%-34s %8s %9s %9s %9s" % ("stage (ms, bucket bounds)", "count", "p50", "p99", "p99.9"))
+for name in ["fanout_publish_accept_seconds", "fanout_persist_queue_seconds",
+             "fanout_persist_commit_seconds", "fanout_persist_publish_seconds",
+             "fanout_persist_callback_seconds", "fanout_fanout_seconds", "fanout_publish_seconds"]:
+    if name not in b:
+        continue
+    before = dict(a.get(name, []))
+    d = [(le, n - before.get(le, 0)) for le, n in b[name]]
+    total = d[-1][1]
+    def q(p):
+        for le, n in d:
+            if n >= p * total:
+                return le * 1000
+        return float("inf")
+    print("%-34s %8d %9.2f %9.2f %9.2f" % (name[7:-8], total, q(0.5), q(0.99), q(0.999)))
+lat = json.load(open(sys.argv[3]))["latency_ms"]
+print("client, from due time: p50 %.2f p99 %.2f p99.9 %.2f" % (lat["p50"], lat["p99"], lat["p999"]))
+PY
+}
+
+nats() {
+    start_fanoutd "$threads"
+    bench/compare-nats --port 18090 --seconds 8 --fanoutd-pid "$fpid" --out "$out/json" \
+        --groups 1000x2000 100x200 1000x1000 | tee "$out/report.txt"
+    stop_fanoutd
+}
+
+if [ "$what" = stages ]; then stages; exit 0; fi
+if [ "$what" = nats ]; then nats; exit 0; fi
 if [ "$what" = w2 ]; then
     echo "round threads mode fanoutd_cpu_s switches_5s p50_ms p99_ms p999_ms" >"$out/table.txt"
     for r in $(seq "$rounds"); do
