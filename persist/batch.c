@@ -358,8 +358,6 @@ static enum exec_result execute_pipelined(struct writer_lane *w, struct batch *b
 		return EXEC_CONN;
 	if (pg_read_one(w->conn, &rows) != PGRES_TUPLES_OK) {
 		result = append_failed(w, rows, nnew);
-		if (result == EXEC_CONN)
-			return EXEC_CONN;
 	} else {
 		heads_fenced(w, b, rows, w->groups, ngroups);
 		PQclear(rows);
@@ -371,14 +369,14 @@ static enum exec_result execute_pipelined(struct writer_lane *w, struct batch *b
 		case PGRES_FATAL_ERROR:
 			/* The commit refused (a check deferred to it), rolled back. */
 			result = append_failed(w, rows, nnew);
-			if (result == EXEC_CONN)
-				return EXEC_CONN;
 			break;
 		default:
 			PQclear(rows);
-			return EXEC_CONN; /* batch_execute drops the connection */
+			result = EXEC_CONN;
 		}
 	}
+	if (result == EXEC_CONN)
+		return EXEC_CONN; /* batch_execute drops the connection */
 	PQsetnonblocking(w->conn, 0);
 	if (!PQexitPipelineMode(w->conn))
 		return EXEC_CONN;
