@@ -15,6 +15,7 @@ int bench_nats_groups(int argc, char **argv);	/* W2 against nats-server */
 int bench_dpdk_null(int argc, char **argv);	/* the DPDK edge's send path, net_null */
 int bench_failover(int argc, char **argv);	/* one trial of an owner's death */
 int bench_lcore_publish(int argc, char **argv); /* a publish's cost to its worker */
+int bench_wake(int argc, char **argv);		/* how late a sleeping thread wakes */
 
 struct pg_conn;
 /* One durable COPY of rows of the messages' shape into a scratch table with

@@ -20,6 +20,8 @@
  *   fanout-bench lcore-publish  a publish's cost to the worker that got it,
  *                          with and without the hand-off
  *                          (scenarios/lcore_publish.c).
+ *   fanout-bench wake      how late this host wakes a thread that sleeps
+ *                          (scenarios/wake.c).
  *
  * The persist scenario, here, links the persist library directly: it
  * measures the writer itself; the others go through the daemon's network
@@ -542,7 +544,8 @@ int main(int argc, char **argv)
 			"  dpdk-null deliveries/s of one DPDK lcore into net_null\n"
 			"  failover  one trial: kill a channel's owner, time the new owner's ack\n"
 			"  lcore-publish  a publish's cost to its worker, with and without the "
-			"hand-off\n");
+			"hand-off\n"
+			"  wake      how late this host wakes a sleeping thread\n");
 		return argc < 2 ? 2 : 0;
 	}
 	log_setup(LOG_LEVEL_WARN, LOG_FORMAT_TEXT, 2);
@@ -565,6 +568,8 @@ int main(int argc, char **argv)
 		return bench_failover(argc - 1, argv + 1);
 	if (strcmp(argv[1], "lcore-publish") == 0)
 		return bench_lcore_publish(argc - 1, argv + 1);
+	if (strcmp(argv[1], "wake") == 0)
+		return bench_wake(argc - 1, argv + 1);
 	fprintf(stderr, "fanout-bench: unknown scenario '%s'\n", argv[1]);
 	return 2;
 }

@@ -206,6 +206,39 @@ def test_dpdk_null_send_path(tmp_path):
     assert "10GbE ceiling" in proc.stdout
 
 
+def wake(tmp_path, *args):
+    out = tmp_path / "wake.json"
+    proc = subprocess.run([os.environ["FANOUT_BENCH"], "wake", *args, "--json", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    return proc, (json.loads(out.read_text()) if proc.returncode == 0 else None)
+
+
+def test_wake_measures_real_sleeps(tmp_path):
+    """fanout-bench wake sleeps for real and reports how late it woke: one
+    second of 1 ms sleeps is at most a thousand wake-ups (and, on any host
+    that runs this suite, more than fifty), one of 300 ms sleeps at most
+    three; the quantiles are ordered and what it prints is what it wrote."""
+    proc, r = wake(tmp_path, "--seconds", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert r["scenario"] == "wake" and r["interval_us"] == 1000
+    assert 50 < r["wakeups"] <= 1000, r
+    late = r["late_ms"]
+    assert 0 <= late["p50"] <= late["p99"] <= late["p999"] <= late["max"], late
+    assert f"wake-ups {r['wakeups']} in 1.0 s" in proc.stdout
+    assert f"worst {late['max']:.3f} ms" in proc.stdout
+    proc, r = wake(tmp_path, "--seconds", "1", "--interval-us", "300000")
+    assert proc.returncode == 0 and 1 <= r["wakeups"] <= 3, r
+
+
+@pytest.mark.parametrize("args", [["--interval-us", "0"], ["--seconds", "0"],
+                                  ["--seconds", "x"], ["--what"], ["extra"]])
+def test_wake_refuses_bad_arguments(tmp_path, args):
+    proc, _ = wake(tmp_path, *args)
+    assert proc.returncode == 2, proc.stderr
+    assert "usage" in proc.stderr or "must be" in proc.stderr, proc.stderr
+    assert not (tmp_path / "wake.json").exists()
+
+
 def test_search_scale_smoke(tmp_path):
     """bench/search-scale on a small table: it loads, builds the index,
     times every query through fanoutd and writes its JSON."""
