@@ -35,6 +35,16 @@
  * rounds were a message or two each (docs/benchmarks.md). Search sees a
  * message this much later. */
 #define INDEX_LINGER_NS 20000000ull
+/* While a writer lane has more queued than one batch takes (it is behind,
+ * and PostgreSQL's CPU is what it lacks on a small host), a round waits for
+ * the lanes to catch up, up to INDEX_YIELD_MAX_NS from its first note: a
+ * burst of writes is acknowledged first and indexed after, in larger
+ * rounds (docs/benchmarks.md, "The indexer yields to a writer behind").
+ * A lane's backlog counts for INDEX_BACKLOG_NS after it was seen; a
+ * yielding round looks again every INDEX_YIELD_SLICE_NS. */
+#define INDEX_YIELD_MAX_NS   2000000000ull
+#define INDEX_BACKLOG_NS     100000000ull
+#define INDEX_YIELD_SLICE_NS 50000000ull
 
 /* One statement: the channels' spans from their heads, their messages'
  * words, the heads moved (never back: another node may index the same
@@ -107,6 +117,8 @@ struct search_indexer {
 	uint64_t noted;	    /* notes ever */
 	uint64_t indexed;   /* every note up to this count is in the index */
 	bool stopping, finished;
+	int hurry;			  /* flushes waiting: no yielding */
+	atomic_uint_least64_t backlog_ns; /* a writer lane behind until then */
 	atomic_bool abandon;
 
 	/* The thread's own. */
@@ -116,7 +128,7 @@ struct search_indexer {
 	uint64_t next_sweep_ns;
 };
 
-static struct metric_counter m_indexed, m_rounds, m_errors;
+static struct metric_counter m_indexed, m_rounds, m_errors, m_yields;
 static struct metric_histogram m_lag;
 static pthread_once_t lag_once = PTHREAD_ONCE_INIT;
 
@@ -322,11 +334,32 @@ static int index_round(struct search_indexer *ix, struct notes *work)
 
 /* The thread */
 
-/* Waits for notes or the sweep, then up to INDEX_LINGER_NS from the first
- * note for more; swaps the pending notes into work. False when stopping
- * with nothing left. */
+/* When the round of the pending notes is due, or 0 when it is now: after
+ * INDEX_LINGER_NS from the first note (at once with INDEX_CHANNELS_MAX
+ * channels noted), a slice later while a writer lane is behind (up to
+ * INDEX_YIELD_MAX_NS from the first note). Under the lock. */
+static uint64_t round_due(struct search_indexer *ix, uint64_t now, bool *yielded)
+{
+	uint64_t yield_end = ix->oldest_ns + INDEX_YIELD_MAX_NS;
+
+	if (ix->pending.n == 0 || ix->stopping)
+		return 0;
+	if (ix->hurry == 0 && now < yield_end && now < atomic_load(&ix->backlog_ns)) {
+		*yielded = true;
+		return now + INDEX_YIELD_SLICE_NS < yield_end ? now + INDEX_YIELD_SLICE_NS
+							      : yield_end;
+	}
+	if (ix->pending.n >= INDEX_CHANNELS_MAX || now >= ix->oldest_ns + INDEX_LINGER_NS)
+		return 0;
+	return ix->oldest_ns + INDEX_LINGER_NS;
+}
+
+/* Waits for notes or the sweep, then until round_due() for more; swaps the
+ * pending notes into work. False when stopping with nothing left. */
 static bool take(struct search_indexer *ix, uint64_t *gen, uint64_t *since)
 {
+	bool yielded = false;
+	uint64_t due;
 	struct notes t;
 
 	pthread_mutex_lock(&ix->lock);
@@ -341,13 +374,14 @@ static bool take(struct search_indexer *ix, uint64_t *gen, uint64_t *since)
 		pthread_mutex_unlock(&ix->lock);
 		return false;
 	}
-	while (ix->pending.n > 0 && ix->pending.n < INDEX_CHANNELS_MAX && !ix->stopping) {
-		uint64_t now = time_mono_ns(), due = ix->oldest_ns + INDEX_LINGER_NS;
-		struct timespec until = time_mono_deadline(due > now ? due - now : 0);
+	for (uint64_t now = time_mono_ns(); (due = round_due(ix, now, &yielded)) > now;
+	     now = time_mono_ns()) {
+		struct timespec until = time_mono_deadline(due - now);
 
-		if (now >= due || pthread_cond_timedwait(&ix->wake, &ix->lock, &until) != 0)
-			break;
+		pthread_cond_timedwait(&ix->wake, &ix->lock, &until);
 	}
+	if (yielded)
+		metric_add(&m_yields, 1);
 	t = ix->pending;
 	ix->pending = ix->work;
 	ix->pending.n = 0;
@@ -449,12 +483,19 @@ struct search_indexer *search_indexer_create(const char *dsn, bool allow_unsafe,
 	return ix;
 }
 
+void search_indexer_writer_behind(struct search_indexer *ix)
+{
+	atomic_store(&ix->backlog_ns, time_mono_ns() + INDEX_BACKLOG_NS);
+}
+
 int search_indexer_flush(struct search_indexer *ix, int timeout_ms)
 {
 	struct timespec until = time_mono_deadline((uint64_t)timeout_ms * 1000000ull);
 	int rc = 0;
 
 	pthread_mutex_lock(&ix->lock);
+	ix->hurry++;
+	pthread_cond_signal(&ix->wake);
 	for (uint64_t target = ix->noted; ix->indexed < target && !ix->finished;)
 		if (pthread_cond_timedwait(&ix->progress, &ix->lock, &until) != 0) {
 			rc = -ETIMEDOUT;
@@ -462,6 +503,7 @@ int search_indexer_flush(struct search_indexer *ix, int timeout_ms)
 		}
 	if (ix->indexed < ix->noted && ix->finished)
 		rc = -ETIMEDOUT;
+	ix->hurry--;
 	pthread_mutex_unlock(&ix->lock);
 	return rc;
 }
@@ -512,6 +554,11 @@ int search_indexer_register_metrics(struct search_indexer *ix)
 		 ?: metrics_register_counter("fanout_search_index_errors_total",
 					     "Rounds of the search indexer that failed (retried).",
 					     &m_errors);
+	rc = rc
+		 ?: metrics_register_counter("fanout_search_index_yields_total",
+					     "Rounds of the search indexer that waited for a "
+					     "writer lane behind its queue.",
+					     &m_yields);
 	rc = rc
 		 ?: metrics_register_histogram(
 			"fanout_search_index_lag_seconds",

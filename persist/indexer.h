@@ -28,8 +28,13 @@ struct search_indexer *search_indexer_create(const char *dsn, bool allow_unsafe,
  * never blocks on PostgreSQL. */
 void search_indexer_note(struct search_indexer *ix, int64_t channel, int64_t seq);
 
+/* A writer lane has more queued than one batch takes: the indexer's rounds
+ * wait for it (up to 2 s from their first note) so that the commits have
+ * PostgreSQL's CPU. Thread-safe, lock-free. */
+void search_indexer_writer_behind(struct search_indexer *ix);
+
 /* Waits until everything noted before the call is in the index, at most
- * timeout_ms: 0 or -ETIMEDOUT. */
+ * timeout_ms (no waiting for a writer behind meanwhile): 0 or -ETIMEDOUT. */
 int search_indexer_flush(struct search_indexer *ix, int timeout_ms);
 
 /* Indexes what is noted (at most drain_ms while PostgreSQL answers; what

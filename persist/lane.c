@@ -307,6 +307,8 @@ static int take_batch(struct writer_lane *w)
 		n++;
 	}
 	w->depth -= n;
+	if (w->depth > 0 && w->indexer)
+		search_indexer_writer_behind(w->indexer);
 	pthread_mutex_unlock(&w->lock);
 	return n;
 }
