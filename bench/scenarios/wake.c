@@ -13,6 +13,7 @@
 #include "hist.h"
 #include "load.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,7 @@ static void sleep_and_measure(uint64_t interval_ns, uint64_t end_ns, struct hist
 		struct timespec ts = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
 		uint64_t woke;
 
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0)
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			;
 		woke = now_ns();
 		hist_record(h, woke - due);
@@ -66,7 +67,7 @@ int bench_wake(int argc, char **argv)
 	double seconds = 5;
 	long interval_us = 1000;
 	const char *json = NULL;
-	struct hist *h = calloc(1, sizeof(*h));
+	struct hist *h;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -85,6 +86,7 @@ int bench_wake(int argc, char **argv)
 				"--interval-us in [1, 10000000]\n");
 		return 2;
 	}
+	h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		return 1;
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
