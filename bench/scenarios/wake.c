@@ -10,6 +10,7 @@
  * idle, and prints it with its figures (docs/benchmarks.md, "How late a
  * thread wakes"). */
 #include "bench.h"
+#include "clock.h"
 #include "hist.h"
 #include "load.h"
 
@@ -21,14 +22,6 @@
 #include <sys/prctl.h>
 #include <time.h>
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static double ms(uint64_t ns)
 {
 	return (double)ns / 1e6;
@@ -37,13 +30,13 @@ static double ms(uint64_t ns)
 /* Sleeps interval_ns at a time until end_ns, each lateness into h. */
 static void sleep_and_measure(uint64_t interval_ns, uint64_t end_ns, struct hist *h)
 {
-	for (uint64_t due = now_ns() + interval_ns; due < end_ns;) {
+	for (uint64_t due = time_mono_ns() + interval_ns; due < end_ns;) {
 		struct timespec ts = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
 		uint64_t woke;
 
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			;
-		woke = now_ns();
+		woke = time_mono_ns();
 		hist_record(h, woke - due);
 		/* The next sleep is asked from the wake-up, not the schedule: a
 		 * late wake-up is counted once, not again for the ones it made
@@ -90,7 +83,8 @@ int bench_wake(int argc, char **argv)
 	if (h == NULL)
 		return 1;
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-	sleep_and_measure((uint64_t)interval_us * 1000, now_ns() + (uint64_t)(seconds * 1e9), h);
+	sleep_and_measure((uint64_t)interval_us * 1000, time_mono_ns() + (uint64_t)(seconds * 1e9),
+			  h);
 	printf("wake-ups %lu in %.1f s, each asked to sleep %ld us\n", (unsigned long)h->total,
 	       seconds, interval_us);
 	printf("late by: p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, worst %.3f ms\n",
