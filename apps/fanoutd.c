@@ -353,6 +353,7 @@ static int start_edges(struct daemon *d)
 	    .node = d->node_name,
 	    .nodes = d->cluster ? cluster_nodes : NULL,
 	    .nodes_arg = d,
+	    .writer = d->cfg.persist.on_service_threads ? d->writer : NULL,
 	};
 	struct rlimit files;
 

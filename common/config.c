@@ -87,6 +87,7 @@ static const struct key keys[] = {
     INT("persist", "queue_max", persist.queue_max, 1, 100000000),
     INT("persist", "dedup_cache", persist.dedup_cache, 0, 100000000),
     INT("persist", "copy_min_rows", persist.copy_min_rows, 0, 65536),
+    BOOL("persist", "on_service_threads", persist.on_service_threads),
     CHOICE("dataplane", "mode", dataplane.mode, mode_names),
     INT("dataplane", "workers", dataplane.workers, 1, 128),
     INT("dataplane", "idle_sleep_us", dataplane.idle_sleep_us, 0, 1000000),
@@ -152,6 +153,7 @@ void config_defaults(struct config *cfg)
 	/* Below about 256 rows COPY's extra round trips cost more than its
 	 * page-at-a-time insert saves (docs/benchmarks.md). */
 	cfg->persist.copy_min_rows = 256;
+	cfg->persist.on_service_threads = true;
 	cfg->dataplane.mode = DATAPLANE_MODE_SOCKET;
 	cfg->dataplane.workers = 1;
 	cfg->dataplane.eal_memory_mb = 128;

@@ -65,12 +65,13 @@ struct config_postgres {
 };
 
 struct config_persist {
-	int writers;	     /* writer lanes: connections, threads */
-	int batch_max;	     /* messages per transaction, at most */
-	int batch_window_us; /* wait this long for a batch to fill; 0: never wait */
-	int queue_max;	     /* publishes waiting for the writer before -EAGAIN */
-	int dedup_cache;     /* recent client_msg_ids remembered in memory */
-	int copy_min_rows;   /* a batch of this many rows or more goes by COPY; 0: never */
+	int writers;		 /* writer lanes: connections, threads */
+	int batch_max;		 /* messages per transaction, at most */
+	int batch_window_us;	 /* wait this long for a batch to fill; 0: never wait */
+	int queue_max;		 /* publishes waiting for the writer before -EAGAIN */
+	int dedup_cache;	 /* recent client_msg_ids remembered in memory */
+	int copy_min_rows;	 /* a batch of this many rows or more goes by COPY; 0: never */
+	bool on_service_threads; /* the socket edge's loops drive the lanes (writer.h) */
 };
 
 struct config_dataplane {

@@ -175,6 +175,18 @@ static int batch_claims(struct writer_lane *w, struct batch *b, struct pg_array 
 	return wanted;
 }
 
+bool batch_heads_known(struct writer_lane *w, const struct batch *b)
+{
+	int64_t head;
+
+	for (int i = 0; i < b->n; i++)
+		if (!b->settled[i].done &&
+		    (!seqtab_head(w->seq, b->items[i].channel, &head) ||
+		     seqtab_epoch(w->seq, b->items[i].channel) < b->reqs[i]->epoch))
+			return false;
+	return true;
+}
+
 /* Claims and loads the heads of the batch's channels (CLAIM_SQL). Requests
  * for channels that do not exist are settled -ENOENT, for channels a newer
  * owner holds -ESTALE. 0, or -EPIPE when the connection failed. */
@@ -323,7 +335,6 @@ static enum exec_result append_failed(struct writer_lane *w, PGresult *error, in
 {
 	enum exec_result result = EXEC_SQL;
 
-	pg_read_one(w->conn, NULL); /* the sync marker */
 	if (conn_lost(w))
 		result = EXEC_CONN;
 	else if (error && pg_result_is(error, PG_SQLSTATE_UNIQUE_VIOLATION))
@@ -335,51 +346,109 @@ static enum exec_result append_failed(struct writer_lane *w, PGresult *error, in
 	return result;
 }
 
-/* Sends the planned batch as one pipeline, the append and a sync, and reads
- * its results: one round trip. The append is one statement, so it needs no
- * BEGIN and COMMIT of its own: the sync ends the implicit transaction the
- * extended protocol opens for it, committing it (and, synchronous_commit
- * on, flushing it) before PostgreSQL answers the sync, or rolling it back
- * after an error. On EXEC_OK, fenced groups are marked in the items (state
- * SEQ_DONE with -ESTALE). An error in place of the sync is the commit
- * refused and rolled back, as an error of the append's own is; a lost
- * connection leaves the commit's fate unknown: EXEC_CONN, the connection
- * is dropped (batch_execute) and the caller resolves. */
-static enum exec_result execute_pipelined(struct writer_lane *w, struct batch *b, int nnew,
-					  int ngroups, int64_t created_at)
+int batch_append_send(struct writer_lane *w, struct batch *b, int nnew)
 {
-	enum exec_result result = EXEC_OK;
-	PGresult *rows = NULL;
+	struct append_flight *f = &w->flight;
+	int64_t created_at = time_real_us();
 
-	if (!PQenterPipelineMode(w->conn) || PQsetnonblocking(w->conn, 1) != 0)
-		return EXEC_CONN;
-	if (send_append(w, b, w->groups, ngroups, created_at) < 0 || !PQpipelineSync(w->conn) ||
-	    pg_flush(w->conn) < 0)
-		return EXEC_CONN;
-	if (pg_read_one(w->conn, &rows) != PGRES_TUPLES_OK) {
-		result = append_failed(w, rows, nnew);
-	} else {
-		heads_fenced(w, b, rows, w->groups, ngroups);
-		PQclear(rows);
-		rows = NULL;
-		switch (pg_read_one(w->conn, &rows)) {
-		case PGRES_PIPELINE_SYNC:
-			PQclear(rows);
-			break;
-		case PGRES_FATAL_ERROR:
-			/* The commit refused (a check deferred to it), rolled back. */
-			result = append_failed(w, rows, nnew);
-			break;
-		default:
-			PQclear(rows);
-			result = EXEC_CONN;
-		}
+	*f = (struct append_flight){.nnew = nnew, .start_ns = time_mono_ns()};
+	f->ngroups = plan_groups(w, b, nnew, created_at);
+	if (!PQenterPipelineMode(w->conn) || PQsetnonblocking(w->conn, 1) != 0 ||
+	    send_append(w, b, w->groups, f->ngroups, created_at) < 0 || !PQpipelineSync(w->conn) ||
+	    PQflush(w->conn) < 0) {
+		f->lost = true;
+		return -EIO;
 	}
+	return 0;
+}
+
+/* Keeps one result of the append's pipeline: the append's rows or its
+ * error, the commit's error at the sync, the sync marker. */
+static void keep_result(struct append_flight *f, PGresult *r)
+{
+	switch (PQresultStatus(r)) {
+	case PGRES_TUPLES_OK:
+		if (f->rows == NULL && f->error == NULL) {
+			f->rows = r;
+			return;
+		}
+		break;
+	case PGRES_FATAL_ERROR:
+		if (f->error == NULL) {
+			f->error = r;
+			return;
+		}
+		break;
+	case PGRES_PIPELINE_SYNC:
+		f->synced = true;
+		break;
+	default:
+		f->odd = true;
+	}
+	PQclear(r);
+}
+
+int batch_append_collect(struct writer_lane *w)
+{
+	struct append_flight *f = &w->flight;
+	int nulls = 0;
+
+	if (f->lost || PQconsumeInput(w->conn) == 0) {
+		f->lost = true;
+		return 1;
+	}
+	while (!f->synced && !PQisBusy(w->conn)) {
+		PGresult *r = PQgetResult(w->conn);
+
+		/* A command's results end with NULL; two in a row: nothing more
+		 * will come (the connection failed). */
+		if (r == NULL) {
+			if (++nulls > 1) {
+				f->lost = true;
+				return 1;
+			}
+			continue;
+		}
+		nulls = 0;
+		keep_result(f, r);
+	}
+	return f->synced;
+}
+
+/* An append lost with its connection: its outcome is for batch_resolve to
+ * find on a fresh one. */
+static void drop_connection(struct writer_lane *w, int nnew)
+{
+	LOG(WARN, "%s: connection lost during a batch of %d: %s", w->name, nnew,
+	    PQerrorMessage(w->conn));
+	PQfinish(w->conn);
+	w->conn = NULL;
+	atomic_store(&w->connected, false);
+}
+
+enum exec_result batch_append_finish(struct writer_lane *w, struct batch *b)
+{
+	struct append_flight *f = &w->flight;
+	enum exec_result result;
+
+	if (f->lost || f->odd || !f->synced || (f->rows == NULL && f->error == NULL)) {
+		result = EXEC_CONN;
+		PQclear(f->error);
+	} else {
+		if (f->rows)
+			heads_fenced(w, b, f->rows, w->groups, f->ngroups);
+		/* An error after the rows: the commit refused at the sync. */
+		result = f->error ? append_failed(w, f->error, f->nnew) : EXEC_OK;
+	}
+	PQclear(f->rows);
+	f->rows = f->error = NULL;
+	if (result != EXEC_CONN &&
+	    (PQsetnonblocking(w->conn, 0) != 0 || !PQexitPipelineMode(w->conn)))
+		result = EXEC_CONN;
+	if (result == EXEC_OK)
+		metric_observe_ns(&m_commit_latency, time_mono_ns() - f->start_ns);
 	if (result == EXEC_CONN)
-		return EXEC_CONN; /* batch_execute drops the connection */
-	PQsetnonblocking(w->conn, 0);
-	if (!PQexitPipelineMode(w->conn))
-		return EXEC_CONN;
+		drop_connection(w, f->nnew);
 	return result;
 }
 
@@ -387,25 +456,22 @@ enum exec_result batch_execute(struct writer_lane *w, struct batch *b, int nnew)
 {
 	int64_t created_at = time_real_us();
 	uint64_t start = time_mono_ns();
-	int ngroups = plan_groups(w, b, nnew, created_at);
 	enum exec_result result;
+	int ngroups;
 
-	if (w->cfg.copy_min_rows > 0 && nnew >= w->cfg.copy_min_rows) {
-		metric_add(&m_copy_batches, 1);
-		result = batch_execute_copy(w, b, nnew, ngroups, created_at);
-	} else {
-		result = execute_pipelined(w, b, nnew, ngroups, created_at);
+	if (w->cfg.copy_min_rows == 0 || nnew < w->cfg.copy_min_rows) {
+		if (batch_append_send(w, b, nnew) == 0 && pg_flush(w->conn) == 0)
+			while (!batch_append_collect(w))
+				pg_wait_readable(w->conn);
+		return batch_append_finish(w, b);
 	}
+	ngroups = plan_groups(w, b, nnew, created_at);
+	metric_add(&m_copy_batches, 1);
+	result = batch_execute_copy(w, b, nnew, ngroups, created_at);
 	if (result == EXEC_OK)
 		metric_observe_ns(&m_commit_latency, time_mono_ns() - start);
-	if (result == EXEC_CONN) {
-		LOG(WARN, "%s: connection lost during a batch of %d: %s", w->name, nnew,
-		    PQerrorMessage(w->conn));
-		/* Reset forces a fresh connection; the outcome is resolved on it. */
-		PQfinish(w->conn);
-		w->conn = NULL;
-		atomic_store(&w->connected, false);
-	}
+	if (result == EXEC_CONN)
+		drop_connection(w, nnew);
 	return result;
 }
 

@@ -35,7 +35,12 @@
  * So a batch is never written twice, and nothing acked is lost.
  *
  * Callbacks run after the whole batch settles, in batch order, which is seq
- * order within each channel. */
+ * order within each channel.
+ *
+ * An event loop may drive the lane instead of its thread (lane_loop.c):
+ * the thread then hands the lane over whenever it is idle and waits for it
+ * back, and finishes any batch the loop hands back from where it stands
+ * (resume_handed). */
 #define LOG_COMPONENT "persist"
 #include "writer-internal.h"
 
@@ -56,6 +61,7 @@
 
 int lane_enqueue(struct writer_lane *w, struct request *r)
 {
+	bool wake_loop = false;
 	int rc = 0;
 
 	pthread_mutex_lock(&w->lock);
@@ -71,14 +77,21 @@ int lane_enqueue(struct writer_lane *w, struct request *r)
 		w->tail = r;
 		w->depth++;
 		w->submitted++;
-		pthread_cond_signal(&w->wake);
+		/* The loop holding the lane takes it at the end of its turn: a
+		 * publish from its own thread needs no wake-up. */
+		if (atomic_load(&w->owner) == LANE_OWN_LOOP)
+			wake_loop = !pthread_equal(pthread_self(), w->loop_thread);
+		else
+			pthread_cond_signal(&w->wake);
 	}
 	pthread_mutex_unlock(&w->lock);
+	if (wake_loop)
+		w->loop_ops->wake(w->loop_ctx);
 	return rc;
 }
 
 /* Settles requests whose fate is decided by the plan or by another request. */
-static void settle_planned(struct batch *b, bool include_new)
+void lane_settle_planned(struct batch *b, bool include_new)
 {
 	const int n = b->n;
 	for (int i = 0; i < n; i++) {
@@ -102,7 +115,7 @@ static void settle_planned(struct batch *b, bool include_new)
 	}
 }
 
-static int pending_count(const struct batch *b)
+int lane_pending(const struct batch *b)
 {
 	const int n = b->n;
 	int pending = 0;
@@ -112,7 +125,7 @@ static int pending_count(const struct batch *b)
 	return pending;
 }
 
-static void fail_pending(struct batch *b, int error)
+void lane_fail_pending(struct batch *b, int error)
 {
 	const int n = b->n;
 	for (int i = 0; i < n; i++)
@@ -122,24 +135,77 @@ static void fail_pending(struct batch *b, int error)
 
 static void isolate_each(struct writer_lane *w, struct batch *b);
 
-/* Drives one batch (or, when isolating a bad request, a single one) until
- * every request is settled. */
-static void run_batch(struct writer_lane *w, struct batch *b)
+int lane_plan(struct writer_lane *w, struct batch *b)
 {
-	const int n = b->n;
-	int rounds = 0;
+	int nnew;
 
-	while (pending_count(b) > 0) {
-		enum exec_result er;
+	batch_check_parents(w, b);
+	for (int i = 0; i < b->n; i++)
+		b->items[i].state = b->settled[i].done ? SEQ_DONE : SEQ_NEW;
+	nnew = seqtab_plan(w->seq, b->items, b->n);
+	if (nnew < 0)
+		lane_fail_pending(b, -EIO);
+	return nnew;
+}
+
+/* What the lane does with an append's answer er: resolves a duplicate or a
+ * lost connection (the batch then goes round again), isolates a request
+ * PostgreSQL refused, or takes the commit. False when the batch is settled
+ * for good; true to go round while requests are pending. */
+static bool settle_answer(struct writer_lane *w, struct batch *b, enum exec_result er, int *rounds)
+{
+	int rc;
+
+	if (er == EXEC_UNIQUE || er == EXEC_CONN) {
+		for (;;) {
+			if (batch_connect(w) < 0) {
+				seqtab_abort(w->seq);
+				lane_fail_pending(b, -ECANCELED);
+				return false;
+			}
+			rc = batch_resolve(w, b);
+			if (rc != -EPIPE)
+				break;
+			PQfinish(w->conn);
+			w->conn = NULL;
+		}
+		if (rc < 0 || ++*rounds > RESOLVE_ROUNDS_MAX) {
+			seqtab_abort(w->seq);
+			lane_fail_pending(b, -EIO);
+			return false;
+		}
+		/* Requests whose originals were settled by the resolve are
+		 * settled with them; the rest go round again. */
+		lane_settle_planned(b, false);
+		return true;
+	}
+	if (er == EXEC_SQL) {
+		seqtab_abort(w->seq);
+		if (lane_pending(b) > 1)
+			isolate_each(w, b); /* the bad request: one transaction each */
+		else
+			lane_fail_pending(b, -EIO);
+		return false;
+	}
+	seqtab_commit(w->seq, b->items, b->n);
+	lane_settle_planned(b, true);
+	return true;
+}
+
+/* Drives one batch (or, when isolating a bad request, a single one) until
+ * every request is settled; rounds: resolves already run for it. */
+static void run_batch_from(struct writer_lane *w, struct batch *b, int rounds)
+{
+	while (lane_pending(b) > 0) {
 		int nnew, rc;
 
 		if (batch_connect(w) < 0) {
-			fail_pending(b, -ECANCELED);
+			lane_fail_pending(b, -ECANCELED);
 			return;
 		}
 		if (w->cfg.may_commit && !w->cfg.may_commit(w->cfg.may_commit_arg)) {
 			metric_add(&m_fence_failures, 1);
-			fail_pending(b, -ESTALE);
+			lane_fail_pending(b, -ESTALE);
 			return;
 		}
 		rc = batch_load_heads(w, b);
@@ -149,56 +215,21 @@ static void run_batch(struct writer_lane *w, struct batch *b)
 			continue;
 		}
 		if (rc < 0) {
-			fail_pending(b, rc == -ENOMEM ? -ENOMEM : -EIO);
+			lane_fail_pending(b, rc == -ENOMEM ? -ENOMEM : -EIO);
 			return;
 		}
-		batch_check_parents(w, b);
-		for (int i = 0; i < n; i++)
-			b->items[i].state = b->settled[i].done ? SEQ_DONE : SEQ_NEW;
-		nnew = seqtab_plan(w->seq, b->items, b->n);
-		if (nnew < 0) {
-			fail_pending(b, -EIO);
+		if ((nnew = lane_plan(w, b)) < 0)
 			return;
-		}
-		if (nnew > 0) {
-			er = batch_execute(w, b, nnew);
-			if (er == EXEC_UNIQUE || er == EXEC_CONN) {
-				for (;;) {
-					if (batch_connect(w) < 0) {
-						seqtab_abort(w->seq);
-						fail_pending(b, -ECANCELED);
-						return;
-					}
-					rc = batch_resolve(w, b);
-					if (rc != -EPIPE)
-						break;
-					PQfinish(w->conn);
-					w->conn = NULL;
-				}
-				if (rc < 0 || ++rounds > RESOLVE_ROUNDS_MAX) {
-					seqtab_abort(w->seq);
-					fail_pending(b, -EIO);
-					return;
-				}
-				/* Requests whose originals were settled by the resolve are
-				 * settled with them; the rest go round again. */
-				settle_planned(b, false);
-				continue;
-			}
-			if (er == EXEC_SQL) {
-				seqtab_abort(w->seq);
-				if (pending_count(b) > 1) {
-					/* Isolate the bad request: one transaction each. */
-					isolate_each(w, b);
-					return;
-				}
-				fail_pending(b, -EIO);
-				return;
-			}
-			seqtab_commit(w->seq, b->items, b->n);
-		}
-		settle_planned(b, true);
+		if (nnew == 0)
+			lane_settle_planned(b, true);
+		else if (!settle_answer(w, b, batch_execute(w, b, nnew), &rounds))
+			return;
 	}
+}
+
+static void run_batch(struct writer_lane *w, struct batch *b)
+{
+	run_batch_from(w, b, 0);
 }
 
 /* Runs each pending request of b as a batch of its own, so that one request
@@ -236,7 +267,7 @@ static void note_committed(struct writer_lane *w, struct batch *b)
 
 /* Hands each request of the batch to the callback, in batch order, and frees
  * it; then tells the indexer what was committed. */
-static void deliver(struct writer_lane *w, struct batch *b)
+void lane_deliver(struct writer_lane *w, struct batch *b)
 {
 	uint64_t now = time_mono_ns();
 
@@ -268,29 +299,11 @@ static void deliver(struct writer_lane *w, struct batch *b)
 
 /* The thread */
 
-/* Takes the next batch. Returns its size; 0 when a second passed with nothing
- * to do (time for a connection check); -1 when stopping with nothing left. */
-static int take_batch(struct writer_lane *w)
+int lane_take_locked(struct writer_lane *w)
 {
-	struct timespec idle = time_mono_deadline(WRITER_IDLE_CHECK_NS);
-	uint64_t now;
+	uint64_t now = time_mono_ns();
 	int n = 0;
 
-	pthread_mutex_lock(&w->lock);
-	while (w->head == NULL && !w->stopping)
-		if (pthread_cond_timedwait(&w->wake, &w->lock, &idle) != 0)
-			break;
-	if (w->head == NULL) {
-		pthread_mutex_unlock(&w->lock);
-		return w->stopping ? -1 : 0;
-	}
-	if (w->cfg.batch_window_us > 0 && !w->stopping) {
-		struct timespec until = time_mono_deadline((uint64_t)w->cfg.batch_window_us * 1000);
-		while (w->depth < w->cfg.batch_max && !w->stopping &&
-		       pthread_cond_timedwait(&w->wake, &w->lock, &until) == 0)
-			;
-	}
-	now = time_mono_ns();
 	while (w->head && n < w->cfg.batch_max) {
 		struct request *r = w->head;
 		w->head = r->next;
@@ -309,8 +322,85 @@ static int take_batch(struct writer_lane *w)
 	w->depth -= n;
 	if (w->depth > 0 && w->indexer)
 		search_indexer_writer_behind(w->indexer);
+	return n;
+}
+
+/* Whether the thread, idle and holding the lane, gives it to the loop that
+ * adopted it (under lock): only with a working connection, which the loop
+ * cannot open. */
+static bool give_to_loop(struct writer_lane *w)
+{
+	return w->loop_ops && !w->loop_gone && !w->stopping && w->head == NULL && w->conn &&
+	       PQstatus(w->conn) == CONNECTION_OK;
+}
+
+/* Takes the next batch. Returns its size; 0 when a second passed with nothing
+ * to do (time for a connection check), or the connection is gone; -1 when
+ * stopping with nothing left; -2 when the loop handed a batch back. While
+ * the loop holds the lane, waits for it to hand the lane back. */
+static int take_batch(struct writer_lane *w)
+{
+	struct timespec idle = time_mono_deadline(WRITER_IDLE_CHECK_NS);
+	int n;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		if (atomic_load(&w->owner) == LANE_OWN_LOOP) {
+			pthread_cond_wait(&w->wake, &w->lock);
+			continue;
+		}
+		if (w->handed != RESUME_NONE) {
+			pthread_mutex_unlock(&w->lock);
+			return -2;
+		}
+		if (w->head || w->stopping || w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK)
+			break;
+		if (give_to_loop(w)) {
+			atomic_store(&w->owner, LANE_OWN_LOOP);
+			w->loop_ops->wake(w->loop_ctx);
+			continue;
+		}
+		if (pthread_cond_timedwait(&w->wake, &w->lock, &idle) != 0)
+			break;
+	}
+	if (w->head == NULL) {
+		pthread_mutex_unlock(&w->lock);
+		return w->stopping ? -1 : 0;
+	}
+	if (w->cfg.batch_window_us > 0 && !w->stopping) {
+		struct timespec until = time_mono_deadline((uint64_t)w->cfg.batch_window_us * 1000);
+		while (w->depth < w->cfg.batch_max && !w->stopping &&
+		       pthread_cond_timedwait(&w->wake, &w->lock, &until) == 0)
+			;
+	}
+	n = lane_take_locked(w);
 	pthread_mutex_unlock(&w->lock);
 	return n;
+}
+
+/* Finishes a batch the loop handed back, from where it stands. */
+static void resume_handed(struct writer_lane *w)
+{
+	enum lane_resume at;
+	enum exec_result er;
+	struct batch b;
+
+	pthread_mutex_lock(&w->lock);
+	at = w->handed;
+	er = w->handed_er;
+	b = (struct batch){w->reqs, w->items, w->settled, w->handed_n};
+	w->handed = RESUME_NONE;
+	pthread_mutex_unlock(&w->lock);
+	if (at == RESUME_IN_FLIGHT) {
+		if (pg_flush(w->conn) < 0)
+			w->flight.lost = true;
+		while (!batch_append_collect(w))
+			pg_wait_readable(w->conn);
+		er = batch_append_finish(w, &b);
+	}
+	if (at == RESUME_START || settle_answer(w, &b, er, &(int){0}))
+		run_batch(w, &b);
+	lane_deliver(w, &b);
 }
 
 /* While idle, notices a connection the server has closed (restart, admin
@@ -329,27 +419,44 @@ static void check_idle_connection(struct writer_lane *w)
 	batch_connect(w);
 }
 
+/* At the end: a loop that adopted the lane must have let go of it for good
+ * before the lane is freed (it is told to at stop). */
+static void wait_loop_gone(struct writer_lane *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->loop_ops && !w->loop_gone) {
+		struct timespec soon = time_mono_deadline(100000000ull);
+
+		w->loop_ops->wake(w->loop_ctx);
+		pthread_cond_timedwait(&w->wake, &w->lock, &soon);
+	}
+	w->finished = true;
+	pthread_cond_broadcast(&w->drained);
+	pthread_mutex_unlock(&w->lock);
+}
+
 static void *writer_main(void *arg)
 {
 	struct writer_lane *w = arg;
 	int n;
 
 	batch_connect(w);
-	while ((n = take_batch(w)) >= 0) {
+	while ((n = take_batch(w)) != -1) {
 		struct batch b = {w->reqs, w->items, w->settled, n};
 
+		if (n == -2) {
+			resume_handed(w);
+			continue;
+		}
 		if (n == 0) {
 			check_idle_connection(w);
 			continue;
 		}
 		metric_add(&m_batches, 1);
 		run_batch(w, &b);
-		deliver(w, &b);
+		lane_deliver(w, &b);
 	}
-	pthread_mutex_lock(&w->lock);
-	w->finished = true;
-	pthread_cond_broadcast(&w->drained);
-	pthread_mutex_unlock(&w->lock);
+	wait_loop_gone(w);
 	return NULL;
 }
 
@@ -427,10 +534,15 @@ fail:
 
 void lane_stop(struct writer_lane *w)
 {
+	bool wake_loop;
+
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;
+	wake_loop = w->loop_ops && !w->loop_gone;
 	pthread_cond_broadcast(&w->wake);
 	pthread_mutex_unlock(&w->lock);
+	if (wake_loop)
+		w->loop_ops->wake(w->loop_ctx);
 }
 
 void lane_join(struct writer_lane *w, const struct timespec *until)

@@ -165,6 +165,14 @@ int pg_flush(PGconn *conn)
 	return rc == 0 ? 0 : -EIO;
 }
 
+void pg_wait_readable(PGconn *conn)
+{
+	struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+
+	if (pfd.fd >= 0 && poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+		LOG(WARN, "poll on a PostgreSQL connection: %s", strerror(errno));
+}
+
 ExecStatusType pg_read_one(PGconn *conn, PGresult **keep)
 {
 	PGresult *res = PQgetResult(conn), *next;

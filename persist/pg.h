@@ -55,6 +55,10 @@ bool pg_conn_dead(PGconn *conn);
  * meanwhile so the server never stalls on a full socket. 0 or -EIO. */
 int pg_flush(PGconn *conn);
 
+/* Waits until conn's socket is readable, a second at most (the caller
+ * reads what came and asks again). */
+void pg_wait_readable(PGconn *conn);
+
 /* Runs the statement sql as the prepared statement name on conn, preparing
  * it first when conn does not have it yet (a new connection: the first call
  * per statement costs two more round trips). Parameters as PQexecParams.

@@ -58,6 +58,33 @@ struct batch {
 	int n;
 };
 
+enum exec_result { EXEC_OK, EXEC_UNIQUE, EXEC_CONN, EXEC_SQL };
+
+/* The pipelined append in flight (batch_append_send to _finish): what has
+ * come back of it so far. */
+struct append_flight {
+	int nnew, ngroups;
+	uint64_t start_ns;
+	PGresult *rows;	 /* the append's answer: the channels whose head moved */
+	PGresult *error; /* the append's error, or the commit's at the sync */
+	bool synced;	 /* the sync marker came: the answer is whole */
+	bool lost;	 /* the connection failed on the way */
+	bool odd;	 /* a result the pipeline does not give */
+};
+
+/* Who runs a lane's batches: its own thread, or the event loop that adopted
+ * it (lane_loop.c). The one that does holds the connection and the batch
+ * scratch; the other waits for it to let go. */
+enum lane_owner { LANE_OWN_THREAD, LANE_OWN_LOOP };
+
+/* Where the lane's thread picks up a batch its loop handed back. */
+enum lane_resume {
+	RESUME_NONE,
+	RESUME_START,	  /* taken from the queue, nothing sent */
+	RESUME_IN_FLIGHT, /* its append sent, the answer not read */
+	RESUME_ANSWERED,  /* the answer read: handed_er */
+};
+
 /* One lane: a thread and its connection, for the channels routed to it. */
 struct writer_lane {
 	struct persist_writer_config cfg;
@@ -94,13 +121,23 @@ struct writer_lane {
 	bool *head_set;
 	struct buf params[11]; /* the append's arrays (batch.c) */
 	bool ever_connected;
-};
+	struct append_flight flight;
 
-enum exec_result { EXEC_OK, EXEC_UNIQUE, EXEC_CONN, EXEC_SQL };
+	/* Driven by an event loop (lane_loop.c). owner and the handing back
+	 * under lock; loop_* set once when adopted. */
+	const struct persist_loop_ops *loop_ops;
+	void *loop_ctx;
+	pthread_t loop_thread;
+	_Atomic enum lane_owner owner;
+	bool loop_gone;		    /* the loop let go for good */
+	enum lane_resume handed;    /* a batch handed back, and where it stands */
+	int handed_n;		    /* its size */
+	enum exec_result handed_er; /* RESUME_ANSWERED: the answer */
+};
 
 /* Metrics: process-wide, registered once (writer.c). */
 extern struct metric_counter m_batches, m_committed, m_duplicates, m_failed, m_fence_failures,
-    m_reconnects, m_resolves, m_copy_batches;
+    m_reconnects, m_resolves, m_copy_batches, m_loop_batches, m_loop_handbacks;
 extern struct metric_histogram m_commit_latency, m_publish_latency, m_queue_latency,
     m_callback_latency;
 
@@ -118,6 +155,20 @@ bool lane_connected(struct writer_lane *w);
 /* Publishes waiting now; *submitted (if given): queued ever. */
 int lane_queued(struct writer_lane *w, uint64_t *submitted);
 uint64_t lane_answered(struct writer_lane *w); /* publishes told their outcome, ever */
+/* For the loop that drives a lane (lane_loop.c), as the lane's thread does:
+ * take moves up to batch_max queued requests into the batch scratch (under
+ * lock; their number); settle_planned, pending and fail_pending settle a
+ * batch's requests; deliver hands each to the callback and frees it. */
+int lane_take_locked(struct writer_lane *w);
+/* Checks the batch's replies' parents and plans its seqs (its heads
+ * loaded): the new items, or -1 with the pending failed -EIO. */
+int lane_plan(struct writer_lane *w, struct batch *b);
+void lane_settle_planned(struct batch *b, bool include_new);
+int lane_pending(const struct batch *b);
+void lane_fail_pending(struct batch *b, int error);
+void lane_deliver(struct writer_lane *w, struct batch *b);
+/* writer.c: the writer's lanes (lane_loop.c adopts some), *n of them. */
+struct writer_lane *const *writer_lanes(const struct persist_writer *w, int *n);
 
 /* batch.c */
 int batch_connect(struct writer_lane *w);
@@ -145,6 +196,19 @@ static inline int batch_add_row(struct writer_lane *w, struct batch *b, int k, s
 		   ?: (m->parent_seq ? pg_array_add_int8(&a[6], m->parent_seq)
 				     : pg_array_add_null(&a[6]));
 }
+
+/* The pipelined append in halves, for a caller that must not block:
+ * send plans the batch's nnew new items and sends the append and its sync
+ * (0, or -EIO: the connection failed, for finish to tell); collect reads
+ * what has arrived, 1 once the answer is whole (or the connection failed),
+ * 0 while more is to come (wait for the socket to be readable); finish
+ * says what it was, as batch_execute does. */
+int batch_append_send(struct writer_lane *w, struct batch *b, int nnew);
+int batch_append_collect(struct writer_lane *w);
+enum exec_result batch_append_finish(struct writer_lane *w, struct batch *b);
+/* Whether every pending request's channel has its head, claimed at the
+ * request's epoch or later: batch_load_heads would send nothing. */
+bool batch_heads_known(struct writer_lane *w, const struct batch *b);
 
 /* Commits the batch's nnew planned items: by the pipelined append, or, from
  * cfg.copy_min_rows rows, by COPY (batch_copy.c). On EXEC_CONN the

@@ -38,7 +38,7 @@ struct persist_writer {
 
 /* Metrics: process-wide, registered once. */
 struct metric_counter m_batches, m_committed, m_duplicates, m_failed, m_fence_failures,
-    m_reconnects, m_resolves, m_copy_batches;
+    m_reconnects, m_resolves, m_copy_batches, m_loop_batches, m_loop_handbacks;
 struct metric_histogram m_commit_latency, m_publish_latency, m_queue_latency, m_callback_latency;
 static pthread_once_t histograms_once = PTHREAD_ONCE_INIT;
 
@@ -102,6 +102,12 @@ static struct writer_lane *lane_of(const struct persist_writer *w, int64_t chann
 	uint64_t h = (uint64_t)channel * 0x9e3779b97f4a7c15ull;
 
 	return w->lanes[(h >> 32) % (uint64_t)w->nlanes];
+}
+
+struct writer_lane *const *writer_lanes(const struct persist_writer *w, int *n)
+{
+	*n = w->nlanes;
+	return w->lanes;
 }
 
 int persist_writer_submit(struct persist_writer *w, const struct persist_publish *p, void *cookie)
@@ -296,6 +302,14 @@ int persist_writer_register_metrics(struct persist_writer *w)
 	    {"fanout_persist_copy_batches_total",
 	     "Transactions whose rows went by COPY (batches of copy_min_rows or more).",
 	     &m_copy_batches},
+	    {"fanout_persist_loop_batches_total",
+	     "Transactions a service thread's loop sent and saw committed, not the lane's thread "
+	     "([persist] on_service_threads).",
+	     &m_loop_batches},
+	    {"fanout_persist_loop_handbacks_total",
+	     "Batches a service thread's loop handed to the lane's thread: heads to load, a COPY, "
+	     "an error to resolve, a lost connection.",
+	     &m_loop_handbacks},
 	};
 	static const struct {
 		const char *name, *help;

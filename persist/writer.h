@@ -8,8 +8,9 @@
  * channels are spread over that many lanes, each its own thread, connection
  * and transactions; a channel always goes to the same lane.
  *
- * The callback runs on the thread of the channel's lane (so, with several
- * lanes, on several threads at once) and must not block for long: copy or
+ * The callback runs on the thread of the channel's lane, or on the loop's
+ * thread that drives the lane (persist_driver_*, below), so with several
+ * lanes on several threads at once, and must not block for long: copy or
  * enqueue what it needs; the message's strings are freed after it returns.
  * Outcomes:
  *   PERSIST_COMMITTED  newly durable: ack the publisher and broadcast;
@@ -136,6 +137,47 @@ struct persist_writer_stages {
 	struct metric_histogram queue, commit, durable, callback;
 };
 void persist_writer_stages(struct persist_writer_stages *out);
+
+/* Lanes driven by an event loop. The socket edge's service threads read
+ * the publishes and write the frames; a lane they adopt sends its batches
+ * and reads their answers on such a thread too, in its loop, instead of on
+ * the lane's own thread: a publish then wakes no writer thread and its
+ * commit wakes no service thread, two hand-offs between threads fewer a
+ * batch (docs/benchmarks.md). The lane's thread stays and takes the lane
+ * back for whatever would block the loop: opening a connection, loading
+ * heads, a batch by COPY, resolving a duplicate or a lost connection,
+ * isolating a refused request; it hands the lane to the loop again once
+ * idle. What is committed, and in which order, is the same either way.
+ * Not with batch_window_us (a linger is the thread's). */
+struct persist_loop_ops {
+	/* Watches fd on the loop for reading, and for writing too when out (a
+	 * second call for the same fd changes which), the loop then calling
+	 * persist_driver_ready with tag. 0 or -errno. */
+	int (*watch)(void *ctx, int fd, bool out, void *tag);
+	/* Stops watching fd (before the lane's thread may close it). */
+	void (*unwatch)(void *ctx, int fd);
+	/* From any thread: the loop is to call persist_driver_turn soon. */
+	void (*wake)(void *ctx);
+};
+
+struct persist_driver;
+
+/* On the loop's thread: adopts lanes i of w with i % nloops == index (the
+ * lanes spread over nloops loops). NULL when there is none for it, w is
+ * NULL or lingers for batches (batch_window_us), or out of memory; then
+ * the lanes run on their own threads. ops and ctx must outlive the driver. */
+struct persist_driver *persist_driver_create(struct persist_writer *w, int index, int nloops,
+					     const struct persist_loop_ops *ops, void *ctx);
+/* On the loop's thread, once a turn after its events: sends a batch of
+ * what was queued, where no batch is in flight. */
+void persist_driver_turn(struct persist_driver *d);
+/* On the loop's thread: whether tag is one of d's (its socket was ready,
+ * handled then). */
+bool persist_driver_ready(struct persist_driver *d, void *tag, bool in, bool out);
+/* On the loop's thread, before the loop ends: hands the lanes back to their
+ * threads for good (a batch in flight with them) and frees d. NULL is
+ * fine. */
+void persist_driver_destroy(struct persist_driver *d);
 
 /* The libpq the persist tier is linked with, as PQlibVersion() gives it
  * (150008 for 15.8). */

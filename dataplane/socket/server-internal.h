@@ -77,6 +77,7 @@ struct service {
 	int index;
 	pthread_t thread;
 	struct edge_worker *worker;
+	struct persist_driver *lanes; /* writer lanes driven in this loop, or NULL */
 	int epfd, listen_fd, wake_fd;
 	atomic_bool wake_pending;  /* the wake descriptor is already signalled */
 	struct http_conn *pending; /* API calls waiting for their answer */

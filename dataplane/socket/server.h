@@ -9,6 +9,8 @@
 
 #include "edge.h"
 
+struct persist_writer;
+
 struct socket_server_config {
 	const char *address;
 	int port;
@@ -26,6 +28,9 @@ struct socket_server_config {
 	 * reference), or NULL for a node alone; any thread. */
 	struct json_t *(*nodes)(void *arg);
 	void *nodes_arg;
+	/* The persist writer whose lanes the service threads drive in their
+	 * loops (writer.h, persist_driver_create), or NULL: none. */
+	struct persist_writer *writer;
 };
 
 /* Readiness as the daemon sees it; called on service threads, must not block. */

@@ -14,10 +14,14 @@
 #include "metrics.h"
 #include "migrate.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 const char *dsn;
@@ -164,6 +168,130 @@ int fixture_copy_min_rows(void)
 	return v ? atoi(v) : 0;
 }
 
+bool fixture_loop(void)
+{
+	const char *v = getenv("FANOUT_TEST_LOOP");
+
+	return v && strcmp(v, "1") == 0;
+}
+
+/* An event loop of the test's own driving a writer's lanes. */
+struct test_loop {
+	struct persist_writer *w;
+	pthread_t thread;
+	int epfd, evfd;
+	atomic_bool stop;
+};
+
+#define LOOPS_MAX 4
+static struct test_loop *loops[LOOPS_MAX];
+
+static int loop_watch(void *ctx, int fd, bool out, void *tag)
+{
+	struct test_loop *l = ctx;
+	struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = tag};
+
+	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == 0 ||
+	    (errno == ENOENT && epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0))
+		return 0;
+	return -errno;
+}
+
+static void loop_unwatch(void *ctx, int fd)
+{
+	struct test_loop *l = ctx;
+
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static void loop_wake(void *ctx)
+{
+	struct test_loop *l = ctx;
+	uint64_t one = 1;
+
+	if (write(l->evfd, &one, sizeof(one)) < 0)
+		perror("loop_wake");
+}
+
+static const struct persist_loop_ops loop_ops = {loop_watch, loop_unwatch, loop_wake};
+
+static void *loop_main(void *arg)
+{
+	struct test_loop *l = arg;
+	struct persist_driver *d = persist_driver_create(l->w, 0, 1, &loop_ops, l);
+	struct epoll_event ev[16];
+
+	if (d == NULL)
+		fprintf(stderr, "fixture: no lane for the loop to drive (batch_window_us)\n");
+	while (!atomic_load(&l->stop)) {
+		int n = epoll_wait(l->epfd, ev, 16, 100);
+		uint64_t v;
+
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr == l) {
+				if (read(l->evfd, &v, sizeof(v)) < 0)
+					perror("loop read");
+			} else if (!persist_driver_ready(d, ev[i].data.ptr,
+							 ev[i].events &
+							     (EPOLLIN | EPOLLHUP | EPOLLERR),
+							 ev[i].events & EPOLLOUT)) {
+				fprintf(stderr, "fixture: an event for no lane\n");
+			}
+		}
+		persist_driver_turn(d);
+	}
+	persist_driver_destroy(d);
+	return NULL;
+}
+
+struct persist_writer *fixture_writer_create(const struct persist_writer_config *cfg,
+					     persist_commit_fn fn, void *arg)
+{
+	struct persist_writer *w = persist_writer_create(cfg, fn, arg);
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct test_loop *l;
+	int slot = 0;
+
+	if (w == NULL || !fixture_loop())
+		return w;
+	while (slot < LOOPS_MAX && loops[slot])
+		slot++;
+	assert_true(slot < LOOPS_MAX);
+	l = calloc(1, sizeof(*l));
+	assert_non_null(l);
+	l->w = w;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev.data.ptr = l;
+	assert_int_equal(epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev), 0);
+	assert_int_equal(pthread_create(&l->thread, NULL, loop_main, l), 0);
+	loops[slot] = l;
+	return w;
+}
+
+void fixture_loop_stop(struct persist_writer *w)
+{
+	for (int i = 0; w && i < LOOPS_MAX; i++) {
+		struct test_loop *l = loops[i];
+
+		if (l == NULL || l->w != w)
+			continue;
+		atomic_store(&l->stop, true);
+		loop_wake(l);
+		pthread_join(l->thread, NULL);
+		close(l->epfd);
+		close(l->evfd);
+		free(l);
+		loops[i] = NULL;
+	}
+}
+
+void fixture_writer_destroy(struct persist_writer *w)
+{
+	persist_writer_destroy(w);
+	fixture_loop_stop(w);
+}
+
 long fixture_metric(const char *name)
 {
 	size_t len, n = strlen(name);
@@ -193,7 +321,7 @@ struct persist_writer *writer_new(struct collector *c, int batch_max, int dedup)
 	    .reconnect_max_ms = 200,
 	    .drain_timeout_ms = 2000,
 	};
-	struct persist_writer *w = persist_writer_create(&cfg, collect, c);
+	struct persist_writer *w = fixture_writer_create(&cfg, collect, c);
 	assert_non_null(w);
 	return w;
 }

@@ -24,6 +24,20 @@ int fixture_setup(void **state);
 /* The writers' copy_min_rows in these suites: FANOUT_TEST_COPY_MIN_ROWS (the
  * suite run a second time with 1: every batch by COPY), else 0 (never). */
 int fixture_copy_min_rows(void);
+/* Whether the writers of these suites are driven by an event loop:
+ * FANOUT_TEST_LOOP=1 (the suite run a third time, as the socket edge's
+ * service threads drive fanoutd's lanes: writer.h, persist_driver_*). */
+bool fixture_loop(void);
+/* persist_writer_create and _destroy, with, under fixture_loop(), a thread
+ * of the test's own running an epoll loop that drives the writer's lanes
+ * from create to destroy (destroyed as fanoutd does: the writer first,
+ * then the loop). */
+struct persist_writer *fixture_writer_create(const struct persist_writer_config *cfg,
+					     persist_commit_fn fn, void *arg);
+void fixture_writer_destroy(struct persist_writer *w);
+/* Ends w's loop, if it has one, before w: its lanes go back to their
+ * threads, a batch in flight with them. */
+void fixture_loop_stop(struct persist_writer *w);
 /* A counter's value in metrics_render()'s text; -1 when it is missing. */
 long fixture_metric(const char *name);
 

@@ -105,7 +105,7 @@ static void test_connections_are_named(void **state)
 	PQfinish(conn);
 
 	/* Five lanes: no other test's writer has a fifth. */
-	w = persist_writer_create(&cfg, collect, c);
+	w = fixture_writer_create(&cfg, collect, c);
 	assert_non_null(w);
 	for (int i = 0; i < 500 && !persist_writer_connected(w); i++)
 		usleep(10000);
@@ -116,7 +116,7 @@ static void test_connections_are_named(void **state)
 				     "= '%s'",
 				     name) >= 1);
 	}
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 	/* A backend leaves pg_stat_activity a moment after its client. */
 	for (int i = 0; i < 500 && sql_long("SELECT count(*) FROM pg_stat_activity WHERE "
 					    "application_name = 'fanout writer lane 5'") > 0;
@@ -170,7 +170,7 @@ static void test_dense_under_concurrent_publishers(void **state)
 	for (int i = 0; i < PUBLISHERS; i++)
 		pthread_join(threads[i], NULL);
 	wait_for(c, total);
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 
 	int64_t prev = 0;
 	for (int i = 0; i < total; i++) {
@@ -190,6 +190,100 @@ static void test_dense_under_concurrent_publishers(void **state)
 	}
 	assert_dense(channel, total);
 	free(seen);
+	collector_free(c);
+}
+
+/* A writer for the loop's cases, connected, its counters registered with
+ * it alone (metrics_reset() before it goes); the two counters now. */
+static struct persist_writer *loop_writer(struct collector *c, long *batches, long *handbacks)
+{
+	struct persist_writer *w = writer_new(c, 16, 1024);
+
+	metrics_reset();
+	assert_int_equal(persist_writer_register_metrics(w), 0);
+	for (int i = 0; i < 500 && !persist_writer_connected(w); i++)
+		usleep(10000);
+	*batches = fixture_metric("fanout_persist_loop_batches_total");
+	*handbacks = fixture_metric("fanout_persist_loop_handbacks_total");
+	return w;
+}
+
+/* Under FANOUT_TEST_LOOP the fixture's loop drives the lane: after the
+ * first batch (the channel's head to load: the lane's thread) the batches
+ * are sent and committed on the loop's thread; otherwise none is. */
+static void test_loop_drives_where_asked(void **state)
+{
+	struct collector *c = collector_new(300);
+	long batches, handbacks;
+	struct persist_writer *w = loop_writer(c, &batches, &handbacks);
+	int64_t ch = new_channel("loop");
+	char id[32];
+
+	(void)state;
+	/* Groups of ten, each answered before the next: the lane idle in
+	 * between, when its thread gives it to the loop. */
+	for (int i = 0; i < 200; i++) {
+		snprintf(id, sizeof(id), "loop-%d", i);
+		assert_int_equal(publish(w, ch, 1, id, "x", (uintptr_t)i), 0);
+		if (i % 10 == 9)
+			wait_for(c, i + 1);
+	}
+	wait_for(c, 200);
+	/* Read while w lives: its gauges are rendered with the counters. */
+	batches = fixture_metric("fanout_persist_loop_batches_total") - batches;
+	handbacks = fixture_metric("fanout_persist_loop_handbacks_total") - handbacks;
+	metrics_reset(); /* nothing renders w's gauges once it is gone */
+	fixture_writer_destroy(w);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(c->got[i].outcome, PERSIST_COMMITTED);
+	assert_dense(ch, 200);
+	if (fixture_loop() && fixture_copy_min_rows() == 0) {
+		/* 20 groups: the first with the head for the thread to load */
+		assert_true(batches >= 10);
+		assert_true(handbacks >= 1);
+	} else if (fixture_loop()) {
+		assert_int_equal(batches, 0); /* every batch by COPY: the thread's */
+		assert_true(handbacks >= 1);
+	} else {
+		assert_int_equal(batches, 0);
+		assert_int_equal(handbacks, 0);
+	}
+	collector_free(c);
+}
+
+/* A loop that ends with a batch in flight hands it to the lane's thread,
+ * which reads its answer: the message commits once. The append is held in
+ * flight by a lock on the channel's row. */
+static void test_loop_ends_with_a_batch_in_flight(void **state)
+{
+	struct collector *c = collector_new(4);
+	long batches, handbacks;
+	struct persist_writer *w = loop_writer(c, &batches, &handbacks);
+	int64_t ch = new_channel("inflight");
+
+	(void)state;
+	assert_int_equal(publish(w, ch, 1, "first", "x", 1), 0);
+	wait_for(c, 1); /* the head loaded: the lane idle, the loop's if any */
+	usleep(100000);
+	batches = fixture_metric("fanout_persist_loop_batches_total");
+	handbacks = fixture_metric("fanout_persist_loop_handbacks_total");
+	PQclear(sql("BEGIN"));
+	PQclear(sql("SELECT 1 FROM channels WHERE id = %ld FOR UPDATE", (long)ch));
+	assert_int_equal(publish(w, ch, 1, "second", "y", 2), 0);
+	usleep(200000); /* sent, and waiting for the row */
+	fixture_loop_stop(w);
+	assert_int_equal(c->n, 1);
+	PQclear(sql("COMMIT"));
+	wait_for(c, 2);
+	batches = fixture_metric("fanout_persist_loop_batches_total") - batches;
+	handbacks = fixture_metric("fanout_persist_loop_handbacks_total") - handbacks;
+	metrics_reset(); /* nothing renders w's gauges once it is gone */
+	fixture_writer_destroy(w);
+	assert_int_equal(c->got[1].outcome, PERSIST_COMMITTED);
+	assert_int_equal(c->got[1].seq, 2);
+	assert_dense(ch, 2);
+	assert_int_equal(batches, 0);			     /* the thread finished it */
+	assert_int_equal(handbacks, fixture_loop() ? 1 : 0); /* in flight, or a COPY */
 	collector_free(c);
 }
 
@@ -218,7 +312,7 @@ static void test_duplicate_gets_same_seq(void **state)
 	wait_for(c, 3);
 	assert_int_equal(c->got[2].outcome, PERSIST_COMMITTED);
 	assert_int_equal(c->got[2].seq, 2);
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 
 	/* A fresh writer (a restarted node) knows nothing in memory: the unique
 	 * key in PostgreSQL answers, and the batch around it still commits. */
@@ -227,7 +321,7 @@ static void test_duplicate_gets_same_seq(void **state)
 	assert_int_equal(publish(w, channel, 1, "same", "retry after restart", 5), 0);
 	assert_int_equal(publish(w, channel, 3, "new-b", "b", 6), 0);
 	wait_for(c, 6);
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 	for (int i = 3; i < 6; i++) {
 		struct outcome *o = &c->got[i];
 		if (o->cookie == 5) {
@@ -259,14 +353,14 @@ static void test_duplicate_within_one_batch(void **state)
 					    .batch_window_us = 100000,
 					    .queue_max = 100,
 					    .dedup_cache = 4096};
-	w = persist_writer_create(&cfg, collect, c);
+	w = fixture_writer_create(&cfg, collect, c);
 	assert_non_null(w);
 	for (int i = 0; i < 10; i++) {
 		snprintf(id, sizeof(id), "id%d", i % 5);
 		assert_int_equal(publish(w, channel, 1, id, "x", (uintptr_t)i), 0);
 	}
 	wait_for(c, 10);
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 	for (int i = 0; i < 10; i++) {
 		assert_int_equal(c->got[i].outcome, i < 5 ? PERSIST_COMMITTED : PERSIST_DUPLICATE);
 		assert_int_equal(c->got[i].seq, (i % 5) + 1);
@@ -290,7 +384,7 @@ static void test_evicted_id_found_in_postgres(void **state)
 	assert_int_equal(publish(w, channel, 1, "e0", "retry", 9999), 0);
 	assert_int_equal(publish(w, channel, 1, "after", "y", 10000), 0);
 	wait_for(c, 2002);
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 	assert_int_equal(c->got[2000].outcome, PERSIST_DUPLICATE);
 	assert_int_equal(c->got[2000].seq, 1);
 	assert_int_equal(c->got[2001].outcome, PERSIST_COMMITTED);
@@ -338,7 +432,7 @@ static void test_fence_violation_detected(void **state)
 	wait_for(c, 4);
 	assert_int_equal(c->got[3].outcome, PERSIST_COMMITTED);
 	assert_int_equal(c->got[3].seq, 3);
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 	assert_dense(channel, 3);
 	collector_free(c);
 }
@@ -417,10 +511,10 @@ static void test_owner_epoch_fences_a_stale_owner(void **state)
 	assert_int_equal(publish_at(alone, channel, 0, "s2", 2), 0);
 	wait_for(cs, 2);
 	assert_int_equal(cs->got[1].error, -ESTALE);
-	persist_writer_destroy(alone);
+	fixture_writer_destroy(alone);
 	collector_free(cs);
-	persist_writer_destroy(a);
-	persist_writer_destroy(b);
+	fixture_writer_destroy(a);
+	fixture_writer_destroy(b);
 	collector_free(ca);
 	collector_free(cb);
 }
@@ -478,7 +572,7 @@ static void test_may_commit_refuses_without_a_lease(void **state)
 	struct persist_writer *w;
 	int64_t channel = new_channel("lease");
 
-	w = persist_writer_create(&cfg, collect, c);
+	w = fixture_writer_create(&cfg, collect, c);
 	assert_non_null(w);
 	assert_int_equal(publish_at(w, channel, 1, "x", 1), 0);
 	wait_for(c, 1);
@@ -490,7 +584,7 @@ static void test_may_commit_refuses_without_a_lease(void **state)
 	assert_int_equal(publish_at(w, channel, 1, "y", 2), 0);
 	wait_for(c, 2);
 	assert_int_equal(c->got[1].outcome, PERSIST_COMMITTED);
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 	collector_free(c);
 }
 
@@ -556,7 +650,7 @@ static void test_bad_input(void **state)
 	wait_for(c, 4);
 	assert_int_equal(c->got[3].outcome, PERSIST_COMMITTED);
 	assert_int_equal(c->got[3].seq, 2);
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 	assert_dense(channel, 2);
 	collector_free(c);
 }
@@ -571,7 +665,7 @@ static void test_backpressure_and_shutdown(void **state)
 					    .dedup_cache = 1024,
 					    .reconnect_max_ms = 100,
 					    .drain_timeout_ms = 300};
-	struct persist_writer *w = persist_writer_create(&cfg, collect, c);
+	struct persist_writer *w = fixture_writer_create(&cfg, collect, c);
 	int accepted = 0, refused = 0;
 	char id[16];
 
@@ -590,7 +684,7 @@ static void test_backpressure_and_shutdown(void **state)
 	/* The queue (4) plus at most one batch (4) taken by the writer thread. */
 	assert_true(accepted >= 4 && accepted <= 8);
 	assert_int_equal(accepted + refused, 20);
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 	assert_all_failed(c, accepted, -ECANCELED);
 	collector_free(c);
 }
@@ -644,7 +738,7 @@ static void test_postgres_restart_mid_stream(void **state)
 	assert_true(atol(line + strlen("\nfanout_persist_reconnects_total ")) >= 1);
 	free(text);
 	metrics_reset();
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 	assert_true(committed_before < total); /* the restart really was mid-stream */
 	/* The test's own connection was cut by the restart too. */
 	PQfinish(db);
@@ -786,7 +880,7 @@ static void history_paging(const char *read_dsn)
 			wait_for(c, 5); /* the parent is durable before its replies */
 	}
 	wait_for(c, 250);
-	persist_writer_destroy(w);
+	fixture_writer_destroy(w);
 
 	struct persist_history_query q = {
 	    .mode = PERSIST_HISTORY_AFTER, .channel_id = channel, .limit = 100};
@@ -865,6 +959,8 @@ int main(void)
 	    cmocka_unit_test(test_durability_refused),
 	    cmocka_unit_test(test_connections_are_named),
 	    cmocka_unit_test(test_dense_under_concurrent_publishers),
+	    cmocka_unit_test(test_loop_drives_where_asked),
+	    cmocka_unit_test(test_loop_ends_with_a_batch_in_flight),
 	    cmocka_unit_test(test_duplicate_gets_same_seq),
 	    cmocka_unit_test(test_duplicate_within_one_batch),
 	    cmocka_unit_test(test_evicted_id_found_in_postgres),
