@@ -346,6 +346,15 @@ static enum exec_result append_failed(struct writer_lane *w, PGresult *error, in
 	return result;
 }
 
+/* Sends the planned batch as one pipeline, the append and a sync, without
+ * waiting: one round trip with batch_append_collect. The append is one
+ * statement, so it needs no BEGIN and COMMIT of its own: the sync ends the
+ * implicit transaction the extended protocol opens for it, committing it
+ * (and, synchronous_commit on, flushing it) before PostgreSQL answers the
+ * sync, or rolling it back after an error. An error in place of the sync is
+ * the commit refused and rolled back, as an error of the append's own is; a
+ * lost connection leaves the commit's fate unknown (batch_append_finish:
+ * EXEC_CONN, the connection dropped, the caller resolves). */
 int batch_append_send(struct writer_lane *w, struct batch *b, int nnew)
 {
 	struct append_flight *f = &w->flight;
@@ -426,12 +435,19 @@ static void drop_connection(struct writer_lane *w, int nnew)
 	atomic_store(&w->connected, false);
 }
 
+bool batch_append_lost(const struct writer_lane *w)
+{
+	const struct append_flight *f = &w->flight;
+
+	return f->lost || f->odd || !f->synced || (f->rows == NULL && f->error == NULL);
+}
+
 enum exec_result batch_append_finish(struct writer_lane *w, struct batch *b)
 {
 	struct append_flight *f = &w->flight;
 	enum exec_result result;
 
-	if (f->lost || f->odd || !f->synced || (f->rows == NULL && f->error == NULL)) {
+	if (batch_append_lost(w)) {
 		result = EXEC_CONN;
 		PQclear(f->error);
 	} else {

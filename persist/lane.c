@@ -86,7 +86,7 @@ int lane_enqueue(struct writer_lane *w, struct request *r)
 	}
 	pthread_mutex_unlock(&w->lock);
 	if (wake_loop)
-		w->loop_ops->wake(w->loop_ctx);
+		w->loop_wake(w->loop_ctx);
 	return rc;
 }
 
@@ -330,7 +330,7 @@ int lane_take_locked(struct writer_lane *w)
  * cannot open. */
 static bool give_to_loop(struct writer_lane *w)
 {
-	return w->loop_ops && !w->loop_gone && !w->stopping && w->head == NULL && w->conn &&
+	return w->loop_wake && !w->loop_gone && !w->stopping && w->head == NULL && w->conn &&
 	       PQstatus(w->conn) == CONNECTION_OK;
 }
 
@@ -357,7 +357,7 @@ static int take_batch(struct writer_lane *w)
 			break;
 		if (give_to_loop(w)) {
 			atomic_store(&w->owner, LANE_OWN_LOOP);
-			w->loop_ops->wake(w->loop_ctx);
+			w->loop_wake(w->loop_ctx);
 			continue;
 		}
 		if (pthread_cond_timedwait(&w->wake, &w->lock, &idle) != 0)
@@ -424,10 +424,10 @@ static void check_idle_connection(struct writer_lane *w)
 static void wait_loop_gone(struct writer_lane *w)
 {
 	pthread_mutex_lock(&w->lock);
-	while (w->loop_ops && !w->loop_gone) {
+	while (w->loop_wake && !w->loop_gone) {
 		struct timespec soon = time_mono_deadline(100000000ull);
 
-		w->loop_ops->wake(w->loop_ctx);
+		w->loop_wake(w->loop_ctx);
 		pthread_cond_timedwait(&w->wake, &w->lock, &soon);
 	}
 	w->finished = true;
@@ -538,11 +538,11 @@ void lane_stop(struct writer_lane *w)
 
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;
-	wake_loop = w->loop_ops && !w->loop_gone;
+	wake_loop = w->loop_wake && !w->loop_gone;
 	pthread_cond_broadcast(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 	if (wake_loop)
-		w->loop_ops->wake(w->loop_ctx);
+		w->loop_wake(w->loop_ctx);
 }
 
 void lane_join(struct writer_lane *w, const struct timespec *until)

@@ -27,6 +27,7 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 
 /* One lane as its loop sees it. */
 struct loop_lane {
@@ -38,8 +39,7 @@ struct loop_lane {
 };
 
 struct persist_driver {
-	const struct persist_loop_ops *ops;
-	void *ctx;
+	int epfd; /* the loop's */
 	int n;
 	struct loop_lane lanes[];
 };
@@ -47,7 +47,7 @@ struct persist_driver {
 static void unwatch(struct persist_driver *d, struct loop_lane *ll)
 {
 	if (ll->fd >= 0)
-		d->ops->unwatch(d->ctx, ll->fd);
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, ll->fd, NULL);
 	ll->fd = -1;
 	ll->out = false;
 }
@@ -81,12 +81,14 @@ static void hand_back(struct persist_driver *d, struct loop_lane *ll, enum lane_
 static bool watch(struct persist_driver *d, struct loop_lane *ll, bool out)
 {
 	int fd = PQsocket(ll->w->conn);
+	struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = ll};
 
 	if (fd == ll->fd && out == ll->out)
 		return true;
 	if (ll->fd >= 0 && ll->fd != fd)
 		unwatch(d, ll);
-	if (fd < 0 || d->ops->watch(d->ctx, fd, out, ll) < 0) {
+	if (fd < 0 ||
+	    epoll_ctl(d->epfd, ll->fd == fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) < 0) {
 		LOG(ERR,
 		    "%s: the service loop cannot watch its connection; the lane keeps its thread",
 		    ll->w->name);
@@ -133,6 +135,7 @@ static void send_batch(struct persist_driver *d, struct loop_lane *ll, struct ba
 		return;
 	}
 	if (batch_append_send(w, b, nnew) < 0) {
+		unwatch(d, ll); /* before finish closes the connection */
 		hand_back(d, ll, RESUME_ANSWERED, batch_append_finish(w, b), false);
 		return;
 	}
@@ -146,8 +149,11 @@ static void answered(struct persist_driver *d, struct loop_lane *ll)
 {
 	struct writer_lane *w = ll->w;
 	struct batch b = {w->reqs, w->items, w->settled, ll->n};
-	enum exec_result er = batch_append_finish(w, &b);
+	enum exec_result er;
 
+	if (batch_append_lost(w))
+		unwatch(d, ll); /* before finish closes the connection */
+	er = batch_append_finish(w, &b);
 	ll->in_flight = false;
 	if (er != EXEC_OK) {
 		hand_back(d, ll, RESUME_ANSWERED, er, false);
@@ -236,13 +242,13 @@ bool persist_driver_ready(struct persist_driver *d, void *tag, bool in, bool out
 }
 
 struct persist_driver *persist_driver_create(struct persist_writer *w, int index, int nloops,
-					     const struct persist_loop_ops *ops, void *ctx)
+					     const struct persist_loop *loop)
 {
 	struct writer_lane *const *lanes;
 	struct persist_driver *d;
 	int n, mine = 0;
 
-	if (w == NULL || nloops < 1)
+	if (w == NULL || loop == NULL || nloops < 1)
 		return NULL;
 	lanes = writer_lanes(w, &n);
 	for (int i = index; i < n; i += nloops)
@@ -252,16 +258,15 @@ struct persist_driver *persist_driver_create(struct persist_writer *w, int index
 	d = calloc(1, sizeof(*d) + (size_t)mine * sizeof(d->lanes[0]));
 	if (d == NULL)
 		return NULL;
-	d->ops = ops;
-	d->ctx = ctx;
+	d->epfd = loop->epfd;
 	for (int i = index; i < n; i += nloops) {
 		struct writer_lane *l = lanes[i];
 
 		d->lanes[d->n++] = (struct loop_lane){.w = l, .fd = -1};
 		/* The thread gives the lane over when next idle (lane.c). */
 		pthread_mutex_lock(&l->lock);
-		l->loop_ops = ops;
-		l->loop_ctx = ctx;
+		l->loop_wake = loop->wake;
+		l->loop_ctx = loop->ctx;
 		l->loop_thread = pthread_self();
 		pthread_cond_broadcast(&l->wake);
 		pthread_mutex_unlock(&l->lock);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The sequencer's memory: each channel's durable head, and a bounded cache of
  * recent (channel, author, client_msg_id) -> seq for deduplicating retries.
- * Pure logic with no I/O, owned by one writer lane's thread (not thread-safe).
+ * Pure logic with no I/O, owned by one writer lane: its thread or the
+ * loop driving it, never both at once (not thread-safe).
  *
  * A batch is planned, then committed or aborted:
  *   seqtab_plan()   assigns tentative seqs (head+1, head+2, ... per channel,

@@ -125,7 +125,7 @@ struct writer_lane {
 
 	/* Driven by an event loop (lane_loop.c). owner and the handing back
 	 * under lock; loop_* set once when adopted. */
-	const struct persist_loop_ops *loop_ops;
+	void (*loop_wake)(void *ctx); /* persist_loop's, copied */
 	void *loop_ctx;
 	pthread_t loop_thread;
 	_Atomic enum lane_owner owner;
@@ -206,6 +206,9 @@ static inline int batch_add_row(struct writer_lane *w, struct batch *b, int k, s
 int batch_append_send(struct writer_lane *w, struct batch *b, int nnew);
 int batch_append_collect(struct writer_lane *w);
 enum exec_result batch_append_finish(struct writer_lane *w, struct batch *b);
+/* Whether the append in flight ended without a whole answer, so that
+ * batch_append_finish will drop the connection (unwatch its socket first). */
+bool batch_append_lost(const struct writer_lane *w);
 /* Whether every pending request's channel has its head, claimed at the
  * request's epoch or later: batch_load_heads would send nothing. */
 bool batch_heads_known(struct writer_lane *w, const struct batch *b);

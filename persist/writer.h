@@ -149,15 +149,14 @@ void persist_writer_stages(struct persist_writer_stages *out);
  * isolating a refused request; it hands the lane to the loop again once
  * idle. What is committed, and in which order, is the same either way.
  * Not with batch_window_us (a linger is the thread's). */
-struct persist_loop_ops {
-	/* Watches fd on the loop for reading, and for writing too when out (a
-	 * second call for the same fd changes which), the loop then calling
-	 * persist_driver_ready with tag. 0 or -errno. */
-	int (*watch)(void *ctx, int fd, bool out, void *tag);
-	/* Stops watching fd (before the lane's thread may close it). */
-	void (*unwatch)(void *ctx, int fd);
+struct persist_loop {
+	/* The loop's epoll set. The driver adds, changes and removes its lanes'
+	 * sockets there itself, each event's data.ptr a tag for
+	 * persist_driver_ready. */
+	int epfd;
 	/* From any thread: the loop is to call persist_driver_turn soon. */
 	void (*wake)(void *ctx);
+	void *ctx;
 };
 
 struct persist_driver;
@@ -165,9 +164,10 @@ struct persist_driver;
 /* On the loop's thread: adopts lanes i of w with i % nloops == index (the
  * lanes spread over nloops loops). NULL when there is none for it, w is
  * NULL or lingers for batches (batch_window_us), or out of memory; then
- * the lanes run on their own threads. ops and ctx must outlive the driver. */
+ * the lanes run on their own threads. loop is copied; its ctx must outlive
+ * the writer. */
 struct persist_driver *persist_driver_create(struct persist_writer *w, int index, int nloops,
-					     const struct persist_loop_ops *ops, void *ctx);
+					     const struct persist_loop *loop);
 /* On the loop's thread, once a turn after its events: sends a batch of
  * what was queued, where no batch is in flight. */
 void persist_driver_turn(struct persist_driver *d);

@@ -176,39 +176,15 @@ static void tick(struct service *svc, uint64_t now)
 	conn_expire(svc, now);
 }
 
-/* The writer lanes this loop drives (persist_loop_ops). */
-static int lane_watch(void *ctx, int fd, bool out, void *tag)
-{
-	struct service *svc = ctx;
-	struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = tag};
-
-	if (epoll_ctl(svc->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
-		return 0;
-	if (errno == ENOENT && epoll_ctl(svc->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
-		return 0;
-	return -errno;
-}
-
-static void lane_unwatch(void *ctx, int fd)
-{
-	struct service *svc = ctx;
-
-	epoll_ctl(svc->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
-
-static const struct persist_loop_ops lane_ops = {
-    .watch = lane_watch,
-    .unwatch = lane_unwatch,
-    .wake = wake_service,
-};
-
 static void *service_main(void *arg)
 {
 	struct service *svc = arg;
 	struct epoll_event ev[EVENTS_MAX];
+	/* The writer lanes this loop drives add their sockets to its set. */
+	const struct persist_loop loop = {.epfd = svc->epfd, .wake = wake_service, .ctx = svc};
 
-	svc->lanes = persist_driver_create(svc->srv->cfg.writer, svc->index, svc->srv->cfg.threads,
-					   &lane_ops, svc);
+	svc->lanes =
+	    persist_driver_create(svc->srv->cfg.writer, svc->index, svc->srv->cfg.threads, &loop);
 	svc->next_tick_ns = time_mono_ns() + TICK_NS;
 	while (!atomic_load(&svc->srv->stop)) {
 		uint64_t now = time_mono_ns();

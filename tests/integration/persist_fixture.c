@@ -186,24 +186,6 @@ struct test_loop {
 #define LOOPS_MAX 4
 static struct test_loop *loops[LOOPS_MAX];
 
-static int loop_watch(void *ctx, int fd, bool out, void *tag)
-{
-	struct test_loop *l = ctx;
-	struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = tag};
-
-	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == 0 ||
-	    (errno == ENOENT && epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0))
-		return 0;
-	return -errno;
-}
-
-static void loop_unwatch(void *ctx, int fd)
-{
-	struct test_loop *l = ctx;
-
-	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
-}
-
 static void loop_wake(void *ctx)
 {
 	struct test_loop *l = ctx;
@@ -213,12 +195,11 @@ static void loop_wake(void *ctx)
 		perror("loop_wake");
 }
 
-static const struct persist_loop_ops loop_ops = {loop_watch, loop_unwatch, loop_wake};
-
 static void *loop_main(void *arg)
 {
 	struct test_loop *l = arg;
-	struct persist_driver *d = persist_driver_create(l->w, 0, 1, &loop_ops, l);
+	const struct persist_loop loop = {.epfd = l->epfd, .wake = loop_wake, .ctx = l};
+	struct persist_driver *d = persist_driver_create(l->w, 0, 1, &loop);
 	struct epoll_event ev[16];
 
 	if (d == NULL)
