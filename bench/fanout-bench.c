@@ -257,10 +257,10 @@ static double run_batched(const struct persist_opts *o, PGconn *conn, int messag
 	fputs(backends, stdout);
 	if (rows)
 		json_array_append_new(
-		    rows, json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:i, s:f}", "batch_max",
-				    o->batch_max, "batch_window_us", o->batch_window_us,
-				    "durable_per_s", messages / seconds, "p50_ms",
-				    percentile_ms(r.latency_ns, messages, 0.5), "p99_ms",
+		    rows, json_pack("{s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:i, s:f}", "run", name,
+				    "batch_max", o->batch_max, "batch_window_us",
+				    o->batch_window_us, "durable_per_s", messages / seconds,
+				    "p50_ms", percentile_ms(r.latency_ns, messages, 0.5), "p99_ms",
 				    percentile_ms(r.latency_ns, messages, 0.99), "p999_ms",
 				    percentile_ms(r.latency_ns, messages, 0.999), "failed",
 				    atomic_load(&r.failed), "index_catchup_ms", index_ms));
@@ -365,6 +365,26 @@ static void report_stages(const struct persist_writer_stages *before, const doub
 	    wal[3] > wal0[3] ? "" : "; track_wal_io_timing is off");
 }
 
+/* The persist run's figures as JSON (--json): the batched runs as printed
+ * (rows), the naive writer's rate, the COPY ceiling and the writer's
+ * fraction of it (null where not measured). 0, or -EIO (said on stderr). */
+static int write_persist_json(const struct persist_opts *o, json_t *rows, double batched,
+			      double naive, double ceiling, double copy_cores)
+{
+	json_t *r;
+
+	if (o->json == NULL)
+		return 0;
+	r = json_pack("{s:s, s:o, s:f}", "scenario", "persist", "runs", rows, "naive_per_s", naive);
+	json_object_set_new(r, "ceiling_rows_per_s",
+			    ceiling > 0 ? json_real(ceiling) : json_null());
+	json_object_set_new(r, "writer_of_ceiling",
+			    ceiling > 0 ? json_real(batched / ceiling) : json_null());
+	json_object_set_new(r, "copy_backend_cores",
+			    copy_cores >= 0 ? json_real(copy_cores) : json_null());
+	return load_write_json(o->json, r);
+}
+
 int bench_persist(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -398,6 +418,8 @@ int bench_persist(int argc, char **argv)
 	};
 	char err[512];
 	double batched, naive, ceiling, copy_cores = -1;
+	json_t *rows;
+	int rc;
 	PGconn *conn;
 	int opt;
 
@@ -479,8 +501,8 @@ int bench_persist(int argc, char **argv)
 		 * messages per second against latency. */
 		static const int sizes[] = {1, 16, 64, 256, 1024, 4096};
 		static const int windows[] = {0, 2000};
-		json_t *rows = json_array();
 
+		rows = json_array();
 		for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++) {
 			for (size_t b = 0; b < sizeof(sizes) / sizeof(sizes[0]); b++) {
 				struct persist_opts one = o;
@@ -493,11 +515,13 @@ int bench_persist(int argc, char **argv)
 				run_batched(&one, conn, o.messages, 0, name, rows);
 			}
 		}
-		load_write_json(o.json, json_pack("{s:s, s:o}", "scenario", "W6", "runs", rows));
+		rc = load_write_json(o.json,
+				     json_pack("{s:s, s:o}", "scenario", "W6", "runs", rows));
 		PQfinish(conn);
-		return 0;
+		return rc < 0 ? 1 : 0;
 	}
-	batched = run_batched(&o, conn, o.messages, 0, NULL, NULL);
+	rows = o.json ? json_array() : NULL;
+	batched = run_batched(&o, conn, o.messages, 0, NULL, rows);
 	if (o.rate > 0) {
 		/* Five seconds of offered load, at least one message per producer. */
 		long n = (long)o.rate * 5;
@@ -506,7 +530,7 @@ int bench_persist(int argc, char **argv)
 
 		persist_writer_stages(&before);
 		wal_counters(conn, wal0);
-		run_batched(&o, conn, (int)(n < o.producers ? o.producers : n), o.rate, NULL, NULL);
+		run_batched(&o, conn, (int)(n < o.producers ? o.producers : n), o.rate, NULL, rows);
 		report_stages(&before, wal0, conn);
 	}
 	naive = run_naive(&o, conn);
@@ -522,7 +546,8 @@ int bench_persist(int argc, char **argv)
 	printf("latency: per message, from submit (saturated, naive) or from its due time "
 	       "(offered load) to the durable callback\n");
 	PQfinish(conn);
-	return 0;
+	rc = write_persist_json(&o, rows, batched, naive, ceiling, copy_cores);
+	return rc < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)

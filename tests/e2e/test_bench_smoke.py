@@ -89,14 +89,17 @@ def test_w6_persistence_sweep(tmp_path):
     assert all(x["failed"] == 0 and x["durable_per_s"] > 0 for x in r["runs"])
 
 
-def test_persist_prints_its_stages_and_its_copy_ceiling():
+def test_persist_prints_its_stages_and_its_copy_ceiling(tmp_path):
     """The writer benchmark splits its offered-load run into the writer's
     stages, measures the COPY ceiling in the same run, leaving no scratch
-    table behind, and says what PostgreSQL's backends spent by role."""
+    table behind, and says what PostgreSQL's backends spent by role; with
+    --json it writes the figures it printed."""
+    out_json = tmp_path / "persist.json"
     proc = subprocess.run([os.environ["FANOUT_BENCH"], "persist", "--dsn",
                            os.environ["FANOUT_TEST_PG_DSN"], "--messages", "2000",
                            "--naive-messages", "50", "--channels", "4", "--producers", "2",
-                           "--rate", "400"], capture_output=True, text=True, timeout=300)
+                           "--rate", "400", "--json", str(out_json)],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     for stage in ("queue (submit to batch)", "batch transaction", "submit to durable",
@@ -126,6 +129,20 @@ def test_persist_prints_its_stages_and_its_copy_ceiling():
         roles = dict(re.findall(r"(fanout [a-z ]+?) ([0-9.]+)(?:,|$)", line))
         assert set(roles) == {"fanout writer", "fanout search indexer"}, line
     assert re.search(r"the COPY's backend was busy [0-9.]+ of a core over it", out), out
+    # The JSON holds the same figures as the lines above.
+    r = json.loads(out_json.read_text())
+    assert r["scenario"] == "persist"
+    assert [x["run"] for x in r["runs"]] == ["batched, saturated", "batched, 400/s offered"]
+    for run in r["runs"]:
+        line = next(x for x in out.splitlines() if x.startswith(run["run"] + " "))
+        messages, rate, p50, p99, p999, failed = line[len(run["run"]):].split()
+        assert run["failed"] == int(failed) == 0, line
+        assert f'{run["durable_per_s"]:.0f}' == rate and f'{run["p99_ms"]:.2f}' == p99, (run, line)
+    ceiling, fraction = re.search(r"ceiling: .*: (\d+) rows/s durable; .* at ([0-9.]+) of it",
+                                  out).groups()
+    assert f'{r["ceiling_rows_per_s"]:.0f}' == ceiling, (r, ceiling)
+    assert f'{r["writer_of_ceiling"]:.2f}' == fraction, (r, fraction)
+    assert r["naive_per_s"] > 0 and r["copy_backend_cores"] >= 0
 
 
 def test_w5_slow_consumers(bench_server, tmp_path):
