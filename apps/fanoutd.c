@@ -276,6 +276,7 @@ static int start_core(struct daemon *d)
 	    .batch_window_us = d->cfg.persist.batch_window_us,
 	    .queue_max = d->cfg.persist.queue_max,
 	    .dedup_cache = d->cfg.persist.dedup_cache,
+	    .channel_heads = d->cfg.persist.channel_heads,
 	    .copy_min_rows = d->cfg.persist.copy_min_rows,
 	    .reconnect_max_ms = d->cfg.postgres.reconnect_max_ms,
 	};

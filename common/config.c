@@ -86,6 +86,7 @@ static const struct key keys[] = {
     INT("persist", "batch_window_us", persist.batch_window_us, 0, 1000000),
     INT("persist", "queue_max", persist.queue_max, 1, 100000000),
     INT("persist", "dedup_cache", persist.dedup_cache, 0, 100000000),
+    INT("persist", "channel_heads", persist.channel_heads, 0, 100000000),
     INT("persist", "copy_min_rows", persist.copy_min_rows, 0, 65536),
     BOOL("persist", "on_service_threads", persist.on_service_threads),
     CHOICE("dataplane", "mode", dataplane.mode, mode_names),
@@ -150,6 +151,7 @@ void config_defaults(struct config *cfg)
 	cfg->persist.batch_window_us = 0;
 	cfg->persist.queue_max = 100000;
 	cfg->persist.dedup_cache = 262144;
+	cfg->persist.channel_heads = 1048576;
 	/* Below about 256 rows COPY's extra round trips cost more than its
 	 * page-at-a-time insert saves (docs/benchmarks.md). */
 	cfg->persist.copy_min_rows = 256;

@@ -70,6 +70,7 @@ struct config_persist {
 	int batch_window_us;	 /* wait this long for a batch to fill; 0: never wait */
 	int queue_max;		 /* publishes waiting for the writer before -EAGAIN */
 	int dedup_cache;	 /* recent client_msg_ids remembered in memory */
+	int channel_heads;	 /* channel heads held in memory, about; 0: no bound */
 	int copy_min_rows;	 /* a batch of this many rows or more goes by COPY; 0: never */
 	bool on_service_threads; /* the socket edge's loops drive the lanes (writer.h) */
 };

@@ -194,7 +194,7 @@ int batch_load_heads(struct writer_lane *w, struct batch *b)
 {
 	struct pg_array ids, epochs;
 	const char *values[2];
-	int lengths[2], formats[2] = {1, 1}, wanted;
+	int lengths[2], formats[2] = {1, 1}, wanted, rc;
 	PGresult *res;
 	int64_t head;
 
@@ -226,10 +226,12 @@ int batch_load_heads(struct writer_lane *w, struct batch *b)
 			batch_fence_channel(b, channel, ours, owner);
 			continue;
 		}
-		if (seqtab_set_head(w->seq, channel, pg_get_int8(res, row, 1)) < 0) {
+		if ((rc = seqtab_set_head(w->seq, channel, pg_get_int8(res, row, 1))) < 0) {
 			PQclear(res);
 			return -ENOMEM;
 		}
+		if (rc > 0)
+			metric_add(&m_heads_evicted, (uint64_t)rc);
 		seqtab_set_epoch(w->seq, channel, owner);
 	}
 	PQclear(res);

@@ -485,7 +485,7 @@ struct writer_lane *lane_create(const struct persist_writer_config *cfg, int ind
 {
 	struct writer_lane *w = calloc(1, sizeof(*w));
 	pthread_condattr_t attr;
-	size_t dedup;
+	size_t dedup, heads;
 
 	if (w == NULL)
 		return NULL;
@@ -507,7 +507,11 @@ struct writer_lane *lane_create(const struct persist_writer_config *cfg, int ind
 	dedup = (size_t)cfg->dedup_cache;
 	if (dedup < 4 * (size_t)cfg->batch_max)
 		dedup = 4 * (size_t)cfg->batch_max;
-	w->seq = seqtab_create(dedup);
+	/* The heads too, and a whole batch's with room to spare (seqtab.h). */
+	heads = (size_t)cfg->channel_heads;
+	if (heads > 0 && heads < 4 * (size_t)cfg->batch_max)
+		heads = 4 * (size_t)cfg->batch_max;
+	w->seq = seqtab_create(dedup, heads);
 	w->reqs = alloc_array((size_t)cfg->batch_max, sizeof(*w->reqs));
 	w->items = alloc_array((size_t)cfg->batch_max, sizeof(*w->items));
 	w->settled = alloc_array((size_t)cfg->batch_max, sizeof(*w->settled));

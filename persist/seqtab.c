@@ -5,7 +5,11 @@
  * takes the next slot, evicting whatever lived there. Entries are chained into
  * a power-of-two bucket array by index. Tentative entries of the batch being
  * planned are listed so that an abort can unlink them. Nothing here allocates
- * after creation except the channel table, which grows with active channels. */
+ * after creation except the channel table, which grows with active channels
+ * up to heads_max; beyond it a clock hand walks the table's buckets and
+ * evicts a head whose plan_gen is older than the hand's last full turn
+ * (pass_gen). Reading or setting a head stamps it with the current plan_gen,
+ * as planning does. */
 #include "seqtab.h"
 
 #include "err.h"
@@ -41,6 +45,9 @@ struct seqtab {
 	struct channel_head **channels;
 	uint32_t channel_mask, nchannels;
 	uint64_t plan_gen;
+	size_t heads_max;  /* 0: no bound */
+	uint32_t hand;	   /* the next bucket the eviction looks at */
+	uint64_t pass_gen; /* plan_gen when the hand last came round */
 };
 
 static uint64_t mix64(uint64_t x)
@@ -61,7 +68,7 @@ static uint64_t id_hash(int64_t channel, int64_t author, const char *id)
 	return mix64(h);
 }
 
-struct seqtab *seqtab_create(size_t dedup_capacity)
+struct seqtab *seqtab_create(size_t dedup_capacity, size_t heads_max)
 {
 	struct seqtab *t = calloc(1, sizeof(*t));
 	uint32_t nbuckets = 1;
@@ -75,6 +82,7 @@ struct seqtab *seqtab_create(size_t dedup_capacity)
 	while (nbuckets < dedup_capacity)
 		nbuckets <<= 1;
 	t->capacity = (uint32_t)dedup_capacity;
+	t->heads_max = heads_max;
 	t->bucket_mask = nbuckets - 1;
 	t->pool = calloc(dedup_capacity, sizeof(*t->pool));
 	t->buckets = malloc(nbuckets * sizeof(*t->buckets));
@@ -140,6 +148,32 @@ static int channel_grow(struct seqtab *t)
 	return 0;
 }
 
+/* Evicts one head not in use since the hand's last turn, looking at no more
+ * than EVICT_SCAN buckets (the bound is soft: when all it saw are in use,
+ * the table holds one more). True when one was evicted. */
+#define EVICT_SCAN 64
+static bool evict_one(struct seqtab *t)
+{
+	for (int n = 0; n < EVICT_SCAN; n++) {
+		struct channel_head **pp = &t->channels[t->hand & t->channel_mask];
+
+		for (; *pp; pp = &(*pp)->next) {
+			if ((*pp)->plan_gen < t->pass_gen) {
+				struct channel_head *c = *pp;
+
+				*pp = c->next;
+				free(c);
+				t->nchannels--;
+				return true;
+			}
+		}
+		t->hand = (t->hand + 1) & t->channel_mask;
+		if (t->hand == 0)
+			t->pass_gen = t->plan_gen;
+	}
+	return false;
+}
+
 bool seqtab_head(struct seqtab *t, int64_t channel, int64_t *head)
 {
 	struct channel_head *c = channel_find(t, channel);
@@ -147,15 +181,30 @@ bool seqtab_head(struct seqtab *t, int64_t channel, int64_t *head)
 	if (c == NULL)
 		return false;
 	*head = c->head;
+	/* In use now; the next plan starts a newer generation, so next_seq
+	 * stays unused until planned. */
+	c->plan_gen = t->plan_gen;
 	return true;
+}
+
+size_t seqtab_heads(const struct seqtab *t)
+{
+	return t->nchannels;
 }
 
 int seqtab_set_head(struct seqtab *t, int64_t channel, int64_t head)
 {
 	struct channel_head *c = channel_find(t, channel);
+	int evicted = 0;
 	uint32_t b;
 
 	if (c == NULL) {
+		/* One to make room, and one more while above the bound (after
+		 * the hand found only heads in use), so the table comes back. */
+		if (t->heads_max && t->nchannels >= t->heads_max)
+			evicted = evict_one(t);
+		if (t->heads_max && t->nchannels >= t->heads_max)
+			evicted += evict_one(t);
 		if (t->nchannels > 2 * (t->channel_mask + 1) && channel_grow(t) < 0)
 			return -ENOMEM;
 		c = calloc(1, sizeof(*c));
@@ -168,8 +217,8 @@ int seqtab_set_head(struct seqtab *t, int64_t channel, int64_t head)
 		t->nchannels++;
 	}
 	c->head = head;
-	c->plan_gen = 0;
-	return 0;
+	c->plan_gen = t->plan_gen; /* in use; next_seq unused until planned */
+	return evicted;
 }
 
 int64_t seqtab_epoch(struct seqtab *t, int64_t channel)

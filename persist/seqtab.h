@@ -11,7 +11,14 @@
  *   seqtab_commit() after COMMIT: heads advance, tentative ids become cached;
  *   seqtab_abort()  after a failure: every tentative assignment is undone.
  * The cache is only a fast path. PostgreSQL's unique key is the truth, so an
- * id evicted from the cache is still caught (by the writer's resolve step). */
+ * id evicted from the cache is still caught (by the writer's resolve step).
+ *
+ * The heads are bounded too (heads_max, a soft bound): a new head evicts one
+ * not planned or read since the clock hand last went round the table. A
+ * head read (seqtab_head) or set is in use until the next plan, so loading
+ * a batch's missing heads never evicts another of the same batch. An
+ * evicted head is loaded again from PostgreSQL when next needed, as after
+ * seqtab_forget. */
 #pragma once
 
 #include <stdbool.h>
@@ -41,14 +48,19 @@ struct seq_item {
 
 struct seqtab;
 
-/* dedup_capacity ids are remembered (at least 1024). NULL/ENOMEM on failure. */
-struct seqtab *seqtab_create(size_t dedup_capacity);
+/* dedup_capacity ids are remembered (at least 1024), about heads_max
+ * channel heads (0: no bound). NULL/ENOMEM on failure. */
+struct seqtab *seqtab_create(size_t dedup_capacity, size_t heads_max);
 void seqtab_destroy(struct seqtab *t);
 
-/* The durable head of a channel; false when not loaded. */
+/* The durable head of a channel; false when not loaded. The head is then in
+ * use (not evicted) until the next plan. */
 bool seqtab_head(struct seqtab *t, int64_t channel, int64_t *head);
-/* Records a head read from PostgreSQL. 0 or -ENOMEM. */
+/* Records a head read from PostgreSQL: how many other channels' heads were
+ * evicted to make room (0 to 2), or -ENOMEM. */
 int seqtab_set_head(struct seqtab *t, int64_t channel, int64_t head);
+/* How many channel heads are held. */
+size_t seqtab_heads(const struct seqtab *t);
 /* The owner epoch this writer claimed the channel at (0 until claimed, or
  * when alone), and setting it; the head must be loaded. */
 int64_t seqtab_epoch(struct seqtab *t, int64_t channel);

@@ -137,7 +137,7 @@ struct writer_lane {
 
 /* Metrics: process-wide, registered once (writer.c). */
 extern struct metric_counter m_batches, m_committed, m_duplicates, m_failed, m_fence_failures,
-    m_reconnects, m_resolves, m_copy_batches, m_loop_batches, m_loop_handbacks;
+    m_reconnects, m_resolves, m_copy_batches, m_loop_batches, m_loop_handbacks, m_heads_evicted;
 extern struct metric_histogram m_commit_latency, m_publish_latency, m_queue_latency,
     m_callback_latency;
 

@@ -38,7 +38,7 @@ struct persist_writer {
 
 /* Metrics: process-wide, registered once. */
 struct metric_counter m_batches, m_committed, m_duplicates, m_failed, m_fence_failures,
-    m_reconnects, m_resolves, m_copy_batches, m_loop_batches, m_loop_handbacks;
+    m_reconnects, m_resolves, m_copy_batches, m_loop_batches, m_loop_handbacks, m_heads_evicted;
 struct metric_histogram m_commit_latency, m_publish_latency, m_queue_latency, m_callback_latency;
 static pthread_once_t histograms_once = PTHREAD_ONCE_INIT;
 
@@ -199,6 +199,7 @@ struct persist_writer *persist_writer_create(const struct persist_writer_config 
 	lane_cfg = w->cfg;
 	lane_cfg.queue_max = (cfg->queue_max + n - 1) / n;
 	lane_cfg.dedup_cache = cfg->dedup_cache / n;
+	lane_cfg.channel_heads = cfg->channel_heads / n;
 	w->indexer = search_indexer_create(cfg->dsn, cfg->allow_unsafe_commit,
 					   w->cfg.reconnect_max_ms, cfg->search_sweep_ms);
 	if (w->indexer == NULL) {
@@ -302,6 +303,10 @@ int persist_writer_register_metrics(struct persist_writer *w)
 	    {"fanout_persist_copy_batches_total",
 	     "Transactions whose rows went by COPY (batches of copy_min_rows or more).",
 	     &m_copy_batches},
+	    {"fanout_persist_heads_evicted_total",
+	     "Channel heads dropped from memory to stay within [persist] channel_heads (loaded "
+	     "again from PostgreSQL when next needed).",
+	     &m_heads_evicted},
 	    {"fanout_persist_loop_batches_total",
 	     "Transactions a service thread's loop sent and saw committed, not the lane's thread "
 	     "([persist] on_service_threads).",

@@ -53,6 +53,8 @@ struct persist_writer_config {
 	int queue_max;	      /* queued publishes before submit says -EAGAIN (a lane
 			       * takes its share) */
 	int dedup_cache;      /* recent ids remembered in memory (shared out too) */
+	int channel_heads;    /* channel heads held in memory, about (shared out,
+			       * each lane at least 4 x batch_max); 0: no bound */
 	int reconnect_max_ms; /* ceiling of the reconnect backoff */
 	int drain_timeout_ms; /* at destroy: how long to keep trying to commit */
 	int copy_min_rows;    /* a batch of at least this many new rows goes by

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the sequencer's pure logic: dense tentative seqs per channel,
  * duplicates from the cache and within a batch, commit, abort, partial commit
- * (a fenced channel), eviction and forgetting a channel. */
+ * (a fenced channel), eviction and forgetting a channel, and the bound on
+ * the heads held: kept near it, never evicting a head in use. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +20,7 @@ static struct seq_item item(int64_t channel, int64_t author, const char *id)
 
 static void test_dense_per_channel(void **state)
 {
-	struct seqtab *t = seqtab_create(1024);
+	struct seqtab *t = seqtab_create(1024, 0);
 	struct seq_item b[5] = {item(1, 7, "a"), item(2, 7, "a"), item(1, 7, "b"), item(1, 8, "a"),
 				item(2, 7, "b")};
 	int64_t head;
@@ -44,7 +45,7 @@ static void test_dense_per_channel(void **state)
 
 static void test_duplicates(void **state)
 {
-	struct seqtab *t = seqtab_create(1024);
+	struct seqtab *t = seqtab_create(1024, 0);
 	struct seq_item b1[1] = {item(1, 7, "x")};
 	struct seq_item b2[3] = {item(1, 7, "x"), item(1, 7, "y"), item(1, 7, "y")};
 
@@ -64,7 +65,7 @@ static void test_duplicates(void **state)
 
 static void test_abort_undoes_everything(void **state)
 {
-	struct seqtab *t = seqtab_create(1024);
+	struct seqtab *t = seqtab_create(1024, 0);
 	struct seq_item b[2] = {item(1, 7, "x"), item(1, 7, "y")};
 	int64_t head;
 
@@ -83,7 +84,7 @@ static void test_abort_undoes_everything(void **state)
 
 static void test_partial_commit(void **state)
 {
-	struct seqtab *t = seqtab_create(1024);
+	struct seqtab *t = seqtab_create(1024, 0);
 	struct seq_item b[2] = {item(1, 7, "x"), item(2, 7, "x")};
 	int64_t head;
 
@@ -103,7 +104,7 @@ static void test_partial_commit(void **state)
 
 static void test_no_head(void **state)
 {
-	struct seqtab *t = seqtab_create(1024);
+	struct seqtab *t = seqtab_create(1024, 0);
 	struct seq_item b[1] = {item(99, 1, "x")};
 
 	assert_int_equal(seqtab_plan(t, b, 1), 0);
@@ -113,7 +114,7 @@ static void test_no_head(void **state)
 
 static void test_eviction_is_fifo(void **state)
 {
-	struct seqtab *t = seqtab_create(1024);
+	struct seqtab *t = seqtab_create(1024, 0);
 	char id[32];
 
 	seqtab_set_head(t, 1, 0);
@@ -130,7 +131,7 @@ static void test_eviction_is_fifo(void **state)
 
 static void test_many_channels(void **state)
 {
-	struct seqtab *t = seqtab_create(1024);
+	struct seqtab *t = seqtab_create(1024, 0);
 	int64_t head;
 
 	for (int64_t c = 1; c <= 20000; c++)
@@ -139,6 +140,81 @@ static void test_many_channels(void **state)
 		assert_true(seqtab_head(t, c, &head));
 		assert_int_equal(head, c * 2);
 	}
+	seqtab_destroy(t);
+}
+
+/* Publishes one message to channel c, its head loaded first, as a lane
+ * does for a channel it does not hold. */
+static void publish_one(struct seqtab *t, int64_t c, int *evicted)
+{
+	static int n;
+	char id[32];
+	struct seq_item b[1];
+	int64_t head;
+	int rc;
+
+	snprintf(id, sizeof(id), "m%d", n++);
+	b[0] = item(c, 1, id);
+	if (!seqtab_head(t, c, &head)) {
+		rc = seqtab_set_head(t, c, 100);
+		assert_true(rc >= 0 && rc <= 2);
+		*evicted += rc;
+	}
+	assert_int_equal(seqtab_plan(t, b, 1), 1);
+	seqtab_commit(t, b, 1);
+}
+
+static void test_heads_bounded(void **state)
+{
+	struct seqtab *t = seqtab_create(1024, 256);
+	int evicted = 0;
+	int64_t head;
+
+	for (int64_t c = 1; c <= 20000; c++) {
+		publish_one(t, c, &evicted);
+		/* a few channels stay busy all along */
+		publish_one(t, 1 + c % 4, &evicted);
+		assert_true(seqtab_heads(t) <= 256 + 32);
+	}
+	assert_true(seqtab_heads(t) <= 257);
+	assert_int_equal((int)seqtab_heads(t) + evicted, 20000);
+	assert_true(seqtab_head(t, 20000, &head)); /* the newest is held */
+	assert_int_equal(head, 101);
+	for (int64_t c = 1; c <= 4; c++) /* and the busy ones */
+		assert_true(seqtab_head(t, c, &head));
+	assert_false(seqtab_head(t, 5000, &head)); /* one long idle is not */
+	seqtab_destroy(t);
+}
+
+static void test_heads_in_use_kept(void **state)
+{
+	struct seqtab *t = seqtab_create(1024, 64);
+	int evicted = 0, left = 0;
+	int64_t head;
+
+	for (int64_t c = 1; c <= 64; c++)
+		publish_one(t, c, &evicted);
+	assert_int_equal(evicted, 0);
+	/* A batch for channels 1-8 looks up their heads, then loads those of
+	 * 500 channels it has not got: none of the eight may go. */
+	for (int64_t c = 1; c <= 8; c++)
+		assert_true(seqtab_head(t, c, &head));
+	for (int64_t c = 1000; c < 1500; c++)
+		assert_true(seqtab_set_head(t, c, 0) >= 0);
+	for (int64_t c = 1; c <= 8; c++) {
+		assert_true(seqtab_head(t, c, &head));
+		assert_int_equal(head, 101);
+	}
+	for (int64_t c = 9; c <= 64; c++)
+		left += seqtab_head(t, c, &head);
+	assert_int_equal(left, 0);	      /* the rest were free to go, and went */
+	for (int64_t c = 1000; c < 1500; c++) /* nor the heads just loaded */
+		assert_true(seqtab_head(t, c, &head));
+	/* Once planned, committed and idle a while, the table comes back near its
+	 * bound. */
+	for (int64_t c = 2000; c < 4000; c++)
+		publish_one(t, c, &evicted);
+	assert_true(seqtab_heads(t) <= 64 + 32);
 	seqtab_destroy(t);
 }
 
@@ -152,6 +228,8 @@ int main(void)
 	    cmocka_unit_test(test_no_head),
 	    cmocka_unit_test(test_eviction_is_fifo),
 	    cmocka_unit_test(test_many_channels),
+	    cmocka_unit_test(test_heads_bounded),
+	    cmocka_unit_test(test_heads_in_use_kept),
 	};
 	return cmocka_run_group_tests_name("seqtab", tests, NULL, NULL);
 }
