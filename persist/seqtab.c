@@ -201,9 +201,7 @@ int seqtab_set_head(struct seqtab *t, int64_t channel, int64_t head)
 	if (c == NULL) {
 		/* One to make room, and one more while above the bound (after
 		 * the hand found only heads in use), so the table comes back. */
-		if (t->heads_max && t->nchannels >= t->heads_max)
-			evicted = evict_one(t);
-		if (t->heads_max && t->nchannels >= t->heads_max)
+		for (int k = 0; k < 2 && t->heads_max && t->nchannels >= t->heads_max; k++)
 			evicted += evict_one(t);
 		if (t->nchannels > 2 * (t->channel_mask + 1) && channel_grow(t) < 0)
 			return -ENOMEM;
